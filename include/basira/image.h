@@ -1,0 +1,78 @@
+/*
+ * image.h - image intake: a clinician's photo in, a clean sRGB image out.
+ *
+ * Every photo enters Basira through here. Decoding is done by libvips (JPEG,
+ * PNG, WebP, HEIC/HEIF, TIFF); EXIF orientation is applied; embedded ICC
+ * profiles are honoured and pixels converted to sRGB; large photos are shrunk
+ * while loading so that a 48 MP picture never costs hundreds of MB; and every
+ * piece of metadata (GPS, serial numbers, capture times, EXIF/XMP/IPTC, ICC) is
+ * dropped: a basira_image holds only pixels.
+ *
+ * Bad input always gives an error code, never a crash: empty, truncated or
+ * corrupt files, non-images, images too small, decompression bombs (limits on
+ * bytes and on pixels checked from the header before decoding), and files with
+ * several pages or frames.
+ */
+#ifndef BASIRA_IMAGE_H
+#define BASIRA_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "basira/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An 8-bit sRGB image, 3 interleaved channels (R,G,B), rows top to bottom. Opaque. */
+typedef struct basira_image basira_image;
+
+typedef struct basira_intake_options {
+    size_t max_file_bytes;   /* refuse larger files; 0 = default (64 MiB) */
+    uint64_t max_pixels;     /* refuse larger width*height in the header; 0 = default (100 MP) */
+    int min_side;            /* refuse images whose shorter side is smaller; 0 = default (64) */
+    int max_side;            /* shrink on load so the longer side is at most this; 0 = default (1024) */
+} basira_intake_options;
+
+/* Fill opts with the defaults. */
+void basira_intake_options_default(basira_intake_options *opts);
+
+/* Load a photo from a file. opts may be NULL (defaults). On success *out must be freed. */
+basira_code basira_image_load_file(const char *path, const basira_intake_options *opts,
+                                   basira_image **out, basira_error *err);
+
+/* Load a photo from memory (an upload). The buffer is not kept. */
+basira_code basira_image_load_buffer(const void *data, size_t len, const basira_intake_options *opts,
+                                     basira_image **out, basira_error *err);
+
+/* Wrap a copy of packed RGB pixels (3*width*height bytes) as an image (tests, synthetic data). */
+basira_code basira_image_from_rgb(const uint8_t *rgb, int width, int height, basira_image **out,
+                                  basira_error *err);
+
+void basira_image_free(basira_image *img);
+
+int basira_image_width(const basira_image *img);
+int basira_image_height(const basira_image *img);
+/* Packed RGB, 3*width*height bytes. */
+const uint8_t *basira_image_pixels(const basira_image *img);
+
+/* Width and height of the file before shrink-on-load (for reporting resolution). */
+int basira_image_original_width(const basira_image *img);
+int basira_image_original_height(const basira_image *img);
+
+/*
+ * Resample to exactly width x height (bilinear/area as suited), returning a new image.
+ * Used by the model's preprocessing and by tests.
+ */
+basira_code basira_image_resize(const basira_image *img, int width, int height, basira_image **out,
+                                basira_error *err);
+
+/* Encode as JPEG (quality 1..100) into a malloc'd buffer; metadata-free. For storage/reports. */
+basira_code basira_image_encode_jpeg(const basira_image *img, int quality, uint8_t **buf,
+                                     size_t *len, basira_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

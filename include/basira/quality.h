@@ -1,0 +1,76 @@
+/*
+ * quality.h - is this photo good enough to analyse? And what skin tone surrounds the lesion?
+ *
+ * basira_quality_assess() measures focus, exposure, glare, contrast, colour cast,
+ * resolution and framing of the lesion, compares each to a threshold calibrated
+ * on real images, and for each failed check gives a stable code and a short
+ * instruction for the person holding the phone, in the user's language.
+ *
+ * basira_skin_tone_estimate() computes the Individual Typology Angle (ITA) of the
+ * healthy skin around the lesion and maps it to the six usual categories.
+ */
+#ifndef BASIRA_QUALITY_H
+#define BASIRA_QUALITY_H
+
+#include <jansson.h>
+
+#include "basira/error.h"
+#include "basira/image.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BASIRA_QUALITY_MAX_CHECKS 16
+
+typedef struct basira_quality_check {
+    const char *code;    /* stable, e.g. "blur", "underexposed", "glare" (static string) */
+    double value;        /* the measurement */
+    double threshold;    /* the limit it was compared with */
+    int passed;          /* 1 if within the limit */
+    const char *message; /* localised instruction for the photographer (static string) */
+} basira_quality_check;
+
+typedef struct basira_quality_report {
+    int ok; /* 1 if every check passed */
+    int n_checks;
+    basira_quality_check checks[BASIRA_QUALITY_MAX_CHECKS];
+} basira_quality_report;
+
+/* Measure every check. Fails only on invalid arguments; a bad photo is a report with ok = 0. */
+basira_code basira_quality_assess(const basira_image *img, basira_quality_report *out,
+                                  basira_error *err);
+
+/* {"ok": bool, "checks": [{"code","value","threshold","passed","message"}]}. New reference. */
+json_t *basira_quality_report_json(const basira_quality_report *r);
+
+typedef enum basira_skin_tone_category {
+    BASIRA_TONE_UNKNOWN = 0,
+    BASIRA_TONE_VERY_LIGHT, /* ITA > 55 */
+    BASIRA_TONE_LIGHT,      /* 41 < ITA <= 55 */
+    BASIRA_TONE_INTERMEDIATE, /* 28 < ITA <= 41 */
+    BASIRA_TONE_TAN,        /* 10 < ITA <= 28 */
+    BASIRA_TONE_BROWN,      /* -30 < ITA <= 10 */
+    BASIRA_TONE_DARK,       /* ITA <= -30 */
+} basira_skin_tone_category;
+
+typedef struct basira_skin_tone {
+    double ita;                         /* degrees */
+    basira_skin_tone_category category; /* UNKNOWN when too little healthy skin was found */
+    double skin_fraction;               /* share of the image used as healthy skin */
+} basira_skin_tone;
+
+basira_code basira_skin_tone_estimate(const basira_image *img, basira_skin_tone *out,
+                                      basira_error *err);
+
+basira_skin_tone_category basira_skin_tone_category_from_ita(double ita);
+/* "very_light", "light", "intermediate", "tan", "brown", "dark", "unknown". */
+const char *basira_skin_tone_category_code(basira_skin_tone_category c);
+
+/* {"ita": number, "category": code}. New reference. */
+json_t *basira_skin_tone_json(const basira_skin_tone *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,115 @@
+/*
+ * triage.h - from a photo to a triage decision: the dermatology classifier, the
+ * risk index, the category with its action, and the safety rules on top.
+ *
+ * The classifier is a basira_net whose safetensors metadata key "basira" holds a
+ * JSON document describing how to use it:
+ *   {"name": "basira-derm", "version": "1.0.0",
+ *    "classes": [{"code": "akiec", "names": {"en": "...", "fr": "...", "ar": "..."},
+ *                 "malignant": true}, ...],
+ *    "preprocessing": {"input_size": 128, "mean": [r,g,b], "std": [r,g,b],
+ *                      "colour_constancy": "shades_of_gray" | "none"},
+ *    "temperature": 1.3,
+ *    "thresholds": {"high": 0.40, "medium": 0.08},   (on the malignant probability)
+ *    "tta": 1 | 2 | 4 | 8,
+ *    "provenance": {...}}
+ *
+ * The risk index is 100 x the calibrated probability that the lesion is
+ * malignant or pre-malignant (sum over classes marked malignant).
+ * Safety rules (see triage.c for the reasons):
+ *   - a patient-reported change, bleeding or rapid growth raises the category to at least medium;
+ *   - a photo that failed the quality gate never yields "low";
+ *   - every result carries the model identity and the decision-support sentence.
+ */
+#ifndef BASIRA_TRIAGE_H
+#define BASIRA_TRIAGE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "basira/error.h"
+#include "basira/image.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum basira_risk_category {
+    BASIRA_RISK_LOW = 0,
+    BASIRA_RISK_MEDIUM = 1,
+    BASIRA_RISK_HIGH = 2,
+} basira_risk_category;
+
+/* "low", "medium", "high". */
+const char *basira_risk_category_code(basira_risk_category c);
+/* Localised recommended action for a category. */
+const char *basira_risk_action(basira_risk_category c);
+/* Localised "decision support, not a diagnosis" sentence. */
+const char *basira_disclaimer(void);
+
+/* Patient-reported history. -1 = not asked. */
+typedef struct basira_history {
+    int changed;
+    int bleeding;
+    int rapid_growth;
+    int itching;
+    double duration_months; /* < 0 = unknown */
+} basira_history;
+
+void basira_history_init(basira_history *h);
+/* Parse "changed,bleeding,growth,itching" (the --history option). */
+basira_code basira_history_parse(const char *list, basira_history *h, basira_error *err);
+
+/* Site overrides of the model's thresholds (< 0 = keep the model's). */
+typedef struct basira_triage_config {
+    double high_threshold;
+    double medium_threshold;
+} basira_triage_config;
+
+void basira_triage_config_default(basira_triage_config *cfg);
+
+/* Decide the category from a malignant probability, the history and the quality verdict. */
+basira_risk_category basira_triage_decide(double malignant_probability, double high_threshold,
+                                          double medium_threshold, const basira_history *history,
+                                          int quality_ok);
+
+/* ---- the whole pipeline: intake -> quality -> skin tone -> model -> triage ---- */
+
+typedef struct basira_pipeline basira_pipeline;
+
+/* model_path NULL = the bundled model. cfg NULL = the model's thresholds. */
+basira_code basira_pipeline_new(const char *model_path, const basira_triage_config *cfg,
+                                basira_pipeline **out, basira_error *err);
+void basira_pipeline_free(basira_pipeline *p);
+
+/* {"name","version","sha256"} of the model (new reference). */
+json_t *basira_pipeline_model_json(const basira_pipeline *p);
+
+typedef struct basira_triage_request {
+    const basira_history *history; /* NULL = nothing reported */
+    int force;                     /* score even if the quality gate failed */
+} basira_triage_request;
+
+/*
+ * Run the whole pipeline on a photo in memory / on disk. Always produces a result
+ * object shaped as one line of `basira triage --json` (without "file"):
+ * status "ok" | "rejected" | "error". Returns BASIRA_OK when *result was produced
+ * (even for a rejected or undecodable photo, whose error is inside the result);
+ * an error code only when no result could be produced (out of memory, ...).
+ * Safe to call from several threads on one pipeline.
+ */
+basira_code basira_pipeline_run_buffer(basira_pipeline *p, const void *data, size_t len,
+                                       const basira_triage_request *req, json_t **result,
+                                       basira_error *err);
+basira_code basira_pipeline_run_file(basira_pipeline *p, const char *path,
+                                     const basira_triage_request *req, json_t **result,
+                                     basira_error *err);
+
+/* Class probabilities (calibrated) of an already-loaded image; probs has room for 16. */
+basira_code basira_pipeline_predict(basira_pipeline *p, const basira_image *img, float *probs,
+                                    int *num_classes, basira_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,25 @@
+# Extract every translatable string from the C sources and check each language covers it.
+file(GLOB_RECURSE sources RELATIVE ${SRC} ${SRC}/*.c ${SRC}/*.h)
+execute_process(
+  COMMAND ${XGETTEXT} --from-code=UTF-8 -k_ -kN_ -kNC_:1c,2 --language=C -o ${BIN}/basira.pot ${sources}
+  WORKING_DIRECTORY ${SRC} RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "xgettext failed")
+endif()
+if(NOT EXISTS ${BIN}/basira.pot)
+  message(STATUS "no translatable strings yet")
+  return()
+endif()
+set(failed "")
+foreach(lang IN LISTS LANGS)
+  execute_process(COMMAND ${MSGCMP} ${BIN}/${lang}.po ${BIN}/basira.pot
+                  RESULT_VARIABLE rc ERROR_VARIABLE out)
+  if(rc)
+    message("${out}")
+    list(APPEND failed ${lang})
+  endif()
+endforeach()
+if(failed)
+  message(FATAL_ERROR "untranslated strings in: ${failed}")
+endif()
+message(STATUS "all strings translated in ${LANGS}")

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install every system package Basira needs to build, run and test, from Debian 12.
+# Idempotent and quick when everything is present. Run as root (or through sudo).
+#
+#   scripts/install-deps.sh            # build + run + test dependencies
+#
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake pkg-config gettext clang libclang-rt-14-dev clang-format valgrind
+  # images
+  libvips-dev libheif-dev libwebp-dev libtiff-dev libjpeg-dev libpng-dev liblcms2-dev libexif-dev
+  # neural networks
+  libdnnl-dev libopenblas-dev
+  # storage, crypto, network
+  libsqlcipher-dev sqlcipher libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev
+  libcurl4-openssl-dev libjansson-dev libpq-dev
+  # documents
+  libcairo2-dev libpango1.0-dev fonts-noto-core fonts-dejavu-core poppler-utils
+  # test-time references and tools (never needed by the product at run time)
+  python3 python3-torch python3-numpy curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
