@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 flavour=${1:-release}
 dir=${2:-build-$flavour}
 jobs=$(nproc 2>/dev/null || echo 2)
+target=()
 case "$flavour" in
   release) opts=(-DCMAKE_BUILD_TYPE=Release) ;;
   werror)  opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBASIRA_WERROR=ON) ;;
   asan)    opts=(-DCMAKE_BUILD_TYPE=Debug -DBASIRA_WERROR=ON -DBASIRA_SANITIZE=ON) ;;
-  fuzz)    opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBASIRA_FUZZ=ON -DCMAKE_C_COMPILER=clang) ;;
+  fuzz)    opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBASIRA_FUZZ=ON -DCMAKE_C_COMPILER=clang); target=(--target fuzz_all) ;;
   *) echo "unknown flavour $flavour" >&2; exit 2 ;;
 esac
 cmake -S . -B "$dir" "${opts[@]}" >/dev/null
-cmake --build "$dir" -j "$jobs"
+cmake --build "$dir" -j "$jobs" "${target[@]}"
