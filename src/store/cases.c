@@ -1,0 +1,584 @@
+/* cases.c - cases with consent, photos and their analyses, clinician decisions, worklist. */
+#include "core/i18n.h"
+#include "store_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const risk_codes[] = {"low", "medium", "high"};
+
+static int risk_parse(const char *s)
+{
+    for (int i = 0; s && i < 3; i++)
+        if (!strcmp(s, risk_codes[i]))
+            return i;
+    return -1;
+}
+
+static int text_ok(const char *s, size_t max, int required)
+{
+    if (!s)
+        return !required;
+    size_t n = strlen(s);
+    if ((required && n == 0) || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int one_of(const char *s, const char *const *set)
+{
+    for (; s && *set; set++)
+        if (!strcmp(s, *set))
+            return 1;
+    return 0;
+}
+
+static json_t *tristate(int v)
+{
+    return v < 0 ? json_null() : json_boolean(v);
+}
+
+basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
+                                     const basira_case_new *c, int64_t *id, basira_error *err)
+{
+    static const char *const sexes[] = {"female", "male", "other", "unknown", NULL};
+    if (!c->consent_care)
+        return basira_error_set(err, BASIRA_E_CONSENT,
+                                _("the patient's consent for care is required before a case is "
+                                  "recorded; nothing was stored"));
+    if (!text_ok(c->patient_ref, 64, 1))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("patient_ref must be 1 to 64 printable characters"));
+    if (c->age < -1 || c->age > 130)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("age must be between 0 and 130 years"));
+    if (!one_of(c->sex, sexes))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("sex must be female, male, other or unknown"));
+    if (!text_ok(c->body_site, 64, 0))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("body_site must be at most 64 printable characters"));
+    if (!text_ok(c->consent_recorded_by, 64, 1))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("consent.recorded_by must name who recorded the consent"));
+    if (!isfinite(c->duration_months) || c->duration_months > 1200)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("duration_months must be between 0 and 1200"));
+    json_t *hist =
+        json_pack("{s:o, s:o, s:o, s:o}", "changed", tristate(c->changed), "bleeding",
+                  tristate(c->bleeding), "itching", tristate(c->itching), "duration_months",
+                  c->duration_months < 0 ? json_null() : json_real(c->duration_months));
+    char *hist_text = hist ? json_dumps(hist, JSON_COMPACT) : NULL;
+    json_decref(hist);
+    if (!hist_text)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+
+    int64_t now = store_now();
+    sqlite3_stmt *s = NULL;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if (!(rc = store_begin(st, err)) &&
+        !(rc = store_prepare(st,
+                             "INSERT INTO cases(patient_ref, age, sex, body_site, history, "
+                             "consent_care, consent_research, consent_recorded_by, "
+                             "consent_recorded_at, created_by, created_at, updated_at) "
+                             "VALUES(?,?,?,?,?,1,?,?,?,?,?,?)",
+                             &s, err))) {
+        sqlite3_bind_text(s, 1, c->patient_ref, -1, SQLITE_STATIC);
+        if (c->age >= 0)
+            sqlite3_bind_int(s, 2, c->age);
+        sqlite3_bind_text(s, 3, c->sex, -1, SQLITE_STATIC);
+        if (c->body_site)
+            sqlite3_bind_text(s, 4, c->body_site, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, hist_text, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 6, c->consent_research ? 1 : 0);
+        sqlite3_bind_text(s, 7, c->consent_recorded_by, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 8, now);
+        sqlite3_bind_text(s, 9, who && who->username ? who->username : "?", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 10, now);
+        sqlite3_bind_int64(s, 11, now);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = store_sql_error(st, "recording a case", err);
+        sqlite3_finalize(s);
+        if (!rc) {
+            *id = sqlite3_last_insert_rowid(st->db);
+            rc = store_audit_append_locked(
+                st, who, "case_create", *id, "ok",
+                c->consent_research ? "consent=care,research" : "consent=care", err);
+        }
+        if (!rc)
+            rc = store_commit(st, err);
+    }
+    if (rc)
+        store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    free(hist_text);
+    return rc;
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? (const char *)t : NULL;
+}
+
+static json_t *col_json(sqlite3_stmt *s, int i)
+{
+    const char *t = col_text(s, i);
+    json_t *j = t ? json_loads(t, 0, NULL) : NULL;
+    return j ? j : json_null();
+}
+
+static json_t *col_risk(sqlite3_stmt *s, int i)
+{
+    if (sqlite3_column_type(s, i) == SQLITE_NULL)
+        return json_null();
+    int r = sqlite3_column_int(s, i);
+    return r >= 0 && r <= 2 ? json_string(risk_codes[r]) : json_null();
+}
+
+static json_t *col_time(sqlite3_stmt *s, int i)
+{
+    char when[32];
+    store_iso_time(sqlite3_column_int64(s, i), when);
+    return json_string(when);
+}
+
+/* Columns 0..12 of the case summary used by get and list. */
+#define CASE_COLUMNS                                                                               \
+    "id, patient_ref, age, sex, body_site, status, risk, ai_risk, ai_risk_index, created_at, "     \
+    "created_by, updated_at, decision"
+
+static json_t *case_summary(sqlite3_stmt *s)
+{
+    json_t *j = json_object();
+    if (!j)
+        return NULL;
+    json_object_set_new(j, "id", json_integer(sqlite3_column_int64(s, 0)));
+    json_object_set_new(j, "patient_ref", json_string(col_text(s, 1)));
+    json_object_set_new(j, "age",
+                        sqlite3_column_type(s, 2) == SQLITE_NULL
+                            ? json_null()
+                            : json_integer(sqlite3_column_int(s, 2)));
+    json_object_set_new(j, "sex", json_string(col_text(s, 3)));
+    json_object_set_new(j, "body_site", col_text(s, 4) ? json_string(col_text(s, 4)) : json_null());
+    json_object_set_new(j, "status", json_string(col_text(s, 5)));
+    json_object_set_new(j, "risk", col_risk(s, 6));
+    json_object_set_new(j, "ai_risk", col_risk(s, 7));
+    json_object_set_new(j, "ai_risk_index",
+                        sqlite3_column_type(s, 8) == SQLITE_NULL
+                            ? json_null()
+                            : json_real(sqlite3_column_double(s, 8)));
+    json_object_set_new(j, "created_at", col_time(s, 9));
+    json_object_set_new(j, "created_by", json_string(col_text(s, 10)));
+    json_object_set_new(j, "updated_at", col_time(s, 11));
+    json_object_set_new(j, "decision", col_json(s, 12));
+    return j;
+}
+
+static basira_code case_exists_locked(basira_store *st, int64_t id, basira_error *err)
+{
+    sqlite3_stmt *s;
+    basira_code rc = store_prepare(st, "SELECT 1 FROM cases WHERE id = ?", &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_ROW)
+        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int64_t id,
+                                  json_t **out, basira_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    json_t *j = NULL;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if ((rc = store_begin(st, err)))
+        goto out;
+    if ((rc = store_prepare(st,
+                            "SELECT " CASE_COLUMNS ", history, consent_care, consent_research, "
+                            "consent_recorded_by, consent_recorded_at FROM cases WHERE id = ?",
+                            &s, err)))
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
+    } else if (!(j = case_summary(s))) {
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    } else {
+        json_object_set_new(j, "history", col_json(s, 13));
+        json_object_set_new(j, "consent",
+                            json_pack("{s:b, s:b, s:s, s:o}", "care", sqlite3_column_int(s, 14),
+                                      "research", sqlite3_column_int(s, 15), "recorded_by",
+                                      col_text(s, 16), "recorded_at", col_time(s, 17)));
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc)
+        goto audit;
+    if ((rc = store_prepare(st,
+                            "SELECT i.id, i.kind, i.created_at, i.created_by, i.result, "
+                            "p.image_id IS NOT NULL FROM images i LEFT JOIN photos p ON "
+                            "p.image_id = i.id WHERE i.case_id = ? ORDER BY i.id",
+                            &s, err)))
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    json_t *images = json_array();
+    while (sqlite3_step(s) == SQLITE_ROW)
+        json_array_append_new(
+            images, json_pack("{s:I, s:s, s:o, s:s, s:o, s:b}", "id",
+                              (json_int_t)sqlite3_column_int64(s, 0), "kind", col_text(s, 1),
+                              "created_at", col_time(s, 2), "created_by", col_text(s, 3), "result",
+                              col_json(s, 4), "photo_stored", sqlite3_column_int(s, 5)));
+    json_object_set_new(j, "images", images);
+audit:
+    /* Reading a case is an access to patient data: audited, including refusals. */
+    if (rc == BASIRA_OK || rc == BASIRA_E_NOT_FOUND) {
+        basira_error aerr;
+        if (store_audit_append_locked(st, who, "case_read", id, rc ? "not_found" : "ok", NULL,
+                                      &aerr) ||
+            store_commit(st, &aerr)) {
+            if (!rc) {
+                rc = aerr.code;
+                if (err)
+                    *err = aerr;
+            }
+        }
+    }
+out:
+    sqlite3_finalize(s);
+    store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    if (rc) {
+        json_decref(j);
+        return rc;
+    }
+    *out = j;
+    return BASIRA_OK;
+}
+
+void basira_case_filter_init(basira_case_filter *f)
+{
+    memset(f, 0, sizeof *f);
+    f->risk = -1;
+    f->limit = 50;
+}
+
+basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
+                                   const basira_case_filter *f, json_t **out, basira_error *err)
+{
+    static const char *const statuses[] = {"new", "triaged", "reviewed", NULL};
+    if (f->status && !one_of(f->status, statuses))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("status must be new, triaged or reviewed"));
+    if (f->risk < -1 || f->risk > 2)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("risk must be low, medium or high"));
+    if (f->limit < 1 || f->limit > 500 || f->offset < 0)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("limit must be between 1 and 500 and offset not negative"));
+    const char *where = " WHERE (?1 IS NULL OR status = ?1) AND (?2 < 0 OR risk = ?2)"
+                        " AND (?3 = 0 OR created_at >= ?3) AND (?4 = 0 OR created_at <= ?4)";
+    char sql[1024];
+    json_t *items = json_array();
+    sqlite3_stmt *s = NULL;
+    basira_code rc;
+    json_int_t total = 0;
+    if (!items)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    pthread_mutex_lock(&st->lock);
+    if ((rc = store_begin(st, err)))
+        goto out;
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        if (pass == 0)
+            snprintf(sql, sizeof sql, "SELECT count(*) FROM cases%s", where);
+        else
+            /* Worklist order: highest risk first, then who has waited longest. */
+            snprintf(sql, sizeof sql,
+                     "SELECT " CASE_COLUMNS " FROM cases%s ORDER BY COALESCE(risk, -1) DESC, "
+                     "created_at ASC, id ASC LIMIT ?5 OFFSET ?6",
+                     where);
+        if ((rc = store_prepare(st, sql, &s, err)))
+            break;
+        if (f->status)
+            sqlite3_bind_text(s, 1, f->status, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, f->risk);
+        sqlite3_bind_int64(s, 3, f->from);
+        sqlite3_bind_int64(s, 4, f->to);
+        if (pass == 1) {
+            sqlite3_bind_int(s, 5, f->limit);
+            sqlite3_bind_int(s, 6, f->offset);
+        }
+        int step;
+        while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+            if (pass == 0)
+                total = sqlite3_column_int64(s, 0);
+            else
+                json_array_append_new(items, case_summary(s));
+        }
+        if (step != SQLITE_DONE)
+            rc = store_sql_error(st, "listing cases", err);
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if (!rc) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "returned=%zu", json_array_size(items));
+        if (!(rc = store_audit_append_locked(st, who, "case_list", 0, "ok", detail, err)))
+            rc = store_commit(st, err);
+    }
+out:
+    store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    if (rc) {
+        json_decref(items);
+        return rc;
+    }
+    *out = json_pack("{s:o, s:I, s:i, s:i}", "items", items, "total", total, "limit", f->limit,
+                     "offset", f->offset);
+    return *out ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
+}
+
+/*
+ * The AI category of an analysis result, tolerant of where the triage module
+ * puts it ("triage": {"category", "risk_index"} or top-level "category").
+ */
+static int result_risk(const json_t *result, double *risk_index)
+{
+    const json_t *t = json_object_get(result, "triage");
+    const json_t *src = json_is_object(t) ? t : result;
+    const json_t *ri = json_object_get(src, "risk_index");
+    *risk_index = json_is_number(ri) ? json_number_value(ri) : NAN;
+    return risk_parse(json_string_value(json_object_get(src, "category")));
+}
+
+basira_code basira_store_image_add(basira_store *st, const basira_actor *who, int64_t case_id,
+                                   const void *data, size_t len, const char *mime,
+                                   const json_t *result, int accepted, int64_t *image_id,
+                                   basira_error *err)
+{
+    if (accepted && (!data || !len || !mime))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("no photo to store"));
+    char *text = json_dumps(result, JSON_COMPACT);
+    if (!text)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    double risk_index = NAN;
+    int risk = accepted ? result_risk(result, &risk_index) : -1;
+    int64_t now = store_now();
+    sqlite3_stmt *s = NULL;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if ((rc = store_begin(st, err)) || (rc = case_exists_locked(st, case_id, err)))
+        goto out;
+    if ((rc = store_prepare(st,
+                            "INSERT INTO images(case_id, kind, created_at, created_by, result) "
+                            "VALUES(?,?,?,?,?)",
+                            &s, err)))
+        goto out;
+    sqlite3_bind_int64(s, 1, case_id);
+    sqlite3_bind_text(s, 2, accepted ? "photo" : "quality_event", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_text(s, 4, who && who->username ? who->username : "?", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = store_sql_error(st, "storing an image", err);
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc)
+        goto out;
+    *image_id = sqlite3_last_insert_rowid(st->db);
+    if (accepted) {
+        if ((rc = store_prepare(st,
+                                "INSERT INTO photos(image_id, mime, created_at, data) "
+                                "VALUES(?,?,?,?)",
+                                &s, err)))
+            goto out;
+        sqlite3_bind_int64(s, 1, *image_id);
+        sqlite3_bind_text(s, 2, mime, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, now);
+        sqlite3_bind_blob64(s, 4, data, len, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = store_sql_error(st, "storing a photo", err);
+        sqlite3_finalize(s);
+        s = NULL;
+        if (rc)
+            goto out;
+        if (risk >= 0) {
+            /*
+             * The case's AI risk is the highest over its photos; until a clinician
+             * decides, the worklist risk is the AI's.
+             */
+            if ((rc = store_prepare(st,
+                                    "UPDATE cases SET ai_risk = max(COALESCE(ai_risk, -1), ?1), "
+                                    "ai_risk_index = max(COALESCE(ai_risk_index, -1), ?2), "
+                                    "risk = CASE WHEN status = 'reviewed' THEN risk ELSE "
+                                    "max(COALESCE(ai_risk, -1), ?1) END, status = CASE WHEN "
+                                    "status = 'new' THEN 'triaged' ELSE status END, "
+                                    "updated_at = ?3 WHERE id = ?4",
+                                    &s, err)))
+                goto out;
+            sqlite3_bind_int(s, 1, risk);
+            if (isnan(risk_index))
+                sqlite3_bind_double(s, 2, -1);
+            else
+                sqlite3_bind_double(s, 2, risk_index);
+            sqlite3_bind_int64(s, 3, now);
+            sqlite3_bind_int64(s, 4, case_id);
+            if (sqlite3_step(s) != SQLITE_DONE)
+                rc = store_sql_error(st, "updating a case", err);
+            sqlite3_finalize(s);
+            s = NULL;
+            if (rc)
+                goto out;
+        }
+    }
+    char detail[64];
+    snprintf(detail, sizeof detail, "image=%" PRId64, *image_id);
+    if ((rc = store_audit_append_locked(st, who, accepted ? "image_add" : "quality_event", case_id,
+                                        "ok", detail, err)) ||
+        (rc = store_commit(st, err)))
+        goto out;
+out:
+    if (rc)
+        store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    free(text);
+    return rc;
+}
+
+basira_code basira_store_photo_get(basira_store *st, const basira_actor *who, int64_t image_id,
+                                   unsigned char **data, size_t *len, char mime[32],
+                                   basira_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    basira_code rc;
+    int64_t case_id = 0;
+    *data = NULL;
+    pthread_mutex_lock(&st->lock);
+    if ((rc = store_begin(st, err)) ||
+        (rc = store_prepare(st,
+                            "SELECT p.mime, p.data, i.case_id FROM photos p JOIN images i ON "
+                            "i.id = p.image_id WHERE p.image_id = ?",
+                            &s, err)))
+        goto out;
+    sqlite3_bind_int64(s, 1, image_id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no stored photo %" PRId64), image_id);
+        goto out;
+    }
+    snprintf(mime, 32, "%s", col_text(s, 0));
+    *len = (size_t)sqlite3_column_bytes(s, 1);
+    case_id = sqlite3_column_int64(s, 2);
+    *data = malloc(*len ? *len : 1);
+    if (!*data) {
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        goto out;
+    }
+    if (*len)
+        memcpy(*data, sqlite3_column_blob(s, 1), *len);
+    sqlite3_finalize(s);
+    s = NULL;
+    char detail[64];
+    snprintf(detail, sizeof detail, "image=%" PRId64, image_id);
+    if (!(rc = store_audit_append_locked(st, who, "photo_read", case_id, "ok", detail, err)))
+        rc = store_commit(st, err);
+out:
+    sqlite3_finalize(s);
+    store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    if (rc) {
+        free(*data);
+        *data = NULL;
+    }
+    return rc;
+}
+
+basira_code basira_store_decision(basira_store *st, const basira_actor *who, int64_t case_id,
+                                  const basira_decision *d, basira_error *err)
+{
+    static const char *const referrals[] = {"none", "requested", "sent", "completed", NULL};
+    int override = risk_parse(d->category);
+    if (!d->accept_ai && override < 0)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("an override needs a category: low, medium or high"));
+    if (!d->accept_ai && !text_ok(d->reason, 500, 1))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("an override needs a reason (up to 500 characters)"));
+    if (d->reason && !text_ok(d->reason, 500, 0))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("the reason must be at most 500 printable characters"));
+    if (!one_of(d->referral ? d->referral : "none", referrals))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("referral must be none, requested, sent or completed"));
+    sqlite3_stmt *s = NULL;
+    basira_code rc;
+    int ai = -1;
+    char *text = NULL;
+    pthread_mutex_lock(&st->lock);
+    if ((rc = store_begin(st, err)) ||
+        (rc = store_prepare(st, "SELECT ai_risk FROM cases WHERE id = ?", &s, err)))
+        goto out;
+    sqlite3_bind_int64(s, 1, case_id);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), case_id);
+        goto out;
+    }
+    if (sqlite3_column_type(s, 0) != SQLITE_NULL)
+        ai = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    s = NULL;
+    if (d->accept_ai && ai < 0) {
+        rc = basira_error_set(err, BASIRA_E_CONFLICT,
+                              _("this case has no AI category yet to accept; upload a photo or "
+                                "override with a category and a reason"));
+        goto out;
+    }
+    int final = d->accept_ai ? ai : override;
+    char when[32];
+    store_iso_time(store_now(), when);
+    json_t *dj = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s, s:s}", "outcome",
+                           d->accept_ai ? "accepted" : "overridden", "category", risk_codes[final],
+                           "ai_category", ai >= 0 ? risk_codes[ai] : NULL, "reason", d->reason,
+                           "referral", d->referral ? d->referral : "none", "decided_by",
+                           who && who->username ? who->username : "?", "decided_at", when);
+    text = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
+    json_decref(dj);
+    if (!text) {
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        goto out;
+    }
+    if ((rc = store_prepare(st,
+                            "UPDATE cases SET decision = ?, risk = ?, status = 'reviewed', "
+                            "updated_at = ? WHERE id = ?",
+                            &s, err)))
+        goto out;
+    sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, final);
+    sqlite3_bind_int64(s, 3, store_now());
+    sqlite3_bind_int64(s, 4, case_id);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = store_sql_error(st, "recording a decision", err);
+    sqlite3_finalize(s);
+    s = NULL;
+    char detail[96];
+    snprintf(detail, sizeof detail, "%s category=%s referral=%s",
+             d->accept_ai ? "accepted" : "overridden", risk_codes[final],
+             d->referral ? d->referral : "none");
+    if (!rc && !(rc = store_audit_append_locked(st, who, "decision", case_id, "ok", detail, err)))
+        rc = store_commit(st, err);
+out:
+    sqlite3_finalize(s);
+    if (rc)
+        store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    free(text);
+    return rc;
+}

@@ -1,0 +1,493 @@
+/* store.c - opening the encrypted database: key derivation, SQLCipher, migrations. */
+#include "core/i18n.h"
+#include "store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const role_names[BASIRA_ROLE_COUNT_] = {
+    [BASIRA_ROLE_GP] = "gp",
+    [BASIRA_ROLE_NURSE] = "nurse",
+    [BASIRA_ROLE_DERMATOLOGIST] = "dermatologist",
+    [BASIRA_ROLE_ADMIN] = "admin",
+    [BASIRA_ROLE_AUDITOR] = "auditor",
+};
+
+const char *basira_role_name(basira_role r)
+{
+    if ((int)r < 0 || r >= BASIRA_ROLE_COUNT_)
+        return "unknown";
+    return role_names[r];
+}
+
+basira_code basira_role_parse(const char *name, basira_role *out, basira_error *err)
+{
+    for (int i = 0; name && i < BASIRA_ROLE_COUNT_; i++) {
+        if (!strcmp(name, role_names[i])) {
+            *out = (basira_role)i;
+            return BASIRA_OK;
+        }
+    }
+    return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                            _("unknown role '%s' (expected gp, nurse, dermatologist, admin or "
+                              "auditor)"),
+                            name ? name : "");
+}
+
+/*
+ * Versioned schema. Each entry moves the database from version i to i + 1 and is
+ * applied in one transaction with PRAGMA user_version; never edit a released
+ * entry, append a new one.
+ */
+static const char *const migrations[] = {
+    /* 1: everything of the first release. */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE,"
+    " role TEXT NOT NULL, pwhash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE sessions(token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL"
+    " REFERENCES users(id) ON DELETE CASCADE, csrf TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL);"
+    "CREATE TABLE cases(id INTEGER PRIMARY KEY, patient_ref TEXT NOT NULL, age INTEGER,"
+    " sex TEXT NOT NULL, body_site TEXT, history TEXT NOT NULL,"
+    " consent_care INTEGER NOT NULL CHECK(consent_care = 1),"
+    " consent_research INTEGER NOT NULL, consent_recorded_by TEXT NOT NULL,"
+    " consent_recorded_at INTEGER NOT NULL, created_by TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'new', ai_risk INTEGER,"
+    " ai_risk_index REAL, risk INTEGER, decision TEXT, updated_at INTEGER NOT NULL);"
+    "CREATE INDEX cases_worklist ON cases(status, risk, created_at);"
+    "CREATE TABLE images(id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL"
+    " REFERENCES cases(id) ON DELETE CASCADE, kind TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL, result TEXT NOT NULL);"
+    "CREATE INDEX images_case ON images(case_id);"
+    "CREATE TABLE photos(image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,"
+    " mime TEXT NOT NULL, created_at INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE TABLE audit(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
+    " action TEXT NOT NULL, case_id INTEGER, ip TEXT NOT NULL, outcome TEXT NOT NULL,"
+    " detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int64_t store_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+void store_iso_time(int64_t t, char out[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(out, 32, "%lld", (long long)t);
+}
+
+void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem)
+{
+    const char *fast = getenv("BASIRA_ARGON2_FAST");
+    if (fast && !strcmp(fast, "1")) {
+        *ops = crypto_pwhash_OPSLIMIT_MIN;
+        *mem = crypto_pwhash_MEMLIMIT_MIN;
+    } else if (for_key) {
+        /* Derived once per start: afford the "moderate" cost (~0.7 s, 256 MiB). */
+        *ops = crypto_pwhash_OPSLIMIT_MODERATE;
+        *mem = crypto_pwhash_MEMLIMIT_MODERATE;
+    } else {
+        /* Paid at every login, on a 2-core node serving several people. */
+        *ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+        *mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    }
+}
+
+basira_code store_sql_error(basira_store *st, const char *what, basira_error *err)
+{
+    return basira_error_set(err, BASIRA_E_STORE, _("database error while %s: %s"), what,
+                            st && st->db ? sqlite3_errmsg(st->db) : "?");
+}
+
+basira_code store_exec(basira_store *st, const char *sql, basira_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        basira_error_set(err, BASIRA_E_STORE, _("database error: %s"), msg ? msg : "?");
+        sqlite3_free(msg);
+        return BASIRA_E_STORE;
+    }
+    return BASIRA_OK;
+}
+
+basira_code store_prepare(basira_store *st, const char *sql, sqlite3_stmt **stmt, basira_error *err)
+{
+    if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
+        return store_sql_error(st, "preparing a query", err);
+    return BASIRA_OK;
+}
+
+basira_code store_begin(basira_store *st, basira_error *err)
+{
+    return store_exec(st, "BEGIN IMMEDIATE", err);
+}
+
+basira_code store_commit(basira_store *st, basira_error *err)
+{
+    if (store_exec(st, "COMMIT", err)) {
+        store_rollback(st);
+        return BASIRA_E_STORE;
+    }
+    return BASIRA_OK;
+}
+
+void store_rollback(basira_store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- key material ---- */
+
+static basira_code read_small_file(const char *path, unsigned char *buf, size_t bufsz, size_t *len,
+                                   basira_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return basira_error_set(err, errno == ENOENT ? BASIRA_E_NOT_FOUND : BASIRA_E_IO,
+                                _("cannot read %s: %s"), path, strerror(errno));
+    size_t n = fread(buf, 1, bufsz, f);
+    int more = fgetc(f) != EOF;
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s"), path);
+    if (more)
+        return basira_error_set(err, BASIRA_E_LIMIT, _("%s is too large"), path);
+    *len = n;
+    return BASIRA_OK;
+}
+
+static basira_code key_from_file(const char *path, unsigned char key[32], basira_error *err)
+{
+    unsigned char buf[4096];
+    size_t n = 0;
+    basira_code rc = read_small_file(path, buf, sizeof buf, &n, err);
+    if (rc)
+        return rc;
+    if (n < 32) {
+        sodium_memzero(buf, sizeof buf);
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("key file %s holds %zu bytes; it needs at least 32 random bytes "
+                                  "(e.g. head -c 32 /dev/urandom > %s)"),
+                                path, n, path);
+    }
+    /* Any file of enough random bytes works (raw, hex, base64): hash it to 256 bits. */
+    crypto_generichash(key, 32, buf, n, NULL, 0);
+    sodium_memzero(buf, sizeof buf);
+    return BASIRA_OK;
+}
+
+static basira_code write_file_atomic(const char *path, const char *text, basira_error *err)
+{
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), tmp, strerror(errno));
+    size_t len = strlen(text);
+    ssize_t w = write(fd, text, len);
+    int ok = w == (ssize_t)len && fsync(fd) == 0;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s"), path);
+    }
+    return BASIRA_OK;
+}
+
+/*
+ * Derive the raw 256-bit database key. keyinfo.json records how, so that a
+ * passphrase given to a key-file database (or the reverse) is a clear error and
+ * the Argon2id cost chosen at creation keeps being used.
+ */
+static basira_code derive_key(const char *dir, const basira_store_key *key, int creating,
+                              unsigned char out[32], basira_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/keyinfo.json", dir);
+    if (!key || (!key->passphrase == !key->key_file))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("give either a passphrase or a key file for the database"));
+    if (creating) {
+        char text[512];
+        if (key->key_file) {
+            snprintf(text, sizeof text, "{\"kdf\": \"keyfile\"}\n");
+        } else {
+            unsigned char salt[crypto_pwhash_SALTBYTES];
+            char salt_hex[2 * sizeof salt + 1];
+            unsigned long long ops;
+            size_t mem;
+            randombytes_buf(salt, sizeof salt);
+            sodium_bin2hex(salt_hex, sizeof salt_hex, salt, sizeof salt);
+            store_pwhash_cost(1, &ops, &mem);
+            snprintf(text, sizeof text,
+                     "{\"kdf\": \"argon2id\", \"salt\": \"%s\", \"opslimit\": %llu, "
+                     "\"memlimit\": %zu}\n",
+                     salt_hex, ops, mem);
+        }
+        basira_code rc = write_file_atomic(path, text, err);
+        if (rc)
+            return rc;
+    }
+    json_error_t jerr;
+    json_t *info = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!info)
+        return basira_error_set(err, BASIRA_E_FORMAT,
+                                _("%s is missing or damaged (%s); it is needed to derive the "
+                                  "database key"),
+                                path, jerr.text);
+    const char *kdf = json_string_value(json_object_get(info, "kdf"));
+    basira_code rc = BASIRA_OK;
+    if (kdf && !strcmp(kdf, "keyfile")) {
+        if (!key->key_file)
+            rc = basira_error_set(err, BASIRA_E_WRONG_KEY,
+                                  _("this database is opened with a key file (--key-file), not a "
+                                    "passphrase"));
+        else
+            rc = key_from_file(key->key_file, out, err);
+    } else if (kdf && !strcmp(kdf, "argon2id")) {
+        const char *salt_hex = json_string_value(json_object_get(info, "salt"));
+        json_int_t ops = json_integer_value(json_object_get(info, "opslimit"));
+        json_int_t mem = json_integer_value(json_object_get(info, "memlimit"));
+        unsigned char salt[crypto_pwhash_SALTBYTES];
+        size_t salt_len = 0;
+        if (!key->passphrase) {
+            rc = basira_error_set(err, BASIRA_E_WRONG_KEY,
+                                  _("this database is opened with a passphrase, not a key file"));
+        } else if (!salt_hex ||
+                   sodium_hex2bin(salt, sizeof salt, salt_hex, strlen(salt_hex), NULL, &salt_len,
+                                  NULL) != 0 ||
+                   salt_len != sizeof salt || ops < (json_int_t)crypto_pwhash_OPSLIMIT_MIN ||
+                   ops > (json_int_t)crypto_pwhash_OPSLIMIT_SENSITIVE ||
+                   mem < (json_int_t)crypto_pwhash_MEMLIMIT_MIN ||
+                   mem > (json_int_t)crypto_pwhash_MEMLIMIT_SENSITIVE) {
+            rc = basira_error_set(err, BASIRA_E_FORMAT, _("%s has invalid key parameters"), path);
+        } else if (crypto_pwhash(out, 32, key->passphrase, strlen(key->passphrase), salt,
+                                 (unsigned long long)ops, (size_t)mem,
+                                 crypto_pwhash_ALG_ARGON2ID13) != 0) {
+            rc = basira_error_set(err, BASIRA_E_NOMEM,
+                                  _("not enough memory to derive the database key"));
+        }
+    } else {
+        rc = basira_error_set(err, BASIRA_E_FORMAT, _("%s names an unknown key method"), path);
+    }
+    json_decref(info);
+    return rc;
+}
+
+basira_code basira_store_key_resolve(const char *key_file, int confirm, char *buf, size_t bufsz,
+                                     basira_store_key *out, basira_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (key_file) {
+        out->key_file = key_file;
+        return BASIRA_OK;
+    }
+    const char *env = getenv("BASIRA_DB_PASSPHRASE");
+    if (env && *env) {
+        if (strlen(env) >= bufsz)
+            return basira_error_set(err, BASIRA_E_LIMIT, _("BASIRA_DB_PASSPHRASE is too long"));
+        snprintf(buf, bufsz, "%s", env);
+        out->passphrase = buf;
+        return BASIRA_OK;
+    }
+    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("no database key: give --key-file FILE, set "
+                                  "BASIRA_DB_PASSPHRASE, or run on a terminal to be asked"));
+    char again[1024];
+    basira_code rc = BASIRA_OK;
+    for (int round = 0; round < (confirm ? 2 : 1) && !rc; round++) {
+        const char *prompt = round ? _("Repeat the passphrase: ") : _("Database passphrase: ");
+        char *dst = round ? again : buf;
+        size_t dstsz = round ? sizeof again : bufsz;
+        struct termios old, quiet;
+        int have_tc = tcgetattr(fd, &old) == 0;
+        if (write(fd, prompt, strlen(prompt)) < 0)
+            rc = basira_error_set(err, BASIRA_E_IO, _("cannot use the terminal"));
+        if (have_tc) {
+            quiet = old;
+            quiet.c_lflag &= ~(tcflag_t)ECHO;
+            tcsetattr(fd, TCSAFLUSH, &quiet);
+        }
+        size_t n = 0;
+        char c;
+        while (!rc && read(fd, &c, 1) == 1 && c != '\n') {
+            if (n + 1 < dstsz)
+                dst[n++] = c;
+        }
+        dst[n] = '\0';
+        if (have_tc)
+            tcsetattr(fd, TCSAFLUSH, &old);
+        if (write(fd, "\n", 1) < 0)
+            rc = basira_error_set(err, BASIRA_E_IO, _("cannot use the terminal"));
+        if (!rc && n == 0)
+            rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("empty passphrase"));
+    }
+    close(fd);
+    if (!rc && confirm && strcmp(buf, again))
+        rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("the passphrases differ"));
+    sodium_memzero(again, sizeof again);
+    if (!rc)
+        out->passphrase = buf;
+    return rc;
+}
+
+int basira_store_exists(const char *dir)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/basira.db", dir);
+    return stat(path, &sb) == 0;
+}
+
+static basira_code migrate(basira_store *st, basira_error *err)
+{
+    sqlite3_stmt *s;
+    basira_code rc = store_prepare(st, "PRAGMA user_version", &s, err);
+    if (rc)
+        return rc;
+    int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    sqlite3_finalize(s);
+    if (version < 0)
+        return store_sql_error(st, "reading the schema version", err);
+    if (version > N_MIGRATIONS)
+        return basira_error_set(err, BASIRA_E_UNSUPPORTED,
+                                _("the database has schema version %d, newer than this program "
+                                  "(%d); upgrade Basira"),
+                                version, N_MIGRATIONS);
+    for (int v = version; v < N_MIGRATIONS; v++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
+        if ((rc = store_begin(st, err)) || (rc = store_exec(st, migrations[v], err)) ||
+            (rc = store_exec(st, bump, err))) {
+            store_rollback(st);
+            return rc;
+        }
+        if ((rc = store_commit(st, err)))
+            return rc;
+    }
+    return BASIRA_OK;
+}
+
+int basira_store_schema_version(basira_store *st)
+{
+    sqlite3_stmt *s;
+    int v = -1;
+    pthread_mutex_lock(&st->lock);
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            v = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return v;
+}
+
+basira_code basira_store_open(const char *dir, const basira_store_key *key, int create,
+                              basira_store **out, basira_error *err)
+{
+    *out = NULL;
+    if (!dir || !*dir || strlen(dir) > 4000)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid data folder"));
+    if (sodium_init() < 0)
+        return basira_error_set(err, BASIRA_E_INTERNAL, _("libsodium failed to start"));
+    int exists = basira_store_exists(dir);
+    if (!exists && !create)
+        return basira_error_set(err, BASIRA_E_NOT_FOUND,
+                                _("no Basira database in %s (create one with `basira user add "
+                                  "--data %s --role admin NAME`)"),
+                                dir, dir);
+    if (!exists && mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return basira_error_set(err, BASIRA_E_IO, _("cannot create the data folder %s: %s"), dir,
+                                strerror(errno));
+
+    unsigned char raw[32];
+    basira_code rc = derive_key(dir, key, !exists, raw, err);
+    if (rc)
+        return rc;
+
+    basira_store *st = calloc(1, sizeof *st);
+    if (!st) {
+        sodium_memzero(raw, sizeof raw);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    snprintf(st->dir, sizeof st->dir, "%s", dir);
+    pthread_mutex_init(&st->lock, NULL);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/basira.db", dir);
+    if (sqlite3_open_v2(path, &st->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = basira_error_set(err, BASIRA_E_IO, _("cannot open %s: %s"), path,
+                              st->db ? sqlite3_errmsg(st->db) : "?");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 10000);
+    /* Raw key: SQLCipher uses these 256 bits directly, no second PBKDF2. */
+    char pragma[128] = "PRAGMA key = \"x'";
+    size_t p = strlen(pragma);
+    sodium_bin2hex(pragma + p, sizeof pragma - p, raw, sizeof raw);
+    strcat(pragma, "'\"");
+    sodium_memzero(raw, sizeof raw);
+    int krc = sqlite3_exec(st->db, pragma, NULL, NULL, NULL);
+    sodium_memzero(pragma, sizeof pragma);
+    if (krc != SQLITE_OK) {
+        rc = store_sql_error(st, "setting the key", err);
+        goto fail;
+    }
+    /* The first read of a page tells whether the key decrypts it. */
+    int probe = sqlite3_exec(st->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    if (probe == SQLITE_NOTADB) {
+        rc = basira_error_set(err, BASIRA_E_WRONG_KEY,
+                              _("the database key is wrong for %s (check the passphrase or key "
+                                "file)"),
+                              path);
+        goto fail;
+    } else if (probe != SQLITE_OK) {
+        rc = store_sql_error(st, "opening the database", err);
+        goto fail;
+    }
+    /*
+     * WAL + synchronous=FULL: a commit is on disk before we answer, so kill -9 or
+     * a power cut loses nothing acknowledged. secure_delete zeroes freed pages so
+     * purged data cannot be carved out of the file.
+     */
+    if ((rc = store_exec(st,
+                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                         "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+                         err)) ||
+        (rc = migrate(st, err)))
+        goto fail;
+    chmod(path, 0600);
+    *out = st;
+    return BASIRA_OK;
+fail:
+    basira_store_free(st);
+    return rc;
+}
+
+void basira_store_free(basira_store *st)
+{
+    if (!st)
+        return;
+    if (st->db)
+        sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}

@@ -1,0 +1,371 @@
+/* users.c - accounts (Argon2id password hashes) and sessions (random tokens, stored hashed). */
+#include "core/i18n.h"
+#include "store_internal.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+static basira_code check_username(const char *u, basira_error *err)
+{
+    size_t n = u ? strlen(u) : 0;
+    if (n == 0 || n > BASIRA_USERNAME_MAX)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("a username has 1 to %d characters"), BASIRA_USERNAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)u[i];
+        if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                    _("a username may only hold letters, digits, '.', '_' and "
+                                      "'-'"));
+    }
+    return BASIRA_OK;
+}
+
+static basira_code hash_password(const char *password, char out[crypto_pwhash_STRBYTES],
+                                 basira_error *err)
+{
+    size_t n = password ? strlen(password) : 0;
+    if (n < 8)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("the password must have at least 8 characters"));
+    if (n > 1024)
+        return basira_error_set(err, BASIRA_E_LIMIT, _("the password is too long"));
+    unsigned long long ops;
+    size_t mem;
+    store_pwhash_cost(0, &ops, &mem);
+    if (crypto_pwhash_str(out, password, n, ops, mem) != 0)
+        return basira_error_set(err, BASIRA_E_NOMEM, _("not enough memory to hash the password"));
+    return BASIRA_OK;
+}
+
+basira_code basira_store_user_add(basira_store *st, const basira_actor *who, const char *username,
+                                  basira_role role, const char *password, basira_error *err)
+{
+    char hash[crypto_pwhash_STRBYTES];
+    basira_code rc = check_username(username, err);
+    if (rc || (rc = hash_password(password, hash, err)))
+        return rc;
+    if ((int)role < 0 || role >= BASIRA_ROLE_COUNT_)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid role"));
+    pthread_mutex_lock(&st->lock);
+    sqlite3_stmt *s = NULL;
+    if (!(rc = store_begin(st, err)) &&
+        !(rc = store_prepare(st,
+                             "INSERT INTO users(username, role, pwhash, created_at) "
+                             "VALUES(?, ?, ?, ?)",
+                             &s, err))) {
+        sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, basira_role_name(role), -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, hash, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, store_now());
+        int step = sqlite3_step(s);
+        if (step == SQLITE_CONSTRAINT)
+            rc = basira_error_set(err, BASIRA_E_CONFLICT, _("the user '%s' already exists"),
+                                  username);
+        else if (step != SQLITE_DONE)
+            rc = store_sql_error(st, "adding a user", err);
+        sqlite3_finalize(s);
+        char detail[160];
+        snprintf(detail, sizeof detail, "user=%s role=%s", username, basira_role_name(role));
+        if (!rc)
+            rc = store_audit_append_locked(st, who, "user_add", 0, "ok", detail, err);
+        if (!rc)
+            rc = store_commit(st, err);
+    }
+    if (rc)
+        store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+/* Run an UPDATE on one user by name, audited; BASIRA_E_NOT_FOUND when no such user. */
+static basira_code update_user(basira_store *st, const basira_actor *who, const char *sql,
+                               const char *text, int number, const char *username,
+                               const char *action, basira_error *err)
+{
+    basira_code rc;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->lock);
+    if (!(rc = store_begin(st, err)) && !(rc = store_prepare(st, sql, &s, err))) {
+        if (text)
+            sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int(s, 1, number);
+        sqlite3_bind_text(s, 2, username, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = store_sql_error(st, "updating a user", err);
+        else if (sqlite3_changes(st->db) == 0)
+            rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no user named '%s'"), username);
+        sqlite3_finalize(s);
+        char detail[128];
+        snprintf(detail, sizeof detail, "user=%s", username);
+        if (!rc)
+            rc = store_audit_append_locked(st, who, action, 0, "ok", detail, err);
+        /* A password change or a disabled account ends every open session of that user. */
+        if (!rc && (rc = store_prepare(st,
+                                       "DELETE FROM sessions WHERE user_id = "
+                                       "(SELECT id FROM users WHERE username = ?)",
+                                       &s, err)) == BASIRA_OK) {
+            sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
+            if (sqlite3_step(s) != SQLITE_DONE)
+                rc = store_sql_error(st, "closing sessions", err);
+            sqlite3_finalize(s);
+        }
+        if (!rc)
+            rc = store_commit(st, err);
+    }
+    if (rc)
+        store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+basira_code basira_store_user_passwd(basira_store *st, const basira_actor *who,
+                                     const char *username, const char *password, basira_error *err)
+{
+    char hash[crypto_pwhash_STRBYTES];
+    basira_code rc = check_username(username, err);
+    if (rc || (rc = hash_password(password, hash, err)))
+        return rc;
+    return update_user(st, who, "UPDATE users SET pwhash = ? WHERE username = ?", hash, 0, username,
+                       "user_passwd", err);
+}
+
+basira_code basira_store_user_set_disabled(basira_store *st, const basira_actor *who,
+                                           const char *username, int disabled, basira_error *err)
+{
+    basira_code rc = check_username(username, err);
+    if (rc)
+        return rc;
+    return update_user(st, who, "UPDATE users SET disabled = ? WHERE username = ?", NULL,
+                       disabled ? 1 : 0, username, disabled ? "user_disable" : "user_enable", err);
+}
+
+basira_code basira_store_user_count(basira_store *st, long *count, basira_error *err)
+{
+    sqlite3_stmt *s;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if (!(rc = store_prepare(st, "SELECT count(*) FROM users WHERE disabled = 0", &s, err))) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *count = (long)sqlite3_column_int64(s, 0);
+        else
+            rc = store_sql_error(st, "counting users", err);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+basira_code basira_store_user_list(basira_store *st, json_t **out, basira_error *err)
+{
+    sqlite3_stmt *s;
+    basira_code rc;
+    json_t *arr = json_array();
+    if (!arr)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    pthread_mutex_lock(&st->lock);
+    if (!(rc = store_prepare(st,
+                             "SELECT username, role, disabled, created_at FROM users "
+                             "ORDER BY username",
+                             &s, err))) {
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            char when[32];
+            store_iso_time(sqlite3_column_int64(s, 3), when);
+            json_array_append_new(arr,
+                                  json_pack("{s:s, s:s, s:b, s:s}", "username",
+                                            (const char *)sqlite3_column_text(s, 0), "role",
+                                            (const char *)sqlite3_column_text(s, 1), "disabled",
+                                            sqlite3_column_int(s, 2), "created_at", when));
+        }
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return BASIRA_OK;
+}
+
+basira_code basira_store_authenticate(basira_store *st, const char *username, const char *password,
+                                      const char *ip, basira_user *out, basira_error *err)
+{
+    char hash[crypto_pwhash_STRBYTES] = "";
+    char role[32] = "";
+    int64_t id = 0;
+    int disabled = 1;
+    sqlite3_stmt *s;
+    basira_code rc = BASIRA_OK;
+    int name_ok = username && check_username(username, NULL) == BASIRA_OK;
+    pthread_mutex_lock(&st->lock);
+    if (name_ok && !(rc = store_prepare(st,
+                                        "SELECT id, role, pwhash, disabled FROM users "
+                                        "WHERE username = ?",
+                                        &s, err))) {
+        sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            id = sqlite3_column_int64(s, 0);
+            snprintf(role, sizeof role, "%s", (const char *)sqlite3_column_text(s, 1));
+            snprintf(hash, sizeof hash, "%s", (const char *)sqlite3_column_text(s, 2));
+            disabled = sqlite3_column_int(s, 3);
+        }
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (rc)
+        return rc;
+    /*
+     * Verify outside the lock (Argon2id takes tens of milliseconds). For an
+     * unknown user verify against a dummy hash anyway, so response time does not
+     * tell which usernames exist.
+     */
+    int good = 0;
+    size_t plen = password ? strlen(password) : 0;
+    if (id && plen <= 1024) {
+        good = crypto_pwhash_str_verify(hash, password, plen) == 0;
+    } else {
+        char dummy[crypto_pwhash_STRBYTES];
+        unsigned long long ops;
+        size_t mem;
+        store_pwhash_cost(0, &ops, &mem);
+        if (crypto_pwhash_str(dummy, "dummy-password", 14, ops, mem) == 0 &&
+            crypto_pwhash_str_verify(dummy, "x", 1) == 0)
+            good = 0; /* cannot happen; the work is what matters */
+    }
+    basira_role r = BASIRA_ROLE_GP;
+    int ok = good && !disabled && basira_role_parse(role, &r, NULL) == BASIRA_OK;
+    char who_name[BASIRA_USERNAME_MAX + 1];
+    snprintf(who_name, sizeof who_name, "%s", name_ok ? username : "?");
+    basira_actor who = {who_name, ip ? ip : "?"};
+    rc = basira_store_audit_append(st, &who, "login", 0, ok ? "ok" : "denied",
+                                   ok ? NULL : (disabled && good ? "disabled" : "bad_credentials"),
+                                   err);
+    if (rc)
+        return rc;
+    if (!ok)
+        return basira_error_set(err, BASIRA_E_AUTH, _("wrong username or password"));
+    out->id = id;
+    snprintf(out->username, sizeof out->username, "%s", username);
+    out->role = r;
+    return BASIRA_OK;
+}
+
+/* Sessions are looked up by SHA-256 of the token, so a copy of the database opens none. */
+static void token_hash(const char *token, char out[65])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
+    sodium_bin2hex(out, 65, h, sizeof h);
+}
+
+static void random_token(char out[BASIRA_TOKEN_LEN + 1])
+{
+    unsigned char b[BASIRA_TOKEN_LEN / 2];
+    randombytes_buf(b, sizeof b);
+    sodium_bin2hex(out, BASIRA_TOKEN_LEN + 1, b, sizeof b);
+}
+
+basira_code basira_store_session_create(basira_store *st, const basira_user *user, int64_t ttl_s,
+                                        char token[BASIRA_TOKEN_LEN + 1],
+                                        char csrf[BASIRA_TOKEN_LEN + 1], basira_error *err)
+{
+    char th[65];
+    random_token(token);
+    random_token(csrf);
+    token_hash(token, th);
+    int64_t now = store_now();
+    sqlite3_stmt *s;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    /* Expired sessions are removed here rather than by a background job. */
+    rc = store_prepare(st, "DELETE FROM sessions WHERE expires_at < ?", &s, err);
+    if (!rc) {
+        sqlite3_bind_int64(s, 1, now);
+        sqlite3_step(s);
+        sqlite3_finalize(s);
+        rc = store_prepare(st,
+                           "INSERT INTO sessions(token_hash, user_id, csrf, created_at, "
+                           "expires_at) VALUES(?, ?, ?, ?, ?)",
+                           &s, err);
+    }
+    if (!rc) {
+        sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, user->id);
+        sqlite3_bind_text(s, 3, csrf, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, now);
+        sqlite3_bind_int64(s, 5, now + ttl_s);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = store_sql_error(st, "opening a session", err);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static int is_token(const char *t)
+{
+    if (!t || strlen(t) != BASIRA_TOKEN_LEN)
+        return 0;
+    for (int i = 0; i < BASIRA_TOKEN_LEN; i++)
+        if (!isxdigit((unsigned char)t[i]))
+            return 0;
+    return 1;
+}
+
+basira_code basira_store_session_lookup(basira_store *st, const char *token, basira_user *user,
+                                        char csrf[BASIRA_TOKEN_LEN + 1], basira_error *err)
+{
+    if (!is_token(token))
+        return basira_error_set(err, BASIRA_E_AUTH, _("please sign in"));
+    char th[65];
+    token_hash(token, th);
+    sqlite3_stmt *s;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    rc = store_prepare(st,
+                       "SELECT u.id, u.username, u.role, s.csrf FROM sessions s JOIN users u ON "
+                       "u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at >= ? AND "
+                       "u.disabled = 0",
+                       &s, err);
+    if (!rc) {
+        sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, store_now());
+        if (sqlite3_step(s) == SQLITE_ROW &&
+            basira_role_parse((const char *)sqlite3_column_text(s, 2), &user->role, NULL) ==
+                BASIRA_OK) {
+            user->id = sqlite3_column_int64(s, 0);
+            snprintf(user->username, sizeof user->username, "%s",
+                     (const char *)sqlite3_column_text(s, 1));
+            snprintf(csrf, BASIRA_TOKEN_LEN + 1, "%s", (const char *)sqlite3_column_text(s, 3));
+        } else {
+            rc = basira_error_set(err, BASIRA_E_AUTH,
+                                  _("your session has expired or is invalid; please sign in"));
+        }
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+basira_code basira_store_session_delete(basira_store *st, const char *token, basira_error *err)
+{
+    if (!is_token(token))
+        return BASIRA_OK;
+    char th[65];
+    token_hash(token, th);
+    sqlite3_stmt *s;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if (!(rc = store_prepare(st, "DELETE FROM sessions WHERE token_hash = ?", &s, err))) {
+        sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = store_sql_error(st, "closing a session", err);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}

@@ -1,0 +1,538 @@
+/* test_store.c - the encrypted case store: keys, users, sessions, cases, audit chain, purge. */
+#include "basira/store.h"
+#include "test.h"
+
+#include <sodium.h>
+#include <sqlcipher/sqlite3.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+static const basira_actor cli = {"tester", "local"};
+
+static void make_dir(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", tmpdir, name);
+    mkdir(out, 0700);
+}
+
+static void write_key_file(const char *path, unsigned char seed)
+{
+    unsigned char k[48];
+    for (size_t i = 0; i < sizeof k; i++)
+        k[i] = (unsigned char)(seed * 31 + i * 7);
+    FILE *f = fopen(path, "wb");
+    fwrite(k, 1, sizeof k, f);
+    fclose(f);
+}
+
+/* Open the database behind the store's back, as an attacker holding the key would. */
+static sqlite3 *raw_open(const char *dir, const char *key_file)
+{
+    unsigned char buf[4096], key[32];
+    FILE *f = fopen(key_file, "rb");
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    crypto_generichash(key, 32, buf, n, NULL, 0);
+    char hex[65], pragma[128], path[700];
+    sodium_bin2hex(hex, sizeof hex, key, 32);
+    snprintf(pragma, sizeof pragma, "PRAGMA key = \"x'%s'\"", hex);
+    snprintf(path, sizeof path, "%s/basira.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_open(path, &db);
+    sqlite3_exec(db, pragma, NULL, NULL, NULL);
+    return db;
+}
+
+static int raw_exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+static void test_keys(void)
+{
+    char dir[512];
+    basira_error err;
+    basira_store *st = NULL;
+    make_dir(dir, sizeof dir, "keys");
+    basira_store_key good = {"correct horse battery", NULL};
+    basira_store_key bad = {"wrong horse battery", NULL};
+    CHECK(!basira_store_exists(dir));
+    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &st, &err), BASIRA_E_NOT_FOUND);
+    CHECK_EQ_INT(basira_store_open(dir, &good, 1, &st, &err), BASIRA_OK);
+    CHECK(basira_store_schema_version(st) >= 1);
+    CHECK_EQ_INT(basira_store_user_add(st, &cli, "alice", BASIRA_ROLE_ADMIN, "password1", &err),
+                 BASIRA_OK);
+    basira_store_free(st);
+    CHECK(basira_store_exists(dir));
+
+    st = NULL;
+    CHECK_EQ_INT(basira_store_open(dir, &bad, 0, &st, &err), BASIRA_E_WRONG_KEY);
+    CHECK(st == NULL);
+    CHECK(strstr(err.message, "key") != NULL);
+    char kf[600];
+    snprintf(kf, sizeof kf, "%s/some.key", tmpdir);
+    write_key_file(kf, 1);
+    basira_store_key by_file = {NULL, kf};
+    CHECK_EQ_INT(basira_store_open(dir, &by_file, 0, &st, &err), BASIRA_E_WRONG_KEY);
+    basira_store_key both = {"x", kf};
+    CHECK_EQ_INT(basira_store_open(dir, &both, 0, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+
+    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &st, &err), BASIRA_OK);
+    long n = 0;
+    CHECK_EQ_INT(basira_store_user_count(st, &n, &err), BASIRA_OK);
+    CHECK_EQ_INT(n, 1);
+    basira_store_free(st);
+
+    /* A key file that is too short is refused with advice. */
+    char d2[512], shortkey[600];
+    make_dir(d2, sizeof d2, "keys2");
+    snprintf(shortkey, sizeof shortkey, "%s/short.key", tmpdir);
+    FILE *f = fopen(shortkey, "w");
+    fputs("tiny", f);
+    fclose(f);
+    basira_store_key sk = {NULL, shortkey};
+    CHECK_EQ_INT(basira_store_open(d2, &sk, 1, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "32") != NULL);
+
+    /* A damaged keyinfo.json is a clear format error, not a crash. */
+    char ki[600];
+    snprintf(ki, sizeof ki, "%s/keyinfo.json", dir);
+    f = fopen(ki, "w");
+    fputs("{\"kdf\": \"argon2id\", \"salt\": \"zz\"", f);
+    fclose(f);
+    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &st, &err), BASIRA_E_FORMAT);
+}
+
+static basira_store *fresh_store(const char *name, char *dir, size_t dirsz, char *kf, size_t kfsz)
+{
+    basira_error err;
+    basira_store *st = NULL;
+    make_dir(dir, dirsz, name);
+    snprintf(kf, kfsz, "%s/%s.key", tmpdir, name);
+    write_key_file(kf, 7);
+    basira_store_key key = {NULL, kf};
+    if (basira_store_open(dir, &key, 1, &st, &err))
+        fprintf(stderr, "open: %s\n", err.message);
+    return st;
+}
+
+static void test_users_sessions(void)
+{
+    char dir[512], kf[600];
+    basira_error err;
+    basira_store *st = fresh_store("users", dir, sizeof dir, kf, sizeof kf);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    basira_role r;
+    CHECK_EQ_INT(basira_role_parse("dermatologist", &r, &err), BASIRA_OK);
+    CHECK_EQ_INT(r, BASIRA_ROLE_DERMATOLOGIST);
+    CHECK_EQ_INT(basira_role_parse("surgeon", &r, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_STR(basira_role_name(BASIRA_ROLE_AUDITOR), "auditor");
+
+    CHECK_EQ_INT(basira_store_user_add(st, &cli, "gp1", BASIRA_ROLE_GP, "secret-pass", &err),
+                 BASIRA_OK);
+    CHECK_EQ_INT(basira_store_user_add(st, &cli, "gp1", BASIRA_ROLE_GP, "secret-pass", &err),
+                 BASIRA_E_CONFLICT);
+    CHECK_EQ_INT(basira_store_user_add(st, &cli, "bad name", BASIRA_ROLE_GP, "secret-pass", &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_user_add(st, &cli, "gp2", BASIRA_ROLE_GP, "short", &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+
+    basira_user u;
+    CHECK_EQ_INT(basira_store_authenticate(st, "gp1", "secret-pass", "1.2.3.4", &u, &err),
+                 BASIRA_OK);
+    CHECK_STR(u.username, "gp1");
+    CHECK_EQ_INT(u.role, BASIRA_ROLE_GP);
+    CHECK_EQ_INT(basira_store_authenticate(st, "gp1", "wrong-pass", "1.2.3.4", &u, &err),
+                 BASIRA_E_AUTH);
+    CHECK_EQ_INT(basira_store_authenticate(st, "nobody", "secret-pass", "1.2.3.4", &u, &err),
+                 BASIRA_E_AUTH);
+
+    char token[BASIRA_TOKEN_LEN + 1], csrf[BASIRA_TOKEN_LEN + 1], csrf2[BASIRA_TOKEN_LEN + 1];
+    CHECK_EQ_INT(basira_store_authenticate(st, "gp1", "secret-pass", "1.2.3.4", &u, &err),
+                 BASIRA_OK);
+    CHECK_EQ_INT(basira_store_session_create(st, &u, 3600, token, csrf, &err), BASIRA_OK);
+    CHECK_EQ_INT(strlen(token), BASIRA_TOKEN_LEN);
+    CHECK(strcmp(token, csrf) != 0);
+    basira_user v;
+    CHECK_EQ_INT(basira_store_session_lookup(st, token, &v, csrf2, &err), BASIRA_OK);
+    CHECK_STR(v.username, "gp1");
+    CHECK_STR(csrf2, csrf);
+    CHECK_EQ_INT(basira_store_session_lookup(st, "nonsense", &v, csrf2, &err), BASIRA_E_AUTH);
+    char forged[BASIRA_TOKEN_LEN + 1];
+    memcpy(forged, token, sizeof forged);
+    forged[0] = forged[0] == 'a' ? 'b' : 'a';
+    CHECK_EQ_INT(basira_store_session_lookup(st, forged, &v, csrf2, &err), BASIRA_E_AUTH);
+
+    /* Expired session. */
+    char t2[BASIRA_TOKEN_LEN + 1], c2[BASIRA_TOKEN_LEN + 1];
+    CHECK_EQ_INT(basira_store_session_create(st, &u, -10, t2, c2, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_session_lookup(st, t2, &v, csrf2, &err), BASIRA_E_AUTH);
+
+    /* Password change ends sessions; old password stops working. */
+    CHECK_EQ_INT(basira_store_user_passwd(st, &cli, "gp1", "new-secret-pass", &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_session_lookup(st, token, &v, csrf2, &err), BASIRA_E_AUTH);
+    CHECK_EQ_INT(basira_store_authenticate(st, "gp1", "secret-pass", "ip", &u, &err),
+                 BASIRA_E_AUTH);
+    CHECK_EQ_INT(basira_store_authenticate(st, "gp1", "new-secret-pass", "ip", &u, &err),
+                 BASIRA_OK);
+    CHECK_EQ_INT(basira_store_session_create(st, &u, 3600, token, csrf, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_user_set_disabled(st, &cli, "gp1", 1, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_session_lookup(st, token, &v, csrf2, &err), BASIRA_E_AUTH);
+    CHECK_EQ_INT(basira_store_authenticate(st, "gp1", "new-secret-pass", "ip", &u, &err),
+                 BASIRA_E_AUTH);
+    CHECK_EQ_INT(basira_store_user_set_disabled(st, &cli, "ghost", 1, &err), BASIRA_E_NOT_FOUND);
+    CHECK_EQ_INT(basira_store_session_delete(st, token, &err), BASIRA_OK);
+
+    json_t *list = NULL;
+    CHECK_EQ_INT(basira_store_user_list(st, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_array_size(list), 1);
+    CHECK(json_is_true(json_object_get(json_array_get(list, 0), "disabled")));
+    json_decref(list);
+
+    basira_audit_report rep;
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
+    CHECK(rep.checked >= 8); /* adds, logins (ok and denied), passwd, disable */
+    basira_store_free(st);
+}
+
+static void new_case(basira_case_new *c)
+{
+    memset(c, 0, sizeof *c);
+    c->patient_ref = "P-0001";
+    c->age = 54;
+    c->sex = "female";
+    c->body_site = "back";
+    c->changed = 1;
+    c->bleeding = 0;
+    c->itching = -1;
+    c->duration_months = 6;
+    c->consent_care = 1;
+    c->consent_research = 0;
+    c->consent_recorded_by = "nurse1";
+}
+
+static json_t *fake_result(const char *category, double risk)
+{
+    return json_pack("{s:s, s:{s:s, s:f}}", "status", "ok", "triage", "category", category,
+                     "risk_index", risk);
+}
+
+static void test_cases(void)
+{
+    char dir[512], kf[600];
+    basira_error err;
+    basira_store *st = fresh_store("cases", dir, sizeof dir, kf, sizeof kf);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    basira_case_new c;
+    int64_t id1 = 0, id2 = 0, id3 = 0;
+    new_case(&c);
+    c.consent_care = 0;
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id1, &err), BASIRA_E_CONSENT);
+    basira_case_filter f;
+    basira_case_filter_init(&f);
+    json_t *list = NULL;
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_integer_value(json_object_get(list, "total")), 0); /* nothing stored */
+    json_decref(list);
+
+    new_case(&c);
+    c.age = 200;
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id1, &err), BASIRA_E_INVALID_ARGUMENT);
+    new_case(&c);
+    c.sex = "banana";
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id1, &err), BASIRA_E_INVALID_ARGUMENT);
+    new_case(&c);
+    c.patient_ref = "";
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id1, &err), BASIRA_E_INVALID_ARGUMENT);
+
+    new_case(&c);
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id1, &err), BASIRA_OK);
+    c.patient_ref = "P-0002";
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id2, &err), BASIRA_OK);
+    c.patient_ref = "P-0003";
+    c.consent_research = 1;
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id3, &err), BASIRA_OK);
+    CHECK(id1 > 0 && id2 > id1 && id3 > id2);
+
+    /* Photo on case 2 (high), case 3 (low), a rejected photo on case 1. */
+    const char photo[] = "\xff\xd8\xff\xe0 UNIQUE-PHOTO-MARKER-1234567890 \xff\xd9";
+    int64_t im = 0;
+    json_t *hi = fake_result("high", 62.5), *lo = fake_result("low", 3.0);
+    json_t *rej = json_pack("{s:s}", "status", "rejected");
+    CHECK_EQ_INT(
+        basira_store_image_add(st, &cli, id2, photo, sizeof photo, "image/jpeg", hi, 1, &im, &err),
+        BASIRA_OK);
+    int64_t photo_id = im;
+    CHECK_EQ_INT(
+        basira_store_image_add(st, &cli, id3, photo, sizeof photo, "image/jpeg", lo, 1, &im, &err),
+        BASIRA_OK);
+    CHECK_EQ_INT(
+        basira_store_image_add(st, &cli, id1, photo, sizeof photo, "image/jpeg", rej, 0, &im, &err),
+        BASIRA_OK);
+    int64_t event_id = im;
+    CHECK_EQ_INT(
+        basira_store_image_add(st, &cli, 9999, photo, sizeof photo, "image/jpeg", hi, 1, &im, &err),
+        BASIRA_E_NOT_FOUND);
+    json_decref(hi);
+    json_decref(lo);
+    json_decref(rej);
+
+    unsigned char *data = NULL;
+    size_t len = 0;
+    char mime[32];
+    CHECK_EQ_INT(basira_store_photo_get(st, &cli, photo_id, &data, &len, mime, &err), BASIRA_OK);
+    CHECK_EQ_INT(len, sizeof photo);
+    CHECK(data && !memcmp(data, photo, len));
+    CHECK_STR(mime, "image/jpeg");
+    free(data);
+    /* The rejected photo was never stored. */
+    CHECK_EQ_INT(basira_store_photo_get(st, &cli, event_id, &data, &len, mime, &err),
+                 BASIRA_E_NOT_FOUND);
+
+    /* Worklist: high first, then low, then the untriaged case. */
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    json_t *items = json_object_get(list, "items");
+    CHECK_EQ_INT(json_array_size(items), 3);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_array_get(items, 0), "id")), id2);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_array_get(items, 1), "id")), id3);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_array_get(items, 2), "id")), id1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(items, 0), "risk")), "high");
+    json_decref(list);
+    f.risk = 0;
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_integer_value(json_object_get(list, "total")), 1);
+    json_decref(list);
+    basira_case_filter_init(&f);
+    f.limit = 1;
+    f.offset = 1;
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_integer_value(json_object_get(list, "total")), 3);
+    CHECK_EQ_INT(json_array_size(json_object_get(list, "items")), 1);
+    CHECK_EQ_INT(json_integer_value(
+                     json_object_get(json_array_get(json_object_get(list, "items"), 0), "id")),
+                 id3);
+    json_decref(list);
+    f.status = "closed";
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_E_INVALID_ARGUMENT);
+
+    /* Decisions. */
+    basira_decision d = {1, NULL, NULL, "none"};
+    CHECK_EQ_INT(basira_store_decision(st, &cli, id1, &d, &err), BASIRA_E_CONFLICT);
+    basira_decision o = {0, "high", NULL, "requested"};
+    CHECK_EQ_INT(basira_store_decision(st, &cli, id3, &o, &err), BASIRA_E_INVALID_ARGUMENT);
+    o.reason = "irregular border seen on dermoscopy";
+    o.referral = "teleported";
+    CHECK_EQ_INT(basira_store_decision(st, &cli, id3, &o, &err), BASIRA_E_INVALID_ARGUMENT);
+    o.referral = "requested";
+    CHECK_EQ_INT(basira_store_decision(st, &cli, id3, &o, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_decision(st, &cli, id2, &d, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_decision(st, &cli, 4242, &d, &err), BASIRA_E_NOT_FOUND);
+
+    json_t *cj = NULL;
+    CHECK_EQ_INT(basira_store_case_get(st, &cli, id3, &cj, &err), BASIRA_OK);
+    CHECK_STR(json_string_value(json_object_get(cj, "status")), "reviewed");
+    CHECK_STR(json_string_value(json_object_get(cj, "risk")), "high");
+    CHECK_STR(json_string_value(json_object_get(cj, "ai_risk")), "low");
+    json_t *dec = json_object_get(cj, "decision");
+    CHECK_STR(json_string_value(json_object_get(dec, "outcome")), "overridden");
+    CHECK_STR(json_string_value(json_object_get(dec, "referral")), "requested");
+    CHECK(json_is_true(json_object_get(json_object_get(cj, "consent"), "research")));
+    CHECK(json_is_true(json_object_get(json_object_get(cj, "history"), "changed")));
+    CHECK(json_is_null(json_object_get(json_object_get(cj, "history"), "itching")));
+    CHECK_EQ_INT(json_array_size(json_object_get(cj, "images")), 1);
+    json_decref(cj);
+    CHECK_EQ_INT(basira_store_case_get(st, &cli, 777, &cj, &err), BASIRA_E_NOT_FOUND);
+
+    basira_audit_report rep;
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
+    json_t *audit = NULL;
+    CHECK_EQ_INT(basira_store_audit_list(st, 0, 1000, &audit, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_array_size(json_object_get(audit, "items")), rep.checked);
+    /* The failed read of case 777 is in the trail too. */
+    int saw_not_found = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(audit, "items"), i, e)
+    {
+        if (json_integer_value(json_object_get(e, "case_id")) == 777 &&
+            !strcmp(json_string_value(json_object_get(e, "outcome")), "not_found"))
+            saw_not_found = 1;
+    }
+    CHECK(saw_not_found);
+    json_decref(audit);
+    basira_store_free(st);
+
+    /* Encrypted at rest: neither the photo nor the patient reference is in the files. */
+    char path[700];
+    const char *files[] = {"basira.db", "basira.db-wal"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+        FILE *fp = fopen(path, "rb");
+        if (!fp)
+            continue;
+        static char buf[1 << 22];
+        size_t n = fread(buf, 1, sizeof buf, fp);
+        fclose(fp);
+        CHECK(n > 0);
+        CHECK(memmem(buf, n, "UNIQUE-PHOTO-MARKER", 19) == NULL);
+        CHECK(memmem(buf, n, "P-0002", 6) == NULL);
+        CHECK(memmem(buf, n, "SQLite format", 13) == NULL);
+    }
+}
+
+static void test_audit_tamper(void)
+{
+    char dir[512], kf[600];
+    basira_error err;
+    basira_store *st = fresh_store("tamper", dir, sizeof dir, kf, sizeof kf);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ_INT(basira_store_audit_append(st, &cli, "test", i + 1, "ok", NULL, &err),
+                     BASIRA_OK);
+    basira_audit_report rep;
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
+    CHECK_EQ_INT(rep.checked, 10);
+    CHECK_EQ_INT(rep.bad_id, 0);
+
+    sqlite3 *db = raw_open(dir, kf);
+    /* Edit. */
+    CHECK_EQ_INT(raw_exec(db, "UPDATE audit SET actor = 'mallory' WHERE id = 4"), SQLITE_OK);
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_E_TAMPERED);
+    CHECK_EQ_INT(rep.bad_id, 4);
+    CHECK(strstr(err.message, "4") != NULL);
+    CHECK_EQ_INT(raw_exec(db, "UPDATE audit SET actor = 'tester' WHERE id = 4"), SQLITE_OK);
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
+    /* Delete in the middle. */
+    CHECK_EQ_INT(raw_exec(db, "CREATE TABLE keep AS SELECT * FROM audit"), SQLITE_OK);
+    CHECK_EQ_INT(raw_exec(db, "DELETE FROM audit WHERE id = 6"), SQLITE_OK);
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_E_TAMPERED);
+    CHECK_EQ_INT(rep.bad_id, 6);
+    CHECK(strstr(err.message, "deleted") != NULL);
+    /* Delete at the end. */
+    CHECK_EQ_INT(raw_exec(db, "DELETE FROM audit; INSERT INTO audit SELECT * FROM keep WHERE "
+                              "id < 10"),
+                 SQLITE_OK);
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_E_TAMPERED);
+    CHECK(strstr(err.message, "removed") != NULL);
+    /* Insert a forged entry in the middle (renumbering what follows). */
+    CHECK_EQ_INT(raw_exec(db, "DELETE FROM audit; INSERT INTO audit SELECT * FROM keep"),
+                 SQLITE_OK);
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
+    CHECK_EQ_INT(raw_exec(db, "UPDATE audit SET id = id + 100 WHERE id > 5;"
+                              "UPDATE audit SET id = id - 99 WHERE id > 100;"
+                              "INSERT INTO audit SELECT 6, ts, 'mallory', action, case_id, ip, "
+                              "outcome, detail, hash, hash FROM keep WHERE id = 5"),
+                 SQLITE_OK);
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_E_TAMPERED);
+    CHECK_EQ_INT(rep.bad_id, 6);
+    sqlite3_close(db);
+    basira_store_free(st);
+}
+
+static void test_retention(void)
+{
+    char dir[512], kf[600], path[700];
+    basira_error err;
+    basira_retention r;
+    basira_store *st = fresh_store("retention", dir, sizeof dir, kf, sizeof kf);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_OK);
+    CHECK_EQ_INT(r.cases_days, 3650);
+    CHECK(r.audit_days > r.cases_days);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"retention_days\": {\"cases\": 30, \"photos\": 10, \"quality_events\": 5}}", f);
+    fclose(f);
+    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_OK);
+    CHECK_EQ_INT(r.cases_days, 30);
+    CHECK_EQ_INT(r.photos_days, 10);
+    CHECK_EQ_INT(r.quality_events_days, 5);
+    CHECK_EQ_INT(r.audit_days, 7300);
+
+    basira_case_new c;
+    new_case(&c);
+    int64_t id = 0, im = 0;
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id, &err), BASIRA_OK);
+    json_t *res = fake_result("medium", 20);
+    CHECK_EQ_INT(basira_store_image_add(st, &cli, id, "abc", 3, "image/png", res, 1, &im, &err),
+                 BASIRA_OK);
+    int64_t ev = 0;
+    CHECK_EQ_INT(basira_store_image_add(st, &cli, id, NULL, 0, NULL, res, 0, &ev, &err), BASIRA_OK);
+    json_decref(res);
+
+    basira_purge_report rep;
+    int64_t now = (int64_t)time(NULL);
+    CHECK_EQ_INT(basira_store_purge(st, &cli, &r, now, &rep, &err), BASIRA_OK);
+    CHECK_EQ_INT(rep.cases + rep.photos + rep.quality_events, 0);
+    /* 7 days later: the quality event is gone, the photo stays. */
+    CHECK_EQ_INT(basira_store_purge(st, &cli, &r, now + 7 * 86400, &rep, &err), BASIRA_OK);
+    CHECK_EQ_INT(rep.quality_events, 1);
+    CHECK_EQ_INT(rep.photos, 0);
+    /* 11 days: the photo goes, the case (with its result) stays. */
+    CHECK_EQ_INT(basira_store_purge(st, &cli, &r, now + 11 * 86400, &rep, &err), BASIRA_OK);
+    CHECK_EQ_INT(rep.photos, 1);
+    unsigned char *data;
+    size_t len;
+    char mime[32];
+    CHECK_EQ_INT(basira_store_photo_get(st, &cli, im, &data, &len, mime, &err), BASIRA_E_NOT_FOUND);
+    json_t *cj = NULL;
+    CHECK_EQ_INT(basira_store_case_get(st, &cli, id, &cj, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_array_size(json_object_get(cj, "images")), 1);
+    json_decref(cj);
+    /* 31 days: the case goes. */
+    CHECK_EQ_INT(basira_store_purge(st, &cli, &r, now + 31 * 86400, &rep, &err), BASIRA_OK);
+    CHECK_EQ_INT(rep.cases, 1);
+    CHECK_EQ_INT(basira_store_case_get(st, &cli, id, &cj, &err), BASIRA_E_NOT_FOUND);
+    /* Far future: old audit entries go too, and the remaining chain still verifies. */
+    CHECK_EQ_INT(basira_store_purge(st, &cli, &r, now + 7400L * 86400, &rep, &err), BASIRA_OK);
+    CHECK(rep.audit_entries > 5);
+    basira_audit_report arep;
+    CHECK_EQ_INT(basira_store_audit_verify(st, &arep, &err), BASIRA_OK);
+    CHECK_EQ_INT(arep.checked, 1); /* the record of this purge */
+    json_t *audit = NULL;
+    CHECK_EQ_INT(basira_store_audit_list(st, 0, 10, &audit, &err), BASIRA_OK);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(audit, "items"), 0), "action")),
+              "purge");
+    json_decref(audit);
+
+    f = fopen(path, "w");
+    fputs("{\"retention_days\": {\"cases\": -3}}", f);
+    fclose(f);
+    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_E_FORMAT);
+    CHECK(strstr(err.message, "cases") != NULL);
+    f = fopen(path, "w");
+    fputs("{not json", f);
+    fclose(f);
+    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_E_FORMAT);
+    basira_store_free(st);
+}
+
+int main(void)
+{
+    setenv("BASIRA_ARGON2_FAST", "1", 1);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/basira-store-test-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    RUN(test_keys);
+    RUN(test_users_sessions);
+    RUN(test_cases);
+    RUN(test_audit_tamper);
+    RUN(test_retention);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return test_summary();
+}
