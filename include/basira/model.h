@@ -43,11 +43,85 @@ json_t *basira_preprocess_to_json(const basira_preprocess *p);
 void basira_colour_constancy_apply(basira_colour_constancy cc, unsigned char *rgb, int w, int h);
 
 /* img -> chw[3][input_h][input_w] normalised floats. */
-basira_code basira_preprocess_image(const basira_preprocess *p, const basira_image *img,
-                                    float *chw, basira_error *err);
+basira_code basira_preprocess_image(const basira_preprocess *p, const basira_image *img, float *chw,
+                                    basira_error *err);
 
 /* Same from packed RGB already at input_w x input_h (used after augmentation in training). */
 void basira_preprocess_rgb(const basira_preprocess *p, const unsigned char *rgb, float *chw);
+
+/* ---- the classifier -------------------------------------------------------------
+ * A basira_net plus the "basira" metadata of its model file (schema in triage.h).
+ * basira_model_info is that metadata, parsed and checked strictly: a field missing
+ * or out of range is a BASIRA_E_MODEL error naming the field, never a guess, because
+ * a model used with the wrong classes, thresholds or preprocessing gives confident
+ * wrong answers.
+ */
+
+#define BASIRA_MODEL_MAX_CLASSES 16
+#define BASIRA_MODEL_CODE_MAX 64  /* class code, e.g. "akiec" (bytes with the NUL) */
+#define BASIRA_MODEL_NAME_MAX 256 /* display name of a class in one language (UTF-8 bytes) */
+
+typedef struct basira_model_class {
+    char code[BASIRA_MODEL_CODE_MAX]; /* [A-Za-z0-9_.-]+, unique in the model */
+    char name_en[BASIRA_MODEL_NAME_MAX];
+    char name_fr[BASIRA_MODEL_NAME_MAX];
+    char name_ar[BASIRA_MODEL_NAME_MAX];
+    int malignant; /* 1 = malignant or pre-malignant: counts in the risk index */
+} basira_model_class;
+
+typedef struct basira_model_info {
+    char name[64];    /* e.g. "basira-derm" */
+    char version[32]; /* e.g. "1.0.0" */
+    int num_classes;  /* 2..BASIRA_MODEL_MAX_CLASSES, at least one malignant */
+    basira_model_class classes[BASIRA_MODEL_MAX_CLASSES];
+    basira_preprocess preprocess;
+    double temperature;    /* calibration, > 0 (1 = none) */
+    double threshold_high; /* on the malignant probability, 0 < medium <= high <= 1 */
+    double threshold_medium;
+    int tta; /* test-time augmentations averaged: 1, 2, 4 or 8 (8 needs a square input) */
+} basira_model_info;
+
+/* Parse the "classes" array alone (as in models/ham10000-classes.json) into info->classes. */
+basira_code basira_model_classes_from_json(const json_t *classes, basira_model_info *info,
+                                           basira_error *err);
+/* Parse and check the whole "basira" metadata document. */
+basira_code basira_model_info_from_json(const json_t *j, basira_model_info *out, basira_error *err);
+/* Same from its text (the string stored in the safetensors metadata); len bytes, no NUL needed. */
+basira_code basira_model_info_parse(const char *text, size_t len, basira_model_info *out,
+                                    basira_error *err);
+/* The metadata document of info (what a trainer stores under "basira"). New reference. */
+json_t *basira_model_info_to_json(const basira_model_info *info);
+/* Display name of a class in "en", "fr" or "ar" (anything else: English). */
+const char *basira_model_class_name(const basira_model_class *c, const char *lang);
+
+typedef struct basira_classifier basira_classifier;
+
+/*
+ * Load a model file: the whole file is read once, its SHA-256 computed (the model's
+ * identity in every result) and the net built from the same bytes, then prepared for
+ * inference. Errors: BASIRA_E_NOT_FOUND / BASIRA_E_IO for the file, BASIRA_E_MODEL for
+ * a malformed file, missing or invalid "basira" metadata, or a net whose input shape or
+ * number of classes disagrees with the metadata.
+ */
+basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err);
+void basira_classifier_free(basira_classifier *c);
+
+const basira_model_info *basira_classifier_info(const basira_classifier *c);
+/* SHA-256 of the model file, 64 lowercase hex digits. */
+const char *basira_classifier_sha256(const basira_classifier *c);
+/* Bytes held by the classifier (parameters, inference buffers): a budget check. */
+size_t basira_classifier_memory(const basira_classifier *c);
+
+/*
+ * Calibrated class probabilities of a photo (probs has num_classes entries): preprocess,
+ * forward pass of the TTA views in one batch, softmax(logits / temperature) of each view,
+ * averaged in probability space. One thread at a time per classifier.
+ */
+basira_code basira_classifier_predict(basira_classifier *c, const basira_image *img, float *probs,
+                                      basira_error *err);
+/* Same from an already preprocessed tensor chw[3][input_h][input_w]. */
+basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw, float *probs,
+                                          basira_error *err);
 
 #ifdef __cplusplus
 }

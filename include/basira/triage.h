@@ -68,10 +68,32 @@ typedef struct basira_triage_config {
 
 void basira_triage_config_default(basira_triage_config *cfg);
 
+/*
+ * Site configuration file: {"thresholds": {"high": h, "medium": m}} (either may be
+ * left out to keep the model's). Values must satisfy 0 <= medium <= high <= 1.
+ * Errors are BASIRA_E_FORMAT (malformed JSON or values) or BASIRA_E_IO / NOT_FOUND.
+ */
+basira_code basira_triage_config_from_json(const json_t *j, basira_triage_config *cfg,
+                                           basira_error *err);
+basira_code basira_triage_config_load(const char *path, basira_triage_config *cfg,
+                                      basira_error *err);
+
 /* Decide the category from a malignant probability, the history and the quality verdict. */
 basira_risk_category basira_triage_decide(double malignant_probability, double high_threshold,
                                           double medium_threshold, const basira_history *history,
                                           int quality_ok);
+
+/* Why a category was raised above what the model's probability gives (bit flags). */
+enum {
+    BASIRA_TRIAGE_RAISED_HISTORY = 1, /* patient-reported change, bleeding or rapid growth */
+    BASIRA_TRIAGE_RAISED_QUALITY = 2, /* photo failed the quality gate (scored with force) */
+    BASIRA_TRIAGE_RAISED_INVALID = 4, /* probability not a number: fail safe to high */
+};
+
+/* Same as basira_triage_decide, and *raised (may be NULL) gets the BASIRA_TRIAGE_RAISED_* flags. */
+basira_risk_category basira_triage_decide_ex(double malignant_probability, double high_threshold,
+                                             double medium_threshold, const basira_history *history,
+                                             int quality_ok, unsigned *raised);
 
 /* ---- the whole pipeline: intake -> quality -> skin tone -> model -> triage ---- */
 

@@ -1,0 +1,498 @@
+/*
+ * classifier.c - the dermatology classifier: a basira_net and the "basira" metadata
+ * of its model file, used to turn a photo into calibrated class probabilities.
+ *
+ * The metadata is parsed strictly (see model.h): everything that changes the meaning
+ * of the output (classes and which are malignant, preprocessing, temperature,
+ * thresholds) must be stated by the model itself. A model file is an external input
+ * (a clinic may receive one on a USB stick), so every field is checked and the
+ * message names the field at fault.
+ */
+#include "basira/model.h"
+#include "basira/nn.h"
+#include "core/i18n.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+
+/* A model far larger than this is not a Basira model (ours is a few MB); refuse early. */
+#define MODEL_MAX_FILE_BYTES ((size_t)256 << 20)
+/* The calibration temperature is fitted on validation data; outside this range it is a bug. */
+#define MODEL_MIN_TEMPERATURE 0.05
+#define MODEL_MAX_TEMPERATURE 20.0
+
+struct basira_classifier {
+    basira_net *net;
+    basira_model_info info;
+    char sha256[65];
+    int views;      /* TTA views actually run */
+    size_t in_size; /* floats of one input tensor */
+    float *views_buf;
+    float *logits;
+    float *probs;
+    size_t memory;
+};
+
+/* ---- metadata ------------------------------------------------------------------ */
+
+static basira_code meta_error(basira_error *err, const char *field, const char *rule)
+{
+    return basira_error_set(err, BASIRA_E_MODEL, _("model metadata: field \"%s\": %s"), field,
+                            rule);
+}
+
+/* Copy a JSON string of 1..cap-1 bytes into dst. */
+static int copy_string(const json_t *v, char *dst, size_t cap)
+{
+    const char *s = json_string_value(v);
+    if (!s)
+        return -1;
+    size_t n = json_string_length(v);
+    if (n == 0 || n >= cap || strlen(s) != n) /* embedded NUL */
+        return -1;
+    memcpy(dst, s, n + 1);
+    return 0;
+}
+
+static int valid_code(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+basira_code basira_model_classes_from_json(const json_t *classes, basira_model_info *info,
+                                           basira_error *err)
+{
+    if (!info)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    if (!json_is_array(classes))
+        return meta_error(err, "classes", _("must be an array"));
+    size_t n = json_array_size(classes);
+    if (n < 2 || n > BASIRA_MODEL_MAX_CLASSES)
+        return basira_error_set(err, BASIRA_E_MODEL,
+                                _("model metadata: field \"classes\": must list 2 to %d classes"),
+                                BASIRA_MODEL_MAX_CLASSES);
+    int n_malignant = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *c = json_array_get(classes, i);
+        basira_model_class *k = &info->classes[i];
+        memset(k, 0, sizeof *k);
+        if (!json_is_object(c))
+            return meta_error(err, "classes", _("every class must be an object"));
+        if (copy_string(json_object_get(c, "code"), k->code, sizeof k->code) ||
+            !valid_code(k->code))
+            return meta_error(err, "classes[].code",
+                              _("must be a short code of letters, digits, _, - or ."));
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(info->classes[j].code, k->code))
+                return basira_error_set(err, BASIRA_E_MODEL,
+                                        _("model metadata: class code \"%s\" appears twice"),
+                                        k->code);
+        const json_t *names = json_object_get(c, "names");
+        if (!json_is_object(names) ||
+            copy_string(json_object_get(names, "en"), k->name_en, sizeof k->name_en) ||
+            copy_string(json_object_get(names, "fr"), k->name_fr, sizeof k->name_fr) ||
+            copy_string(json_object_get(names, "ar"), k->name_ar, sizeof k->name_ar))
+            return basira_error_set(err, BASIRA_E_MODEL,
+                                    _("model metadata: class \"%s\" needs \"names\" with "
+                                      "non-empty \"en\", \"fr\" and \"ar\" (under %d bytes)"),
+                                    k->code, BASIRA_MODEL_NAME_MAX);
+        const json_t *mal = json_object_get(c, "malignant");
+        if (!json_is_boolean(mal))
+            return basira_error_set(
+                err, BASIRA_E_MODEL,
+                _("model metadata: class \"%s\" needs \"malignant\": true or false"), k->code);
+        k->malignant = json_is_true(mal);
+        n_malignant += k->malignant;
+    }
+    /*
+     * A model without any malignant class would report a risk of 0 for every photo:
+     * that is never a usable triage model, so it is refused rather than trusted.
+     */
+    if (n_malignant == 0)
+        return meta_error(err, "classes", _("no class is marked malignant"));
+    info->num_classes = (int)n;
+    return BASIRA_OK;
+}
+
+static int get_number(const json_t *obj, const char *key, double *out)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_number(v))
+        return -1;
+    *out = json_number_value(v);
+    return isfinite(*out) ? 0 : -1;
+}
+
+basira_code basira_model_info_from_json(const json_t *j, basira_model_info *out, basira_error *err)
+{
+    if (!out)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    if (!json_is_object(j))
+        return basira_error_set(err, BASIRA_E_MODEL,
+                                _("model metadata: \"basira\" must be a JSON object"));
+    basira_model_info *m = calloc(1, sizeof *m);
+    if (!m)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    basira_code rc = BASIRA_OK;
+    if (copy_string(json_object_get(j, "name"), m->name, sizeof m->name)) {
+        rc = meta_error(err, "name", _("must be a non-empty string under 64 bytes"));
+        goto out;
+    }
+    if (copy_string(json_object_get(j, "version"), m->version, sizeof m->version)) {
+        rc = meta_error(err, "version", _("must be a non-empty string under 32 bytes"));
+        goto out;
+    }
+    if ((rc = basira_model_classes_from_json(json_object_get(j, "classes"), m, err)))
+        goto out;
+    if ((rc =
+             basira_preprocess_from_json(json_object_get(j, "preprocessing"), &m->preprocess, err)))
+        goto out;
+    if (get_number(j, "temperature", &m->temperature) || m->temperature < MODEL_MIN_TEMPERATURE ||
+        m->temperature > MODEL_MAX_TEMPERATURE) {
+        rc = basira_error_set(
+            err, BASIRA_E_MODEL,
+            _("model metadata: field \"temperature\": must be a number from %g to %g"),
+            MODEL_MIN_TEMPERATURE, MODEL_MAX_TEMPERATURE);
+        goto out;
+    }
+    const json_t *th = json_object_get(j, "thresholds");
+    if (!json_is_object(th) || get_number(th, "high", &m->threshold_high) ||
+        get_number(th, "medium", &m->threshold_medium) || !(m->threshold_medium >= 0) ||
+        !(m->threshold_high > 0) || m->threshold_high > 1 ||
+        m->threshold_medium > m->threshold_high) {
+        rc = meta_error(err, "thresholds",
+                        _("needs \"high\" and \"medium\" with 0 <= medium <= high <= 1"));
+        goto out;
+    }
+    const json_t *tta = json_object_get(j, "tta");
+    json_int_t t = json_is_integer(tta) ? json_integer_value(tta) : 0;
+    if (t != 1 && t != 2 && t != 4 && t != 8) {
+        rc = meta_error(err, "tta", _("must be 1, 2, 4 or 8"));
+        goto out;
+    }
+    m->tta = (int)t;
+    /* The 90-degree rotations of TTA 8 only keep the tensor's shape for a square input. */
+    if (m->tta == 8 && m->preprocess.input_w != m->preprocess.input_h) {
+        rc = meta_error(err, "tta", _("8 views need a square input size"));
+        goto out;
+    }
+    *out = *m;
+out:
+    free(m);
+    return rc;
+}
+
+basira_code basira_model_info_parse(const char *text, size_t len, basira_model_info *out,
+                                    basira_error *err)
+{
+    if (!text || !out)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    json_error_t jerr;
+    /* Depth and size are bounded by jansson and by the safetensors header limit. */
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j)
+        return basira_error_set(err, BASIRA_E_MODEL,
+                                _("model metadata: invalid JSON at line %d: %s"), jerr.line,
+                                jerr.text);
+    basira_code rc = basira_model_info_from_json(j, out, err);
+    json_decref(j);
+    return rc;
+}
+
+json_t *basira_model_info_to_json(const basira_model_info *m)
+{
+    if (!m)
+        return NULL;
+    json_t *classes = json_array();
+    for (int i = 0; classes && i < m->num_classes; i++) {
+        const basira_model_class *k = &m->classes[i];
+        json_array_append_new(classes, json_pack("{s:s, s:{s:s, s:s, s:s}, s:b}", "code", k->code,
+                                                 "names", "en", k->name_en, "fr", k->name_fr, "ar",
+                                                 k->name_ar, "malignant", k->malignant));
+    }
+    return json_pack("{s:s, s:s, s:o, s:o, s:f, s:{s:f, s:f}, s:i}", "name", m->name, "version",
+                     m->version, "classes", classes, "preprocessing",
+                     basira_preprocess_to_json(&m->preprocess), "temperature", m->temperature,
+                     "thresholds", "high", m->threshold_high, "medium", m->threshold_medium, "tta",
+                     m->tta);
+}
+
+const char *basira_model_class_name(const basira_model_class *c, const char *lang)
+{
+    if (!c)
+        return "";
+    if (lang && !strncmp(lang, "fr", 2))
+        return c->name_fr;
+    if (lang && !strncmp(lang, "ar", 2))
+        return c->name_ar;
+    return c->name_en;
+}
+
+/* ---- loading ------------------------------------------------------------------------ */
+
+/* Read a whole file (bounded) into a malloc'd buffer. */
+static basira_code read_file(const char *path, unsigned char **buf, size_t *len, basira_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT)
+            return basira_error_set(err, BASIRA_E_NOT_FOUND, _("model file %s does not exist"),
+                                    path);
+        return basira_error_set(err, BASIRA_E_IO, _("cannot open model file %s: %s"), path,
+                                strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return basira_error_set(err, BASIRA_E_IO, _("model file %s is not a regular file"), path);
+    }
+    if ((unsigned long long)st.st_size > MODEL_MAX_FILE_BYTES) {
+        fclose(f);
+        return basira_error_set(err, BASIRA_E_LIMIT,
+                                _("model file %s is larger than %zu MB: not a Basira model"), path,
+                                MODEL_MAX_FILE_BYTES >> 20);
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *b = malloc(n ? n : 1);
+    if (!b) {
+        fclose(f);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    size_t got = fread(b, 1, n, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || got != n) {
+        free(b);
+        return basira_error_set(err, BASIRA_E_IO, _("cannot read model file %s"), path);
+    }
+    *buf = b;
+    *len = n;
+    return BASIRA_OK;
+}
+
+static basira_code sha256_hex(const unsigned char *data, size_t len, char hex[65],
+                              basira_error *err)
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    if (sodium_init() < 0)
+        return basira_error_set(err, BASIRA_E_INTERNAL, _("cannot initialise libsodium"));
+    crypto_hash_sha256(h, data, len);
+    sodium_bin2hex(hex, 65, h, sizeof h);
+    return BASIRA_OK;
+}
+
+void basira_classifier_free(basira_classifier *c)
+{
+    if (!c)
+        return;
+    basira_net_free(c->net);
+    free(c->views_buf);
+    free(c->logits);
+    free(c->probs);
+    free(c);
+}
+
+static basira_code check_net(basira_classifier *c, basira_error *err)
+{
+    int ch = 0, h = 0, w = 0;
+    basira_net_input_shape(c->net, &ch, &h, &w);
+    const basira_preprocess *p = &c->info.preprocess;
+    if (ch != 3 || h != p->input_h || w != p->input_w)
+        return basira_error_set(err, BASIRA_E_MODEL,
+                                _("model: the network takes %dx%dx%d inputs but the metadata "
+                                  "says 3x%dx%d"),
+                                ch, h, w, p->input_h, p->input_w);
+    if (basira_net_num_classes(c->net) != c->info.num_classes)
+        return basira_error_set(err, BASIRA_E_MODEL,
+                                _("model: the network has %d outputs but the metadata lists %d "
+                                  "classes"),
+                                basira_net_num_classes(c->net), c->info.num_classes);
+    return BASIRA_OK;
+}
+
+basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err)
+{
+    if (!path || !out)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *out = NULL;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    basira_code rc = read_file(path, &buf, &len, err);
+    if (rc)
+        return rc;
+    basira_classifier *c = calloc(1, sizeof *c);
+    if (!c) {
+        free(buf);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    /*
+     * The identity is the hash of exactly the bytes the net is built from (one read),
+     * so a file replaced while Basira runs can never be reported under another hash.
+     */
+    if ((rc = sha256_hex(buf, len, c->sha256, err)))
+        goto fail;
+    rc = basira_net_load_buffer(buf, len, &c->net, err);
+    free(buf);
+    buf = NULL;
+    if (rc)
+        goto fail;
+    const char *meta = json_string_value(json_object_get(basira_net_metadata(c->net), "basira"));
+    if (!meta) {
+        rc = basira_error_set(err, BASIRA_E_MODEL,
+                              _("model %s has no \"basira\" metadata: it is not a Basira "
+                                "classifier"),
+                              path);
+        goto fail;
+    }
+    if ((rc = basira_model_info_parse(meta, strlen(meta), &c->info, err)))
+        goto fail;
+    if ((rc = check_net(c, err)))
+        goto fail;
+    c->views = c->info.tta;
+    c->in_size =
+        (size_t)3 * (size_t)c->info.preprocess.input_w * (size_t)c->info.preprocess.input_h;
+    size_t k = (size_t)c->info.num_classes;
+    c->views_buf = malloc(sizeof(float) * c->in_size * (size_t)c->views);
+    c->logits = malloc(sizeof(float) * k * (size_t)c->views);
+    c->probs = malloc(sizeof(float) * k * (size_t)c->views);
+    if (!c->views_buf || !c->logits || !c->probs) {
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        goto fail;
+    }
+    if ((rc = basira_net_prepare_inference(c->net, c->views, err)))
+        goto fail;
+    c->memory = sizeof *c + basira_net_num_params(c->net) * sizeof(float) +
+                sizeof(float) * (c->in_size + 2 * k) * (size_t)c->views;
+    *out = c;
+    return BASIRA_OK;
+fail:
+    free(buf);
+    basira_classifier_free(c);
+    return rc;
+}
+
+const basira_model_info *basira_classifier_info(const basira_classifier *c)
+{
+    return c ? &c->info : NULL;
+}
+
+const char *basira_classifier_sha256(const basira_classifier *c)
+{
+    return c ? c->sha256 : "";
+}
+
+size_t basira_classifier_memory(const basira_classifier *c)
+{
+    return c ? c->memory : 0;
+}
+
+/* ---- prediction ---------------------------------------------------------------------- */
+
+/*
+ * View v of a CHW tensor: the 8 symmetries of the square (identity, horizontal flip,
+ * vertical flip, half turn, then for square inputs transpose, quarter turns and
+ * anti-transpose). Skin lesions have no preferred orientation, so averaging the
+ * predictions over these views removes some variance without any retraining. The
+ * order puts the shape-preserving views first so that TTA 2 and 4 work for any input.
+ */
+static void make_view(const float *src, float *dst, int w, int h, int v)
+{
+    for (int c = 0; c < 3; c++) {
+        const float *s = src + (size_t)c * w * h;
+        float *d = dst + (size_t)c * w * h;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int sx = x, sy = y;
+                switch (v) {
+                case 1:
+                    sx = w - 1 - x;
+                    break;
+                case 2:
+                    sy = h - 1 - y;
+                    break;
+                case 3:
+                    sx = w - 1 - x;
+                    sy = h - 1 - y;
+                    break;
+                case 4:
+                    sx = y;
+                    sy = x;
+                    break; /* transpose (square only) */
+                case 5:
+                    sx = y;
+                    sy = h - 1 - x;
+                    break; /* quarter turn clockwise */
+                case 6:
+                    sx = w - 1 - y;
+                    sy = x;
+                    break; /* quarter turn anticlockwise */
+                case 7:
+                    sx = w - 1 - y;
+                    sy = h - 1 - x;
+                    break; /* anti-transpose */
+                default:
+                    break;
+                }
+                d[(size_t)y * w + x] = s[(size_t)sy * w + sx];
+            }
+    }
+}
+
+basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw, float *probs,
+                                          basira_error *err)
+{
+    if (!c || !chw || !probs)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    int w = c->info.preprocess.input_w, h = c->info.preprocess.input_h;
+    int k = c->info.num_classes;
+    memcpy(c->views_buf, chw, sizeof(float) * c->in_size);
+    for (int v = 1; v < c->views; v++)
+        make_view(chw, c->views_buf + (size_t)v * c->in_size, w, h, v);
+    basira_code rc = basira_net_forward(c->net, c->views_buf, c->views, 0, c->logits, err);
+    if (rc)
+        return rc;
+    basira_softmax(c->logits, c->views, k, (float)c->info.temperature, c->probs);
+    for (int j = 0; j < k; j++) {
+        double s = 0;
+        for (int v = 0; v < c->views; v++)
+            s += c->probs[(size_t)v * k + j];
+        probs[j] = (float)(s / c->views);
+    }
+    /*
+     * Corrupt weights (or a numerical bug) show up as NaN or infinities. A triage
+     * decision must never be taken on them, so they are an error, not a result.
+     */
+    for (int j = 0; j < k; j++)
+        if (!isfinite(probs[j]) || probs[j] < 0 || probs[j] > 1.0001f)
+            return basira_error_set(err, BASIRA_E_MODEL,
+                                    _("the model produced invalid probabilities (damaged "
+                                      "weights?)"));
+    return BASIRA_OK;
+}
+
+basira_code basira_classifier_predict(basira_classifier *c, const basira_image *img, float *probs,
+                                      basira_error *err)
+{
+    if (!c || !img || !probs)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    float *x = malloc(sizeof(float) * c->in_size);
+    if (!x)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    basira_code rc = basira_preprocess_image(&c->info.preprocess, img, x, err);
+    if (!rc)
+        rc = basira_classifier_predict_chw(c, x, probs, err);
+    free(x);
+    return rc;
+}

@@ -1,0 +1,335 @@
+/*
+ * pipeline.c - one photo through every step of a case: intake -> quality gate ->
+ * skin tone -> classifier -> triage, as one JSON result (a line of `basira triage
+ * --json`, a response of the clinic node's API).
+ *
+ * The model is loaded once per pipeline and shared by all the photos and threads that
+ * use it. Decoding, the quality gate and the skin tone run in parallel in the calling
+ * threads; only the network, whose buffers are reused between calls, is serialised
+ * by a mutex (a forward pass of the small model takes milliseconds).
+ */
+#include "basira/json.h"
+#include "basira/model.h"
+#include "basira/paths.h"
+#include "basira/quality.h"
+#include "basira/triage.h"
+#include "basira/i18n.h"
+#include "core/i18n.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUNDLED_MODEL "models/basira-derm.safetensors"
+#define N_CANDIDATES 3
+
+struct basira_pipeline {
+    basira_classifier *clf;
+    double high, medium; /* thresholds in force (model's or the site's) */
+    pthread_mutex_t lock;
+};
+
+basira_code basira_pipeline_new(const char *model_path, const basira_triage_config *cfg,
+                                basira_pipeline **out, basira_error *err)
+{
+    if (!out)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *out = NULL;
+    char bundled[4096];
+    if (!model_path) {
+        if (basira_data_file(BUNDLED_MODEL, bundled, sizeof bundled, NULL))
+            return basira_error_set(err, BASIRA_E_NOT_FOUND,
+                                    _("the bundled model %s is not installed: give a model "
+                                      "file with --model FILE"),
+                                    BUNDLED_MODEL);
+        model_path = bundled;
+    }
+    basira_pipeline *p = calloc(1, sizeof *p);
+    if (!p)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    basira_code rc = basira_classifier_load(model_path, &p->clf, err);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    const basira_model_info *info = basira_classifier_info(p->clf);
+    p->high = info->threshold_high;
+    p->medium = info->threshold_medium;
+    if (cfg && cfg->high_threshold >= 0)
+        p->high = cfg->high_threshold;
+    if (cfg && cfg->medium_threshold >= 0)
+        p->medium = cfg->medium_threshold;
+    if (!(p->high > 0 && p->high <= 1 && p->medium >= 0 && p->medium <= p->high)) {
+        rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                              _("triage thresholds must satisfy 0 <= medium <= high <= 1 and "
+                                "high > 0 (high %g, medium %g)"),
+                              p->high, p->medium);
+        basira_classifier_free(p->clf);
+        free(p);
+        return rc;
+    }
+    if (pthread_mutex_init(&p->lock, NULL)) {
+        basira_classifier_free(p->clf);
+        free(p);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    *out = p;
+    return BASIRA_OK;
+}
+
+void basira_pipeline_free(basira_pipeline *p)
+{
+    if (!p)
+        return;
+    basira_classifier_free(p->clf);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+json_t *basira_pipeline_model_json(const basira_pipeline *p)
+{
+    if (!p)
+        return NULL;
+    const basira_model_info *info = basira_classifier_info(p->clf);
+    return json_pack("{s:s, s:s, s:s}", "name", info->name, "version", info->version, "sha256",
+                     basira_classifier_sha256(p->clf));
+}
+
+basira_code basira_pipeline_predict(basira_pipeline *p, const basira_image *img, float *probs,
+                                    int *num_classes, basira_error *err)
+{
+    if (!p || !img || !probs)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    /* The caller's buffer holds 16 floats (contract of triage.h). */
+    const basira_model_info *info = basira_classifier_info(p->clf);
+    if (info->num_classes > 16)
+        return basira_error_set(err, BASIRA_E_INTERNAL, NULL);
+    pthread_mutex_lock(&p->lock);
+    basira_code rc = basira_classifier_predict(p->clf, img, probs, err);
+    pthread_mutex_unlock(&p->lock);
+    if (!rc && num_classes)
+        *num_classes = info->num_classes;
+    return rc;
+}
+
+/* ---- the result object ------------------------------------------------------------- */
+
+/* Adds a new reference to obj; returns -1 (and drops the value) when out of memory. */
+static int put(json_t *obj, const char *key, json_t *value)
+{
+    if (!value)
+        return -1;
+    return json_object_set_new(obj, key, value) ? -1 : 0;
+}
+
+/* Every result, whatever its status, names the model and says what it is not. */
+static json_t *result_base(const basira_pipeline *p, const char *status)
+{
+    json_t *r = json_object();
+    if (!r)
+        return NULL;
+    if (put(r, "status", json_string(status)) || put(r, "model", basira_pipeline_model_json(p)) ||
+        put(r, "disclaimer", json_string(basira_disclaimer()))) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+static json_t *error_result(const basira_pipeline *p, const basira_error *e)
+{
+    json_t *r = result_base(p, "error");
+    if (r && put(r, "error", basira_json_error(e))) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* The message of the first failed check: what the photographer should do. */
+static const char *first_failure(const basira_quality_report *q)
+{
+    for (int i = 0; i < q->n_checks && i < BASIRA_QUALITY_MAX_CHECKS; i++)
+        if (!q->checks[i].passed && q->checks[i].message)
+            return q->checks[i].message;
+    return "";
+}
+
+static json_t *scores_json(const basira_pipeline *p, const float *probs, double pmal,
+                           basira_risk_category cat, unsigned raised)
+{
+    const basira_model_info *info = basira_classifier_info(p->clf);
+    const char *lang = basira_language();
+    int k = info->num_classes;
+    json_t *out = json_object();
+    json_t *pr = json_object(), *cand = json_array();
+    if (!out || !pr || !cand)
+        goto oom;
+    for (int i = 0; i < k; i++)
+        if (put(pr, info->classes[i].code, json_real(probs[i])))
+            goto oom;
+    /* Most likely first; ties keep the model's class order (selection sort, k <= 16). */
+    int order[BASIRA_MODEL_MAX_CLASSES];
+    for (int i = 0; i < k; i++)
+        order[i] = i;
+    for (int i = 0; i < k && i < N_CANDIDATES; i++) {
+        int best = i;
+        for (int j = i + 1; j < k; j++)
+            if (probs[order[j]] > probs[order[best]])
+                best = j;
+        int t = order[i];
+        order[i] = order[best];
+        order[best] = t;
+        const basira_model_class *c = &info->classes[order[i]];
+        if (json_array_append_new(cand, json_pack("{s:s, s:s, s:f}", "code", c->code, "name",
+                                                  basira_model_class_name(c, lang), "probability",
+                                                  (double)probs[order[i]])))
+            goto oom;
+    }
+    json_t *why = json_array();
+    if (!why)
+        goto oom;
+    if (raised & BASIRA_TRIAGE_RAISED_HISTORY)
+        json_array_append_new(why, json_string("history"));
+    if (raised & BASIRA_TRIAGE_RAISED_QUALITY)
+        json_array_append_new(why, json_string("quality"));
+    if (raised & BASIRA_TRIAGE_RAISED_INVALID)
+        json_array_append_new(why, json_string("invalid_probability"));
+    double idx = floor(100.0 * pmal + 0.5);
+    json_t *risk = json_pack("{s:I, s:f, s:s, s:s, s:o, s:{s:f, s:f}}", "index",
+                             (json_int_t)(idx < 0     ? 0
+                                          : idx > 100 ? 100
+                                                      : idx),
+                             "malignant_probability", pmal, "category",
+                             basira_risk_category_code(cat), "action", basira_risk_action(cat),
+                             "raised_by", why, "thresholds", "high", p->high, "medium", p->medium);
+    if (put(out, "probabilities", pr)) {
+        pr = NULL;
+        goto oom;
+    }
+    pr = NULL;
+    if (put(out, "candidates", cand)) {
+        cand = NULL;
+        goto oom;
+    }
+    cand = NULL;
+    if (put(out, "risk", risk))
+        goto oom;
+    return out;
+oom:
+    json_decref(pr);
+    json_decref(cand);
+    json_decref(out);
+    return NULL;
+}
+
+/* Everything after decoding. Returns NULL only when out of memory. */
+static json_t *run_image(basira_pipeline *p, const basira_image *img,
+                         const basira_triage_request *req)
+{
+    basira_error e;
+    basira_error_clear(&e);
+    basira_quality_report q;
+    if (basira_quality_assess(img, &q, &e))
+        return error_result(p, &e);
+    basira_skin_tone tone;
+    json_t *tone_json;
+    if (basira_skin_tone_estimate(img, &tone, &e))
+        tone_json = json_null(); /* not a reason to refuse the photo */
+    else
+        tone_json = basira_skin_tone_json(&tone);
+    int force = req && req->force;
+    int scored = q.ok || force;
+    json_t *r = result_base(p, scored ? "ok" : "rejected");
+    if (!r || put(r, "quality", basira_quality_report_json(&q))) {
+        json_decref(tone_json);
+        json_decref(r);
+        return NULL;
+    }
+    if (put(r, "skin_tone", tone_json)) {
+        json_decref(r);
+        return NULL;
+    }
+    if (!scored) {
+        /* Say why in one sentence; the checks in "quality" give every detail. */
+        basira_error_set(&e, BASIRA_E_INVALID_ARGUMENT,
+                         _("the photo did not pass the quality check: %s"), first_failure(&q));
+        if (put(r, "error",
+                json_pack("{s:s, s:s}", "code", "quality_rejected", "message", e.message))) {
+            json_decref(r);
+            return NULL;
+        }
+        return r;
+    }
+    float probs[BASIRA_MODEL_MAX_CLASSES];
+    int k = 0;
+    if (basira_pipeline_predict(p, img, probs, &k, &e)) {
+        json_decref(r);
+        return error_result(p, &e);
+    }
+    const basira_model_info *info = basira_classifier_info(p->clf);
+    double pmal = 0;
+    for (int i = 0; i < k; i++)
+        if (info->classes[i].malignant)
+            pmal += probs[i];
+    if (pmal > 1)
+        pmal = 1;
+    unsigned raised = 0;
+    basira_risk_category cat =
+        basira_triage_decide_ex(pmal, p->high, p->medium, req ? req->history : NULL, q.ok, &raised);
+    json_t *s = scores_json(p, probs, pmal, cat, raised);
+    if (!s || json_object_update(r, s)) {
+        json_decref(s);
+        json_decref(r);
+        return NULL;
+    }
+    json_decref(s);
+    if (!q.ok && put(r, "forced", json_true())) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+static basira_code finish(json_t *r, json_t **result, basira_error *err)
+{
+    if (!r)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    *result = r;
+    return BASIRA_OK;
+}
+
+basira_code basira_pipeline_run_buffer(basira_pipeline *p, const void *data, size_t len,
+                                       const basira_triage_request *req, json_t **result,
+                                       basira_error *err)
+{
+    if (!p || !result || (!data && len))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *result = NULL;
+    basira_error e;
+    basira_error_clear(&e);
+    basira_image *img = NULL;
+    if (basira_image_load_buffer(data, len, NULL, &img, &e))
+        return finish(error_result(p, &e), result, err);
+    json_t *r = run_image(p, img, req);
+    basira_image_free(img);
+    return finish(r, result, err);
+}
+
+basira_code basira_pipeline_run_file(basira_pipeline *p, const char *path,
+                                     const basira_triage_request *req, json_t **result,
+                                     basira_error *err)
+{
+    if (!p || !path || !result)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *result = NULL;
+    basira_error e;
+    basira_error_clear(&e);
+    basira_image *img = NULL;
+    if (basira_image_load_file(path, NULL, &img, &e))
+        return finish(error_result(p, &e), result, err);
+    json_t *r = run_image(p, img, req);
+    basira_image_free(img);
+    return finish(r, result, err);
+}

@@ -1,0 +1,388 @@
+/* test_classifier.c - "basira" metadata parsing, model loading and prediction (TTA, temperature).
+ */
+#include "basira/image.h"
+#include "basira/model.h"
+#include "basira/nn.h"
+#include "test.h"
+#include "tiny_model.h"
+
+#include <sodium.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[4][512];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", tmpdir, name);
+    return buf[i];
+}
+
+static void test_meta_valid_and_round_trip(void)
+{
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    json_t *meta = tiny_model_meta(&o);
+    CHECK(meta != NULL);
+    if (!meta)
+        return;
+    basira_model_info info, again;
+    basira_error err;
+    CHECK_EQ_INT(basira_model_info_from_json(meta, &info, &err), BASIRA_OK);
+    CHECK_EQ_INT(info.num_classes, 7);
+    CHECK_STR(info.name, "tiny-test");
+    CHECK_STR(info.classes[4].code, "mel");
+    CHECK(info.classes[4].malignant && info.classes[0].malignant && info.classes[1].malignant);
+    CHECK(!info.classes[2].malignant && !info.classes[5].malignant && !info.classes[6].malignant);
+    CHECK_STR(basira_model_class_name(&info.classes[4], "fr"), "Mélanome");
+    CHECK_STR(basira_model_class_name(&info.classes[1], "en"), "Basal cell carcinoma");
+    CHECK_STR(basira_model_class_name(&info.classes[1], "ar"), "سرطانة الخلايا القاعدية");
+    CHECK_STR(basira_model_class_name(&info.classes[1], "de"), "Basal cell carcinoma");
+    CHECK_EQ_INT(info.preprocess.input_w, 32);
+    CHECK_NEAR(info.threshold_high, 0.40, 1e-12);
+    CHECK_NEAR(info.threshold_medium, 0.08, 1e-12);
+    json_t *j = basira_model_info_to_json(&info);
+    char *text = json_dumps(j, 0);
+    CHECK_EQ_INT(basira_model_info_parse(text, strlen(text), &again, &err), BASIRA_OK);
+    CHECK(again.num_classes == info.num_classes && again.tta == info.tta);
+    CHECK_STR(again.classes[0].name_ar, info.classes[0].name_ar);
+    free(text);
+    json_decref(j);
+    json_decref(meta);
+}
+
+/* Each corruption of a valid document must be refused with BASIRA_E_MODEL and a message
+ * naming what is wrong. */
+static void test_meta_strict(void)
+{
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    static const struct {
+        const char *path;  /* "key" or "key.sub" to edit */
+        const char *value; /* JSON, or NULL to delete */
+        const char *mention;
+    } cases[] = {
+        {"name", NULL, "name"},
+        {"name", "\"\"", "name"},
+        {"name", "42", "name"},
+        {"version", NULL, "version"},
+        {"classes", NULL, "classes"},
+        {"classes", "[]", "classes"},
+        {"classes",
+         "[{\"code\":\"a\",\"names\":{\"en\":\"A\",\"fr\":\"A\",\"ar\":\"A\"},"
+         "\"malignant\":false},{\"code\":\"b\",\"names\":{\"en\":\"B\",\"fr\":\"B\","
+         "\"ar\":\"B\"},\"malignant\":false}]",
+         "malignant"},
+        {"classes",
+         "[{\"code\":\"a\",\"names\":{\"en\":\"A\",\"fr\":\"A\",\"ar\":\"A\"},"
+         "\"malignant\":true},{\"code\":\"a\",\"names\":{\"en\":\"B\",\"fr\":\"B\","
+         "\"ar\":\"B\"},\"malignant\":false}]",
+         "twice"},
+        {"classes",
+         "[{\"code\":\"a b\",\"names\":{\"en\":\"A\",\"fr\":\"A\",\"ar\":\"A\"},"
+         "\"malignant\":true},{\"code\":\"c\",\"names\":{\"en\":\"B\",\"fr\":\"B\","
+         "\"ar\":\"B\"},\"malignant\":false}]",
+         "code"},
+        {"classes",
+         "[{\"code\":\"a\",\"names\":{\"en\":\"A\",\"fr\":\"A\"},"
+         "\"malignant\":true},{\"code\":\"c\",\"names\":{\"en\":\"B\",\"fr\":\"B\","
+         "\"ar\":\"B\"},\"malignant\":false}]",
+         "names"},
+        {"classes",
+         "[{\"code\":\"a\",\"names\":{\"en\":\"A\",\"fr\":\"A\",\"ar\":\"A\"},"
+         "\"malignant\":1},{\"code\":\"c\",\"names\":{\"en\":\"B\",\"fr\":\"B\","
+         "\"ar\":\"B\"},\"malignant\":false}]",
+         "malignant"},
+        {"preprocessing", NULL, "preprocessing"},
+        {"preprocessing.std", "[1,0,1]", "std"},
+        {"temperature", NULL, "temperature"},
+        {"temperature", "0", "temperature"},
+        {"temperature", "-1", "temperature"},
+        {"thresholds", NULL, "thresholds"},
+        {"thresholds.high", "1.5", "thresholds"},
+        {"thresholds.medium", "0.9", "thresholds"}, /* above high */
+        {"thresholds.medium", "\"low\"", "thresholds"},
+        {"tta", NULL, "tta"},
+        {"tta", "3", "tta"},
+        {"tta", "16", "tta"},
+        {"tta", "2.0", "tta"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *meta = tiny_model_meta(&o);
+        if (!meta) {
+            CHECK(meta != NULL);
+            return;
+        }
+        char key[64];
+        snprintf(key, sizeof key, "%s", cases[i].path);
+        json_t *obj = meta;
+        char *dot = strchr(key, '.');
+        if (dot) {
+            *dot = '\0';
+            obj = json_object_get(meta, key);
+            memmove(key, dot + 1, strlen(dot + 1) + 1);
+        }
+        if (cases[i].value)
+            json_object_set_new(obj, key, json_loads(cases[i].value, JSON_DECODE_ANY, NULL));
+        else
+            json_object_del(obj, key);
+        basira_model_info info;
+        basira_error err;
+        basira_error_clear(&err);
+        basira_code rc = basira_model_info_from_json(meta, &info, &err);
+        CHECK_MSG(rc == BASIRA_E_MODEL, "case %zu (%s) gave %d", i, cases[i].path, (int)rc);
+        CHECK_MSG(strstr(err.message, cases[i].mention) != NULL, "case %zu: message '%s'", i,
+                  err.message);
+        json_decref(meta);
+    }
+    /* TTA 8 needs a square input. */
+    json_t *meta = tiny_model_meta(&o);
+    json_object_set_new(meta, "tta", json_integer(8));
+    json_object_set_new(json_object_get(meta, "preprocessing"), "input_size",
+                        json_pack("[i,i]", 32, 24));
+    basira_model_info info;
+    basira_error err;
+    CHECK_EQ_INT(basira_model_info_from_json(meta, &info, &err), BASIRA_E_MODEL);
+    json_decref(meta);
+    /* Text that is not JSON. */
+    CHECK_EQ_INT(basira_model_info_parse("{\"name\":", 8, &info, &err), BASIRA_E_MODEL);
+    CHECK_EQ_INT(basira_model_info_parse("", 0, &info, &err), BASIRA_E_MODEL);
+}
+
+static int write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(data, 1, n, f);
+    fclose(f);
+    return w == n ? 0 : -1;
+}
+
+static void test_load_errors(void)
+{
+    basira_classifier *c = NULL;
+    basira_error err;
+    CHECK_EQ_INT(basira_classifier_load(tmp_path("absent.safetensors"), &c, &err),
+                 BASIRA_E_NOT_FOUND);
+    CHECK(c == NULL && strstr(err.message, "absent.safetensors"));
+
+    CHECK(write_bytes(tmp_path("garbage.safetensors"), "this is not a model", 19) == 0);
+    CHECK_EQ_INT(basira_classifier_load(tmp_path("garbage.safetensors"), &c, &err), BASIRA_E_MODEL);
+    CHECK(write_bytes(tmp_path("empty.safetensors"), "", 0) == 0);
+    CHECK(basira_classifier_load(tmp_path("empty.safetensors"), &c, &err) != BASIRA_OK);
+    CHECK(c == NULL);
+
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    /* A valid net without our metadata is not a classifier. */
+    CHECK_EQ_INT(tiny_model_save_meta(&o, NULL, tmp_path("nometa.safetensors"), &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_load(tmp_path("nometa.safetensors"), &c, &err), BASIRA_E_MODEL);
+    CHECK(strstr(err.message, "basira") != NULL);
+    /* Outputs and classes disagree. */
+    o.num_classes_net = 5;
+    CHECK_EQ_INT(tiny_model_save(&o, tmp_path("k5.safetensors"), &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_load(tmp_path("k5.safetensors"), &c, &err), BASIRA_E_MODEL);
+    /* Input size and preprocessing disagree. */
+    o.num_classes_net = 0;
+    o.input_size_meta = 48;
+    CHECK_EQ_INT(tiny_model_save(&o, tmp_path("in48.safetensors"), &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_load(tmp_path("in48.safetensors"), &c, &err), BASIRA_E_MODEL);
+    CHECK(c == NULL);
+    /* A directory is not a model file. */
+    CHECK(basira_classifier_load(tmpdir, &c, &err) != BASIRA_OK);
+}
+
+/* Asymmetric test image (values depend on x and y differently). */
+static basira_image *make_image(int w, int h, int symmetric)
+{
+    unsigned char *rgb = malloc((size_t)w * h * 3);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int v;
+            if (symmetric) {
+                /* invariant under every symmetry of the square: depends on the sorted
+                 * distances to the nearest borders only */
+                int dx = x < w - 1 - x ? x : w - 1 - x, dy = y < h - 1 - y ? y : h - 1 - y;
+                int a = dx < dy ? dx : dy, b = dx < dy ? dy : dx;
+                v = 40 + 9 * a + 3 * b;
+            } else {
+                v = 30 + 5 * x + 2 * y + (x * y) % 17;
+            }
+            rgb[3 * (y * w + x)] = (unsigned char)(v % 256);
+            rgb[3 * (y * w + x) + 1] = (unsigned char)((v * 3 / 4) % 256);
+            rgb[3 * (y * w + x) + 2] = (unsigned char)((v / 2) % 256);
+        }
+    basira_image *img = NULL;
+    basira_image_from_rgb(rgb, w, h, &img, NULL);
+    free(rgb);
+    return img;
+}
+
+static basira_classifier *load_opts(const tiny_model_opts *o, const char *name)
+{
+    basira_error err;
+    basira_classifier *c = NULL;
+    if (tiny_model_save(o, tmp_path(name), &err)) {
+        fprintf(stderr, "cannot save tiny model: %s\n", err.message);
+        return NULL;
+    }
+    if (basira_classifier_load(tmp_path(name), &c, &err)) {
+        fprintf(stderr, "cannot load tiny model: %s\n", err.message);
+        return NULL;
+    }
+    return c;
+}
+
+static void test_predict(void)
+{
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    basira_classifier *c = load_opts(&o, "tiny.safetensors");
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    basira_error err;
+    /* The identity is the SHA-256 of the file's bytes. */
+    FILE *f = fopen(tmp_path("tiny.safetensors"), "rb");
+    unsigned char *buf = malloc(64 << 20);
+    size_t n = f ? fread(buf, 1, 64 << 20, f) : 0;
+    if (f)
+        fclose(f);
+    unsigned char h[32];
+    char hex[65];
+    CHECK(sodium_init() >= 0);
+    crypto_hash_sha256(h, buf, n);
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    CHECK_STR(basira_classifier_sha256(c), hex);
+    free(buf);
+
+    basira_image *img = make_image(80, 60, 0);
+    float p1[16], p2[16];
+    CHECK_EQ_INT(basira_classifier_predict(c, img, p1, &err), BASIRA_OK);
+    double s = 0;
+    for (int i = 0; i < 7; i++) {
+        CHECK(p1[i] >= 0 && p1[i] <= 1);
+        s += p1[i];
+    }
+    CHECK_NEAR(s, 1.0, 1e-5);
+    CHECK_EQ_INT(basira_classifier_predict(c, img, p2, &err), BASIRA_OK);
+    CHECK(!memcmp(p1, p2, sizeof(float) * 7)); /* deterministic */
+    /* Memory budget of the model and its runtime: 50 MB. */
+    CHECK(basira_classifier_memory(c) < (size_t)50 << 20);
+    CHECK_EQ_INT(basira_classifier_predict(c, NULL, p1, &err), BASIRA_E_INVALID_ARGUMENT);
+    basira_image_free(img);
+    basira_classifier_free(c);
+}
+
+/* softmax(z / T) from softmax(z): p_T ∝ p^(1/T). */
+static void test_temperature(void)
+{
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    basira_classifier *c1 = load_opts(&o, "t1.safetensors");
+    o.temperature = 2.5;
+    basira_classifier *c2 = load_opts(&o, "t25.safetensors");
+    CHECK(c1 && c2);
+    if (!c1 || !c2) {
+        basira_classifier_free(c1);
+        basira_classifier_free(c2);
+        return;
+    }
+    basira_image *img = make_image(64, 64, 0);
+    float p1[16], p2[16];
+    basira_error err;
+    CHECK_EQ_INT(basira_classifier_predict(c1, img, p1, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_predict(c2, img, p2, &err), BASIRA_OK);
+    double z = 0, want[7];
+    for (int i = 0; i < 7; i++)
+        z += want[i] = pow(p1[i], 1 / 2.5);
+    for (int i = 0; i < 7; i++)
+        CHECK_NEAR(p2[i], want[i] / z, 1e-4);
+    basira_image_free(img);
+    basira_classifier_free(c1);
+    basira_classifier_free(c2);
+}
+
+/* TTA: on an image invariant under all 8 symmetries every view gives the same answer;
+ * on an asymmetric image TTA 2 is the mean of the image and its mirror. */
+static void test_tta(void)
+{
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    basira_classifier *c1 = load_opts(&o, "tta1.safetensors");
+    o.tta = 8;
+    basira_classifier *c8 = load_opts(&o, "tta8.safetensors");
+    o.tta = 2;
+    basira_classifier *c2 = load_opts(&o, "tta2.safetensors");
+    CHECK(c1 && c8 && c2);
+    if (!c1 || !c8 || !c2)
+        goto out;
+    basira_error err;
+    const basira_preprocess *pp = &basira_classifier_info(c1)->preprocess;
+    size_t npix = (size_t)pp->input_w * pp->input_h;
+    float *x = malloc(sizeof(float) * 3 * npix), *m = malloc(sizeof(float) * 3 * npix);
+    float a[16], b[16], mirror[16], t2[16];
+
+    basira_image *sym = make_image(32, 32, 1);
+    CHECK_EQ_INT(basira_preprocess_image(pp, sym, x, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_predict_chw(c1, x, a, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_predict_chw(c8, x, b, &err), BASIRA_OK);
+    for (int i = 0; i < 7; i++)
+        CHECK_NEAR(a[i], b[i], 1e-5);
+
+    basira_image *asym = make_image(32, 32, 0);
+    CHECK_EQ_INT(basira_preprocess_image(pp, asym, x, &err), BASIRA_OK);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < pp->input_h; y++)
+            for (int xx = 0; xx < pp->input_w; xx++)
+                m[c * npix + y * pp->input_w + xx] =
+                    x[c * npix + y * pp->input_w + (pp->input_w - 1 - xx)];
+    CHECK_EQ_INT(basira_classifier_predict_chw(c1, x, a, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_predict_chw(c1, m, mirror, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_predict_chw(c2, x, t2, &err), BASIRA_OK);
+    double diff = 0;
+    for (int i = 0; i < 7; i++) {
+        CHECK_NEAR(t2[i], 0.5 * (a[i] + mirror[i]), 1e-5);
+        diff += fabs(a[i] - mirror[i]);
+    }
+    CHECK(diff > 1e-6); /* the mirror really is a different input for this net */
+    basira_image_free(sym);
+    basira_image_free(asym);
+    free(x);
+    free(m);
+out:
+    basira_classifier_free(c1);
+    basira_classifier_free(c2);
+    basira_classifier_free(c8);
+}
+
+static void cleanup(void)
+{
+    static const char *const names[] = {
+        "garbage.safetensors", "empty.safetensors", "nometa.safetensors", "k5.safetensors",
+        "in48.safetensors",    "tiny.safetensors",  "t1.safetensors",     "t25.safetensors",
+        "tta1.safetensors",    "tta8.safetensors",  "tta2.safetensors"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        unlink(tmp_path(names[i]));
+    rmdir(tmpdir);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/basira-model-test-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_meta_valid_and_round_trip);
+    RUN(test_meta_strict);
+    RUN(test_load_errors);
+    RUN(test_predict);
+    RUN(test_temperature);
+    RUN(test_tta);
+    cleanup();
+    return test_summary();
+}
