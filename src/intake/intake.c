@@ -1,0 +1,644 @@
+/*
+ * intake.c - a clinician's photo in, a clean 8-bit sRGB image out (libvips).
+ *
+ * The order of the checks matters for safety: everything that can be decided
+ * without decoding pixels (byte size, format, header dimensions, page count) is
+ * decided first, so a hostile file is refused before it can cost memory or time.
+ * Only then are pixels decoded, through vips_thumbnail_buffer(), which shrinks
+ * while loading (JPEG DCT scaling, sequential access elsewhere): a 48 MP photo
+ * is never held at full size in memory.
+ */
+#include "basira/image.h"
+#include "core/i18n.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <vips/vips.h>
+
+#define DEFAULT_MAX_FILE_BYTES ((size_t)64 << 20)
+#define DEFAULT_MAX_PIXELS ((uint64_t)100000000)
+#define DEFAULT_MIN_SIDE 64
+#define DEFAULT_MAX_SIDE 1024
+/* Hard ceiling on max_side: one output image must stay a few tens of MB at most. */
+#define MAX_SIDE_LIMIT 8192
+
+struct basira_image {
+    int width, height;
+    int orig_width, orig_height;
+    uint8_t *rgb; /* 3*width*height bytes, owned */
+};
+
+/* ---- libvips set-up, once per process ------------------------------------ */
+
+/*
+ * libvips prints warnings (e.g. "premature end of JPEG file") through GLib's
+ * logger on stderr. Basira reports every problem itself as an error value, so
+ * these are dropped rather than shown to the person using the program.
+ */
+static void quiet_log(const gchar *domain, GLogLevelFlags level, const gchar *message,
+                      gpointer user)
+{
+    (void)domain;
+    (void)level;
+    (void)message;
+    (void)user;
+}
+
+static void init_vips_once(void)
+{
+    /*
+     * vips_init() may already have been called by the program (VIPS_INIT in
+     * main): calling it again is harmless. It is called here so that the
+     * library also works when the host program never initialised libvips.
+     */
+    if (vips_init("basira") != 0)
+        return; /* reported by ensure_vips() */
+    /*
+     * The operation cache keeps recent results (and their pixel buffers) alive
+     * to speed up repeated identical calls, which Basira never makes: a server
+     * receiving thousands of photos would see its memory grow. Disable it.
+     */
+    vips_cache_set_max(0);
+    vips_cache_set_max_mem(0);
+    vips_cache_set_max_files(0);
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO,
+                      quiet_log, NULL);
+}
+
+/* Written once under pthread_once and read-only afterwards. */
+static pthread_once_t vips_once = PTHREAD_ONCE_INIT;
+
+static basira_code ensure_vips(basira_error *err)
+{
+    pthread_once(&vips_once, init_vips_once);
+    /* Returns at once when libvips is started; fails again if it could not be. */
+    if (vips_init("basira") != 0)
+        return basira_error_set(err, BASIRA_E_INTERNAL,
+                                _("the image library could not be started"));
+    return BASIRA_OK;
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+void basira_intake_options_default(basira_intake_options *opts)
+{
+    if (!opts)
+        return;
+    opts->max_file_bytes = DEFAULT_MAX_FILE_BYTES;
+    opts->max_pixels = DEFAULT_MAX_PIXELS;
+    opts->min_side = DEFAULT_MIN_SIDE;
+    opts->max_side = DEFAULT_MAX_SIDE;
+}
+
+static basira_code resolve_options(const basira_intake_options *in, basira_intake_options *o,
+                                   basira_error *err)
+{
+    basira_intake_options_default(o);
+    if (!in)
+        return BASIRA_OK;
+    if (in->min_side < 0 || in->max_side < 0)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("image size limits must not be negative"));
+    if (in->max_file_bytes)
+        o->max_file_bytes = in->max_file_bytes;
+    if (in->max_pixels)
+        o->max_pixels = in->max_pixels;
+    if (in->min_side)
+        o->min_side = in->min_side;
+    if (in->max_side)
+        o->max_side = in->max_side;
+    if (o->max_side > MAX_SIDE_LIMIT)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("the largest allowed image side is %d pixels"), MAX_SIDE_LIMIT);
+    return BASIRA_OK;
+}
+
+/* ---- the image object ------------------------------------------------------- */
+
+static basira_code image_alloc(int w, int h, basira_image **out, basira_error *err)
+{
+    if (w <= 0 || h <= 0 || (size_t)w > SIZE_MAX / 3 / (size_t)h)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid image size %d x %d"), w,
+                                h);
+    basira_image *img = calloc(1, sizeof *img);
+    if (!img)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    img->rgb = malloc((size_t)w * (size_t)h * 3);
+    if (!img->rgb) {
+        free(img);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    img->width = img->orig_width = w;
+    img->height = img->orig_height = h;
+    *out = img;
+    return BASIRA_OK;
+}
+
+void basira_image_free(basira_image *img)
+{
+    if (!img)
+        return;
+    free(img->rgb);
+    free(img);
+}
+
+int basira_image_width(const basira_image *img)
+{
+    return img ? img->width : 0;
+}
+
+int basira_image_height(const basira_image *img)
+{
+    return img ? img->height : 0;
+}
+
+const uint8_t *basira_image_pixels(const basira_image *img)
+{
+    return img ? img->rgb : NULL;
+}
+
+int basira_image_original_width(const basira_image *img)
+{
+    return img ? img->orig_width : 0;
+}
+
+int basira_image_original_height(const basira_image *img)
+{
+    return img ? img->orig_height : 0;
+}
+
+basira_code basira_image_from_rgb(const uint8_t *rgb, int width, int height, basira_image **out,
+                                  basira_error *err)
+{
+    if (!out)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *out = NULL;
+    if (!rgb)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("no pixels given"));
+    basira_code rc = image_alloc(width, height, out, err);
+    if (rc)
+        return rc;
+    memcpy((*out)->rgb, rgb, (size_t)width * (size_t)height * 3);
+    return BASIRA_OK;
+}
+
+/* ---- helpers over libvips ----------------------------------------------------- */
+
+/*
+ * Only the decoders of the formats a phone or a clinic camera produces are
+ * accepted. libvips can also hand a file to ImageMagick, PDF or SVG loaders
+ * (large attack surface, and nothing a photo of a lesion needs); the loader that
+ * would be used is looked up first and anything else is "not an image".
+ * GIF is let through only so that an animated GIF gets the precise
+ * "several frames" answer; a still GIF is a valid, if poor, photo.
+ */
+static int loader_allowed(const char *loader)
+{
+    static const char *const allowed[] = {
+        "VipsForeignLoadJpeg", "VipsForeignLoadPng",   "VipsForeignLoadWebp", "VipsForeignLoadHeif",
+        "VipsForeignLoadTiff", "VipsForeignLoadNsgif", "VipsForeignLoadGif",
+    };
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+        if (!strncmp(loader, allowed[i], strlen(allowed[i])))
+            return 1;
+    return 0;
+}
+
+static void unref(VipsImage **im)
+{
+    if (*im) {
+        g_object_unref(*im);
+        *im = NULL;
+    }
+}
+
+/* EXIF orientations 5..8 turn the picture by 90 degrees: width and height swap. */
+static int orientation_swaps(VipsImage *im)
+{
+    int orientation = 1;
+    if (vips_image_get_typeof(im, VIPS_META_ORIENTATION) &&
+        vips_image_get_int(im, VIPS_META_ORIENTATION, &orientation))
+        orientation = 1;
+    return orientation >= 5 && orientation <= 8;
+}
+
+/*
+ * Whatever came out of the decoder (grey, 16-bit, CMYK, alpha, odd
+ * interpretations) -> 3-band 8-bit sRGB. Transparent areas are composited on
+ * white, the way a viewer shows them to the clinician.
+ */
+static int to_srgb8(VipsImage *in, VipsImage **out)
+{
+    VipsImage *cur = in, *next = NULL;
+    g_object_ref(cur);
+    VipsInterpretation interp = vips_image_guess_interpretation(cur);
+    if (interp != VIPS_INTERPRETATION_sRGB || cur->BandFmt != VIPS_FORMAT_UCHAR) {
+        if (!vips_colourspace_issupported(cur))
+            goto fail;
+        if (vips_colourspace(cur, &next, VIPS_INTERPRETATION_sRGB, "source_space", interp, NULL))
+            goto fail;
+        unref(&cur);
+        cur = next;
+        next = NULL;
+    }
+    if (vips_image_hasalpha(cur)) {
+        double white[3] = {255, 255, 255};
+        VipsArrayDouble *bg = vips_array_double_new(white, 3);
+        int r = vips_flatten(cur, &next, "background", bg, NULL);
+        vips_area_unref(VIPS_AREA(bg));
+        if (r)
+            goto fail;
+        unref(&cur);
+        cur = next;
+        next = NULL;
+    }
+    if (cur->BandFmt != VIPS_FORMAT_UCHAR) {
+        if (vips_cast_uchar(cur, &next, NULL))
+            goto fail;
+        unref(&cur);
+        cur = next;
+        next = NULL;
+    }
+    if (cur->Bands > 3) {
+        if (vips_extract_band(cur, &next, 0, "n", 3, NULL))
+            goto fail;
+        unref(&cur);
+        cur = next;
+        next = NULL;
+    } else if (cur->Bands == 1) {
+        VipsImage *three[3] = {cur, cur, cur};
+        if (vips_bandjoin(three, &next, 3, NULL))
+            goto fail;
+        unref(&cur);
+        cur = next;
+        next = NULL;
+    }
+    if (cur->Bands != 3)
+        goto fail;
+    *out = cur;
+    return 0;
+fail:
+    unref(&cur);
+    return -1;
+}
+
+/* Copy a 3-band uchar VipsImage (computing it) into a new basira_image. */
+static basira_code vips_to_image(VipsImage *im, basira_image **out, basira_code decode_code,
+                                 basira_error *err)
+{
+    size_t size = 0;
+    void *mem = vips_image_write_to_memory(im, &size);
+    if (!mem) {
+        vips_error_clear();
+        if (decode_code == BASIRA_E_CORRUPT)
+            return basira_error_set(err, BASIRA_E_CORRUPT,
+                                    _("the photo is damaged or incomplete (perhaps the transfer "
+                                      "was interrupted); send it again"));
+        return basira_error_set(err, decode_code, NULL);
+    }
+    int w = vips_image_get_width(im), h = vips_image_get_height(im);
+    basira_code rc = BASIRA_OK;
+    if (size != (size_t)w * (size_t)h * 3)
+        rc = basira_error_set(err, BASIRA_E_INTERNAL, _("unexpected pixel layout from decoder"));
+    else
+        rc = image_alloc(w, h, out, err);
+    if (!rc)
+        memcpy((*out)->rgb, mem, size);
+    g_free(mem);
+    return rc;
+}
+
+/* Largest JPEG DCT scaling (1, 2, 4, 8) that keeps the longer side >= target. */
+static int jpeg_shrink(int longest, int target)
+{
+    int shrink = 1;
+    while (shrink < 8 && longest / (shrink * 2) >= target)
+        shrink *= 2;
+    return shrink;
+}
+
+static int is_loader(const char *loader, const char *prefix)
+{
+    return !strncmp(loader, prefix, strlen(prefix));
+}
+
+/* Replace *cur by next (taking ownership); returns the status of the step. */
+static int step(VipsImage **cur, VipsImage *next, int status)
+{
+    if (status)
+        return status;
+    g_object_unref(*cur);
+    *cur = next;
+    return 0;
+}
+
+/*
+ * Decode the pixels, small. The order is chosen so the big image is only ever
+ * streamed top to bottom: shrink while decoding (JPEG DCT scaling, WebP scaled
+ * decoding), colour conversion and the final resize are line by line, and only
+ * the small result is held in memory. The EXIF rotation, which needs the whole
+ * image, is applied last, on the small copy.
+ *
+ * fail_on=truncated: libjpeg only *warns* about a truncated file and fills the
+ * missing part with grey; a half-received photo must be refused, not analysed.
+ * (vips_thumbnail_buffer() would be the one-call way, but in libvips 8.14 it
+ * does not pass fail_on to the loader, so truncated JPEGs went through.)
+ */
+static basira_code decode(const void *data, size_t len, const char *loader, int w, int h,
+                          int max_side, basira_image **out, basira_error *err)
+{
+    int longest = w > h ? w : h;
+    VipsImage *im = NULL;
+    if (is_loader(loader, "VipsForeignLoadJpeg") && longest > max_side)
+        im = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                        VIPS_FAIL_ON_TRUNCATED, "shrink",
+                                        jpeg_shrink(longest, max_side), NULL);
+    else if (is_loader(loader, "VipsForeignLoadWebp") && longest > max_side)
+        im = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                        VIPS_FAIL_ON_TRUNCATED, "scale", (double)max_side / longest,
+                                        NULL);
+    else
+        im = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                        VIPS_FAIL_ON_TRUNCATED, NULL);
+    if (!im)
+        goto corrupt;
+
+    /*
+     * An embedded ICC profile (wide-gamut phones, CMYK scans) says what the
+     * numbers mean: convert them to sRGB with it. A damaged profile is ignored
+     * (the pixels are then read as if untagged) rather than losing the photo.
+     */
+    if (vips_image_get_typeof(im, VIPS_META_ICC_NAME)) {
+        VipsImage *next = NULL;
+        if (vips_icc_transform(im, &next, "srgb", "embedded", TRUE, "intent", VIPS_INTENT_RELATIVE,
+                               NULL) == 0)
+            step(&im, next, 0);
+        else
+            vips_error_clear();
+    }
+    int cur_longest = vips_image_get_width(im) > vips_image_get_height(im)
+                          ? vips_image_get_width(im)
+                          : vips_image_get_height(im);
+    if (cur_longest > max_side) {
+        VipsImage *next = NULL;
+        if (step(&im, next, vips_resize(im, &next, (double)max_side / cur_longest, NULL)))
+            goto corrupt;
+    }
+    VipsImage *rgb = NULL;
+    if (to_srgb8(im, &rgb)) {
+        unref(&im);
+        vips_error_clear();
+        return basira_error_set(err, BASIRA_E_NOT_AN_IMAGE,
+                                _("the colours of this image cannot be interpreted; send an "
+                                  "ordinary colour photo"));
+    }
+    unref(&im);
+    /* Decode now: a damaged file shows itself here. */
+    VipsImage *mem = vips_image_copy_memory(rgb);
+    unref(&rgb);
+    if (!mem)
+        goto corrupt;
+    VipsImage *upright = NULL;
+    if (vips_autorot(mem, &upright, NULL)) {
+        unref(&mem);
+        goto corrupt;
+    }
+    unref(&mem);
+    basira_code rc = vips_to_image(upright, out, BASIRA_E_CORRUPT, err);
+    unref(&upright);
+    return rc;
+corrupt:
+    unref(&im);
+    vips_error_clear();
+    return basira_error_set(err, BASIRA_E_CORRUPT,
+                            _("the photo is damaged or incomplete (perhaps the transfer was "
+                              "interrupted); send it again"));
+}
+
+/* ---- loading ------------------------------------------------------------------ */
+
+basira_code basira_image_load_buffer(const void *data, size_t len,
+                                     const basira_intake_options *opts, basira_image **out,
+                                     basira_error *err)
+{
+    if (!out || (!data && len))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *out = NULL;
+    basira_intake_options o;
+    basira_code rc = resolve_options(opts, &o, err);
+    if (rc)
+        return rc;
+    if (len == 0)
+        return basira_error_set(err, BASIRA_E_EMPTY_FILE,
+                                _("the file is empty (0 bytes); send the photo again"));
+    if (len > o.max_file_bytes)
+        return basira_error_set(err, BASIRA_E_IMAGE_TOO_LARGE,
+                                _("the file is too large (%zu bytes, the limit is %zu); send the "
+                                  "photo as the camera took it"),
+                                len, o.max_file_bytes);
+    rc = ensure_vips(err);
+    if (rc)
+        return rc;
+
+    const char *loader = vips_foreign_find_load_buffer(data, len);
+    if (!loader || !loader_allowed(loader)) {
+        vips_error_clear();
+        return basira_error_set(err, BASIRA_E_NOT_AN_IMAGE,
+                                _("this is not a photo Basira can read; send a JPEG, PNG, WebP, "
+                                  "HEIC or TIFF image"));
+    }
+
+    /* Header only: nothing is decoded until pixels are asked for. */
+    VipsImage *head =
+        vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    if (!head) {
+        vips_error_clear();
+        return basira_error_set(err, BASIRA_E_CORRUPT,
+                                _("the photo is damaged or incomplete (perhaps the transfer was "
+                                  "interrupted); send it again"));
+    }
+    int w = vips_image_get_width(head), h = vips_image_get_height(head);
+    int pages = vips_image_get_n_pages(head);
+    int swap = orientation_swaps(head);
+    int page_height = vips_image_get_page_height(head);
+    unref(&head);
+    if (pages > 1 || (page_height > 0 && page_height < h))
+        return basira_error_set(err, BASIRA_E_MULTIPAGE,
+                                _("the file holds %d images or frames; send a single photo"),
+                                pages > 1 ? pages : h / page_height);
+    if (w <= 0 || h <= 0)
+        return basira_error_set(err, BASIRA_E_CORRUPT,
+                                _("the photo is damaged or incomplete (perhaps the transfer was "
+                                  "interrupted); send it again"));
+    if ((uint64_t)w * (uint64_t)h > o.max_pixels)
+        return basira_error_set(err, BASIRA_E_IMAGE_TOO_LARGE,
+                                _("the image has too many pixels (%d x %d, the limit is %llu "
+                                  "million); send the photo as the camera took it"),
+                                w, h, (unsigned long long)(o.max_pixels / 1000000));
+    if (w < o.min_side || h < o.min_side)
+        return basira_error_set(err, BASIRA_E_IMAGE_TOO_SMALL,
+                                _("the photo is too small (%d x %d pixels, at least %d x %d are "
+                                  "needed); take it again with the phone's camera"),
+                                w, h, o.min_side, o.min_side);
+
+    rc = decode(data, len, loader, w, h, o.max_side, out, err);
+    if (rc)
+        return rc;
+    (*out)->orig_width = swap ? h : w;
+    (*out)->orig_height = swap ? w : h;
+    return BASIRA_OK;
+}
+
+basira_code basira_image_load_file(const char *path, const basira_intake_options *opts,
+                                   basira_image **out, basira_error *err)
+{
+    if (!path || !out)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *out = NULL;
+    basira_intake_options o;
+    basira_code rc = resolve_options(opts, &o, err);
+    if (rc)
+        return rc;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return basira_error_set(err, errno == ENOENT ? BASIRA_E_NOT_FOUND : BASIRA_E_IO,
+                                _("cannot open %s: %s"), path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return basira_error_set(err, BASIRA_E_IO, _("%s is not a regular file"), path);
+    }
+    /* Refuse on the size before reading a single byte. */
+    if (st.st_size == 0) {
+        fclose(f);
+        return basira_error_set(err, BASIRA_E_EMPTY_FILE,
+                                _("the file is empty (0 bytes); send the photo again"));
+    }
+    if ((uint64_t)st.st_size > (uint64_t)o.max_file_bytes) {
+        fclose(f);
+        return basira_error_set(err, BASIRA_E_IMAGE_TOO_LARGE,
+                                _("the file is too large (%zu bytes, the limit is %zu); send the "
+                                  "photo as the camera took it"),
+                                (size_t)st.st_size, o.max_file_bytes);
+    }
+    size_t len = (size_t)st.st_size;
+    uint8_t *buf = malloc(len);
+    if (!buf) {
+        fclose(f);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    size_t got = fread(buf, 1, len, f);
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error || got != len) {
+        free(buf);
+        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s"), path);
+    }
+    rc = basira_image_load_buffer(buf, len, &o, out, err);
+    free(buf);
+    return rc;
+}
+
+/* ---- resampling and encoding ----------------------------------------------------- */
+
+/* A VipsImage viewing the image's pixels (no copy; valid while img lives). */
+static VipsImage *wrap(const basira_image *img)
+{
+    return vips_image_new_from_memory(img->rgb, (size_t)img->width * (size_t)img->height * 3,
+                                      img->width, img->height, 3, VIPS_FORMAT_UCHAR);
+}
+
+basira_code basira_image_resize(const basira_image *img, int width, int height, basira_image **out,
+                                basira_error *err)
+{
+    if (!img || !out)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *out = NULL;
+    if (width <= 0 || height <= 0 || width > MAX_SIDE_LIMIT || height > MAX_SIDE_LIMIT)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid image size %d x %d"),
+                                width, height);
+    basira_code rc = ensure_vips(err);
+    if (rc)
+        return rc;
+    VipsImage *src = wrap(img), *dst = NULL;
+    if (!src) {
+        vips_error_clear();
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    /*
+     * vips_resize() with separate horizontal and vertical scales: a box
+     * pre-shrink followed by a Lanczos-3 reduce when shrinking (area-like, no
+     * aliasing), bicubic-like interpolation when enlarging. Rounding can leave
+     * the result one pixel off, so the exact size is then cut or padded.
+     */
+    double hs = (double)width / img->width, vs = (double)height / img->height;
+    VipsImage *resized = NULL;
+    int r = vips_resize(src, &resized, hs, "vscale", vs, NULL);
+    if (!r) {
+        if (vips_image_get_width(resized) == width && vips_image_get_height(resized) == height) {
+            dst = resized;
+            resized = NULL;
+        } else {
+            r = vips_gravity(resized, &dst, VIPS_COMPASS_DIRECTION_NORTH_WEST, width, height,
+                             "extend", VIPS_EXTEND_COPY, NULL);
+        }
+    }
+    unref(&resized);
+    if (r) {
+        unref(&src);
+        vips_error_clear();
+        return basira_error_set(err, BASIRA_E_INTERNAL, _("the image could not be resized"));
+    }
+    rc = vips_to_image(dst, out, BASIRA_E_INTERNAL, err);
+    unref(&dst);
+    unref(&src);
+    if (!rc) {
+        (*out)->orig_width = img->orig_width;
+        (*out)->orig_height = img->orig_height;
+    }
+    return rc;
+}
+
+basira_code basira_image_encode_jpeg(const basira_image *img, int quality, uint8_t **buf,
+                                     size_t *len, basira_error *err)
+{
+    if (!img || !buf || !len)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *buf = NULL;
+    *len = 0;
+    if (quality < 1 || quality > 100)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("JPEG quality must be between 1 and 100, not %d"), quality);
+    basira_code rc = ensure_vips(err);
+    if (rc)
+        return rc;
+    VipsImage *src = wrap(img);
+    if (!src) {
+        vips_error_clear();
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    void *mem = NULL;
+    size_t size = 0;
+    /* The wrapped image carries no metadata; strip is belt and braces. */
+    int r = vips_jpegsave_buffer(src, &mem, &size, "Q", quality, "strip", TRUE, NULL);
+    unref(&src);
+    if (r || !mem) {
+        vips_error_clear();
+        return basira_error_set(err, BASIRA_E_INTERNAL, _("the image could not be encoded"));
+    }
+    /* Hand back memory the caller frees with free(), not g_free(). */
+    *buf = malloc(size);
+    if (!*buf) {
+        g_free(mem);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    memcpy(*buf, mem, size);
+    *len = size;
+    g_free(mem);
+    return BASIRA_OK;
+}
