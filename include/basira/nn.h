@@ -150,18 +150,41 @@ basira_code basira_optim_new(basira_net *net, const basira_optim_config *cfg, ba
 void basira_optim_free(basira_optim *opt);
 /* One update with learning rate lr from the accumulated gradients (then zeroes them). */
 basira_code basira_optim_step(basira_optim *opt, double lr, basira_error *err);
-/* Copy the EMA weights into the net (for evaluation/saving); no-op without EMA. */
+/*
+ * Exchange the EMA weights and the net's weights (for evaluation/saving); no-op
+ * without EMA. Call it again to put the training weights back: basira_optim_step()
+ * and basira_checkpoint_save() refuse to run while the EMA weights are swapped in.
+ */
 basira_code basira_optim_swap_ema(basira_optim *opt, basira_error *err);
 
 /* Learning-rate schedules: step in [0, total). */
 typedef enum basira_schedule { BASIRA_SCHED_CONSTANT, BASIRA_SCHED_COSINE, BASIRA_SCHED_ONECYCLE } basira_schedule;
 double basira_lr_at(basira_schedule s, double base_lr, long step, long total, long warmup);
 
-/* Checkpoints for `basira train --resume`: net + optimiser state + a JSON of training state. */
+/*
+ * Checkpoints for `basira train --resume`: net + optimiser state + a JSON of training
+ * state, in one safetensors file written atomically. Tensors: the net's, then
+ * "optim.momentum.<p>" (SGD) or "optim.exp_avg.<p>" and "optim.exp_avg_sq.<p>"
+ * (AdamW) for trainable params, and "ema.<p>" for all; metadata "optim" (settings
+ * and step count, JSON) and "train_state" (the caller's JSON object: epoch, step,
+ * RNG state, best metric...). opt may be NULL (no optimiser saved); train_state
+ * NULL saves {}. Saving refuses while EMA weights are swapped in.
+ * Loading gives a new net, a new optimiser bound to it (*opt = NULL when the file
+ * has none; pass opt = NULL to ignore it) and the training state (new reference;
+ * pass NULL to ignore it). A resumed run continues bit for bit.
+ */
 basira_code basira_checkpoint_save(const basira_net *net, const basira_optim *opt,
                                    const json_t *train_state, const char *path, basira_error *err);
 basira_code basira_checkpoint_load(const char *path, basira_net **net, basira_optim **opt,
                                    json_t **train_state, basira_error *err);
+
+/* ---- identity ------------------------------------------------------------------ */
+
+/*
+ * SHA-256 of a file as 64 lowercase hex digits (+ NUL). A model file's hash is its
+ * identity: results and audit records name the exact model that produced them.
+ */
+basira_code basira_file_sha256(const char *path, char hex[65], basira_error *err);
 
 #ifdef __cplusplus
 }

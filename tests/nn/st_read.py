@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """st_read.py - an independent safetensors reader/writer, written from the format's
 specification (https://github.com/huggingface/safetensors#format) with json, struct
 and numpy only. Debian has no python3-safetensors; this stands in for it in tests,

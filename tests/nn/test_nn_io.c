@@ -1,0 +1,469 @@
+/*
+ * test_nn_io.c - networks and checkpoints as files (src/nn/io.c): save/load round
+ * trips with metadata, every way a model file can disagree with its architecture,
+ * SHA-256 identity, and --resume reproducing an uninterrupted run bit for bit.
+ */
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nn/internal.h"
+#include "nn/optim_internal.h"
+#include "nn/safetensors.h"
+#include "test.h"
+
+static char tmpdir[64];
+
+static const char *TINY_ARCH =
+    "{\"family\": \"test\", \"input\": [2, 4, 4], \"num_classes\": 3, \"layers\": ["
+    "{\"name\": \"conv1\", \"type\": \"conv\", \"out_channels\": 4, \"kernel\": 3, "
+    "\"padding\": 1, \"bias\": true},"
+    "{\"name\": \"bn1\", \"type\": \"batchnorm\"},"
+    "{\"name\": \"act1\", \"type\": \"relu\"},"
+    "{\"name\": \"pool\", \"type\": \"gap\"},"
+    "{\"name\": \"fc\", \"type\": \"fc\", \"out_features\": 3}], \"output\": \"fc\"}";
+
+static void tmp_path(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", tmpdir, name);
+}
+
+static basira_net *tiny_net(uint64_t seed)
+{
+    basira_net *net = NULL;
+    basira_error err;
+    if (basira_net_new(TINY_ARCH, seed, &net, &err))
+        fprintf(stderr, "basira_net_new: %s\n", err.message);
+    return net;
+}
+
+/* Rewrite a safetensors file through a callback that may drop/alter tensors. */
+typedef int (*edit_fn)(const char *name, float *vals, size_t n, int64_t *shape, int *ndim);
+
+static void rewrite(const char *in, const char *out, edit_fn edit, const char *extra_name,
+                    const char *drop_meta)
+{
+    nn_st_file *f;
+    basira_error err;
+    if (nn_st_read_file(in, &f, &err)) {
+        fprintf(stderr, "rewrite: %s\n", err.message);
+        return;
+    }
+    nn_st_writer *w = nn_st_writer_new();
+    float **bufs = calloc(nn_st_count(f) + 1, sizeof *bufs);
+    for (size_t i = 0; i < nn_st_count(f); i++) {
+        const nn_st_tensor *t = nn_st_at(f, i);
+        bufs[i] = malloc((t->numel + 1) * sizeof(float));
+        nn_st_to_f32(t, bufs[i], &err);
+        int64_t shape[NN_ST_MAX_DIMS];
+        int ndim = t->ndim;
+        memcpy(shape, t->shape, sizeof shape);
+        if (edit && !edit(t->name, bufs[i], t->numel, shape, &ndim))
+            continue;
+        nn_st_writer_add_f32(w, t->name, shape, ndim, bufs[i], &err);
+    }
+    float one = 1.0f;
+    if (extra_name)
+        nn_st_writer_add_f32(w, extra_name, NULL, 0, &one, &err);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)nn_st_metadata(f), k, v)
+    {
+        if (!drop_meta || strcmp(k, drop_meta))
+            nn_st_writer_set_meta(w, k, json_string_value(v), &err);
+    }
+    if (nn_st_writer_save(w, out, &err))
+        fprintf(stderr, "rewrite: %s\n", err.message);
+    nn_st_writer_free(w);
+    for (size_t i = 0; i < nn_st_count(f); i++)
+        free(bufs[i]);
+    free(bufs);
+    nn_st_free(f);
+}
+
+static void test_save_load_roundtrip(void)
+{
+    basira_net *net = tiny_net(3);
+    if (!net)
+        return;
+    /* Non-default running statistics must survive too. */
+    const nn_param *rm = nn_net_param_find(net, "bn1.running_mean");
+    for (size_t i = 0; i < rm->numel; i++)
+        nn_net_params(net)[rm->offset + i] = 0.5f + (float)i;
+    json_t *meta = basira_net_metadata(net);
+    json_object_set_new(meta, "classes",
+                        json_string("[{\"code\": \"mel\", \"fr\": \"mélanome\"}]"));
+    json_object_set_new(meta, "temperature", json_string("1.37"));
+    char path[256];
+    tmp_path(path, sizeof path, "model.safetensors");
+    basira_error err;
+    CHECK_MSG(!basira_net_save(net, path, &err), "%s", err.message);
+
+    basira_net *back = NULL;
+    CHECK_MSG(!basira_net_load(path, &back, &err), "%s", err.message);
+    if (!back) {
+        basira_net_free(net);
+        return;
+    }
+    CHECK_EQ_INT(nn_net_numel(back), nn_net_numel(net));
+    CHECK(!memcmp(nn_net_params(back), nn_net_params(net), nn_net_numel(net) * sizeof(float)));
+    CHECK_STR(json_string_value(json_object_get(basira_net_metadata(back), "temperature")), "1.37");
+    CHECK_STR(json_string_value(json_object_get(basira_net_metadata(back), "classes")),
+              "[{\"code\": \"mel\", \"fr\": \"mélanome\"}]");
+    CHECK(json_object_get(basira_net_metadata(back), "architecture") == NULL);
+    CHECK(json_equal((json_t *)basira_net_arch(back), (json_t *)basira_net_arch(net)));
+    CHECK_EQ_INT(basira_net_num_classes(back), 3);
+
+    /* The file's layout: one tensor per parameter and buffer, sorted, and the metadata. */
+    nn_st_file *f;
+    CHECK(!nn_st_read_file(path, &f, &err));
+    CHECK_EQ_INT(nn_st_count(f), nn_net_param_count(net));
+    CHECK(nn_st_find(f, "bn1.running_var") && nn_st_find(f, "conv1.weight")->ndim == 4);
+    CHECK(nn_st_meta_get(f, "architecture") != NULL);
+    nn_st_free(f);
+
+    /* Same model, same bytes: the SHA-256 is the model's identity. */
+    char path2[256], h1[65], h2[65], h3[65];
+    tmp_path(path2, sizeof path2, "model2.safetensors");
+    CHECK(!basira_net_save(back, path2, &err));
+    CHECK(!basira_file_sha256(path, h1, &err));
+    CHECK(!basira_file_sha256(path2, h2, &err));
+    CHECK_STR(h1, h2);
+    CHECK_EQ_INT(strlen(h1), 64);
+    nn_net_params(back)[0] += 1.0f;
+    CHECK(!basira_net_save(back, path2, &err));
+    CHECK(!basira_file_sha256(path2, h3, &err));
+    CHECK(strcmp(h1, h3) != 0);
+
+    /* Load from memory gives the same net. */
+    FILE *fp = fopen(path, "rb");
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    rewind(fp);
+    unsigned char *buf = malloc((size_t)len);
+    CHECK(fread(buf, 1, (size_t)len, fp) == (size_t)len);
+    fclose(fp);
+    basira_net *mem = NULL;
+    CHECK(!basira_net_load_buffer(buf, (size_t)len, &mem, &err));
+    CHECK(mem &&
+          !memcmp(nn_net_params(mem), nn_net_params(net), nn_net_numel(net) * sizeof(float)));
+    basira_net_free(mem);
+    /* Every truncation is refused cleanly. */
+    int bad = 0;
+    for (long l = 0; l < len; l += 7) {
+        mem = NULL;
+        if (basira_net_load_buffer(buf, (size_t)l, &mem, &err) != BASIRA_E_MODEL || mem)
+            bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    free(buf);
+
+    /* A non-string metadata value cannot be saved (the format allows only strings). */
+    json_object_set_new(basira_net_metadata(net), "bad", json_integer(3));
+    CHECK(basira_net_save(net, path2, &err) == BASIRA_E_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "bad") != NULL);
+    basira_net_free(back);
+    basira_net_free(net);
+}
+
+static int drop_fc_bias(const char *name, float *v, size_t n, int64_t *shape, int *ndim)
+{
+    return strcmp(name, "fc.bias") != 0;
+}
+
+static int reshape_fc(const char *name, float *v, size_t n, int64_t *shape, int *ndim)
+{
+    if (!strcmp(name, "fc.weight")) {
+        int64_t t = shape[0];
+        shape[0] = shape[1];
+        shape[1] = t;
+    }
+    return 1;
+}
+
+static int nan_in_bn(const char *name, float *v, size_t n, int64_t *shape, int *ndim)
+{
+    if (!strcmp(name, "bn1.weight"))
+        v[n - 1] = NAN;
+    return 1;
+}
+
+static void expect_load_error(const char *path, const char *part)
+{
+    basira_net *net = (basira_net *)1;
+    basira_error err;
+    basira_error_clear(&err);
+    CHECK_MSG(basira_net_load(path, &net, &err) == BASIRA_E_MODEL, "%s: %s", path, err.message);
+    CHECK(net == NULL);
+    CHECK_MSG(strstr(err.message, part) != NULL, "message \"%s\" lacks \"%s\"", err.message, part);
+}
+
+static void test_load_rejects(void)
+{
+    basira_net *net = tiny_net(5);
+    if (!net)
+        return;
+    char good[256], bad[256];
+    tmp_path(good, sizeof good, "good.safetensors");
+    tmp_path(bad, sizeof bad, "bad.safetensors");
+    basira_error err;
+    CHECK(!basira_net_save(net, good, &err));
+    basira_net_free(net);
+
+    rewrite(good, bad, drop_fc_bias, NULL, NULL);
+    expect_load_error(bad, "\"fc.bias\" is missing");
+    rewrite(good, bad, reshape_fc, NULL, NULL);
+    expect_load_error(bad, "\"fc.weight\" has shape [4, 3] but the architecture needs [3, 4]");
+    rewrite(good, bad, NULL, "fc.extra", NULL);
+    expect_load_error(bad, "\"fc.extra\" is not part of the architecture");
+    rewrite(good, bad, nan_in_bn, NULL, NULL);
+    expect_load_error(bad, "\"bn1.weight\" holds a value that is not a finite number");
+    rewrite(good, bad, NULL, NULL, "architecture");
+    expect_load_error(bad, "no \"architecture\"");
+
+    /* An architecture that does not parse is a model error that says why. */
+    nn_st_writer *w = nn_st_writer_new();
+    nn_st_writer_set_meta(w, "architecture", "{\"input\": [3, 8, 8], \"layers\": []}", &err);
+    CHECK(!nn_st_writer_save(w, bad, &err));
+    nn_st_writer_free(w);
+    expect_load_error(bad, "invalid architecture");
+
+    /* Not a file at all, and garbage. */
+    char none[256];
+    tmp_path(none, sizeof none, "none.safetensors");
+    net = (basira_net *)1;
+    CHECK(basira_net_load(none, &net, &err) == BASIRA_E_NOT_FOUND && net == NULL);
+    FILE *fp = fopen(bad, "wb");
+    fputs("GIF89a not a model at all", fp);
+    fclose(fp);
+    expect_load_error(bad, "model file");
+    CHECK(basira_file_sha256(none, bad, &err) == BASIRA_E_NOT_FOUND);
+}
+
+static void test_sha256_known(void)
+{
+    char path[256], hex[65];
+    tmp_path(path, sizeof path, "abc.txt");
+    FILE *fp = fopen(path, "wb");
+    fputs("abc", fp);
+    fclose(fp);
+    basira_error err;
+    CHECK(!basira_file_sha256(path, hex, &err));
+    CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    fp = fopen(path, "wb");
+    fclose(fp);
+    CHECK(!basira_file_sha256(path, hex, &err));
+    CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+/*
+ * A deterministic "training step" that needs no forward pass: gradient of
+ * 0.5 * |p - target|^2 with a target that depends on the step, so the trajectory
+ * depends on every bit of optimiser state.
+ */
+static void fake_grads(basira_net *net, long step)
+{
+    float *p = nn_net_params(net), *g = nn_net_grads(net);
+    for (size_t i = 0; i < nn_net_param_count(net); i++) {
+        const nn_param *pr = nn_net_param(net, i);
+        for (size_t k = 0; k < pr->numel; k++) {
+            size_t o = pr->offset + k;
+            float target = (float)sin((double)(o + 1) * 0.37 + (double)step);
+            g[o] = pr->trainable ? p[o] - target : 0.0f;
+        }
+        if (!pr->trainable) /* running statistics drift as in training */
+            p[pr->offset] += 0.01f * (float)step;
+    }
+}
+
+static void run_steps(basira_net *net, basira_optim *opt, long from, long to)
+{
+    basira_error err;
+    for (long s = from; s < to; s++) {
+        fake_grads(net, s);
+        double lr = basira_lr_at(BASIRA_SCHED_COSINE, 0.05, s, 10, 2);
+        if (basira_optim_step(opt, lr, &err))
+            fprintf(stderr, "step: %s\n", err.message);
+    }
+}
+
+static void resume_case(basira_optim_config cfg, const char *label)
+{
+    basira_error err;
+    const long k = 3, total = 8;
+    /* Uninterrupted. */
+    basira_net *a = tiny_net(11);
+    basira_optim *oa;
+    CHECK(!basira_optim_new(a, &cfg, &oa, &err));
+    run_steps(a, oa, 0, total);
+
+    /* Interrupted after k steps, saved, loaded in a fresh net, continued. */
+    basira_net *b = tiny_net(11);
+    basira_optim *ob;
+    CHECK(!basira_optim_new(b, &cfg, &ob, &err));
+    run_steps(b, ob, 0, k);
+    json_t *ts = json_pack("{s:i, s:i, s:s, s:f}", "epoch", 1, "step", (int)k, "rng",
+                           "0x9e3779b97f4a7c15", "best_metric", 0.625);
+    json_object_set_new(basira_net_metadata(b), "note", json_string("checkpoint test"));
+    char path[256];
+    tmp_path(path, sizeof path, "ckpt.safetensors");
+    CHECK_MSG(!basira_checkpoint_save(b, ob, ts, path, &err), "%s", err.message);
+    basira_optim_free(ob);
+    basira_net_free(b);
+
+    basira_net *c = NULL;
+    basira_optim *oc = NULL;
+    json_t *ts2 = NULL;
+    CHECK_MSG(!basira_checkpoint_load(path, &c, &oc, &ts2, &err), "%s", err.message);
+    if (c && oc && ts2) {
+        CHECK(json_equal(ts, ts2));
+        CHECK_EQ_INT(nn_optim_step_count(oc), k);
+        CHECK_STR(json_string_value(json_object_get(basira_net_metadata(c), "note")),
+                  "checkpoint test");
+        CHECK(json_object_get(basira_net_metadata(c), "train_state") == NULL);
+        const basira_optim_config *lc = nn_optim_config(oc);
+        const basira_optim_config want = nn_optim_config_defaults(&cfg);
+        CHECK(lc->kind == want.kind && lc->momentum == want.momentum &&
+              lc->nesterov == want.nesterov && lc->beta1 == want.beta1 && lc->beta2 == want.beta2 &&
+              lc->eps == want.eps && lc->weight_decay == want.weight_decay &&
+              lc->ema_decay == want.ema_decay);
+        run_steps(c, oc, k, total);
+        size_t n = nn_net_numel(a);
+        CHECK_MSG(!memcmp(nn_net_params(a), nn_net_params(c), n * sizeof(float)),
+                  "%s: resumed weights differ from the uninterrupted run", label);
+        nn_optim_state sa[3], sc[3];
+        int na = nn_optim_states(oa, sa), nc = nn_optim_states(oc, sc);
+        CHECK_EQ_INT(na, nc);
+        for (int i = 0; i < na && i < nc; i++)
+            CHECK_MSG(!memcmp(sa[i].data, sc[i].data, n * sizeof(float)),
+                      "%s: state %s differs after resuming", label, sa[i].name);
+    }
+    json_decref(ts);
+    json_decref(ts2);
+    basira_optim_free(oc);
+    basira_net_free(c);
+    basira_optim_free(oa);
+    basira_net_free(a);
+}
+
+static void test_resume_bit_exact(void)
+{
+    resume_case(
+        (basira_optim_config){.kind = BASIRA_OPTIM_ADAMW, .weight_decay = 0.05, .ema_decay = 0.9},
+        "adamw+ema");
+    resume_case(
+        (basira_optim_config){
+            .kind = BASIRA_OPTIM_SGD, .momentum = 0.9, .nesterov = 1, .weight_decay = 1e-4},
+        "sgd nesterov");
+    resume_case((basira_optim_config){.kind = BASIRA_OPTIM_SGD, .ema_decay = 0.5}, "sgd+ema");
+}
+
+static int drop_exp_avg(const char *name, float *v, size_t n, int64_t *shape, int *ndim)
+{
+    return strcmp(name, "optim.exp_avg.conv1.weight") != 0;
+}
+
+static void test_checkpoint_rejects(void)
+{
+    basira_net *net = tiny_net(2);
+    basira_optim_config cfg = {.kind = BASIRA_OPTIM_ADAMW, .ema_decay = 0.99};
+    basira_optim *opt;
+    basira_error err;
+    CHECK(!basira_optim_new(net, &cfg, &opt, &err));
+    char ck[256], bad[256], model[256];
+    tmp_path(ck, sizeof ck, "c.safetensors");
+    tmp_path(bad, sizeof bad, "cbad.safetensors");
+    tmp_path(model, sizeof model, "m.safetensors");
+    CHECK(!basira_checkpoint_save(net, opt, NULL, ck, &err));
+    CHECK(!basira_net_save(net, model, &err));
+
+    basira_net *n2 = NULL;
+    basira_optim *o2 = NULL;
+    json_t *ts = NULL;
+    /* The empty training state is saved as {}. */
+    CHECK(!basira_checkpoint_load(ck, &n2, NULL, &ts, &err));
+    CHECK(json_is_object(ts) && json_object_size(ts) == 0);
+    json_decref(ts);
+    basira_net_free(n2);
+    /* A model file is not a checkpoint; a checkpoint is not a model file. */
+    CHECK(basira_checkpoint_load(model, &n2, &o2, &ts, &err) == BASIRA_E_MODEL);
+    CHECK(strstr(err.message, "train_state") != NULL && !n2 && !o2 && !ts);
+    expect_load_error(ck, "is not part of the architecture");
+
+    rewrite(ck, bad, drop_exp_avg, NULL, NULL);
+    CHECK(basira_checkpoint_load(bad, &n2, &o2, &ts, &err) == BASIRA_E_MODEL);
+    CHECK(strstr(err.message, "\"optim.exp_avg.conv1.weight\" is missing") != NULL);
+    rewrite(ck, bad, NULL, "optim.exp_avg.bn1.running_mean", NULL);
+    CHECK(basira_checkpoint_load(bad, &n2, &o2, &ts, &err) == BASIRA_E_MODEL);
+    CHECK(strstr(err.message, "optim.exp_avg.bn1.running_mean") != NULL);
+    rewrite(ck, bad, NULL, NULL, "optim");
+    CHECK(basira_checkpoint_load(bad, &n2, &o2, &ts, &err) == BASIRA_E_MODEL);
+    CHECK(strstr(err.message, "not part of the architecture") != NULL);
+
+    /* Malformed optimiser settings and training state. */
+    nn_st_file *f;
+    CHECK(!nn_st_read_file(ck, &f, &err));
+    const char *variants[][2] = {
+        {"optim", "{\"kind\": \"adam\"}"},
+        {"optim", "not json"},
+        {"optim", "{\"kind\": \"sgd\", \"momentum\": 2, \"nesterov\": false, \"beta1\": 0, "
+                  "\"beta2\": 0, \"eps\": 0, \"weight_decay\": 0, \"ema_decay\": 0, \"step\": 1}"},
+        {"train_state", "[1, 2]"},
+    };
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        nn_st_writer *w = nn_st_writer_new();
+        float **bufs = calloc(nn_st_count(f), sizeof *bufs);
+        for (size_t i = 0; i < nn_st_count(f); i++) {
+            const nn_st_tensor *t = nn_st_at(f, i);
+            bufs[i] = malloc((t->numel + 1) * sizeof(float));
+            nn_st_to_f32(t, bufs[i], &err);
+            nn_st_writer_add_f32(w, t->name, t->shape, t->ndim, bufs[i], &err);
+        }
+        const char *k;
+        json_t *val;
+        json_object_foreach((json_t *)nn_st_metadata(f), k, val)
+            nn_st_writer_set_meta(w, k, json_string_value(val), &err);
+        nn_st_writer_set_meta(w, variants[v][0], variants[v][1], &err);
+        CHECK(!nn_st_writer_save(w, bad, &err));
+        nn_st_writer_free(w);
+        for (size_t i = 0; i < nn_st_count(f); i++)
+            free(bufs[i]);
+        free(bufs);
+        CHECK_MSG(basira_checkpoint_load(bad, &n2, &o2, &ts, &err) == BASIRA_E_MODEL,
+                  "variant %zu accepted", v);
+        CHECK(!n2 && !o2 && !ts);
+    }
+    nn_st_free(f);
+
+    /* A checkpoint without optimiser loads with *opt = NULL. */
+    CHECK(!basira_checkpoint_save(net, NULL, NULL, ck, &err));
+    o2 = (basira_optim *)1;
+    CHECK(!basira_checkpoint_load(ck, &n2, &o2, NULL, &err));
+    CHECK(n2 != NULL && o2 == NULL);
+    basira_net_free(n2);
+    /* The optimiser of another net is refused. */
+    basira_net *other = tiny_net(2);
+    CHECK(basira_checkpoint_save(other, opt, NULL, ck, &err) == BASIRA_E_INVALID_ARGUMENT);
+    basira_net_free(other);
+    basira_optim_free(opt);
+    basira_net_free(net);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/basira-io-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_save_load_roundtrip);
+    RUN(test_load_rejects);
+    RUN(test_sha256_known);
+    RUN(test_resume_bit_exact);
+    RUN(test_checkpoint_rejects);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return test_summary();
+}
