@@ -1,0 +1,233 @@
+/*
+ * train.h - `basira train`: training an image classifier from a folder of images
+ * and a CSV file, and the data pipeline behind it.
+ *
+ * The pieces are public so that other tools (evaluation, calibration, a site
+ * retraining on its own photos) use the very same CSV reader, split and class list:
+ *
+ *   basira_csv         a strict RFC 4180 reader for untrusted CSV files
+ *   basira_split_*     deterministic split BY GROUP (lesion/patient), stratified by label
+ *   basira_classes     the class list: order, display names, malignant flag
+ *   basira_augment_*   on-the-fly augmentation of packed RGB for dermoscopy
+ *   basira_train_run   the whole training run (see basira_train_options)
+ */
+#ifndef BASIRA_TRAIN_H
+#define BASIRA_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "basira/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- CSV ------------------------------------------------------------------------
+ * RFC 4180: comma separated, fields may be quoted with '"' (a quote inside is
+ * written twice), quoted fields may hold commas and line breaks, lines end with
+ * LF or CRLF, a UTF-8 byte order mark is ignored, blank lines are skipped. The
+ * first record is the header. Anything else (a stray quote, text after a closing
+ * quote, an unterminated quote, a NUL byte, a record whose number of fields
+ * differs from the header, an empty or duplicate column name, a file beyond the
+ * limits) is a BASIRA_E_FORMAT error naming the line.
+ */
+typedef struct basira_csv basira_csv;
+
+#define BASIRA_CSV_MAX_BYTES ((size_t)256 << 20) /* largest file read */
+#define BASIRA_CSV_MAX_COLUMNS 1024
+#define BASIRA_CSV_MAX_FIELD 65536 /* bytes in one field */
+
+/* Parse a CSV held in memory (copied). */
+basira_code basira_csv_parse(const char *data, size_t len, basira_csv **out, basira_error *err);
+/* Read and parse a CSV file. */
+basira_code basira_csv_read_file(const char *path, basira_csv **out, basira_error *err);
+void basira_csv_free(basira_csv *csv);
+
+/* Number of data records (the header not counted) and of columns. */
+size_t basira_csv_num_rows(const basira_csv *csv);
+int basira_csv_num_cols(const basira_csv *csv);
+/* Name of column col (0-based). */
+const char *basira_csv_header(const basira_csv *csv, int col);
+/* Index of the column called name, or -1. */
+int basira_csv_column(const basira_csv *csv, const char *name);
+/* Unquoted value of a field (NUL-terminated, borrowed); "" when out of range. */
+const char *basira_csv_field(const basira_csv *csv, size_t row, int col);
+/* 1-based line number of the file where record row starts (for messages). */
+size_t basira_csv_line(const basira_csv *csv, size_t row);
+
+/*
+ * Write the header and the records rows[0..n) exactly as they were in the input
+ * (same bytes, each record ended by "\n"), through a temporary file renamed into place.
+ */
+basira_code basira_csv_write_rows(const basira_csv *csv, const size_t *rows, size_t n,
+                                  const char *path, basira_error *err);
+
+/* ---- split by group ---------------------------------------------------------------- */
+
+enum { BASIRA_PART_TRAIN = 0, BASIRA_PART_VAL = 1, BASIRA_PART_TEST = 2 };
+
+/*
+ * Assign each of n items to a part (train/val/test) so that:
+ *   - all items of one group go to the same part (group[i] in [0, n_groups));
+ *     pass group NULL to make every item its own group;
+ *   - every label stratum (label[i] in [0, n_labels); a group takes the most
+ *     common label of its items) is shared between the parts in proportions
+ *     fractions[3] (summing to 1) as closely as whole groups allow;
+ *   - the result depends only on the inputs and the seed.
+ * part[i] receives BASIRA_PART_*.
+ */
+basira_code basira_split_groups(size_t n, const int *label, int n_labels, const int *group,
+                                int n_groups, const double fractions[3], uint64_t seed, int *part,
+                                basira_error *err);
+
+/* Parse "0.70,0.15,0.15" (three non-negative numbers summing to 1 within 1e-6). */
+basira_code basira_split_parse(const char *s, double fractions[3], basira_error *err);
+
+/* ---- classes ------------------------------------------------------------------------ */
+
+#define BASIRA_MAX_CLASSES 16 /* what basira_pipeline_predict() has room for */
+
+typedef struct basira_class_info {
+    char code[64];
+    char name_en[128], name_fr[128], name_ar[256];
+    int malignant;
+} basira_class_info;
+
+typedef struct basira_classes {
+    int n;
+    basira_class_info c[BASIRA_MAX_CLASSES];
+} basira_classes;
+
+/*
+ * Classes from a JSON array [{"code", "names": {"en","fr","ar"}, "malignant": bool}].
+ * "code" is required and unique; missing names default to the code, malignant to false.
+ */
+basira_code basira_classes_from_json(const json_t *j, basira_classes *out, basira_error *err);
+basira_code basira_classes_load(const char *path, basira_classes *out, basira_error *err);
+/* The sorted distinct values of labels[0..n) as classes (names = code, benign). */
+basira_code basira_classes_from_labels(const char *const *labels, size_t n, basira_classes *out,
+                                       basira_error *err);
+/* Index of a code, or -1. */
+int basira_classes_find(const basira_classes *cl, const char *code);
+/* The classes as the JSON array above (new reference). */
+json_t *basira_classes_to_json(const basira_classes *cl);
+
+/*
+ * Class weights for the loss from the class counts: "balanced" gives
+ * n / (K * n_c) (K counting classes with n_c > 0), "sqrt" the square root of
+ * that, "none" 1. A class absent from the data gets 0.
+ */
+typedef enum basira_class_weighting {
+    BASIRA_WEIGHTS_NONE,
+    BASIRA_WEIGHTS_BALANCED,
+    BASIRA_WEIGHTS_SQRT,
+} basira_class_weighting;
+void basira_class_weights(basira_class_weighting how, const size_t *counts, int k, float *weights);
+
+/* ---- augmentation ----------------------------------------------------------------- */
+
+typedef enum basira_augment_mode {
+    BASIRA_AUGMENT_NONE,       /* the whole image resized, as in inference */
+    BASIRA_AUGMENT_LIGHT,      /* mild crop, flips, mild colour jitter */
+    BASIRA_AUGMENT_DERMOSCOPY, /* crop 0.6-1.0, flips, 90-degree rotations, colour jitter */
+} basira_augment_mode;
+
+/* Parse "none" | "light" | "dermoscopy". */
+basira_code basira_augment_parse(const char *s, basira_augment_mode *out, basira_error *err);
+
+/* One random draw of the augmentation applied to an image. */
+typedef struct basira_augment_params {
+    double crop_x, crop_y, crop_w, crop_h;   /* crop rectangle in source pixels */
+    int flip_h, flip_v, rot90;               /* rot90: quarter turns clockwise, 0..3 */
+    double brightness, contrast, saturation; /* multiplicative factors, 1 = unchanged */
+    double hue;                              /* rotation of hue, in turns (-0.5..0.5) */
+} basira_augment_params;
+
+/* Identity parameters for a src_w x src_h image: the whole image, no change. */
+void basira_augment_identity(int src_w, int src_h, basira_augment_params *p);
+
+/* Draw parameters for mode from seed (same seed, same draw). */
+void basira_augment_sample(basira_augment_mode mode, int src_w, int src_h, uint64_t seed,
+                           basira_augment_params *p);
+
+/*
+ * Apply p to packed RGB src (src_w x src_h) writing packed RGB dst (dst_w x dst_h):
+ * bilinear crop-and-resize, flips and rotation in one pass, then colour jitter.
+ */
+basira_code basira_augment_apply(const basira_augment_params *p, const uint8_t *src, int src_w,
+                                 int src_h, uint8_t *dst, int dst_w, int dst_h, basira_error *err);
+
+/* Exact pixel moves on packed RGB (w x h); rot90 writes an h x w image. dst != src. */
+void basira_rgb_flip_h(const uint8_t *src, int w, int h, uint8_t *dst);
+void basira_rgb_flip_v(const uint8_t *src, int w, int h, uint8_t *dst);
+void basira_rgb_rot90(const uint8_t *src, int w, int h, uint8_t *dst);
+
+/* Deterministic 64-bit mix of a seed and two counters (per-sample seeds). */
+uint64_t basira_seed_mix(uint64_t seed, uint64_t a, uint64_t b);
+
+/* ---- training ---------------------------------------------------------------------- */
+
+typedef struct basira_train_options {
+    const char *images_dir; /* folder of the images */
+    const char *csv_path;
+    const char *image_col, *label_col, *group_col; /* group_col NULL: split by image */
+    const char *classes_path;                      /* NULL: sorted distinct labels */
+    const char *out_dir;
+    const char *resume_path;    /* NULL: start afresh */
+    const char *name, *version; /* of the model ("basira-derm", "0.1.0" when NULL) */
+    const char *command_line;   /* for provenance */
+
+    const char *arch; /* "mobilenetv2" | "resnet" */
+    int width, depth, input_size;
+    double dropout;
+
+    int epochs, batch;
+    double lr;
+    int optimizer; /* basira_optim_kind */
+    double momentum, weight_decay, ema;
+    int schedule; /* basira_schedule */
+    double warmup_epochs;
+    double label_smoothing;
+    double clip_grad; /* 0 = off */
+    basira_class_weighting class_weights;
+    int balanced_sampler;
+    basira_augment_mode augment;
+    int colour_constancy; /* basira_colour_constancy */
+    double split[3];
+    uint64_t seed;
+    int threads;
+    long limit;                /* 0 = all rows; else a seeded random subset of that many rows */
+    int skip_bad;              /* skip missing/undecodable images instead of failing */
+    int stop_after;            /* stop (resumably) after this many epochs in total; 0 = run all */
+    const char *select_metric; /* "balanced_accuracy" (default) | "accuracy" | "auc" | "loss" */
+    int progress;              /* 1 = report progress on the progress stream */
+    FILE *progress_stream;     /* NULL = stderr */
+} basira_train_options;
+
+/* The defaults of `basira train` (see `basira help train`). */
+void basira_train_options_default(basira_train_options *o);
+
+/* Result of a run, for the caller's summary. */
+typedef struct basira_train_result {
+    int epochs_run, best_epoch;
+    double best_metric;
+    double final_train_loss, final_val_loss, final_val_accuracy, final_val_balanced_accuracy;
+    double images_per_second; /* training throughput, mean over the run */
+    size_t n_train, n_val, n_test;
+} basira_train_result;
+
+/*
+ * Run a training as described by o; writes into o->out_dir: best.safetensors,
+ * checkpoint.safetensors, train.csv/val.csv/test.csv, history.jsonl, summary.json.
+ */
+basira_code basira_train_run(const basira_train_options *o, basira_train_result *res,
+                             basira_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

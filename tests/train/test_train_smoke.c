@@ -1,0 +1,317 @@
+/*
+ * A tiny real training: 64 synthetic photos of dark versus light discs on a
+ * noisy skin-coloured background, a small network, 2 epochs. The classes are
+ * separable, so a working pipeline (decoding, split, augmentation, batches,
+ * engine, validation, saving) must learn them; a broken one cannot.
+ * Then: the output files, the saved model, and --resume continuing identically.
+ */
+#include "basira/image.h"
+#include "basira/model.h"
+#include "basira/nn.h"
+#include "basira/train.h"
+#include "test.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define N_IMAGES 64
+#define SIDE 48
+
+static char root[64];
+
+static void write_images(const char *dir, const char *csv_path)
+{
+    FILE *csv = fopen(csv_path, "w");
+    CHECK(csv != NULL);
+    fprintf(csv, "image_id,dx,lesion_id\n");
+    static uint8_t rgb[3 * SIDE * SIDE];
+    unsigned s = 99;
+    for (int i = 0; i < N_IMAGES; i++) {
+        int dark = i % 2;
+        double cx = SIDE / 2 + (i % 5) - 2, cy = SIDE / 2 + (i % 7) - 3, r = 10 + i % 6;
+        for (int y = 0; y < SIDE; y++)
+            for (int x = 0; x < SIDE; x++) {
+                s = s * 1103515245u + 12345u;
+                int noise = (int)((s >> 16) % 21) - 10;
+                int inside = (x - cx) * (x - cx) + (y - cy) * (y - cy) < r * r;
+                int base[3] = {200, 160, 140};
+                for (int c = 0; c < 3; c++) {
+                    int v = inside ? (dark ? base[c] / 4 : 250) : base[c];
+                    v += noise;
+                    rgb[3 * (y * SIDE + x) + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                }
+            }
+        basira_image *img = NULL;
+        basira_error err;
+        CHECK_EQ_INT(basira_image_from_rgb(rgb, SIDE, SIDE, &img, &err), BASIRA_OK);
+        uint8_t *jpg = NULL;
+        size_t len = 0;
+        CHECK_EQ_INT(basira_image_encode_jpeg(img, 95, &jpg, &len, &err), BASIRA_OK);
+        basira_image_free(img);
+        char path[256];
+        snprintf(path, sizeof path, "%s/img%02d.jpg", dir, i);
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(jpg, 1, len, f) == len);
+        if (f)
+            fclose(f);
+        free(jpg);
+        /* Pairs of images share a lesion; names without extension are found with .jpg. */
+        fprintf(csv, "img%02d,%s,L%02d\n", i, dark ? "dark" : "light", i / 4 * 2 + dark);
+    }
+    fclose(csv);
+}
+
+static void base_options(basira_train_options *o, const char *out)
+{
+    static char images[128], csv[128], classes[128];
+    snprintf(images, sizeof images, "%s/images", root);
+    snprintf(csv, sizeof csv, "%s/data.csv", root);
+    snprintf(classes, sizeof classes, "%s/classes.json", root);
+    basira_train_options_default(o);
+    o->images_dir = images;
+    o->csv_path = csv;
+    o->classes_path = classes;
+    o->image_col = "image_id";
+    o->label_col = "dx";
+    o->group_col = "lesion_id";
+    o->out_dir = out;
+    o->arch = "resnet";
+    o->width = 8;
+    o->depth = 1;
+    o->input_size = 32;
+    o->dropout = 0;
+    o->epochs = 2;
+    o->batch = 8;
+    o->lr = 0.01;
+    o->weight_decay = 0.0;
+    o->warmup_epochs = 0.2;
+    o->label_smoothing = 0.0;
+    o->augment = BASIRA_AUGMENT_LIGHT;
+    o->split[0] = 0.5;
+    o->split[1] = 0.5;
+    o->split[2] = 0.0;
+    o->threads = 2;
+    o->progress = 0;
+}
+
+static json_t *read_history(const char *out, int epoch)
+{
+    char path[256], line[8192];
+    snprintf(path, sizeof path, "%s/history.jsonl", out);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    json_t *found = NULL;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        if (j && json_integer_value(json_object_get(j, "epoch")) == epoch) {
+            found = j;
+            break;
+        }
+        json_decref(j);
+    }
+    fclose(f);
+    return found;
+}
+
+static double hnum(const json_t *h, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(h, a);
+    if (b)
+        v = json_object_get(v, b);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static int file_exists(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+/* Logits of a checkpoint's network on a fixed input, for comparing two runs. */
+static int logits_of(const char *path, float *logits)
+{
+    basira_net *net = NULL;
+    basira_error err;
+    if (basira_checkpoint_load(path, &net, NULL, NULL, &err)) {
+        fprintf(stderr, "%s: %s\n", path, err.message);
+        return -1;
+    }
+    static float x[4 * 3 * 32 * 32];
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+        x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    int rc = basira_net_forward(net, x, 4, 0, logits, &err);
+    basira_net_free(net);
+    return rc;
+}
+
+static void test_train_and_resume(void)
+{
+    char out_a[128], out_b[128];
+    snprintf(out_a, sizeof out_a, "%s/run-a", root);
+    snprintf(out_b, sizeof out_b, "%s/run-b", root);
+    basira_train_options o;
+    basira_train_result res;
+    basira_error err;
+
+    base_options(&o, out_a);
+    basira_code rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    if (rc)
+        return;
+    CHECK_EQ_INT(res.epochs_run, 2);
+    CHECK_EQ_INT(res.n_train + res.n_val + res.n_test, N_IMAGES);
+    CHECK(res.n_train >= 28 && res.n_train <= 36);
+    const char *files[] = {"best.safetensors", "checkpoint.safetensors", "train.csv",
+                           "val.csv",          "history.jsonl",          "summary.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        CHECK_MSG(file_exists(out_a, files[i]), "%s missing", files[i]);
+
+    /* It learned: the loss falls and the validation accuracy is high. */
+    json_t *h1 = read_history(out_a, 1), *h2 = read_history(out_a, 2);
+    CHECK(h1 && h2);
+    double l1 = hnum(h1, "train_loss", NULL), l2 = hnum(h2, "train_loss", NULL);
+    double acc = hnum(h2, "validation", "accuracy");
+    fprintf(stderr, "train loss %.4f -> %.4f, validation accuracy %.3f, %.1f img/s\n", l1, l2, acc,
+            res.images_per_second);
+    CHECK_MSG(l2 < l1, "loss %g -> %g", l1, l2);
+    CHECK_MSG(res.final_val_accuracy > 0.9, "accuracy %g", res.final_val_accuracy);
+    CHECK_NEAR(hnum(h2, "validation", "auc_malignant"), 1.0, 0.1);
+
+    /* The best model loads as a Basira classifier with our metadata. */
+    char best[256];
+    snprintf(best, sizeof best, "%s/best.safetensors", out_a);
+    basira_classifier *cl = NULL;
+    rc = basira_classifier_load(best, &cl, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    if (!rc) {
+        const basira_model_info *mi = basira_classifier_info(cl);
+        CHECK_EQ_INT(mi->num_classes, 2);
+        CHECK_STR(mi->classes[0].code, "dark");
+        CHECK_EQ_INT(mi->classes[0].malignant, 1);
+        CHECK_EQ_INT(mi->preprocess.input_w, 32);
+        CHECK_NEAR(mi->temperature, 1.0, 1e-9);
+        basira_classifier_free(cl);
+    }
+
+    /* Same options, stopped after epoch 1 and resumed: the same numbers. */
+    base_options(&o, out_b);
+    o.stop_after = 1;
+    rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    CHECK_EQ_INT(res.epochs_run, 1);
+    CHECK(read_history(out_b, 2) == NULL);
+    char ckpt[256];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out_b);
+    base_options(&o, out_b);
+    o.resume_path = ckpt;
+    rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    CHECK_EQ_INT(res.epochs_run, 1);
+    json_t *b2 = read_history(out_b, 2);
+    CHECK(b2 != NULL);
+    CHECK_MSG(hnum(b2, "train_loss", NULL) == l2, "resumed loss %.9g vs %.9g",
+              hnum(b2, "train_loss", NULL), l2);
+    CHECK(hnum(b2, "validation", "loss") == hnum(h2, "validation", "loss"));
+    float la[8], lb[8];
+    char ca[256];
+    snprintf(ca, sizeof ca, "%s/checkpoint.safetensors", out_a);
+    CHECK(logits_of(ca, la) == 0 && logits_of(ckpt, lb) == 0);
+    CHECK_MSG(!memcmp(la, lb, sizeof la), "logits differ: %g vs %g", la[0], lb[0]);
+
+    /* Resuming with other options is refused, naming the option. */
+    base_options(&o, out_b);
+    o.resume_path = ckpt;
+    o.lr = 0.02;
+    rc = basira_train_run(&o, &res, &err);
+    CHECK_EQ_INT(rc, BASIRA_E_CONFLICT);
+    CHECK(strstr(err.message, "lr") != NULL);
+    json_decref(h1);
+    json_decref(h2);
+    json_decref(b2);
+}
+
+static void test_bad_input(void)
+{
+    char out[128];
+    snprintf(out, sizeof out, "%s/run-bad", root);
+    basira_train_options o;
+    basira_error err;
+    basira_train_result res;
+
+    base_options(&o, out);
+    o.label_col = "diagnosis";
+    CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_FORMAT);
+    CHECK(strstr(err.message, "diagnosis") && strstr(err.message, "image_id"));
+
+    /* A label outside the class list names the line. */
+    char classes[160];
+    snprintf(classes, sizeof classes, "%s/one-class.json", root);
+    FILE *f = fopen(classes, "w");
+    fputs("[{\"code\":\"dark\",\"malignant\":true},{\"code\":\"other\"}]", f);
+    fclose(f);
+    base_options(&o, out);
+    o.classes_path = classes;
+    CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_FORMAT);
+    CHECK(strstr(err.message, "light") && strstr(err.message, "line"));
+
+    /* A missing image stops the run, naming it; --skip-bad goes on without it. */
+    char csv[160];
+    snprintf(csv, sizeof csv, "%s/missing.csv", root);
+    f = fopen(csv, "w");
+    fputs("image_id,dx,lesion_id\n", f);
+    for (int i = 0; i < 16; i++)
+        fprintf(f, "img%02d,%s,L%d\n", i, i % 2 ? "dark" : "light", i);
+    fputs("nosuchfile,dark,L99\n", f);
+    fclose(f);
+    base_options(&o, out);
+    o.csv_path = csv;
+    o.epochs = 1;
+    CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_NOT_FOUND);
+    CHECK(strstr(err.message, "nosuchfile") && strstr(err.message, "line 18"));
+    o.skip_bad = 1;
+    basira_code rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    CHECK_EQ_INT(res.n_train + res.n_val + res.n_test, 16);
+
+    /* Bad options. */
+    base_options(&o, out);
+    o.select_metric = "f1";
+    CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_INVALID_ARGUMENT);
+    base_options(&o, out);
+    o.resume_path = csv; /* not a checkpoint */
+    CHECK(basira_train_run(&o, &res, &err) != BASIRA_OK);
+}
+
+int main(void)
+{
+    snprintf(root, sizeof root, "/tmp/basira_train_XXXXXX");
+    if (!mkdtemp(root))
+        return 1;
+    char images[128], csv[128], classes[128];
+    snprintf(images, sizeof images, "%s/images", root);
+    snprintf(csv, sizeof csv, "%s/data.csv", root);
+    snprintf(classes, sizeof classes, "%s/classes.json", root);
+    mkdir(images, 0777);
+    write_images(images, csv);
+    FILE *f = fopen(classes, "w");
+    fputs("[{\"code\":\"dark\",\"names\":{\"en\":\"Dark\",\"fr\":\"Sombre\",\"ar\":\"داكن\"},"
+          "\"malignant\":true},"
+          "{\"code\":\"light\",\"names\":{\"en\":\"Light\",\"fr\":\"Clair\",\"ar\":\"فاتح\"},"
+          "\"malignant\":false}]",
+          f);
+    fclose(f);
+    RUN(test_train_and_resume);
+    RUN(test_bad_input);
+    int rc = test_summary();
+    if (!rc) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", root);
+    }
+    return rc;
+}
