@@ -933,12 +933,13 @@ static basira_code assign_buffers(basira_net *net, nn_plan *p, basira_error *err
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
     int nslots = 0;
-    for (int t = 1; t < nt; t++) {
-        nn_tensor *x = &p->t[t];
+    for (int t = 0; t < nt; t++)
         slot_of[t] = -1;
-        if (x->owner != t || p->op[t - 1].skip || p->op[t - 1].out != t)
+    for (int made = 0; made < nt - 1; made++) {
+        if (p->op[made].skip)
             continue;
-        int made = t - 1; /* op that writes it */
+        int t = p->op[made].out; /* a fused op writes the tensor of the last layer it absorbed */
+        nn_tensor *x = &p->t[t];
         size_t need = dnnl_memory_desc_get_size(&x->md);
         int best = -1;
         for (int s = 0; s < nslots; s++) {
