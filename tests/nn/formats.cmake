@@ -8,3 +8,6 @@ basira_add_test(NAME test_optim_torch SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_opt
                 LIBS basira_nn ARGS torch TIMEOUT 120)
 basira_add_test(NAME test_nn_io SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_nn_io.c LIBS basira_nn
                 TIMEOUT 120)
+# The C engine against PyTorch on both model families (skipped without torch).
+basira_add_test(NAME torch_agreement SOURCES ${CMAKE_CURRENT_LIST_DIR}/torch_agreement.c
+                LIBS basira_nn TIMEOUT 300)

@@ -1,0 +1,226 @@
+/*
+ * torch_agreement.c - the C engine against PyTorch on the two model families.
+ *
+ * For a small ResNet and a small MobileNetV2 (from basira_arch_build), with random
+ * weights and non-trivial batch-norm statistics: save the model, let
+ * tests/nn/torch_agreement.py build the same network in PyTorch from the saved
+ * architecture and compute a batch, then compare:
+ *   - logits in eval mode and in train mode: max |diff| <= 1e-4
+ *   - the loss (class weights + label smoothing): |diff| <= 1e-5 relative
+ *   - the gradient of every parameter after one backward: max |diff| <= 1e-3 of
+ *     the largest |gradient| of that tensor (or of 1e-3 of the net's largest, see below)
+ *   - the running statistics after the training forward: max |diff| <= 1e-4
+ * Skipped (exit 77) when /usr/bin/python3 cannot import torch.
+ */
+#include <stdint.h>
+#include <unistd.h>
+
+#include "nn/internal.h"
+#include "nn/safetensors.h"
+#include "test.h"
+
+static char tmpdir[64];
+
+static double max_abs_diff(const float *a, const float *b, size_t n, double *max_ref)
+{
+    double d = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        d = fmax(d, fabs((double)a[i] - b[i]));
+        m = fmax(m, fabs((double)b[i]));
+    }
+    if (max_ref)
+        *max_ref = m;
+    return d;
+}
+
+/* The reference tensor `name` as floats (malloc'd), or NULL after a failed check. */
+static float *ref(const nn_st_file *f, const char *name, size_t want_numel)
+{
+    const nn_st_tensor *t = nn_st_find(f, name);
+    CHECK_MSG(t && t->numel == want_numel, "reference tensor %s missing or mis-sized", name);
+    if (!t || t->numel != want_numel)
+        return NULL;
+    float *v = malloc((want_numel ? want_numel : 1) * sizeof *v);
+    basira_error err;
+    if (nn_st_to_f32(t, v, &err)) {
+        CHECK_MSG(0, "%s", err.message);
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Deterministic uniform numbers in [lo, hi). */
+static float uni(uint64_t *s, float lo, float hi)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + (hi - lo) * (float)((*s >> 40) & 0xffffff) / 16777216.0f;
+}
+
+/* Batch-norm weights and statistics away from their 1/0 defaults, so both modes are tested. */
+static void perturb_bn(basira_net *net)
+{
+    uint64_t s = 99;
+    float *v = nn_net_params(net);
+    char nm[NN_PARAM_NAME_MAX + 16];
+    for (size_t i = 0; i < nn_net_param_count(net); i++) {
+        const nn_param *p = nn_net_param(net, i);
+        size_t len = strlen(p->name);
+        if (len < 13 || strcmp(p->name + len - 13, ".running_mean"))
+            continue;
+        char layer[NN_PARAM_NAME_MAX];
+        snprintf(layer, sizeof layer, "%.*s", (int)(len - 13), p->name);
+        const char *sfx[4] = {"weight", "bias", "running_mean", "running_var"};
+        const float lo[4] = {0.5f, -0.2f, -0.2f, 0.5f}, hi[4] = {1.5f, 0.2f, 0.2f, 1.5f};
+        for (int k = 0; k < 4; k++) {
+            snprintf(nm, sizeof nm, "%s.%s", layer, sfx[k]);
+            const nn_param *q = nn_net_param_find(net, nm);
+            for (size_t j = 0; q && j < q->numel; j++)
+                v[q->offset + j] = uni(&s, lo[k], hi[k]);
+        }
+    }
+}
+
+static void agree(const char *family, int input, int width, int depth)
+{
+    fprintf(stderr, "  %s %dx%d width %d depth %d\n", family, input, input, width, depth);
+    basira_arch_params ap = {family, input, 5, width, depth, 0.0};
+    basira_error err;
+    char *arch = basira_arch_build(&ap, &err);
+    CHECK_MSG(arch != NULL, "%s", err.message);
+    if (!arch)
+        return;
+    basira_net *net = NULL;
+    CHECK(!basira_net_new(arch, 42, &net, &err));
+    free(arch);
+    if (!net)
+        return;
+    perturb_bn(net);
+    char model[128], out[128], cmd[1024];
+    snprintf(model, sizeof model, "%s/%s.safetensors", tmpdir, family);
+    snprintf(out, sizeof out, "%s/%s.torch.safetensors", tmpdir, family);
+    CHECK(!basira_net_save(net, model, &err));
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/nn/torch_agreement.py %s %s",
+             getenv("BASIRA_SOURCE_DIR"), model, out);
+    CHECK(system(cmd) == 0);
+    nn_st_file *f = NULL;
+    CHECK_MSG(!nn_st_read_file(out, &f, &err), "%s", err.message);
+    if (!f) {
+        basira_net_free(net);
+        return;
+    }
+    int c, h, w;
+    basira_net_input_shape(net, &c, &h, &w);
+    const int k = basira_net_num_classes(net);
+    const nn_st_tensor *tx = nn_st_find(f, "x");
+    int n = tx ? (int)tx->shape[0] : 0;
+    size_t in_numel = (size_t)n * (size_t)(c * h * w);
+    float *x = ref(f, "x", in_numel), *lab = ref(f, "labels", (size_t)n);
+    float *cw = ref(f, "class_weights", (size_t)k);
+    float *le = ref(f, "logits_eval", (size_t)n * k), *lt = ref(f, "logits_train", (size_t)n * k);
+    float *loss_ref = ref(f, "loss", 1);
+    if (!x || !lab || !cw || !le || !lt || !loss_ref)
+        goto done;
+    float *logits = malloc((size_t)n * k * sizeof *logits);
+    float *dlogits = malloc((size_t)n * k * sizeof *dlogits);
+    int *labels = malloc((size_t)n * sizeof *labels);
+    for (int i = 0; i < n; i++)
+        labels[i] = (int)lab[i];
+
+    /* Eval mode. */
+    CHECK(!basira_net_forward(net, x, n, 0, logits, &err));
+    double d = max_abs_diff(logits, le, (size_t)n * k, NULL);
+    fprintf(stderr, "    eval logits   max |diff| %.3g\n", d);
+    CHECK_MSG(d <= 1e-4, "%s eval logits differ by %g", family, d);
+
+    /* Train mode, loss, backward. */
+    basira_net_zero_grad(net);
+    CHECK(!basira_net_forward(net, x, n, 1, logits, &err));
+    d = max_abs_diff(logits, lt, (size_t)n * k, NULL);
+    fprintf(stderr, "    train logits  max |diff| %.3g\n", d);
+    CHECK_MSG(d <= 1e-4, "%s train logits differ by %g", family, d);
+    float smoothing = (float)atof(nn_st_meta_get(f, "label_smoothing"));
+    float loss = basira_softmax_xent(logits, labels, n, k, cw, smoothing, dlogits, NULL);
+    fprintf(stderr, "    loss          %.7g vs torch %.7g\n", loss, loss_ref[0]);
+    CHECK_NEAR(loss, loss_ref[0], 1e-5 * fabs(loss_ref[0]) + 1e-6);
+    CHECK(!basira_net_backward(net, dlogits, &err));
+
+    double worst_grad = 0, worst_stat = 0, gmax = 0;
+    const char *worst_name = "";
+    char nm[NN_PARAM_NAME_MAX + 16];
+    /*
+     * Some gradients are zero in exact arithmetic (the bias of a batch norm whose
+     * output feeds, through a 1x1 conv, another batch norm in training mode: the
+     * shift cancels), and both engines then return rounding noise that agrees with
+     * nothing. So each tensor is judged relative to the larger of its own largest
+     * gradient and 1e-3 of the largest gradient of the whole net.
+     */
+    for (size_t i = 0; i < nn_net_param_count(net); i++) {
+        const nn_param *p = nn_net_param(net, i);
+        snprintf(nm, sizeof nm, "grad.%s", p->name);
+        float *r = p->trainable ? ref(f, nm, p->numel) : NULL;
+        for (size_t j = 0; r && j < p->numel; j++)
+            gmax = fmax(gmax, fabs(r[j]));
+        free(r);
+    }
+    for (size_t i = 0; i < nn_net_param_count(net); i++) {
+        const nn_param *p = nn_net_param(net, i);
+        snprintf(nm, sizeof nm, "%s.%s", p->trainable ? "grad" : "after", p->name);
+        float *r = ref(f, nm, p->numel);
+        if (!r)
+            continue;
+        const float *mine =
+            p->trainable ? nn_net_grads(net) + p->offset : nn_net_params(net) + p->offset;
+        double m;
+        double dd = max_abs_diff(mine, r, p->numel, &m);
+        if (p->trainable) {
+            double rel = dd / fmax(m, 1e-3 * gmax);
+            if (rel > worst_grad) {
+                worst_grad = rel;
+                worst_name = p->name;
+            }
+            CHECK_MSG(rel <= 1e-3, "%s: gradient of %s differs by %g (relative to max %g)", family,
+                      p->name, rel, m);
+        } else {
+            worst_stat = fmax(worst_stat, dd);
+            CHECK_MSG(dd <= 1e-4, "%s: %s after the training forward differs by %g", family,
+                      p->name, dd);
+        }
+        free(r);
+    }
+    fprintf(stderr,
+            "    gradients     worst relative diff %.3g (%s), %zu tensors, max |grad| %.3g\n",
+            worst_grad, worst_name, nn_net_param_count(net), gmax);
+    fprintf(stderr, "    running stats max |diff| %.3g\n", worst_stat);
+    free(logits);
+    free(dlogits);
+    free(labels);
+done:
+    free(x);
+    free(lab);
+    free(cw);
+    free(le);
+    free(lt);
+    free(loss_ref);
+    nn_st_free(f);
+    basira_net_free(net);
+}
+
+int main(void)
+{
+    if (!getenv("BASIRA_SOURCE_DIR"))
+        TEST_SKIP("BASIRA_SOURCE_DIR not set (run through ctest)");
+    if (system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") != 0)
+        TEST_SKIP("/usr/bin/python3 cannot import torch and numpy (Debian python3-torch)");
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/basira-agree-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    basira_nn_set_threads(2);
+    agree("resnet", 32, 8, 1);
+    agree("mobilenetv2", 64, 8, 5);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return test_summary();
+}
