@@ -123,13 +123,25 @@ static int put(json_t *obj, const char *key, json_t *value)
     return json_object_set_new(obj, key, value) ? -1 : 0;
 }
 
-/* Every result, whatever its status, names the model and says what it is not. */
-static json_t *result_base(const basira_pipeline *p, const char *status)
+static json_t *result_base(const char *status)
 {
     json_t *r = json_object();
+    if (r && put(r, "status", json_string(status))) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+/*
+ * Every result, whatever its status, ends with the model that produced it and the
+ * decision-support sentence. Consumes r; returns NULL (r freed) when out of memory.
+ */
+static json_t *finish_result(const basira_pipeline *p, json_t *r)
+{
     if (!r)
         return NULL;
-    if (put(r, "status", json_string(status)) || put(r, "model", basira_pipeline_model_json(p)) ||
+    if (put(r, "model", basira_pipeline_model_json(p)) ||
         put(r, "disclaimer", json_string(basira_disclaimer()))) {
         json_decref(r);
         return NULL;
@@ -139,12 +151,12 @@ static json_t *result_base(const basira_pipeline *p, const char *status)
 
 static json_t *error_result(const basira_pipeline *p, const basira_error *e)
 {
-    json_t *r = result_base(p, "error");
+    json_t *r = result_base("error");
     if (r && put(r, "error", basira_json_error(e))) {
         json_decref(r);
         return NULL;
     }
-    return r;
+    return finish_result(p, r);
 }
 
 /* The message of the first failed check: what the photographer should do. */
@@ -241,7 +253,7 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
         tone_json = basira_skin_tone_json(&tone);
     int force = req && req->force;
     int scored = q.ok || force;
-    json_t *r = result_base(p, scored ? "ok" : "rejected");
+    json_t *r = result_base(scored ? "ok" : "rejected");
     if (!r || put(r, "quality", basira_quality_report_json(&q))) {
         json_decref(tone_json);
         json_decref(r);
@@ -260,7 +272,7 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
             json_decref(r);
             return NULL;
         }
-        return r;
+        return finish_result(p, r);
     }
     float probs[BASIRA_MODEL_MAX_CLASSES];
     int k = 0;
@@ -289,7 +301,7 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
         json_decref(r);
         return NULL;
     }
-    return r;
+    return finish_result(p, r);
 }
 
 static basira_code finish(json_t *r, json_t **result, basira_error *err)

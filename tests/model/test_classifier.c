@@ -261,14 +261,14 @@ static void test_predict(void)
 
     basira_image *img = make_image(80, 60, 0);
     float p1[16], p2[16];
-    CHECK_EQ_INT(basira_classifier_predict(c, img, p1, &err), BASIRA_OK);
+    CHECK_MSG(basira_classifier_predict(c, img, p1, &err) == BASIRA_OK, "%s", err.message);
     double s = 0;
     for (int i = 0; i < 7; i++) {
         CHECK(p1[i] >= 0 && p1[i] <= 1);
         s += p1[i];
     }
     CHECK_NEAR(s, 1.0, 1e-5);
-    CHECK_EQ_INT(basira_classifier_predict(c, img, p2, &err), BASIRA_OK);
+    CHECK_MSG(basira_classifier_predict(c, img, p2, &err) == BASIRA_OK, "%s", err.message);
     CHECK(!memcmp(p1, p2, sizeof(float) * 7)); /* deterministic */
     /* Memory budget of the model and its runtime: 50 MB. */
     CHECK(basira_classifier_memory(c) < (size_t)50 << 20);
@@ -294,8 +294,8 @@ static void test_temperature(void)
     basira_image *img = make_image(64, 64, 0);
     float p1[16], p2[16];
     basira_error err;
-    CHECK_EQ_INT(basira_classifier_predict(c1, img, p1, &err), BASIRA_OK);
-    CHECK_EQ_INT(basira_classifier_predict(c2, img, p2, &err), BASIRA_OK);
+    CHECK_MSG(basira_classifier_predict(c1, img, p1, &err) == BASIRA_OK, "%s", err.message);
+    CHECK_MSG(basira_classifier_predict(c2, img, p2, &err) == BASIRA_OK, "%s", err.message);
     double z = 0, want[7];
     for (int i = 0; i < 7; i++)
         z += want[i] = pow(p1[i], 1 / 2.5);
@@ -328,8 +328,8 @@ static void test_tta(void)
 
     basira_image *sym = make_image(32, 32, 1);
     CHECK_EQ_INT(basira_preprocess_image(pp, sym, x, &err), BASIRA_OK);
-    CHECK_EQ_INT(basira_classifier_predict_chw(c1, x, a, &err), BASIRA_OK);
-    CHECK_EQ_INT(basira_classifier_predict_chw(c8, x, b, &err), BASIRA_OK);
+    CHECK_MSG(basira_classifier_predict_chw(c1, x, a, &err) == BASIRA_OK, "%s", err.message);
+    CHECK_MSG(basira_classifier_predict_chw(c8, x, b, &err) == BASIRA_OK, "%s", err.message);
     for (int i = 0; i < 7; i++)
         CHECK_NEAR(a[i], b[i], 1e-5);
 
@@ -340,9 +340,9 @@ static void test_tta(void)
             for (int xx = 0; xx < pp->input_w; xx++)
                 m[c * npix + y * pp->input_w + xx] =
                     x[c * npix + y * pp->input_w + (pp->input_w - 1 - xx)];
-    CHECK_EQ_INT(basira_classifier_predict_chw(c1, x, a, &err), BASIRA_OK);
-    CHECK_EQ_INT(basira_classifier_predict_chw(c1, m, mirror, &err), BASIRA_OK);
-    CHECK_EQ_INT(basira_classifier_predict_chw(c2, x, t2, &err), BASIRA_OK);
+    CHECK_MSG(basira_classifier_predict_chw(c1, x, a, &err) == BASIRA_OK, "%s", err.message);
+    CHECK_MSG(basira_classifier_predict_chw(c1, m, mirror, &err) == BASIRA_OK, "%s", err.message);
+    CHECK_MSG(basira_classifier_predict_chw(c2, x, t2, &err) == BASIRA_OK, "%s", err.message);
     double diff = 0;
     for (int i = 0; i < 7; i++) {
         CHECK_NEAR(t2[i], 0.5 * (a[i] + mirror[i]), 1e-5);
