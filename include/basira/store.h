@@ -80,6 +80,14 @@ typedef struct basira_store_key {
 basira_code basira_store_key_resolve(const char *key_file, int confirm, char *buf, size_t bufsz,
                                      basira_store_key *out, basira_error *err);
 
+/*
+ * Ask for a secret on the terminal (/dev/tty) without echo; with again_prompt,
+ * ask twice and fail when the two differ. BASIRA_E_INVALID_ARGUMENT without a
+ * terminal or when nothing was typed.
+ */
+basira_code basira_store_prompt_secret(const char *prompt, const char *again_prompt, char *buf,
+                                       size_t bufsz, basira_error *err);
+
 /* 1 when dir already holds a Basira database. */
 int basira_store_exists(const char *dir);
 
@@ -165,6 +173,14 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
 /* The whole case with its images (results only) and decision. BASIRA_E_NOT_FOUND. */
 basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int64_t id,
                                   json_t **out, basira_error *err);
+
+/*
+ * The patient-reported history of a case ({"changed","bleeding","itching",
+ * "duration_months"}), for the analysis of a new photo. Not audited on its own:
+ * the upload it serves is. BASIRA_E_NOT_FOUND.
+ */
+basira_code basira_store_case_history(basira_store *st, int64_t id, json_t **out,
+                                      basira_error *err);
 
 typedef struct basira_case_filter {
     const char *status; /* "new" | "triaged" | "reviewed" | NULL any */

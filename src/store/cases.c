@@ -265,6 +265,24 @@ out:
     return BASIRA_OK;
 }
 
+basira_code basira_store_case_history(basira_store *st, int64_t id, json_t **out, basira_error *err)
+{
+    sqlite3_stmt *s;
+    basira_code rc;
+    *out = NULL;
+    pthread_mutex_lock(&st->lock);
+    if (!(rc = store_prepare(st, "SELECT history FROM cases WHERE id = ?", &s, err))) {
+        sqlite3_bind_int64(s, 1, id);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *out = col_json(s, 0);
+        else
+            rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
 void basira_case_filter_init(basira_case_filter *f)
 {
     memset(f, 0, sizeof *f);
@@ -348,14 +366,20 @@ out:
 }
 
 /*
- * The AI category of an analysis result, tolerant of where the triage module
- * puts it ("triage": {"category", "risk_index"} or top-level "category").
+ * The AI category of an analysis result, as `basira triage --json` writes it
+ * ("risk": {"category", "index"}); "triage" or top-level fields are accepted
+ * too so that a differently shaped analyser still files cases correctly.
  */
 static int result_risk(const json_t *result, double *risk_index)
 {
-    const json_t *t = json_object_get(result, "triage");
-    const json_t *src = json_is_object(t) ? t : result;
-    const json_t *ri = json_object_get(src, "risk_index");
+    const json_t *src = json_object_get(result, "risk");
+    if (!json_is_object(src))
+        src = json_object_get(result, "triage");
+    if (!json_is_object(src))
+        src = result;
+    const json_t *ri = json_object_get(src, "index");
+    if (!json_is_number(ri))
+        ri = json_object_get(src, "risk_index");
     *risk_index = json_is_number(ri) ? json_number_value(ri) : NAN;
     return risk_parse(json_string_value(json_object_get(src, "category")));
 }

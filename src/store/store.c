@@ -289,38 +289,26 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
     return rc;
 }
 
-basira_code basira_store_key_resolve(const char *key_file, int confirm, char *buf, size_t bufsz,
-                                     basira_store_key *out, basira_error *err)
+basira_code basira_store_prompt_secret(const char *prompt, const char *again_prompt, char *buf,
+                                       size_t bufsz, basira_error *err)
 {
-    memset(out, 0, sizeof *out);
-    if (key_file) {
-        out->key_file = key_file;
-        return BASIRA_OK;
-    }
-    const char *env = getenv("BASIRA_DB_PASSPHRASE");
-    if (env && *env) {
-        if (strlen(env) >= bufsz)
-            return basira_error_set(err, BASIRA_E_LIMIT, _("BASIRA_DB_PASSPHRASE is too long"));
-        snprintf(buf, bufsz, "%s", env);
-        out->passphrase = buf;
-        return BASIRA_OK;
-    }
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("no database key: give --key-file FILE, set "
-                                  "BASIRA_DB_PASSPHRASE, or run on a terminal to be asked"));
+                                _("no terminal to ask on; give the secret in a file or the "
+                                  "environment"));
     char again[1024];
     basira_code rc = BASIRA_OK;
-    for (int round = 0; round < (confirm ? 2 : 1) && !rc; round++) {
-        const char *prompt = round ? _("Repeat the passphrase: ") : _("Database passphrase: ");
+    for (int round = 0; round < (again_prompt ? 2 : 1) && !rc; round++) {
+        const char *p = round ? again_prompt : prompt;
         char *dst = round ? again : buf;
         size_t dstsz = round ? sizeof again : bufsz;
         struct termios old, quiet;
         int have_tc = tcgetattr(fd, &old) == 0;
-        if (write(fd, prompt, strlen(prompt)) < 0)
+        if (write(fd, p, strlen(p)) < 0)
             rc = basira_error_set(err, BASIRA_E_IO, _("cannot use the terminal"));
         if (have_tc) {
+            /* No echo: the secret must not appear on screen or in scrollback. */
             quiet = old;
             quiet.c_lflag &= ~(tcflag_t)ECHO;
             tcsetattr(fd, TCSAFLUSH, &quiet);
@@ -337,12 +325,37 @@ basira_code basira_store_key_resolve(const char *key_file, int confirm, char *bu
         if (write(fd, "\n", 1) < 0)
             rc = basira_error_set(err, BASIRA_E_IO, _("cannot use the terminal"));
         if (!rc && n == 0)
-            rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("empty passphrase"));
+            rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("nothing was typed"));
     }
     close(fd);
-    if (!rc && confirm && strcmp(buf, again))
-        rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("the passphrases differ"));
+    if (!rc && again_prompt && strcmp(buf, again))
+        rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("the two entries differ"));
     sodium_memzero(again, sizeof again);
+    return rc;
+}
+
+basira_code basira_store_key_resolve(const char *key_file, int confirm, char *buf, size_t bufsz,
+                                     basira_store_key *out, basira_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (key_file) {
+        out->key_file = key_file;
+        return BASIRA_OK;
+    }
+    const char *env = getenv("BASIRA_DB_PASSPHRASE");
+    if (env && *env) {
+        if (strlen(env) >= bufsz)
+            return basira_error_set(err, BASIRA_E_LIMIT, _("BASIRA_DB_PASSPHRASE is too long"));
+        snprintf(buf, bufsz, "%s", env);
+        out->passphrase = buf;
+        return BASIRA_OK;
+    }
+    if (!isatty(STDIN_FILENO))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("no database key: give --key-file FILE, set "
+                                  "BASIRA_DB_PASSPHRASE, or run on a terminal to be asked"));
+    basira_code rc = basira_store_prompt_secret(
+        _("Database passphrase: "), confirm ? _("Repeat the passphrase: ") : NULL, buf, bufsz, err);
     if (!rc)
         out->passphrase = buf;
     return rc;

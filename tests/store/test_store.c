@@ -218,8 +218,8 @@ static void new_case(basira_case_new *c)
 
 static json_t *fake_result(const char *category, double risk)
 {
-    return json_pack("{s:s, s:{s:s, s:f}}", "status", "ok", "triage", "category", category,
-                     "risk_index", risk);
+    return json_pack("{s:s, s:{s:s, s:f}}", "status", "ok", "risk", "category", category,
+                     "index", risk);
 }
 
 static void test_cases(void)

@@ -1,0 +1,136 @@
+/*
+ * server.h - the clinic node's HTTP API (libmicrohttpd), JSON under /api/v1.
+ *
+ * The routes, their roles and their bodies are described in docs/openapi.json
+ * (also served at GET /api/v1/openapi.json). In short:
+ *   POST   /api/v1/session              login {"username","password"} -> cookies
+ *   GET    /api/v1/session              who am I (any role)
+ *   DELETE /api/v1/session              logout
+ *   POST   /api/v1/cases                new case, consent for care required   gp nurse
+ * dermatologist GET    /api/v1/cases?status=&risk=&from=&to=&limit=&offset=  worklist  gp nurse
+ * dermatologist GET    /api/v1/cases/{id}                                             gp nurse
+ * dermatologist POST   /api/v1/cases/{id}/images    photo: raw image body or multipart field
+ * "image" gp nurse dermatologist POST   /api/v1/cases/{id}/decision  {"accept_ai", "category",
+ * "reason", "referral"} gp dermatologist GET    /api/v1/audit?after=&limit=, GET
+ * /api/v1/audit/verify          auditor GET/POST /api/v1/users, PATCH /api/v1/users/{username}
+ * admin GET    /api/v1/health, GET /api/v1/openapi.json                       anyone
+ *
+ * Security: sessions are random 256-bit tokens in an HttpOnly, SameSite=Strict
+ * cookie (Secure under TLS); every state-changing request other than login must
+ * carry the session's CSRF token (cookie basira_csrf) in the X-CSRF-Token
+ * header; failed logins are limited per username + client address. Errors are
+ * {"error": {"code", "message"}} with the matching HTTP status. Bodies are
+ * limited in size and requests in time; each completed request writes one JSON
+ * line to the access log (method, route, status, duration, user; never patient
+ * data).
+ *
+ * The photo analysis is an interface, so tests can use a deterministic fake and
+ * `basira serve` plugs in the real pipeline (include/basira/triage.h).
+ */
+#ifndef BASIRA_SERVER_H
+#define BASIRA_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "basira/error.h"
+#include "basira/store.h"
+#include "basira/triage.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Analyses an uploaded photo. Must be safe to call from several threads.
+ *   result: an object shaped like one line of `basira triage --json`, with
+ *           "status": "ok" (scored), "rejected" (failed the quality gate) or
+ *           "error" (not decodable; "error": {"code","message"} inside).
+ *   clean/clean_len/clean_mime: on "ok", the photo to store, re-encoded without
+ *           metadata (malloc'd; the server frees it). May be left NULL: the
+ *           upload is then stored as received.
+ * Returns BASIRA_OK when *result was produced; BASIRA_E_UNSUPPORTED when no
+ * model is available (the API answers 503); other codes for failures.
+ */
+typedef struct basira_analyzer {
+    basira_code (*analyze)(void *ctx, const void *data, size_t len, const basira_history *history,
+                           json_t **result, unsigned char **clean, size_t *clean_len,
+                           const char **clean_mime, basira_error *err);
+    void *ctx;
+} basira_analyzer;
+
+typedef struct basira_server_config {
+    const char *listen_addr; /* IPv4 or IPv6 literal; default "127.0.0.1" */
+    uint16_t port;           /* 0 = any free port (see basira_server_port) */
+    const char *tls_cert;    /* PEM files; both or neither (HTTPS via GnuTLS) */
+    const char *tls_key;
+    unsigned threads;         /* worker threads (epoll each); default 4 */
+    size_t max_json_bytes;    /* default 64 KiB */
+    size_t max_image_bytes;   /* default 16 MiB */
+    unsigned idle_timeout_s;  /* close a connection silent this long; default 30 */
+    unsigned request_time_s;  /* whole request (upload included) limit; default 120 */
+    int64_t session_ttl_s;    /* default 8 hours */
+    int login_max_failures;   /* per username + address and window; default 5 */
+    int login_window_s;       /* default 900 */
+    unsigned max_connections; /* default 256 */
+    FILE *access_log;         /* JSON Lines; NULL = no access log */
+    const char *openapi_path; /* NULL = docs/openapi.json found by basira_data_file() */
+} basira_server_config;
+
+void basira_server_config_default(basira_server_config *cfg);
+
+typedef struct basira_server basira_server;
+
+/* The server keeps pointers to st and cfg->access_log; they must outlive it. */
+basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
+                              const basira_server_config *cfg, basira_server **out,
+                              basira_error *err);
+
+/* Start listening (worker threads run until basira_server_stop). */
+basira_code basira_server_start(basira_server *srv, basira_error *err);
+
+/* The port actually bound (useful with port 0). */
+uint16_t basira_server_port(const basira_server *srv);
+
+/*
+ * Stop accepting connections, let requests in flight finish (at most
+ * grace_s seconds), then stop the workers. Every write a client was told
+ * succeeded is committed before its response is sent, so nothing acknowledged
+ * is lost.
+ */
+void basira_server_stop(basira_server *srv, unsigned grace_s);
+
+void basira_server_free(basira_server *srv);
+
+/* ---- request parsing, exposed for tests and the fuzzer ---- */
+
+/*
+ * Parse a new-case body into c. Strings in c point into *holder (free it with
+ * json_decref). Unknown fields, wrong types and a missing or false
+ * consent.care are errors (BASIRA_E_FORMAT / BASIRA_E_CONSENT).
+ */
+basira_code basira_request_parse_case(const char *body, size_t len, basira_case_new *c,
+                                      json_t **holder, basira_error *err);
+
+/* {"accept_ai": bool, "category", "reason", "referral"}. Strings point into *holder. */
+basira_code basira_request_parse_decision(const char *body, size_t len, basira_decision *d,
+                                          json_t **holder, basira_error *err);
+
+/*
+ * Find the form field `field` of a multipart/form-data body (RFC 7578).
+ * *part points into body; part_type gets the part's Content-Type ("" if none).
+ * BASIRA_E_FORMAT when malformed, BASIRA_E_NOT_FOUND when the field is absent.
+ */
+basira_code basira_multipart_find(const char *content_type, const unsigned char *body, size_t len,
+                                  const char *field, const unsigned char **part, size_t *part_len,
+                                  char part_type[64], basira_error *err);
+
+/* Parse "2026-11-22" or "2026-11-22T10:00:00Z" to unix seconds (end_of_day for a bare date). */
+basira_code basira_parse_time(const char *s, int end_of_day, int64_t *out, basira_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,257 @@
+/*
+ * cmd_serve.c - `basira serve`: the clinic node (HTTP API over the encrypted store).
+ *
+ * Shutdown: SIGTERM and SIGINT are blocked in every thread (the server's
+ * workers inherit the mask) and read from a signalfd by the main thread, so no
+ * global flag is needed and no handler runs in the middle of a request. On a
+ * signal the server stops accepting, lets requests in flight finish, and the
+ * store is closed; every acknowledged write was already committed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "basira/image.h"
+#include "basira/json.h"
+#include "basira/server.h"
+#include "basira/store.h"
+#include "basira/triage.h"
+#include "cli.h"
+#include "core/i18n.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, _("Usage: basira serve [options]\n"
+                 "Run the clinic node: the HTTP API (/api/v1, described at "
+                 "/api/v1/openapi.json) over the encrypted case store.\n\n"
+                 "Options:\n"
+                 "  --data DIR           data folder (default ./basira-data)\n"
+                 "  --listen ADDR:PORT   address to listen on (default 127.0.0.1:8080; "
+                 "[::1]:8080 for IPv6)\n"
+                 "  --tls-cert FILE      HTTPS certificate (PEM), with --tls-key\n"
+                 "  --tls-key FILE       HTTPS private key (PEM)\n"
+                 "  --key-file FILE      database key file (else BASIRA_DB_PASSPHRASE, else "
+                 "asked on the terminal)\n"
+                 "  --threads N          worker threads (default 4)\n"
+                 "  --model FILE         classifier model (default: the bundled model)\n"
+                 "  --access-log FILE    JSON Lines access log (default: standard output)\n"
+                 "  -h, --help           show this help\n\n"
+                 "The first time, create an administrator: basira user add --data DIR --role "
+                 "admin NAME.\n"
+                 "Stop with Ctrl-C or SIGTERM: requests in flight finish, nothing acknowledged "
+                 "is lost.\n"));
+}
+
+/* ---- the real analysis: the triage pipeline, photos re-encoded without metadata ---- */
+
+static basira_code real_analyze(void *ctx, const void *data, size_t len,
+                                const basira_history *history, json_t **result,
+                                unsigned char **clean, size_t *clean_len, const char **clean_mime,
+                                basira_error *err)
+{
+    basira_pipeline *p = ctx;
+    basira_triage_request req = {history, 0};
+    basira_code rc = basira_pipeline_run_buffer(p, data, len, &req, result, err);
+    if (rc)
+        return rc;
+    const char *status = json_string_value(json_object_get(*result, "status"));
+    if (status && !strcmp(status, "ok")) {
+        /*
+         * Store what intake decoded, re-encoded: the upload's EXIF (GPS,
+         * device serials, capture times) never reaches the database.
+         */
+        basira_image *img = NULL;
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        if (basira_image_load_buffer(data, len, NULL, &img, NULL) == BASIRA_OK &&
+            basira_image_encode_jpeg(img, 92, &buf, &n, NULL) == BASIRA_OK) {
+            *clean = buf;
+            *clean_len = n;
+            *clean_mime = "image/jpeg";
+        }
+        basira_image_free(img);
+    }
+    return BASIRA_OK;
+}
+
+static int parse_listen(const char *s, char *addr, size_t addrsz, long *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return -1;
+    size_t n = (size_t)(colon - s);
+    const char *a = s;
+    if (s[0] == '[') {
+        if (colon[-1] != ']')
+            return -1;
+        a = s + 1;
+        n -= 2;
+    }
+    if (n == 0 || n >= addrsz)
+        return -1;
+    memcpy(addr, a, n);
+    addr[n] = '\0';
+    return basira_cli_parse_long("--listen", colon + 1, 0, 65535, port);
+}
+
+static int run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},     {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
+        {"key-file", required_argument, NULL, 'K'}, {"threads", required_argument, NULL, 't'},
+        {"model", required_argument, NULL, 'm'},    {"access-log", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char *dir = "./basira-data", *key_file = NULL, *model = NULL, *log_path = NULL;
+    char addr[64] = "127.0.0.1";
+    long port = 8080, threads = 4;
+    basira_server_config cfg;
+    basira_server_config_default(&cfg);
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'l':
+            if (parse_listen(optarg, addr, sizeof addr, &port)) {
+                fprintf(stderr, _("basira: invalid --listen '%s' (expected ADDR:PORT)\n"), optarg);
+                return BASIRA_EXIT_USAGE;
+            }
+            break;
+        case 'c':
+            cfg.tls_cert = optarg;
+            break;
+        case 'k':
+            cfg.tls_key = optarg;
+            break;
+        case 'K':
+            key_file = optarg;
+            break;
+        case 't':
+            if (basira_cli_parse_long("--threads", optarg, 1, 64, &threads))
+                return BASIRA_EXIT_USAGE;
+            break;
+        case 'm':
+            model = optarg;
+            break;
+        case 'a':
+            log_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return BASIRA_EXIT_OK;
+        default:
+            fprintf(stderr, _("basira: invalid option '%s'\n"), argv[optind - 1]);
+            usage(stderr);
+            return BASIRA_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, _("basira: serve takes no arguments ('%s')\n"), argv[optind]);
+        return BASIRA_EXIT_USAGE;
+    }
+    if (!cfg.tls_cert != !cfg.tls_key) {
+        fprintf(stderr, _("basira: HTTPS needs both --tls-cert and --tls-key\n"));
+        return BASIRA_EXIT_USAGE;
+    }
+    cfg.listen_addr = addr;
+    cfg.port = (uint16_t)port;
+    cfg.threads = (unsigned)threads;
+
+    basira_error err;
+    char pass[1024];
+    basira_store_key key;
+    basira_store *st = NULL;
+    if (basira_store_key_resolve(key_file, 0, pass, sizeof pass, &key, &err) ||
+        basira_store_open(dir, &key, 0, &st, &err)) {
+        basira_cli_report(dir, &err);
+        return BASIRA_EXIT_FAILED;
+    }
+    memset(pass, 0, sizeof pass);
+    long users = 0;
+    if (basira_store_user_count(st, &users, &err)) {
+        basira_cli_report(dir, &err);
+        basira_store_free(st);
+        return BASIRA_EXIT_FAILED;
+    }
+    if (users == 0) {
+        fprintf(stderr,
+                _("basira: %s has no active user yet. Create an administrator first:\n"
+                  "  basira user add --data %s --role admin NAME\n"),
+                dir, dir);
+        basira_store_free(st);
+        return BASIRA_EXIT_FAILED;
+    }
+
+    basira_pipeline *pipe = NULL;
+    basira_analyzer an = {NULL, NULL};
+    if (basira_pipeline_new(model, NULL, &pipe, &err)) {
+        /* Cases, decisions and the audit trail still work without a model. */
+        fprintf(stderr, _("basira: warning: photo analysis disabled (%s); uploads answer 503\n"),
+                err.message);
+    } else {
+        an.analyze = real_analyze;
+        an.ctx = pipe;
+    }
+
+    FILE *log = stdout;
+    if (log_path && !(log = fopen(log_path, "a"))) {
+        fprintf(stderr, _("basira: cannot open %s: %s\n"), log_path, strerror(errno));
+        basira_pipeline_free(pipe);
+        basira_store_free(st);
+        return BASIRA_EXIT_FAILED;
+    }
+    cfg.access_log = log;
+
+    /* Block the stop signals before any thread starts, then wait for them on a signalfd. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
+
+    int status = BASIRA_EXIT_FAILED;
+    basira_server *srv = NULL;
+    if (sfd < 0) {
+        fprintf(stderr, _("basira: cannot watch for signals: %s\n"), strerror(errno));
+    } else if (basira_server_new(st, &an, &cfg, &srv, &err) || basira_server_start(srv, &err)) {
+        basira_cli_report(NULL, &err);
+    } else {
+        json_t *ready = json_pack("{s:s, s:s, s:i, s:b, s:b}", "event", "listening", "address",
+                                  addr, "port", (int)basira_server_port(srv), "tls",
+                                  cfg.tls_cert != NULL, "analysis", an.analyze != NULL);
+        basira_json_print_line(stderr, ready);
+        json_decref(ready);
+        struct signalfd_siginfo si;
+        ssize_t n;
+        do
+            n = read(sfd, &si, sizeof si);
+        while (n < 0 && errno == EINTR);
+        fprintf(stderr, _("basira: stopping (signal %u); finishing requests in flight\n"),
+                n == (ssize_t)sizeof si ? si.ssi_signo : 0u);
+        basira_server_stop(srv, 15);
+        status = BASIRA_EXIT_OK;
+    }
+    basira_server_free(srv);
+    if (sfd >= 0)
+        close(sfd);
+    if (log != stdout)
+        fclose(log);
+    else
+        fflush(stdout);
+    basira_pipeline_free(pipe);
+    basira_store_free(st);
+    return status;
+}
+
+const basira_command basira_cmd_serve = {"serve", N_("run the clinic node (HTTP API)"), run, usage};

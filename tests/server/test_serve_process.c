@@ -1,0 +1,451 @@
+/*
+ * test_serve_process.c - the real `basira serve` program ($BASIRA_CLI) over real
+ * HTTP(S) on loopback: first-run refusal, wrong database key, kill -9 during
+ * writes then restart (every acknowledged write is there), clean shutdown on
+ * SIGTERM, audit tampering found by `basira audit verify`, purge, HTTPS, and the
+ * full case flow with a real photo (needs ../shared/data and the bundled
+ * model; without the model uploads must answer 503).
+ */
+#include "basira/paths.h"
+#include "http_client.h"
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sqlcipher/sqlite3.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *cli;
+static char tmp[256], data[300], keyf[300], badkey[300], pwf[300], accesslog[300];
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void write_file(const char *path, const void *buf, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    fwrite(buf, 1, n, f);
+    fclose(f);
+}
+
+/* Run the CLI with args, stdin from /dev/null; returns the exit status, stderr in err_out. */
+static int run_cli(char *err_out, size_t errsz, const char *const *args)
+{
+    char errpath[400];
+    snprintf(errpath, sizeof errpath, "%s/stderr.txt", tmp);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        int ef = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(ef, 2);
+        setsid(); /* no controlling terminal: never prompt */
+        char *argv[32];
+        int n = 0;
+        argv[n++] = (char *)cli;
+        for (; args[n - 1] && n < 31; n++)
+            argv[n] = (char *)args[n - 1];
+        argv[n] = NULL;
+        execv(cli, argv);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (err_out) {
+        FILE *f = fopen(errpath, "r");
+        size_t k = f ? fread(err_out, 1, errsz - 1, f) : 0;
+        err_out[k] = '\0';
+        if (f)
+            fclose(f);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static unsigned free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    socklen_t l = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &l);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+typedef struct server_proc {
+    pid_t pid;
+    unsigned port;
+    const char *scheme;
+} server_proc;
+
+/* Start `basira serve`; wait until /health answers. */
+static int start_server(server_proc *sp, const char *key, const char *const *extra)
+{
+    sp->port = free_port();
+    sp->scheme = "http";
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", sp->port);
+    const char *args[24] = {"serve", "--data",       data,      "--key-file", key, "--listen",
+                            listen,  "--access-log", accesslog, "--threads",  "4"};
+    int n = 11;
+    for (int i = 0; extra && extra[i] && n < 23; i++) {
+        args[n++] = extra[i];
+        if (!strcmp(extra[i], "--tls-cert"))
+            sp->scheme = "https";
+    }
+    args[n] = NULL;
+    sp->pid = fork();
+    if (sp->pid == 0) {
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        setsid();
+        char *argv[26];
+        argv[0] = (char *)cli;
+        for (int i = 0; i <= n; i++)
+            argv[i + 1] = (char *)args[i];
+        execv(cli, argv);
+        _exit(127);
+    }
+    http_client c;
+    http_init(&c, sp->scheme, sp->port);
+    int up = 0;
+    for (int i = 0; i < 300 && !up; i++) {
+        if (http_req(&c, "GET", "/health", NULL, NULL, 0, 0) == 200)
+            up = 1;
+        else {
+            int st;
+            if (waitpid(sp->pid, &st, WNOHANG) == sp->pid) {
+                sp->pid = 0;
+                break;
+            }
+            sleep_ms(50);
+        }
+    }
+    http_free(&c);
+    return up ? 0 : -1;
+}
+
+static int stop_server(server_proc *sp, int sig)
+{
+    if (sp->pid <= 0)
+        return -1;
+    kill(sp->pid, sig);
+    int st = 0;
+    for (int i = 0; i < 400; i++) { /* 20 s */
+        if (waitpid(sp->pid, &st, WNOHANG) == sp->pid) {
+            sp->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        sleep_ms(50);
+    }
+    kill(sp->pid, SIGKILL);
+    waitpid(sp->pid, &st, 0);
+    sp->pid = 0;
+    return -2;
+}
+
+static const char *case_body =
+    "{\"patient_ref\": \"P-PROC\", \"age\": 40, \"sex\": \"female\", \"body_site\": \"leg\", "
+    "\"history\": {\"changed\": false}, \"consent\": {\"care\": true, \"recorded_by\": \"n1\"}}";
+
+static void test_first_run_and_keys(void)
+{
+    char err[4096];
+    /* No database yet: serve refuses and says how to start. */
+    const char *serve_args[] = {"serve", "--data", data, "--key-file", keyf, NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, serve_args), 1);
+    CHECK_MSG(strstr(err, "user add") != NULL, "%s", err);
+    /* Create it with an account, then disable the only account: serve still refuses. */
+    const char *add[] = {"user",   "add",   "--data",          data, "--key-file", keyf,
+                         "--role", "admin", "--password-file", pwf,  "boss",       NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, add), 0);
+    const char *dis[] = {"user", "disable", "--data", data, "--key-file", keyf, "boss", NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, dis), 0);
+    CHECK_EQ_INT(run_cli(err, sizeof err, serve_args), 1);
+    CHECK_MSG(strstr(err, "user add") != NULL, "%s", err);
+    const char *en[] = {"user", "enable", "--data", data, "--key-file", keyf, "boss", NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, en), 0);
+    /* Users for the other tests; a bad role and a duplicate are refused. */
+    const char *roles[][2] = {{"gp", "gp1"}, {"auditor", "aud1"}, {"nurse", "nurse1"}};
+    for (int i = 0; i < 3; i++) {
+        const char *a[] = {"user",   "add",       "--data",          data, "--key-file", keyf,
+                           "--role", roles[i][0], "--password-file", pwf,  roles[i][1],  NULL};
+        CHECK_EQ_INT(run_cli(err, sizeof err, a), 0);
+    }
+    const char *dup[] = {"user",   "add", "--data",          data, "--key-file", keyf,
+                         "--role", "gp",  "--password-file", pwf,  "gp1",        NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, dup), 1);
+    CHECK(strstr(err, "conflict") != NULL);
+    const char *badrole[] = {"user",   "add",  "--data",          data, "--key-file", keyf,
+                             "--role", "king", "--password-file", pwf,  "k1",         NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, badrole), 2);
+    /* No key at all and no terminal: a clear message, not a hang. */
+    const char *nokey[] = {"audit", "verify", "--data", data, NULL};
+    unsetenv("BASIRA_DB_PASSPHRASE");
+    CHECK_EQ_INT(run_cli(err, sizeof err, nokey), 1);
+    CHECK_MSG(strstr(err, "BASIRA_DB_PASSPHRASE") != NULL, "%s", err);
+    /* Wrong key: serve and audit verify both say so. */
+    const char *wrong[] = {"serve", "--data", data, "--key-file", badkey, NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, wrong), 1);
+    CHECK_MSG(strstr(err, "wrong_key") != NULL, "%s", err);
+    const char *wrongv[] = {"audit", "verify", "--data", data, "--key-file", badkey, NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, wrongv), 1);
+    CHECK(strstr(err, "wrong_key") != NULL);
+}
+
+typedef struct writer {
+    unsigned port;
+    volatile int stop;
+    int64_t acked[4096];
+    int n_acked;
+} writer;
+
+static void *write_cases(void *arg)
+{
+    writer *w = arg;
+    http_client c;
+    http_init(&c, "http", w->port);
+    curl_easy_setopt(c.curl, CURLOPT_TIMEOUT, 5L);
+    if (http_login(&c, "gp1", "password-123") != 200) {
+        http_free(&c);
+        return NULL;
+    }
+    while (!w->stop && w->n_acked < 4096) {
+        if (http_json(&c, "POST", "/cases", case_body) == 201)
+            w->acked[w->n_acked++] = json_integer_value(json_object_get(c.json, "id"));
+        else if (c.status == 0)
+            break; /* the server is gone */
+    }
+    http_free(&c);
+    return NULL;
+}
+
+/* Every acknowledged case must be readable after a restart. */
+static int count_present(unsigned port, const writer *ws, int nw, int *total)
+{
+    http_client c;
+    http_init(&c, "http", port);
+    http_login(&c, "gp1", "password-123");
+    int present = 0;
+    *total = 0;
+    for (int k = 0; k < nw; k++)
+        for (int i = 0; i < ws[k].n_acked; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "/cases/%lld", (long long)ws[k].acked[i]);
+            present += http_req(&c, "GET", path, NULL, NULL, 0, 0) == 200;
+            (*total)++;
+        }
+    http_free(&c);
+    return present;
+}
+
+static void crash_or_stop_during_writes(int sig)
+{
+    server_proc sp;
+    CHECK_EQ_INT(start_server(&sp, keyf, NULL), 0);
+    if (!sp.pid)
+        return;
+    enum { NW = 4 };
+    static writer ws[NW];
+    pthread_t th[NW];
+    for (int i = 0; i < NW; i++) {
+        memset(&ws[i], 0, sizeof ws[i]);
+        ws[i].port = sp.port;
+        pthread_create(&th[i], NULL, write_cases, &ws[i]);
+    }
+    sleep_ms(1500);
+    int rc = stop_server(&sp, sig); /* while the writers are still writing */
+    for (int i = 0; i < NW; i++) {
+        ws[i].stop = 1;
+        pthread_join(th[i], NULL);
+    }
+    if (sig == SIGKILL)
+        CHECK_EQ_INT(rc, 128 + SIGKILL);
+    else
+        CHECK_MSG(rc == 0, "serve exited %d after SIGTERM", rc);
+    CHECK_EQ_INT(start_server(&sp, keyf, NULL), 0);
+    int total = 0, present = count_present(sp.port, ws, NW, &total);
+    CHECK_MSG(total > 10, "only %d writes acknowledged", total);
+    CHECK_MSG(present == total, "%d of %d acknowledged cases survived signal %d", present, total,
+              sig);
+    fprintf(stderr, "  signal %d: %d acknowledged writes, %d present after restart\n", sig, total,
+            present);
+    stop_server(&sp, SIGTERM);
+    char err[4096];
+    const char *verify[] = {"audit", "verify", "--data", data, "--key-file", keyf, NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, verify), 0);
+}
+
+static void test_kill9_during_writes(void)
+{
+    crash_or_stop_during_writes(SIGKILL);
+}
+
+static void test_sigterm_during_writes(void)
+{
+    crash_or_stop_during_writes(SIGTERM);
+}
+
+static void test_audit_tampering(void)
+{
+    char err[4096];
+    const char *verify[] = {"audit", "verify", "--data", data, "--key-file", keyf, NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, verify), 0);
+    /* Edit entry 3 through SQLCipher with the real key, as an insider would. */
+    unsigned char buf[4096], key[32];
+    FILE *f = fopen(keyf, "rb");
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    crypto_generichash(key, 32, buf, n, NULL, 0);
+    char hex[65], pragma[128], path[400];
+    sodium_bin2hex(hex, sizeof hex, key, 32);
+    snprintf(pragma, sizeof pragma, "PRAGMA key = \"x'%s'\"", hex);
+    snprintf(path, sizeof path, "%s/basira.db", data);
+    sqlite3 *db = NULL;
+    CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(db,
+                              "UPDATE audit SET outcome = 'ok', actor = 'someone-else' "
+                              "WHERE id = 3",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    CHECK_EQ_INT(run_cli(err, sizeof err, verify), 1);
+    CHECK_MSG(strstr(err, "entry 3 ") != NULL && strstr(err, "audit_tampered") != NULL, "%s", err);
+}
+
+static void test_https_and_purge(void)
+{
+    char cert[400], key[400], cmd[1200], err[4096];
+    snprintf(cert, sizeof cert, "%s/cert.pem", tmp);
+    snprintf(key, sizeof key, "%s/key.pem", tmp);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 2 -subj "
+             "/CN=127.0.0.1 >/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "  openssl not available: HTTPS not tested\n");
+    } else {
+        server_proc sp;
+        const char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+        CHECK_EQ_INT(start_server(&sp, keyf, extra), 0);
+        http_client c;
+        http_init(&c, "https", sp.port);
+        CHECK_EQ_INT(http_login(&c, "gp1", "password-123"), 200);
+        CHECK(strstr(c.set_cookies, "Secure") != NULL);
+        CHECK_EQ_INT(http_json(&c, "POST", "/cases", case_body), 201);
+        http_free(&c);
+        /* Plain HTTP to the HTTPS port gets no API answer. */
+        http_client plain;
+        http_init(&plain, "http", sp.port);
+        CHECK(http_req(&plain, "GET", "/health", NULL, NULL, 0, 0) != 200);
+        http_free(&plain);
+        CHECK_EQ_INT(stop_server(&sp, SIGTERM), 0);
+    }
+    const char *purge[] = {"purge", "--data", data, "--key-file", keyf, NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, purge), 0);
+    char cfgp[400];
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", data);
+    const char *bad_cfg = "{\"retention_days\": {\"cases\": 0}}";
+    write_file(cfgp, bad_cfg, strlen(bad_cfg));
+    CHECK_EQ_INT(run_cli(err, sizeof err, purge), 1);
+    CHECK(strstr(err, "retention_days.cases") != NULL);
+    unlink(cfgp);
+}
+
+static void test_real_photo_flow(void)
+{
+    char model[4096];
+    server_proc sp;
+    CHECK_EQ_INT(start_server(&sp, keyf, NULL), 0);
+    http_client c;
+    http_init(&c, "http", sp.port);
+    CHECK_EQ_INT(http_login(&c, "nurse1", "password-123"), 200);
+    CHECK_EQ_INT(http_json(&c, "POST", "/cases", case_body), 201);
+    long long id = json_integer_value(json_object_get(c.json, "id"));
+    char path[64];
+    snprintf(path, sizeof path, "/cases/%lld/images", id);
+    int have_model =
+        basira_data_file("models/basira-derm.safetensors", model, sizeof model, NULL) == BASIRA_OK;
+    const char *dd = test_data_dir();
+    if (!have_model) {
+        /* Without the model, uploads say so (503), and nothing else breaks. */
+        CHECK_EQ_INT(http_req(&c, "POST", path, "image/jpeg", "\xff\xd8\xff", 3, 1), 503);
+        CHECK_STR(http_error_code(&c), "unsupported");
+        fprintf(stderr, "  SKIP real photo flow: models/basira-derm.safetensors is absent\n");
+    } else if (!dd) {
+        fprintf(stderr, "  SKIP real photo flow: ../shared/data is absent\n");
+    } else {
+        char img[600];
+        snprintf(img, sizeof img, "%s/ham10000/images/ISIC_0024306.jpg", dd);
+        FILE *f = fopen(img, "rb");
+        CHECK(f != NULL);
+        static unsigned char photo[1 << 20];
+        size_t n = f ? fread(photo, 1, sizeof photo, f) : 0;
+        if (f)
+            fclose(f);
+        long st = http_req(&c, "POST", path, "image/jpeg", photo, n, 1);
+        CHECK_MSG(st == 201 || st == 200, "upload -> %ld %s", st, c.body.data);
+        const char *status = json_string_value(json_object_get(c.json, "status"));
+        CHECK(status && (!strcmp(status, "ok") || !strcmp(status, "rejected")));
+        if (st == 201) {
+            CHECK(json_object_get(json_object_get(c.json, "risk"), "category") != NULL);
+            CHECK(json_integer_value(json_object_get(c.json, "image_id")) > 0);
+        }
+        CHECK_EQ_INT(http_req(&c, "POST", path, "image/jpeg", "not a jpeg at all", 17, 1), 422);
+    }
+    http_free(&c);
+    CHECK_EQ_INT(stop_server(&sp, SIGTERM), 0);
+}
+
+int main(void)
+{
+    cli = getenv("BASIRA_CLI");
+    if (!cli || access(cli, X_OK))
+        TEST_SKIP("BASIRA_CLI does not name the basira program");
+    setenv("BASIRA_ARGON2_FAST", "1", 1);
+    curl_global_init(CURL_GLOBAL_ALL);
+    snprintf(tmp, sizeof tmp, "/tmp/basira-serve-test-XXXXXX");
+    if (!mkdtemp(tmp))
+        return 1;
+    snprintf(data, sizeof data, "%s/data", tmp);
+    snprintf(keyf, sizeof keyf, "%s/db.key", tmp);
+    snprintf(badkey, sizeof badkey, "%s/other.key", tmp);
+    snprintf(pwf, sizeof pwf, "%s/password.txt", tmp);
+    snprintf(accesslog, sizeof accesslog, "%s/access.log", tmp);
+    unsigned char k[32];
+    randombytes_buf(k, sizeof k);
+    write_file(keyf, k, sizeof k);
+    randombytes_buf(k, sizeof k);
+    write_file(badkey, k, sizeof k);
+    write_file(pwf, "password-123\n", 13);
+
+    RUN(test_first_run_and_keys);
+    RUN(test_kill9_during_writes);
+    RUN(test_sigterm_during_writes);
+    RUN(test_https_and_purge);
+    RUN(test_real_photo_flow);
+    RUN(test_audit_tampering); /* last: it breaks the chain on purpose */
+
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmp);
+    curl_global_cleanup();
+    return test_summary();
+}

@@ -1,0 +1,554 @@
+/*
+ * test_server_api.c - the HTTP API over real HTTP on loopback (libcurl), with
+ * the server in this process and a deterministic fake analyser: login,
+ * cookies and CSRF, the full role x endpoint matrix, consent refusal, the case
+ * flow (raw and multipart uploads, rejected and undecodable photos, worklist,
+ * decisions), malformed JSON, huge bodies, wrong content types, slow clients,
+ * concurrent uploads, rate-limited logins, the audit trail.
+ */
+#include "basira/server.h"
+#include "basira/store.h"
+#include "http_client.h"
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static basira_store *store;
+static basira_server *server;
+static unsigned port;
+static char tmpdir[256];
+
+/*
+ * Fake analysis, decided by the bytes: "NOTIMG..." cannot be decoded,
+ * "BLURRY..." fails the quality gate, "IMG-H/M/L..." scores high/medium/low.
+ */
+static basira_code fake_analyze(void *ctx, const void *data, size_t len,
+                                const basira_history *history, json_t **result,
+                                unsigned char **clean, size_t *clean_len, const char **clean_mime,
+                                basira_error *err)
+{
+    (void)ctx;
+    (void)clean;
+    (void)clean_len;
+    (void)clean_mime;
+    const char *d = data;
+    if (len >= 6 && !memcmp(d, "NOTIMG", 6)) {
+        *result = json_pack("{s:s, s:{s:s, s:s}}", "status", "error", "error", "code",
+                            "not_an_image", "message", "the file is not a supported image");
+        return BASIRA_OK;
+    }
+    if (len >= 6 && !memcmp(d, "BLURRY", 6)) {
+        *result = json_pack("{s:s, s:{s:b, s:[{s:s, s:b, s:s}]}}", "status", "rejected", "quality",
+                            "ok", 0, "checks", "code", "blur", "passed", 0, "message",
+                            "Hold the phone still and tap the lesion to focus.");
+        return BASIRA_OK;
+    }
+    if (len < 5 || memcmp(d, "IMG-", 4))
+        return basira_error_set(err, BASIRA_E_INTERNAL, "fake analyser got unexpected bytes");
+    const char *cat = d[4] == 'H' ? "high" : d[4] == 'M' ? "medium" : "low";
+    /* The history reaches the analysis: a reported change raises low to medium. */
+    if (history && history->changed == 1 && !strcmp(cat, "low"))
+        cat = "medium";
+    *result = json_pack("{s:s, s:{s:s, s:i}, s:{s:b}}", "status", "ok", "risk", "category", cat,
+                        "index", d[4] == 'H' ? 70 : 10, "quality", "ok", 1);
+    return BASIRA_OK;
+}
+
+static const char *const role_names[] = {"gp", "nurse", "dermatologist", "admin", "auditor"};
+
+static void add_user(const char *name, basira_role role)
+{
+    basira_error err;
+    basira_actor a = {"setup", "local"};
+    if (basira_store_user_add(store, &a, name, role, "password-123", &err))
+        fprintf(stderr, "user add %s: %s\n", name, err.message);
+}
+
+static const char *case_json(const char *ref, int consent)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf,
+             "{\"patient_ref\": \"%s\", \"age\": 61, \"sex\": \"male\", \"body_site\": "
+             "\"forearm\", \"history\": {\"changed\": true, \"bleeding\": false, \"itching\": "
+             "null, \"duration_months\": 4}, \"consent\": {\"care\": %s, \"research\": false, "
+             "\"recorded_by\": \"nurse1\"}}",
+             ref, consent ? "true" : "false");
+    return buf;
+}
+
+static int64_t create_case(http_client *c, const char *ref)
+{
+    long st = http_json(c, "POST", "/cases", case_json(ref, 1));
+    CHECK_EQ_INT(st, 201);
+    return json_integer_value(json_object_get(c->json, "id"));
+}
+
+static long upload_raw(http_client *c, int64_t id, const char *bytes)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/cases/%lld/images", (long long)id);
+    return http_req(c, "POST", path, "image/jpeg", bytes, strlen(bytes), 1);
+}
+
+static void test_login_and_cookies(void)
+{
+    http_client c;
+    http_init(&c, "http", port);
+    CHECK_EQ_INT(http_login(&c, "gp", "wrong-password"), 401);
+    CHECK_STR(http_error_code(&c), "unauthenticated");
+    CHECK_EQ_INT(http_req(&c, "GET", "/session", NULL, NULL, 0, 0), 401);
+    CHECK_EQ_INT(http_login(&c, "gp", "password-123"), 200);
+    CHECK(strstr(c.set_cookies, "HttpOnly") != NULL);
+    CHECK(strstr(c.set_cookies, "SameSite=Strict") != NULL);
+    CHECK(strstr(c.set_cookies, "csrf") != NULL);
+    CHECK_EQ_INT(strlen(c.csrf), 64);
+    CHECK_STR(json_string_value(json_object_get(c.json, "role")), "gp");
+    CHECK_EQ_INT(http_req(&c, "GET", "/session", NULL, NULL, 0, 0), 200);
+    CHECK_STR(json_string_value(json_object_get(c.json, "username")), "gp");
+    /* A state-changing request without the CSRF header is refused. */
+    CHECK_EQ_INT(http_req(&c, "POST", "/cases", "application/json", case_json("P-X", 1),
+                          strlen(case_json("P-X", 1)), 0),
+                 403);
+    CHECK_EQ_INT(http_req(&c, "DELETE", "/session", NULL, NULL, 0, 0), 403);
+    CHECK_EQ_INT(http_req(&c, "DELETE", "/session", NULL, NULL, 0, 1), 200);
+    CHECK_EQ_INT(http_req(&c, "GET", "/session", NULL, NULL, 0, 0), 401);
+    /* Malformed login bodies. */
+    CHECK_EQ_INT(http_json(&c, "POST", "/session", "{\"username\": 3}"), 400);
+    CHECK_EQ_INT(http_json(&c, "POST", "/session", "{{{"), 400);
+    http_free(&c);
+}
+
+typedef struct call {
+    const char *method, *path, *ctype, *body;
+    int allowed; /* bit per role */
+} call;
+
+static void test_role_matrix(void)
+{
+    enum { GP = 1, NU = 2, DE = 4, AD = 8, AU = 16 };
+    /* Every endpoint that needs a session. DELETE /session last: it signs out. */
+    const call calls[] = {
+        {"GET", "/session", NULL, NULL, GP | NU | DE | AD | AU},
+        {"POST", "/cases", "application/json", case_json("P-M", 1), GP | NU | DE},
+        {"GET", "/cases", NULL, NULL, GP | NU | DE},
+        {"GET", "/cases/1", NULL, NULL, GP | NU | DE},
+        {"POST", "/cases/1/images", "image/jpeg", "IMG-L matrix", GP | NU | DE},
+        {"POST", "/cases/1/decision", "application/json",
+         "{\"accept_ai\": false, \"category\": \"medium\", \"reason\": \"matrix\", "
+         "\"referral\": \"none\"}",
+         GP | DE},
+        {"GET", "/audit", NULL, NULL, AU},
+        {"GET", "/audit/verify", NULL, NULL, AU},
+        {"GET", "/users", NULL, NULL, AD},
+        {"POST", "/users", "application/json",
+         "{\"username\": \"made-by-matrix\", \"role\": \"nurse\", \"password\": "
+         "\"password-123\"}",
+         AD},
+        {"PATCH", "/users/victim", "application/json", "{\"disabled\": false}", AD},
+        {"DELETE", "/session", NULL, NULL, GP | NU | DE | AD | AU},
+    };
+    size_t n = sizeof calls / sizeof calls[0];
+    /* Nobody signed in: 401 everywhere. */
+    http_client anon;
+    http_init(&anon, "http", port);
+    for (size_t i = 0; i < n; i++) {
+        long st = http_req(&anon, calls[i].method, calls[i].path, calls[i].ctype, calls[i].body,
+                           calls[i].body ? strlen(calls[i].body) : 0, 1);
+        CHECK_MSG(st == 401, "anonymous %s %s -> %ld", calls[i].method, calls[i].path, st);
+    }
+    http_free(&anon);
+    for (int r = 0; r < 5; r++) {
+        http_client c;
+        http_init(&c, "http", port);
+        CHECK_EQ_INT(http_login(&c, role_names[r], "password-123"), 200);
+        for (size_t i = 0; i < n; i++) {
+            long st = http_req(&c, calls[i].method, calls[i].path, calls[i].ctype, calls[i].body,
+                               calls[i].body ? strlen(calls[i].body) : 0, 1);
+            int allowed = (calls[i].allowed >> r) & 1;
+            if (allowed)
+                CHECK_MSG(st >= 200 && st < 300 && st != 0, "%s %s %s -> %ld (%s)", role_names[r],
+                          calls[i].method, calls[i].path, st, c.body.data ? c.body.data : "");
+            else
+                CHECK_MSG(st == 403 && !strcmp(http_error_code(&c), "forbidden"),
+                          "%s %s %s -> %ld, expected 403", role_names[r], calls[i].method,
+                          calls[i].path, st);
+        }
+        http_free(&c);
+    }
+}
+
+static void test_case_flow(void)
+{
+    http_client c, d;
+    http_init(&c, "http", port);
+    http_init(&d, "http", port);
+    CHECK_EQ_INT(http_login(&c, "nurse", "password-123"), 200);
+    CHECK_EQ_INT(http_login(&d, "dermatologist", "password-123"), 200);
+
+    /* Consent refused: 422 consent_required and nothing stored. */
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases?limit=500", NULL, NULL, 0, 0), 200);
+    json_int_t before = json_integer_value(json_object_get(c.json, "total"));
+    CHECK_EQ_INT(http_json(&c, "POST", "/cases", case_json("P-NOCONSENT", 0)), 422);
+    CHECK_STR(http_error_code(&c), "consent_required");
+    CHECK_EQ_INT(http_json(&c, "POST", "/cases", "{\"patient_ref\": \"P-1\"}"), 422);
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases?limit=500", NULL, NULL, 0, 0), 200);
+    CHECK_EQ_INT(json_integer_value(json_object_get(c.json, "total")), before);
+
+    int64_t a = create_case(&c, "P-FLOW-A");
+    int64_t b = create_case(&c, "P-FLOW-B");
+    CHECK(a > 0 && b > a);
+
+    /* Raw upload, scored. History (changed) raises low to medium. */
+    CHECK_EQ_INT(upload_raw(&c, a, "IMG-L lesion"), 201);
+    CHECK_STR(json_string_value(json_object_get(c.json, "status")), "ok");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(c.json, "risk"), "category")),
+              "medium");
+    CHECK_EQ_INT(json_integer_value(json_object_get(c.json, "case_id")), a);
+    CHECK(json_integer_value(json_object_get(c.json, "image_id")) > 0);
+
+    /* Multipart upload, field "image". */
+    const char *mp = "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+                     "--XyZ\r\nContent-Disposition: form-data; name=\"image\"; "
+                     "filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\nIMG-H multipart\r\n"
+                     "--XyZ--\r\n";
+    char path[64];
+    snprintf(path, sizeof path, "/cases/%lld/images", (long long)b);
+    CHECK_EQ_INT(http_req(&c, "POST", path, "multipart/form-data; boundary=XyZ", mp, strlen(mp), 1),
+                 201);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(c.json, "risk"), "category")),
+              "high");
+    const char *mp_bad = "--XyZ\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n"
+                         "--XyZ--\r\n";
+    CHECK_EQ_INT(
+        http_req(&c, "POST", path, "multipart/form-data; boundary=XyZ", mp_bad, strlen(mp_bad), 1),
+        400);
+    CHECK_EQ_INT(http_req(&c, "POST", path, "multipart/form-data; boundary=XyZ", "garbage", 7, 1),
+                 400);
+
+    /* Rejected photo: a quality event with guidance, not a stored photo. */
+    CHECK_EQ_INT(upload_raw(&c, a, "BLURRY photo"), 200);
+    CHECK_STR(json_string_value(json_object_get(c.json, "status")), "rejected");
+    CHECK(json_integer_value(json_object_get(c.json, "quality_event_id")) > 0);
+    CHECK(json_object_get(c.json, "image_id") == NULL);
+    CHECK(json_array_size(json_object_get(c.json, "guidance")) >= 2);
+    /* Undecodable: 422 with the decoder's code. */
+    CHECK_EQ_INT(upload_raw(&c, a, "NOTIMG at all"), 422);
+    CHECK_STR(http_error_code(&c), "not_an_image");
+    /* Wrong content type, empty photo, unknown case. */
+    CHECK_EQ_INT(http_req(&c, "POST", path, "text/plain", "IMG-H", 5, 1), 415);
+    CHECK_STR(http_error_code(&c), "unsupported");
+    CHECK_EQ_INT(http_req(&c, "POST", path, "image/png", "", 0, 1), 422);
+    CHECK_EQ_INT(upload_raw(&c, 987654, "IMG-H"), 404);
+
+    /* The case as stored. */
+    snprintf(path, sizeof path, "/cases/%lld", (long long)a);
+    CHECK_EQ_INT(http_req(&c, "GET", path, NULL, NULL, 0, 0), 200);
+    CHECK_STR(json_string_value(json_object_get(c.json, "patient_ref")), "P-FLOW-A");
+    CHECK_STR(json_string_value(json_object_get(c.json, "status")), "triaged");
+    json_t *imgs = json_object_get(c.json, "images");
+    CHECK_EQ_INT(json_array_size(imgs), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(imgs, 1), "kind")), "quality_event");
+    CHECK(json_is_false(json_object_get(json_array_get(imgs, 1), "photo_stored")));
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases/0", NULL, NULL, 0, 0), 404);
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases/abc", NULL, NULL, 0, 0), 404);
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases/99999999", NULL, NULL, 0, 0), 404);
+
+    /* Worklist: high before medium; filters; pagination. */
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases?status=triaged&limit=500", NULL, NULL, 0, 0), 200);
+    json_t *items = json_object_get(c.json, "items");
+    int pos_a = -1, pos_b = -1;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_int_t id = json_integer_value(json_object_get(json_array_get(items, i), "id"));
+        if (id == a)
+            pos_a = (int)i;
+        if (id == b)
+            pos_b = (int)i;
+    }
+    CHECK(pos_b >= 0 && pos_a > pos_b);
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases?risk=high&limit=1&offset=0", NULL, NULL, 0, 0), 200);
+    CHECK_EQ_INT(json_array_size(json_object_get(c.json, "items")), 1);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(c.json, "items"), 0), "risk")),
+              "high");
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases?risk=extreme", NULL, NULL, 0, 0), 400);
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases?from=yesterday", NULL, NULL, 0, 0), 400);
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases?from=2000-01-01&to=2000-12-31", NULL, NULL, 0, 0),
+                 200);
+    CHECK_EQ_INT(json_integer_value(json_object_get(c.json, "total")), 0);
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases?limit=-4", NULL, NULL, 0, 0), 400);
+
+    /* Decision by the dermatologist: override with a reason, referral requested. */
+    snprintf(path, sizeof path, "/cases/%lld/decision", (long long)a);
+    CHECK_EQ_INT(http_json(&d, "POST", path, "{\"accept_ai\": false, \"category\": \"high\"}"),
+                 400);
+    CHECK_EQ_INT(http_json(&d, "POST", path,
+                           "{\"accept_ai\": false, \"category\": \"high\", \"reason\": "
+                           "\"asymmetric pigment network\", \"referral\": \"requested\"}"),
+                 200);
+    CHECK_STR(json_string_value(json_object_get(d.json, "status")), "reviewed");
+    CHECK_STR(json_string_value(json_object_get(d.json, "risk")), "high");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(d.json, "decision"), "decided_by")),
+              "dermatologist");
+    /* The nurse may not decide. */
+    CHECK_EQ_INT(http_json(&c, "POST", path, "{\"accept_ai\": true}"), 403);
+    http_free(&c);
+    http_free(&d);
+}
+
+static void test_malformed_input(void)
+{
+    http_client c;
+    http_init(&c, "http", port);
+    CHECK_EQ_INT(http_login(&c, "gp", "password-123"), 200);
+    const char *bad[] = {"",
+                         "{",
+                         "[1,2,3]",
+                         "null",
+                         "{\"patient_ref\": 5}",
+                         "{\"patient_ref\": \"P\", \"consent\": {\"care\": \"yes\"}}",
+                         "{\"patient_ref\": \"P\", \"age\": -3, \"consent\": {\"care\": true, "
+                         "\"recorded_by\": \"n\"}}",
+                         "{\"patient_ref\": \"P\", \"concent\": {}}",
+                         "{\"patient_ref\": \"P\", \"patient_ref\": \"Q\"}",
+                         "\xff\xfe\x00garbage"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        long st = http_req(&c, "POST", "/cases", "application/json", bad[i],
+                           i == sizeof bad / sizeof bad[0] - 1 ? 11 : strlen(bad[i]), 1);
+        CHECK_MSG(st == 400 || st == 422, "body %zu -> %ld", i, st);
+        CHECK(json_is_object(json_object_get(c.json, "error")));
+        CHECK(json_string_value(json_object_get(json_object_get(c.json, "error"), "message")));
+    }
+    /* Wrong content type for JSON endpoints. */
+    const char *ok = case_json("P-CT", 1);
+    CHECK_EQ_INT(http_req(&c, "POST", "/cases", "text/plain", ok, strlen(ok), 1), 415);
+    CHECK_EQ_INT(http_req(&c, "POST", "/cases", NULL, ok, strlen(ok), 1), 415);
+    /* Huge bodies: declared (Content-Length) and a real 1 MiB JSON body. */
+    size_t big = 1 << 20;
+    char *huge = malloc(big);
+    memset(huge, ' ', big);
+    huge[0] = '{';
+    huge[big - 1] = '}';
+    CHECK_EQ_INT(http_req(&c, "POST", "/cases", "application/json", huge, big, 1), 413);
+    CHECK_STR(http_error_code(&c), "limit_exceeded");
+    free(huge);
+    /* Unknown endpoints and methods. */
+    CHECK_EQ_INT(http_req(&c, "GET", "/nothing", NULL, NULL, 0, 0), 404);
+    CHECK_EQ_INT(http_req(&c, "GET", "/../etc/passwd", NULL, NULL, 0, 0), 404);
+    CHECK_EQ_INT(http_req(&c, "PUT", "/cases", "application/json", "{}", 2, 1), 405);
+    /* Public endpoints. */
+    CHECK_EQ_INT(http_req(&c, "GET", "/health", NULL, NULL, 0, 0), 200);
+    CHECK_EQ_INT(http_req(&c, "GET", "/openapi.json", NULL, NULL, 0, 0), 200);
+    CHECK(json_string_value(json_object_get(c.json, "openapi")) != NULL);
+    CHECK(json_object_get(json_object_get(c.json, "paths"), "/cases") != NULL);
+    http_free(&c);
+}
+
+/* A client that opens a connection, sends half a request and goes quiet. */
+static void test_slow_client(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    const char *partial = "POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n";
+    CHECK(write(fd, partial, strlen(partial)) == (ssize_t)strlen(partial));
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf); /* the server closes it: 0 (EOF) */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK_MSG(n <= 0 || (n > 0 && !memcmp(buf, "HTTP/1.1 4", 10)), "read %zd", n);
+    CHECK_MSG(waited < 8.0, "slow client held for %.1f s", waited);
+    close(fd);
+    /* And the server still answers everyone else. */
+    http_client c;
+    http_init(&c, "http", port);
+    CHECK_EQ_INT(http_req(&c, "GET", "/health", NULL, NULL, 0, 0), 200);
+    http_free(&c);
+}
+
+typedef struct uploader {
+    int64_t case_id;
+    int ok, n;
+} uploader;
+
+static void *upload_thread(void *arg)
+{
+    uploader *u = arg;
+    http_client c;
+    http_init(&c, "http", port);
+    if (http_login(&c, "gp", "password-123") == 200)
+        for (int i = 0; i < u->n; i++)
+            u->ok += upload_raw(&c, u->case_id, i % 2 ? "IMG-M concurrent" : "IMG-L conc") == 201;
+    http_free(&c);
+    return NULL;
+}
+
+static void test_concurrent_uploads(void)
+{
+    http_client c;
+    http_init(&c, "http", port);
+    CHECK_EQ_INT(http_login(&c, "gp", "password-123"), 200);
+    int64_t id = create_case(&c, "P-CONCURRENT");
+    enum { T = 8, N = 6 };
+    pthread_t th[T];
+    uploader u[T];
+    for (int i = 0; i < T; i++) {
+        u[i] = (uploader){id, 0, N};
+        pthread_create(&th[i], NULL, upload_thread, &u[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        ok += u[i].ok;
+    }
+    CHECK_EQ_INT(ok, T * N);
+    char path[64];
+    snprintf(path, sizeof path, "/cases/%lld", (long long)id);
+    CHECK_EQ_INT(http_req(&c, "GET", path, NULL, NULL, 0, 0), 200);
+    CHECK_EQ_INT(json_array_size(json_object_get(c.json, "images")), T * N);
+    http_free(&c);
+}
+
+static void test_rate_limit(void)
+{
+    http_client c;
+    http_init(&c, "http", port);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_INT(http_login(&c, "auditor", "not-the-password"), 401);
+    /* Now even the right password is refused for a while, with Retry-After. */
+    CHECK_EQ_INT(http_login(&c, "auditor", "password-123"), 429);
+    CHECK_STR(http_error_code(&c), "limit_exceeded");
+    /* Another account from the same address is not affected. */
+    CHECK_EQ_INT(http_login(&c, "admin", "password-123"), 200);
+    http_free(&c);
+}
+
+static void test_audit_trail(void)
+{
+    http_client c;
+    http_init(&c, "http", port);
+    CHECK_EQ_INT(http_login(&c, "auditor2", "password-123"), 200);
+    CHECK_EQ_INT(http_req(&c, "GET", "/audit/verify", NULL, NULL, 0, 0), 200);
+    CHECK_MSG(json_is_true(json_object_get(c.json, "ok")), "%s", c.body.data);
+    if (!json_is_true(json_object_get(c.json, "ok"))) {
+        char q[64];
+        snprintf(q, sizeof q, "/audit?after=%lld&limit=2",
+                 (long long)json_integer_value(json_object_get(c.json, "bad_id")) - 2);
+        http_req(&c, "GET", q, NULL, NULL, 0, 0);
+        fprintf(stderr, "around: %s\n", c.body.data);
+    }
+    CHECK(json_integer_value(json_object_get(c.json, "checked")) > 50);
+    CHECK_EQ_INT(http_req(&c, "GET", "/audit?limit=1000", NULL, NULL, 0, 0), 200);
+    json_t *items = json_object_get(c.json, "items");
+    int creates = 0, refusals = 0, forbidden = 0, from_loopback = 1;
+    size_t i;
+    json_t *e;
+    json_array_foreach(items, i, e)
+    {
+        const char *action = json_string_value(json_object_get(e, "action"));
+        const char *outcome = json_string_value(json_object_get(e, "outcome"));
+        if (!strcmp(action, "case_create") && !strcmp(outcome, "ok"))
+            creates++;
+        if (!strcmp(outcome, "consent_refused"))
+            refusals++;
+        if (!strcmp(outcome, "forbidden"))
+            forbidden++;
+        if (!strcmp(action, "case_read") &&
+            strcmp(json_string_value(json_object_get(e, "ip")), "127.0.0.1"))
+            from_loopback = 0;
+    }
+    CHECK(creates >= 4);
+    CHECK(refusals >= 1);
+    CHECK(forbidden >= 20);
+    CHECK(from_loopback);
+    CHECK_EQ_INT(http_req(&c, "GET", "/audit?limit=0", NULL, NULL, 0, 0), 400);
+    http_free(&c);
+}
+
+int main(void)
+{
+    setenv("BASIRA_ARGON2_FAST", "1", 1);
+    curl_global_init(CURL_GLOBAL_ALL);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/basira-server-test-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return 1;
+    basira_error err;
+    basira_store_key key = {"test passphrase", NULL};
+    if (basira_store_open(tmpdir, &key, 1, &store, &err)) {
+        fprintf(stderr, "store: %s\n", err.message);
+        return 1;
+    }
+    for (int r = 0; r < 5; r++)
+        add_user(role_names[r], (basira_role)r);
+    add_user("victim", BASIRA_ROLE_NURSE);
+    add_user("auditor2", BASIRA_ROLE_AUDITOR);
+
+    char api[4096], logpath[512];
+    const char *src = getenv("BASIRA_SOURCE_DIR");
+    snprintf(api, sizeof api, "%s/docs/openapi.json", src ? src : ".");
+    snprintf(logpath, sizeof logpath, "%s/access.log", tmpdir);
+    FILE *log = fopen(logpath, "w+");
+    basira_server_config cfg;
+    basira_server_config_default(&cfg);
+    cfg.port = 0;
+    cfg.threads = 4;
+    cfg.idle_timeout_s = 2;
+    cfg.openapi_path = api;
+    cfg.access_log = log;
+    basira_analyzer an = {fake_analyze, NULL};
+    if (basira_server_new(store, &an, &cfg, &server, &err) || basira_server_start(server, &err)) {
+        fprintf(stderr, "server: %s\n", err.message);
+        return 1;
+    }
+    port = basira_server_port(server);
+    CHECK(port > 0);
+
+    RUN(test_login_and_cookies);
+    RUN(test_role_matrix);
+    RUN(test_case_flow);
+    RUN(test_malformed_input);
+    RUN(test_slow_client);
+    RUN(test_concurrent_uploads);
+    RUN(test_rate_limit);
+    RUN(test_audit_trail);
+
+    basira_server_stop(server, 5);
+    basira_server_free(server);
+    basira_store_free(store);
+
+    /* The access log: one JSON object per request, no patient data in it. */
+    fflush(log);
+    rewind(log);
+    char line[2048];
+    int lines = 0, parsed = 0, leaks = 0;
+    while (fgets(line, sizeof line, log)) {
+        lines++;
+        json_t *j = json_loads(line, 0, NULL);
+        parsed += j && json_object_get(j, "status") && json_object_get(j, "path");
+        json_decref(j);
+        leaks += strstr(line, "P-FLOW") != NULL || strstr(line, "forearm") != NULL;
+    }
+    fclose(log);
+    CHECK(lines > 100);
+    CHECK_EQ_INT(parsed, lines);
+    CHECK_EQ_INT(leaks, 0);
+
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    curl_global_cleanup();
+    return test_summary();
+}
