@@ -493,54 +493,47 @@ static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *
 
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
-    dnnl_memory_desc_t omd = op->other >= 0 ? p->t[op->other].md : dmd;
+    /*
+     * The residual add is a sum post-op: the skip tensor is first copied into the
+     * output buffer and the convolution accumulates onto it. (A binary post-op would
+     * read it in place, but oneDNN 2.6 then falls back to a slow gemm convolution in
+     * plain layout; the copy costs far less.)
+     */
     dnnl_primitive_desc_t pd = NULL;
-    basira_code rc = BASIRA_OK;
-    for (int pass = 0; pass < 2; pass++) {
-        dnnl_convolution_desc_t cd;
-        dnnl_status_t s = dnnl_dilated_convolution_forward_desc_init(
-            &cd, p->mode == MODE_TRAIN ? dnnl_forward_training : dnnl_forward_inference,
-            dnnl_convolution_direct, &smd, &wmd, has_bias ? &bmd : NULL, &dmd, st, dil, pl, pr);
-        if (!s && (op->other >= 0 || act >= 0)) {
-            if (attr) {
-                dnnl_primitive_attr_destroy(attr);
-                dnnl_post_ops_destroy(po);
-            }
-            s = dnnl_primitive_attr_create(&attr);
-            if (!s)
-                s = dnnl_post_ops_create(&po);
-            if (!s && op->other >= 0)
-                s = dnnl_post_ops_append_binary(po, dnnl_binary_add, &omd);
-            if (!s && act >= 0) {
-                dnnl_alg_kind_t alg;
-                float a, b;
-                act_alg(net->layers[act].type, &alg, &a, &b);
-                s = dnnl_post_ops_append_eltwise(po, 1.0f, alg, a, b);
-            }
-            if (!s)
-                s = dnnl_primitive_attr_set_post_ops(attr, po);
+    dnnl_convolution_desc_t cd;
+    dnnl_status_t s = dnnl_dilated_convolution_forward_desc_init(
+        &cd, p->mode == MODE_TRAIN ? dnnl_forward_training : dnnl_forward_inference,
+        dnnl_convolution_direct, &smd, &wmd, has_bias ? &bmd : NULL, &dmd, st, dil, pl, pr);
+    if (!s && (op->other >= 0 || act >= 0)) {
+        s = dnnl_primitive_attr_create(&attr);
+        if (!s)
+            s = dnnl_post_ops_create(&po);
+        if (!s && op->other >= 0)
+            s = dnnl_post_ops_append_sum(po, 1.0f);
+        if (!s && act >= 0) {
+            dnnl_alg_kind_t alg;
+            float a, b;
+            act_alg(net->layers[act].type, &alg, &a, &b);
+            s = dnnl_post_ops_append_eltwise(po, 1.0f, alg, a, b);
         }
         if (!s)
-            s = mk_pd(p, eng, &cd, attr, NULL, &pd);
-        if (s) {
-            rc = dn_fail(err, s, lname);
-            break;
-        }
-        /* The post-op operand works best in the layout of the output: ask again with it. */
-        if (op->other < 0 || dnnl_memory_desc_equal(&omd, qmd(pd, dnnl_query_dst_md, 0)))
-            break;
-        omd = *qmd(pd, dnnl_query_dst_md, 0);
-        dmd = omd;
+            s = dnnl_primitive_attr_set_post_ops(attr, po);
     }
+    if (!s)
+        s = mk_pd(p, eng, &cd, attr, NULL, &pd);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
     if (po)
         dnnl_post_ops_destroy(po);
-    if (rc)
-        return rc;
+    if (s)
+        return dn_fail(err, s, lname);
     DN(mk_prim(p, pd, &op->fwd));
-    if (op->other >= 0)
-        DN(mk_cvt(p, eng, &p->t[op->other].md, &omd, &op->src1));
+    if (op->other >= 0) {
+        /* always a reorder (a copy when the layouts agree) into the output buffer */
+        op->src1.mem = NULL;
+        DN(mk_reorder(p, eng, &p->t[op->other].md, qmd(pd, dnnl_query_dst_md, 0), 0,
+                      &op->src1.prim));
+    }
     DN(mk_cvt(p, eng, &ti->md, qmd(pd, dnnl_query_src_md, 0), &op->src));
     const dnnl_memory_desc_t *wq = qmd(pd, dnnl_query_weights_md, 0);
     float *wsrc = param_ptr(net, l, 0), *bsrc = l->bias ? param_ptr(net, l, 1) : NULL;
@@ -582,7 +575,8 @@ static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *
         DN(mk_prim(p, bpd, &op->bwd_d));
         DN(mk_cvt(p, eng, &wplain, qmd(bpd, dnnl_query_weights_md, 0), &op->bd_w));
         op->bd_pd = bpd; /* its diff_dst conversion is made by finish_conv_bwd() */
-        rc = mk_deliver(net, p, in, qmd(bpd, dnnl_query_diff_src_md, 0), &op->dsrc, lname, err);
+        basira_code rc =
+            mk_deliver(net, p, in, qmd(bpd, dnnl_query_diff_src_md, 0), &op->dsrc, lname, err);
         if (rc)
             return rc;
     }
@@ -1165,22 +1159,21 @@ static basira_code forward_op(basira_net *net, nn_plan *p, int i, basira_error *
     basira_code rc;
     switch (l->type) {
     case NN_CONV: {
-        dnnl_memory_t s = NULL, o = NULL;
+        dnnl_memory_t s = NULL;
         if ((rc = run_cvt(stream, &op->src, src, &s, lname, err)))
             return rc;
-        if (op->other >= 0 &&
-            (rc = run_cvt(stream, &op->src1, p->t[op->other].mem, &o, lname, err)))
-            return rc;
-        if (op->w_re) {
-            dnnl_exec_arg_t a[] = {{DNNL_ARG_FROM, op->w_plain}, {DNNL_ARG_TO, op->w}};
-            EXEC(op->w_re, a);
+        if (op->other >= 0) {
+            dnnl_exec_arg_t c[] = {{DNNL_ARG_FROM, p->t[op->other].mem}, {DNNL_ARG_TO, dst}};
+            EXEC(op->src1.prim, c);
         }
-        dnnl_exec_arg_t a[5] = {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, op->w}, {DNNL_ARG_DST, dst}};
+        if (op->w_re) {
+            dnnl_exec_arg_t c[] = {{DNNL_ARG_FROM, op->w_plain}, {DNNL_ARG_TO, op->w}};
+            EXEC(op->w_re, c);
+        }
+        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, op->w}, {DNNL_ARG_DST, dst}};
         int na = 3;
         if (op->b)
             a[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, op->b};
-        if (o)
-            a[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, o};
         dnnl_status_t st = dnnl_primitive_execute(op->fwd, stream, na, a);
         if (st)
             return dn_fail(err, st, lname);
