@@ -223,6 +223,8 @@ basira_code basira_csv_read_file(const char *path, basira_csv **out, basira_erro
 void basira_csv_free(basira_csv *c);
 size_t basira_csv_rows(const basira_csv *c);
 int basira_csv_cols(const basira_csv *c);
+/* Name of column col in the header, or NULL. */
+const char *basira_csv_header(const basira_csv *c, int col);
 /* Column index of a header name, or -1. */
 int basira_csv_column(const basira_csv *c, const char *name);
 /* Cell (row excludes the header); "" for missing trailing cells. Never NULL for valid indices. */

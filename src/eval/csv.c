@@ -52,6 +52,13 @@ const char *basira_csv_cell(const basira_csv *c, size_t row, int col)
     return c->text + c->offsets[(row + 1) * (size_t)c->cols + (size_t)col];
 }
 
+const char *basira_csv_header(const basira_csv *c, int col)
+{
+    if (!c || col < 0 || col >= c->cols)
+        return NULL;
+    return c->text + c->offsets[col];
+}
+
 int basira_csv_column(const basira_csv *c, const char *name)
 {
     if (!c || !name)

@@ -199,7 +199,10 @@ basira_code basira_eval_report_print(const json_t *report, int markdown, FILE *f
     char buf[256];
     if (markdown)
         fprintf(f, "# %s\n\n", _("Evaluation report"));
-    fprintf(f, _("%lld images: %lld malignant, %lld benign\n\n"),
+    const char *unit = json_string_value(json_object_get(report, "unit"));
+    fprintf(f,
+            unit && !strcmp(unit, "lesions") ? _("%lld lesions: %lld malignant, %lld benign\n\n")
+                                             : _("%lld images: %lld malignant, %lld benign\n\n"),
             (long long)json_integer_value(json_object_get(report, "n")),
             (long long)json_integer_value(json_object_get(report, "n_malignant")),
             (long long)json_integer_value(json_object_get(report, "n_benign")));

@@ -438,6 +438,22 @@ done:
     return BASIRA_OK;
 }
 
+/* Order of group names: age bands youngest first, then alphabetical. */
+static int band_rank(const char *v)
+{
+    static const char *const bands[] = {"<30", "30-49", "50-69", ">=70"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(v, bands[i]))
+            return i;
+    return 4;
+}
+
+static int cmp_group(const char *a, const char *b)
+{
+    int ra = band_rank(a), rb = band_rank(b);
+    return ra != rb ? ra - rb : strcmp(a, b);
+}
+
 /* Per-group metrics of one metadata column. */
 static basira_code breakdown(const basira_eval_set *s, const char *name,
                              const basira_eval_options *o, json_t **out, basira_error *err)
@@ -468,7 +484,7 @@ static basira_code breakdown(const basira_eval_set *s, const char *name,
             vals[nv++] = x;
     }
     for (size_t t = 1; t < nv; t++)
-        for (size_t u = t; u > 0 && strcmp(vals[u - 1], vals[u]) > 0; u--) {
+        for (size_t u = t; u > 0 && cmp_group(vals[u - 1], vals[u]) > 0; u--) {
             const char *sw = vals[u];
             vals[u] = vals[u - 1];
             vals[u - 1] = sw;

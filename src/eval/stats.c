@@ -384,6 +384,8 @@ basira_code basira_choose_operating_point(const double *p_mal, const int *malign
         if (!(high > bj))
             high = nextafter(bj, INFINITY);
     }
+    if (high > 1.0)
+        high = 1.0; /* a benign lesion at p = 1: no threshold in [0, 1] can exclude it */
     if (high < medium)
         high = medium;
     free(m);

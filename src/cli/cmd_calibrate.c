@@ -1,0 +1,388 @@
+/*
+ * cmd_calibrate.c - `basira calibrate`: fit a model's temperature and triage
+ * thresholds on validation images and write a calibrated copy of the model.
+ *
+ * Steps, and why:
+ *   1. predict the validation rows with the model as it is;
+ *   2. fit the temperature T' minimising the NLL of softmax(log p / T'); the model's
+ *      new temperature is T0 x T' (softmax is shift-invariant, so log-probabilities
+ *      at T0 are logits / T0 up to a constant);
+ *   3. write the model with that temperature and predict the validation rows AGAIN
+ *      with the written file: with test-time augmentation the averaged probabilities
+ *      are not exactly a temperature change of step 1's, and re-predicting also
+ *      proves the written file loads and works. "ECE after" and the thresholds come
+ *      from these real probabilities, not from an approximation;
+ *   4. choose the thresholds (src/eval: medium keeps >= target sensitivity, high
+ *      keeps >= the wanted specificity) and store them, with a calibration record
+ *      (ECE/NLL before and after, the operating point with its Wilson intervals), in
+ *      the model's "basira" metadata.
+ * The thresholds are fitted on the validation set: their sensitivity there is by
+ * construction >= the target; only `basira evaluate` on a separate test set says
+ * what to expect in use.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "basira/eval.h"
+#include "basira/model.h"
+#include "basira/nn.h"
+#include "basira/triage.h"
+#include "cli.h"
+#include "core/i18n.h"
+#include "eval/eval_cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            _("Usage: basira calibrate --model IN --images DIR --csv VAL.csv --out OUT [options]\n"
+              "Fit the model's temperature (calibrated probabilities) and its triage\n"
+              "thresholds on validation images, and write a copy of the model with them.\n\n"
+              "Options:\n"
+              "  --model FILE               model to calibrate\n"
+              "  --images DIR               folder of the images\n"
+              "  --csv FILE                 validation labels (e.g. val.csv of 'basira train')\n"
+              "  --out FILE                 calibrated model to write (.safetensors)\n"
+              "  --target-sensitivity X     share of malignant lesions at medium or high\n"
+              "                             (default 0.95)\n"
+              "  --high-specificity X       share of benign lesions kept out of high\n"
+              "                             (default 0.90)\n"
+              "  --conservative             require the 95%% lower bound of the sensitivity\n"
+              "                             to reach the target, not only the estimate\n"
+              "  --label-col NAME           column of the true class (default dx)\n"
+              "  --image-col NAME           column of the image name (default image_id)\n"
+              "  --json FILE                write the calibration report as JSON\n"
+              "  --threads N                images predicted in parallel (default 1)\n"
+              "  -h, --help                 show this help\n\n"
+              "Exit status: 0 the model was written, 1 failure, 2 usage error.\n"));
+}
+
+static double jnum(const json_t *o, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(json_object_get(o, a), b);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static json_t *prop_json(const basira_proportion *p)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "value", isfinite(p->value) ? json_real(p->value) : json_null());
+    json_object_set_new(j, "lo", isfinite(p->lo) ? json_real(p->lo) : json_null());
+    json_object_set_new(j, "hi", isfinite(p->hi) ? json_real(p->hi) : json_null());
+    json_object_set_new(j, "k", json_integer(p->k));
+    json_object_set_new(j, "n", json_integer(p->n));
+    return j;
+}
+
+static json_t *num_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* Load IN, replace its "basira" metadata by doc, save to OUT. */
+static basira_code save_with_meta(basira_net *net, const json_t *doc, const char *out,
+                                  basira_error *err)
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    if (!text)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    json_object_set_new(basira_net_metadata(net), "basira", json_string(text));
+    free(text);
+    return basira_net_save(net, out, err);
+}
+
+/* ECE / NLL of a set (no bootstrap, no thresholds). */
+static basira_code calib_figures(const basira_eval_set *s, double *ece, double *ece_mal,
+                                 double *nll, basira_error *err)
+{
+    basira_eval_options o;
+    basira_eval_options_default(&o);
+    o.bootstrap = 0;
+    json_t *r = NULL;
+    basira_code rc = basira_eval_report(s, &o, &r, err);
+    if (rc)
+        return rc;
+    const json_t *cal = json_object_get(r, "calibration");
+    *ece = jnum(cal, "top_class", "ece");
+    *ece_mal = jnum(cal, "malignant", "ece");
+    const json_t *v = json_object_get(cal, "nll");
+    *nll = json_is_number(v) ? json_number_value(v) : NAN;
+    json_decref(r);
+    return BASIRA_OK;
+}
+
+static int run_calibrate(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"images", required_argument, NULL, 'i'},
+        {"csv", required_argument, NULL, 'c'},
+        {"out", required_argument, NULL, 'o'},
+        {"target-sensitivity", required_argument, NULL, 'S'},
+        {"high-specificity", required_argument, NULL, 'P'},
+        {"conservative", no_argument, NULL, 'C'},
+        {"label-col", required_argument, NULL, 'l'},
+        {"image-col", required_argument, NULL, 'I'},
+        {"json", required_argument, NULL, 'j'},
+        {"threads", required_argument, NULL, 't'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    eval_cli_input in = {.label_col = "dx", .image_col = "image_id", .threads = 1};
+    const char *out = NULL, *json_out = NULL;
+    basira_operating_point_options opo;
+    basira_operating_point_options_default(&opo);
+    long threads = 1;
+    optind = 1;
+    opterr = 0;
+    int o;
+    while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'm':
+            in.model = optarg;
+            break;
+        case 'i':
+            in.images = optarg;
+            break;
+        case 'c':
+            in.csv = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'S':
+            if (basira_cli_parse_double("--target-sensitivity", optarg, 0.5, 1.0,
+                                        &opo.target_sensitivity))
+                return BASIRA_EXIT_USAGE;
+            break;
+        case 'P':
+            if (basira_cli_parse_double("--high-specificity", optarg, 0.0, 1.0,
+                                        &opo.high_specificity))
+                return BASIRA_EXIT_USAGE;
+            break;
+        case 'C':
+            opo.conservative = 1;
+            break;
+        case 'l':
+            in.label_col = optarg;
+            break;
+        case 'I':
+            in.image_col = optarg;
+            break;
+        case 'j':
+            json_out = optarg;
+            break;
+        case 't':
+            if (basira_cli_parse_long("--threads", optarg, 1, 64, &threads))
+                return BASIRA_EXIT_USAGE;
+            break;
+        case 'q':
+            in.quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return BASIRA_EXIT_OK;
+        case ':':
+            fprintf(stderr, _("basira calibrate: option %s needs a value\n"), argv[optind - 1]);
+            return BASIRA_EXIT_USAGE;
+        default:
+            fprintf(stderr, _("basira calibrate: unknown option %s\n"), argv[optind - 1]);
+            usage(stderr);
+            return BASIRA_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, _("basira calibrate: unexpected argument %s\n"), argv[optind]);
+        return BASIRA_EXIT_USAGE;
+    }
+    if (!in.model || !in.images || !in.csv || !out) {
+        fprintf(stderr, _("basira calibrate: --model, --images, --csv and --out are required\n"));
+        usage(stderr);
+        return BASIRA_EXIT_USAGE;
+    }
+    in.threads = (int)threads;
+
+    basira_error err;
+    basira_error_clear(&err);
+    int status = BASIRA_EXIT_FAILED;
+    basira_model_info *info = malloc(sizeof *info), *info2 = malloc(sizeof *info2);
+    basira_eval_set *before = NULL, *after = NULL;
+    basira_net *net = NULL;
+    json_t *doc = NULL, *record = NULL;
+    double *logits = NULL;
+    int *labels = NULL;
+    char sha[65] = "", sha2[65] = "", partial[4096] = "";
+    long failed = 0, failed2 = 0;
+    if (!info || !info2) {
+        basira_error_set(&err, BASIRA_E_NOMEM, NULL);
+        goto fail;
+    }
+    /* 1. Predictions of the model as it is. */
+    if (eval_cli_predict(&in, info, sha, &before, &failed, &err))
+        goto fail;
+    size_t n = basira_eval_set_size(before);
+    int k = basira_eval_set_num_classes(before);
+    if (n == 0) {
+        basira_error_set(&err, BASIRA_E_FORMAT, _("no validation image could be predicted"));
+        goto fail;
+    }
+    /* 2. Temperature on log-probabilities. */
+    logits = malloc(sizeof(double) * n * (size_t)k);
+    labels = malloc(sizeof(int) * n);
+    if (!logits || !labels) {
+        basira_error_set(&err, BASIRA_E_NOMEM, NULL);
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const double *p = basira_eval_set_probs(before, i, &labels[i]);
+        for (int c = 0; c < k; c++)
+            logits[i * (size_t)k + (size_t)c] = log(fmax(p[c], 1e-30));
+    }
+    double t_mul, nll_fit_before, nll_fit_after;
+    if (basira_fit_temperature(logits, labels, n, k, &t_mul, &nll_fit_before, &nll_fit_after, &err))
+        goto fail;
+    double t_new = info->temperature * t_mul;
+    /* The model format accepts 0.05 to 20: a fit at the edge means the model is degenerate. */
+    int at_edge = t_new <= 0.05 || t_new >= 20.0;
+    t_new = fmin(20.0, fmax(0.05, t_new));
+    if (at_edge)
+        fprintf(stderr,
+                _("basira calibrate: warning: the fitted temperature reached the limit %g; the "
+                  "model's probabilities are far from calibrated\n"),
+                t_new);
+
+    /* 3. Write with the new temperature and predict again with the written file. */
+    if (basira_net_load(in.model, &net, &err))
+        goto fail;
+    const char *meta_text = json_string_value(json_object_get(basira_net_metadata(net), "basira"));
+    json_error_t jerr;
+    doc = meta_text ? json_loads(meta_text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!json_is_object(doc)) {
+        basira_error_set(&err, BASIRA_E_MODEL,
+                         _("%s: the \"basira\" metadata is missing or invalid"), in.model);
+        goto fail;
+    }
+    json_object_set_new(doc, "temperature", json_real(t_new));
+    /* A scratch copy: OUT is only written once everything is known, never half-calibrated. */
+    if (snprintf(partial, sizeof partial, "%s.partial", out) >= (int)sizeof partial) {
+        basira_error_set(&err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), out);
+        goto fail;
+    }
+    if (save_with_meta(net, doc, partial, &err))
+        goto fail;
+    eval_cli_input in2 = in;
+    in2.model = partial;
+    if (eval_cli_predict(&in2, info2, sha2, &after, &failed2, &err))
+        goto fail;
+
+    double ece_b, ecem_b, nll_b, ece_a, ecem_a, nll_a;
+    if (calib_figures(before, &ece_b, &ecem_b, &nll_b, &err) ||
+        calib_figures(after, &ece_a, &ecem_a, &nll_a, &err))
+        goto fail;
+
+    /* 4. Thresholds on the calibrated probabilities. */
+    size_t n2 = basira_eval_set_size(after);
+    double *pm = malloc(sizeof(double) * (n2 ? n2 : 1));
+    int *ism = malloc(sizeof(int) * (n2 ? n2 : 1));
+    if (!pm || !ism) {
+        free(pm);
+        free(ism);
+        basira_error_set(&err, BASIRA_E_NOMEM, NULL);
+        goto fail;
+    }
+    long nmal = 0;
+    for (size_t i = 0; i < n2; i++) {
+        int lab;
+        basira_eval_set_probs(after, i, &lab);
+        pm[i] = basira_eval_set_p_malignant(after, i);
+        ism[i] = info2->classes[lab].malignant;
+        nmal += ism[i];
+    }
+    basira_operating_point op;
+    basira_code rc = basira_choose_operating_point(pm, ism, n2, &opo, &op, &err);
+    free(pm);
+    free(ism);
+    if (rc)
+        goto fail;
+    json_object_set_new(
+        doc, "thresholds",
+        json_pack("{s:f, s:f}", "high", op.high_threshold, "medium", op.medium_threshold));
+    const char *slash = strrchr(in.csv, '/');
+    record = json_pack(
+        "{s:s, s:{s:s, s:I, s:I, s:I}, s:s, s:f, s:f, s:o, s:o, s:o, s:o, s:o, s:o, "
+        "s:{s:s, s:f, s:f, s:b, s:f, s:f, s:o, s:o, s:o}}",
+        "method", "temperature scaling: NLL minimised by golden-section search on log T",
+        "validation", "csv", slash ? slash + 1 : in.csv, "images", (json_int_t)n2, "malignant",
+        (json_int_t)nmal, "failed", (json_int_t)failed2, "model_sha256_before", sha,
+        "temperature_before", info->temperature, "temperature", t_new, "nll_before",
+        num_or_null(nll_b), "nll_after", num_or_null(nll_a), "ece_before", num_or_null(ece_b),
+        "ece_after", num_or_null(ece_a), "ece_malignant_before", num_or_null(ecem_b),
+        "ece_malignant_after", num_or_null(ecem_a), "operating_point", "rule",
+        "medium: largest threshold keeping >= target of malignant lesions at medium or high; "
+        "high: smallest threshold keeping >= high_specificity of benign lesions below high",
+        "target_sensitivity", opo.target_sensitivity, "high_specificity", opo.high_specificity,
+        "conservative", opo.conservative, "medium", op.medium_threshold, "high", op.high_threshold,
+        "sensitivity", prop_json(&op.sensitivity), "specificity", prop_json(&op.specificity),
+        "specificity_below_high", prop_json(&op.high_specificity));
+    if (!record) {
+        basira_error_set(&err, BASIRA_E_NOMEM, NULL);
+        goto fail;
+    }
+    json_object_set(doc, "calibration", record);
+    if (save_with_meta(net, doc, out, &err))
+        goto fail;
+    /* The final file must load as a model (strict metadata check of src/model). */
+    basira_classifier *check = NULL;
+    if (basira_classifier_load(out, &check, &err))
+        goto fail;
+    basira_classifier_free(check);
+
+    printf(_("Calibrated %s on %zu validation images (%ld malignant) -> %s\n"), in.model, n2, nmal,
+           out);
+    printf(_("  temperature: %.4f -> %.4f\n"), info->temperature, t_new);
+    printf(_("  ECE (top class): %.4f -> %.4f; ECE (malignant): %.4f -> %.4f; NLL: %.4f -> "
+             "%.4f\n"),
+           ece_b, ece_a, ecem_b, ecem_a, nll_b, nll_a);
+    printf(_("  thresholds: medium %.6f, high %.6f\n"), op.medium_threshold, op.high_threshold);
+    printf(_("  on validation: sensitivity (high + medium) %.3f [%.3f, %.3f] (%ld/%ld), "
+             "specificity %.3f [%.3f, %.3f], benign below high %.3f\n"),
+           op.sensitivity.value, op.sensitivity.lo, op.sensitivity.hi, op.sensitivity.k,
+           op.sensitivity.n, op.specificity.value, op.specificity.lo, op.specificity.hi,
+           op.high_specificity.value);
+    printf(_("  These figures are fitted on the validation set; measure the model on a separate "
+             "test set with 'basira evaluate'.\n"));
+    if (json_out && json_dump_file(record, json_out, JSON_INDENT(2) | JSON_REAL_PRECISION(10))) {
+        basira_error_set(&err, BASIRA_E_IO, _("cannot write %s: %s"), json_out,
+                         strerror(errno ? errno : EIO));
+        goto fail;
+    }
+    status = (failed || failed2) ? BASIRA_EXIT_FAILED : BASIRA_EXIT_OK;
+    goto done;
+fail:
+    basira_cli_report(NULL, &err);
+done:
+    if (partial[0])
+        unlink(partial);
+    json_decref(doc);
+    json_decref(record);
+    basira_net_free(net);
+    basira_eval_set_free(before);
+    basira_eval_set_free(after);
+    free(logits);
+    free(labels);
+    free(info);
+    free(info2);
+    return status;
+}
+
+const basira_command basira_cmd_calibrate = {
+    "calibrate",
+    N_("fit a model's temperature and triage thresholds on validation images"),
+    run_calibrate,
+    usage,
+};

@@ -1,0 +1,41 @@
+/*
+ * eval_cli.h - internal: what `basira evaluate` and `basira calibrate` share.
+ *
+ * Predicting a labelled image folder needs the model pipeline (model, quality,
+ * intake), which the statistics library must not depend on (its tests run without
+ * a model). So the runner is defined in src/cli/cmd_evaluate.c, linked only into the
+ * `basira` program, and declared here for cmd_calibrate.c.
+ */
+#ifndef BASIRA_EVAL_CLI_H
+#define BASIRA_EVAL_CLI_H
+
+#include "basira/eval.h"
+#include "basira/model.h"
+
+typedef struct eval_cli_input {
+    const char *model;     /* model file */
+    const char *images;    /* folder of the images */
+    const char *csv;       /* label table */
+    const char *label_col; /* e.g. "dx" */
+    const char *image_col; /* e.g. "image_id" */
+    const char *group_col; /* e.g. "lesion_id"; NULL = none */
+    const char *const *by; /* metadata columns to keep ("age" is banded, "skin_tone" measured) */
+    int n_by;
+    int threads; /* >= 1 */
+    int quiet;   /* no progress on stderr */
+} eval_cli_input;
+
+/*
+ * Predict every row of the CSV and collect the labelled set (attributes: the `by`
+ * columns and the group column). Rows whose image cannot be read are reported on
+ * stderr, counted in *failed and left out. Labels the model does not know are an
+ * error before any prediction. info gets the model's metadata, sha256 (65 bytes) its
+ * identity.
+ */
+basira_code eval_cli_predict(const eval_cli_input *in, basira_model_info *info, char *sha256,
+                             basira_eval_set **out, long *failed, basira_error *err);
+
+/* Parse a comma-separated list into at most max items (pointers into buf). Returns count or -1. */
+int eval_cli_split_list(char *buf, const char **items, int max);
+
+#endif
