@@ -11,3 +11,6 @@ basira_add_test(NAME test_nn_io SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_nn_io.c L
 # The C engine against PyTorch on both model families (skipped without torch).
 basira_add_test(NAME torch_agreement SOURCES ${CMAKE_CURRENT_LIST_DIR}/torch_agreement.c
                 LIBS basira_nn TIMEOUT 300)
+# Basira's side of bench/nn_vs_torch (a program, not a test).
+add_executable(nn_bench ${PROJECT_SOURCE_DIR}/bench/nn_vs_torch/nn_bench.c)
+target_link_libraries(nn_bench PRIVATE basira_nn)

@@ -1,0 +1,158 @@
+/*
+ * nn_bench.c - Basira's side of bench/nn_vs_torch: training throughput, inference
+ * latency and peak memory of one model, one measurement per process so that the
+ * peak RSS is that of the measured work alone.
+ *
+ *   nn_bench arch  FAMILY SIZE                      print the architecture JSON
+ *   nn_bench train FAMILY SIZE THREADS BATCH STEPS  {"images_per_s": x}
+ *   nn_bench infer FAMILY SIZE THREADS REPEATS      {"ms_batch1": median, "peak_rss_mb": y}
+ *
+ * The model settings (classes, width, depth) are fixed here and the Python side
+ * builds its model from the architecture this program prints, so both run the same
+ * network. Training is what `basira train` does per step: forward, softmax cross-
+ * entropy, backward, SGD with Nesterov momentum.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "basira/nn.h"
+
+#define NUM_CLASSES 7
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *arch_for(const char *family, int size)
+{
+    /* ResNet-18 layout at a quarter of its width; MobileNetV2 at width multiplier 1.0. */
+    int resnet = !strcmp(family, "resnet");
+    basira_arch_params p = {family, size, NUM_CLASSES, resnet ? 16 : 32, resnet ? 2 : 10, 0.0};
+    basira_error err;
+    char *a = basira_arch_build(&p, &err);
+    if (!a)
+        fprintf(stderr, "nn_bench: %s\n", err.message);
+    return a;
+}
+
+static void fill(float *x, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (float)((seed >> 40) & 0xffff) / 32768.0f - 1.0f;
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int fail(const basira_error *err)
+{
+    fprintf(stderr, "nn_bench: %s\n", err->message);
+    return 1;
+}
+
+static int train(const char *family, int size, int threads, int batch, int steps)
+{
+    basira_nn_set_threads(threads);
+    char *arch = arch_for(family, size);
+    basira_net *net;
+    basira_error err;
+    if (!arch || basira_net_new(arch, 1, &net, &err))
+        return arch ? fail(&err) : 1;
+    free(arch);
+    basira_optim_config cfg = {
+        .kind = BASIRA_OPTIM_SGD, .momentum = 0.9, .nesterov = 1, .weight_decay = 1e-4};
+    basira_optim *opt;
+    if (basira_optim_new(net, &cfg, &opt, &err))
+        return fail(&err);
+    size_t in = (size_t)batch * 3 * (size_t)size * (size_t)size;
+    float *x = malloc(in * sizeof *x);
+    float *logits = malloc((size_t)batch * NUM_CLASSES * sizeof *logits);
+    float *dlogits = malloc((size_t)batch * NUM_CLASSES * sizeof *dlogits);
+    int *labels = malloc((size_t)batch * sizeof *labels);
+    fill(x, in, 7);
+    for (int i = 0; i < batch; i++)
+        labels[i] = i % NUM_CLASSES;
+    double t0 = 0;
+    for (int s = -1; s < steps; s++) { /* step -1 warms up (plans, JIT kernels) */
+        if (s == 0)
+            t0 = now_s();
+        if (basira_net_forward(net, x, batch, 1, logits, &err))
+            return fail(&err);
+        basira_softmax_xent(logits, labels, batch, NUM_CLASSES, NULL, 0.1f, dlogits, NULL);
+        if (basira_net_backward(net, dlogits, &err) || basira_optim_step(opt, 0.01, &err))
+            return fail(&err);
+    }
+    double dt = now_s() - t0;
+    printf("{\"images_per_s\": %.3f}\n", (double)steps * batch / dt);
+    free(x);
+    free(logits);
+    free(dlogits);
+    free(labels);
+    basira_optim_free(opt);
+    basira_net_free(net);
+    return 0;
+}
+
+static int infer(const char *family, int size, int threads, int repeats)
+{
+    basira_nn_set_threads(threads);
+    char *arch = arch_for(family, size);
+    basira_net *net;
+    basira_error err;
+    if (!arch || basira_net_new(arch, 1, &net, &err))
+        return arch ? fail(&err) : 1;
+    free(arch);
+    if (basira_net_prepare_inference(net, 1, &err))
+        return fail(&err);
+    size_t in = 3 * (size_t)size * (size_t)size;
+    float *x = malloc(in * sizeof *x), logits[NUM_CLASSES];
+    double *ms = malloc((size_t)repeats * sizeof *ms);
+    fill(x, in, 9);
+    for (int r = -3; r < repeats; r++) { /* 3 warm-up runs */
+        double t0 = now_s();
+        if (basira_net_forward(net, x, 1, 0, logits, &err))
+            return fail(&err);
+        if (r >= 0)
+            ms[r] = 1e3 * (now_s() - t0);
+    }
+    qsort(ms, (size_t)repeats, sizeof *ms, cmp_double);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"ms_batch1\": %.4f, \"peak_rss_mb\": %.2f}\n", ms[repeats / 2],
+           (double)ru.ru_maxrss / 1024.0);
+    free(x);
+    free(ms);
+    basira_net_free(net);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && !strcmp(argv[1], "arch")) {
+        char *a = arch_for(argv[2], atoi(argv[3]));
+        if (!a)
+            return 1;
+        puts(a);
+        free(a);
+        return 0;
+    }
+    if (argc >= 7 && !strcmp(argv[1], "train"))
+        return train(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+    if (argc >= 6 && !strcmp(argv[1], "infer") && atoi(argv[5]) > 0)
+        return infer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    fprintf(stderr, "usage: nn_bench arch FAMILY SIZE | train FAMILY SIZE THREADS BATCH STEPS | "
+                    "infer FAMILY SIZE THREADS REPEATS\n");
+    return 2;
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/python3
+"""torch_bench.py - PyTorch's side of bench/nn_vs_torch (same measurements as nn_bench.c).
+
+    torch_bench.py train ARCH.json THREADS BATCH STEPS   {"images_per_s": x}
+    torch_bench.py infer ARCH.json THREADS REPEATS       {"ms_batch1": m, "peak_rss_mb": y}
+
+The model is built from the architecture JSON that nn_bench prints
+(tests/nn/torch_graph.py), so both sides run the same network. Inference uses
+torch.inference_mode() in eval mode, which is what a PyTorch user would deploy.
+"""
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tests", "nn"))
+from torch_graph import GraphNet  # noqa: E402
+
+
+def main():
+    mode, arch_path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    torch.set_num_threads(threads)
+    with open(arch_path) as f:
+        arch = json.load(f)
+    torch.manual_seed(1)
+    model = GraphNet(arch)
+    c, h, w = arch["input"]
+    k = arch["num_classes"]
+    if mode == "train":
+        batch, steps = int(sys.argv[4]), int(sys.argv[5])
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                              weight_decay=1e-4)
+        x = torch.rand(batch, c, h, w) * 2 - 1
+        labels = torch.arange(batch) % k
+        model.train()
+        t0 = 0.0
+        for s in range(-1, steps):  # step -1 warms up
+            if s == 0:
+                t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), labels, label_smoothing=0.1)
+            loss.backward()
+            opt.step()
+        dt = time.perf_counter() - t0
+        print(json.dumps({"images_per_s": steps * batch / dt}))
+    else:
+        repeats = int(sys.argv[4])
+        model.eval()
+        x = torch.rand(1, c, h, w) * 2 - 1
+        ms = []
+        with torch.inference_mode():
+            for r in range(-3, repeats):
+                t0 = time.perf_counter()
+                model(x)
+                if r >= 0:
+                    ms.append(1e3 * (time.perf_counter() - t0))
+        ms.sort()
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        print(json.dumps({"ms_batch1": ms[len(ms) // 2], "peak_rss_mb": rss}))
+
+
+if __name__ == "__main__":
+    main()
