@@ -15,9 +15,19 @@ void basira_eval_midranks(const double *x, size_t n, double *rank, scored *work)
 /* sizeof(scored), for callers allocating the work buffer. */
 size_t basira_eval_scored_size(void);
 
-/* Mann-Whitney AUC without variance (bootstrap inner loop); NaN when undefined. */
-double basira_eval_auc_fast(const double *scores, const int *positive, size_t n, double *rank,
-                            scored *work);
+/* The value scores are ranked on: 20 significant bits (about 6 digits), see stats.c. */
+double basira_eval_rank_key(double x);
+
+/*
+ * Sort x once for many resamples: order[t] is the index at sorted position t,
+ * gstart[t] = 1 where a group of tied rank keys starts. work holds n entries.
+ */
+void basira_eval_sort_ties(const double *x, size_t n, size_t *order, unsigned char *gstart,
+                           scored *work);
+
+/* AUC of a resample given as multiplicities w[i] (O(n), no sort); NaN when undefined. */
+double basira_eval_auc_weighted(const size_t *order, const unsigned char *gstart, size_t n,
+                                const int *positive, const unsigned *w);
 
 /* A number, or null when it is not finite (JSON has no NaN). New reference. */
 json_t *basira_eval_json_num(double v);

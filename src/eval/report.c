@@ -180,80 +180,84 @@ static json_t *ci_json(double value, double *reps, size_t nrep, const char *meth
 /*
  * Seeded bootstrap, resampling within each true class so that each replicate has
  * the same class counts (a replicate without melanoma would have no melanoma AUC).
+ * Each score column is sorted once; a replicate is a vector of multiplicities, so
+ * its AUCs cost O(n) each instead of a sort (1000 replicates of 1500 images x 8
+ * columns in well under a second).
  * Fills reps_bacc, reps_mauc (mean one-vs-rest AUC), reps_malauc [B] each.
  */
 static basira_code bootstrap(const view *v, int B, uint64_t seed, double *reps_bacc,
                              double *reps_mauc, double *reps_malauc, basira_error *err)
 {
     size_t n = v->n;
-    int k = v->k;
+    int k = v->k, mal = has_malignant_classes(v);
+    int ncol = k + (mal ? 1 : 0);
     size_t *by_class = malloc(sizeof(size_t) * n);
-    size_t start[BASIRA_EVAL_MAX_CLASSES + 1] = {0};
-    size_t *pick = malloc(sizeof(size_t) * n);
-    double *sc = malloc(sizeof(double) * n), *rank = malloc(sizeof(double) * n);
-    int *pos = malloc(sizeof(int) * n);
+    size_t *order = malloc(sizeof(size_t) * n * (size_t)ncol);
+    unsigned char *gstart = malloc(n * (size_t)ncol);
+    int *pos = malloc(sizeof(int) * n * (size_t)ncol);
+    double *sc = malloc(sizeof(double) * n);
+    unsigned *w = malloc(sizeof(unsigned) * n);
     scored *work = malloc(basira_eval_scored_size() * n);
-    if (!by_class || !pick || !sc || !rank || !pos || !work) {
-        free(by_class);
-        free(pick);
-        free(sc);
-        free(rank);
-        free(pos);
-        free(work);
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    basira_code rc = BASIRA_OK;
+    if (!by_class || !order || !gstart || !pos || !sc || !w || !work) {
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        goto done;
     }
+    size_t start[BASIRA_EVAL_MAX_CLASSES + 1] = {0}, fill[BASIRA_EVAL_MAX_CLASSES];
     long cnt[BASIRA_EVAL_MAX_CLASSES] = {0};
     for (size_t i = 0; i < n; i++)
         cnt[v->label[i]]++;
     for (int c = 0; c < k; c++)
         start[c + 1] = start[c] + (size_t)cnt[c];
-    size_t fill[BASIRA_EVAL_MAX_CLASSES];
     memcpy(fill, start, sizeof fill);
     for (size_t i = 0; i < n; i++)
         by_class[fill[v->label[i]]++] = i;
-    int mal = has_malignant_classes(v);
+    for (int c = 0; c < ncol; c++) {
+        int *pc = pos + (size_t)c * n;
+        for (size_t i = 0; i < n; i++) {
+            sc[i] = c < k ? v->p[i][c] : v->pm[i];
+            pc[i] = c < k ? v->label[i] == c : v->is_mal[i];
+        }
+        basira_eval_sort_ties(sc, n, order + (size_t)c * n, gstart + (size_t)c * n, work);
+    }
 
     basira_rng rng;
     basira_rng_seed(&rng, seed);
     for (int r = 0; r < B; r++) {
+        memset(w, 0, sizeof(unsigned) * n);
         for (int c = 0; c < k; c++)
-            for (size_t t = start[c]; t < start[c + 1]; t++)
-                pick[t] = by_class[start[c] + basira_rng_below(&rng, (uint64_t)cnt[c])];
+            for (long t = 0; t < cnt[c]; t++)
+                w[by_class[start[c] + basira_rng_below(&rng, (uint64_t)cnt[c])]]++;
         long hit[BASIRA_EVAL_MAX_CLASSES] = {0};
-        for (size_t t = 0; t < n; t++)
-            hit[v->label[pick[t]]] += v->pred[pick[t]] == v->label[pick[t]];
+        for (size_t i = 0; i < n; i++)
+            if (v->pred[i] == v->label[i])
+                hit[v->label[i]] += w[i];
         reps_bacc[r] = balanced_accuracy(cnt, hit, k);
         double sum = 0.0;
         int defined = 0;
         for (int c = 0; c < k; c++) {
-            for (size_t t = 0; t < n; t++) {
-                sc[t] = v->p[pick[t]][c];
-                pos[t] = v->label[pick[t]] == c;
-            }
-            double a = basira_eval_auc_fast(sc, pos, n, rank, work);
+            double a = basira_eval_auc_weighted(order + (size_t)c * n, gstart + (size_t)c * n, n,
+                                                pos + (size_t)c * n, w);
             if (isfinite(a)) {
                 sum += a;
                 defined++;
             }
         }
         reps_mauc[r] = defined ? sum / defined : NAN;
-        if (mal) {
-            for (size_t t = 0; t < n; t++) {
-                sc[t] = v->pm[pick[t]];
-                pos[t] = v->is_mal[pick[t]];
-            }
-            reps_malauc[r] = basira_eval_auc_fast(sc, pos, n, rank, work);
-        } else {
-            reps_malauc[r] = NAN;
-        }
+        reps_malauc[r] =
+            mal ? basira_eval_auc_weighted(order + (size_t)k * n, gstart + (size_t)k * n, n,
+                                           pos + (size_t)k * n, w)
+                : NAN;
     }
+done:
     free(by_class);
-    free(pick);
-    free(sc);
-    free(rank);
+    free(order);
+    free(gstart);
     free(pos);
+    free(sc);
+    free(w);
     free(work);
-    return BASIRA_OK;
+    return rc;
 }
 
 static json_t *triage_json(const view *v, double medium, double high)

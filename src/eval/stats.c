@@ -51,6 +51,24 @@ static int cmp_scored(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+double basira_eval_rank_key(double x)
+{
+    /*
+     * Scores are float32 network outputs: two photos the model cannot tell apart
+     * still differ in the last bits (a collapsed model gave 0.437274292 +- 1e-9 for
+     * every image, and its AUC came out 0.52 in one program and 0.40 in another,
+     * decided by rounding noise). Ranking on 6 significant digits makes such scores
+     * the ties they are, while keeping genuinely different small probabilities
+     * (1e-9 vs 2e-9) apart, which an absolute rounding would not.
+     */
+    if (x == 0.0 || !isfinite(x))
+        return x;
+    int e;
+    double m = frexp(x, &e); /* x = m * 2^e, 0.5 <= |m| < 1 */
+    /* 2^20 ~ 1e6: keep 20 significant bits of the mantissa. */
+    return ldexp(round(m * 1048576.0) / 1048576.0, e);
+}
+
 /*
  * Midranks (1-based, ties get the mean of the ranks they span) of x[0..n) into
  * rank[0..n). work has room for n entries.
@@ -58,7 +76,7 @@ static int cmp_scored(const void *a, const void *b)
 void basira_eval_midranks(const double *x, size_t n, double *rank, scored *work)
 {
     for (size_t i = 0; i < n; i++) {
-        work[i].v = x[i];
+        work[i].v = basira_eval_rank_key(x[i]);
         work[i].i = i;
     }
     qsort(work, n, sizeof *work, cmp_scored);
@@ -151,21 +169,46 @@ basira_code basira_auc_delong(const double *scores, const int *positive, size_t 
     return BASIRA_OK;
 }
 
-double basira_eval_auc_fast(const double *scores, const int *positive, size_t n, double *rank,
-                            scored *work)
+void basira_eval_sort_ties(const double *x, size_t n, size_t *order, unsigned char *gstart,
+                           scored *work)
 {
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        m += positive[i] != 0;
-    if (m == 0 || m == n)
-        return NAN;
-    basira_eval_midranks(scores, n, rank, work);
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        work[i].v = basira_eval_rank_key(x[i]);
+        work[i].i = i;
+    }
+    qsort(work, n, sizeof *work, cmp_scored);
+    for (size_t t = 0; t < n; t++) {
+        order[t] = work[t].i;
+        gstart[t] = t == 0 || work[t].v != work[t - 1].v;
+    }
+}
+
+double basira_eval_auc_weighted(const size_t *order, const unsigned char *gstart, size_t n,
+                                const int *positive, const unsigned *w)
+{
+    /*
+     * Mann-Whitney on a resample given as multiplicities: walking the scores upwards,
+     * each tie group's positives beat every negative below and half of those tied.
+     */
+    double num = 0.0, neg_below = 0.0, pos_total = 0.0, wp = 0.0, wn = 0.0;
+    for (size_t t = 0; t <= n; t++) {
+        if (t == n || gstart[t]) {
+            num += wp * (neg_below + 0.5 * wn);
+            neg_below += wn;
+            pos_total += wp;
+            wp = wn = 0.0;
+            if (t == n)
+                break;
+        }
+        size_t i = order[t];
         if (positive[i])
-            s += rank[i];
-    double dm = (double)m, dk = (double)(n - m);
-    return (s - dm * (dm + 1.0) / 2.0) / (dm * dk);
+            wp += w[i];
+        else
+            wn += w[i];
+    }
+    if (pos_total == 0.0 || neg_below == 0.0)
+        return NAN;
+    return num / (pos_total * neg_below);
 }
 
 basira_code basira_calibration_compute(const double *conf, const int *hit, size_t n,

@@ -361,6 +361,8 @@ static void test_csv(void)
         CHECK_EQ_INT(basira_csv_column(c, "image_id"), 0);
         CHECK_EQ_INT(basira_csv_column(c, "dx"), 1);
         CHECK_EQ_INT(basira_csv_column(c, "missing"), -1);
+        CHECK_STR(basira_csv_header(c, 2), "note");
+        CHECK(basira_csv_header(c, 3) == NULL);
         CHECK_STR(basira_csv_cell(c, 0, 2), "has, comma");
         CHECK_STR(basira_csv_cell(c, 1, 2), "say \"hi\"");
         CHECK_STR(basira_csv_cell(c, 2, 2), "two\nlines");

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "basira/eval.h"
+#include "eval/eval_internal.h"
 #include "test.h"
 
 static void test_wilson_newcombe(void)
@@ -373,6 +374,54 @@ static void test_operating_point(void)
     free(y);
 }
 
+/* The bootstrap's O(n) AUC on multiplicities equals the plain AUC on the expanded data. */
+static void test_weighted_auc_and_ties(void)
+{
+    enum { N = 200 };
+    double s[2 * N];
+    int y[2 * N];
+    unsigned w[N];
+    uint64_t seed = 5;
+    for (int i = 0; i < N; i++) {
+        y[i] = unif(&seed) < 0.3;
+        s[i] = round((unif(&seed) + 0.3 * y[i]) * 20.0) / 20.0; /* many ties */
+        w[i] = 1;
+    }
+    size_t order[N];
+    unsigned char gstart[N];
+    scored *work = malloc(basira_eval_scored_size() * 2 * N);
+    basira_eval_sort_ties(s, N, order, gstart, work);
+    basira_auc a;
+    CHECK_EQ_INT(basira_auc_delong(s, y, N, &a, NULL), BASIRA_OK);
+    CHECK_NEAR(basira_eval_auc_weighted(order, gstart, N, y, w), a.value, 1e-12);
+    /* Multiplicity 2 for the first 50 samples = those samples written twice. */
+    for (int i = 0; i < 50; i++) {
+        w[i] = 2;
+        s[N + i] = s[i];
+        y[N + i] = y[i];
+    }
+    CHECK_EQ_INT(basira_auc_delong(s, y, N + 50, &a, NULL), BASIRA_OK);
+    CHECK_NEAR(basira_eval_auc_weighted(order, gstart, N, y, w), a.value, 1e-12);
+    /* Weight 0 everywhere on one side: undefined. */
+    for (int i = 0; i < N; i++)
+        w[i] = y[i] ? 0 : 1;
+    CHECK(isnan(basira_eval_auc_weighted(order, gstart, N, y, w)));
+    /* Float noise is not a ranking: a constant model scores exactly 0.5. */
+    for (int i = 0; i < N; i++)
+        s[i] = 0.437274292 + 1e-10 * (double)((i * 7919) % 13) * (y[i] ? 1 : -1);
+    CHECK_EQ_INT(basira_auc_delong(s, y, N, &a, NULL), BASIRA_OK);
+    CHECK_NEAR(a.value, 0.5, 1e-12);
+    /* ... while genuinely different small probabilities stay apart. */
+    const double small[] = {2e-9, 1e-9, 3e-12, 1e-12};
+    const int ys[] = {1, 0, 1, 0};
+    CHECK_EQ_INT(basira_auc_delong(small, ys, 4, &a, NULL), BASIRA_OK);
+    CHECK_NEAR(a.value, 0.75, 1e-12);
+    CHECK(basira_eval_rank_key(0.1234567891) == basira_eval_rank_key(0.1234567893));
+    CHECK(basira_eval_rank_key(0.5) == 0.5);
+    CHECK(basira_eval_rank_key(0.0) == 0.0);
+    free(work);
+}
+
 int main(void)
 {
     RUN(test_wilson_newcombe);
@@ -383,5 +432,6 @@ int main(void)
     RUN(test_ece_perfect_and_known);
     RUN(test_temperature_recovers);
     RUN(test_operating_point);
+    RUN(test_weighted_auc_and_ties);
     return test_summary();
 }
