@@ -78,6 +78,15 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* CPU time of the whole process: on a shared machine, images per CPU second is the
+ * figure that compares configurations; images per wall second depends on the neighbours. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static json_t *jnum(double v)
 {
     /* JSON has no NaN: an undefined figure (e.g. AUC without malignant cases) is null. */
@@ -164,6 +173,9 @@ typedef struct trainer {
     int best_epoch;
     char date[32];
     double train_seconds;
+    double data_wait; /* seconds the engine waited for the next batch, this epoch */
+    double cpu0;      /* process CPU time at the start of the epoch */
+    double train_cpu; /* CPU seconds of this epoch's training steps (all threads) */
     long train_images;
 } trainer;
 
@@ -635,6 +647,8 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
 {
     const basira_train_options *o = t->o;
     epoch_order(t, epoch);
+    t->data_wait = 0;
+    t->cpu0 = cpu_seconds();
     basira_code rc = prepare_batch(t, 0, epoch, 0, err);
     if (rc)
         return rc;
@@ -667,6 +681,7 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
             basira_net_clip_grad(t->net, o->clip_grad);
         if (!rc)
             rc = basira_optim_step(t->opt, lr, err);
+        double w0 = now_seconds();
         if (threaded)
             pthread_join(th, NULL);
         else if (s + 1 < t->steps && !rc)
@@ -676,6 +691,7 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
             if (err)
                 *err = job.err;
         }
+        t->data_wait += now_seconds() - w0;
         if (rc)
             return rc;
         t->global_step++;
@@ -691,6 +707,7 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
                                 per_step * remaining);
     }
     t->train_seconds += now_seconds() - t0;
+    t->train_cpu = cpu_seconds() - t->cpu0;
     t->train_images += t->steps * t->batch;
     *loss = loss_sum / (double)t->steps;
     return BASIRA_OK;
@@ -889,9 +906,10 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
         double lr_end = basira_lr_at((basira_schedule)o->schedule, o->lr, t->global_step - 1,
                                      t->total_steps, t->warmup_steps);
         json_t *h =
-            json_pack("{s:i, s:f, s:f, s:o, s:f, s:f, s:b}", "epoch", epoch + 1, "lr", lr_end,
-                      "train_loss", loss, "validation", metrics_json(t, &m), "seconds",
-                      now_seconds() - t0, "images_per_second", ips, "best", improved);
+            json_pack("{s:i, s:f, s:f, s:o, s:f, s:f, s:f, s:f, s:b}", "epoch", epoch + 1, "lr",
+                      lr_end, "train_loss", loss, "validation", metrics_json(t, &m), "seconds",
+                      now_seconds() - t0, "images_per_second", ips, "train_cpu_seconds",
+                      t->train_cpu, "data_wait_seconds", t->data_wait, "best", improved);
         if (!h || json_array_append_new(t->history, h)) {
             rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
             goto out;
