@@ -102,6 +102,10 @@ typedef struct basira_classifier basira_classifier;
  * inference. Errors: BASIRA_E_NOT_FOUND / BASIRA_E_IO for the file, BASIRA_E_MODEL for
  * a malformed file, missing or invalid "basira" metadata, or a net whose input shape or
  * number of classes disagrees with the metadata.
+ *
+ * Threads: load, predict and free a classifier on ONE thread. oneDNN's default
+ * scratchpad is per thread and its primitives must run on the thread that created
+ * them; basira_pipeline (triage.h) owns such a thread and is safe to share.
  */
 basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err);
 void basira_classifier_free(basira_classifier *c);
