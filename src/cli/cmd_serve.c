@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,25 @@ static int parse_listen(const char *s, char *addr, size_t addrsz, long *port)
     return basira_cli_parse_long("--listen", colon + 1, 0, 65535, port);
 }
 
+/*
+ * Parallelism comes from the HTTP workers (one photo each), so the network and
+ * libvips must not each start a team of threads per photo: on 2 cores OpenMP's
+ * spinning workers made 8 concurrent uploads 10x slower (3.5 vs 40 photos/s in
+ * bench/serve). OpenMP reads OMP_NUM_THREADS when the library loads, before
+ * main(), so when the operator has not chosen, set it and re-execute once.
+ */
+static void single_threaded_kernels(char **argv)
+{
+    if (getenv("OMP_NUM_THREADS"))
+        return;
+    setenv("OMP_NUM_THREADS", "1", 1);
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    setenv("VIPS_CONCURRENCY", "1", 0);
+    /* main() hands us argv + 1: the program's own argv starts one slot earlier. */
+    execv("/proc/self/exe", argv - 1);
+    /* Not fatal: the node works, only slower under concurrent uploads. */
+}
+
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -162,6 +182,18 @@ static int run(int argc, char **argv)
         fprintf(stderr, _("basira: HTTPS needs both --tls-cert and --tls-key\n"));
         return BASIRA_EXIT_USAGE;
     }
+    single_threaded_kernels(argv);
+    /*
+     * Block the stop signals before any thread starts (the model's inference
+     * thread, the HTTP workers): threads inherit the mask, so a signal can only
+     * be read from the signalfd below and never kills a thread mid-request.
+     */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
     cfg.listen_addr = addr;
     cfg.port = (uint16_t)port;
     cfg.threads = (unsigned)threads;
@@ -211,13 +243,6 @@ static int run(int argc, char **argv)
     }
     cfg.access_log = log;
 
-    /* Block the stop signals before any thread starts, then wait for them on a signalfd. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
 
     int status = BASIRA_EXIT_FAILED;
