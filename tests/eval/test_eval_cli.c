@@ -345,6 +345,70 @@ static void test_calibrate(void)
                  2);
 }
 
+/* Real HAM10000 photos and metadata (first 150 rows), when ../shared/data is there. */
+static void test_real_data(void)
+{
+    const char *data = test_data_dir();
+    if (!data) {
+        fprintf(stderr, "  (no ../shared/data: real-data check skipped)\n");
+        return;
+    }
+    char path[1024], line[1024];
+    snprintf(path, sizeof path, "%s/ham10000/metadata.csv", data);
+    FILE *in = fopen(path, "r");
+    snprintf(path, sizeof path, "%s/ham.csv", dir);
+    FILE *out = fopen(path, "w");
+    CHECK(in && out);
+    if (!in || !out) {
+        if (in)
+            fclose(in);
+        if (out)
+            fclose(out);
+        return;
+    }
+    /* Count distinct lesions of the rows copied. */
+    static char ids[160][64];
+    long rows = 0, lesions = 0;
+    while (rows <= 150 && fgets(line, sizeof line, in)) {
+        fputs(line, out);
+        if (rows++ == 0)
+            continue;
+        char *comma = strchr(line, ',');
+        if (!comma || (size_t)(comma - line) >= sizeof ids[0])
+            continue;
+        *comma = '\0';
+        long t = 0;
+        while (t < lesions && strcmp(ids[t], line))
+            t++;
+        if (t == lesions)
+            memcpy(ids[lesions++], line, (size_t)(comma - line) + 1);
+    }
+    fclose(in);
+    fclose(out);
+    static char log[65536];
+    int rc = sh(log, sizeof log,
+                "%s evaluate --model %s/m.safetensors --images %s/ham10000/images --csv %s "
+                "--by sex,age,localization --group-col lesion_id --json %s/ham.json --quiet "
+                "--threads 2",
+                cli, dir, data, path, dir);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, log);
+    snprintf(path, sizeof path, "%s/ham.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    CHECK(j != NULL);
+    if (!j)
+        return;
+    CHECK_EQ_INT(jnum(j, "data.evaluated"), rows - 1);
+    CHECK_EQ_INT(jnum(j, "lesion_level.n"), lesions);
+    const json_t *loc = json_object_get(
+        json_object_get(json_object_get(j, "image_level"), "breakdowns"), "localization");
+    long total = 0;
+    size_t i;
+    const json_t *g;
+    json_array_foreach(loc, i, g) total += (long)jnum(g, "n");
+    CHECK_EQ_INT(total, rows - 1);
+    json_decref(j);
+}
+
 int main(void)
 {
     cli = getenv("BASIRA_CLI");
@@ -371,6 +435,7 @@ int main(void)
     RUN(test_evaluate);
     RUN(test_evaluate_errors);
     RUN(test_calibrate);
+    RUN(test_real_data);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
