@@ -31,17 +31,36 @@ extern "C" {
 typedef struct basira_net basira_net;
 
 /* ---- architectures -------------------------------------------------------
- * An architecture JSON looks like
- *   {"family": "resnet", "input": [3, H, W], "num_classes": K,
- *    "layers": [ {"name": "conv1", "type": "conv", "inputs": ["input"], "out_channels": 32,
- *                 "kernel": 3, "stride": 1, "padding": 1, "dilation": 1, "groups": 1, "bias": false},
- *                {"name": "bn1", "type": "batchnorm", "inputs": ["conv1"]},
- *                {"name": "act1", "type": "relu" | "relu6" | "silu", "inputs": ["bn1"]},
- *                {"type": "maxpool"|"avgpool", "kernel", "stride", "padding"},
- *                {"type": "gap"}, {"type": "fc", "out_features": K}, {"type": "dropout", "p": 0.2},
- *                {"type": "add", "inputs": ["a", "b"]}, {"type": "concat", "inputs": [...]} ],
- *    "output": "<name of the logits layer>"}
- * Layers are listed in topological order; "inputs" defaults to the previous layer.
+ * An architecture is a JSON object:
+ *   {"family": "resnet",            (informative)
+ *    "input": [C, H, W],            channels 1..16384, sides 1..4096
+ *    "num_classes": K,              1..100000
+ *    "layers": [ {...}, ... ],      1..4096 layers, in topological order
+ *    "output": "<layer name>"}      its output must be K x 1 x 1 (the logits)
+ * Every layer has "type" and "name" (unique, 1..63 characters, not "input";
+ * default "layer<i>"; parameters are named "<name>.weight" etc., PyTorch style:
+ * conv weight (O, I/groups, kH, kW), fc weight (out, in), batch norm weight, bias,
+ * running_mean, running_var). "inputs" is a list of names of EARLIER layers or
+ * "input"; it defaults to the previous layer (the image for the first), so a graph
+ * can never have a cycle. Types and their fields (integers unless said):
+ *   "conv"       out_channels, kernel, stride (1), padding (0), dilation (1),
+ *                groups (1; = channels for depthwise), bias (true). kernel, stride,
+ *                padding and dilation may be [h, w]. Output size as PyTorch (floor).
+ *   "batchnorm"  eps 1e-5, momentum 0.1 (fixed, PyTorch defaults); running variance
+ *                updated with the unbiased batch variance.
+ *   "relu", "relu6", "silu"
+ *   "maxpool", "avgpool"  kernel, stride (= kernel), padding (0, at most kernel/2);
+ *                avgpool counts the padding (PyTorch count_include_pad=True).
+ *   "gap"        global average pooling to C x 1 x 1.
+ *   "fc"         out_features, bias (true); on a C x H x W input it flattens NCHW
+ *                (PyTorch's flatten), so weight is (out, C*H*W).
+ *   "dropout"    p in [0, 1) (0.5): inverted dropout, identity outside training.
+ *   "add"        two or more inputs of the same shape.
+ *   "concat"     two or more inputs of the same H x W, along channels.
+ * After an fc only fc, relu, relu6, silu, dropout and add may follow. Anything
+ * else (unknown type, wrong field type or range, undefined input, shapes that do
+ * not fit, more than 2^28 parameters or 2^27 activations per sample) gives
+ * BASIRA_E_MODEL with a message naming the layer.
  */
 
 typedef struct basira_arch_params {
@@ -53,7 +72,19 @@ typedef struct basira_arch_params {
     double dropout;     /* before the classifier, 0 = none */
 } basira_arch_params;
 
-/* Build the architecture JSON of a family. Returns a malloc'd string (free()) or NULL with err. */
+/*
+ * Build the architecture JSON of a family. Returns a malloc'd string (free()) or NULL with err.
+ * Layer names are torchvision's, so the same model built in PyTorch has the same state_dict keys.
+ *   resnet (input_size 8..1024, width 1..512, depth 1..16): stem conv3x3 (stride 2 when
+ *     input_size >= 96, else 1) + BN + ReLU ("conv1", "bn1"), no max pool; four stages
+ *     "layer1".."layer4" of `depth` BasicBlocks with widths w, 2w, 4w, 8w, stride 2 at the
+ *     start of stages 2-4, 1x1 conv + BN projection ("layerS.B.downsample.0/1") when the
+ *     shape changes; then "avgpool" (gap), "dropout" (when dropout > 0), "fc".
+ *   mobilenetv2 (input_size 32..1024, depth 1..40 tenths, 10 = standard): torchvision's
+ *     MobileNetV2 with width_mult = width / 32 (channels rounded to multiples of 8), blocks per
+ *     stage ceil(n * depth / 10); "features.*", "avgpool", "classifier.0" (dropout),
+ *     "classifier.1" (fc). width 32, depth 10, 1000 classes = torchvision's 3,504,872 params.
+ */
 char *basira_arch_build(const basira_arch_params *p, basira_error *err);
 
 /* ---- networks ---------------------------------------------------------------- */
@@ -95,7 +126,12 @@ size_t basira_net_num_params(const basira_net *net);
 basira_code basira_net_forward(basira_net *net, const float *x, int n, int train, float *logits,
                                basira_error *err);
 
-/* Backward pass from dlogits[n][K] of the last training forward; accumulates parameter gradients. */
+/*
+ * Backward pass from dlogits[n][K] of the last training forward; accumulates parameter
+ * gradients. Once per training forward: a second call, or one after an eval forward,
+ * gives BASIRA_E_INVALID_ARGUMENT. The primitives and buffers of a batch size are built
+ * at the first forward with it and reused while it stays the same.
+ */
 basira_code basira_net_backward(basira_net *net, const float *dlogits, basira_error *err);
 
 /* Set every gradient to zero. */
@@ -106,8 +142,11 @@ double basira_net_clip_grad(basira_net *net, double max_norm);
 
 /*
  * Prepare a network for fast repeated inference at batch size up to max_batch:
- * batch norm folded into the convolutions, activations fused, buffers reused.
- * After this the network can no longer be trained.
+ * batch norm folded into the convolutions, the residual add and the activation that
+ * follow fused as oneDNN post-ops, dropout removed, activation buffers shared by
+ * layers whose lifetimes do not overlap. Outputs equal eval mode within 1e-4.
+ * Forwards at another batch size rebuild the plan (cheap: oneDNN caches primitives).
+ * After this the network can no longer be trained (training forwards are refused).
  */
 basira_code basira_net_prepare_inference(basira_net *net, int max_batch, basira_error *err);
 
