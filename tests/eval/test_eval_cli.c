@@ -272,6 +272,19 @@ static void test_evaluate_errors(void)
                  2);
     CHECK_EQ_INT(sh(out, sizeof out, "%s help evaluate", cli), 0);
     CHECK(strstr(out, "--reliability") != NULL);
+    /* The report speaks the user's language (catalogues po/eval.*.po). */
+    rc = sh(out, sizeof out,
+            "LANG=fr_FR.UTF-8 LC_ALL= %s evaluate --model %s/m.safetensors --images %s/img "
+            "--csv %s/labels.csv --bootstrap 0 --quiet",
+            cli, dir, dir, dir);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_MSG(strstr(out, "Par classe (intervalles de confiance à 95 %)") != NULL, "%s", out);
+    rc = sh(out, sizeof out,
+            "LANG=ar_MA.UTF-8 LC_ALL= %s evaluate --model %s/m.safetensors --images %s/img "
+            "--csv %s/labels.csv --bootstrap 0 --quiet",
+            cli, dir, dir, dir);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_MSG(strstr(out, "مصفوفة الالتباس") != NULL, "%s", out);
 }
 
 static void test_calibrate(void)
