@@ -5,7 +5,8 @@
  * weights and non-trivial batch-norm statistics: save the model, let
  * tests/nn/torch_agreement.py build the same network in PyTorch from the saved
  * architecture and compute a batch, then compare:
- *   - logits in eval mode and in train mode: max |diff| <= 1e-4
+ *   - logits in eval mode (as trained, and reloaded from the file and prepared for
+ *     inference) and in train mode: max |diff| <= 1e-4
  *   - the loss (class weights + label smoothing): |diff| <= 1e-5 relative
  *   - the gradient of every parameter after one backward: max |diff| <= 1e-3 of
  *     the largest |gradient| of that tensor (or of 1e-3 of the net's largest, see below)
@@ -132,6 +133,19 @@ static void agree(const char *family, int input, int width, int depth)
     double d = max_abs_diff(logits, le, (size_t)n * k, NULL);
     fprintf(stderr, "    eval logits   max |diff| %.3g\n", d);
     CHECK_MSG(d <= 1e-4, "%s eval logits differ by %g", family, d);
+
+    /* The same file loaded again and prepared for inference (folded batch norm, fused
+     * activations): what a clinic runs must still be PyTorch's eval output. */
+    basira_net *fast = NULL;
+    CHECK_MSG(!basira_net_load(model, &fast, &err), "%s", err.message);
+    if (fast) {
+        CHECK(!basira_net_prepare_inference(fast, n, &err));
+        CHECK(!basira_net_forward(fast, x, n, 0, logits, &err));
+        d = max_abs_diff(logits, le, (size_t)n * k, NULL);
+        fprintf(stderr, "    prepared      max |diff| %.3g\n", d);
+        CHECK_MSG(d <= 1e-4, "%s prepared logits differ by %g", family, d);
+        basira_net_free(fast);
+    }
 
     /* Train mode, loss, backward. */
     basira_net_zero_grad(net);
