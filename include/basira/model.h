@@ -118,7 +118,7 @@ size_t basira_classifier_memory(const basira_classifier *c);
 
 /*
  * Calibrated class probabilities of a photo (probs has num_classes entries): preprocess,
- * forward pass of the TTA views in one batch, softmax(logits / temperature) of each view,
+ * forward pass of each TTA view (one at a time, to bound memory), softmax(logits / T) of each,
  * averaged in probability space. One thread at a time per classifier.
  */
 basira_code basira_classifier_predict(basira_classifier *c, const basira_image *img, float *probs,

@@ -360,21 +360,27 @@ basira_code basira_classifier_load(const char *path, basira_classifier **out, ba
         goto fail;
     if ((rc = check_net(c, err)))
         goto fail;
+    /*
+     * The TTA views run one after another at batch size 1 rather than as one batch:
+     * activations of a batch of 8 cost about 25 MB more, which would break the 50 MB
+     * budget of the model and its runtime, for no gain in latency on a CPU with few
+     * cores.
+     */
     c->views = c->info.tta;
     c->in_size =
         (size_t)3 * (size_t)c->info.preprocess.input_w * (size_t)c->info.preprocess.input_h;
     size_t k = (size_t)c->info.num_classes;
-    c->views_buf = malloc(sizeof(float) * c->in_size * (size_t)c->views);
-    c->logits = malloc(sizeof(float) * k * (size_t)c->views);
-    c->probs = malloc(sizeof(float) * k * (size_t)c->views);
+    c->views_buf = malloc(sizeof(float) * c->in_size);
+    c->logits = malloc(sizeof(float) * k);
+    c->probs = malloc(sizeof(float) * k);
     if (!c->views_buf || !c->logits || !c->probs) {
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         goto fail;
     }
-    if ((rc = basira_net_prepare_inference(c->net, c->views, err)))
+    if ((rc = basira_net_prepare_inference(c->net, 1, err)))
         goto fail;
     c->memory = sizeof *c + basira_net_num_params(c->net) * sizeof(float) +
-                sizeof(float) * (c->in_size + 2 * k) * (size_t)c->views;
+                sizeof(float) * (c->in_size + 2 * k);
     *out = c;
     return BASIRA_OK;
 fail:
@@ -457,19 +463,22 @@ basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     int w = c->info.preprocess.input_w, h = c->info.preprocess.input_h;
     int k = c->info.num_classes;
-    memcpy(c->views_buf, chw, sizeof(float) * c->in_size);
-    for (int v = 1; v < c->views; v++)
-        make_view(chw, c->views_buf + (size_t)v * c->in_size, w, h, v);
-    basira_code rc = basira_net_forward(c->net, c->views_buf, c->views, 0, c->logits, err);
-    if (rc)
-        return rc;
-    basira_softmax(c->logits, c->views, k, (float)c->info.temperature, c->probs);
-    for (int j = 0; j < k; j++) {
-        double s = 0;
-        for (int v = 0; v < c->views; v++)
-            s += c->probs[(size_t)v * k + j];
-        probs[j] = (float)(s / c->views);
+    double acc[BASIRA_MODEL_MAX_CLASSES] = {0};
+    for (int v = 0; v < c->views; v++) {
+        const float *x = chw;
+        if (v > 0) {
+            make_view(chw, c->views_buf, w, h, v);
+            x = c->views_buf;
+        }
+        basira_code rc = basira_net_forward(c->net, x, 1, 0, c->logits, err);
+        if (rc)
+            return rc;
+        basira_softmax(c->logits, 1, k, (float)c->info.temperature, c->probs);
+        for (int j = 0; j < k; j++)
+            acc[j] += c->probs[j];
     }
+    for (int j = 0; j < k; j++)
+        probs[j] = (float)(acc[j] / c->views);
     /*
      * Corrupt weights (or a numerical bug) show up as NaN or infinities. A triage
      * decision must never be taken on them, so they are an error, not a result.
