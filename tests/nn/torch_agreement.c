@@ -11,6 +11,8 @@
  *   - the gradient of every parameter after one backward: max |diff| <= 1e-3 of
  *     the largest |gradient| of that tensor (or of 1e-3 of the net's largest, see below)
  *   - the running statistics after the training forward: max |diff| <= 1e-4
+ *   - one SGD step (Nesterov, weight decay on conv/fc weights only, as a PyTorch
+ *     recipe with two parameter groups): the change of every parameter within 1e-3
  * Skipped (exit 77) when /usr/bin/python3 cannot import torch.
  */
 #include <stdint.h>
@@ -202,6 +204,46 @@ static void agree(const char *family, int input, int width, int depth)
         }
         free(r);
     }
+    /* One optimiser step on those gradients, as the PyTorch recipe does it. */
+    float *before = malloc(nn_net_numel(net) * sizeof *before);
+    memcpy(before, nn_net_params(net), nn_net_numel(net) * sizeof *before);
+    basira_optim_config oc = {.kind = BASIRA_OPTIM_SGD,
+                              .momentum = 0.9,
+                              .nesterov = 1,
+                              .weight_decay = atof(nn_st_meta_get(f, "sgd_weight_decay"))};
+    basira_optim *opt = NULL;
+    CHECK(!basira_optim_new(net, &oc, &opt, &err));
+    CHECK(opt && !basira_optim_step(opt, atof(nn_st_meta_get(f, "sgd_lr")), &err));
+    double worst_step = 0, dmax = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < nn_net_param_count(net); i++) {
+            const nn_param *p = nn_net_param(net, i);
+            if (!p->trainable)
+                continue;
+            snprintf(nm, sizeof nm, "delta.%s", p->name);
+            float *r = ref(f, nm, p->numel);
+            if (!r)
+                continue;
+            double m, dd = 0;
+            for (size_t j = 0; j < p->numel; j++) {
+                double mine = (double)nn_net_params(net)[p->offset + j] - before[p->offset + j];
+                dd = fmax(dd, fabs(mine - r[j]));
+            }
+            max_abs_diff(r, r, p->numel, &m);
+            if (pass == 0) {
+                dmax = fmax(dmax, m);
+            } else {
+                double rel = dd / fmax(m, 1e-3 * dmax);
+                worst_step = fmax(worst_step, rel);
+                CHECK_MSG(rel <= 1e-3, "%s: SGD step of %s differs by %g (relative)", family,
+                          p->name, rel);
+            }
+            free(r);
+        }
+    }
+    basira_optim_free(opt);
+    free(before);
+    fprintf(stderr, "    SGD step      worst relative diff %.3g\n", worst_step);
     fprintf(stderr,
             "    gradients     worst relative diff %.3g (%s), %zu tensors, max |grad| %.3g\n",
             worst_grad, worst_name, nn_net_param_count(net), gmax);

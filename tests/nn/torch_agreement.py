@@ -11,6 +11,8 @@ C engine:
                                            cross-entropy with class weights and
                                            label smoothing (metadata "label_smoothing")
   grad.<param>                             d loss / d param after one backward
+  delta.<param>                            change made by one SGD step (Nesterov
+                                           momentum, weight decay on conv/fc weights only)
   after.<layer>.running_mean/var           running statistics after the train forward
 Exit 77 when torch is missing.
 """
@@ -32,6 +34,7 @@ from torch_graph import GraphNet  # noqa: E402
 
 LABEL_SMOOTHING = 0.1
 BATCH = 4
+SGD_LR, SGD_WD = 0.1, 0.01
 
 
 def main():
@@ -58,6 +61,19 @@ def main():
     model.zero_grad()
     loss.backward()
 
+    # One SGD step as a PyTorch recipe writes it: weight decay only on conv/fc weights
+    # (a parameter group without decay for biases and batch-norm parameters).
+    named = model.basira_tensors()
+    params = {n: t for n, t in named.items() if t.requires_grad}
+    before = {n: t.detach().clone() for n, t in params.items()}
+    decay = [t for n, t in params.items() if t.dim() > 1]
+    no_decay = [t for n, t in params.items() if t.dim() <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": SGD_WD},
+                           {"params": no_decay, "weight_decay": 0.0}],
+                          lr=SGD_LR, momentum=0.9, nesterov=True)
+    grads = {n: t.grad.detach().clone() for n, t in params.items()}
+    opt.step()
+
     out = {
         "x": x,
         "labels": labels.float(),
@@ -66,15 +82,17 @@ def main():
         "logits_train": logits_train.detach(),
         "loss": loss.detach().reshape(()),
     }
-    for name, t in model.basira_tensors().items():
+    for name, t in named.items():
         if name.endswith(".running_mean") or name.endswith(".running_var"):
             out["after." + name] = t.detach()
-        elif t.grad is not None:
-            out["grad." + name] = t.grad
+        elif name in grads:
+            out["grad." + name] = grads[name]
+            out["delta." + name] = t.detach() - before[name]
         else:
             raise ValueError("no gradient for %s" % name)
     st_read.write(sys.argv[2], {n: t.float().numpy() for n, t in out.items()},
-                  {"label_smoothing": repr(LABEL_SMOOTHING), "torch": torch.__version__})
+                  {"label_smoothing": repr(LABEL_SMOOTHING), "sgd_lr": repr(SGD_LR),
+                   "sgd_weight_decay": repr(SGD_WD), "torch": torch.__version__})
 
 
 if __name__ == "__main__":
