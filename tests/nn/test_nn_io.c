@@ -240,6 +240,45 @@ static void test_load_rejects(void)
     CHECK(basira_file_sha256(none, bad, &err) == BASIRA_E_NOT_FOUND);
 }
 
+/* A model re-saved in half precision by the independent Python writer loads, converted. */
+static void test_load_half_precision(void)
+{
+    const char *src = getenv("BASIRA_SOURCE_DIR");
+    if (!src || system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "  (skipped: no BASIRA_SOURCE_DIR or no numpy in /usr/bin/python3)\n");
+        return;
+    }
+    basira_net *net = tiny_net(8);
+    if (!net)
+        return;
+    char f32[256], half[256], cmd[1024];
+    tmp_path(f32, sizeof f32, "f32.safetensors");
+    tmp_path(half, sizeof half, "half.safetensors");
+    basira_error err;
+    CHECK(!basira_net_save(net, f32, &err));
+    const char *dts[2] = {"F16", "BF16"};
+    const double tol[2] = {1.0 / 1024, 1.0 / 128}; /* relative precision of each */
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "cd %s/tests/nn && /usr/bin/python3 -c \"import st_read; t, m = "
+                 "st_read.read('%s'); st_read.write('%s', t, m, dtype='%s')\"",
+                 src, f32, half, dts[k]);
+        CHECK(system(cmd) == 0);
+        basira_net *h = NULL;
+        CHECK_MSG(!basira_net_load(half, &h, &err), "%s: %s", dts[k], err.message);
+        if (!h)
+            continue;
+        double worst = 0;
+        for (size_t i = 0; i < nn_net_numel(net); i++) {
+            double a = nn_net_params(net)[i], b = nn_net_params(h)[i];
+            worst = fmax(worst, fabs(a - b) / fmax(fabs(a), 1e-4));
+        }
+        CHECK_MSG(worst <= tol[k], "%s: relative error %g", dts[k], worst);
+        basira_net_free(h);
+    }
+    basira_net_free(net);
+}
+
 static void test_sha256_known(void)
 {
     char path[256], hex[65];
@@ -565,6 +604,7 @@ int main(void)
     }
     RUN(test_save_load_roundtrip);
     RUN(test_load_rejects);
+    RUN(test_load_half_precision);
     RUN(test_sha256_known);
     RUN(test_resume_bit_exact);
     RUN(test_backward_repeatable);
