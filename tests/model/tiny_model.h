@@ -23,6 +23,8 @@ typedef struct tiny_model_opts {
     unsigned long long seed;
     int num_classes_net; /* outputs of the net; 0 = the number of classes of the metadata */
     int input_size_meta; /* input size written in the metadata; 0 = input_size */
+    const char *family;  /* architecture family, default "resnet" */
+    int width, depth;    /* default 4 and 1: tiny */
 } tiny_model_opts;
 
 static inline void tiny_model_opts_default(tiny_model_opts *o)
@@ -70,11 +72,11 @@ static inline basira_code tiny_model_save_meta(const tiny_model_opts *o, const j
 {
     basira_arch_params ap;
     memset(&ap, 0, sizeof ap);
-    ap.family = "resnet";
+    ap.family = o->family ? o->family : "resnet";
     ap.input_size = o->input_size;
     ap.num_classes = o->num_classes_net ? o->num_classes_net : 7;
-    ap.width = 4;
-    ap.depth = 1;
+    ap.width = o->width ? o->width : 4;
+    ap.depth = o->depth ? o->depth : 1;
     ap.dropout = 0;
     char *arch = basira_arch_build(&ap, err);
     if (!arch)
