@@ -2,18 +2,20 @@
  * server.h - the clinic node's HTTP API (libmicrohttpd), JSON under /api/v1.
  *
  * The routes, their roles and their bodies are described in docs/openapi.json
- * (also served at GET /api/v1/openapi.json). In short:
- *   POST   /api/v1/session              login {"username","password"} -> cookies
- *   GET    /api/v1/session              who am I (any role)
- *   DELETE /api/v1/session              logout
- *   POST   /api/v1/cases                new case, consent for care required   gp nurse
- * dermatologist GET    /api/v1/cases?status=&risk=&from=&to=&limit=&offset=  worklist  gp nurse
- * dermatologist GET    /api/v1/cases/{id}                                             gp nurse
- * dermatologist POST   /api/v1/cases/{id}/images    photo: raw image body or multipart field
- * "image" gp nurse dermatologist POST   /api/v1/cases/{id}/decision  {"accept_ai", "category",
- * "reason", "referral"} gp dermatologist GET    /api/v1/audit?after=&limit=, GET
- * /api/v1/audit/verify          auditor GET/POST /api/v1/users, PATCH /api/v1/users/{username}
- * admin GET    /api/v1/health, GET /api/v1/openapi.json                       anyone
+ * (also served at GET /api/v1/openapi.json). In short (roles in brackets):
+ *   POST   /session              sign in {"username","password"} -> cookies [anyone]
+ *   GET    /session              who am I                          [any role]
+ *   DELETE /session              sign out                          [any role]
+ *   POST   /cases                new case, consent for care needed [gp nurse dermatologist]
+ *   GET    /cases                worklist: ?status=&risk=&from=&to=&limit=&offset=  [same]
+ *   GET    /cases/{id}           a case with its images and decision                [same]
+ *   POST   /cases/{id}/images    photo: raw image body or multipart field "image"   [same]
+ *   GET    /cases/{id}/images/{image_id}   the stored photo                          [same]
+ *   POST   /cases/{id}/decision  {"accept_ai","category","reason","referral"} [gp dermatologist]
+ *   GET    /audit, /audit/verify the audit trail and its check     [auditor]
+ *   GET, POST /users; PATCH /users/{username}                      [admin]
+ *   GET    /health, /openapi.json                                  [anyone]
+ * (all under /api/v1)
  *
  * Security: sessions are random 256-bit tokens in an HttpOnly, SameSite=Strict
  * cookie (Secure under TLS); every state-changing request other than login must

@@ -206,10 +206,13 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                                    const json_t *result, int accepted, int64_t *image_id,
                                    basira_error *err);
 
-/* The stored photo of an image (malloc'd copy). BASIRA_E_NOT_FOUND once purged. */
+/*
+ * The stored photo of an image (malloc'd copy) and the case it belongs to
+ * (case_id may be NULL). Audited. BASIRA_E_NOT_FOUND once purged.
+ */
 basira_code basira_store_photo_get(basira_store *st, const basira_actor *who, int64_t image_id,
                                    unsigned char **data, size_t *len, char mime[32],
-                                   basira_error *err);
+                                   int64_t *case_id, basira_error *err);
 
 typedef struct basira_decision {
     int accept_ai;        /* 1: keep the AI category */

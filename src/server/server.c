@@ -77,6 +77,7 @@ typedef enum route_id {
     RT_CASE_CREATE,
     RT_CASE_LIST,
     RT_CASE_GET,
+    RT_PHOTO_GET,
     RT_IMAGE_ADD,
     RT_DECISION,
     RT_AUDIT_LIST,
@@ -89,9 +90,10 @@ typedef enum route_id {
 typedef struct route {
     route_id id;
     const char *method;
-    const char *pattern; /* after /api/v1; "{id}" = a positive integer, "{name}" = a username */
-    int roles;           /* R_PUBLIC: no session needed */
-    int body;            /* 0 none, 1 JSON, 2 image */
+    /* After /api/v1; "{id}", "{iid}" = positive integers, "{name}" = a username. */
+    const char *pattern;
+    int roles; /* R_PUBLIC: no session needed */
+    int body;  /* 0 none, 1 JSON, 2 image */
 } route;
 
 static const route routes[] = {
@@ -104,6 +106,7 @@ static const route routes[] = {
     {RT_CASE_LIST, "GET", "/cases", R_CLINICAL, 0},
     {RT_CASE_GET, "GET", "/cases/{id}", R_CLINICAL, 0},
     {RT_IMAGE_ADD, "POST", "/cases/{id}/images", R_CLINICAL, 2},
+    {RT_PHOTO_GET, "GET", "/cases/{id}/images/{iid}", R_CLINICAL, 0},
     {RT_DECISION, "POST", "/cases/{id}/decision", R_GP | R_DERM, 1},
     {RT_AUDIT_LIST, "GET", "/audit", R_AUDITOR, 0},
     {RT_AUDIT_VERIFY, "GET", "/audit/verify", R_AUDITOR, 0},
@@ -116,6 +119,7 @@ static const route routes[] = {
 typedef struct request {
     const route *rt;
     int64_t id;                         /* {id} */
+    int64_t iid;                        /* {iid} */
     char name[BASIRA_USERNAME_MAX + 1]; /* {name} */
     char ip[INET6_ADDRSTRLEN];
     char method[8];
@@ -256,7 +260,7 @@ static enum MHD_Result fail_with(struct MHD_Connection *c, request *rq, unsigned
 static int match(const char *pattern, const char *path, request *rq)
 {
     while (*pattern && *path) {
-        if (!strncmp(pattern, "{id}", 4)) {
+        if (!strncmp(pattern, "{id}", 4) || !strncmp(pattern, "{iid}", 5)) {
             char *end;
             errno = 0;
             if (!(*path >= '1' && *path <= '9'))
@@ -264,9 +268,10 @@ static int match(const char *pattern, const char *path, request *rq)
             long long v = strtoll(path, &end, 10);
             if (errno || v <= 0)
                 return 0;
-            rq->id = v;
+            int is_iid = pattern[1] == 'i' && pattern[2] == 'i';
+            *(is_iid ? &rq->iid : &rq->id) = v;
             path = end;
-            pattern += 4;
+            pattern += is_iid ? 5 : 4;
         } else if (!strncmp(pattern, "{name}", 6)) {
             size_t n = strcspn(path, "/");
             if (n == 0 || n > BASIRA_USERNAME_MAX)
@@ -523,6 +528,36 @@ static enum MHD_Result h_case_get(basira_server *s, struct MHD_Connection *c, re
     if (basira_store_case_get(s->store, &a, rq->id, &out, &e))
         return fail(c, rq, &e);
     return send_json(c, rq, 200, out, NULL);
+}
+
+static enum MHD_Result h_photo_get(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    basira_error e;
+    basira_actor a = actor_of(rq);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    char mime[32];
+    int64_t case_id = 0;
+    if (basira_store_photo_get(s->store, &a, rq->iid, &data, &len, mime, &case_id, &e))
+        return fail(c, rq, &e);
+    if (case_id != rq->id) {
+        free(data);
+        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, _("this case has no such photo"));
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", mime);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Content-Disposition", "inline");
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    rq->status = 200;
+    rq->bytes_out = len;
+    return ret;
 }
 
 static const char *image_type(const char *ct)
@@ -789,6 +824,8 @@ static enum MHD_Result dispatch(basira_server *s, struct MHD_Connection *c, requ
         return h_case_get(s, c, rq);
     case RT_IMAGE_ADD:
         return h_image_add(s, c, rq);
+    case RT_PHOTO_GET:
+        return h_photo_get(s, c, rq);
     case RT_DECISION:
         return h_decision(s, c, rq);
     case RT_AUDIT_LIST:

@@ -480,7 +480,7 @@ out:
 
 basira_code basira_store_photo_get(basira_store *st, const basira_actor *who, int64_t image_id,
                                    unsigned char **data, size_t *len, char mime[32],
-                                   basira_error *err)
+                                   int64_t *case_id_out, basira_error *err)
 {
     sqlite3_stmt *s = NULL;
     basira_code rc;
@@ -521,6 +521,8 @@ out:
     if (rc) {
         free(*data);
         *data = NULL;
+    } else if (case_id_out) {
+        *case_id_out = case_id;
     }
     return rc;
 }

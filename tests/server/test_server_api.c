@@ -139,6 +139,7 @@ static void test_role_matrix(void)
         {"GET", "/cases", NULL, NULL, GP | NU | DE},
         {"GET", "/cases/1", NULL, NULL, GP | NU | DE},
         {"POST", "/cases/1/images", "image/jpeg", "IMG-L matrix", GP | NU | DE},
+        {"GET", "/cases/1/images/1", NULL, NULL, GP | NU | DE},
         {"POST", "/cases/1/decision", "application/json",
          "{\"accept_ai\": false, \"category\": \"medium\", \"reason\": \"matrix\", "
          "\"referral\": \"none\"}",
@@ -210,7 +211,15 @@ static void test_case_flow(void)
     CHECK_STR(json_string_value(json_object_get(json_object_get(c.json, "risk"), "category")),
               "medium");
     CHECK_EQ_INT(json_integer_value(json_object_get(c.json, "case_id")), a);
-    CHECK(json_integer_value(json_object_get(c.json, "image_id")) > 0);
+    long long img = json_integer_value(json_object_get(c.json, "image_id"));
+    CHECK(img > 0);
+    /* The stored photo comes back, only under its own case. */
+    char ipath[96];
+    snprintf(ipath, sizeof ipath, "/cases/%lld/images/%lld", (long long)a, img);
+    CHECK_EQ_INT(http_req(&c, "GET", ipath, NULL, NULL, 0, 0), 200);
+    CHECK(c.body.len == 12 && !memcmp(c.body.data, "IMG-L lesion", 12));
+    snprintf(ipath, sizeof ipath, "/cases/%lld/images/%lld", (long long)b, img);
+    CHECK_EQ_INT(http_req(&c, "GET", ipath, NULL, NULL, 0, 0), 404);
 
     /* Multipart upload, field "image". */
     const char *mp = "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
@@ -337,6 +346,38 @@ static void test_malformed_input(void)
     CHECK_EQ_INT(http_req(&c, "POST", "/cases", "application/json", huge, big, 1), 413);
     CHECK_STR(http_error_code(&c), "limit_exceeded");
     free(huge);
+    /* A chunked upload (no Content-Length) over the limit is cut off too. */
+    size_t over = (1 << 20) + 4096;
+    char *chunky = malloc(over);
+    memset(chunky, 'x', over);
+    memcpy(chunky, "IMG-H", 5);
+    struct curl_slist *te = curl_slist_append(NULL, "Transfer-Encoding: chunked");
+    te = curl_slist_append(te, "Content-Type: image/jpeg");
+    char tok[128];
+    snprintf(tok, sizeof tok, "X-CSRF-Token: %s", c.csrf);
+    te = curl_slist_append(te, tok);
+    http_buf resp = {0};
+    curl_easy_setopt(c.curl, CURLOPT_URL, "http://127.0.0.1/");
+    char url[256];
+    snprintf(url, sizeof url, "%s/cases/1/images", c.base);
+    curl_easy_setopt(c.curl, CURLOPT_URL, url);
+    curl_easy_setopt(c.curl, CURLOPT_CUSTOMREQUEST, "POST");
+    curl_easy_setopt(c.curl, CURLOPT_POSTFIELDS, chunky);
+    curl_easy_setopt(c.curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    curl_easy_setopt(c.curl, CURLOPT_READFUNCTION, NULL);
+    curl_easy_setopt(c.curl, CURLOPT_HTTPHEADER, te);
+    curl_easy_setopt(c.curl, CURLOPT_WRITEDATA, &resp);
+    long status = 0;
+    /* POSTFIELDS with size -1 uses strlen: terminate the buffer to send all of it. */
+    chunky[over - 1] = '\0';
+    if (curl_easy_perform(c.curl) == CURLE_OK)
+        curl_easy_getinfo(c.curl, CURLINFO_RESPONSE_CODE, &status);
+    CHECK_EQ_INT(status, 413);
+    curl_slist_free_all(te);
+    free(resp.data);
+    free(chunky);
+    curl_easy_setopt(c.curl, CURLOPT_WRITEDATA, &c.body);
+
     /* Unknown endpoints and methods. */
     CHECK_EQ_INT(http_req(&c, "GET", "/nothing", NULL, NULL, 0, 0), 404);
     CHECK_EQ_INT(http_req(&c, "GET", "/../etc/passwd", NULL, NULL, 0, 0), 404);
@@ -376,6 +417,33 @@ static void test_slow_client(void)
     http_init(&c, "http", port);
     CHECK_EQ_INT(http_req(&c, "GET", "/health", NULL, NULL, 0, 0), 200);
     http_free(&c);
+}
+
+/* A body trickling in past the whole-request time limit gets 408. */
+static void test_request_time_limit(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    const char *head = "POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                       "application/json\r\nContent-Length: 5\r\n\r\n";
+    CHECK(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
+    for (int i = 0; i < 5; i++) { /* 1 byte every 0.7 s: never idle 2 s, 3.5 s in all */
+        usleep(700000);
+        if (write(fd, "{", 1) != 1)
+            break;
+    }
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[512] = "";
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n > 0)
+        buf[n] = '\0';
+    CHECK_MSG(n > 12 && !strncmp(buf, "HTTP/1.1 408", 12), "got: %.60s", buf);
+    close(fd);
 }
 
 typedef struct uploader {
@@ -505,6 +573,8 @@ int main(void)
     cfg.port = 0;
     cfg.threads = 4;
     cfg.idle_timeout_s = 2;
+    cfg.request_time_s = 2;
+    cfg.max_image_bytes = 1 << 20;
     cfg.openapi_path = api;
     cfg.access_log = log;
     basira_analyzer an = {fake_analyze, NULL};
@@ -520,6 +590,7 @@ int main(void)
     RUN(test_case_flow);
     RUN(test_malformed_input);
     RUN(test_slow_client);
+    RUN(test_request_time_limit);
     RUN(test_concurrent_uploads);
     RUN(test_rate_limit);
     RUN(test_audit_trail);

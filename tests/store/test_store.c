@@ -218,8 +218,8 @@ static void new_case(basira_case_new *c)
 
 static json_t *fake_result(const char *category, double risk)
 {
-    return json_pack("{s:s, s:{s:s, s:f}}", "status", "ok", "risk", "category", category,
-                     "index", risk);
+    return json_pack("{s:s, s:{s:s, s:f}}", "status", "ok", "risk", "category", category, "index",
+                     risk);
 }
 
 static void test_cases(void)
@@ -287,13 +287,16 @@ static void test_cases(void)
     unsigned char *data = NULL;
     size_t len = 0;
     char mime[32];
-    CHECK_EQ_INT(basira_store_photo_get(st, &cli, photo_id, &data, &len, mime, &err), BASIRA_OK);
+    int64_t owner = 0;
+    CHECK_EQ_INT(basira_store_photo_get(st, &cli, photo_id, &data, &len, mime, &owner, &err),
+                 BASIRA_OK);
+    CHECK_EQ_INT(owner, id2);
     CHECK_EQ_INT(len, sizeof photo);
     CHECK(data && !memcmp(data, photo, len));
     CHECK_STR(mime, "image/jpeg");
     free(data);
     /* The rejected photo was never stored. */
-    CHECK_EQ_INT(basira_store_photo_get(st, &cli, event_id, &data, &len, mime, &err),
+    CHECK_EQ_INT(basira_store_photo_get(st, &cli, event_id, &data, &len, mime, NULL, &err),
                  BASIRA_E_NOT_FOUND);
 
     /* Worklist: high first, then low, then the untriaged case. */
@@ -485,7 +488,8 @@ static void test_retention(void)
     unsigned char *data;
     size_t len;
     char mime[32];
-    CHECK_EQ_INT(basira_store_photo_get(st, &cli, im, &data, &len, mime, &err), BASIRA_E_NOT_FOUND);
+    CHECK_EQ_INT(basira_store_photo_get(st, &cli, im, &data, &len, mime, NULL, &err),
+                 BASIRA_E_NOT_FOUND);
     json_t *cj = NULL;
     CHECK_EQ_INT(basira_store_case_get(st, &cli, id, &cj, &err), BASIRA_OK);
     CHECK_EQ_INT(json_array_size(json_object_get(cj, "images")), 1);
