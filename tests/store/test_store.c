@@ -439,6 +439,16 @@ static void test_audit_tamper(void)
     CHECK_EQ_INT(rep.bad_id, 6);
     sqlite3_close(db);
     basira_store_free(st);
+
+    /* A database from a newer Basira (higher schema version) is refused, not damaged. */
+    db = raw_open(dir, kf);
+    CHECK_EQ_INT(raw_exec(db, "PRAGMA user_version = 99"), SQLITE_OK);
+    sqlite3_close(db);
+    basira_store_key key = {NULL, kf};
+    st = NULL;
+    CHECK_EQ_INT(basira_store_open(dir, &key, 0, &st, &err), BASIRA_E_UNSUPPORTED);
+    CHECK(st == NULL);
+    CHECK(strstr(err.message, "99") != NULL);
 }
 
 static void test_retention(void)
