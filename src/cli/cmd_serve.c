@@ -38,7 +38,7 @@ static void usage(FILE *f)
                  "  --tls-key FILE       HTTPS private key (PEM)\n"
                  "  --key-file FILE      database key file (else BASIRA_DB_PASSPHRASE, else "
                  "asked on the terminal)\n"
-                 "  --threads N          worker threads (default 4)\n"
+                 "  --threads N          worker threads (default 8)\n"
                  "  --model FILE         classifier model (default: the bundled model)\n"
                  "  --access-log FILE    JSON Lines access log (default: standard output)\n"
                  "  -h, --help           show this help\n\n"
@@ -130,7 +130,7 @@ static int run(int argc, char **argv)
     };
     const char *dir = "./basira-data", *key_file = NULL, *model = NULL, *log_path = NULL;
     char addr[64] = "127.0.0.1";
-    long port = 8080, threads = 4;
+    long port = 8080, threads = 8;
     basira_server_config cfg;
     basira_server_config_default(&cfg);
     int o;

@@ -141,7 +141,7 @@ void basira_server_config_default(basira_server_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->listen_addr = "127.0.0.1";
     cfg->port = 8080;
-    cfg->threads = 4;
+    cfg->threads = 8;
     cfg->max_json_bytes = 64 * 1024;
     cfg->max_image_bytes = 16 * 1024 * 1024;
     cfg->idle_timeout_s = 30;
