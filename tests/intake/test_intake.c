@@ -133,16 +133,43 @@ static void test_formats(void)
     CHECK(!vips_tiffsave_buffer(im, &b.data, &b.len, NULL));
     check_pattern_loaded("tiff", &b, 160, 120, 1);
     blob_free(&b);
-    /* HEIC (HEVC) when this libheif has an encoder; else AVIF, the same container. */
-    if (!vips_heifsave_buffer(im, &b.data, &b.len, "Q", 95, NULL) ||
-        !vips_heifsave_buffer(im, &b.data, &b.len, "Q", 95, "compression",
+    /* AVIF (HEIF container, AV1) encoded here. */
+    if (!vips_heifsave_buffer(im, &b.data, &b.len, "Q", 95, "compression",
                               VIPS_FOREIGN_HEIF_COMPRESSION_AV1, NULL)) {
-        vips_error_clear();
-        check_pattern_loaded("heif", &b, 160, 120, 25);
+        check_pattern_loaded("avif", &b, 160, 120, 25);
         blob_free(&b);
     } else {
-        CHECK_MSG(0, "no HEIF encoder: %s", vips_error_buffer());
+        CHECK_MSG(0, "no AVIF encoder: %s", vips_error_buffer());
         vips_error_clear();
+    }
+    /*
+     * HEIC (HEVC) as phones write it: the committed 24 x 16 seed of the fuzzer
+     * (encoding HEVC here would pull libx265 into the test, whose encoder keeps
+     * allocations LeakSanitizer reports).
+     */
+    const char *src = getenv("BASIRA_SOURCE_DIR");
+    if (src) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/fuzz/corpus/intake/seed.heic", src);
+        basira_intake_options o;
+        basira_intake_options_default(&o);
+        o.min_side = 8;
+        basira_image *img = NULL, *ref = NULL;
+        basira_error err;
+        CHECK_EQ_INT(basira_image_load_file(path, &o, &img, &err), BASIRA_OK);
+        /* The same pixels saved losslessly as seed.png. */
+        snprintf(path, sizeof path, "%s/fuzz/corpus/intake/seed.png", src);
+        CHECK_EQ_INT(basira_image_load_file(path, &o, &ref, &err), BASIRA_OK);
+        if (img && ref) {
+            CHECK_EQ_INT(basira_image_width(img), 24);
+            CHECK_EQ_INT(basira_image_height(img), 16);
+            for (int c = 0; c < 3; c++)
+                CHECK_NEAR(block_mean(img, 0, 0, 24, 16, c), block_mean(ref, 0, 0, 24, 16, c), 12);
+        }
+        basira_image_free(img);
+        basira_image_free(ref);
+    } else {
+        CHECK_MSG(0, "BASIRA_SOURCE_DIR not set: cannot find the HEIC seed");
     }
     g_object_unref(im);
 }
@@ -358,8 +385,11 @@ static void test_metadata_stripped(void)
             CHECK(block_mean(back, 4, 4, 8, 8, 0) > 200);
             basira_image_free(back);
         }
+        free(out);
+        out = NULL;
         CHECK_EQ_INT(basira_image_encode_jpeg(img, 0, &out, &out_len, &err),
                      BASIRA_E_INVALID_ARGUMENT);
+        CHECK(out == NULL && out_len == 0);
         basira_image_free(img);
     }
     free(out);
