@@ -92,6 +92,7 @@ struct nn_plan {
     dnnl_primitive_t logits_re, dlogits_re;
     void **pool;
     int npool;
+    int *zero_first, *zero_next; /* training: gradients to zero before each op's backward */
     /* everything to release */
     dnnl_primitive_t *prims;
     int nprims, capprims;
@@ -285,6 +286,8 @@ void nn_plan_free(nn_plan *p)
     for (int i = 0; i < p->npool; i++)
         free(p->pool[i]);
     free(p->pool);
+    free(p->zero_first);
+    free(p->zero_next);
     free(p->prims);
     free(p->pds);
     free(p->mems);
@@ -628,6 +631,20 @@ static basira_code build_bn(basira_net *net, nn_plan *p, int i, basira_error *er
     int train = p->mode == MODE_TRAIN;
     unsigned flags =
         dnnl_use_scale | dnnl_use_shift | (train ? 0u : (unsigned)dnnl_use_global_stats);
+    /*
+     * Training: a ReLU that is the only reader of the batch norm runs inside it
+     * (fuse_norm_relu, with a bit mask workspace for backward): one pass over the
+     * activations instead of two, forward and backward, and one tensor less to keep.
+     */
+    op->out = i + 1;
+    if (train) {
+        int j = sole_consumer(net, p, i + 1);
+        if (j >= 0 && net->layers[j].type == NN_RELU) {
+            flags |= dnnl_fuse_norm_relu;
+            p->op[j].skip = 1;
+            op->out = j + 1;
+        }
+    }
     dnnl_batch_normalization_desc_t d;
     dnnl_primitive_desc_t pd;
     DN(dnnl_batch_normalization_forward_desc_init(
@@ -646,14 +663,16 @@ static basira_code build_bn(basira_net *net, nn_plan *p, int i, basira_error *er
         DN(mk_mem_at(p, eng, &cmd, param_ptr(net, l, 2), &op->mean));
         DN(mk_mem_at(p, eng, &cmd, param_ptr(net, l, 3), &op->var));
     }
-    op->out = i + 1;
-    p->t[i + 1].md = *qmd(pd, dnnl_query_dst_md, 0);
+    p->t[op->out].md = *qmd(pd, dnnl_query_dst_md, 0);
     if (!train)
         return BASIRA_OK;
+    const dnnl_memory_desc_t *wsmd = qmd(pd, dnnl_query_workspace_md, 0);
+    if (wsmd && dnnl_memory_desc_get_size(wsmd) > 0)
+        DN(mk_mem(p, eng, wsmd, 1, &op->ws));
     dnnl_batch_normalization_desc_t bd;
     dnnl_primitive_desc_t bpd;
-    DN(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &p->t[i + 1].md, md,
-                                                   NN_BN_EPS, dnnl_use_scale | dnnl_use_shift));
+    DN(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &p->t[op->out].md, md,
+                                                   NN_BN_EPS, flags));
     DN(mk_pd(p, eng, &bd, NULL, pd, &bpd));
     DN(mk_prim(p, bpd, &op->bwd_d));
     DN(mk_mem(p, eng, &cmd, 1, &op->dscale));
@@ -976,6 +995,122 @@ static basira_code assign_buffers(basira_net *net, nn_plan *p, basira_error *err
     return rc;
 }
 
+/*
+ * Gradient buffers in training. Backward runs the ops from last to first; the
+ * gradient of tensor t is first written by the backward of its last reader (step
+ * `start`, the highest op index; before everything for the logits) and last read by
+ * the backward of the op that produced it (step `end`). Tensors whose [start, end]
+ * intervals do not overlap share a buffer, so only a few activation-sized gradients
+ * exist at once instead of one per tensor. Accumulated gradients are zeroed at
+ * their start step (zero_first/zero_next), not at the beginning of backward, since
+ * their buffer may still hold a live gradient until then.
+ */
+static basira_code assign_diff_buffers(basira_net *net, nn_plan *p, basira_error *err)
+{
+    const char *lname = "";
+    int nt = p->nt, L = net->nlayers;
+    int *start = malloc((size_t)nt * sizeof *start), *end = malloc((size_t)nt * sizeof *end);
+    int *order = malloc((size_t)nt * sizeof *order),
+        *slot_of = malloc((size_t)nt * sizeof *slot_of);
+    size_t *slot_size = calloc((size_t)nt, sizeof *slot_size);
+    int *slot_end = calloc((size_t)nt, sizeof *slot_end);
+    p->zero_first = malloc((size_t)(L + 1) * sizeof *p->zero_first);
+    p->zero_next = malloc((size_t)nt * sizeof *p->zero_next);
+    basira_code rc = BASIRA_OK;
+    if (!start || !end || !order || !slot_of || !slot_size || !slot_end || !p->zero_first ||
+        !p->zero_next) {
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        goto out;
+    }
+    for (int t = 0; t < nt; t++)
+        start[t] = end[t] = -1;
+    for (int i = 0; i < L; i++) {
+        if (p->op[i].skip)
+            continue;
+        end[p->op[i].out] = i;
+        for (int k = 0; k < net->layers[i].ninputs; k++) {
+            int t = net->layers[i].inputs[k];
+            if (i > start[t])
+                start[t] = i;
+        }
+    }
+    start[net->output] = L;
+    int n = 0;
+    for (int t = 1; t < nt; t++) {
+        if (end[t] < 0)
+            continue; /* not materialised (fused away) */
+        if (start[t] < end[t])
+            start[t] = end[t]; /* read by nobody: zeroed just before its producer */
+        order[n++] = t;
+    }
+    /* By start step, latest first (the order backward meets them). */
+    for (int a = 1; a < n; a++) {
+        int x = order[a], b = a - 1;
+        while (b >= 0 && start[order[b]] < start[x]) {
+            order[b + 1] = order[b];
+            b--;
+        }
+        order[b + 1] = x;
+    }
+    int nslots = 0;
+    for (int a = 0; a < n; a++) {
+        int t = order[a];
+        size_t need = dnnl_memory_desc_get_size(&p->t[t].md);
+        int best = -1;
+        for (int s = 0; s < nslots; s++) {
+            if (slot_end[s] <= start[t])
+                continue; /* still in use at step start[t] */
+            if (best < 0 ||
+                (slot_size[s] >= need &&
+                 (slot_size[best] < need || slot_size[s] < slot_size[best])) ||
+                (slot_size[best] < need && slot_size[s] > slot_size[best]))
+                best = s;
+        }
+        if (best < 0)
+            best = nslots++;
+        if (slot_size[best] < need)
+            slot_size[best] = need;
+        slot_end[best] = end[t];
+        slot_of[t] = best;
+    }
+    p->pool = calloc((size_t)(nslots ? nslots : 1), sizeof *p->pool);
+    if (!p->pool) {
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        goto out;
+    }
+    for (int s = 0; s < nslots; s++) {
+        p->pool[s] = aligned_alloc(64, (slot_size[s] + 63) / 64 * 64);
+        if (!p->pool[s]) {
+            rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+            goto out;
+        }
+        p->npool = s + 1;
+    }
+    for (int s = 0; s <= L; s++)
+        p->zero_first[s] = -1;
+    for (int a = 0; a < n; a++) {
+        int t = order[a];
+        dnnl_status_t st = dnnl_memory_set_data_handle(p->t[t].dmem, p->pool[slot_of[t]]);
+        if (st) {
+            rc = dn_fail(err, st, lname);
+            goto out;
+        }
+        /* Zero at the start step whatever is accumulated, and what nobody writes. */
+        if (p->t[t].dzero || start[t] == end[t] || t == net->output) {
+            p->zero_next[t] = p->zero_first[start[t]];
+            p->zero_first[start[t]] = t;
+        }
+    }
+out:
+    free(start);
+    free(end);
+    free(order);
+    free(slot_of);
+    free(slot_size);
+    free(slot_end);
+    return rc;
+}
+
 static basira_code plan_build(basira_net *net, int n, int mode, nn_plan **out, basira_error *err)
 {
     basira_code rc = ensure_engine(net, err);
@@ -1055,12 +1190,13 @@ static basira_code plan_build(basira_net *net, int n, int mode, nn_plan **out, b
         }
         if (rc)
             break;
-        /* Training: every tensor has its own data and gradient buffer. */
+        /* Training: every tensor keeps its data for backward; gradients share buffers
+         * (assign_diff_buffers), so only their objects are made here. */
         if (mode == MODE_TRAIN) {
-            nn_tensor *t = &p->t[i + 1];
+            nn_tensor *t = &p->t[op->out];
             dnnl_status_t s = mk_mem(p, eng, &t->md, 1, &t->mem);
             if (!s)
-                s = mk_mem(p, eng, &t->md, 1, &t->dmem);
+                s = mk_mem(p, eng, &t->md, 0, &t->dmem);
             if (s)
                 rc = dn_fail(err, s, l->name);
         }
@@ -1069,6 +1205,8 @@ static basira_code plan_build(basira_net *net, int n, int mode, nn_plan **out, b
     for (int i = 0; !rc && mode == MODE_TRAIN && i < net->nlayers; i++)
         if (net->layers[i].type == NN_CONV)
             rc = finish_conv_bwd(net, p, i, err);
+    if (!rc && mode == MODE_TRAIN)
+        rc = assign_diff_buffers(net, p, err);
     if (!rc && mode != MODE_TRAIN) {
         /* Lifetimes: the last op reading each tensor's owner. */
         for (int i = 0; i < net->nlayers; i++) {
@@ -1180,10 +1318,15 @@ static basira_code forward_op(basira_net *net, nn_plan *p, int i, basira_error *
         return BASIRA_OK;
     }
     case NN_BN: {
-        dnnl_exec_arg_t a[] = {{DNNL_ARG_SRC, src},         {DNNL_ARG_DST, dst},
-                               {DNNL_ARG_SCALE, op->scale}, {DNNL_ARG_SHIFT, op->shift},
-                               {DNNL_ARG_MEAN, op->mean},   {DNNL_ARG_VARIANCE, op->var}};
-        EXEC(op->fwd, a);
+        dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, src},         {DNNL_ARG_DST, dst},
+                                {DNNL_ARG_SCALE, op->scale}, {DNNL_ARG_SHIFT, op->shift},
+                                {DNNL_ARG_MEAN, op->mean},   {DNNL_ARG_VARIANCE, op->var}};
+        int na = 6;
+        if (op->ws)
+            a[na++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, op->ws};
+        dnnl_status_t st = dnnl_primitive_execute(op->fwd, stream, na, a);
+        if (st)
+            return dn_fail(err, st, lname);
         if (p->mode == MODE_TRAIN) {
             /* PyTorch: running = (1 - m) running + m batch, with the unbiased variance. */
             const float *bm = mem_ptr(op->mean), *bv = mem_ptr(op->var);
@@ -1298,8 +1441,10 @@ static basira_code backward_op(basira_net *net, nn_plan *p, int i, basira_error 
     dnnl_stream_t stream = net->stream;
     int in = l->inputs[0];
     dnnl_memory_t src = p->t[in].mem, dsrc = op->dsrc.mem;
-    dnnl_memory_t dst = p->t[i + 1].mem, ddst = p->t[i + 1].dmem;
+    dnnl_memory_t dst = p->t[op->out].mem, ddst = p->t[op->out].dmem;
     basira_code rc;
+    if (op->skip)
+        return BASIRA_OK;
     switch (l->type) {
     case NN_CONV: {
         if (op->bwd_d) {
@@ -1332,16 +1477,21 @@ static basira_code backward_op(basira_net *net, nn_plan *p, int i, basira_error 
         return BASIRA_OK;
     }
     case NN_BN: {
-        dnnl_exec_arg_t a[] = {{DNNL_ARG_SRC, src},
-                               {DNNL_ARG_MEAN, op->mean},
-                               {DNNL_ARG_VARIANCE, op->var},
-                               {DNNL_ARG_DIFF_DST, ddst},
-                               {DNNL_ARG_SCALE, op->scale},
-                               {DNNL_ARG_SHIFT, op->shift},
-                               {DNNL_ARG_DIFF_SRC, dsrc},
-                               {DNNL_ARG_DIFF_SCALE, op->dscale},
-                               {DNNL_ARG_DIFF_SHIFT, op->dshift}};
-        EXEC(op->bwd_d, a);
+        dnnl_exec_arg_t a[10] = {{DNNL_ARG_SRC, src},
+                                 {DNNL_ARG_MEAN, op->mean},
+                                 {DNNL_ARG_VARIANCE, op->var},
+                                 {DNNL_ARG_DIFF_DST, ddst},
+                                 {DNNL_ARG_SCALE, op->scale},
+                                 {DNNL_ARG_SHIFT, op->shift},
+                                 {DNNL_ARG_DIFF_SRC, dsrc},
+                                 {DNNL_ARG_DIFF_SCALE, op->dscale},
+                                 {DNNL_ARG_DIFF_SHIFT, op->dshift}};
+        int na = 9;
+        if (op->ws)
+            a[na++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, op->ws};
+        dnnl_status_t st = dnnl_primitive_execute(op->bwd_d, stream, na, a);
+        if (st)
+            return dn_fail(err, st, lname);
         add_into(grad_ptr(net, l, 0), mem_ptr(op->dscale), (size_t)l->c);
         add_into(grad_ptr(net, l, 1), mem_ptr(op->dshift), (size_t)l->c);
         return deliver(net, p, in, &op->dsrc, lname, err);
@@ -1512,15 +1662,16 @@ basira_code basira_net_backward(basira_net *net, const float *dlogits, basira_er
     net->train_ready = 0; /* gradients of one forward are taken once */
     const char *lname = "";
     dnnl_stream_t stream = net->stream;
-    for (int t = 1; t < p->nt; t++)
-        if (p->t[t].dzero)
-            memset(mem_ptr(p->t[t].dmem), 0, dnnl_memory_desc_get_size(&p->t[t].md));
+    for (int t = p->zero_first[net->nlayers]; t >= 0; t = p->zero_next[t])
+        memset(mem_ptr(p->t[t].dmem), 0, dnnl_memory_desc_get_size(&p->t[t].md));
     dnnl_status_t s = dnnl_memory_set_data_handle(p->dlogits_user, (void *)dlogits);
     if (s)
         return dn_fail(err, s, lname);
     dnnl_exec_arg_t a[] = {{DNNL_ARG_FROM, p->dlogits_user}, {DNNL_ARG_TO, p->t[net->output].dmem}};
     EXEC(p->dlogits_re, a);
     for (int i = net->nlayers - 1; i >= 0; i--) {
+        for (int t = p->zero_first[i]; t >= 0; t = p->zero_next[t])
+            memset(mem_ptr(p->t[t].dmem), 0, dnnl_memory_desc_get_size(&p->t[t].md));
         basira_code rc = backward_op(net, p, i, err);
         if (rc)
             return rc;
