@@ -954,8 +954,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             rq->responded = 1;
         return ret;
     }
-    if (rq->responded)
-        return MHD_YES; /* rest of a body we already refused: MHD discards it */
+    if (rq->responded) {
+        *upload_data_size = 0; /* rest of a body we already refused: discard it */
+        return MHD_YES;
+    }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;

@@ -211,7 +211,7 @@ typedef struct writer {
     unsigned port;
     volatile int stop;
     int64_t acked[4096];
-    int n_acked;
+    volatile int n_acked;
 } writer;
 
 static void *write_cases(void *arg)
@@ -267,7 +267,15 @@ static void crash_or_stop_during_writes(int sig)
         ws[i].port = sp.port;
         pthread_create(&th[i], NULL, write_cases, &ws[i]);
     }
-    sleep_ms(1500);
+    /* Let at least 20 writes be acknowledged (slow under sanitizers), then strike. */
+    for (int waited = 0; waited < 600; waited++) {
+        int acked = 0;
+        for (int i = 0; i < NW; i++)
+            acked += ws[i].n_acked;
+        if (acked >= 20 && waited >= 10)
+            break;
+        sleep_ms(50);
+    }
     int rc = stop_server(&sp, sig); /* while the writers are still writing */
     for (int i = 0; i < NW; i++) {
         ws[i].stop = 1;
