@@ -51,6 +51,7 @@
       el.setAttribute('aria-label', t('site_' + el.dataset.site));
     });
     // Text built from data (result, worklist...) is rebuilt in the new language.
+    if (state.user) setUser(state.user);
     if (state.rerender) state.rerender();
   }
 

@@ -12,6 +12,7 @@
 
 #include <glib.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static char artefacts[4096];
 /* The synthetic photo every test uses (made once in main). */
@@ -81,7 +82,12 @@ static int make_letter(const json_t *c, const unsigned char *photo, size_t plen,
     unsigned char *pdf = NULL;
     size_t len = 0;
     basira_error err;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     basira_code rc = basira_report_pdf(c, photo, plen, lang, &info, &pdf, &len, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fprintf(stderr, "  %s: %zu bytes in %.1f ms\n", name, len,
+            (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
     CHECK_MSG(rc == BASIRA_OK, "%s: %s", name, err.message);
     if (rc)
         return -1;
@@ -173,6 +179,16 @@ static void test_letter_fr(void)
         int n = embedded_fonts(path, &fonts);
         CHECK_MSG(n >= 1, "fonts not all embedded:\n%s", fonts ? fonts : "(pdffonts failed)");
         free(fonts);
+        /* The photo is in the letter, embedded as the JPEG made from the upload. */
+        char cmd[4400];
+        snprintf(cmd, sizeof cmd, "pdfimages -list '%s' | tail -n +3", path);
+        char *imgs = run(cmd);
+        int lines = 0;
+        for (const char *q = imgs; q && *q; q++)
+            lines += *q == '\n';
+        CHECK_MSG(imgs && lines == 1 && strstr(imgs, "jpeg"), "expected one JPEG image:\n%s",
+                  imgs ? imgs : "(pdfimages failed)");
+        free(imgs);
     }
     json_decref(c);
 }

@@ -356,6 +356,7 @@ async function adminFlow(ctx, base) {
   await page.waitForFunction(() => document.documentElement.dir === 'rtl');
   check((await page.textContent('#users-title')) === cat('ar').users_title, 'admin: language switch on the screen');
   check((await page.textContent('#users-body')).includes(cat('ar').role_dermatologist), 'admin: table re-rendered in Arabic');
+  check((await page.textContent('#who-name')).includes(cat('ar').role_admin), 'admin: signed-in role re-rendered in Arabic');
   await shot(page, 'ar-07-users');
   await page.close();
 }
