@@ -73,6 +73,13 @@ static void test_grad_batchnorm(void)
         HEAD(3, 6, 6) "{\"name\":\"bn\",\"type\":\"batchnorm\"},"
                       "{\"name\":\"c1\",\"type\":\"conv\",\"out_channels\":4,\"kernel\":3}," TAIL,
         4);
+    /* Training runs batch norm + ReLU as one fused oneDNN primitive. */
+    gradcheck(
+        "batchnorm + relu (fused)",
+        HEAD(3, 6, 6) "{\"name\":\"bn\",\"type\":\"batchnorm\"},"
+                      "{\"name\":\"r\",\"type\":\"relu\"},"
+                      "{\"name\":\"c1\",\"type\":\"conv\",\"out_channels\":4,\"kernel\":3}," TAIL,
+        4);
     gradcheck("batchnorm on the image",
               "{\"input\":[3,5,5],\"num_classes\":3,\"layers\":["
               "{\"name\":\"bn\",\"type\":\"batchnorm\"}," TAIL,
