@@ -483,6 +483,14 @@
     $('result').hidden = !img;
     $('no-result').hidden = !!img;
     if (img) renderResult(img.result);
+    const ph = $('result-photo');
+    if (img && img.photo_stored) {
+      const src = `${API}/cases/${c.id}/images/${img.id}`;
+      if (ph.getAttribute('src') !== src) ph.src = src;
+      ph.hidden = false;
+    } else {
+      ph.hidden = true;
+    }
 
     const canDecide = state.user && (state.user.role === 'gp' || state.user.role === 'dermatologist');
     $('decision-form').hidden = !canDecide;

@@ -275,6 +275,13 @@ async function flow(ctx, base, lang, photo, canAnalyse) {
         });
         check(g.fromRight > 0 && g.fromRight < g.width, `ar: gauge mark measured from the right (${g.fromRight})`);
       }
+      const photoSrc = await page.getAttribute('#result-photo', 'src');
+      if (photoSrc && (await page.request.get(base + photoSrc)).status() === 200) {
+        await page.waitForFunction(() => { const i = document.getElementById('result-photo'); return !i.hidden && i.complete && i.naturalWidth > 0; });
+        check(true, `${lang}: analysed photo shown`);
+      } else {
+        console.log(`  note ${lang}: the photo route is not served: photo not checked`);
+      }
       await shot(page, `${lang}-04-result`);
     } else {
       await page.click('#analyse');
