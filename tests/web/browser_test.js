@@ -330,6 +330,15 @@ async function flow(ctx, base, lang, photo, canAnalyse) {
     const body = await pdf.body();
     check(body.slice(0, 5).toString() === '%PDF-', `${lang}: letter is a PDF`);
     fs.writeFileSync(path.join(ART, `${lang}-letter.pdf`), body);
+    const fhir = await page.request.get(`${base}/api/v1/cases/${caseId}/fhir`);
+    check(fhir.status() === 200 && (await fhir.json()).resourceType === 'Bundle', `${lang}: FHIR bundle served`);
+    const csv = await page.request.get(`${base}/api/v1/export?format=csv`);
+    const csvText = await csv.text();
+    check(csv.status() === 200 && csvText.startsWith('case_id,patient_ref,') && csvText.includes(ref), `${lang}: CSV export has the case`);
+    const bad = await page.request.get(`${base}/api/v1/export?format=xlsx`);
+    check(bad.status() === 400, `${lang}: unknown export format refused (${bad.status()})`);
+    const badLang = await page.request.get(`${base}/api/v1/cases/${caseId}/report.pdf?lang=de`);
+    check(badLang.status() === 400, `${lang}: unknown letter language refused (${badLang.status()})`);
   } else {
     console.log(`  note ${lang}: report.pdf answered ${pdf.status()} (route not served yet)`);
   }
