@@ -107,6 +107,90 @@ static int cmp_str_item(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+size_t train_select_rows(size_t nrows, long limit, uint64_t seed, size_t *rows)
+{
+    for (size_t i = 0; i < nrows; i++)
+        rows[i] = i;
+    if (limit <= 0 || (size_t)limit >= nrows)
+        return nrows;
+    size_t n = (size_t)limit;
+    uint64_t rs = basira_seed_mix(seed, 0x4c494d4954ULL, 0);
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i + (size_t)basira_rng_below(&rs, nrows - i);
+        size_t t = rows[i];
+        rows[i] = rows[j];
+        rows[j] = t;
+    }
+    /* Back to file order: the split files then read like the original. */
+    for (size_t i = 1; i < n; i++) {
+        size_t v = rows[i], k = i;
+        for (; k > 0 && rows[k - 1] > v; k--)
+            rows[k] = rows[k - 1];
+        rows[k] = v;
+    }
+    return n;
+}
+
+/* Ids of the distinct values of column col over rows (identical text, same id). */
+static basira_code value_ids(const basira_train_csv *csv, const size_t *rows, size_t n, int col,
+                             int *ids, int *n_ids, const char *empty_msg_col, basira_error *err)
+{
+    str_item *items = malloc((n ? n : 1) * sizeof *items);
+    if (!items)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    for (size_t i = 0; i < n; i++) {
+        items[i].s = basira_train_csv_field(csv, rows[i], col);
+        items[i].i = i;
+        if (empty_msg_col && !*items[i].s) {
+            free(items);
+            return basira_error_set(err, BASIRA_E_FORMAT,
+                                    _("CSV line %zu: the group column '%s' is empty"),
+                                    basira_train_csv_line(csv, rows[i]), empty_msg_col);
+        }
+    }
+    qsort(items, n, sizeof *items, cmp_str_item);
+    int id = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k && strcmp(items[k].s, items[k - 1].s))
+            id++;
+        ids[items[k].i] = id;
+    }
+    *n_ids = n ? id + 1 : 0;
+    free(items);
+    return BASIRA_OK;
+}
+
+basira_code train_split_rows(const basira_train_csv *csv, const size_t *rows, size_t n, int lc,
+                             int gc, const double fractions[3], uint64_t seed, int *part,
+                             int *group, basira_error *err)
+{
+    int *label = malloc((n ? n : 1) * sizeof *label);
+    int *g = group ? group : malloc((n ? n : 1) * sizeof *g);
+    basira_code rc = BASIRA_OK;
+    int n_labels = 0, n_groups = 0;
+    if (!label || !g) {
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        goto out;
+    }
+    if ((rc = value_ids(csv, rows, n, lc, label, &n_labels, NULL, err)))
+        goto out;
+    if (gc >= 0) {
+        if ((rc = value_ids(csv, rows, n, gc, g, &n_groups, basira_train_csv_header(csv, gc), err)))
+            goto out;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            g[i] = (int)i;
+        n_groups = (int)n;
+    }
+    rc = basira_split_groups(n, label, n_labels > 0 ? n_labels : 1, g, n_groups, fractions, seed,
+                             part, err);
+out:
+    free(label);
+    if (g != group)
+        free(g);
+    return rc;
+}
+
 /* ---- parallel decoding ----------------------------------------------------------- */
 
 typedef struct load_job {
@@ -238,7 +322,6 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
     double t0 = now_seconds();
     int *group = NULL;
     const char **labels = NULL;
-    str_item *items = NULL;
     basira_code rc = basira_train_csv_read_file(o->csv_path, &ds->csv, err);
     if (rc)
         return rc;
@@ -273,32 +356,13 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
     ds->label = malloc(n * sizeof *ds->label);
     ds->part = malloc(n * sizeof *ds->part);
     ds->pixels = calloc(n, sizeof *ds->pixels);
-    group = o->group_col ? malloc(n * sizeof *group) : NULL;
+    group = malloc(n * sizeof *group);
     labels = malloc(n * sizeof *labels);
-    items = o->group_col ? malloc(n * sizeof *items) : NULL;
-    if (!ds->row || !ds->label || !ds->part || !ds->pixels || !labels ||
-        (o->group_col && (!group || !items))) {
+    if (!ds->row || !ds->label || !ds->part || !ds->pixels || !labels || !group) {
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         goto out;
     }
-    for (size_t i = 0; i < nrows; i++)
-        ds->row[i] = i;
-    if (n < nrows) {
-        uint64_t rs = basira_seed_mix(o->seed, 0x4c494d4954ULL, 0);
-        for (size_t i = 0; i < n; i++) {
-            size_t j = i + (size_t)basira_rng_below(&rs, nrows - i);
-            size_t t = ds->row[i];
-            ds->row[i] = ds->row[j];
-            ds->row[j] = t;
-        }
-        /* Back to file order: the split files then read like the original. */
-        for (size_t i = 1; i < n; i++) {
-            size_t v = ds->row[i], k = i;
-            for (; k > 0 && ds->row[k - 1] > v; k--)
-                ds->row[k] = ds->row[k - 1];
-            ds->row[k] = v;
-        }
-    }
+    n = train_select_rows(nrows, o->limit, o->seed, ds->row);
     ds->n = n;
 
     /* Classes and labels. */
@@ -326,29 +390,8 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
         }
     }
 
-    /* Groups: identical strings share an id. */
-    int n_groups = 0;
-    if (o->group_col) {
-        for (size_t i = 0; i < n; i++) {
-            items[i].s = basira_train_csv_field(csv, ds->row[i], gc);
-            items[i].i = i;
-            if (!*items[i].s) {
-                rc = basira_error_set(err, BASIRA_E_FORMAT,
-                                      _("CSV line %zu: the group column '%s' is empty"),
-                                      basira_train_csv_line(csv, ds->row[i]), o->group_col);
-                goto out;
-            }
-        }
-        qsort(items, n, sizeof *items, cmp_str_item);
-        for (size_t k = 0; k < n; k++) {
-            if (k && strcmp(items[k].s, items[k - 1].s))
-                n_groups++;
-            group[items[k].i] = n_groups;
-        }
-        n_groups++;
-    }
-    if ((rc = basira_split_groups(n, ds->label, ds->classes.n, group, n_groups, o->split, o->seed,
-                                  ds->part, err)))
+    /* The split depends only on the CSV, the fractions and the seed (not on --classes). */
+    if ((rc = train_split_rows(csv, ds->row, n, lc, gc, o->split, o->seed, ds->part, group, err)))
         goto out;
 
     /* Decode. The working side leaves room for crops: 1.25 x the input. */
@@ -369,11 +412,18 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
         if (ds->pixels[i])
             ds->index[ds->part[i]][ds->count[ds->part[i]]++] = i;
     if (o->group_col) {
-        for (size_t k = 0; k < n; k++) {
-            size_t i = items[k].i;
-            if (ds->pixels[i] && (k == 0 || strcmp(items[k].s, items[k - 1].s)))
-                ds->groups[ds->part[i]]++;
+        /* A group counts in its part if any of its images could be used. */
+        unsigned char *seen = calloc(n ? n : 1, 1);
+        if (!seen) {
+            rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+            goto out;
         }
+        for (size_t i = 0; i < n; i++)
+            if (ds->pixels[i] && !seen[group[i]]) {
+                seen[group[i]] = 1;
+                ds->groups[ds->part[i]]++;
+            }
+        free(seen);
     } else {
         for (int p = 0; p < 3; p++)
             ds->groups[p] = ds->count[p];
@@ -388,7 +438,6 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
 out:
     free(group);
     free(labels);
-    free(items);
     if (rc)
         train_dataset_free(ds);
     return rc;

@@ -38,4 +38,29 @@ printf 'image,label\na.jpg,x\nb.jpg,"y\n' >"$tmp/bad.csv"
 "$B" train --images "$tmp" --csv "$tmp/bad.csv" --out "$tmp/o" 2>"$tmp/err"; rc=$?
 check "malformed CSV fails with 1" "[ $rc -eq 1 ]"
 check "message names line 3" "grep -q 'line 3' '$tmp/err'"
+# basira split: groups stay whole, parts follow the fractions, same seed same files.
+{
+  echo "id,label,patient"
+  for i in $(seq 1 120); do echo "r$i,$([ $((i % 3)) -eq 0 ] && echo mel || echo nv),p$((i / 2))"; done
+} >"$tmp/rows.csv"
+mkdir -p "$tmp/s1" "$tmp/s2" "$tmp/s3"
+"$B" split --csv "$tmp/rows.csv" --label-col label --group-col patient --split 0.5,0.25,0.25 \
+  --out "$tmp/s1" >/dev/null; rc=$?
+check "split exits 0" "[ $rc -eq 0 ]"
+n=$(cat "$tmp/s1/train.csv" "$tmp/s1/val.csv" "$tmp/s1/test.csv" | grep -vc '^id,')
+check "split keeps all 120 rows" "[ $n -eq 120 ]"
+ntrain=$(grep -vc '^id,' "$tmp/s1/train.csv")
+check "train part near 50%" "[ $ntrain -ge 54 ] && [ $ntrain -le 66 ]"
+dup=$(for p in train val test; do tail -n +2 "$tmp/s1/$p.csv" | cut -d, -f3 | sort -u; done | sort | uniq -d | wc -l)
+check "no patient in two parts" "[ $dup -eq 0 ]"
+"$B" split --csv "$tmp/rows.csv" --label-col label --group-col patient --split 0.5,0.25,0.25 \
+  --out "$tmp/s2" >/dev/null
+check "same seed, same split" "cmp -s '$tmp/s1/val.csv' '$tmp/s2/val.csv'"
+"$B" split --csv "$tmp/rows.csv" --label-col label --group-col patient --split 0.5,0.25,0.25 \
+  --seed 2 --out "$tmp/s3" >/dev/null
+check "another seed, another split" "! cmp -s '$tmp/s1/val.csv' '$tmp/s3/val.csv'"
+"$B" split --csv "$tmp/rows.csv" --label-col diagnosis --out "$tmp/s3" 2>"$tmp/err"; rc=$?
+check "unknown column fails with 1" "[ $rc -eq 1 ] && grep -q diagnosis '$tmp/err'"
+"$B" split --csv "$tmp/rows.csv" --out "$tmp/s3" 2>/dev/null; rc=$?
+check "split without --label-col is a usage error" "[ $rc -eq 2 ]"
 exit $fail
