@@ -103,9 +103,9 @@ typedef struct basira_classifier basira_classifier;
  * a malformed file, missing or invalid "basira" metadata, or a net whose input shape or
  * number of classes disagrees with the metadata.
  *
- * Threads: load, predict and free a classifier on ONE thread. oneDNN's default
- * scratchpad is per thread and its primitives must run on the thread that created
- * them; basira_pipeline (triage.h) owns such a thread and is safe to share.
+ * Threads: a classifier may be used from any thread; its forward passes are
+ * serialised. It runs its network on a thread of its own, because oneDNN's default
+ * scratchpad is per thread and a primitive must run on the thread that created it.
  */
 basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err);
 void basira_classifier_free(basira_classifier *c);
@@ -120,7 +120,7 @@ size_t basira_classifier_memory(const basira_classifier *c);
 /*
  * Calibrated class probabilities of a photo (probs has num_classes entries): preprocess,
  * forward pass of each TTA view (one at a time, to bound memory), softmax(logits / T) of each,
- * averaged in probability space. One thread at a time per classifier.
+ * averaged in probability space. Safe from several threads (calls are serialised).
  */
 basira_code basira_classifier_predict(basira_classifier *c, const basira_image *img, float *probs,
                                       basira_error *err);

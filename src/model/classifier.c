@@ -13,6 +13,7 @@
 #include "core/i18n.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,16 +28,43 @@
 #define MODEL_MIN_TEMPERATURE 0.05
 #define MODEL_MAX_TEMPERATURE 20.0
 
+/*
+ * Threads. oneDNN, as Debian builds it, keeps one scratchpad per thread and its
+ * primitives must run on the thread that created them: a net prepared on one thread
+ * and run on another crashed under AddressSanitizer. So each classifier owns one
+ * thread that loads the net, runs every forward pass and frees it; the public
+ * functions hand their work to it and wait. Callers may therefore use a classifier
+ * from any thread (calls are serialised), and preprocessing, decoding and the rest
+ * stay parallel in the callers.
+ */
+enum { JOB_IDLE, JOB_PENDING, JOB_DONE };
+
 struct basira_classifier {
-    basira_net *net;
+    /* Read-only once loaded: readable from any thread. */
     basira_model_info info;
     char sha256[65];
     int views;      /* TTA views actually run */
     size_t in_size; /* floats of one input tensor */
+    size_t memory;
+
+    /* Owned by the inference thread. */
+    basira_net *net;
     float *views_buf;
     float *logits;
     float *probs;
-    size_t memory;
+
+    pthread_t thread;
+    pthread_mutex_t submit; /* one caller at a time uses the job slot */
+    pthread_mutex_t lock;   /* protects what follows */
+    pthread_cond_t cond;
+    int loaded, quit, job;
+    const char *path; /* only while loading */
+    basira_code load_rc;
+    basira_error load_err;
+    const float *job_chw;
+    float *job_probs;
+    basira_code job_rc;
+    basira_error job_err;
 };
 
 /* ---- metadata ------------------------------------------------------------------ */
@@ -293,17 +321,6 @@ static basira_code sha256_hex(const unsigned char *data, size_t len, char hex[65
     return BASIRA_OK;
 }
 
-void basira_classifier_free(basira_classifier *c)
-{
-    if (!c)
-        return;
-    basira_net_free(c->net);
-    free(c->views_buf);
-    free(c->logits);
-    free(c->probs);
-    free(c);
-}
-
 static basira_code check_net(basira_classifier *c, basira_error *err)
 {
     int ch = 0, h = 0, w = 0;
@@ -322,44 +339,34 @@ static basira_code check_net(basira_classifier *c, basira_error *err)
     return BASIRA_OK;
 }
 
-basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err)
+/* Everything loading does, on the inference thread. On failure the caller thread frees. */
+static basira_code load_here(basira_classifier *c, const char *path, basira_error *err)
 {
-    if (!path || !out)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    *out = NULL;
     unsigned char *buf = NULL;
     size_t len = 0;
     basira_code rc = read_file(path, &buf, &len, err);
     if (rc)
         return rc;
-    basira_classifier *c = calloc(1, sizeof *c);
-    if (!c) {
-        free(buf);
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    }
     /*
      * The identity is the hash of exactly the bytes the net is built from (one read),
      * so a file replaced while Basira runs can never be reported under another hash.
      */
-    if ((rc = sha256_hex(buf, len, c->sha256, err)))
-        goto fail;
-    rc = basira_net_load_buffer(buf, len, &c->net, err);
+    rc = sha256_hex(buf, len, c->sha256, err);
+    if (!rc)
+        rc = basira_net_load_buffer(buf, len, &c->net, err);
     free(buf);
-    buf = NULL;
     if (rc)
-        goto fail;
+        return rc;
     const char *meta = json_string_value(json_object_get(basira_net_metadata(c->net), "basira"));
-    if (!meta) {
-        rc = basira_error_set(err, BASIRA_E_MODEL,
-                              _("model %s has no \"basira\" metadata: it is not a Basira "
-                                "classifier"),
-                              path);
-        goto fail;
-    }
+    if (!meta)
+        return basira_error_set(err, BASIRA_E_MODEL,
+                                _("model %s has no \"basira\" metadata: it is not a Basira "
+                                  "classifier"),
+                                path);
     if ((rc = basira_model_info_parse(meta, strlen(meta), &c->info, err)))
-        goto fail;
+        return rc;
     if ((rc = check_net(c, err)))
-        goto fail;
+        return rc;
     /*
      * The TTA views run one after another at batch size 1 rather than as one batch:
      * activations of a batch of 8 cost about 25 MB more, which would break the 50 MB
@@ -373,20 +380,126 @@ basira_code basira_classifier_load(const char *path, basira_classifier **out, ba
     c->views_buf = malloc(sizeof(float) * c->in_size);
     c->logits = malloc(sizeof(float) * k);
     c->probs = malloc(sizeof(float) * k);
-    if (!c->views_buf || !c->logits || !c->probs) {
-        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
-        goto fail;
-    }
+    if (!c->views_buf || !c->logits || !c->probs)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     if ((rc = basira_net_prepare_inference(c->net, 1, err)))
-        goto fail;
+        return rc;
     c->memory = sizeof *c + basira_net_num_params(c->net) * sizeof(float) +
                 sizeof(float) * (c->in_size + 2 * k);
+    return BASIRA_OK;
+}
+
+static basira_code run_views(basira_classifier *c, const float *chw, float *probs,
+                             basira_error *err);
+
+static void *inference_thread(void *arg)
+{
+    basira_classifier *c = arg;
+    basira_error err;
+    basira_error_clear(&err);
+    /*
+     * One photo at a time through a network of a few million parameters takes a few
+     * milliseconds on one core; spreading such small layers over OpenMP threads costs
+     * more in barriers than it gains, and idle OpenMP threads spin on the cores that
+     * decode and check the next photos. The setting only applies to this thread.
+     */
+    basira_nn_set_threads(1);
+    basira_code rc = load_here(c, c->path, &err);
+    pthread_mutex_lock(&c->lock);
+    c->load_rc = rc;
+    c->load_err = err;
+    c->loaded = 1;
+    pthread_cond_broadcast(&c->cond);
+    while (!rc && !c->quit) {
+        if (c->job != JOB_PENDING) {
+            pthread_cond_wait(&c->cond, &c->lock);
+            continue;
+        }
+        const float *chw = c->job_chw;
+        float *probs = c->job_probs;
+        pthread_mutex_unlock(&c->lock);
+        basira_error_clear(&err);
+        basira_code jrc = run_views(c, chw, probs, &err);
+        pthread_mutex_lock(&c->lock);
+        c->job_rc = jrc;
+        c->job_err = err;
+        c->job = JOB_DONE;
+        pthread_cond_broadcast(&c->cond);
+    }
+    pthread_mutex_unlock(&c->lock);
+    /* The net's primitives are released on the thread that made them. */
+    basira_net_free(c->net);
+    c->net = NULL;
+    free(c->views_buf);
+    free(c->logits);
+    free(c->probs);
+    c->views_buf = c->logits = c->probs = NULL;
+    return NULL;
+}
+
+static void destroy(basira_classifier *c)
+{
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->submit);
+    free(c);
+}
+
+basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err)
+{
+    if (!path || !out)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *out = NULL;
+    basira_classifier *c = calloc(1, sizeof *c);
+    if (!c)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    if (pthread_mutex_init(&c->submit, NULL)) {
+        free(c);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    if (pthread_mutex_init(&c->lock, NULL)) {
+        pthread_mutex_destroy(&c->submit);
+        free(c);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    if (pthread_cond_init(&c->cond, NULL)) {
+        pthread_mutex_destroy(&c->lock);
+        pthread_mutex_destroy(&c->submit);
+        free(c);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    c->path = path;
+    if (pthread_create(&c->thread, NULL, inference_thread, c)) {
+        destroy(c);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    pthread_mutex_lock(&c->lock);
+    while (!c->loaded)
+        pthread_cond_wait(&c->cond, &c->lock);
+    basira_code rc = c->load_rc;
+    pthread_mutex_unlock(&c->lock);
+    c->path = NULL;
+    if (rc) {
+        if (err)
+            *err = c->load_err;
+        pthread_join(c->thread, NULL); /* the thread has freed what it made */
+        destroy(c);
+        return rc;
+    }
     *out = c;
     return BASIRA_OK;
-fail:
-    free(buf);
-    basira_classifier_free(c);
-    return rc;
+}
+
+void basira_classifier_free(basira_classifier *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->quit = 1;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    destroy(c);
 }
 
 const basira_model_info *basira_classifier_info(const basira_classifier *c)
@@ -456,11 +569,10 @@ static void make_view(const float *src, float *dst, int w, int h, int v)
     }
 }
 
-basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw, float *probs,
-                                          basira_error *err)
+/* The forward passes of every view, on the inference thread. */
+static basira_code run_views(basira_classifier *c, const float *chw, float *probs,
+                             basira_error *err)
 {
-    if (!c || !chw || !probs)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     int w = c->info.preprocess.input_w, h = c->info.preprocess.input_h;
     int k = c->info.num_classes;
     double acc[BASIRA_MODEL_MAX_CLASSES] = {0};
@@ -489,6 +601,28 @@ basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw
                                     _("the model produced invalid probabilities (damaged "
                                       "weights?)"));
     return BASIRA_OK;
+}
+
+basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw, float *probs,
+                                          basira_error *err)
+{
+    if (!c || !chw || !probs)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    pthread_mutex_lock(&c->submit);
+    pthread_mutex_lock(&c->lock);
+    c->job_chw = chw;
+    c->job_probs = probs;
+    c->job = JOB_PENDING;
+    pthread_cond_broadcast(&c->cond);
+    while (c->job != JOB_DONE)
+        pthread_cond_wait(&c->cond, &c->lock);
+    basira_code rc = c->job_rc;
+    if (rc && err)
+        *err = c->job_err;
+    c->job = JOB_IDLE;
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->submit);
+    return rc;
 }
 
 basira_code basira_classifier_predict(basira_classifier *c, const basira_image *img, float *probs,

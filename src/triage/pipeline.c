@@ -5,12 +5,9 @@
  *
  * The model is loaded once per pipeline and shared by all the photos and threads that
  * use it. Decoding, the quality gate, the skin tone and the preprocessing run in
- * parallel in the calling threads. The network itself runs on ONE thread owned by the
- * pipeline, which loads it, runs every forward pass and frees it: oneDNN, in its
- * default configuration, keeps a scratchpad per thread and a primitive must be
- * executed on the thread that created it (calling it from another thread crashed
- * under AddressSanitizer). Callers hand their tensor to that thread and wait; a
- * forward pass of the small model takes milliseconds, so the queue stays short.
+ * parallel in the calling threads; the classifier runs the network on its own thread
+ * and serialises the forward passes (see classifier.c: a forward pass of the small
+ * model takes milliseconds, so the queue stays short).
  */
 #include "basira/json.h"
 #include "basira/model.h"
@@ -21,87 +18,17 @@
 #include "core/i18n.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BUNDLED_MODEL "models/basira-derm.safetensors"
 #define N_CANDIDATES 3
 
-/* Job states of the single slot shared with the inference thread. */
-enum { JOB_IDLE, JOB_PENDING, JOB_DONE };
-
 struct basira_pipeline {
-    basira_classifier *clf; /* owned by the inference thread; info/sha read-only after load */
-    basira_model_info info; /* copy, readable from any thread */
-    char sha256[65];
-    double high, medium; /* thresholds in force (model's or the site's) */
-
-    pthread_t thread;
-    pthread_mutex_t submit; /* one caller at a time uses the job slot */
-    pthread_mutex_t lock;   /* protects everything below */
-    pthread_cond_t cond;
-    int started, loaded, quit;
-    const char *model_path; /* valid until loaded */
-    basira_code load_rc;
-    basira_error load_err;
-    int job;
-    const float *job_chw;
-    float *job_probs;
-    basira_code job_rc;
-    basira_error job_err;
+    basira_classifier *clf;
+    const basira_model_info *info; /* the classifier's, read-only */
+    double high, medium;           /* thresholds in force (model's or the site's) */
 };
-
-static void *inference_thread(void *arg)
-{
-    basira_pipeline *p = arg;
-    basira_error err;
-    basira_error_clear(&err);
-    basira_classifier *clf = NULL;
-    basira_code rc = basira_classifier_load(p->model_path, &clf, &err);
-    pthread_mutex_lock(&p->lock);
-    p->clf = clf;
-    p->load_rc = rc;
-    p->load_err = err;
-    p->loaded = 1;
-    pthread_cond_broadcast(&p->cond);
-    while (!rc && !p->quit) {
-        if (p->job != JOB_PENDING) {
-            pthread_cond_wait(&p->cond, &p->lock);
-            continue;
-        }
-        const float *chw = p->job_chw;
-        float *probs = p->job_probs;
-        pthread_mutex_unlock(&p->lock);
-        basira_error_clear(&err);
-        basira_code jrc = basira_classifier_predict_chw(clf, chw, probs, &err);
-        pthread_mutex_lock(&p->lock);
-        p->job_rc = jrc;
-        p->job_err = err;
-        p->job = JOB_DONE;
-        pthread_cond_broadcast(&p->cond);
-    }
-    pthread_mutex_unlock(&p->lock);
-    basira_classifier_free(clf);
-    return NULL;
-}
-
-static void stop_thread(basira_pipeline *p)
-{
-    pthread_mutex_lock(&p->lock);
-    p->quit = 1;
-    pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    pthread_join(p->thread, NULL);
-}
-
-static void destroy(basira_pipeline *p)
-{
-    pthread_cond_destroy(&p->cond);
-    pthread_mutex_destroy(&p->lock);
-    pthread_mutex_destroy(&p->submit);
-    free(p);
-}
 
 basira_code basira_pipeline_new(const char *model_path, const basira_triage_config *cfg,
                                 basira_pipeline **out, basira_error *err)
@@ -121,43 +48,14 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
     basira_pipeline *p = calloc(1, sizeof *p);
     if (!p)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    if (pthread_mutex_init(&p->submit, NULL)) {
-        free(p);
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    }
-    if (pthread_mutex_init(&p->lock, NULL)) {
-        pthread_mutex_destroy(&p->submit);
-        free(p);
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    }
-    if (pthread_cond_init(&p->cond, NULL)) {
-        pthread_mutex_destroy(&p->lock);
-        pthread_mutex_destroy(&p->submit);
-        free(p);
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    }
-    p->model_path = model_path;
-    if (pthread_create(&p->thread, NULL, inference_thread, p)) {
-        destroy(p);
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    }
-    pthread_mutex_lock(&p->lock);
-    while (!p->loaded)
-        pthread_cond_wait(&p->cond, &p->lock);
-    pthread_mutex_unlock(&p->lock);
-    p->model_path = NULL;
-    basira_code rc = p->load_rc;
+    basira_code rc = basira_classifier_load(model_path, &p->clf, err);
     if (rc) {
-        if (err)
-            *err = p->load_err;
-        pthread_join(p->thread, NULL);
-        destroy(p);
+        free(p);
         return rc;
     }
-    p->info = *basira_classifier_info(p->clf);
-    memcpy(p->sha256, basira_classifier_sha256(p->clf), sizeof p->sha256);
-    p->high = p->info.threshold_high;
-    p->medium = p->info.threshold_medium;
+    p->info = basira_classifier_info(p->clf);
+    p->high = p->info->threshold_high;
+    p->medium = p->info->threshold_medium;
     if (cfg && cfg->high_threshold >= 0)
         p->high = cfg->high_threshold;
     if (cfg && cfg->medium_threshold >= 0)
@@ -167,8 +65,7 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
                               _("triage thresholds must satisfy 0 <= medium <= high <= 1 and "
                                 "high > 0 (high %g, medium %g)"),
                               p->high, p->medium);
-        stop_thread(p);
-        destroy(p);
+        basira_pipeline_free(p);
         return rc;
     }
     *out = p;
@@ -179,16 +76,16 @@ void basira_pipeline_free(basira_pipeline *p)
 {
     if (!p)
         return;
-    stop_thread(p);
-    destroy(p);
+    basira_classifier_free(p->clf);
+    free(p);
 }
 
 json_t *basira_pipeline_model_json(const basira_pipeline *p)
 {
     if (!p)
         return NULL;
-    return json_pack("{s:s, s:s, s:s}", "name", p->info.name, "version", p->info.version, "sha256",
-                     p->sha256);
+    return json_pack("{s:s, s:s, s:s}", "name", p->info->name, "version", p->info->version,
+                     "sha256", basira_classifier_sha256(p->clf));
 }
 
 basira_code basira_pipeline_predict(basira_pipeline *p, const basira_image *img, float *probs,
@@ -197,34 +94,11 @@ basira_code basira_pipeline_predict(basira_pipeline *p, const basira_image *img,
     if (!p || !img || !probs)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     /* The caller's buffer holds 16 floats (contract of triage.h). */
-    if (p->info.num_classes > 16)
+    if (p->info->num_classes > 16)
         return basira_error_set(err, BASIRA_E_INTERNAL, NULL);
-    const basira_preprocess *pp = &p->info.preprocess;
-    float *chw = malloc(sizeof(float) * 3 * (size_t)pp->input_w * (size_t)pp->input_h);
-    if (!chw)
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    basira_code rc = basira_preprocess_image(pp, img, chw, err);
-    if (rc) {
-        free(chw);
-        return rc;
-    }
-    pthread_mutex_lock(&p->submit);
-    pthread_mutex_lock(&p->lock);
-    p->job_chw = chw;
-    p->job_probs = probs;
-    p->job = JOB_PENDING;
-    pthread_cond_broadcast(&p->cond);
-    while (p->job != JOB_DONE)
-        pthread_cond_wait(&p->cond, &p->lock);
-    rc = p->job_rc;
-    if (rc && err)
-        *err = p->job_err;
-    p->job = JOB_IDLE;
-    pthread_mutex_unlock(&p->lock);
-    pthread_mutex_unlock(&p->submit);
-    free(chw);
+    basira_code rc = basira_classifier_predict(p->clf, img, probs, err);
     if (!rc && num_classes)
-        *num_classes = p->info.num_classes;
+        *num_classes = p->info->num_classes;
     return rc;
 }
 
@@ -286,7 +160,7 @@ static const char *first_failure(const basira_quality_report *q)
 static json_t *scores_json(const basira_pipeline *p, const float *probs, double pmal,
                            basira_risk_category cat, unsigned raised)
 {
-    const basira_model_info *info = &p->info;
+    const basira_model_info *info = p->info;
     const char *lang = basira_language();
     int k = info->num_classes;
     json_t *out = json_object();
@@ -395,7 +269,7 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
         json_decref(r);
         return error_result(p, &e);
     }
-    const basira_model_info *info = &p->info;
+    const basira_model_info *info = p->info;
     double pmal = 0;
     for (int i = 0; i < k; i++)
         if (info->classes[i].malignant)
