@@ -18,7 +18,7 @@
 #include "basira/model.h"
 #include "test.h"
 
-#define N_IMG 42
+#define N_IMG 24
 
 static char dir[256];
 static const char *cli;
@@ -36,7 +36,12 @@ static int sh(char *out, size_t outsz, const char *fmt, ...)
     va_end(ap);
     snprintf(log, sizeof log, "%s/out.txt", dir);
     char full[9000];
-    snprintf(full, sizeof full, "%s > %s 2>&1", cmd, log);
+    /*
+     * One OpenMP thread: the tiny model gains nothing from parallel layers, and on a
+     * loaded CI machine oneDNN's OpenMP barriers waiting for descheduled threads made
+     * one 24-image evaluation take 54 s instead of 6 s (measured at load average 20).
+     */
+    snprintf(full, sizeof full, "OMP_NUM_THREADS=1 %s > %s 2>&1", cmd, log);
     int st = system(full);
     FILE *f = fopen(log, "r");
     size_t got = f ? fread(out, 1, outsz - 1, f) : 0;
@@ -204,7 +209,7 @@ static void test_evaluate(void)
         CHECK(v && (!strcmp(v, "<30") || !strcmp(v, "50-69") || !strcmp(v, ">=70") ||
                     !strcmp(v, "unknown")));
         total += (long)jnum(g, "n");
-        CHECK(json_is_true(json_object_get(g, "small"))); /* 42 images: every group is small */
+        CHECK(json_is_true(json_object_get(g, "small"))); /* 24 images: every group is small */
     }
     CHECK_EQ_INT(total, N_IMG);
     CHECK(json_object_get(json_object_get(json_object_get(j, "image_level"), "breakdowns"),
@@ -273,16 +278,18 @@ static void test_evaluate_errors(void)
     CHECK_EQ_INT(sh(out, sizeof out, "%s help evaluate", cli), 0);
     CHECK(strstr(out, "--reliability") != NULL);
     /* The report speaks the user's language (catalogues po/eval.*.po). */
+    snprintf(path, sizeof path, "%s/two.csv", dir);
+    write_file(path, "image_id,dx\nIMG_000,nv\nIMG_002,mel\n");
     rc = sh(out, sizeof out,
             "LANG=fr_FR.UTF-8 LC_ALL= %s evaluate --model %s/m.safetensors --images %s/img "
-            "--csv %s/labels.csv --bootstrap 0 --quiet",
-            cli, dir, dir, dir);
+            "--csv %s --bootstrap 0 --quiet",
+            cli, dir, dir, path);
     CHECK_EQ_INT(rc, 0);
     CHECK_MSG(strstr(out, "Par classe (intervalles de confiance à 95 %)") != NULL, "%s", out);
     rc = sh(out, sizeof out,
             "LANG=ar_MA.UTF-8 LC_ALL= %s evaluate --model %s/m.safetensors --images %s/img "
-            "--csv %s/labels.csv --bootstrap 0 --quiet",
-            cli, dir, dir, dir);
+            "--csv %s --bootstrap 0 --quiet",
+            cli, dir, dir, path);
     CHECK_EQ_INT(rc, 0);
     CHECK_MSG(strstr(out, "مصفوفة الالتباس") != NULL, "%s", out);
 }
@@ -292,7 +299,7 @@ static void test_calibrate(void)
     static char out[65536];
     int rc = sh(out, sizeof out,
                 "%s calibrate --model %s/m.safetensors --images %s/img --csv %s/labels.csv "
-                "--out %s/cal.safetensors --json %s/cal.json --quiet",
+                "--out %s/cal.safetensors --json %s/cal.json --quiet --threads 2",
                 cli, dir, dir, dir, dir, dir);
     CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
     char path[512];
@@ -358,7 +365,7 @@ static void test_calibrate(void)
                  2);
 }
 
-/* Real HAM10000 photos and metadata (first 150 rows), when ../shared/data is there. */
+/* Real HAM10000 photos and metadata (first 60 rows), when ../shared/data is there. */
 static void test_real_data(void)
 {
     const char *data = test_data_dir();
@@ -380,9 +387,9 @@ static void test_real_data(void)
         return;
     }
     /* Count distinct lesions of the rows copied. */
-    static char ids[160][64];
+    static char ids[64][64];
     long rows = 0, lesions = 0;
-    while (rows <= 150 && fgets(line, sizeof line, in)) {
+    while (rows <= 60 && fgets(line, sizeof line, in)) {
         fputs(line, out);
         if (rows++ == 0)
             continue;
