@@ -12,6 +12,13 @@
  * corrupt files, non-images, images too small, decompression bombs (limits on
  * bytes and on pixels checked from the header before decoding), and files with
  * several pages or frames.
+ *
+ * Only the JPEG, PNG, WebP, HEIF, TIFF and GIF decoders of libvips are used
+ * (a still GIF is accepted; animated ones are "multipage_image"); anything that
+ * libvips would hand to ImageMagick, PDF or SVG loaders is "not_an_image".
+ * libvips is started on first use (pthread_once) with its operation cache
+ * disabled, so the library works without VIPS_INIT in main() and memory stays
+ * bounded; libvips warnings are not printed. Functions are thread-safe.
  */
 #ifndef BASIRA_IMAGE_H
 #define BASIRA_IMAGE_H

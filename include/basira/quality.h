@@ -8,6 +8,21 @@
  *
  * basira_skin_tone_estimate() computes the Individual Typology Angle (ITA) of the
  * healthy skin around the lesion and maps it to the six usual categories.
+ *
+ * The checks, always reported in this order (codes are stable, for JSON and APIs):
+ *   "resolution"       shorter side of the photo as taken, in pixels (>= limit)
+ *   "blur"             variance of the Laplacian of luma at 200 px (>= limit)
+ *   "underexposed"     99th percentile of max(R,G,B) (>= limit)
+ *   "overexposed"      share of pixels with a channel >= 250 (<= limit)
+ *   "glare"            share of the photo in saturated white blobs (<= limit)
+ *   "low_contrast"     luma range between the 2nd and 98th percentiles (>= limit)
+ *   "colour_cast"      distance of the mean a*b* from skin chromaticity (<= limit)
+ *   "no_lesion"        Delta E between the lesion region and the skin around it (>= limit)
+ *   "lesion_cut_off"   share of the lesion's outline on the picture's edge (<= limit)
+ *   "lesion_too_small" share of the picture covered by the lesion region (>= limit)
+ * The limits and the data they were calibrated on are explained in src/quality/quality.c.
+ * Both functions measure a copy resampled to 200 px on the longer side: a few
+ * milliseconds whatever the size of the photo. Thread-safe (no shared state).
  */
 #ifndef BASIRA_QUALITY_H
 #define BASIRA_QUALITY_H
