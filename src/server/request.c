@@ -150,7 +150,7 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
                                 "...}; nothing was stored"));
         goto fail;
     }
-    int care, research;
+    int care = -1, research = -1;
     if ((rc = only_keys(cons, consent_keys, "consent", err)) ||
         (rc = get_tristate(cons, "care", &care, err)) ||
         (rc = get_tristate(cons, "research", &research, err)))
@@ -181,7 +181,7 @@ basira_code basira_request_parse_decision(const char *body, size_t len, basira_d
     basira_code rc = load_object(body, len, &j, err);
     if (rc)
         return rc;
-    int accept;
+    int accept = -1;
     if ((rc = only_keys(j, keys, "the decision", err)) ||
         (rc = get_tristate(j, "accept_ai", &accept, err)) ||
         (rc = get_string(j, "category", 0, &d->category, err)) ||
