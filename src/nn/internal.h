@@ -66,6 +66,13 @@ char *nn_net_arch_string(const basira_net *net);
  */
 void nn_net_params_changed(basira_net *net);
 
+/*
+ * State of the net's dropout random generator. Checkpoints save it so that a
+ * resumed run draws the same dropout masks as an uninterrupted one.
+ */
+uint64_t nn_net_rng_state(const basira_net *net);
+void nn_net_set_rng_state(basira_net *net, uint64_t state);
+
 /* 1 once basira_net_prepare_inference() succeeded (the net can no longer be trained). */
 int nn_net_is_prepared(const basira_net *net);
 

@@ -33,6 +33,7 @@
 #define META_ARCH "architecture"
 #define META_OPTIM "optim"
 #define META_TRAIN "train_state"
+#define META_RNG "net_rng" /* dropout generator state, decimal */
 
 /* ---- writing -------------------------------------------------------------------- */
 
@@ -140,6 +141,11 @@ basira_code basira_checkpoint_save(const basira_net *net, const basira_optim *op
         rc = ts ? nn_st_writer_set_meta(w, META_TRAIN, ts, err)
                 : basira_error_set(err, BASIRA_E_NOMEM, NULL);
         free(ts);
+    }
+    if (!rc) {
+        char rng[24];
+        snprintf(rng, sizeof rng, "%llu", (unsigned long long)nn_net_rng_state(net));
+        rc = nn_st_writer_set_meta(w, META_RNG, rng, err);
     }
     if (!rc)
         rc = nn_st_writer_save(w, path, err);
@@ -370,6 +376,20 @@ basira_code basira_checkpoint_load(const char *path, basira_net **net_out, basir
         rc = basira_error_set(err, BASIRA_E_MODEL,
                               _("checkpoint: \"train_state\" is not a JSON object"));
         goto fail;
+    }
+
+    /* The dropout generator (absent in checkpoints older than this field). */
+    const char *rs = nn_st_meta_get(f, META_RNG);
+    if (rs) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(rs, &end, 10);
+        if (errno || end == rs || *end) {
+            rc =
+                basira_error_set(err, BASIRA_E_MODEL, _("checkpoint: \"net_rng\" is not a number"));
+            goto fail;
+        }
+        nn_net_set_rng_state(net, (uint64_t)v);
     }
 
     /* The optimiser, when the checkpoint has one. */

@@ -642,6 +642,16 @@ size_t nn_net_numel(const basira_net *net)
     return net ? net->numel : 0;
 }
 
+uint64_t nn_net_rng_state(const basira_net *net)
+{
+    return net->rng;
+}
+
+void nn_net_set_rng_state(basira_net *net, uint64_t state)
+{
+    net->rng = state;
+}
+
 void nn_net_params_changed(basira_net *net)
 {
     if (net)

@@ -23,9 +23,29 @@ static const char *TINY_ARCH =
     "{\"name\": \"pool\", \"type\": \"gap\"},"
     "{\"name\": \"fc\", \"type\": \"fc\", \"out_features\": 3}], \"output\": \"fc\"}";
 
+/* The same with dropout, whose random masks must also resume exactly. */
+static const char *TINY_DROPOUT_ARCH =
+    "{\"family\": \"test\", \"input\": [2, 4, 4], \"num_classes\": 3, \"layers\": ["
+    "{\"name\": \"conv1\", \"type\": \"conv\", \"out_channels\": 4, \"kernel\": 3, "
+    "\"padding\": 1, \"bias\": true},"
+    "{\"name\": \"bn1\", \"type\": \"batchnorm\"},"
+    "{\"name\": \"act1\", \"type\": \"relu\"},"
+    "{\"name\": \"pool\", \"type\": \"gap\"},"
+    "{\"name\": \"drop\", \"type\": \"dropout\", \"p\": 0.5},"
+    "{\"name\": \"fc\", \"type\": \"fc\", \"out_features\": 3}], \"output\": \"fc\"}";
+
 static void tmp_path(char *out, size_t n, const char *name)
 {
     snprintf(out, n, "%s/%s", tmpdir, name);
+}
+
+static basira_net *tiny_net_of(const char *arch, uint64_t seed)
+{
+    basira_net *net = NULL;
+    basira_error err;
+    if (basira_net_new(arch, seed, &net, &err))
+        fprintf(stderr, "basira_net_new: %s\n", err.message);
+    return net;
 }
 
 static basira_net *tiny_net(uint64_t seed)
@@ -469,11 +489,11 @@ static void test_backward_repeatable(void)
     basira_net_free(net);
 }
 
-static void test_resume_real_training(void)
+static void resume_real_training(const char *arch)
 {
     basira_optim_config cfg = {.kind = BASIRA_OPTIM_ADAMW, .weight_decay = 0.05, .ema_decay = 0.8};
     basira_error err;
-    basira_net *a = tiny_net(21), *b = tiny_net(21), *c = NULL;
+    basira_net *a = tiny_net_of(arch, 21), *b = tiny_net_of(arch, 21), *c = NULL;
     basira_optim *oa, *ob, *oc = NULL;
     CHECK(!basira_optim_new(a, &cfg, &oa, &err) && !basira_optim_new(b, &cfg, &ob, &err));
     real_steps(a, oa, 0, 6);
@@ -502,6 +522,16 @@ static void test_resume_real_training(void)
     basira_net_free(a);
     basira_net_free(b);
     basira_net_free(c);
+}
+
+static void test_resume_real_training(void)
+{
+    resume_real_training(TINY_ARCH);
+}
+
+static void test_resume_real_training_with_dropout(void)
+{
+    resume_real_training(TINY_DROPOUT_ARCH);
 }
 
 static int drop_exp_avg(const char *name, float *v, size_t n, int64_t *shape, int *ndim)
@@ -609,6 +639,7 @@ int main(void)
     RUN(test_resume_bit_exact);
     RUN(test_backward_repeatable);
     RUN(test_resume_real_training);
+    RUN(test_resume_real_training_with_dropout);
     RUN(test_checkpoint_rejects);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
