@@ -19,7 +19,7 @@ PACKAGES=(
   # documents
   libcairo2-dev libpango1.0-dev fonts-noto-core fonts-dejavu-core poppler-utils
   # test-time references and tools (never needed by the product at run time)
-  python3 python3-torch python3-numpy curl openssl
+  python3 python3-torch python3-numpy python3-pil time curl openssl
 )
 
 missing=()
