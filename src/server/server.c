@@ -9,6 +9,8 @@
  * server-wide state (store, analyser, login limiter) in basira_server.
  */
 #include "basira/server.h"
+#include "basira/export.h"
+#include "basira/i18n.h"
 #include "basira/json.h"
 #include "basira/paths.h"
 #include "core/i18n.h"
@@ -16,6 +18,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,6 +84,9 @@ typedef enum route_id {
     RT_PHOTO_GET,
     RT_IMAGE_ADD,
     RT_DECISION,
+    RT_REPORT_PDF,
+    RT_FHIR,
+    RT_EXPORT,
     RT_AUDIT_LIST,
     RT_AUDIT_VERIFY,
     RT_USER_LIST,
@@ -108,6 +115,9 @@ static const route routes[] = {
     {RT_IMAGE_ADD, "POST", "/cases/{id}/images", R_CLINICAL, 2},
     {RT_PHOTO_GET, "GET", "/cases/{id}/images/{iid}", R_CLINICAL, 0},
     {RT_DECISION, "POST", "/cases/{id}/decision", R_GP | R_DERM, 1},
+    {RT_REPORT_PDF, "GET", "/cases/{id}/report.pdf", R_CLINICAL, 0},
+    {RT_FHIR, "GET", "/cases/{id}/fhir", R_CLINICAL, 0},
+    {RT_EXPORT, "GET", "/export", R_CLINICAL, 0},
     {RT_AUDIT_LIST, "GET", "/audit", R_AUDITOR, 0},
     {RT_AUDIT_VERIFY, "GET", "/audit/verify", R_AUDITOR, 0},
     {RT_USER_LIST, "GET", "/users", R_ADMIN, 0},
@@ -787,6 +797,250 @@ static enum MHD_Result h_user_update(basira_server *s, struct MHD_Connection *c,
     return send_json(c, rq, 200, json_pack("{s:s, s:b}", "username", rq->name, "updated", 1), NULL);
 }
 
+/* ---- documents: referral letter, FHIR bundle, open export (basira_export) ---- */
+
+/* A response from a malloc'd buffer (taken), with the API's security headers. */
+static enum MHD_Result send_bytes(struct MHD_Connection *c, request *rq, unsigned char *data,
+                                  size_t len, const char *type, const char *disposition)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'");
+    if (disposition)
+        MHD_add_response_header(r, "Content-Disposition", disposition);
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    rq->status = 200;
+    rq->bytes_out = len;
+    return ret;
+}
+
+/*
+ * The case and the photo its documents show (NULL when it has none or the
+ * photo was purged by retention: the documents then say so).
+ */
+static basira_code case_and_photo(basira_server *s, request *rq, json_t **cj, unsigned char **photo,
+                                  size_t *len, char mime[32], basira_error *e)
+{
+    basira_actor a = actor_of(rq);
+    *photo = NULL;
+    *len = 0;
+    mime[0] = '\0';
+    basira_code rc = basira_store_case_get(s->store, &a, rq->id, cj, e);
+    if (rc)
+        return rc;
+    int64_t iid = 0, owner = 0;
+    basira_case_report_image(*cj, &iid, NULL);
+    basira_error pe;
+    if (iid > 0 && (basira_store_photo_get(s->store, &a, iid, photo, len, mime, &owner, &pe) ||
+                    owner != rq->id)) {
+        free(*photo);
+        *photo = NULL;
+        *len = 0;
+    }
+    return BASIRA_OK;
+}
+
+static enum MHD_Result h_report_pdf(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    basira_error e;
+    const char *lang = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "lang");
+    if (!lang || !*lang)
+        lang = basira_language();
+    if (strcmp(lang, "fr") && strcmp(lang, "ar") && strcmp(lang, "en"))
+        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, _("lang must be fr, ar or en"));
+    json_t *cj = NULL;
+    unsigned char *photo = NULL, *pdf = NULL;
+    size_t plen = 0, len = 0;
+    char mime[32];
+    if (case_and_photo(s, rq, &cj, &photo, &plen, mime, &e))
+        return fail(c, rq, &e);
+    basira_code rc = basira_report_pdf(cj, photo, plen, lang, NULL, &pdf, &len, &e);
+    json_decref(cj);
+    free(photo);
+    if (rc)
+        return fail(c, rq, &e);
+    char disp[96];
+    snprintf(disp, sizeof disp, "attachment; filename=\"basira-case-%" PRId64 "-%s.pdf\"", rq->id,
+             lang);
+    return send_bytes(c, rq, pdf, len, "application/pdf", disp);
+}
+
+static enum MHD_Result h_fhir(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    basira_error e;
+    json_t *cj = NULL, *bundle = NULL;
+    unsigned char *photo = NULL;
+    size_t plen = 0;
+    char mime[32];
+    if (case_and_photo(s, rq, &cj, &photo, &plen, mime, &e))
+        return fail(c, rq, &e);
+    basira_code rc =
+        basira_fhir_bundle(cj, photo, plen, !strncmp(mime, "image/", 6) ? mime : NULL, &bundle, &e);
+    json_decref(cj);
+    free(photo);
+    if (rc)
+        return fail(c, rq, &e);
+    char *text = json_dumps(bundle, JSON_COMPACT);
+    json_decref(bundle);
+    if (!text)
+        return fail_with(c, rq, 500, BASIRA_E_NOMEM, basira_strerror(BASIRA_E_NOMEM));
+    char disp[80];
+    snprintf(disp, sizeof disp, "inline; filename=\"basira-case-%" PRId64 ".fhir.json\"", rq->id);
+    return send_bytes(c, rq, (unsigned char *)text, strlen(text),
+                      "application/fhir+json; charset=utf-8", disp);
+}
+
+/* Every case the user may see (the worklist, all pages), each as its full record. */
+static enum MHD_Result h_export(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    basira_error e;
+    const char *format = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+    if (!format || !*format)
+        format = "csv";
+    const char *type = basira_export_content_type(format);
+    if (!type)
+        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, _("format must be csv or json"));
+    basira_actor a = actor_of(rq);
+    json_t *cases = json_array();
+    basira_case_filter f;
+    basira_case_filter_init(&f);
+    f.limit = 500;
+    basira_code rc = cases ? BASIRA_OK : basira_error_set(&e, BASIRA_E_NOMEM, NULL);
+    for (f.offset = 0; !rc;) {
+        json_t *page = NULL;
+        if ((rc = basira_store_case_list(s->store, &a, &f, &page, &e)))
+            break;
+        json_t *items = json_object_get(page, "items");
+        size_t i, n = json_array_size(items);
+        json_t *it;
+        json_array_foreach(items, i, it)
+        {
+            json_t *full = NULL;
+            int64_t id = (int64_t)json_integer_value(json_object_get(it, "id"));
+            /* A case deleted meanwhile (retention) is simply not exported. */
+            if (!basira_store_case_get(s->store, &a, id, &full, &e))
+                json_array_append_new(cases, full);
+        }
+        json_decref(page);
+        if (n < (size_t)f.limit)
+            break;
+        f.offset += f.limit;
+    }
+    char *out = NULL;
+    size_t len = 0;
+    if (!rc)
+        rc = basira_export_cases(cases, format, &out, &len, &e);
+    char detail[64];
+    snprintf(detail, sizeof detail, "format=%s cases=%zu", format, json_array_size(cases));
+    json_decref(cases);
+    basira_store_audit_append(s->store, &a, "export", 0, rc ? "failed" : "ok", detail, NULL);
+    if (rc)
+        return fail(c, rq, &e);
+    char disp[80];
+    snprintf(disp, sizeof disp, "attachment; filename=\"basira-cases.%s\"", format);
+    return send_bytes(c, rq, (unsigned char *)out, len, type, disp);
+}
+
+/* ---- the web app: GET / and /app/<file> from the installed web folder ---- */
+
+/* Content-Type of a web file by extension; NULL: not served. */
+static const char *web_type(const char *path)
+{
+    static const char *const types[][2] = {{".html", "text/html; charset=utf-8"},
+                                           {".css", "text/css; charset=utf-8"},
+                                           {".js", "text/javascript; charset=utf-8"},
+                                           {".json", "application/json; charset=utf-8"},
+                                           {".svg", "image/svg+xml"},
+                                           {".png", "image/png"},
+                                           {".ico", "image/x-icon"},
+                                           {".woff2", "font/woff2"},
+                                           {".webmanifest", "application/manifest+json"}};
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(dot, types[i][0]))
+            return types[i][1];
+    return NULL;
+}
+
+/*
+ * Only plain relative names reach the disk: [A-Za-z0-9._-] segments separated
+ * by single '/', no segment starting with '.' (so no "..", no hidden files),
+ * no absolute path, at most 128 bytes. MHD has already decoded %xx, so an
+ * encoded "%2e%2e" or "%00" is checked here in its decoded form.
+ */
+static int web_path_ok(const char *rel)
+{
+    size_t n = strlen(rel);
+    if (n == 0 || n > 128 || rel[0] == '/' || rel[n - 1] == '/')
+        return 0;
+    for (const char *p = rel; *p; p++) {
+        if (!isalnum((unsigned char)*p) && !strchr("._-/", *p))
+            return 0;
+        if ((p == rel || p[-1] == '/') && (*p == '.' || *p == '/'))
+            return 0;
+    }
+    return 1;
+}
+
+static enum MHD_Result serve_web(struct MHD_Connection *c, request *rq, const char *url,
+                                 const char *method)
+{
+    if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+        return fail_with(c, rq, 405, BASIRA_E_UNSUPPORTED,
+                         _("this method is not allowed on this endpoint"));
+    const char *rel = !strcmp(url, "/") ? "index.html" : url + strlen("/app/");
+    const char *type = web_type(rel);
+    if (!web_path_ok(rel) || !type)
+        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, _("no such file"));
+    char index[4096], path[4300];
+    basira_error e;
+    if (basira_data_file("web/index.html", index, sizeof index, &e))
+        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND,
+                         _("the web app is not installed on this node"));
+    char *slash = strrchr(index, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(path, sizeof path, "%s/%s", index, rel);
+    /* O_NOFOLLOW: a symbolic link planted in the web folder is not followed out of it. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > 4 * 1024 * 1024) {
+        if (fd >= 0)
+            close(fd);
+        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, _("no such file"));
+    }
+    struct MHD_Response *r = MHD_create_response_from_fd((size_t)st.st_size, fd);
+    if (!r) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    /*
+     * The page may load only its own files (no CDN, no inline script); photos
+     * being taken are previewed from blob: URLs.
+     */
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
+                            "base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    /* index.html always revalidated (it names the current files); the rest a short while. */
+    MHD_add_response_header(r, "Cache-Control",
+                            !strcmp(rel, "index.html") ? "no-cache" : "public, max-age=300");
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    rq->status = 200;
+    rq->bytes_out = (size_t)st.st_size;
+    return ret;
+}
+
 static enum MHD_Result dispatch(basira_server *s, struct MHD_Connection *c, request *rq)
 {
     switch (rq->rt->id) {
@@ -826,6 +1080,12 @@ static enum MHD_Result dispatch(basira_server *s, struct MHD_Connection *c, requ
         return h_image_add(s, c, rq);
     case RT_PHOTO_GET:
         return h_photo_get(s, c, rq);
+    case RT_REPORT_PDF:
+        return h_report_pdf(s, c, rq);
+    case RT_FHIR:
+        return h_fhir(s, c, rq);
+    case RT_EXPORT:
+        return h_export(s, c, rq);
     case RT_DECISION:
         return h_decision(s, c, rq);
     case RT_AUDIT_LIST:
@@ -852,6 +1112,11 @@ static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, c
                       const char *method, enum MHD_Result *ret)
 {
     int known = 0;
+    /* Outside the API: the web app's own files (public: the sign-in page must load). */
+    if (!strcmp(url, "/") || !strncmp(url, "/app/", 5)) {
+        *ret = serve_web(c, rq, url, method);
+        return 1;
+    }
     rq->rt = find_route(method, url, rq, &known);
     if (!rq->rt) {
         *ret = known ? fail_with(c, rq, 405, BASIRA_E_UNSUPPORTED,
