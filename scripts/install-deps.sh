@@ -20,7 +20,11 @@ PACKAGES=(
   libcairo2-dev libpango1.0-dev fonts-noto-core fonts-dejavu-core poppler-utils
   # test-time references and tools (never needed by the product at run time)
   python3 python3-torch python3-numpy python3-pil time curl openssl
+  # browser tests of the web app (playwright-core from npm drives Debian's chromium)
+  chromium
 )
+# Node.js and npm for the browser and FHIR-schema tests: Debian's, unless a node is already there.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
