@@ -71,6 +71,10 @@ void nn_net_params_changed(basira_net *net);
  * resumed run draws the same dropout masks as an uninterrupted one.
  */
 uint64_t nn_net_rng_state(const basira_net *net);
+
+/* basira_net_new() without drawing initial weights (all zero): for loaders that set every tensor.
+ */
+basira_code nn_net_new_uninitialised(const char *arch_json, basira_net **out, basira_error *err);
 void nn_net_set_rng_state(basira_net *net, uint64_t state);
 
 /* 1 once basira_net_prepare_inference() succeeded (the net can no longer be trained). */

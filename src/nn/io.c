@@ -265,7 +265,7 @@ static basira_code net_from_file(const nn_st_file *f, basira_net **out, basira_e
     basira_net *net = NULL;
     basira_error e2;
     basira_error_clear(&e2);
-    basira_code rc = basira_net_new(arch, 0, &net, &e2);
+    basira_code rc = nn_net_new_uninitialised(arch, &net, &e2);
     if (rc) {
         if (rc == BASIRA_E_NOMEM)
             return basira_error_set(err, rc, "%s", e2.message);
