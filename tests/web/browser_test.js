@@ -319,6 +319,12 @@ async function flow(ctx, base, lang, photo, canAnalyse) {
   // Worklist: the case, high risk first, waiting time, referral status.
   await page.goto(`${base}/?lang=${lang}#/worklist`);
   await page.waitForSelector('#wl-items li');
+  // Going to #/worklist only changes the hash: the list drawn before the decision can still be on
+  // screen for a moment, so wait (bounded) for the refreshed one before reading it.
+  await page.waitForFunction((want) => {
+    const li = document.querySelector('#wl-items li:first-child');
+    return li && li.textContent.includes(want);
+  }, T.referral_requested, { timeout: 15000 }).catch(() => {});
   const first = await page.textContent('#wl-items li:first-child');
   check(first.includes(T.cat_high), `${lang}: high risk first in the worklist`);
   check(first.includes(T.referral_requested) && first.includes(T.waiting), `${lang}: waiting time and referral shown`);
