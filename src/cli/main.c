@@ -5,6 +5,7 @@
  * subcommands is generated from the cmd_*.c files (see CMakeLists.txt).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "basira/i18n.h"
@@ -33,9 +34,26 @@ static void usage(FILE *f)
                  "2 usage error.\n"));
 }
 
+/*
+ * libvips loads every plugin of its module folder when it starts, among them
+ * ImageMagick and poppler, which Basira never uses (intake accepts JPEG, PNG,
+ * WebP, TIFF, GIF and HEIF only). Point it at Basira's own prefix, whose module
+ * folder holds the HEIF plugin alone (built by src/intake/CMakeLists.txt), before
+ * anything starts libvips. An operator's own VIPSHOME is respected.
+ */
+static void restrict_vips_modules(void)
+{
+    char home[4096];
+    if (getenv("VIPSHOME"))
+        return;
+    if (basira_data_file("vipshome", home, sizeof home, NULL) == BASIRA_OK)
+        setenv("VIPSHOME", home, 0);
+}
+
 int main(int argc, char **argv)
 {
     basira_error err;
+    restrict_vips_modules();
     if (basira_i18n_init(&err))
         basira_cli_report(NULL, &err); /* not fatal: English messages */
 

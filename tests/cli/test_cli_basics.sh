@@ -22,4 +22,12 @@ for c in $("$B" --help | awk '/^Commands:/{f=1;next} f && /^  [a-z]/{print $1}')
   "$B" help "$c" >/dev/null; rc=$?
   check "help $c" "[ $rc -eq 0 ]"
 done
+
+# libvips is restricted to the decoders Basira uses: HEIF still works, ImageMagick and
+# poppler (hostile-file attack surface, start-up time) are never loaded.
+heic=${BASIRA_SOURCE_DIR:?}/fuzz/corpus/intake/seed.heic
+out=$("$B" check --json "$heic" 2>/dev/null)
+check "HEIC decoded through the restricted plugin folder" "grep -q '\"image_too_small\"' <<<\"\$out\""
+loaded=$(LD_DEBUG=files "$B" check --json "$heic" 2>&1 >/dev/null | grep -c 'MagickCore\|libpoppler\|libopenslide' || true)
+check "no ImageMagick, poppler or OpenSlide in the process" "[ '$loaded' = 0 ]"
 exit $fail
