@@ -79,6 +79,10 @@ typedef struct basira_server_config {
     unsigned max_connections; /* default 256 */
     FILE *access_log;         /* JSON Lines; NULL = no access log */
     const char *openapi_path; /* NULL = docs/openapi.json found by basira_data_file() */
+    /* The clinic printed on referral letters (DIR/config.json "clinic"); NULL = generic. */
+    const char *clinic_name;
+    const char *clinic_address;
+    const char *clinic_contact;
 } basira_server_config;
 
 void basira_server_config_default(basira_server_config *cfg);

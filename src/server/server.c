@@ -861,7 +861,10 @@ static enum MHD_Result h_report_pdf(basira_server *s, struct MHD_Connection *c, 
     char mime[32];
     if (case_and_photo(s, rq, &cj, &photo, &plen, mime, &e))
         return fail(c, rq, &e);
-    basira_code rc = basira_report_pdf(cj, photo, plen, lang, NULL, &pdf, &len, &e);
+    basira_report_info clinic = {s->cfg.clinic_name, s->cfg.clinic_address, s->cfg.clinic_contact,
+                                 0};
+    basira_code rc = basira_report_pdf(cj, photo, plen, lang, s->cfg.clinic_name ? &clinic : NULL,
+                                       &pdf, &len, &e);
     json_decref(cj);
     free(photo);
     if (rc)
