@@ -393,7 +393,11 @@ static basira_code decode(const void *data, size_t len, const char *loader, int 
                           : vips_image_get_height(im);
     if (cur_longest > max_side) {
         VipsImage *next = NULL;
-        if (step(&im, next, vips_resize(im, &next, (double)max_side / cur_longest, NULL)))
+        /* Two statements: the order of evaluation of a call's arguments is unspecified,
+         * so `step(&im, next, vips_resize(im, &next, ...))` could pass next before
+         * vips_resize set it (clang does; found by fuzz_intake with a large AVIF). */
+        int r = vips_resize(im, &next, (double)max_side / cur_longest, NULL);
+        if (step(&im, next, r))
             goto corrupt;
     }
     VipsImage *rgb = NULL;
