@@ -1433,6 +1433,31 @@ static void add_into(float *g, const float *d, size_t n)
         g[k] += d[k];
 }
 
+/*
+ * Weight (and bias) gradients of a convolution or fully connected layer from its
+ * input src and output gradient ddst, in the layouts op->bwd_w was created for:
+ * run the primitive, then accumulate the result into the plain (OIHW / out x in)
+ * gradient array through op->dw_acc, and add the bias gradient.
+ */
+static basira_code backward_weights(basira_net *net, const nn_layer *l, nn_op *op,
+                                    dnnl_stream_t stream, dnnl_memory_t src, dnnl_memory_t ddst,
+                                    const char *lname, basira_error *err)
+{
+    dnnl_exec_arg_t a[4] = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, op->dw}};
+    int na = 3;
+    if (op->db)
+        a[na++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, op->db};
+    dnnl_status_t st = dnnl_primitive_execute(op->bwd_w, stream, na, a);
+    if (st)
+        return dn_fail(err, st, lname);
+    dnnl_exec_arg_t c[] = {{DNNL_ARG_FROM, op->dw}, {DNNL_ARG_TO, op->dw_plain}};
+    EXEC(op->dw_acc, c);
+    if (op->db)
+        add_into(grad_ptr(net, l, 1), mem_ptr(op->db), (size_t)l->out_ch);
+    return BASIRA_OK;
+}
+
 static basira_code backward_op(basira_net *net, nn_plan *p, int i, basira_error *err)
 {
     const nn_layer *l = &net->layers[i];
@@ -1462,19 +1487,7 @@ static basira_code backward_op(basira_net *net, nn_plan *p, int i, basira_error 
         if ((rc = run_cvt(stream, &op->bw_src, s0, &s, lname, err)) ||
             (rc = run_cvt(stream, &op->bw_ddst, ddst, &dd, lname, err)))
             return rc;
-        dnnl_exec_arg_t a[4] = {
-            {DNNL_ARG_SRC, s}, {DNNL_ARG_DIFF_DST, dd}, {DNNL_ARG_DIFF_WEIGHTS, op->dw}};
-        int na = 3;
-        if (op->db)
-            a[na++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, op->db};
-        dnnl_status_t st = dnnl_primitive_execute(op->bwd_w, stream, na, a);
-        if (st)
-            return dn_fail(err, st, lname);
-        dnnl_exec_arg_t c[] = {{DNNL_ARG_FROM, op->dw}, {DNNL_ARG_TO, op->dw_plain}};
-        EXEC(op->dw_acc, c);
-        if (op->db)
-            add_into(grad_ptr(net, l, 1), mem_ptr(op->db), (size_t)l->out_ch);
-        return BASIRA_OK;
+        return backward_weights(net, l, op, stream, s, dd, lname, err);
     }
     case NN_BN: {
         dnnl_exec_arg_t a[10] = {{DNNL_ARG_SRC, src},
@@ -1531,19 +1544,7 @@ static basira_code backward_op(basira_net *net, nn_plan *p, int i, basira_error 
             if ((rc = deliver(net, p, in, &op->dsrc, lname, err)))
                 return rc;
         }
-        dnnl_exec_arg_t a[4] = {
-            {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, op->dw}};
-        int na = 3;
-        if (op->db)
-            a[na++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, op->db};
-        dnnl_status_t st = dnnl_primitive_execute(op->bwd_w, stream, na, a);
-        if (st)
-            return dn_fail(err, st, lname);
-        dnnl_exec_arg_t c[] = {{DNNL_ARG_FROM, op->dw}, {DNNL_ARG_TO, op->dw_plain}};
-        EXEC(op->dw_acc, c);
-        if (op->db)
-            add_into(grad_ptr(net, l, 1), mem_ptr(op->db), (size_t)l->out_ch);
-        return BASIRA_OK;
+        return backward_weights(net, l, op, stream, src, ddst, lname, err);
     }
     case NN_DROPOUT: {
         if (in == 0)
