@@ -26,6 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (basira_image_load_buffer(data, size, &opts, &img, &err) == BASIRA_OK) {
         basira_quality_report rep;
         basira_skin_tone tone;
+        /* The combined call (what triage uses) and the two separate ones. */
+        (void)basira_photo_assess(img, &rep, &tone, &err);
         (void)basira_quality_assess(img, &rep, &err);
         (void)basira_skin_tone_estimate(img, &tone, &err);
         basira_image_free(img);

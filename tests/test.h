@@ -48,7 +48,7 @@ static int test_checks_;
 #define CHECK_STR(a, b)                                                                            \
     do {                                                                                           \
         const char *a_ = (a), *b_ = (b);                                                           \
-        CHECK_MSG(a_ && b_ && !strcmp(a_, b_), "\"%s\" != \"%s\"", a_ ? a_ : "(null)",            \
+        CHECK_MSG(a_ &&b_ && !strcmp(a_, b_), "\"%s\" != \"%s\"", a_ ? a_ : "(null)",              \
                   b_ ? b_ : "(null)");                                                             \
     } while (0)
 

@@ -23,29 +23,29 @@ extern "C" {
 
 typedef enum basira_code {
     BASIRA_OK = 0,
-    BASIRA_E_NOMEM,              /* "out_of_memory" */
-    BASIRA_E_INVALID_ARGUMENT,   /* "invalid_argument": caller passed something unusable */
-    BASIRA_E_IO,                 /* "io_error": a file could not be read or written */
-    BASIRA_E_NOT_FOUND,          /* "not_found" */
-    BASIRA_E_EMPTY_FILE,         /* "empty_file" */
-    BASIRA_E_NOT_AN_IMAGE,       /* "not_an_image": unknown or unsupported format */
-    BASIRA_E_CORRUPT,            /* "corrupt_file": truncated or damaged data */
-    BASIRA_E_IMAGE_TOO_SMALL,    /* "image_too_small" */
-    BASIRA_E_IMAGE_TOO_LARGE,    /* "image_too_large": pixel/byte limits (decompression bombs) */
-    BASIRA_E_MULTIPAGE,          /* "multipage_image": animated or multi-page file */
-    BASIRA_E_MODEL,              /* "model_invalid": model file malformed or incompatible */
-    BASIRA_E_UNSUPPORTED,        /* "unsupported": valid request this build cannot do */
-    BASIRA_E_FORMAT,             /* "format_error": malformed text input (CSV, JSON, config) */
-    BASIRA_E_STORE,              /* "store_error": database failure */
-    BASIRA_E_WRONG_KEY,          /* "wrong_key": database key or passphrase is wrong */
-    BASIRA_E_AUTH,               /* "unauthenticated" */
-    BASIRA_E_FORBIDDEN,          /* "forbidden": role does not allow this */
-    BASIRA_E_CONFLICT,           /* "conflict" */
-    BASIRA_E_CONSENT,            /* "consent_required" */
-    BASIRA_E_TAMPERED,           /* "audit_tampered" */
-    BASIRA_E_LIMIT,              /* "limit_exceeded": size/time/rate limits */
-    BASIRA_E_INTERNAL,           /* "internal_error": a bug; please report */
-    BASIRA_E_COUNT_              /* number of codes; not a code */
+    BASIRA_E_NOMEM,            /* "out_of_memory" */
+    BASIRA_E_INVALID_ARGUMENT, /* "invalid_argument": caller passed something unusable */
+    BASIRA_E_IO,               /* "io_error": a file could not be read or written */
+    BASIRA_E_NOT_FOUND,        /* "not_found" */
+    BASIRA_E_EMPTY_FILE,       /* "empty_file" */
+    BASIRA_E_NOT_AN_IMAGE,     /* "not_an_image": unknown or unsupported format */
+    BASIRA_E_CORRUPT,          /* "corrupt_file": truncated or damaged data */
+    BASIRA_E_IMAGE_TOO_SMALL,  /* "image_too_small" */
+    BASIRA_E_IMAGE_TOO_LARGE,  /* "image_too_large": pixel/byte limits (decompression bombs) */
+    BASIRA_E_MULTIPAGE,        /* "multipage_image": animated or multi-page file */
+    BASIRA_E_MODEL,            /* "model_invalid": model file malformed or incompatible */
+    BASIRA_E_UNSUPPORTED,      /* "unsupported": valid request this build cannot do */
+    BASIRA_E_FORMAT,           /* "format_error": malformed text input (CSV, JSON, config) */
+    BASIRA_E_STORE,            /* "store_error": database failure */
+    BASIRA_E_WRONG_KEY,        /* "wrong_key": database key or passphrase is wrong */
+    BASIRA_E_AUTH,             /* "unauthenticated" */
+    BASIRA_E_FORBIDDEN,        /* "forbidden": role does not allow this */
+    BASIRA_E_CONFLICT,         /* "conflict" */
+    BASIRA_E_CONSENT,          /* "consent_required" */
+    BASIRA_E_TAMPERED,         /* "audit_tampered" */
+    BASIRA_E_LIMIT,            /* "limit_exceeded": size/time/rate limits */
+    BASIRA_E_INTERNAL,         /* "internal_error": a bug; please report */
+    BASIRA_E_COUNT_            /* number of codes; not a code */
 } basira_code;
 
 #define BASIRA_ERROR_MESSAGE_MAX 512

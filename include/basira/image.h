@@ -36,10 +36,10 @@ extern "C" {
 typedef struct basira_image basira_image;
 
 typedef struct basira_intake_options {
-    size_t max_file_bytes;   /* refuse larger files; 0 = default (64 MiB) */
-    uint64_t max_pixels;     /* refuse larger width*height in the header; 0 = default (100 MP) */
-    int min_side;            /* refuse images whose shorter side is smaller; 0 = default (64) */
-    int max_side;            /* shrink on load so the longer side is at most this; 0 = default (1024) */
+    size_t max_file_bytes; /* refuse larger files; 0 = default (64 MiB) */
+    uint64_t max_pixels;   /* refuse larger width*height in the header; 0 = default (100 MP) */
+    int min_side;          /* refuse images whose shorter side is smaller; 0 = default (64) */
+    int max_side; /* shrink on load so the longer side is at most this; 0 = default (1024) */
 } basira_intake_options;
 
 /* Fill opts with the defaults. */
@@ -50,8 +50,9 @@ basira_code basira_image_load_file(const char *path, const basira_intake_options
                                    basira_image **out, basira_error *err);
 
 /* Load a photo from memory (an upload). The buffer is not kept. */
-basira_code basira_image_load_buffer(const void *data, size_t len, const basira_intake_options *opts,
-                                     basira_image **out, basira_error *err);
+basira_code basira_image_load_buffer(const void *data, size_t len,
+                                     const basira_intake_options *opts, basira_image **out,
+                                     basira_error *err);
 
 /* Wrap a copy of packed RGB pixels (3*width*height bytes) as an image (tests, synthetic data). */
 basira_code basira_image_from_rgb(const uint8_t *rgb, int width, int height, basira_image **out,

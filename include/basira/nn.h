@@ -67,9 +67,9 @@ typedef struct basira_arch_params {
     const char *family; /* "resnet" or "mobilenetv2" */
     int input_size;     /* square input side, e.g. 128 */
     int num_classes;
-    int width;          /* channels of the first stage (resnet) / stem (mobilenetv2) */
-    int depth;          /* blocks per stage (resnet) or a depth multiplier in tenths (mobilenetv2) */
-    double dropout;     /* before the classifier, 0 = none */
+    int width;      /* channels of the first stage (resnet) / stem (mobilenetv2) */
+    int depth;      /* blocks per stage (resnet) or a depth multiplier in tenths (mobilenetv2) */
+    double dropout; /* before the classifier, 0 = none */
 } basira_arch_params;
 
 /*
@@ -197,7 +197,11 @@ basira_code basira_optim_step(basira_optim *opt, double lr, basira_error *err);
 basira_code basira_optim_swap_ema(basira_optim *opt, basira_error *err);
 
 /* Learning-rate schedules: step in [0, total). */
-typedef enum basira_schedule { BASIRA_SCHED_CONSTANT, BASIRA_SCHED_COSINE, BASIRA_SCHED_ONECYCLE } basira_schedule;
+typedef enum basira_schedule {
+    BASIRA_SCHED_CONSTANT,
+    BASIRA_SCHED_COSINE,
+    BASIRA_SCHED_ONECYCLE
+} basira_schedule;
 double basira_lr_at(basira_schedule s, double base_lr, long step, long total, long warmup);
 
 /*

@@ -15,7 +15,8 @@
 extern "C" {
 #endif
 
-/* Full path of a data file given relative to the data folder, e.g. "models/basira-derm.safetensors". */
+/* Full path of a data file given relative to the data folder, e.g.
+ * "models/basira-derm.safetensors". */
 basira_code basira_data_file(const char *relpath, char *out, size_t outsz, basira_error *err);
 
 /* Folder holding <lang>/LC_MESSAGES/basira.mo. */

@@ -61,12 +61,12 @@ json_t *basira_quality_report_json(const basira_quality_report *r);
 
 typedef enum basira_skin_tone_category {
     BASIRA_TONE_UNKNOWN = 0,
-    BASIRA_TONE_VERY_LIGHT, /* ITA > 55 */
-    BASIRA_TONE_LIGHT,      /* 41 < ITA <= 55 */
+    BASIRA_TONE_VERY_LIGHT,   /* ITA > 55 */
+    BASIRA_TONE_LIGHT,        /* 41 < ITA <= 55 */
     BASIRA_TONE_INTERMEDIATE, /* 28 < ITA <= 41 */
-    BASIRA_TONE_TAN,        /* 10 < ITA <= 28 */
-    BASIRA_TONE_BROWN,      /* -30 < ITA <= 10 */
-    BASIRA_TONE_DARK,       /* ITA <= -30 */
+    BASIRA_TONE_TAN,          /* 10 < ITA <= 28 */
+    BASIRA_TONE_BROWN,        /* -30 < ITA <= 10 */
+    BASIRA_TONE_DARK,         /* ITA <= -30 */
 } basira_skin_tone_category;
 
 typedef struct basira_skin_tone {
@@ -81,6 +81,15 @@ basira_code basira_skin_tone_estimate(const basira_image *img, basira_skin_tone 
 basira_skin_tone_category basira_skin_tone_category_from_ita(double ita);
 /* "very_light", "light", "intermediate", "tan", "brown", "dark", "unknown". */
 const char *basira_skin_tone_category_code(basira_skin_tone_category c);
+
+/*
+ * The quality gate and the skin tone of one photo at once: the same results as
+ * basira_quality_assess() followed by basira_skin_tone_estimate(), for about half
+ * the work (they share the resampled copy and its colour planes). tone may be NULL.
+ * Fails only on invalid arguments, an image too narrow to assess, or no memory.
+ */
+basira_code basira_photo_assess(const basira_image *img, basira_quality_report *quality,
+                                basira_skin_tone *tone, basira_error *err);
 
 /* {"ita": number, "category": code}. New reference. */
 json_t *basira_skin_tone_json(const basira_skin_tone *t);

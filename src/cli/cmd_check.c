@@ -59,9 +59,7 @@ static check_status analyse(const char *path, basira_quality_report *rep, basira
     basira_error_clear(err);
     if (basira_image_load_file(path, NULL, &img, err))
         return CHECK_ERROR;
-    basira_code rc = basira_quality_assess(img, rep, err);
-    if (!rc)
-        rc = basira_skin_tone_estimate(img, tone, err);
+    basira_code rc = basira_photo_assess(img, rep, tone, err);
     basira_image_free(img);
     if (rc)
         return CHECK_ERROR;

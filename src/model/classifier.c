@@ -11,6 +11,7 @@
 #include "basira/model.h"
 #include "basira/nn.h"
 #include "core/i18n.h"
+#include "core/memory.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -298,6 +299,7 @@ static basira_code read_file(const char *path, unsigned char **buf, size_t *len,
         fclose(f);
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
+    basira_prefault(b, n);
     size_t got = fread(b, 1, n, f);
     int bad = ferror(f);
     fclose(f);

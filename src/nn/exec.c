@@ -34,6 +34,7 @@
 #include <dnnl.h>
 
 #include "core/i18n.h"
+#include "core/memory.h"
 
 typedef struct nn_cvt {
     dnnl_primitive_t prim; /* NULL: no reorder needed, use the source memory */
@@ -171,6 +172,8 @@ static dnnl_status_t mk_prim(nn_plan *p, const_dnnl_primitive_desc_t pd, dnnl_pr
 }
 
 /* A memory object; alloc = 1: oneDNN allocates it, 0: its handle is set later. */
+static void *mem_ptr(dnnl_memory_t m);
+
 static dnnl_status_t mk_mem(nn_plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t *md, int alloc,
                             dnnl_memory_t *out)
 {
@@ -180,6 +183,8 @@ static dnnl_status_t mk_mem(nn_plan *p, dnnl_engine_t eng, const dnnl_memory_des
         dnnl_memory_create(out, md, eng, alloc ? DNNL_MEMORY_ALLOCATE : DNNL_MEMORY_NONE);
     if (s == dnnl_success)
         p->mems[p->nmems++] = *out;
+    if (s == dnnl_success && alloc) /* written in full before use: weights, buffers */
+        basira_prefault(mem_ptr(*out), dnnl_memory_desc_get_size(md));
     return s;
 }
 
@@ -545,6 +550,7 @@ static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *
         op->fold = malloc((pw->numel + (size_t)l->out_ch) * sizeof(float));
         if (!op->fold)
             return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        basira_prefault(op->fold, (pw->numel + (size_t)l->out_ch) * sizeof(float));
         fold_conv(net, l, bn >= 0 ? &net->layers[bn] : NULL, op->fold, op->fold + pw->numel);
         wsrc = op->fold;
         bsrc = op->fold + pw->numel;
@@ -981,6 +987,7 @@ static basira_code assign_buffers(basira_net *net, nn_plan *p, basira_error *err
             rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         else
             p->npool = s + 1;
+        basira_prefault(p->pool[s], (slot_size[s] + 63) / 64 * 64);
     }
     for (int t = 1; !rc && t < nt; t++) {
         if (slot_of[t] < 0)
@@ -1085,6 +1092,7 @@ static basira_code assign_diff_buffers(basira_net *net, nn_plan *p, basira_error
             goto out;
         }
         p->npool = s + 1;
+        basira_prefault(p->pool[s], (slot_size[s] + 63) / 64 * 64);
     }
     for (int s = 0; s <= L; s++)
         p->zero_first[s] = -1;
@@ -1116,6 +1124,9 @@ static basira_code plan_build(basira_net *net, int n, int mode, nn_plan **out, b
     basira_code rc = ensure_engine(net, err);
     if (rc)
         return rc;
+    /* Gradients exist only once the net is trained (inference never needs them). */
+    if (mode == MODE_TRAIN && !nn_net_grads(net))
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     const char *lname = "";
     dnnl_engine_t eng = net->eng;
     nn_plan *p = calloc(1, sizeof *p);

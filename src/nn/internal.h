@@ -48,7 +48,8 @@ const nn_param *nn_net_param_find(const basira_net *net, const char *name);
 /* All values, contiguous (nn_net_numel() floats). */
 float *nn_net_params(basira_net *net);
 const float *nn_net_params_const(const basira_net *net);
-/* Gradients, same layout; always 0 for non-trainable entries. */
+/* Gradients, same layout; always 0 for non-trainable entries. Allocated (zeroed) on the
+ * first call, so inference-only nets never hold them; NULL when out of memory. */
 float *nn_net_grads(basira_net *net);
 /* Total number of floats of all parameters and buffers. */
 size_t nn_net_numel(const basira_net *net);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/i18n.h"
+#include "core/memory.h"
 
 static const struct {
     const char *name;
@@ -537,9 +538,10 @@ static basira_code net_create(const char *arch_json, uint64_t seed, int init, ba
     if (!rc) {
         size_t bytes = ((net->numel ? net->numel : 1) * sizeof(float) + 63) / 64 * 64;
         net->values = aligned_alloc(64, bytes);
-        net->grads = aligned_alloc(64, bytes);
-        if (!net->values || !net->grads)
+        if (!net->values)
             rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        else
+            basira_prefault(net->values, bytes);
     }
     if (rc) {
         basira_net_free(net);
@@ -549,7 +551,6 @@ static basira_code net_create(const char *arch_json, uint64_t seed, int init, ba
         init_params(net, seed);
     else
         memset(net->values, 0, net->numel * sizeof(float));
-    memset(net->grads, 0, net->numel * sizeof(float));
     net->rng = seed ^ 0x64726f706f757400ULL;
     *out = net;
     return BASIRA_OK;
@@ -652,9 +653,22 @@ const float *nn_net_params_const(const basira_net *net)
     return net ? net->values : NULL;
 }
 
+/*
+ * The gradients are allocated (zeroed) when first asked for: a net that is only
+ * run for inference, such as the bundled model in `basira triage`, never touches
+ * them, which saves their memory and the time to clear it at start-up.
+ */
 float *nn_net_grads(basira_net *net)
 {
-    return net ? net->grads : NULL;
+    if (!net)
+        return NULL;
+    if (!net->grads) {
+        size_t bytes = ((net->numel ? net->numel : 1) * sizeof(float) + 63) / 64 * 64;
+        net->grads = aligned_alloc(64, bytes);
+        if (net->grads)
+            memset(net->grads, 0, bytes);
+    }
+    return net->grads;
 }
 
 size_t nn_net_numel(const basira_net *net)
@@ -685,13 +699,13 @@ int nn_net_is_prepared(const basira_net *net)
 
 void basira_net_zero_grad(basira_net *net)
 {
-    if (net)
+    if (net && net->grads) /* none yet: zero by definition */
         memset(net->grads, 0, net->numel * sizeof(float));
 }
 
 double basira_net_clip_grad(basira_net *net, double max_norm)
 {
-    if (!net)
+    if (!net || !net->grads)
         return 0.0;
     double ss = 0.0;
     for (size_t i = 0; i < net->numel; i++)

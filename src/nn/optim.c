@@ -173,6 +173,8 @@ basira_code basira_optim_step(basira_optim *opt, double lr, basira_error *err)
                                 _("this network was prepared for inference and cannot be trained"));
     float *p = nn_net_params(opt->net);
     float *g = nn_net_grads(opt->net);
+    if (!g)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     opt->step++;
     size_t np = nn_net_param_count(opt->net);
     for (size_t i = 0; i < np; i++) {

@@ -13,6 +13,7 @@
 
 #include "basira/error.h"
 #include "basira/image.h"
+#include "basira/quality.h"
 
 #define BASIRA_QA_WORK_SIDE 200
 
@@ -46,6 +47,10 @@ void basira_qa_work_free(basira_qa_work *w);
 /* All measurements of the quality gate. */
 void basira_qa_features_compute(const basira_image *img, const basira_qa_work *w,
                                 basira_qa_features *f);
+
+/* The skin tone from the measurements of one photo (skin_tone.c). */
+basira_code basira_skin_tone_from_work(const basira_qa_work *w, basira_skin_tone *out,
+                                       basira_error *err);
 
 /* p-th quantile (0..1) of v[i] in [lo, hi] over i where use[i] (use NULL = all); 0 if none. */
 double basira_qa_quantile(const float *v, const uint8_t *use, int n, float lo, float hi, double p);

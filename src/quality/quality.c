@@ -78,19 +78,13 @@ static void add(basira_quality_report *r, const char *code, double value, double
         r->ok = 0;
 }
 
-basira_code basira_quality_assess(const basira_image *img, basira_quality_report *out,
-                                  basira_error *err)
+/* The report of the quality gate from the measurements of one photo. */
+static void report_from_work(const basira_image *img, const basira_qa_work *w,
+                             basira_quality_report *out)
 {
-    if (!img || !out)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     memset(out, 0, sizeof *out);
-    basira_qa_work w;
-    basira_code rc = basira_qa_work_init(img, &w, err);
-    if (rc)
-        return rc;
     basira_qa_features f;
-    basira_qa_features_compute(img, &w, &f);
-    basira_qa_work_free(&w);
+    basira_qa_features_compute(img, w, &f);
 
     out->ok = 1;
     add(out, "resolution", f.orig_short_side, MIN_SHORT_SIDE, f.orig_short_side >= MIN_SHORT_SIDE,
@@ -127,7 +121,33 @@ basira_code basira_quality_assess(const basira_image *img, basira_quality_report
         !lesion || f.lesion_area >= MIN_LESION_AREA,
         N_("The lesion is too small in the picture: move closer (about 10 cm) and focus on "
            "it."));
-    return BASIRA_OK;
+}
+
+basira_code basira_quality_assess(const basira_image *img, basira_quality_report *out,
+                                  basira_error *err)
+{
+    return basira_photo_assess(img, out, NULL, err);
+}
+
+/*
+ * Both analyses of a photo work on the same resampled copy and per-pixel planes
+ * (analysis.c), which cost more than the checks themselves: make them once.
+ */
+basira_code basira_photo_assess(const basira_image *img, basira_quality_report *quality,
+                                basira_skin_tone *tone, basira_error *err)
+{
+    if (!img || !quality)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    memset(quality, 0, sizeof *quality);
+    basira_qa_work w;
+    basira_code rc = basira_qa_work_init(img, &w, err);
+    if (rc)
+        return rc;
+    report_from_work(img, &w, quality);
+    if (tone)
+        rc = basira_skin_tone_from_work(&w, tone, err);
+    basira_qa_work_free(&w);
+    return rc;
 }
 
 json_t *basira_quality_report_json(const basira_quality_report *r)

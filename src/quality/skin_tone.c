@@ -80,12 +80,22 @@ basira_code basira_skin_tone_estimate(const basira_image *img, basira_skin_tone 
 {
     if (!img || !out)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    memset(out, 0, sizeof *out);
-    out->category = BASIRA_TONE_UNKNOWN;
     basira_qa_work w;
     basira_code rc = basira_qa_work_init(img, &w, err);
     if (rc)
         return rc;
+    rc = basira_skin_tone_from_work(&w, out, err);
+    basira_qa_work_free(&w);
+    return rc;
+}
+
+basira_code basira_skin_tone_from_work(const basira_qa_work *wp, basira_skin_tone *out,
+                                       basira_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->category = BASIRA_TONE_UNKNOWN;
+    const basira_qa_work w = *wp; /* a shallow copy: the planes stay the caller's */
+    basira_code rc = BASIRA_OK;
     int n = w.n, ww = w.w, wh = w.h;
     float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
     uint8_t *use = malloc((size_t)n);
@@ -147,6 +157,5 @@ done:
     free(a);
     free(b);
     free(use);
-    basira_qa_work_free(&w);
     return rc;
 }

@@ -232,14 +232,10 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
     basira_error e;
     basira_error_clear(&e);
     basira_quality_report q;
-    if (basira_quality_assess(img, &q, &e))
-        return error_result(p, &e);
     basira_skin_tone tone;
-    json_t *tone_json;
-    if (basira_skin_tone_estimate(img, &tone, &e))
-        tone_json = json_null(); /* not a reason to refuse the photo */
-    else
-        tone_json = basira_skin_tone_json(&tone);
+    if (basira_photo_assess(img, &q, &tone, &e))
+        return error_result(p, &e);
+    json_t *tone_json = basira_skin_tone_json(&tone);
     int force = req && req->force;
     int scored = q.ok || force;
     json_t *r = result_base(scored ? "ok" : "rejected");

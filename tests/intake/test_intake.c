@@ -174,30 +174,45 @@ static void test_formats(void)
     g_object_unref(im);
 }
 
+/*
+ * The EXIF orientation is applied: an upright photo (1, or no tag) is decoded as it
+ * is, a turned one is turned back. The pattern's red block is at its top-left.
+ */
 static void test_orientation(void)
 {
-    VipsImage *im = pattern(200, 120), *tagged = NULL;
-    CHECK(!vips_copy(im, &tagged, NULL));
-    vips_image_set_int(tagged, VIPS_META_ORIENTATION, 6);
-    blob b = {0};
-    CHECK(!vips_jpegsave_buffer(tagged, &b.data, &b.len, "Q", 95, NULL));
-    basira_image *img = NULL;
-    basira_error err;
-    CHECK_EQ_INT(load(&b, &img, &err), BASIRA_OK);
-    if (img) {
-        /* Orientation 6: the camera was turned, the picture is shown turned 90 degrees clockwise.
-         */
-        CHECK_EQ_INT(basira_image_width(img), 120);
-        CHECK_EQ_INT(basira_image_height(img), 200);
-        CHECK_EQ_INT(basira_image_original_width(img), 120);
-        CHECK_EQ_INT(basira_image_original_height(img), 200);
-        /* The red top-left corner is now top-right. */
-        CHECK(block_mean(img, 120 - 12, 4, 8, 8, 0) > 200);
-        CHECK(block_mean(img, 4, 4, 8, 8, 0) < 150);
-        basira_image_free(img);
+    static const struct {
+        int tag, swap;
+        int red_right, red_bottom; /* where the red block must end up */
+    } cases[] = {{1, 0, 0, 0}, {3, 0, 1, 1}, {6, 1, 1, 0}, {8, 1, 0, 1}};
+    VipsImage *im = pattern(200, 120);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        VipsImage *tagged = NULL;
+        CHECK(!vips_copy(im, &tagged, NULL));
+        vips_image_set_int(tagged, VIPS_META_ORIENTATION, cases[k].tag);
+        blob b = {0};
+        CHECK(!vips_jpegsave_buffer(tagged, &b.data, &b.len, "Q", 95, NULL));
+        basira_image *img = NULL;
+        basira_error err;
+        CHECK_EQ_INT(load(&b, &img, &err), BASIRA_OK);
+        if (img) {
+            int w = cases[k].swap ? 120 : 200, h = cases[k].swap ? 200 : 120;
+            CHECK_EQ_INT(basira_image_width(img), w);
+            CHECK_EQ_INT(basira_image_height(img), h);
+            CHECK_EQ_INT(basira_image_original_width(img), w);
+            CHECK_EQ_INT(basira_image_original_height(img), h);
+            int rx = cases[k].red_right ? w - 12 : 4, ry = cases[k].red_bottom ? h - 12 : 4;
+            CHECK_MSG(block_mean(img, rx, ry, 8, 8, 0) > 200, "orientation %d: red block missing",
+                      cases[k].tag);
+            /* The red block alone has green 20; the gradient elsewhere has 60 or more. */
+            CHECK_MSG(block_mean(img, rx, ry, 8, 8, 1) < 40, "orientation %d: not the red block",
+                      cases[k].tag);
+            CHECK_MSG(block_mean(img, cases[k].red_right ? 4 : w - 12, ry, 8, 8, 1) > 50,
+                      "orientation %d: red block mirrored", cases[k].tag);
+            basira_image_free(img);
+        }
+        blob_free(&b);
+        g_object_unref(tagged);
     }
-    blob_free(&b);
-    g_object_unref(tagged);
     g_object_unref(im);
 }
 
@@ -659,6 +674,62 @@ static void test_from_rgb_resize(void)
     basira_image_free(img);
 }
 
+/*
+ * basira_image_resize() downsizes the way vips_resize() does (box shrink, then
+ * Lanczos-3), without its slow tile cache: identical pixels down to x1/2, which is
+ * every HAM10000 image (200 x 150) going to the model's 128 px and the quality
+ * gate's 200 px, and the same picture up to rounding below that.
+ */
+static void test_resize_matches_vips(void)
+{
+    const int src[][2] = {{200, 150}, {1000, 750}, {640, 480}};
+    const int dst[][2] = {{128, 128}, {200, 150}, {96, 96}, {150, 200}, {300, 40}};
+    for (size_t a = 0; a < sizeof src / sizeof src[0]; a++) {
+        int sw = src[a][0], sh = src[a][1];
+        VipsImage *pat = pattern(sw, sh);
+        size_t n = 0;
+        uint8_t *px = pat ? vips_image_write_to_memory(pat, &n) : NULL;
+        basira_image *img = NULL;
+        basira_error err;
+        CHECK(px && n == (size_t)sw * sh * 3);
+        CHECK_EQ_INT(basira_image_from_rgb(px, sw, sh, &img, &err), BASIRA_OK);
+        for (size_t b = 0; img && b < sizeof dst / sizeof dst[0]; b++) {
+            int w = dst[b][0], h = dst[b][1];
+            double hs = (double)w / sw, vs = (double)h / sh;
+            if (hs > 1 || vs > 1)
+                continue; /* enlarging is vips_resize() itself */
+            basira_image *r = NULL;
+            VipsImage *ref = NULL;
+            CHECK_EQ_INT(basira_image_resize(img, w, h, &r, &err), BASIRA_OK);
+            CHECK(!vips_resize(pat, &ref, hs, "vscale", vs, NULL));
+            size_t rn = 0;
+            uint8_t *rp = ref ? vips_image_write_to_memory(ref, &rn) : NULL;
+            if (r && rp && vips_image_get_width(ref) == w && vips_image_get_height(ref) == h) {
+                const uint8_t *q = basira_image_pixels(r);
+                int worst = 0;
+                double sum = 0;
+                for (size_t i = 0; i < rn; i++) {
+                    int d = abs((int)q[i] - (int)rp[i]);
+                    worst = d > worst ? d : worst;
+                    sum += d;
+                }
+                int exact = hs >= 0.5 && vs >= 0.5;
+                CHECK_MSG(exact ? worst == 0 : worst <= 8 && sum / rn < 1.0,
+                          "%dx%d -> %dx%d: differs from vips_resize by up to %d (mean %.3f)", sw,
+                          sh, w, h, worst, sum / rn);
+            }
+            g_free(rp);
+            if (ref)
+                g_object_unref(ref);
+            basira_image_free(r);
+        }
+        basira_image_free(img);
+        g_free(px);
+        if (pat)
+            g_object_unref(pat);
+    }
+}
+
 int main(void)
 {
     int big_ok = make_big_jpeg();
@@ -683,6 +754,7 @@ int main(void)
     RUN(test_errors);
     RUN(test_files);
     RUN(test_from_rgb_resize);
+    RUN(test_resize_matches_vips);
     vips_shutdown();
     return test_summary();
 }

@@ -326,6 +326,58 @@ static void test_skin_tone(void)
     CHECK_STR(basira_skin_tone_category_code((basira_skin_tone_category)42), "unknown");
 }
 
+/*
+ * basira_photo_assess() gives exactly what the two separate calls give, on
+ * photos that pass and fail, with and without hair, at several sizes, and with
+ * or without the tone; a NULL image or report is refused.
+ */
+static void test_photo_assess(void)
+{
+    const uint8_t skins[][3] = {{235, 200, 180}, {150, 100, 70}};
+    const int widths[] = {200, 640, 1000};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t s = 0; s < 3; s++)
+            for (int hair = 0; hair < 2; hair++) {
+                scene sc = good;
+                memcpy(sc.skin, skins[k], 3);
+                sc.w = widths[s], sc.h = widths[s] * 3 / 4, sc.hair = hair;
+                basira_image *img = make(&sc);
+                basira_quality_report q1, q2;
+                basira_skin_tone t1, t2;
+                basira_error err;
+                CHECK_EQ_INT(basira_quality_assess(img, &q1, &err), BASIRA_OK);
+                CHECK_EQ_INT(basira_skin_tone_estimate(img, &t1, &err), BASIRA_OK);
+                CHECK_EQ_INT(basira_photo_assess(img, &q2, &t2, &err), BASIRA_OK);
+                CHECK_EQ_INT(q2.ok, q1.ok);
+                CHECK_EQ_INT(q2.n_checks, q1.n_checks);
+                for (int i = 0; i < q1.n_checks && i < q2.n_checks; i++) {
+                    CHECK_STR(q2.checks[i].code, q1.checks[i].code);
+                    CHECK(q2.checks[i].value == q1.checks[i].value);
+                    CHECK_EQ_INT(q2.checks[i].passed, q1.checks[i].passed);
+                }
+                CHECK(t2.ita == t1.ita);
+                CHECK_EQ_INT(t2.category, t1.category);
+                CHECK(t2.skin_fraction == t1.skin_fraction);
+                CHECK_EQ_INT(basira_photo_assess(img, &q2, NULL, &err), BASIRA_OK);
+                CHECK_EQ_INT(q2.ok, q1.ok);
+                basira_image_free(img);
+            }
+    basira_image *img = make(&good);
+    basira_quality_report q;
+    basira_error err;
+    CHECK_EQ_INT(basira_photo_assess(NULL, &q, NULL, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_photo_assess(img, NULL, NULL, &err), BASIRA_E_INVALID_ARGUMENT);
+    basira_image_free(img);
+    /* A blurred photo: the same failure either way. */
+    basira_image *blur = transformed(&good, 1, 0, 8);
+    basira_quality_report qa, qb;
+    CHECK_EQ_INT(basira_quality_assess(blur, &qa, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_photo_assess(blur, &qb, NULL, &err), BASIRA_OK);
+    CHECK(!qa.ok && !qb.ok);
+    CHECK(find(&qb, "blur") && !find(&qb, "blur")->passed);
+    basira_image_free(blur);
+}
+
 int main(void)
 {
     RUN(test_good_photo);
@@ -333,5 +385,6 @@ int main(void)
     RUN(test_defects);
     RUN(test_invalid);
     RUN(test_skin_tone);
+    RUN(test_photo_assess);
     return test_summary();
 }
