@@ -609,10 +609,11 @@ static VipsImage *wrap(const basira_image *img)
  * factor that leaves at least a further x2 (averaging every source pixel, so no
  * aliasing), then a Lanczos-3 reduce for the rest. vips_resize() of libvips 8.14
  * puts a threaded tile cache between the two steps, which on a 1000 x 750 photo
- * makes it 3 to 4 times slower than the steps themselves (bench/resize: about 30
- * against 9 ms for 200 x 150 on one core); here the small shrunk copy is made in
- * memory once instead. The results differ from vips_resize() by rounding (at most
- * a few levels out of 255); below x2, where no shrink happens, they are identical.
+ * makes it over 3 times slower than the steps themselves (bench/resize, one core:
+ * 29 against 8.5 ms to 200 x 150, 22.5 against 7 ms to 128 x 128); here the small
+ * shrunk copy is made in memory once instead. The results differ from
+ * vips_resize() by rounding (a few levels out of 255 at most); down to x1/2, where
+ * no shrink happens, they are identical (tests/intake: test_resize_matches_vips).
  * This is what sizes photos for the quality gate (200 px) and the model (128 px).
  */
 static int shrink_and_reduce(VipsImage *in, VipsImage **out, double hs, double vs)
