@@ -3,7 +3,9 @@
 #include "core/i18n.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
 
 void basira_cli_report(const char *context, const basira_error *err)
 {
@@ -39,5 +41,43 @@ int basira_cli_parse_double(const char *opt, const char *s, double min, double m
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int basira_cli_bad_option(const char *command, int opt, char **argv, void (*usage)(FILE *))
+{
+    /* getopt_long() has moved optind past the option it refused. */
+    const char *what = optind > 0 ? argv[optind - 1] : "?";
+    if (opt == ':')
+        fprintf(stderr, _("basira %s: option %s needs a value\n"), command, what);
+    else
+        fprintf(stderr, _("basira %s: unknown option %s\n"), command, what);
+    if (usage)
+        usage(stderr);
+    return BASIRA_EXIT_USAGE;
+}
+
+int basira_cli_no_operands(const char *command, int argc, char **argv)
+{
+    if (optind >= argc)
+        return 0;
+    fprintf(stderr, _("basira %s: unexpected argument %s\n"), command, argv[optind]);
+    return BASIRA_EXIT_USAGE;
+}
+
+int basira_cli_open_store(const char *dir, const char *key_file, int create, basira_store **out)
+{
+    basira_error err;
+    char pass[1024];
+    basira_store_key key;
+    *out = NULL;
+    int failed = basira_store_key_resolve(key_file, create, pass, sizeof pass, &key, &err) ||
+                 basira_store_open(dir, &key, create, out, &err);
+    memset(pass, 0, sizeof pass);
+    memset(&key, 0, sizeof key);
+    if (failed) {
+        basira_cli_report(dir, &err);
+        return -1;
+    }
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "basira/error.h"
+#include "basira/store.h"
 
 /* Exit statuses of the program (documented in `basira help`). */
 enum {
@@ -31,5 +32,26 @@ void basira_cli_report(const char *context, const basira_error *err);
  */
 int basira_cli_parse_long(const char *opt, const char *s, long min, long max, long *out);
 int basira_cli_parse_double(const char *opt, const char *s, double min, double max, double *out);
+
+/*
+ * The refusal branch of every command's getopt_long() loop, whose option string
+ * starts with ':' (getopt then returns ':' for an option missing its value and '?'
+ * for an unknown one): "basira COMMAND: unknown option X" or "...: option X needs a
+ * value", in the user's language, then the command's usage (if given) on stderr.
+ * Returns BASIRA_EXIT_USAGE.
+ */
+int basira_cli_bad_option(const char *command, int opt, char **argv, void (*usage)(FILE *));
+
+/* After the options of a command that takes no operands: 0, or the first one named
+ * on stderr and BASIRA_EXIT_USAGE. Uses optind. */
+int basira_cli_no_operands(const char *command, int argc, char **argv);
+
+/*
+ * Open the clinic node's store in dir with the key of key_file (or from the
+ * environment or a prompt: basira_store_key_resolve()); create = 1 makes a new
+ * store. On failure the error is reported on stderr and -1 returned. The
+ * passphrase does not outlive the call.
+ */
+int basira_cli_open_store(const char *dir, const char *key_file, int create, basira_store **out);
 
 #endif

@@ -67,24 +67,15 @@ static int run(int argc, char **argv)
             usage(stdout);
             return BASIRA_EXIT_OK;
         default:
-            fprintf(stderr, _("basira: invalid option '%s'\n"), argv[optind - 1]);
-            return BASIRA_EXIT_USAGE;
+            return basira_cli_bad_option("audit", o, argv, usage);
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, _("basira: unexpected argument '%s'\n"), argv[optind]);
+    if (basira_cli_no_operands("audit", argc, argv))
         return BASIRA_EXIT_USAGE;
-    }
     basira_error err;
-    char pass[1024];
-    basira_store_key key;
     basira_store *st = NULL;
-    if (basira_store_key_resolve(key_file, 0, pass, sizeof pass, &key, &err) ||
-        basira_store_open(dir, &key, 0, &st, &err)) {
-        basira_cli_report(dir, &err);
+    if (basira_cli_open_store(dir, key_file, 0, &st))
         return BASIRA_EXIT_FAILED;
-    }
-    memset(pass, 0, sizeof pass);
     int status = BASIRA_EXIT_OK;
     if (!strcmp(sub, "verify")) {
         basira_audit_report rep;

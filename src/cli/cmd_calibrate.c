@@ -187,19 +187,12 @@ static int run_calibrate(int argc, char **argv)
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
-        case ':':
-            fprintf(stderr, _("basira calibrate: option %s needs a value\n"), argv[optind - 1]);
-            return BASIRA_EXIT_USAGE;
         default:
-            fprintf(stderr, _("basira calibrate: unknown option %s\n"), argv[optind - 1]);
-            usage(stderr);
-            return BASIRA_EXIT_USAGE;
+            return basira_cli_bad_option("calibrate", o, argv, usage);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, _("basira calibrate: unexpected argument %s\n"), argv[optind]);
+    if (basira_cli_no_operands("calibrate", argc, argv))
         return BASIRA_EXIT_USAGE;
-    }
     if (!in.model || !in.images || !in.csv || !out) {
         fprintf(stderr, _("basira calibrate: --model, --images, --csv and --out are required\n"));
         usage(stderr);

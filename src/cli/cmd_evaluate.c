@@ -449,19 +449,12 @@ static int run_evaluate(int argc, char **argv)
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
-        case ':':
-            fprintf(stderr, _("basira evaluate: option %s needs a value\n"), argv[optind - 1]);
-            return BASIRA_EXIT_USAGE;
         default:
-            fprintf(stderr, _("basira evaluate: unknown option %s\n"), argv[optind - 1]);
-            usage(stderr);
-            return BASIRA_EXIT_USAGE;
+            return basira_cli_bad_option("evaluate", o, argv, usage);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, _("basira evaluate: unexpected argument %s\n"), argv[optind]);
+    if (basira_cli_no_operands("evaluate", argc, argv))
         return BASIRA_EXIT_USAGE;
-    }
     if (!in.model || !in.images || !in.csv) {
         fprintf(stderr, _("basira evaluate: --model, --images and --csv are required\n"));
         usage(stderr);

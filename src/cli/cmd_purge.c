@@ -53,29 +53,20 @@ static int run(int argc, char **argv)
             usage(stdout);
             return BASIRA_EXIT_OK;
         default:
-            fprintf(stderr, _("basira: invalid option '%s'\n"), argv[optind - 1]);
-            return BASIRA_EXIT_USAGE;
+            return basira_cli_bad_option("purge", o, argv, usage);
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, _("basira: unexpected argument '%s'\n"), argv[optind]);
+    if (basira_cli_no_operands("purge", argc, argv))
         return BASIRA_EXIT_USAGE;
-    }
     basira_error err;
     basira_retention ret;
     if (basira_retention_load(dir, &ret, &err)) {
         basira_cli_report(NULL, &err);
         return BASIRA_EXIT_FAILED;
     }
-    char pass[1024];
-    basira_store_key key;
     basira_store *st = NULL;
-    if (basira_store_key_resolve(key_file, 0, pass, sizeof pass, &key, &err) ||
-        basira_store_open(dir, &key, 0, &st, &err)) {
-        basira_cli_report(dir, &err);
+    if (basira_cli_open_store(dir, key_file, 0, &st))
         return BASIRA_EXIT_FAILED;
-    }
-    memset(pass, 0, sizeof pass);
     struct passwd *pw = getpwuid(getuid());
     char actor[96];
     snprintf(actor, sizeof actor, "cli-%s", pw && pw->pw_name ? pw->pw_name : "unknown");

@@ -219,15 +219,11 @@ static int run(int argc, char **argv)
             usage(stdout);
             return BASIRA_EXIT_OK;
         default:
-            fprintf(stderr, _("basira: invalid option '%s'\n"), argv[optind - 1]);
-            usage(stderr);
-            return BASIRA_EXIT_USAGE;
+            return basira_cli_bad_option("serve", o, argv, usage);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, _("basira: serve takes no arguments ('%s')\n"), argv[optind]);
+    if (basira_cli_no_operands("serve", argc, argv))
         return BASIRA_EXIT_USAGE;
-    }
     if (!cfg.tls_cert != !cfg.tls_key) {
         fprintf(stderr, _("basira: HTTPS needs both --tls-cert and --tls-key\n"));
         return BASIRA_EXIT_USAGE;
@@ -254,16 +250,11 @@ static int run(int argc, char **argv)
         basira_cli_report(NULL, &err);
         return BASIRA_EXIT_FAILED;
     }
-    char pass[1024];
-    basira_store_key key;
     basira_store *st = NULL;
-    if (basira_store_key_resolve(key_file, 0, pass, sizeof pass, &key, &err) ||
-        basira_store_open(dir, &key, 0, &st, &err)) {
-        basira_cli_report(dir, &err);
+    if (basira_cli_open_store(dir, key_file, 0, &st)) {
         json_decref(site);
         return BASIRA_EXIT_FAILED;
     }
-    memset(pass, 0, sizeof pass);
     long users = 0;
     if (basira_store_user_count(st, &users, &err)) {
         basira_cli_report(dir, &err);

@@ -53,7 +53,7 @@ static int run(int argc, char **argv)
     basira_error err;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_CSV:
             csv_path = optarg;
@@ -85,8 +85,7 @@ static int run(int argc, char **argv)
             usage(stdout);
             return BASIRA_EXIT_OK;
         default:
-            usage(stderr);
-            return BASIRA_EXIT_USAGE;
+            return basira_cli_bad_option("split", c, argv, usage);
         }
     }
     if (optind < argc || !csv_path || !label_col || !out) {

@@ -195,7 +195,7 @@ static int run(int argc, char **argv)
     long l;
     int c, k;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_IMAGES:
             o.images_dir = optarg;
@@ -363,14 +363,11 @@ static int run(int argc, char **argv)
             usage(stdout);
             return BASIRA_EXIT_OK;
         default:
-            usage(stderr);
-            return BASIRA_EXIT_USAGE;
+            return basira_cli_bad_option("train", c, argv, usage);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, _("basira: unexpected argument '%s'\n"), argv[optind]);
+    if (basira_cli_no_operands("train", argc, argv))
         return BASIRA_EXIT_USAGE;
-    }
     if (!o.images_dir || !o.csv_path || !o.out_dir) {
         fprintf(stderr, _("basira: train needs --images, --csv and --out\n"));
         usage(stderr);

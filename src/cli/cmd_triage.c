@@ -175,13 +175,8 @@ static int run_triage(int argc, char **argv)
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
-        case ':':
-            fprintf(stderr, _("basira triage: option %s needs a value\n"), argv[optind - 1]);
-            return BASIRA_EXIT_USAGE;
         default:
-            fprintf(stderr, _("basira triage: unknown option %s\n"), argv[optind - 1]);
-            usage(stderr);
-            return BASIRA_EXIT_USAGE;
+            return basira_cli_bad_option("triage", o, argv, usage);
         }
     }
     if (optind >= argc) {

@@ -104,8 +104,7 @@ static int run(int argc, char **argv)
             usage(stdout);
             return BASIRA_EXIT_OK;
         default:
-            fprintf(stderr, _("basira: invalid option '%s'\n"), argv[optind - 1]);
-            return BASIRA_EXIT_USAGE;
+            return basira_cli_bad_option("user", o, argv, usage);
         }
     }
     int is_list = !strcmp(sub, "list");
@@ -136,15 +135,10 @@ static int run(int argc, char **argv)
     }
 
     int creating = !strcmp(sub, "add") && !basira_store_exists(dir);
-    char pass[1024], password[1100];
-    basira_store_key key;
+    char password[1100];
     basira_store *st = NULL;
-    if (basira_store_key_resolve(key_file, creating, pass, sizeof pass, &key, &err) ||
-        basira_store_open(dir, &key, creating, &st, &err)) {
-        basira_cli_report(dir, &err);
+    if (basira_cli_open_store(dir, key_file, creating, &st))
         return BASIRA_EXIT_FAILED;
-    }
-    memset(pass, 0, sizeof pass);
     char actor_name[96];
     actor_name_of_user(actor_name, sizeof actor_name);
     basira_actor who = {actor_name, "local"};

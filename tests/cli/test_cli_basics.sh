@@ -23,6 +23,28 @@ for c in $("$B" --help | awk '/^Commands:/{f=1;next} f && /^  [a-z]/{print $1}')
   check "help $c" "[ $rc -eq 0 ]"
 done
 
+# Every command refuses an unknown option and an option without its value the same way:
+# a one-line reason naming the command and the option (in the user's language), exit 2.
+for c in $("$B" --help | awk '/^Commands:/{f=1;next} f && /^  [a-z]/{print $1}'); do
+  sub=""
+  case $c in audit) sub=verify ;; user) sub=list ;; esac
+  err=$("$B" $c $sub --no-such-option 2>&1 >/dev/null); rc=$?
+  check "$c: unknown option is a usage error" "[ $rc -eq 2 ]"
+  check "$c: unknown option named" "grep -q \"^basira $c: unknown option '\\?--no-such-option\" <<<\"\$err\""
+done
+for c in "triage --model" "evaluate --model" "calibrate --model" "split --csv" "train --images" \
+         "serve --data" "purge --data" "audit verify --data" "user list --data"; do
+  err=$("$B" $c 2>&1 >/dev/null); rc=$?
+  check "$c without a value is a usage error" "[ $rc -eq 2 ]"
+  check "$c without a value: said so" "grep -q 'needs a value' <<<\"\$err\""
+done
+err=$(LANG=fr_FR.UTF-8 "$B" triage --model 2>&1 >/dev/null)
+check "missing value, in French" "grep -q \"^basira triage : l'option --model demande une valeur\" <<<\"\$err\""
+err=$(LANG=ar_MA.UTF-8 "$B" evaluate --bogus 2>&1 >/dev/null)
+check "unknown option, in Arabic" "grep -q 'خيار غير معروف --bogus' <<<\"\$err\""
+err=$("$B" train extra-operand 2>&1 >/dev/null); rc=$?
+check "an unexpected operand is a usage error" "[ $rc -eq 2 ] && grep -q '^basira train: unexpected argument extra-operand' <<<\"\$err\""
+
 # libvips is restricted to the decoders Basira uses: HEIF still works, ImageMagick and
 # poppler (hostile-file attack surface, start-up time) are never loaded.
 heic=${BASIRA_SOURCE_DIR:?}/fuzz/corpus/intake/seed.heic
