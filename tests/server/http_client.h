@@ -23,6 +23,9 @@ typedef struct http_client {
     long status;
     http_buf body;
     json_t *json; /* parsed body of the last response, or NULL */
+    /* Send "Expect: 100-continue" with a body: wait for the server's go-ahead (or its
+     * refusal) before sending it, as curl does by itself for bodies over 1 MiB. */
+    int expect_continue;
 } http_client;
 
 static size_t http_write_(char *p, size_t sz, size_t n, void *ud)
@@ -103,7 +106,7 @@ static inline long http_req(http_client *c, const char *method, const char *path
         snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
         h = curl_slist_append(h, ct);
     }
-    h = curl_slist_append(h, "Expect:");
+    h = curl_slist_append(h, c->expect_continue ? "Expect: 100-continue" : "Expect:");
     if (send_csrf && c->csrf[0]) {
         snprintf(tok, sizeof tok, "X-CSRF-Token: %s", c->csrf);
         h = curl_slist_append(h, tok);

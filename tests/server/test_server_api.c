@@ -343,8 +343,17 @@ static void test_malformed_input(void)
     memset(huge, ' ', big);
     huge[0] = '{';
     huge[big - 1] = '}';
+    /*
+     * The node refuses a declared oversize body from its headers, before the body
+     * arrives. A client that streams the body without waiting may then see the
+     * connection closed under it instead of the answer (a race, seen under ASan);
+     * one that sends "Expect: 100-continue", as curl does for large bodies, always
+     * gets the 413 and never sends the megabyte.
+     */
+    c.expect_continue = 1;
     CHECK_EQ_INT(http_req(&c, "POST", "/cases", "application/json", huge, big, 1), 413);
     CHECK_STR(http_error_code(&c), "limit_exceeded");
+    c.expect_continue = 0;
     free(huge);
     /* A chunked upload (no Content-Length) over the limit is cut off too. */
     size_t over = (1 << 20) + 4096;
