@@ -26,8 +26,10 @@
  * line to the access log (method, route, status, duration, user; never patient
  * data).
  *
- * The photo analysis is an interface, so tests can use a deterministic fake and
- * `basira serve` plugs in the real pipeline (include/basira/triage.h).
+ * The photo analysis is an interface (basira_analyzer, include/basira/case.h),
+ * so tests can use a deterministic fake and `basira serve` plugs in the real
+ * pipeline. Every case operation goes through the case service (case.h); the
+ * server only translates HTTP to its typed calls and back.
  */
 #ifndef BASIRA_SERVER_H
 #define BASIRA_SERVER_H
@@ -37,6 +39,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "basira/case.h"
 #include "basira/error.h"
 #include "basira/store.h"
 #include "basira/triage.h"
@@ -45,23 +48,7 @@
 extern "C" {
 #endif
 
-/*
- * Analyses an uploaded photo. Must be safe to call from several threads.
- *   result: an object shaped like one line of `basira triage --json`, with
- *           "status": "ok" (scored), "rejected" (failed the quality gate) or
- *           "error" (not decodable; "error": {"code","message"} inside).
- *   clean/clean_len/clean_mime: on "ok", the photo to store, re-encoded without
- *           metadata (malloc'd; the server frees it). May be left NULL: the
- *           upload is then stored as received.
- * Returns BASIRA_OK when *result was produced; BASIRA_E_UNSUPPORTED when no
- * model is available (the API answers 503); other codes for failures.
- */
-typedef struct basira_analyzer {
-    basira_code (*analyze)(void *ctx, const void *data, size_t len, const basira_history *history,
-                           json_t **result, unsigned char **clean, size_t *clean_len,
-                           const char **clean_mime, basira_error *err);
-    void *ctx;
-} basira_analyzer;
+/* The photo analysis plugged into the node: basira_analyzer, see include/basira/case.h. */
 
 typedef struct basira_server_config {
     const char *listen_addr; /* IPv4 or IPv6 literal; default "127.0.0.1" */

@@ -174,12 +174,17 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
 basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int64_t id,
                                   json_t **out, basira_error *err);
 
+/* The patient-reported history recorded with a case. */
+typedef struct basira_case_history {
+    int changed, bleeding, itching; /* 1 yes, 0 no, -1 not asked */
+    double duration_months;         /* < 0 unknown */
+} basira_case_history;
+
 /*
- * The patient-reported history of a case ({"changed","bleeding","itching",
- * "duration_months"}), for the analysis of a new photo. Not audited on its own:
- * the upload it serves is. BASIRA_E_NOT_FOUND.
+ * The patient-reported history of a case, for the analysis of a new photo. Not
+ * audited on its own: the upload it serves is. BASIRA_E_NOT_FOUND.
  */
-basira_code basira_store_case_history(basira_store *st, int64_t id, json_t **out,
+basira_code basira_store_case_history(basira_store *st, int64_t id, basira_case_history *out,
                                       basira_error *err);
 
 typedef struct basira_case_filter {
@@ -196,14 +201,22 @@ void basira_case_filter_init(basira_case_filter *f);
 basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
                                    const basira_case_filter *f, json_t **out, basira_error *err);
 
+/* The analysis of one photo as the store keeps it. */
+typedef struct basira_image_record {
+    const json_t *result; /* the result document shown with the photo (stored as is) */
+    int risk;             /* AI category of an accepted photo: 0 low, 1 medium, 2 high; -1 none */
+    double risk_index;    /* 0..100; < 0 unknown */
+} basira_image_record;
+
 /*
  * Add the analysis of a photo to a case. accepted = 1: the photo (data, len,
- * mime) is stored with its result and the case's AI risk is updated; accepted =
- * 0: only a quality event (the result) is stored, never the photo.
+ * mime) is stored with its result and the case's AI risk is updated from
+ * rec->risk / rec->risk_index; accepted = 0: only a quality event (the result)
+ * is stored, never the photo.
  */
 basira_code basira_store_image_add(basira_store *st, const basira_actor *who, int64_t case_id,
                                    const void *data, size_t len, const char *mime,
-                                   const json_t *result, int accepted, int64_t *image_id,
+                                   const basira_image_record *rec, int accepted, int64_t *image_id,
                                    basira_error *err);
 
 /*

@@ -26,6 +26,9 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "basira/error.h"
 #include "basira/image.h"
@@ -95,6 +98,51 @@ basira_risk_category basira_triage_decide_ex(double malignant_probability, doubl
                                              double medium_threshold, const basira_history *history,
                                              int quality_ok, unsigned *raised);
 
+/* ---- the typed result of one photo ---- */
+
+typedef enum basira_triage_status {
+    BASIRA_TRIAGE_OK = 0,       /* scored: category, risk index, cleaned photo */
+    BASIRA_TRIAGE_REJECTED = 1, /* failed the quality gate: retake advice in the document */
+    BASIRA_TRIAGE_ERROR = 2,    /* not decodable: error says why */
+} basira_triage_status;
+
+/*
+ * What the pipeline says about one photo, as values the case service and the
+ * store decide on. `document` is the same result as one line of `basira triage
+ * --json` (without "file"): what is stored with the photo and shown to people;
+ * nothing downstream parses it to decide. clean is the photo to keep: the
+ * pixels intake decoded, re-encoded without any metadata (EXIF, GPS, XMP).
+ * Owns document and clean: release with basira_triage_result_clear().
+ */
+typedef struct basira_triage_result {
+    basira_triage_status status;
+    basira_risk_category category; /* status OK */
+    int risk_index;                /* 0..100, status OK; -1 otherwise */
+    double malignant_probability;  /* status OK */
+    unsigned raised;               /* BASIRA_TRIAGE_RAISED_* (status OK) */
+    int quality_ok;                /* the quality gate passed */
+    basira_error error;            /* status REJECTED or ERROR: why */
+    json_t *document;              /* the whole result (owned) */
+    unsigned char *clean;          /* status OK from basira_pipeline_analyze (owned, malloc'd) */
+    size_t clean_len;
+    const char *clean_mime; /* static string, e.g. "image/jpeg" */
+} basira_triage_result;
+
+static inline void basira_triage_result_init(basira_triage_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->status = BASIRA_TRIAGE_ERROR;
+    r->risk_index = -1;
+}
+
+/* Free what r owns and reset it (safe on an initialised or cleared result). */
+static inline void basira_triage_result_clear(basira_triage_result *r)
+{
+    json_decref(r->document);
+    free(r->clean);
+    basira_triage_result_init(r);
+}
+
 /* ---- the whole pipeline: intake -> quality -> skin tone -> model -> triage ---- */
 
 typedef struct basira_pipeline basira_pipeline;
@@ -126,6 +174,23 @@ basira_code basira_pipeline_run_buffer(basira_pipeline *p, const void *data, siz
 basira_code basira_pipeline_run_file(basira_pipeline *p, const char *path,
                                      const basira_triage_request *req, json_t **result,
                                      basira_error *err);
+
+/* Re-encodes a decoded photo for storage (the seam tests use to make it fail). */
+typedef basira_code (*basira_photo_encoder)(const basira_image *img, uint8_t **buf, size_t *len,
+                                            basira_error *err);
+
+/*
+ * The pipeline for the clinic node: decode the photo ONCE, assess, score, and
+ * return the typed result with, when scored, the cleaned photo (what intake
+ * decoded, re-encoded as JPEG by encode, NULL = basira_image_encode_jpeg at
+ * quality 92). A photo that cannot be re-encoded is never stored as received:
+ * the call then fails (BASIRA_E_INTERNAL or the encoder's code, message saying
+ * the photo was refused) and *out holds nothing. Undecodable and rejected
+ * photos return BASIRA_OK with status ERROR / REJECTED and no clean photo.
+ */
+basira_code basira_pipeline_analyze(basira_pipeline *p, const void *data, size_t len,
+                                    const basira_triage_request *req, basira_photo_encoder encode,
+                                    basira_triage_result *out, basira_error *err);
 
 /* Class probabilities (calibrated) of an already-loaded image; probs has room for 16. */
 basira_code basira_pipeline_predict(basira_pipeline *p, const basira_image *img, float *probs,

@@ -48,36 +48,15 @@ static void usage(FILE *f)
                  "is lost.\n"));
 }
 
-/* ---- the real analysis: the triage pipeline, photos re-encoded without metadata ---- */
+/* ---- the real analysis: the triage pipeline, photos decoded once and re-encoded without metadata
+ * ---- */
 
 static basira_code real_analyze(void *ctx, const void *data, size_t len,
-                                const basira_history *history, json_t **result,
-                                unsigned char **clean, size_t *clean_len, const char **clean_mime,
+                                const basira_history *history, basira_triage_result *out,
                                 basira_error *err)
 {
-    basira_pipeline *p = ctx;
     basira_triage_request req = {history, 0};
-    basira_code rc = basira_pipeline_run_buffer(p, data, len, &req, result, err);
-    if (rc)
-        return rc;
-    const char *status = json_string_value(json_object_get(*result, "status"));
-    if (status && !strcmp(status, "ok")) {
-        /*
-         * Store what intake decoded, re-encoded: the upload's EXIF (GPS,
-         * device serials, capture times) never reaches the database.
-         */
-        basira_image *img = NULL;
-        uint8_t *buf = NULL;
-        size_t n = 0;
-        if (basira_image_load_buffer(data, len, NULL, &img, NULL) == BASIRA_OK &&
-            basira_image_encode_jpeg(img, 92, &buf, &n, NULL) == BASIRA_OK) {
-            *clean = buf;
-            *clean_len = n;
-            *clean_mime = "image/jpeg";
-        }
-        basira_image_free(img);
-    }
-    return BASIRA_OK;
+    return basira_pipeline_analyze(ctx, data, len, &req, NULL, out, err);
 }
 
 static int parse_listen(const char *s, char *addr, size_t addrsz, long *port)

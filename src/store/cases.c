@@ -265,18 +265,34 @@ out:
     return BASIRA_OK;
 }
 
-basira_code basira_store_case_history(basira_store *st, int64_t id, json_t **out, basira_error *err)
+static int col_tristate(const json_t *h, const char *key)
+{
+    const json_t *v = json_object_get(h, key);
+    return json_is_boolean(v) ? json_is_true(v) : -1;
+}
+
+basira_code basira_store_case_history(basira_store *st, int64_t id, basira_case_history *out,
+                                      basira_error *err)
 {
     sqlite3_stmt *s;
     basira_code rc;
-    *out = NULL;
+    out->changed = out->bleeding = out->itching = -1;
+    out->duration_months = -1.0;
     pthread_mutex_lock(&st->lock);
     if (!(rc = store_prepare(st, "SELECT history FROM cases WHERE id = ?", &s, err))) {
         sqlite3_bind_int64(s, 1, id);
-        if (sqlite3_step(s) == SQLITE_ROW)
-            *out = col_json(s, 0);
-        else
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            json_t *h = col_json(s, 0);
+            const json_t *d = json_object_get(h, "duration_months");
+            out->changed = col_tristate(h, "changed");
+            out->bleeding = col_tristate(h, "bleeding");
+            out->itching = col_tristate(h, "itching");
+            if (json_is_number(d))
+                out->duration_months = json_number_value(d);
+            json_decref(h);
+        } else {
             rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
+        }
         sqlite3_finalize(s);
     }
     pthread_mutex_unlock(&st->lock);
@@ -365,37 +381,20 @@ out:
     return *out ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
 }
 
-/*
- * The AI category of an analysis result, as `basira triage --json` writes it
- * ("risk": {"category", "index"}); "triage" or top-level fields are accepted
- * too so that a differently shaped analyser still files cases correctly.
- */
-static int result_risk(const json_t *result, double *risk_index)
-{
-    const json_t *src = json_object_get(result, "risk");
-    if (!json_is_object(src))
-        src = json_object_get(result, "triage");
-    if (!json_is_object(src))
-        src = result;
-    const json_t *ri = json_object_get(src, "index");
-    if (!json_is_number(ri))
-        ri = json_object_get(src, "risk_index");
-    *risk_index = json_is_number(ri) ? json_number_value(ri) : NAN;
-    return risk_parse(json_string_value(json_object_get(src, "category")));
-}
-
 basira_code basira_store_image_add(basira_store *st, const basira_actor *who, int64_t case_id,
                                    const void *data, size_t len, const char *mime,
-                                   const json_t *result, int accepted, int64_t *image_id,
+                                   const basira_image_record *rec, int accepted, int64_t *image_id,
                                    basira_error *err)
 {
-    if (accepted && (!data || !len || !mime))
+    if (!rec || (accepted && (!data || !len || !mime)))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("no photo to store"));
-    char *text = json_dumps(result, JSON_COMPACT);
+    if (accepted && (rec->risk < -1 || rec->risk > 2))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    char *text = json_dumps(rec->result, JSON_COMPACT);
     if (!text)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    double risk_index = NAN;
-    int risk = accepted ? result_risk(result, &risk_index) : -1;
+    double risk_index = rec->risk_index >= 0 && rec->risk_index <= 100 ? rec->risk_index : NAN;
+    int risk = accepted ? rec->risk : -1;
     int64_t now = store_now();
     sqlite3_stmt *s = NULL;
     basira_code rc;

@@ -157,6 +157,13 @@ static const char *first_failure(const basira_quality_report *q)
     return "";
 }
 
+/* The risk index shown to people: 100 x the malignant probability, rounded, 0..100. */
+static int risk_index_of(double pmal)
+{
+    double idx = floor(100.0 * pmal + 0.5);
+    return idx < 0 ? 0 : idx > 100 ? 100 : (int)idx;
+}
+
 static json_t *scores_json(const basira_pipeline *p, const float *probs, double pmal,
                            basira_risk_category cat, unsigned raised)
 {
@@ -197,14 +204,11 @@ static json_t *scores_json(const basira_pipeline *p, const float *probs, double 
         json_array_append_new(why, json_string("quality"));
     if (raised & BASIRA_TRIAGE_RAISED_INVALID)
         json_array_append_new(why, json_string("invalid_probability"));
-    double idx = floor(100.0 * pmal + 0.5);
-    json_t *risk = json_pack("{s:I, s:f, s:s, s:s, s:o, s:{s:f, s:f}}", "index",
-                             (json_int_t)(idx < 0     ? 0
-                                          : idx > 100 ? 100
-                                                      : idx),
-                             "malignant_probability", pmal, "category",
-                             basira_risk_category_code(cat), "action", basira_risk_action(cat),
-                             "raised_by", why, "thresholds", "high", p->high, "medium", p->medium);
+    json_t *risk =
+        json_pack("{s:I, s:f, s:s, s:s, s:o, s:{s:f, s:f}}", "index",
+                  (json_int_t)risk_index_of(pmal), "malignant_probability", pmal, "category",
+                  basira_risk_category_code(cat), "action", basira_risk_action(cat), "raised_by",
+                  why, "thresholds", "high", p->high, "medium", p->medium);
     if (put(out, "probabilities", pr)) {
         pr = NULL;
         goto oom;
@@ -225,16 +229,24 @@ oom:
     return NULL;
 }
 
-/* Everything after decoding. Returns NULL only when out of memory. */
+/*
+ * Everything after decoding. Returns NULL only when out of memory. typed (may
+ * be NULL) gets the values the result document shows.
+ */
 static json_t *run_image(basira_pipeline *p, const basira_image *img,
-                         const basira_triage_request *req)
+                         const basira_triage_request *req, basira_triage_result *typed)
 {
     basira_error e;
     basira_error_clear(&e);
     basira_quality_report q;
     basira_skin_tone tone;
-    if (basira_photo_assess(img, &q, &tone, &e))
+    if (basira_photo_assess(img, &q, &tone, &e)) {
+        if (typed)
+            typed->error = e;
         return error_result(p, &e);
+    }
+    if (typed)
+        typed->quality_ok = q.ok;
     json_t *tone_json = basira_skin_tone_json(&tone);
     int force = req && req->force;
     int scored = q.ok || force;
@@ -257,12 +269,18 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
             json_decref(r);
             return NULL;
         }
+        if (typed) {
+            typed->status = BASIRA_TRIAGE_REJECTED;
+            typed->error = e;
+        }
         return finish_result(p, r);
     }
     float probs[BASIRA_MODEL_MAX_CLASSES];
     int k = 0;
     if (basira_pipeline_predict(p, img, probs, &k, &e)) {
         json_decref(r);
+        if (typed)
+            typed->error = e;
         return error_result(p, &e);
     }
     const basira_model_info *info = p->info;
@@ -285,6 +303,13 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
     if (!q.ok && put(r, "forced", json_true())) {
         json_decref(r);
         return NULL;
+    }
+    if (typed) {
+        typed->status = BASIRA_TRIAGE_OK;
+        typed->category = cat;
+        typed->risk_index = risk_index_of(pmal);
+        typed->malignant_probability = pmal;
+        typed->raised = raised;
     }
     return finish_result(p, r);
 }
@@ -309,7 +334,7 @@ basira_code basira_pipeline_run_buffer(basira_pipeline *p, const void *data, siz
     basira_image *img = NULL;
     if (basira_image_load_buffer(data, len, NULL, &img, &e))
         return finish(error_result(p, &e), result, err);
-    json_t *r = run_image(p, img, req);
+    json_t *r = run_image(p, img, req, NULL);
     basira_image_free(img);
     return finish(r, result, err);
 }
@@ -326,7 +351,53 @@ basira_code basira_pipeline_run_file(basira_pipeline *p, const char *path,
     basira_image *img = NULL;
     if (basira_image_load_file(path, NULL, &img, &e))
         return finish(error_result(p, &e), result, err);
-    json_t *r = run_image(p, img, req);
+    json_t *r = run_image(p, img, req, NULL);
     basira_image_free(img);
     return finish(r, result, err);
+}
+
+static basira_code encode_default(const basira_image *img, uint8_t **buf, size_t *len,
+                                  basira_error *err)
+{
+    return basira_image_encode_jpeg(img, 92, buf, len, err);
+}
+
+basira_code basira_pipeline_analyze(basira_pipeline *p, const void *data, size_t len,
+                                    const basira_triage_request *req, basira_photo_encoder encode,
+                                    basira_triage_result *out, basira_error *err)
+{
+    if (!p || !out || (!data && len))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    basira_triage_result_init(out);
+    basira_image *img = NULL;
+    if (basira_image_load_buffer(data, len, NULL, &img, &out->error)) {
+        out->document = error_result(p, &out->error);
+        return out->document ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    basira_code rc = BASIRA_OK;
+    out->document = run_image(p, img, req, out);
+    if (!out->document) {
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    } else if (out->status == BASIRA_TRIAGE_OK) {
+        /*
+         * Keep what intake decoded, re-encoded: the upload's EXIF (GPS, device
+         * serials, capture times) never reaches the database. When that fails
+         * the photo is refused, never kept as received (fail closed).
+         */
+        basira_error e;
+        basira_error_clear(&e);
+        rc = (encode ? encode : encode_default)(img, &out->clean, &out->clean_len, &e);
+        if (!rc && !out->clean)
+            rc = basira_error_set(&e, BASIRA_E_INTERNAL, NULL);
+        if (rc)
+            basira_error_set(err, rc,
+                             _("the photo could not be stripped of its metadata (%s); it was "
+                               "not stored"),
+                             e.message);
+        out->clean_mime = "image/jpeg";
+    }
+    basira_image_free(img);
+    if (rc)
+        basira_triage_result_clear(out);
+    return rc;
 }

@@ -26,37 +26,55 @@ static char tmpdir[256];
 
 /*
  * Fake analysis, decided by the bytes: "NOTIMG..." cannot be decoded,
- * "BLURRY..." fails the quality gate, "IMG-H/M/L..." scores high/medium/low.
+ * "BLURRY..." fails the quality gate, "IMG-H/M/L..." scores high/medium/low
+ * and "cleans" the photo by copying it; "IMG-X..." scores but its metadata
+ * cannot be stripped (the pipeline's re-encode fails), "IMG-N..." scores
+ * without handing back a cleaned copy.
  */
 static basira_code fake_analyze(void *ctx, const void *data, size_t len,
-                                const basira_history *history, json_t **result,
-                                unsigned char **clean, size_t *clean_len, const char **clean_mime,
+                                const basira_history *history, basira_triage_result *out,
                                 basira_error *err)
 {
     (void)ctx;
-    (void)clean;
-    (void)clean_len;
-    (void)clean_mime;
     const char *d = data;
     if (len >= 6 && !memcmp(d, "NOTIMG", 6)) {
-        *result = json_pack("{s:s, s:{s:s, s:s}}", "status", "error", "error", "code",
-                            "not_an_image", "message", "the file is not a supported image");
+        out->status = BASIRA_TRIAGE_ERROR;
+        basira_error_set(&out->error, BASIRA_E_NOT_AN_IMAGE, "the file is not a supported image");
+        out->document = json_pack("{s:s, s:{s:s, s:s}}", "status", "error", "error", "code",
+                                  "not_an_image", "message", "the file is not a supported image");
         return BASIRA_OK;
     }
     if (len >= 6 && !memcmp(d, "BLURRY", 6)) {
-        *result = json_pack("{s:s, s:{s:b, s:[{s:s, s:b, s:s}]}}", "status", "rejected", "quality",
-                            "ok", 0, "checks", "code", "blur", "passed", 0, "message",
-                            "Hold the phone still and tap the lesion to focus.");
+        out->status = BASIRA_TRIAGE_REJECTED;
+        out->document = json_pack("{s:s, s:{s:b, s:[{s:s, s:b, s:s}]}}", "status", "rejected",
+                                  "quality", "ok", 0, "checks", "code", "blur", "passed", 0,
+                                  "message", "Hold the phone still and tap the lesion to focus.");
         return BASIRA_OK;
     }
     if (len < 5 || memcmp(d, "IMG-", 4))
         return basira_error_set(err, BASIRA_E_INTERNAL, "fake analyser got unexpected bytes");
-    const char *cat = d[4] == 'H' ? "high" : d[4] == 'M' ? "medium" : "low";
+    if (d[4] == 'X')
+        return basira_error_set(err, BASIRA_E_INTERNAL,
+                                "the photo could not be stripped of its metadata");
+    basira_risk_category cat = d[4] == 'H'   ? BASIRA_RISK_HIGH
+                               : d[4] == 'M' ? BASIRA_RISK_MEDIUM
+                                             : BASIRA_RISK_LOW;
     /* The history reaches the analysis: a reported change raises low to medium. */
-    if (history && history->changed == 1 && !strcmp(cat, "low"))
-        cat = "medium";
-    *result = json_pack("{s:s, s:{s:s, s:i}, s:{s:b}}", "status", "ok", "risk", "category", cat,
-                        "index", d[4] == 'H' ? 70 : 10, "quality", "ok", 1);
+    if (history && history->changed == 1 && cat == BASIRA_RISK_LOW)
+        cat = BASIRA_RISK_MEDIUM;
+    static const char *const names[] = {"low", "medium", "high"};
+    out->status = BASIRA_TRIAGE_OK;
+    out->category = cat;
+    out->risk_index = d[4] == 'H' ? 70 : 10;
+    out->quality_ok = 1;
+    out->document = json_pack("{s:s, s:{s:s, s:i}, s:{s:b}}", "status", "ok", "risk", "category",
+                              names[cat], "index", out->risk_index, "quality", "ok", 1);
+    if (d[4] != 'N') {
+        out->clean = malloc(len);
+        memcpy(out->clean, data, len);
+        out->clean_len = len;
+        out->clean_mime = "image/jpeg";
+    }
     return BASIRA_OK;
 }
 
@@ -254,6 +272,14 @@ static void test_case_flow(void)
     CHECK_STR(http_error_code(&c), "unsupported");
     CHECK_EQ_INT(http_req(&c, "POST", path, "image/png", "", 0, 1), 422);
     CHECK_EQ_INT(upload_raw(&c, 987654, "IMG-H"), 404);
+    /*
+     * Privacy fails closed: a photo whose metadata cannot be stripped (the
+     * re-encode failed, or the analyser handed back no cleaned copy) is refused
+     * and nothing of it is stored (case A keeps its two images, below).
+     */
+    CHECK_EQ_INT(upload_raw(&c, a, "IMG-X with GPS in its EXIF"), 500);
+    CHECK_STR(http_error_code(&c), "internal_error");
+    CHECK_EQ_INT(upload_raw(&c, a, "IMG-N no cleaned copy"), 500);
 
     /* The case as stored. */
     snprintf(path, sizeof path, "/cases/%lld", (long long)a);
@@ -529,7 +555,7 @@ static void test_audit_trail(void)
     CHECK(json_integer_value(json_object_get(c.json, "checked")) > 50);
     CHECK_EQ_INT(http_req(&c, "GET", "/audit?limit=1000", NULL, NULL, 0, 0), 200);
     json_t *items = json_object_get(c.json, "items");
-    int creates = 0, refusals = 0, forbidden = 0, from_loopback = 1;
+    int creates = 0, refusals = 0, forbidden = 0, from_loopback = 1, photo_refusals = 0;
     size_t i;
     json_t *e;
     json_array_foreach(items, i, e)
@@ -542,12 +568,15 @@ static void test_audit_trail(void)
             refusals++;
         if (!strcmp(outcome, "forbidden"))
             forbidden++;
+        if (!strcmp(action, "image_add") && !strcmp(outcome, "refused"))
+            photo_refusals++;
         if (!strcmp(action, "case_read") &&
             strcmp(json_string_value(json_object_get(e, "ip")), "127.0.0.1"))
             from_loopback = 0;
     }
     CHECK(creates >= 4);
     CHECK(refusals >= 1);
+    CHECK(photo_refusals >= 2); /* the two photos whose metadata could not be stripped */
     CHECK(forbidden >= 20);
     CHECK(from_loopback);
     CHECK_EQ_INT(http_req(&c, "GET", "/audit?limit=0", NULL, NULL, 0, 0), 400);

@@ -266,20 +266,21 @@ static void test_cases(void)
     int64_t im = 0;
     json_t *hi = fake_result("high", 62.5), *lo = fake_result("low", 3.0);
     json_t *rej = json_pack("{s:s}", "status", "rejected");
-    CHECK_EQ_INT(
-        basira_store_image_add(st, &cli, id2, photo, sizeof photo, "image/jpeg", hi, 1, &im, &err),
-        BASIRA_OK);
+    basira_image_record rhi = {hi, 2, 62.5}, rlo = {lo, 0, 3.0}, rrej = {rej, -1, -1};
+    CHECK_EQ_INT(basira_store_image_add(st, &cli, id2, photo, sizeof photo, "image/jpeg", &rhi, 1,
+                                        &im, &err),
+                 BASIRA_OK);
     int64_t photo_id = im;
-    CHECK_EQ_INT(
-        basira_store_image_add(st, &cli, id3, photo, sizeof photo, "image/jpeg", lo, 1, &im, &err),
-        BASIRA_OK);
-    CHECK_EQ_INT(
-        basira_store_image_add(st, &cli, id1, photo, sizeof photo, "image/jpeg", rej, 0, &im, &err),
-        BASIRA_OK);
+    CHECK_EQ_INT(basira_store_image_add(st, &cli, id3, photo, sizeof photo, "image/jpeg", &rlo, 1,
+                                        &im, &err),
+                 BASIRA_OK);
+    CHECK_EQ_INT(basira_store_image_add(st, &cli, id1, photo, sizeof photo, "image/jpeg", &rrej, 0,
+                                        &im, &err),
+                 BASIRA_OK);
     int64_t event_id = im;
-    CHECK_EQ_INT(
-        basira_store_image_add(st, &cli, 9999, photo, sizeof photo, "image/jpeg", hi, 1, &im, &err),
-        BASIRA_E_NOT_FOUND);
+    CHECK_EQ_INT(basira_store_image_add(st, &cli, 9999, photo, sizeof photo, "image/jpeg", &rhi, 1,
+                                        &im, &err),
+                 BASIRA_E_NOT_FOUND);
     json_decref(hi);
     json_decref(lo);
     json_decref(rej);
@@ -478,10 +479,12 @@ static void test_retention(void)
     int64_t id = 0, im = 0;
     CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id, &err), BASIRA_OK);
     json_t *res = fake_result("medium", 20);
-    CHECK_EQ_INT(basira_store_image_add(st, &cli, id, "abc", 3, "image/png", res, 1, &im, &err),
+    basira_image_record rec = {res, 1, 20};
+    CHECK_EQ_INT(basira_store_image_add(st, &cli, id, "abc", 3, "image/png", &rec, 1, &im, &err),
                  BASIRA_OK);
     int64_t ev = 0;
-    CHECK_EQ_INT(basira_store_image_add(st, &cli, id, NULL, 0, NULL, res, 0, &ev, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_image_add(st, &cli, id, NULL, 0, NULL, &rec, 0, &ev, &err),
+                 BASIRA_OK);
     json_decref(res);
 
     basira_purge_report rep;

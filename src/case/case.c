@@ -1,0 +1,290 @@
+/*
+ * case.c - the case service (include/basira/case.h): create, add a photo,
+ * decide, and the documents of a case. Policy lives here; storage in the store,
+ * analysis behind the analyzer, rendering in export.
+ */
+#include "basira/case.h"
+#include "core/i18n.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct basira_case_service {
+    basira_store *store;
+    basira_analyzer analyzer;
+    basira_report_info clinic;
+    int has_clinic;
+};
+
+basira_code basira_case_service_new(basira_store *st, const basira_analyzer *analyzer,
+                                    const basira_report_info *clinic, basira_case_service **out,
+                                    basira_error *err)
+{
+    if (!out || !st)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    basira_case_service *svc = calloc(1, sizeof *svc);
+    if (!svc)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    svc->store = st;
+    if (analyzer)
+        svc->analyzer = *analyzer;
+    if (clinic && clinic->clinic_name) {
+        svc->clinic = *clinic;
+        svc->has_clinic = 1;
+    }
+    *out = svc;
+    return BASIRA_OK;
+}
+
+void basira_case_service_free(basira_case_service *svc)
+{
+    free(svc);
+}
+
+int basira_case_service_can_analyze(const basira_case_service *svc)
+{
+    return svc && svc->analyzer.analyze != NULL;
+}
+
+basira_store *basira_case_service_store(basira_case_service *svc)
+{
+    return svc ? svc->store : NULL;
+}
+
+basira_code basira_case_create(basira_case_service *svc, const basira_actor *who,
+                               const basira_case_new *c, int64_t *id, basira_error *err)
+{
+    basira_code rc = basira_store_case_create(svc->store, who, c, id, err);
+    if (rc == BASIRA_E_CONSENT) {
+        basira_error aerr;
+        if (basira_store_audit_append(svc->store, who, "case_create", 0, "consent_refused", NULL,
+                                      &aerr)) {
+            if (err)
+                *err = aerr;
+            return aerr.code;
+        }
+    }
+    return rc;
+}
+
+basira_code basira_case_get(basira_case_service *svc, const basira_actor *who, int64_t id,
+                            json_t **out, basira_error *err)
+{
+    return basira_store_case_get(svc->store, who, id, out, err);
+}
+
+basira_code basira_case_list(basira_case_service *svc, const basira_actor *who,
+                             const basira_case_filter *f, json_t **out, basira_error *err)
+{
+    return basira_store_case_list(svc->store, who, f, out, err);
+}
+
+basira_code basira_case_photo(basira_case_service *svc, const basira_actor *who, int64_t image_id,
+                              unsigned char **data, size_t *len, char mime[32], int64_t *case_id,
+                              basira_error *err)
+{
+    return basira_store_photo_get(svc->store, who, image_id, data, len, mime, case_id, err);
+}
+
+void basira_photo_outcome_clear(basira_photo_outcome *o)
+{
+    if (!o)
+        return;
+    basira_triage_result_clear(&o->result);
+    o->image_id = 0;
+    o->quality_event_id = 0;
+}
+
+/* Audit a photo that was not filed; the audit failing is the error to report then. */
+static basira_code audit_refusal(basira_case_service *svc, const basira_actor *who, int64_t case_id,
+                                 const char *outcome, const char *detail, basira_code rc,
+                                 basira_error *err)
+{
+    basira_error aerr;
+    if (basira_store_audit_append(svc->store, who, "image_add", case_id, outcome, detail, &aerr)) {
+        if (err)
+            *err = aerr;
+        return aerr.code;
+    }
+    return rc;
+}
+
+basira_code basira_case_add_photo(basira_case_service *svc, const basira_actor *who,
+                                  int64_t case_id, const void *data, size_t len,
+                                  basira_photo_outcome *o, basira_error *err)
+{
+    memset(o, 0, sizeof *o);
+    basira_triage_result_init(&o->result);
+    if (!data || len == 0)
+        return basira_error_set(err, BASIRA_E_EMPTY_FILE, _("the photo is empty"));
+    basira_case_history ch;
+    basira_code rc = basira_store_case_history(svc->store, case_id, &ch, err);
+    if (rc)
+        return rc;
+    if (!basira_case_service_can_analyze(svc))
+        return basira_error_set(
+            err, BASIRA_E_UNSUPPORTED,
+            _("photo analysis is not available on this node (no model installed)"));
+    basira_history h = {.changed = ch.changed,
+                        .bleeding = ch.bleeding,
+                        .rapid_growth = -1,
+                        .itching = ch.itching,
+                        .duration_months = ch.duration_months};
+
+    basira_triage_result *r = &o->result;
+    if ((rc = svc->analyzer.analyze(svc->analyzer.ctx, data, len, &h, r, err))) {
+        basira_triage_result_clear(r);
+        if (rc == BASIRA_E_UNSUPPORTED)
+            return rc;
+        return audit_refusal(svc, who, case_id, "refused", basira_code_name(rc), rc, err);
+    }
+    if (r->status == BASIRA_TRIAGE_ERROR) {
+        /* Undecodable: nothing kept but the fact it happened. */
+        return audit_refusal(svc, who, case_id, "undecodable", basira_code_name(r->error.code),
+                             BASIRA_OK, err);
+    }
+    int accepted = r->status == BASIRA_TRIAGE_OK;
+    if (accepted && (!r->clean || !r->clean_len || !r->clean_mime)) {
+        /* Fail closed: never keep the upload as received (EXIF, GPS and all). */
+        basira_triage_result_clear(r);
+        basira_error_set(err, BASIRA_E_INTERNAL,
+                         _("the photo could not be stripped of its metadata; it was not stored"));
+        return audit_refusal(svc, who, case_id, "refused", "no_clean_copy", BASIRA_E_INTERNAL, err);
+    }
+    basira_image_record rec = {r->document, accepted ? (int)r->category : -1,
+                               accepted ? (double)r->risk_index : -1.0};
+    int64_t id = 0;
+    rc = basira_store_image_add(svc->store, who, case_id, accepted ? r->clean : NULL,
+                                accepted ? r->clean_len : 0, accepted ? r->clean_mime : NULL, &rec,
+                                accepted, &id, err);
+    if (rc) {
+        basira_triage_result_clear(r);
+        return rc;
+    }
+    if (accepted)
+        o->image_id = id;
+    else
+        o->quality_event_id = id;
+    return BASIRA_OK;
+}
+
+basira_code basira_case_decide(basira_case_service *svc, const basira_actor *who, int64_t case_id,
+                               const basira_decision *d, basira_error *err)
+{
+    return basira_store_decision(svc->store, who, case_id, d, err);
+}
+
+/*
+ * The case and the photo its documents show (NULL when it has none or the
+ * photo was purged by retention: the documents then say so).
+ */
+static basira_code case_and_photo(basira_case_service *svc, const basira_actor *who,
+                                  int64_t case_id, json_t **cj, unsigned char **photo, size_t *len,
+                                  char mime[32], basira_error *e)
+{
+    *photo = NULL;
+    *len = 0;
+    mime[0] = '\0';
+    basira_code rc = basira_store_case_get(svc->store, who, case_id, cj, e);
+    if (rc)
+        return rc;
+    int64_t iid = 0, owner = 0;
+    basira_case_report_image(*cj, &iid, NULL);
+    basira_error pe;
+    if (iid > 0 && (basira_store_photo_get(svc->store, who, iid, photo, len, mime, &owner, &pe) ||
+                    owner != case_id)) {
+        free(*photo);
+        *photo = NULL;
+        *len = 0;
+    }
+    return BASIRA_OK;
+}
+
+basira_code basira_case_letter(basira_case_service *svc, const basira_actor *who, int64_t case_id,
+                               const char *lang, unsigned char **pdf, size_t *len,
+                               basira_error *err)
+{
+    json_t *cj = NULL;
+    unsigned char *photo = NULL;
+    size_t plen = 0;
+    char mime[32];
+    basira_code rc = case_and_photo(svc, who, case_id, &cj, &photo, &plen, mime, err);
+    if (rc)
+        return rc;
+    rc = basira_report_pdf(cj, photo, plen, lang, svc->has_clinic ? &svc->clinic : NULL, pdf, len,
+                           err);
+    json_decref(cj);
+    free(photo);
+    return rc;
+}
+
+basira_code basira_case_fhir(basira_case_service *svc, const basira_actor *who, int64_t case_id,
+                             json_t **bundle, basira_error *err)
+{
+    json_t *cj = NULL;
+    unsigned char *photo = NULL;
+    size_t plen = 0;
+    char mime[32];
+    basira_code rc = case_and_photo(svc, who, case_id, &cj, &photo, &plen, mime, err);
+    if (rc)
+        return rc;
+    rc =
+        basira_fhir_bundle(cj, photo, plen, !strncmp(mime, "image/", 6) ? mime : NULL, bundle, err);
+    json_decref(cj);
+    free(photo);
+    return rc;
+}
+
+basira_code basira_case_export(basira_case_service *svc, const basira_actor *who,
+                               const char *format, char **out, size_t *len, size_t *n_cases,
+                               basira_error *err)
+{
+    *out = NULL;
+    if (!basira_export_content_type(format))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("format must be csv or json"));
+    json_t *cases = json_array();
+    basira_case_filter f;
+    basira_case_filter_init(&f);
+    f.limit = 500;
+    basira_code rc = cases ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    for (f.offset = 0; !rc;) {
+        json_t *page = NULL;
+        if ((rc = basira_store_case_list(svc->store, who, &f, &page, err)))
+            break;
+        json_t *items = json_object_get(page, "items");
+        size_t i, n = json_array_size(items);
+        json_t *it;
+        json_array_foreach(items, i, it)
+        {
+            json_t *full = NULL;
+            basira_error ge;
+            int64_t id = (int64_t)json_integer_value(json_object_get(it, "id"));
+            /* A case deleted meanwhile (retention) is simply not exported. */
+            if (!basira_store_case_get(svc->store, who, id, &full, &ge))
+                json_array_append_new(cases, full);
+        }
+        json_decref(page);
+        if (n < (size_t)f.limit)
+            break;
+        f.offset += f.limit;
+    }
+    if (!rc)
+        rc = basira_export_cases(cases, format, out, len, err);
+    char detail[64];
+    snprintf(detail, sizeof detail, "format=%s cases=%zu", format, json_array_size(cases));
+    if (n_cases)
+        *n_cases = json_array_size(cases);
+    json_decref(cases);
+    basira_error aerr;
+    if (basira_store_audit_append(svc->store, who, "export", 0, rc ? "failed" : "ok", detail,
+                                  &aerr)) {
+        free(*out);
+        *out = NULL;
+        if (err)
+            *err = aerr;
+        return aerr.code;
+    }
+    return rc;
+}

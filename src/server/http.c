@@ -1,0 +1,394 @@
+/*
+ * http.c - the HTTP API of the clinic node on libmicrohttpd: the glue.
+ *
+ * One request goes through: first call of the handler (headers known) ->
+ * route, authentication, role, CSRF, declared size -- refused right away when
+ * any fails, before the body is read; then the body is accumulated up to the
+ * route's limit; then the final call runs the action and queues one JSON
+ * response. The per-request state lives in the connection's con_cls; the
+ * server-wide state (store, case service, login limiter) in basira_server.
+ * The route table is in router.c, the handlers in one file per resource.
+ */
+#include "basira/json.h"
+#include "basira/paths.h"
+#include "core/i18n.h"
+#include "server_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+void basira_server_config_default(basira_server_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->listen_addr = "127.0.0.1";
+    cfg->port = 8080;
+    cfg->threads = 8;
+    cfg->max_json_bytes = 64 * 1024;
+    cfg->max_image_bytes = 16 * 1024 * 1024;
+    cfg->idle_timeout_s = 30;
+    cfg->request_time_s = 120;
+    cfg->session_ttl_s = 8 * 3600;
+    cfg->login_max_failures = 5;
+    cfg->login_window_s = 900;
+    cfg->max_connections = 256;
+}
+
+static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, const char *url,
+                      const char *method, enum MHD_Result *ret)
+{
+    int known = 0;
+    /* Outside the API: the web app's own files (public: the sign-in page must load). */
+    if (!strcmp(url, "/") || !strncmp(url, "/app/", 5)) {
+        *ret = serve_web(c, rq, url, method);
+        return 1;
+    }
+    rq->rt = server_find_route(method, url, rq, &known);
+    if (!rq->rt) {
+        *ret = known ? fail_with(c, rq, 405, BASIRA_E_UNSUPPORTED,
+                                 _("this method is not allowed on this endpoint"))
+                     : fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, _("no such endpoint"));
+        return 1;
+    }
+    if (rq->rt->roles != R_PUBLIC && session_check(s, c, rq, method, ret))
+        return 1;
+    rq->limit = rq->rt->body == BODY_IMAGE  ? s->cfg.max_image_bytes
+                : rq->rt->body == BODY_JSON ? s->cfg.max_json_bytes
+                                            : 0;
+    if (rq->rt->body == BODY_JSON) {
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        if (!ct || strncasecmp(ct, "application/json", 16)) {
+            *ret = fail_with(c, rq, 415, BASIRA_E_UNSUPPORTED,
+                             _("send the body as Content-Type: application/json"));
+            return 1;
+        }
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || *end || n > rq->limit) {
+            char msg[160];
+            snprintf(msg, sizeof msg, _("the request body is larger than the limit of %zu bytes"),
+                     rq->limit);
+            *ret = fail_with(c, rq, 413, BASIRA_E_LIMIT, msg);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload_data,
+                               size_t *upload_data_size, void **con_cls)
+{
+    basira_server *s = cls;
+    request *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return MHD_NO;
+        *con_cls = rq;
+        atomic_fetch_add(&s->in_flight, 1);
+        clock_gettime(CLOCK_MONOTONIC, &rq->start);
+        snprintf(rq->method, sizeof rq->method, "%s", method);
+        snprintf(rq->path, sizeof rq->path, "%.*s", (int)strcspn(url, "?"), url);
+        snprintf(rq->ip, sizeof rq->ip, "?");
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+            const struct sockaddr *sa = ci->client_addr;
+            if (sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                          rq->ip, sizeof rq->ip);
+            else if (sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                          rq->ip, sizeof rq->ip);
+        }
+        enum MHD_Result ret = MHD_YES;
+        if (atomic_load(&s->stopping)) {
+            /* Draining for shutdown: refuse new work so requests in flight can finish. */
+            const char *hdrs[] = {"Connection", "close", "Retry-After", "5", NULL};
+            basira_error e;
+            basira_error_set(&e, BASIRA_E_UNSUPPORTED, _("the server is shutting down"));
+            rq->responded = 1;
+            return send_json(c, rq, 503, json_pack("{s:o}", "error", basira_json_error(&e)), hdrs);
+        }
+        if (first_call(s, c, rq, url, method, &ret))
+            rq->responded = 1;
+        return ret;
+    }
+    if (rq->responded) {
+        *upload_data_size = 0; /* rest of a body we already refused: discard it */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (elapsed_ms(&rq->start) > 1000.0 * s->cfg.request_time_s)
+            rq->too_slow = 1;
+        if (rq->too_large || rq->too_slow)
+            return MHD_YES;
+        if (n > rq->limit - rq->len) {
+            rq->too_large = 1; /* chunked upload over the limit: drop the rest */
+            return MHD_YES;
+        }
+        if (rq->len + n > rq->cap) {
+            size_t cap = rq->cap ? rq->cap : 16384;
+            while (cap < rq->len + n)
+                cap *= 2;
+            if (cap > rq->limit)
+                cap = rq->limit;
+            unsigned char *nb = realloc(rq->body, cap);
+            if (!nb)
+                return MHD_NO;
+            rq->body = nb;
+            rq->cap = cap;
+        }
+        memcpy(rq->body + rq->len, upload_data, n);
+        rq->len += n;
+        return MHD_YES;
+    }
+    if (rq->too_large) {
+        char msg[160];
+        snprintf(msg, sizeof msg, _("the request body is larger than the limit of %zu bytes"),
+                 rq->limit);
+        return fail_with(c, rq, 413, BASIRA_E_LIMIT, msg);
+    }
+    if (rq->too_slow)
+        return fail_with(c, rq, 408, BASIRA_E_LIMIT, _("the request took too long to arrive"));
+    return rq->rt->handler(s, c, rq);
+}
+
+/* Called once per request when its response is sent (or the connection dies). */
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    basira_server *s = cls;
+    request *rq = *con_cls;
+    if (!rq)
+        return;
+    if (s->cfg.access_log) {
+        char when[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        /* Route, status, timing, staff user and address; never bodies or query strings. */
+        json_t *line = json_pack(
+            "{s:s, s:s, s:s, s:i, s:f, s:I, s:I, s:s, s:s?, s:s?}", "ts", when, "method",
+            rq->method, "path", rq->path, "status", (int)rq->status, "ms", elapsed_ms(&rq->start),
+            "bytes_in", (json_int_t)rq->len, "bytes_out", (json_int_t)rq->bytes_out, "ip", rq->ip,
+            "user", rq->authed || rq->user.username[0] ? rq->user.username : NULL, "end",
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "aborted");
+        if (line) {
+            pthread_mutex_lock(&s->log_lock);
+            basira_json_print_line(s->cfg.access_log, line);
+            fflush(s->cfg.access_log);
+            pthread_mutex_unlock(&s->log_lock);
+            json_decref(line);
+        }
+    }
+    free(rq->body);
+    free(rq);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->in_flight, 1);
+}
+
+/* ---- life cycle ---- */
+
+static basira_code slurp(const char *path, char **out, size_t *len, basira_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > (4u << 20)) {
+                free(buf);
+                fclose(f);
+                return basira_error_set(err, BASIRA_E_LIMIT, _("%s is too large"), path);
+            }
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+            }
+            buf = nb;
+        }
+        size_t r = fread(buf + n, 1, 4096, f);
+        n += r;
+        if (r < 4096)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s"), path);
+    }
+    buf[n] = '\0';
+    *out = buf;
+    if (len)
+        *len = n;
+    return BASIRA_OK;
+}
+
+basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
+                              const basira_server_config *cfg, basira_server **out,
+                              basira_error *err)
+{
+    basira_code rc;
+    *out = NULL;
+    if (!st || !cfg)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    if (!cfg->tls_cert != !cfg->tls_key)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("HTTPS needs both --tls-cert and --tls-key"));
+    if (sodium_init() < 0)
+        return basira_error_set(err, BASIRA_E_INTERNAL, _("libsodium failed to start"));
+    basira_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    s->store = st;
+    s->cfg = *cfg;
+    basira_server_config d;
+    basira_server_config_default(&d);
+    if (!s->cfg.threads)
+        s->cfg.threads = d.threads;
+    if (!s->cfg.max_json_bytes)
+        s->cfg.max_json_bytes = d.max_json_bytes;
+    if (!s->cfg.max_image_bytes)
+        s->cfg.max_image_bytes = d.max_image_bytes;
+    if (!s->cfg.idle_timeout_s)
+        s->cfg.idle_timeout_s = d.idle_timeout_s;
+    if (!s->cfg.request_time_s)
+        s->cfg.request_time_s = d.request_time_s;
+    if (s->cfg.session_ttl_s <= 0)
+        s->cfg.session_ttl_s = d.session_ttl_s;
+    if (s->cfg.login_max_failures <= 0)
+        s->cfg.login_max_failures = d.login_max_failures;
+    if (s->cfg.login_window_s <= 0)
+        s->cfg.login_window_s = d.login_window_s;
+    if (!s->cfg.max_connections)
+        s->cfg.max_connections = d.max_connections;
+    snprintf(s->listen_addr, sizeof s->listen_addr, "%s",
+             cfg->listen_addr ? cfg->listen_addr : d.listen_addr);
+    pthread_mutex_init(&s->log_lock, NULL);
+    pthread_mutex_init(&s->limiter_lock, NULL);
+    crypto_shorthash_keygen(s->limiter_key);
+    *out = s; /* from here on basira_server_free cleans up */
+
+    basira_report_info clinic = {cfg->clinic_name, cfg->clinic_address, cfg->clinic_contact, 0};
+    if ((rc = basira_case_service_new(st, analyzer, &clinic, &s->cases, err)))
+        return rc;
+    char path[4096];
+    const char *api = cfg->openapi_path;
+    if (!api) {
+        if ((rc = basira_data_file("docs/openapi.json", path, sizeof path, err)))
+            return rc;
+        api = path;
+    }
+    if ((rc = slurp(api, &s->openapi, &s->openapi_len, err)))
+        return rc;
+    if (cfg->tls_cert && ((rc = slurp(cfg->tls_cert, &s->tls_cert, NULL, err)) ||
+                          (rc = slurp(cfg->tls_key, &s->tls_key, NULL, err))))
+        return rc;
+    return BASIRA_OK;
+}
+
+basira_code basira_server_start(basira_server *s, basira_error *err)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t sl;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)&ss;
+    if (inet_pton(AF_INET, s->listen_addr, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(s->cfg.port);
+        sl = sizeof *v4;
+    } else if (inet_pton(AF_INET6, s->listen_addr, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(s->cfg.port);
+        sl = sizeof *v6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("invalid listen address '%s' (give an IP address such as "
+                                  "127.0.0.1 or ::1)"),
+                                s->listen_addr);
+    }
+    (void)sl;
+    if (s->tls_cert) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+            return basira_error_set(err, BASIRA_E_UNSUPPORTED,
+                                    _("this libmicrohttpd was built without TLS"));
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
+    s->daemon = MHD_start_daemon(
+        flags, s->cfg.port, NULL, NULL, &handler, s, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
+        &completed, s, MHD_OPTION_ARRAY, s->tls_cert ? tls_opts : no_opts, MHD_OPTION_END);
+    if (!s->daemon)
+        return basira_error_set(err, BASIRA_E_IO,
+                                _("cannot listen on %s port %u (in use, or not allowed)"),
+                                s->listen_addr, (unsigned)s->cfg.port);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : s->cfg.port;
+    return BASIRA_OK;
+}
+
+uint16_t basira_server_port(const basira_server *s)
+{
+    return s ? s->port : 0;
+}
+
+void basira_server_stop(basira_server *s, unsigned grace_s)
+{
+    if (!s || !s->daemon)
+        return;
+    atomic_store(&s->stopping, 1);
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    for (unsigned waited = 0; atomic_load(&s->in_flight) > 0 && waited < grace_s * 20; waited++)
+        usleep(50000);
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+}
+
+void basira_server_free(basira_server *s)
+{
+    if (!s)
+        return;
+    basira_server_stop(s, 0);
+    pthread_mutex_destroy(&s->log_lock);
+    pthread_mutex_destroy(&s->limiter_lock);
+    basira_case_service_free(s->cases);
+    free(s->openapi);
+    if (s->tls_key)
+        sodium_memzero(s->tls_key, strlen(s->tls_key));
+    free(s->tls_key);
+    free(s->tls_cert);
+    free(s);
+}
