@@ -185,6 +185,68 @@ static void test_bad_input(void)
     basira_pipeline_free(p);
 }
 
+static basira_code failing_encoder(const basira_image *img, uint8_t **buf, size_t *len,
+                                   basira_error *err)
+{
+    (void)img;
+    (void)buf;
+    (void)len;
+    return basira_error_set(err, BASIRA_E_IO, "disk full while encoding");
+}
+
+/*
+ * basira_pipeline_analyze: one decode, typed values that agree with the
+ * document, the cleaned photo; a failing re-encode refuses the photo.
+ */
+static void test_analyze_typed(void)
+{
+    size_t len = 0;
+    unsigned char *jpg = synthetic_jpeg(240, 180, 11, &len);
+    basira_pipeline *hi = pipeline_with(1e-9, 0);
+    CHECK(jpg && hi);
+    if (!jpg || !hi) {
+        free(jpg);
+        basira_pipeline_free(hi);
+        return;
+    }
+    basira_error err;
+    basira_triage_request req = {.history = NULL, .force = 1};
+    basira_triage_result r;
+    CHECK_EQ_INT(basira_pipeline_analyze(hi, jpg, len, &req, NULL, &r, &err), BASIRA_OK);
+    CHECK_EQ_INT(r.status, BASIRA_TRIAGE_OK);
+    CHECK_EQ_INT(r.category, BASIRA_RISK_HIGH);
+    CHECK_STR(check_scored(r.document), "high");
+    const json_t *risk = json_object_get(r.document, "risk");
+    CHECK_EQ_INT(r.risk_index, json_integer_value(json_object_get(risk, "index")));
+    CHECK(fabs(r.malignant_probability -
+               json_number_value(json_object_get(risk, "malignant_probability"))) < 1e-9);
+    CHECK_EQ_INT(r.quality_ok,
+                 json_is_true(json_object_get(json_object_get(r.document, "quality"), "ok")));
+    /* The cleaned photo is a JPEG of the decoded pixels, not the upload's bytes. */
+    CHECK(r.clean && r.clean_len > 2 && r.clean[0] == 0xff && r.clean[1] == 0xd8);
+    CHECK_STR(r.clean_mime, "image/jpeg");
+    basira_triage_result_clear(&r);
+    CHECK(r.document == NULL && r.clean == NULL);
+
+    /* The re-encode fails: refused, nothing handed back to store. */
+    CHECK_EQ_INT(basira_pipeline_analyze(hi, jpg, len, &req, failing_encoder, &r, &err),
+                 BASIRA_E_IO);
+    CHECK(strstr(err.message, "disk full") != NULL);
+    CHECK(r.document == NULL && r.clean == NULL && r.status != BASIRA_TRIAGE_OK);
+    basira_triage_result_clear(&r);
+
+    /* Undecodable: status ERROR with the decoder's code, no photo. */
+    static const char garbage[] = "GIF89a not an image";
+    CHECK_EQ_INT(basira_pipeline_analyze(hi, garbage, sizeof garbage, &req, NULL, &r, &err),
+                 BASIRA_OK);
+    CHECK_EQ_INT(r.status, BASIRA_TRIAGE_ERROR);
+    CHECK(r.error.code != BASIRA_OK && r.clean == NULL);
+    CHECK_STR(json_string_value(json_object_get(r.document, "status")), "error");
+    basira_triage_result_clear(&r);
+    free(jpg);
+    basira_pipeline_free(hi);
+}
+
 /* Rules applied end to end, steered by site thresholds: any photo is "high" with a tiny
  * high threshold and "low" with thresholds of 1 (a probability of exactly 1 never occurs). */
 static void test_rules_end_to_end(void)
@@ -351,6 +413,7 @@ int main(void)
     RUN(test_new_errors);
     RUN(test_bad_input);
     RUN(test_rules_end_to_end);
+    RUN(test_analyze_typed);
     RUN(test_threads);
     RUN(test_real_photos);
     unlink(model_path);
