@@ -271,11 +271,14 @@ typedef struct basira_retention {
 void basira_retention_default(basira_retention *r);
 
 /*
- * Read dir/config.json: {"retention_days": {"cases": n, "photos": n,
- * "quality_events": n, "audit": n}}. A missing file or key keeps the default;
- * a malformed file or a value outside 1..36500 is BASIRA_E_FORMAT.
+ * The retention periods of a site configuration (the object of DIR/config.json,
+ * read once by basira_site_config_load, include/basira/site.h):
+ * {"retention_days": {"cases": n, "photos": n, "quality_events": n, "audit": n}}.
+ * cfg NULL or a missing key keeps the default; a value outside 1..36500 is
+ * BASIRA_E_FORMAT (source names the file in the message).
  */
-basira_code basira_retention_load(const char *dir, basira_retention *r, basira_error *err);
+basira_code basira_retention_from_json(const json_t *cfg, const char *source, basira_retention *r,
+                                       basira_error *err);
 
 typedef struct basira_purge_report {
     long cases, photos, quality_events, audit_entries;

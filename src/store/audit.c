@@ -290,24 +290,13 @@ void basira_retention_default(basira_retention *r)
     r->audit_days = 7300;
 }
 
-basira_code basira_retention_load(const char *dir, basira_retention *r, basira_error *err)
+basira_code basira_retention_from_json(const json_t *cfg, const char *source, basira_retention *r,
+                                       basira_error *err)
 {
     basira_retention_default(r);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return errno == ENOENT ? BASIRA_OK
-                               : basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path,
-                                                  strerror(errno));
-    json_error_t jerr;
-    json_t *cfg = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-    fclose(f);
-    if (!cfg || !json_is_object(cfg)) {
-        json_decref(cfg);
-        return basira_error_set(err, BASIRA_E_FORMAT, _("%s: not a JSON object (line %d: %s)"),
-                                path, jerr.line, cfg ? "" : jerr.text);
-    }
+    if (!cfg)
+        return BASIRA_OK;
+    const char *path = source ? source : "config.json";
     static const struct {
         const char *key;
         size_t offset;
@@ -335,7 +324,6 @@ basira_code basira_retention_load(const char *dir, basira_retention *r, basira_e
         }
         *(long *)((char *)r + kinds[i].offset) = (long)json_integer_value(v);
     }
-    json_decref(cfg);
     return rc;
 }
 
