@@ -1,11 +1,12 @@
 /* site.c - DIR/config.json, read once (include/basira/site.h). */
 #include "basira/site.h"
+#include "basira/json.h"
 #include "core/i18n.h"
 
-#include <errno.h>
+#define SITE_CONFIG_MAX_BYTES ((size_t)1 << 20)
+
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 void basira_site_config_default(basira_site_config *site)
 {
@@ -52,19 +53,19 @@ basira_code basira_site_config_load(const char *dir, basira_site_config *site, b
     basira_site_config_default(site);
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (access(path, F_OK) != 0)
-        return errno == ENOENT ? BASIRA_OK
-                               : basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path,
-                                                  strerror(errno));
-    json_error_t je;
-    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = NULL;
+    basira_code rc = basira_json_read_file(path, SITE_CONFIG_MAX_BYTES, &j, NULL, err);
+    if (rc == BASIRA_E_NOT_FOUND)
+        return BASIRA_OK;
+    if (rc)
+        return rc;
     if (!json_is_object(j)) {
         json_decref(j);
         return basira_error_set(err, BASIRA_E_FORMAT, _("%s: not a JSON object (line %d: %s)"),
-                                path, je.line, j ? "" : je.text);
+                                path, 1, "");
     }
     site->doc_ = j;
-    basira_code rc = basira_retention_from_json(j, path, &site->retention, err);
+    rc = basira_retention_from_json(j, path, &site->retention, err);
     const json_t *c = json_object_get(j, "clinic");
     if (!rc && c)
         rc = clinic_from_json(c, path, &site->clinic, err);

@@ -1,4 +1,6 @@
 /* catalog.c - per-document translations read from Basira's compiled .mo catalogue. */
+#include "basira/fs.h"
+#include "basira/json.h"
 #include "export/catalog.h"
 #include "basira/paths.h"
 #include "core/i18n.h"
@@ -86,37 +88,17 @@ basira_code export_catalog_open(const char *lang, export_catalog **out, basira_e
     if (basira_locale_dir(dir, sizeof dir, &ignored))
         return BASIRA_OK; /* no catalogues installed: English text */
     snprintf(path, sizeof path, "%s/%s/LC_MESSAGES/basira.mo", dir, lang);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return BASIRA_OK;
     unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    basira_code rc = BASIRA_OK;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= CATALOG_MAX_BYTES) {
-                rc = basira_error_set(err, BASIRA_E_CORRUPT,
-                                      _("the translation catalogue %s is too large"), path);
-                break;
-            }
-            cap = cap ? 2 * cap : 65536;
-            unsigned char *nb = realloc(buf, cap);
-            if (!nb) {
-                rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
-                break;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f))
-                rc = basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path,
-                                      strerror(errno));
-            break;
-        }
-    }
-    fclose(f);
+    size_t len = 0;
+    basira_error rerr;
+    basira_code rc = basira_fs_read(path, CATALOG_MAX_BYTES, &buf, &len, &rerr);
+    if (rc == BASIRA_E_NOT_FOUND)
+        return BASIRA_OK;
+    if (rc == BASIRA_E_LIMIT)
+        rc = basira_error_set(err, BASIRA_E_CORRUPT, _("the translation catalogue %s is too large"),
+                              path);
+    else if (rc && err)
+        *err = rerr;
     if (!rc)
         rc = export_catalog_parse(buf, len, out, err);
     free(buf);

@@ -11,6 +11,7 @@
  * Every block of text has a bounded number of lines (Pango ellipsizes the
  * rest): whatever the case holds, the letter stays on one page.
  */
+#include "basira/json.h"
 #include "basira/export.h"
 #include "basira/image.h"
 #include "basira/paths.h"
@@ -277,7 +278,8 @@ static json_t *load_classes(void)
     basira_error ignored;
     if (basira_data_file("models/ham10000-classes.json", path, sizeof path, &ignored))
         return NULL;
-    json_t *j = json_load_file(path, 0, NULL);
+    json_t *j = NULL;
+    basira_json_read_file(path, (size_t)1 << 20, &j, NULL, &ignored);
     if (!json_is_array(j)) {
         json_decref(j);
         return NULL;

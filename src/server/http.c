@@ -9,6 +9,7 @@
  * server-wide state (store, case service, login limiter) in basira_server.
  * The route table is in router.c, the handlers in one file per resource.
  */
+#include "basira/fs.h"
 #include "basira/json.h"
 #include "basira/paths.h"
 #include "core/i18n.h"
@@ -201,45 +202,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- life cycle ---- */
 
+/* PEM files and the OpenAPI description: small text files read once at start-up. */
 static basira_code slurp(const char *path, char **out, size_t *len, basira_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > (4u << 20)) {
-                free(buf);
-                fclose(f);
-                return basira_error_set(err, BASIRA_E_LIMIT, _("%s is too large"), path);
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, 4096, f);
-        n += r;
-        if (r < 4096)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s"), path);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    if (len)
-        *len = n;
-    return BASIRA_OK;
+    return basira_fs_read(path, (size_t)4 << 20, (unsigned char **)out, len, err);
 }
 
 basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,

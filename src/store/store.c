@@ -1,4 +1,6 @@
 /* store.c - opening the encrypted database: key derivation, SQLCipher, migrations. */
+#include "basira/fs.h"
+#include "basira/json.h"
 #include "core/i18n.h"
 #include "store_internal.h"
 
@@ -155,19 +157,13 @@ void store_rollback(basira_store *st)
 static basira_code read_small_file(const char *path, unsigned char *buf, size_t bufsz, size_t *len,
                                    basira_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return basira_error_set(err, errno == ENOENT ? BASIRA_E_NOT_FOUND : BASIRA_E_IO,
-                                _("cannot read %s: %s"), path, strerror(errno));
-    size_t n = fread(buf, 1, bufsz, f);
-    int more = fgetc(f) != EOF;
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s"), path);
-    if (more)
-        return basira_error_set(err, BASIRA_E_LIMIT, _("%s is too large"), path);
-    *len = n;
+    unsigned char *data = NULL;
+    basira_code rc = basira_fs_read(path, bufsz, &data, len, err);
+    if (rc)
+        return rc;
+    memcpy(buf, data, *len);
+    sodium_memzero(data, *len);
+    free(data);
     return BASIRA_OK;
 }
 
@@ -188,24 +184,6 @@ static basira_code key_from_file(const char *path, unsigned char key[32], basira
     /* Any file of enough random bytes works (raw, hex, base64): hash it to 256 bits. */
     crypto_generichash(key, 32, buf, n, NULL, 0);
     sodium_memzero(buf, sizeof buf);
-    return BASIRA_OK;
-}
-
-static basira_code write_file_atomic(const char *path, const char *text, basira_error *err)
-{
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), tmp, strerror(errno));
-    size_t len = strlen(text);
-    ssize_t w = write(fd, text, len);
-    int ok = w == (ssize_t)len && fsync(fd) == 0;
-    close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s"), path);
-    }
     return BASIRA_OK;
 }
 
@@ -239,17 +217,18 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
                      "\"memlimit\": %zu}\n",
                      salt_hex, ops, mem);
         }
-        basira_code rc = write_file_atomic(path, text, err);
+        basira_code rc = basira_fs_write_atomic(path, text, strlen(text), 0600, err);
         if (rc)
             return rc;
     }
     json_error_t jerr;
-    json_t *info = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!info)
+    json_t *info = NULL;
+    basira_error ierr;
+    if (basira_json_read_file(path, 64 * 1024, &info, &jerr, &ierr))
         return basira_error_set(err, BASIRA_E_FORMAT,
                                 _("%s is missing or damaged (%s); it is needed to derive the "
                                   "database key"),
-                                path, jerr.text);
+                                path, jerr.text[0] ? jerr.text : ierr.message);
     const char *kdf = json_string_value(json_object_get(info, "kdf"));
     basira_code rc = BASIRA_OK;
     if (kdf && !strcmp(kdf, "keyfile")) {
