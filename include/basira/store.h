@@ -154,7 +154,9 @@ basira_code basira_store_session_create(basira_store *st, const basira_user *use
 /* BASIRA_E_AUTH when unknown, expired, or the user was disabled since. */
 basira_code basira_store_session_lookup(basira_store *st, const char *token, basira_user *user,
                                         char csrf[BASIRA_TOKEN_LEN + 1], basira_error *err);
-basira_code basira_store_session_delete(basira_store *st, const char *token, basira_error *err);
+/* Sign out: the session is deleted and the sign-out audited in one transaction. */
+basira_code basira_store_session_delete(basira_store *st, const basira_actor *who,
+                                        const char *token, basira_error *err);
 
 /* ---- cases ---- */
 
@@ -170,7 +172,7 @@ typedef struct basira_case_new {
     const char *consent_recorded_by; /* who recorded the consent */
 } basira_case_new;
 
-/* BASIRA_E_CONSENT (and nothing stored) without consent for care. */
+/* BASIRA_E_CONSENT (and nothing stored but the audited refusal) without consent for care. */
 basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                                      const basira_case_new *c, int64_t *id, basira_error *err);
 
@@ -249,9 +251,9 @@ basira_code basira_store_audit_append(basira_store *st, const basira_actor *who,
                                       int64_t case_id, const char *outcome, const char *detail,
                                       basira_error *err);
 
-/* Entries with id > after_id, oldest first, at most limit. {"items":[...]} */
-basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limit, json_t **out,
-                                    basira_error *err);
+/* Entries with id > after_id, oldest first, at most limit. {"items":[...]}. The read is audited. */
+basira_code basira_store_audit_list(basira_store *st, const basira_actor *who, int64_t after_id,
+                                    int limit, json_t **out, basira_error *err);
 
 typedef struct basira_audit_report {
     long checked;   /* entries verified */

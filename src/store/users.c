@@ -376,7 +376,8 @@ basira_code basira_store_session_lookup(basira_store *st, const char *token, bas
     return rc;
 }
 
-basira_code basira_store_session_delete(basira_store *st, const char *token, basira_error *err)
+basira_code basira_store_session_delete(basira_store *st, const basira_actor *who,
+                                        const char *token, basira_error *err)
 {
     if (!is_token(token))
         return BASIRA_OK;
@@ -385,12 +386,18 @@ basira_code basira_store_session_delete(basira_store *st, const char *token, bas
     sqlite3_stmt *s;
     basira_code rc;
     pthread_mutex_lock(&st->lock);
-    if (!(rc = store_prepare(st, "DELETE FROM sessions WHERE token_hash = ?", &s, err))) {
+    if (!(rc = store_begin(st, err)) &&
+        !(rc = store_prepare(st, "DELETE FROM sessions WHERE token_hash = ?", &s, err))) {
         sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "closing a session", err);
         sqlite3_finalize(s);
+        /* The sign-out and its audit entry commit together, or neither does. */
+        if (!rc && !(rc = store_audit_append_locked(st, who, "logout", 0, "ok", NULL, err)))
+            rc = store_commit(st, err);
     }
+    if (rc)
+        store_rollback(st);
     pthread_mutex_unlock(&st->lock);
     return rc;
 }
