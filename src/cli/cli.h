@@ -49,10 +49,27 @@ int basira_cli_bad_option(const char *command, int opt, char **argv, void (*usag
 int basira_cli_no_operands(const char *command, int argc, char **argv);
 
 /*
+ * Ask for a secret on the terminal (/dev/tty) without echo; with again_prompt,
+ * ask twice and fail when the two differ. BASIRA_E_INVALID_ARGUMENT without a
+ * terminal or when nothing was typed.
+ */
+basira_code basira_cli_prompt_secret(const char *prompt, const char *again_prompt, char *buf,
+                                     size_t bufsz, basira_error *err);
+
+/*
+ * Resolve the database key the way every command does: key_file if given, else
+ * the environment variable BASIRA_DB_PASSPHRASE, else a prompt on the terminal
+ * (twice when confirm is set, for a new database). buf receives the passphrase.
+ */
+basira_code basira_cli_key_resolve(const char *key_file, int confirm, char *buf, size_t bufsz,
+                                   basira_store_key *out, basira_error *err);
+
+/*
  * Open the clinic node's store in dir with the key of key_file (or from the
- * environment or a prompt: basira_store_key_resolve()); create = 1 makes a new
- * store. On failure the error is reported on stderr and -1 returned. The
- * passphrase does not outlive the call.
+ * environment or a prompt: basira_cli_key_resolve()); create = 1 makes a new
+ * store. The Argon2id cost is the standard one, or libsodium's minimum when the
+ * environment has BASIRA_ARGON2_FAST=1 (test suites only). On failure the error
+ * is reported on stderr and -1 returned. The passphrase does not outlive the call.
  */
 int basira_cli_open_store(const char *dir, const char *key_file, int create, basira_store **out);
 
