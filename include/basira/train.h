@@ -89,6 +89,23 @@ basira_code basira_split_groups(size_t n, const int *label, int n_labels, const 
                                 basira_error *err);
 
 /* Parse "0.70,0.15,0.15" (three non-negative numbers summing to 1 within 1e-6). */
+/*
+ * The rows a run uses: all, or with limit > 0 a seeded random subset of limit rows,
+ * in file order. rows has room for nrows; returns the number used.
+ */
+size_t basira_split_select_rows(size_t nrows, long limit, uint64_t seed, size_t *rows);
+
+/*
+ * Split rows[0..n) of csv by the group column gc (-1: every row its own group),
+ * stratified by the label column lc. Labels are ranked by their text, not by a class
+ * list, so the split depends only on the CSV, the fractions and the seed: `basira
+ * split` and `basira train` give the same parts. group (may be NULL) receives each
+ * row's group id.
+ */
+basira_code basira_split_rows(const basira_train_csv *csv, const size_t *rows, size_t n, int lc,
+                              int gc, const double fractions[3], uint64_t seed, int *part,
+                              int *group, basira_error *err);
+
 basira_code basira_split_parse(const char *s, double fractions[3], basira_error *err);
 
 /* ---- classes ------------------------------------------------------------------------ */

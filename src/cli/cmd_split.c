@@ -12,7 +12,6 @@
 #include "basira/train.h"
 #include "cli.h"
 #include "core/i18n.h"
-#include "train/dataset.h"
 
 static void usage(FILE *f)
 {
@@ -113,8 +112,8 @@ static int run(int argc, char **argv)
         fprintf(stderr, _("basira: the CSV has no column '%s'\n"), lc < 0 ? label_col : group_col);
         goto done;
     }
-    size_t n = train_select_rows(nrows, limit, (uint64_t)seed, rows);
-    if (train_split_rows(csv, rows, n, lc, gc, fr, (uint64_t)seed, part, NULL, &err)) {
+    size_t n = basira_split_select_rows(nrows, limit, (uint64_t)seed, rows);
+    if (basira_split_rows(csv, rows, n, lc, gc, fr, (uint64_t)seed, part, NULL, &err)) {
         basira_cli_report(NULL, &err);
         goto done;
     }

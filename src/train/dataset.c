@@ -26,15 +26,6 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-basira_code train_find_image(const char *dir, const char *value, char *out, size_t outsz,
-                             basira_error *err)
-{
-    if (!dir || !value || !out)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    /* Names come from the CSV: they must stay inside the images folder. */
-    return basira_fs_find_image(dir, value, out, outsz, err);
-}
-
 void train_dataset_free(train_dataset *ds)
 {
     if (!ds)
@@ -85,7 +76,7 @@ static int cmp_str_item(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
-size_t train_select_rows(size_t nrows, long limit, uint64_t seed, size_t *rows)
+size_t basira_split_select_rows(size_t nrows, long limit, uint64_t seed, size_t *rows)
 {
     for (size_t i = 0; i < nrows; i++)
         rows[i] = i;
@@ -138,9 +129,9 @@ static basira_code value_ids(const basira_train_csv *csv, const size_t *rows, si
     return BASIRA_OK;
 }
 
-basira_code train_split_rows(const basira_train_csv *csv, const size_t *rows, size_t n, int lc,
-                             int gc, const double fractions[3], uint64_t seed, int *part,
-                             int *group, basira_error *err)
+basira_code basira_split_rows(const basira_train_csv *csv, const size_t *rows, size_t n, int lc,
+                              int gc, const double fractions[3], uint64_t seed, int *part,
+                              int *group, basira_error *err)
 {
     int *label = malloc((n ? n : 1) * sizeof *label);
     int *g = group ? group : malloc((n ? n : 1) * sizeof *g);
@@ -188,7 +179,7 @@ static basira_code load_one(load_job *job, size_t i, basira_error *err)
     train_dataset *ds = job->ds;
     const char *value = basira_train_csv_field(ds->csv, ds->row[i], job->ic);
     char path[4096];
-    basira_code rc = train_find_image(job->o->images_dir, value, path, sizeof path, err);
+    basira_code rc = basira_fs_find_image(job->o->images_dir, value, path, sizeof path, err);
     if (rc)
         return rc;
     basira_intake_options opts;
@@ -340,7 +331,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         goto out;
     }
-    n = train_select_rows(nrows, o->limit, o->seed, ds->row);
+    n = basira_split_select_rows(nrows, o->limit, o->seed, ds->row);
     ds->n = n;
 
     /* Classes and labels. */
@@ -369,7 +360,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
     }
 
     /* The split depends only on the CSV, the fractions and the seed (not on --classes). */
-    if ((rc = train_split_rows(csv, ds->row, n, lc, gc, o->split, o->seed, ds->part, group, err)))
+    if ((rc = basira_split_rows(csv, ds->row, n, lc, gc, o->split, o->seed, ds->part, group, err)))
         goto out;
 
     /* Decode. The working side leaves room for crops: 1.25 x the input. */
