@@ -92,15 +92,15 @@ static int run(int argc, char **argv)
         usage(stderr);
         return BASIRA_EXIT_USAGE;
     }
-    basira_train_csv *csv = NULL;
-    if (basira_train_csv_read_file(csv_path, &csv, &err)) {
+    basira_csv *csv = NULL;
+    if (basira_csv_read_file(csv_path, &csv, &err)) {
         basira_cli_report(NULL, &err);
         return BASIRA_EXIT_FAILED;
     }
     int status = BASIRA_EXIT_FAILED;
-    size_t nrows = basira_train_csv_num_rows(csv);
-    int lc = basira_train_csv_column(csv, label_col);
-    int gc = group_col ? basira_train_csv_column(csv, group_col) : -1;
+    size_t nrows = basira_csv_rows(csv);
+    int lc = basira_csv_column(csv, label_col);
+    int gc = group_col ? basira_csv_column(csv, group_col) : -1;
     size_t *rows = malloc((nrows ? nrows : 1) * sizeof *rows);
     int *part = malloc((nrows ? nrows : 1) * sizeof *part);
     size_t *sel = malloc((nrows ? nrows : 1) * sizeof *sel);
@@ -125,7 +125,7 @@ static int run(int argc, char **argv)
                 sel[k++] = rows[i];
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", out, names[p]);
-        if (basira_train_csv_write_rows(csv, sel, k, path, &err)) {
+        if (basira_csv_write_rows(csv, sel, k, path, &err)) {
             basira_cli_report(NULL, &err);
             goto done;
         }
@@ -136,7 +136,7 @@ done:
     free(rows);
     free(part);
     free(sel);
-    basira_train_csv_free(csv);
+    basira_csv_free(csv);
     return status;
 }
 

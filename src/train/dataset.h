@@ -16,7 +16,7 @@
 #include "basira/train.h"
 
 typedef struct train_dataset {
-    basira_train_csv *csv;
+    basira_csv *csv;
     basira_classes classes;
     size_t n;      /* items (CSV rows used) */
     size_t *row;   /* CSV row of each item */
