@@ -59,9 +59,9 @@ size_t basira_split_select_rows(size_t nrows, long limit, uint64_t seed, size_t 
  * split` and `basira train` give the same parts. group (may be NULL) receives each
  * row's group id.
  */
-basira_code basira_split_rows(const basira_csv *csv, const size_t *rows, size_t n, int lc,
-                              int gc, const double fractions[3], uint64_t seed, int *part,
-                              int *group, basira_error *err);
+basira_code basira_split_rows(const basira_csv *csv, const size_t *rows, size_t n, int lc, int gc,
+                              const double fractions[3], uint64_t seed, int *part, int *group,
+                              basira_error *err);
 
 basira_code basira_split_parse(const char *s, double fractions[3], basira_error *err);
 
