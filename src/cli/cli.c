@@ -126,3 +126,12 @@ void basira_cli_close_cases(basira_cli_cases *c)
     c->svc = NULL;
     c->store = NULL;
 }
+
+int basira_cli_store_option(int o, basira_cli_store_args *a)
+{
+    if (o == 'd')
+        a->dir = optarg;
+    else if (o == 'K')
+        a->key_file = optarg;
+    return o == 'd' || o == 'K';
+}

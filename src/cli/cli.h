@@ -73,6 +73,21 @@ basira_code basira_cli_key_resolve(const char *key_file, int confirm, char *buf,
  */
 int basira_cli_open_store(const char *dir, const char *key_file, int create, basira_store **out);
 
+/* --data DIR and --key-file FILE, the options of every command on the store. */
+#define BASIRA_CLI_STORE_OPTIONS                                                                   \
+    {"data", required_argument, NULL, 'd'},                                                        \
+    {                                                                                              \
+        "key-file", required_argument, NULL, 'K'                                                   \
+    }
+
+typedef struct basira_cli_store_args {
+    const char *dir;      /* default "./basira-data" */
+    const char *key_file; /* NULL: the environment, else the terminal */
+} basira_cli_store_args;
+
+/* In a getopt_long loop: 1 when o was --data or --key-file (stored in a), else 0. */
+int basira_cli_store_option(int o, basira_cli_store_args *a);
+
 /* The local actor of the audit trail: "cli-<login name>" from "local". name has 96 bytes. */
 basira_actor basira_cli_actor(char name[96]);
 
