@@ -9,6 +9,7 @@
  */
 #include "basira/fs.h"
 #include "train/dataset.h"
+#include "train/progress.h"
 #include "basira/image.h"
 #include "core/i18n.h"
 #include "train/rng.h"
@@ -18,13 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void train_dataset_free(train_dataset *ds)
 {
@@ -288,7 +282,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                 _("the CSV file, images folder, image and label columns are "
                                   "needed"));
-    double t0 = now_seconds();
+    double t0 = train_now_seconds();
     int *group = NULL;
     const char **labels = NULL;
     basira_code rc = basira_csv_read_file(o->csv_path, &ds->csv, err);
@@ -402,7 +396,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
                               ds->count[BASIRA_PART_TRAIN]);
         goto out;
     }
-    ds->load_seconds = now_seconds() - t0;
+    ds->load_seconds = train_now_seconds() - t0;
 out:
     free(group);
     free(labels);
