@@ -1,0 +1,239 @@
+// dcm.cc - the C-callable layer over DCMTK (see dcm.h). C++ only because DCMTK is;
+// no exception or DCMTK type crosses into C, every failure is a basira_code.
+#include "deid/dcm.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcitem.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcobject.h>
+#include <dcmtk/dcmdata/dcsequen.h>
+#include <dcmtk/dcmdata/dcvr.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+struct deid_dcm {
+    DcmFileFormat ff;
+};
+
+static DcmItem *item_of(deid_node *n)
+{
+    return reinterpret_cast<DcmItem *>(n);
+}
+
+static deid_node *node_of(DcmItem *i)
+{
+    return reinterpret_cast<deid_node *>(i);
+}
+
+static basira_code fail(basira_error *err, const char *what, const OFCondition &c)
+{
+    return basira_error_set(err, BASIRA_E_FORMAT, "%s: %s", what, c.text());
+}
+
+static void quiet_dcmtk()
+{
+    // DCMTK logs warnings on stderr by default; Basira reports errors itself.
+    OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+    // An attribute written with VR UN (e.g. by a gateway that did not know it) is read with
+    // its VR from the data dictionary, so that a Patient's Name sent as UN is still seen as
+    // a name, and a sequence sent as UN is walked. (DCMTK's process-wide setting; Basira
+    // always sets it to the same value.)
+    dcmPreferVRFromDataDictionary.set(OFTrue);
+}
+
+// After reading: everything must be in memory (a lazy element would be read from the
+// file later) and the stream must have been consumed entirely.
+static basira_code finish_load(deid_dcm *d, basira_error *err)
+{
+    OFCondition c = d->ff.loadAllDataIntoMemory();
+    if (c.bad())
+        return fail(err, "DICOM", c);
+    DcmDataset *ds = d->ff.getDataset();
+    if (!ds || ds->card() == 0)
+        return basira_error_set(err, BASIRA_E_FORMAT, "DICOM: empty data set");
+    return BASIRA_OK;
+}
+
+extern "C" basira_code deid_dcm_load_file(const char *path, deid_dcm **out, basira_error *err)
+{
+    *out = nullptr;
+    quiet_dcmtk();
+    deid_dcm *d = new (std::nothrow) deid_dcm;
+    if (!d)
+        return basira_error_set(err, BASIRA_E_NOMEM, nullptr);
+    OFCondition c = d->ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
+                                   ERM_autoDetect);
+    basira_code rc = c.bad() ? fail(err, "DICOM", c) : finish_load(d, err);
+    if (rc) {
+        delete d;
+        return rc;
+    }
+    *out = d;
+    return BASIRA_OK;
+}
+
+extern "C" basira_code deid_dcm_load_buffer(const void *data, size_t len, deid_dcm **out,
+                                            basira_error *err)
+{
+    *out = nullptr;
+    quiet_dcmtk();
+    deid_dcm *d = new (std::nothrow) deid_dcm;
+    if (!d)
+        return basira_error_set(err, BASIRA_E_NOMEM, nullptr);
+    DcmInputBufferStream is;
+    is.setBuffer(data, static_cast<offile_off_t>(len));
+    is.setEos();
+    d->ff.transferInit();
+    OFCondition c = d->ff.read(is, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+    d->ff.transferEnd();
+    basira_code rc = c.bad() ? fail(err, "DICOM", c) : finish_load(d, err);
+    if (!rc && !is.eos())
+        rc = basira_error_set(err, BASIRA_E_FORMAT, "DICOM: data after the end of the data set");
+    if (rc) {
+        delete d;
+        return rc;
+    }
+    *out = d;
+    return BASIRA_OK;
+}
+
+extern "C" void deid_dcm_free(deid_dcm *d)
+{
+    delete d;
+}
+
+extern "C" deid_node *deid_dcm_dataset(deid_dcm *d)
+{
+    return node_of(d->ff.getDataset());
+}
+
+extern "C" deid_node *deid_dcm_meta(deid_dcm *d)
+{
+    DcmMetaInfo *m = d->ff.getMetaInfo();
+    return m && m->card() ? node_of(m) : nullptr;
+}
+
+extern "C" size_t deid_node_count(deid_node *n)
+{
+    return item_of(n)->card();
+}
+
+extern "C" basira_code deid_node_elem(deid_node *n, size_t i, deid_elem *out)
+{
+    DcmElement *el = item_of(n)->getElement(static_cast<unsigned long>(i));
+    if (!el)
+        return BASIRA_E_NOT_FOUND;
+    std::memset(out, 0, sizeof *out);
+    out->group = el->getGTag();
+    out->element = el->getETag();
+    DcmVR vr(el->ident());
+    std::strncpy(out->vr, vr.getVRName(), 2);
+    out->is_sequence = el->ident() == EVR_SQ || !el->isLeaf();
+    out->is_string = !out->is_sequence && vr.isaString() && el->ident() != EVR_UN;
+    if (out->is_sequence)
+        out->items = static_cast<DcmSequenceOfItems *>(el)->card();
+    out->length = el->getLength();
+    return BASIRA_OK;
+}
+
+extern "C" basira_code deid_node_string(deid_node *n, size_t i, char **out, basira_error *err)
+{
+    *out = nullptr;
+    DcmElement *el = item_of(n)->getElement(static_cast<unsigned long>(i));
+    if (!el)
+        return basira_error_set(err, BASIRA_E_NOT_FOUND, nullptr);
+    OFString s;
+    if (el->getLength() > 0) {
+        OFCondition c = el->getOFStringArray(s);
+        if (c.bad())
+            return fail(err, "DICOM value", c);
+    }
+    *out = strdup(s.c_str());
+    return *out ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, nullptr);
+}
+
+extern "C" deid_node *deid_node_item(deid_node *n, size_t i, size_t k)
+{
+    DcmElement *el = item_of(n)->getElement(static_cast<unsigned long>(i));
+    if (!el || el->isLeaf())
+        return nullptr;
+    DcmItem *it = static_cast<DcmSequenceOfItems *>(el)->getItem(static_cast<unsigned long>(k));
+    return it ? node_of(it) : nullptr;
+}
+
+extern "C" basira_code deid_node_remove(deid_node *n, size_t i, basira_error *err)
+{
+    DcmElement *el = item_of(n)->remove(static_cast<unsigned long>(i));
+    if (!el)
+        return basira_error_set(err, BASIRA_E_NOT_FOUND, "DICOM: element %zu not found", i);
+    delete el;
+    return BASIRA_OK;
+}
+
+extern "C" basira_code deid_node_empty(deid_node *n, size_t i, basira_error *err)
+{
+    DcmElement *el = item_of(n)->getElement(static_cast<unsigned long>(i));
+    if (!el)
+        return basira_error_set(err, BASIRA_E_NOT_FOUND, "DICOM: element %zu not found", i);
+    OFCondition c = el->clear();
+    return c.bad() ? fail(err, "DICOM", c) : BASIRA_OK;
+}
+
+extern "C" basira_code deid_node_set_string(deid_node *n, size_t i, const char *value,
+                                            basira_error *err)
+{
+    DcmElement *el = item_of(n)->getElement(static_cast<unsigned long>(i));
+    if (!el)
+        return basira_error_set(err, BASIRA_E_NOT_FOUND, "DICOM: element %zu not found", i);
+    OFCondition c = el->putString(value);
+    return c.bad() ? fail(err, "DICOM", c) : BASIRA_OK;
+}
+
+extern "C" basira_code deid_node_get_tag(deid_node *n, uint16_t g, uint16_t e, char **out,
+                                         basira_error *err)
+{
+    *out = nullptr;
+    OFString s;
+    OFCondition c = item_of(n)->findAndGetOFStringArray(DcmTagKey(g, e), s);
+    if (c.bad() || s.empty())
+        return BASIRA_E_NOT_FOUND;
+    *out = strdup(s.c_str());
+    return *out ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, nullptr);
+}
+
+extern "C" basira_code deid_node_put_tag(deid_node *n, uint16_t g, uint16_t e, const char *value,
+                                         basira_error *err)
+{
+    OFCondition c = item_of(n)->putAndInsertString(DcmTag(g, e), value, OFTrue);
+    return c.bad() ? fail(err, "DICOM", c) : BASIRA_OK;
+}
+
+extern "C" basira_code deid_node_add_code(deid_node *n, uint16_t g, uint16_t e, const char *value,
+                                          const char *scheme, const char *meaning,
+                                          basira_error *err)
+{
+    DcmItem *it = nullptr;
+    OFCondition c = item_of(n)->findOrCreateSequenceItem(DcmTagKey(g, e), it, -2 /* append */);
+    if (c.good() && it)
+        c = it->putAndInsertString(DCM_CodeValue, value);
+    if (c.good())
+        c = it->putAndInsertString(DCM_CodingSchemeDesignator, scheme);
+    if (c.good())
+        c = it->putAndInsertString(DCM_CodeMeaning, meaning);
+    return c.bad() ? fail(err, "DICOM", c) : BASIRA_OK;
+}
+
+extern "C" basira_code deid_dcm_save_file(deid_dcm *d, const char *path, basira_error *err)
+{
+    OFCondition c = d->ff.saveFile(path, EXS_Unknown, EET_UndefinedLength, EGL_recalcGL,
+                                   EPD_noChange, 0, 0, EWM_updateMeta);
+    if (c.bad())
+        return basira_error_set(err, BASIRA_E_IO, "%s: %s", path, c.text());
+    return BASIRA_OK;
+}
