@@ -109,6 +109,14 @@ basira_code basira_reid_table_add(const char *path, const basira_deid_key *k,
                                   const basira_deid_result *res, size_t n, basira_error *err);
 basira_code basira_reid_table_dump(const char *path, const basira_deid_key *k, void *file,
                                    basira_error *err);
+/*
+ * Is the DICOM file at path one that basira_deid_dicom_file() wrote? Patient Identity
+ * Removed YES, a Basira pseudonym as Patient ID, (0012,0064) holding 113100, and no private
+ * attribute. pseudonym (may be NULL) receives the Patient ID. BASIRA_E_FORBIDDEN if not.
+ */
+basira_code basira_deid_check_file(const char *path, char pseudonym[BASIRA_PSEUDONYM_MAX],
+                                   basira_error *err);
+
 /* 1 when path (existing or not) lies inside the folder dir (both resolved), else 0. */
 int basira_path_inside(const char *path, const char *dir);
 

@@ -667,3 +667,44 @@ basira_code basira_deid_dicom_file(const char *in, const char *out, const basira
     deid_dcm_free(d);
     return rc;
 }
+
+basira_code basira_deid_check_file(const char *path, char pseudonym[BASIRA_PSEUDONYM_MAX],
+                                   basira_error *err)
+{
+    deid_dcm *d = NULL;
+    if (deid_dcm_load_file(path, &d, err))
+        return not_dicom(path, err);
+    deid_node *ds = deid_dcm_dataset(d);
+    char *removed = get(ds, 0x0012, 0x0062), *pid = get(ds, 0x0010, 0x0020);
+    int ok =
+        removed && !strcmp(removed, "YES") && pid && strlen(pid) == 23 && !strncmp(pid, "BSR", 3);
+    /* The method code sequence must name the Basic Profile. */
+    int coded = 0;
+    for (size_t i = 0; ok && i < deid_node_count(ds); i++) {
+        deid_elem e;
+        if (deid_node_elem(ds, i, &e))
+            continue;
+        if (deid_is_private(e.group))
+            ok = 0;
+        if (e.group == 0x0012 && e.element == 0x0064)
+            for (size_t k = 0; k < e.items; k++) {
+                deid_node *item = deid_node_item(ds, i, k);
+                char *code = item ? get(item, 0x0008, 0x0100) : NULL;
+                coded |= code && !strcmp(code, "113100");
+                free(code);
+            }
+    }
+    ok = ok && coded;
+    if (ok && pseudonym)
+        snprintf(pseudonym, BASIRA_PSEUDONYM_MAX, "%s", pid);
+    free(removed);
+    free(pid);
+    deid_dcm_free(d);
+    if (!ok)
+        return basira_error_set(err, BASIRA_E_FORBIDDEN,
+                                _("%s is not de-identified by 'basira anonymize' (Patient "
+                                  "Identity Removed, pseudonym, method code or private "
+                                  "attributes): it is not sent"),
+                                path);
+    return BASIRA_OK;
+}
