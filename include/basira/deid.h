@@ -26,10 +26,11 @@
 extern "C" {
 #endif
 
-#define BASIRA_DEID_SECRET_MIN 16  /* bytes: a shorter national secret is refused */
-#define BASIRA_DEID_SECRET_MAX 512 /* bytes read from the secret file */
-#define BASIRA_PSEUDONYM_MAX 32    /* "BSR" + 20 base32 digits + NUL fits */
-#define BASIRA_UID_MAX 65          /* a DICOM UID (64 characters) + NUL */
+#define BASIRA_DEID_SECRET_MIN 16                /* bytes: a shorter national secret is refused */
+#define BASIRA_DEID_SECRET_MAX 512               /* bytes read from the secret file */
+#define BASIRA_PSEUDONYM_MAX 32                  /* "BSR" + 20 base32 digits + NUL fits */
+#define BASIRA_UID_MAX 65                        /* a DICOM UID (64 characters) + NUL */
+#define BASIRA_DEID_MAX_FILE ((uint64_t)1 << 30) /* largest DICOM file read (1 GiB) */
 
 /* The national secret (key material for HMAC-SHA-256), wiped on free. */
 typedef struct basira_deid_key basira_deid_key;

@@ -305,15 +305,17 @@ static int run(int argc, char **argv)
         basira_error_clear(&err);
         basira_deid_result *r = &results[n_ok];
         if (is_photo(j.v[i].path)) {
-            char sub[4096];
+            /* The photo goes to the folder of its relative name, under a new file name. */
+            char sub[4096], probe[4200];
             const char *slash = strrchr(j.v[i].rel, '/');
             snprintf(sub, sizeof sub, "%s/%.*s", out, slash ? (int)(slash - j.v[i].rel) : 0,
                      j.v[i].rel);
+            snprintf(probe, sizeof probe, "%s/photo", sub);
             if (!patient)
                 rc = basira_error_set(&err, BASIRA_E_INVALID_ARGUMENT,
                                       _("a photo needs --patient-id: it carries no identity "
                                         "that could be pseudonymised"));
-            else if (make_parents(strcat(sub, "/x")) || (sub[strlen(sub) - 2] = 0, 0))
+            else if (make_parents(probe))
                 rc = basira_error_set(&err, BASIRA_E_IO, _("cannot create %s: %s"), sub,
                                       strerror(errno));
             else

@@ -642,6 +642,10 @@ basira_code basira_deid_dicom_file(const char *in, const char *out, const basira
     struct stat st;
     if (stat(in, &st) || !S_ISREG(st.st_mode))
         return basira_error_set(err, BASIRA_E_NOT_FOUND, _("%s: no such file"), in);
+    /* DCMTK reads the whole file into memory: the budget is the file's size. */
+    if ((uint64_t)st.st_size > BASIRA_DEID_MAX_FILE)
+        return basira_error_set(err, BASIRA_E_LIMIT, _("%s is larger than %d MiB"), in,
+                                (int)(BASIRA_DEID_MAX_FILE >> 20));
     if (!lstat(out, &st))
         return basira_error_set(err, BASIRA_E_CONFLICT,
                                 _("%s already exists: it is never overwritten"), out);
