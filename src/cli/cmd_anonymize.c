@@ -119,10 +119,13 @@ static int collect(jobs *j, const char *dir, const char *rel, int depth)
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char path[4096], r[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        snprintf(r, sizeof r, "%s%s%s", rel, *rel ? "/" : "", names[i]);
         struct stat st;
-        if (!lstat(path, &st) && S_ISDIR(st.st_mode))
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path ||
+            snprintf(r, sizeof r, "%s%s%s", rel, *rel ? "/" : "", names[i]) >= (int)sizeof r) {
+            fprintf(stderr, _("basira anonymize: %s refused: %s\n"), names[i],
+                    strerror(ENAMETOOLONG));
+            rc = -1;
+        } else if (!lstat(path, &st) && S_ISDIR(st.st_mode))
             rc |= collect(j, path, r, depth + 1);
         else if (!lstat(path, &st) && S_ISREG(st.st_mode))
             rc |= add_job(j, path, r);
@@ -145,8 +148,11 @@ static int is_photo(const char *path)
 /* mkdir -p of the folder part of path. */
 static int make_parents(const char *path)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
+    char buf[4400];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
             continue;
@@ -326,10 +332,14 @@ static int run(int argc, char **argv)
                 snprintf(r->patient_id, sizeof r->patient_id, "%s", patient);
             }
         } else {
-            snprintf(dst, sizeof dst, "%s/%s", out, j.v[i].rel);
-            rc = make_parents(dst) ? basira_error_set(&err, BASIRA_E_IO, _("cannot create %s: %s"),
-                                                      dst, strerror(errno))
-                                   : basira_deid_dicom_file(j.v[i].path, dst, key, &o, r, &err);
+            if (snprintf(dst, sizeof dst, "%s/%s", out, j.v[i].rel) >= (int)sizeof dst)
+                rc = basira_error_set(&err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"),
+                                      j.v[i].rel);
+            else if (make_parents(dst))
+                rc = basira_error_set(&err, BASIRA_E_IO, _("cannot create %s: %s"), dst,
+                                      strerror(errno));
+            else
+                rc = basira_deid_dicom_file(j.v[i].path, dst, key, &o, r, &err);
         }
         report(json, j.v[i].path, dst, rc ? NULL : r, rc ? &err : NULL);
         if (rc)

@@ -134,8 +134,13 @@ static int push_path(basira_archive *a, const char *path, int json, int depth)
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
         char sub[4096];
-        snprintf(sub, sizeof sub, "%s/%s", path, names[i]);
-        bad |= push_path(a, sub, json, depth + 1);
+        if (snprintf(sub, sizeof sub, "%s/%s", path, names[i]) >= (int)sizeof sub) {
+            fprintf(stderr, _("basira archive: %s refused: %s\n"), names[i],
+                    strerror(ENAMETOOLONG));
+            bad = 1;
+        } else {
+            bad |= push_path(a, sub, json, depth + 1);
+        }
         free(names[i]);
     }
     free(names);
