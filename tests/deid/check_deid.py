@@ -327,6 +327,24 @@ def check_options(tmp, secret):
         fail("method codes %s" % codes)
     if o.get("LongitudinalTemporalInformationModified") != "MODIFIED":
         fail("Longitudinal Temporal Information Modified is not MODIFIED")
+    # Retain Safe Private: exactly the listed private attribute (and its creator) stays.
+    safe = os.path.join(tmp, "safe-private.txt")
+    with open(safe, "w") as f:
+        f.write("# group,creator,element\n0019,GEMS_ACQU_01,02\n")
+    out = os.path.join(tmp, "opt-safe")
+    run(["--secret-file", secret, "--out", out, "--retain-safe-private", safe, d], expect=0)
+    s = pydicom.dcmread(os.path.join(out, "opt.dcm"))
+    private = sorted(str(e.tag) for e in s if e.tag.is_private)
+    if private != ["(0019, 0010)", "(0019, 1002)"] or s[0x00191002].value != 912:
+        fail("--retain-safe-private kept %s" % private)
+    if "113111" not in {str(i.CodeValue) for i in s.DeidentificationMethodCodeSequence}:
+        fail("--retain-safe-private: code 113111 missing")
+    with open(safe, "w") as f:
+        f.write("0019;GEMS\n")
+    p = run(["--secret-file", secret, "--out", os.path.join(tmp, "opt-bad"),
+             "--retain-safe-private", safe, d], expect=1)
+    if "expected GGGG,CREATOR,EE" not in p.stderr:
+        fail("a malformed safe-private list: %s" % p.stderr)
 
 
 def check_reid(tmp, secret, other):
