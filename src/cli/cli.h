@@ -54,4 +54,11 @@ int basira_cli_no_operands(const char *command, int argc, char **argv);
  */
 int basira_cli_open_store(const char *dir, const char *key_file, int create, basira_store **out);
 
+/*
+ * The names in folder dir, sorted (strcmp), without "." and "..": *names is a malloc'd array
+ * of *n malloc'd strings, freed with basira_cli_free_names(). -1 (errno set) on failure.
+ */
+int basira_cli_list_dir(const char *dir, char ***names, size_t *n);
+void basira_cli_free_names(char **names, size_t n);
+
 #endif

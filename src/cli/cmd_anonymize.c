@@ -4,7 +4,6 @@
  * its relative name in --out; each refusal is named on stderr and makes the exit
  * status 1; nothing half-done is ever written.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -81,41 +80,18 @@ static int add_job(jobs *j, const char *path, const char *rel)
     return 0;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Regular files under dir (symbolic links are not followed), sorted, relative to root. */
 static int collect(jobs *j, const char *dir, const char *rel, int depth)
 {
     if (depth > 32)
         return 0;
-    DIR *d = opendir(dir);
-    if (!d) {
+    char **names;
+    size_t n;
+    if (basira_cli_list_dir(dir, &names, &n)) {
         fprintf(stderr, _("basira anonymize: cannot read the folder %s: %s\n"), dir,
                 strerror(errno));
         return -1;
     }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 32;
-            char **v = realloc(names, cap * sizeof *v);
-            if (!v)
-                break;
-            names = v;
-        }
-        if (!(names[n] = strdup(e->d_name)))
-            break;
-        n++;
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, cmp_names);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         char path[4096], r[4096];
@@ -129,9 +105,8 @@ static int collect(jobs *j, const char *dir, const char *rel, int depth)
             rc |= collect(j, path, r, depth + 1);
         else if (!lstat(path, &st) && S_ISREG(st.st_mode))
             rc |= add_job(j, path, r);
-        free(names[i]);
     }
-    free(names);
+    basira_cli_free_names(names, n);
     return rc;
 }
 

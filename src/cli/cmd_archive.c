@@ -9,7 +9,6 @@
  *       `basira train --images DIR/images --csv DIR/labels.csv --image-col file
  *        --group-col patient`.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -91,11 +90,6 @@ static int push_one(basira_archive *a, const char *path, int json)
     return rc ? 1 : 0;
 }
 
-static int cmp_names(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 static int push_path(basira_archive *a, const char *path, int json, int depth)
 {
     struct stat st;
@@ -107,33 +101,17 @@ static int push_path(basira_archive *a, const char *path, int json, int depth)
         return S_ISREG(st.st_mode) ? push_one(a, path, json) : 0;
     if (depth > 32)
         return 0;
-    DIR *d = opendir(path);
-    if (!d) {
+    char **names;
+    size_t n;
+    if (basira_cli_list_dir(path, &names, &n)) {
         fprintf(stderr, _("basira archive: %s refused: %s\n"), path, strerror(errno));
         return 1;
     }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 32;
-            char **v = realloc(names, cap * sizeof *v);
-            if (!v)
-                break;
-            names = v;
-        }
-        if ((names[n] = strdup(e->d_name)))
-            n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof *names, cmp_names);
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
         char sub[4096];
+        if (names[i][0] == '.') /* hidden files, e.g. .partial leftovers of another tool */
+            continue;
         if (snprintf(sub, sizeof sub, "%s/%s", path, names[i]) >= (int)sizeof sub) {
             fprintf(stderr, _("basira archive: %s refused: %s\n"), names[i],
                     strerror(ENAMETOOLONG));
@@ -141,9 +119,8 @@ static int push_path(basira_archive *a, const char *path, int json, int depth)
         } else {
             bad |= push_path(a, sub, json, depth + 1);
         }
-        free(names[i]);
     }
-    free(names);
+    basira_cli_free_names(names, n);
     return bad;
 }
 

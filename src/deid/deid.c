@@ -449,6 +449,17 @@ static void copy_out(char *dst, size_t size, const char *src)
     snprintf(dst, size, "%s", src ? src : "");
 }
 
+/* The Study and SOP Instance UIDs of the data set, for the re-identification table. */
+static void copy_uids(deid_node *ds, char study[BASIRA_UID_MAX], char sop[BASIRA_UID_MAX])
+{
+    char *v = get(ds, 0x0020, 0x000D);
+    copy_out(study, BASIRA_UID_MAX, v);
+    free(v);
+    v = get(ds, 0x0008, 0x0018);
+    copy_out(sop, BASIRA_UID_MAX, v);
+    free(v);
+}
+
 /* Burned-in text: refuse unless declared absent (or the steward vouches for the device). */
 static basira_code check_burned_in(const ctx *c, deid_node *ds, basira_error *err)
 {
@@ -569,12 +580,7 @@ static basira_code deid_loaded(deid_dcm *d, const basira_deid_key *k, const basi
     if (!rc) {
         copy_out(res->patient_id, sizeof res->patient_id, pid);
         copy_out(res->patient_name, sizeof res->patient_name, name);
-        char *v = get(ds, 0x0020, 0x000D);
-        copy_out(res->study_uid, sizeof res->study_uid, v);
-        free(v);
-        v = get(ds, 0x0008, 0x0018);
-        copy_out(res->sop_uid, sizeof res->sop_uid, v);
-        free(v);
+        copy_uids(ds, res->study_uid, res->sop_uid);
         c->shift_days = basira_deid_date_shift(k, identity);
         /* What Clean Descriptors scrubs from free text. */
         static const uint16_t ident[][2] = {
@@ -599,14 +605,8 @@ static basira_code deid_loaded(deid_dcm *d, const basira_deid_key *k, const basi
         rc = clean_meta(deid_dcm_meta(d), err);
     if (!rc)
         rc = record_method(c, ds, err);
-    if (!rc) {
-        char *v = get(ds, 0x0020, 0x000D);
-        copy_out(res->new_study_uid, sizeof res->new_study_uid, v);
-        free(v);
-        v = get(ds, 0x0008, 0x0018);
-        copy_out(res->new_sop_uid, sizeof res->new_sop_uid, v);
-        free(v);
-    }
+    if (!rc)
+        copy_uids(ds, res->new_study_uid, res->new_sop_uid);
     free_terms(c);
     free(c);
     return rc;
