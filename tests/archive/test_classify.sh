@@ -21,7 +21,8 @@ files=() labels=()
 for r in "${rows[@]}"; do files+=("$D/images/${r%%,*}"); labels+=("${r##*,}"); done
 out=$("$B" classify --model "$M" --json "${files[@]}"); rc=$?
 check "100 images classified (exit 0)" "[ $rc -eq 0 ]"
-check "one object per image" "[ $(wc -l <<<\"\$out\") -eq 100 ]"
+n=$(grep -c '"prediction"' <<<"$out")
+check "one object per image (got $n)" "[ $n -eq 100 ]"
 res=$(/usr/bin/python3 - "$out" "${labels[*]}" <<'PY'
 import json, sys
 objs = [json.loads(l) for l in sys.argv[1].splitlines()]
