@@ -61,6 +61,10 @@ typedef struct basira_deid_options {
     const char *safe_private_list;
     int allow_burned_in; /* 1 = the data steward confirmed no burned-in text (e.g. after
                             checking the device); otherwise such files are refused */
+    /* Clean Pixel Data: MANUFACTURER|MODEL|ROWSxCOLS|x,y,w,h[;...] per line: images of a listed
+     * device and size that may carry burned-in text get those rectangles blanked (uncompressed
+     * pixel data only) instead of being refused; NULL = none. */
+    const char *pixel_rules;
 } basira_deid_options;
 
 void basira_deid_options_default(basira_deid_options *o);

@@ -39,6 +39,9 @@ static void usage(FILE *f)
                  "  --allow-burned-in     accept ultrasound and secondary capture without Burned "
                  "In\n"
                  "                        Annotation NO (only after checking the device)\n"
+                 "  --clean-pixels FILE   blank where listed devices burn in text "
+                 "(MANUFACTURER|MODEL|\n"
+                 "                        ROWSxCOLS|x,y,w,h;... per line) instead of refusing\n"
                  "  --reid-table FILE     add the pseudonyms to this encrypted "
                  "re-identification table\n"
                  "                        (never inside --out)\n"
@@ -177,6 +180,7 @@ static int run(int argc, char **argv)
         {"clean-descriptors", no_argument, NULL, 'C'},
         {"retain-safe-private", required_argument, NULL, 'S'},
         {"allow-burned-in", no_argument, NULL, 'B'},
+        {"clean-pixels", required_argument, NULL, 'X'},
         {"reid-table", required_argument, NULL, 'r'},
         {"show-reid-table", required_argument, NULL, 'R'},
         {"patient-id", required_argument, NULL, 'p'},
@@ -211,6 +215,9 @@ static int run(int argc, char **argv)
             break;
         case 'B':
             o.allow_burned_in = 1;
+            break;
+        case 'X':
+            o.pixel_rules = optarg;
             break;
         case 'r':
             reid = optarg;

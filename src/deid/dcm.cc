@@ -10,6 +10,7 @@
 #include <dcmtk/dcmdata/dcobject.h>
 #include <dcmtk/dcmdata/dcsequen.h>
 #include <dcmtk/dcmdata/dcvr.h>
+#include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/oflog/oflog.h>
 
 #include <cerrno>
@@ -234,6 +235,46 @@ extern "C" basira_code deid_node_add_code(deid_node *n, uint16_t g, uint16_t e, 
     if (c.good())
         c = it->putAndInsertString(DCM_CodeMeaning, meaning);
     return c.bad() ? fail(err, "DICOM", c) : BASIRA_OK;
+}
+
+extern "C" basira_code deid_dcm_blank_rect(deid_dcm *d, long x, long y, long w, long h,
+                                           basira_error *err)
+{
+    DcmDataset *ds = d->ff.getDataset();
+    if (DcmXfer(ds->getOriginalXfer()).isEncapsulated())
+        return basira_error_set(err, BASIRA_E_UNSUPPORTED, "compressed pixel data");
+    Uint16 rows = 0, cols = 0, spp = 1, bits = 0, planar = 0;
+    OFString photometric, frames_s;
+    ds->findAndGetUint16(DCM_Rows, rows);
+    ds->findAndGetUint16(DCM_Columns, cols);
+    ds->findAndGetUint16(DCM_SamplesPerPixel, spp);
+    ds->findAndGetUint16(DCM_BitsAllocated, bits);
+    ds->findAndGetUint16(DCM_PlanarConfiguration, planar);
+    ds->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
+    long frames = 1;
+    if (ds->findAndGetOFString(DCM_NumberOfFrames, frames_s).good() && !frames_s.empty())
+        frames = std::atol(frames_s.c_str());
+    if (!rows || !cols || !spp || frames < 1 || (bits != 8 && bits != 16 && bits != 32) ||
+        photometric.find("422") != OFString_npos || photometric.find("420") != OFString_npos)
+        return basira_error_set(err, BASIRA_E_UNSUPPORTED, "pixel layout");
+    DcmElement *px = nullptr;
+    Uint8 *data = nullptr;
+    if (ds->findAndGetElement(DCM_PixelData, px).bad() || px->getUint8Array(data).bad() || !data)
+        return basira_error_set(err, BASIRA_E_UNSUPPORTED, "no pixel data");
+    size_t bps = bits / 8, need = static_cast<size_t>(frames) * rows * cols * spp * bps;
+    if (px->getLength() < need)
+        return basira_error_set(err, BASIRA_E_FORMAT, "pixel data shorter than its image");
+    long x0 = x < 0 ? 0 : x, y0 = y < 0 ? 0 : y;
+    long x1 = x + w > cols ? cols : x + w, y1 = y + h > rows ? rows : y + h;
+    for (long f = 0; f < frames; f++)
+        for (long s = 0; s < spp; s++)
+            for (long r = y0; r < y1; r++)
+                for (long c = x0; c < x1; c++) {
+                    size_t i = planar ? ((static_cast<size_t>(f) * spp + s) * rows + r) * cols + c
+                                      : ((static_cast<size_t>(f) * rows + r) * cols + c) * spp + s;
+                    std::memset(data + i * bps, 0, bps);
+                }
+    return BASIRA_OK;
 }
 
 extern "C" basira_code deid_dcm_save_file(deid_dcm *d, const char *path, basira_error *err)

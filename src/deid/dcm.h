@@ -64,6 +64,13 @@ basira_code deid_node_put_tag(deid_node *n, uint16_t g, uint16_t e, const char *
 basira_code deid_node_add_code(deid_node *n, uint16_t g, uint16_t e, const char *value,
                                const char *scheme, const char *meaning, basira_error *err);
 
+/*
+ * Blank (zero) the rectangle x, y, w, h (pixels, clipped to the image) in every frame and
+ * sample of the pixel data. Only native (uncompressed) pixel data with 8, 16 or 32 bits
+ * allocated and no chroma subsampling can be cleaned; anything else is BASIRA_E_UNSUPPORTED.
+ */
+basira_code deid_dcm_blank_rect(deid_dcm *d, long x, long y, long w, long h, basira_error *err);
+
 /* Write the file in its original transfer syntax (pixel data untouched), with a meta
  * header rebuilt from the data set (SOP Class / Instance UIDs updated). */
 basira_code deid_dcm_save_file(deid_dcm *d, const char *path, basira_error *err);

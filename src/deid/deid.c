@@ -31,6 +31,7 @@
 #include "basira/deid.h"
 #include "core/i18n.h"
 #include "deid/dcm.h"
+#include "deid/pixels.h"
 #include "deid/profile.h"
 
 #define MAX_TERMS 48
@@ -51,6 +52,8 @@ typedef struct ctx {
     int n_terms;
     safe_private safe[MAX_SAFE];
     int n_safe;
+    deid_pixel_rules pixel_rules;
+    const deid_pixel_rule *clean; /* the pixel rule applied to this file, or NULL */
 } ctx;
 
 void basira_deid_options_default(basira_deid_options *o)
@@ -461,26 +464,29 @@ static void copy_uids(deid_node *ds, char study[BASIRA_UID_MAX], char sop[BASIRA
 }
 
 /* Burned-in text: refuse unless declared absent (or the steward vouches for the device). */
-static basira_code check_burned_in(const ctx *c, deid_node *ds, basira_error *err)
+static basira_code check_burned_in(const ctx *c, deid_node *ds, int *cleanable, basira_error *err)
 {
+    *cleanable = 0;
     char *burned = get(ds, 0x0028, 0x0301), *faces = get(ds, 0x0028, 0x0302);
     char *modality = get(ds, 0x0008, 0x0060), *sop = get(ds, 0x0008, 0x0016);
     basira_code rc = BASIRA_OK;
     int declared_no = burned && !strncmp(burned, "NO", 2);
     if (burned && !strncmp(burned, "YES", 3))
-        rc = basira_error_set(err, BASIRA_E_FORBIDDEN,
-                              _("the image has burned-in annotation (Burned In Annotation YES): "
-                                "its pixels may show the patient's identity"));
+        rc = (*cleanable = 1,
+              basira_error_set(err, BASIRA_E_FORBIDDEN,
+                               _("the image has burned-in annotation (Burned In Annotation YES): "
+                                 "its pixels may show the patient's identity")));
     else if (faces && !strncmp(faces, "YES", 3))
         rc = basira_error_set(err, BASIRA_E_FORBIDDEN,
                               _("the image shows recognisable visual features (a face)"));
     else if (!declared_no && !c->o->allow_burned_in &&
              ((modality && (!strncmp(modality, "US", 2) || !strncmp(modality, "OT", 2))) ||
               (sop && !strncmp(sop, "1.2.840.10008.5.1.4.1.1.7", 25))))
-        rc = basira_error_set(err, BASIRA_E_FORBIDDEN,
-                              _("ultrasound, secondary capture and other images without Burned "
-                                "In Annotation NO may carry burned-in text: refused (after "
-                                "checking the device, use --allow-burned-in)"));
+        rc = (*cleanable = 1,
+              basira_error_set(err, BASIRA_E_FORBIDDEN,
+                               _("ultrasound, secondary capture and other images without Burned "
+                                 "In Annotation NO may carry burned-in text: refused (after "
+                                 "checking the device, use --allow-burned-in or a pixel rule)")));
     free(burned);
     free(faces);
     free(modality);
@@ -519,6 +525,11 @@ static basira_code record_method(const ctx *c, deid_node *ds, basira_error *err)
     if (!rc && o->safe_private_list)
         rc = deid_node_add_code(ds, 0x0012, 0x0064, "113111", "DCM", "Retain Safe Private Option",
                                 err);
+    if (!rc && c->clean)
+        rc =
+            deid_node_add_code(ds, 0x0012, 0x0064, "113101", "DCM", "Clean Pixel Data Option", err);
+    if (!rc && c->clean)
+        rc = deid_node_put_tag(ds, 0x0028, 0x0301, "NO", err);
     if (!rc)
         rc = deid_node_put_tag(ds, 0x0028, 0x0303,
                                o->retain_modified_dates ? "MODIFIED" : "REMOVED", err);
@@ -556,8 +567,17 @@ static basira_code deid_loaded(deid_dcm *d, const basira_deid_key *k, const basi
     c->res = res;
     deid_node *ds = deid_dcm_dataset(d);
     basira_code rc = o->safe_private_list ? load_safe_private(c, o->safe_private_list, err) : 0;
+    if (!rc && o->pixel_rules)
+        rc = deid_pixel_rules_load(o->pixel_rules, &c->pixel_rules, err);
+    int cleanable = 0;
     if (!rc)
-        rc = check_burned_in(c, ds, err);
+        rc = check_burned_in(c, ds, &cleanable, err);
+    /* Burned-in text where a rule of the steward says where it is: cleaned, not refused. */
+    if (rc == BASIRA_E_FORBIDDEN && cleanable &&
+        (c->clean = deid_pixel_rules_match(&c->pixel_rules, ds)) != NULL) {
+        basira_error_clear(err);
+        rc = deid_pixel_rule_apply(c->clean, d, err);
+    }
     char *pid = NULL, *name = NULL, *identity = NULL;
     if (!rc) {
         pid = get(ds, 0x0010, 0x0020);

@@ -266,6 +266,7 @@ def main():
         check_options(tmp, secret)
         check_reid(tmp, secret, other)
         check_photos(tmp, secret)
+        check_pixels(tmp, secret)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if failures:
@@ -401,6 +402,55 @@ def check_photos(tmp, secret):
             fail("photo output still holds %r" % marker)
     if Image.open(io.BytesIO(data)).size != (320, 240):
         fail("photo output size changed")
+
+
+def check_pixels(tmp, secret):
+    """Clean Pixel Data by device rule: blanked where listed, untouched elsewhere."""
+    d = os.path.join(tmp, "us")
+    os.makedirs(d)
+    ds = pydicom.dcmread(os.path.join(TEST_FILES, "CT_small.dcm"))
+    ds.Modality, ds.Manufacturer, ds.ManufacturerModelName = "US", "ACME", "Sono 5"
+    if "BurnedInAnnotation" in ds:
+        del ds.BurnedInAnnotation
+    ds.save_as(os.path.join(d, "us.dcm"))
+    sc = pydicom.dcmread(os.path.join(TEST_FILES, "SC_rgb_jpeg_dcmtk.dcm"))
+    sc.Manufacturer, sc.ManufacturerModelName = "ACME", "Sono 5"
+    sc.save_as(os.path.join(d, "sc-jpeg.dcm"))
+    rules = os.path.join(tmp, "pixel-rules.txt")
+    with open(rules, "w") as f:
+        f.write("# device|model|size|rectangles\nACME|Sono 5|128x128|0,0,128,16;100,100,10,10\n"
+                "ACME|Sono 5|%dx%d|0,0,10,10\n" % (sc.Rows, sc.Columns))
+    out = os.path.join(tmp, "us-refused")
+    p = run(["--secret-file", secret, "--out", out, os.path.join(d, "us.dcm")], expect=1)
+    if "burned-in" not in p.stderr or os.path.exists(os.path.join(out, "us.dcm")):
+        fail("ultrasound without Burned In Annotation NO was not refused: %s" % p.stderr)
+    out = os.path.join(tmp, "us-clean")
+    p = run(["--secret-file", secret, "--out", out, "--clean-pixels", rules, d], expect=1)
+    if "sc-jpeg.dcm" not in p.stderr or os.path.exists(os.path.join(out, "sc-jpeg.dcm")):
+        fail("compressed pixel data was not refused by the pixel rule: %s" % p.stderr)
+    c = pydicom.dcmread(os.path.join(out, "us.dcm"))
+    a, b = ds.pixel_array, c.pixel_array
+    if (b[:16, :] != 0).any() or (b[100:110, 100:110] != 0).any():
+        fail("the rule's rectangles are not blank")
+    mask = a == a
+    mask[:16, :] = False
+    mask[100:110, 100:110] = False
+    if (a[mask] != b[mask]).any():
+        fail("pixels outside the rule's rectangles changed")
+    if c.get("BurnedInAnnotation") != "NO" or "113101" not in {
+            str(i.CodeValue) for i in c.DeidentificationMethodCodeSequence}:
+        fail("cleaned image: Burned In Annotation %r, codes missing 113101" %
+             c.get("BurnedInAnnotation"))
+    with open(rules, "w") as f:
+        f.write("ACME|Sono 6|128x128|0,0,128,16\n")
+    run(["--secret-file", secret, "--out", os.path.join(tmp, "us-other"), "--clean-pixels", rules,
+         os.path.join(d, "us.dcm")], expect=1)
+    with open(rules, "w") as f:
+        f.write("ACME|Sono 5|128x128|0,0,-1,16\n")
+    p = run(["--secret-file", secret, "--out", os.path.join(tmp, "us-bad"), "--clean-pixels",
+             rules, os.path.join(d, "us.dcm")], expect=1)
+    if "expected MANUFACTURER|MODEL" not in p.stderr:
+        fail("a malformed pixel rule: %s" % p.stderr)
 
 
 main()
