@@ -81,6 +81,8 @@ def main():
     print(" * Patient Characteristics, Full Dates, Modified Dates, Clean Descriptors, Clean Structured")
     print(" * Content, Clean Graphics; N = no entry, K = keep, C = clean. */")
     print("#define N DEID_OPT_NONE\n#define K DEID_OPT_K\n#define C DEID_OPT_C\n")
+    print("/* One row of the standard's table per line. */")
+    print("/* clang-format off */")
     print("const deid_rule deid_profile_rules[] = {")
     for (g, e, gm, em), r in out:
         if (g, e, gm, em) in seen:
@@ -92,6 +94,7 @@ def main():
         print("    {0x%04X, 0x%04X, 0x%04X, 0x%04X, %s, \"%s\", %s}," %
               (g, e, gm, em, BASIC[r["basicProfile"]], name, opts))
     print("};")
+    print("/* clang-format on */")
     print("#undef N\n#undef K\n#undef C")
     print("const size_t deid_profile_num_rules = sizeof deid_profile_rules / sizeof deid_profile_rules[0];")
     print('const char deid_profile_edition[] = "DICOM PS3.15 %s Table E.1-1";' % EDITION)
