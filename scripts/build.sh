@@ -11,7 +11,7 @@ case "$flavour" in
   release) opts=(-DCMAKE_BUILD_TYPE=Release) ;;
   werror)  opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBASIRA_WERROR=ON) ;;
   asan)    opts=(-DCMAKE_BUILD_TYPE=Debug -DBASIRA_WERROR=ON -DBASIRA_SANITIZE=ON) ;;
-  fuzz)    opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBASIRA_FUZZ=ON -DCMAKE_C_COMPILER=clang); target=(--target fuzz_all) ;;
+  fuzz)    opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBASIRA_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++); target=(--target fuzz_all) ;;
   *) echo "unknown flavour $flavour" >&2; exit 2 ;;
 esac
 cmake -S . -B "$dir" "${opts[@]}" >/dev/null

@@ -16,10 +16,13 @@ PACKAGES=(
   # storage, crypto, network
   libsqlcipher-dev sqlcipher libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev
   libcurl4-openssl-dev libjansson-dev libpq-dev
+  # national image archive: DICOM (DCMTK), Orthanc with its PostgreSQL index
+  libdcmtk-dev orthanc orthanc-postgresql postgresql
   # documents
   libcairo2-dev libpango1.0-dev fonts-noto-core fonts-dejavu-core poppler-utils
   # test-time references and tools (never needed by the product at run time)
   python3 python3-torch python3-numpy python3-pil time curl openssl
+  python3-pydicom
   # browser tests of the web app (playwright-core from npm drives Debian's chromium)
   chromium
 )

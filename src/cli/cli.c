@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "core/i18n.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -134,4 +135,57 @@ int basira_cli_store_option(int o, basira_cli_store_args *a)
     else if (o == 'K')
         a->key_file = optarg;
     return o == 'd' || o == 'K';
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int basira_cli_list_dir(const char *dir, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    size_t cap = 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 32;
+            char **v = realloc(*names, cap * sizeof *v);
+            if (!v) {
+                rc = -1;
+                break;
+            }
+            *names = v;
+        }
+        if (!((*names)[*n] = strdup(e->d_name))) {
+            rc = -1;
+            break;
+        }
+        (*n)++;
+    }
+    closedir(d);
+    if (rc) {
+        basira_cli_free_names(*names, *n);
+        *names = NULL;
+        *n = 0;
+        errno = ENOMEM;
+        return -1;
+    }
+    if (*n)
+        qsort(*names, *n, sizeof **names, cmp_names);
+    return 0;
+}
+
+void basira_cli_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
 }

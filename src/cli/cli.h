@@ -108,4 +108,11 @@ typedef struct basira_cli_cases {
 int basira_cli_open_cases(const char *dir, const char *key_file, basira_cli_cases *c);
 void basira_cli_close_cases(basira_cli_cases *c);
 
+/*
+ * The names in folder dir, sorted (strcmp), without "." and "..": *names is a malloc'd array
+ * of *n malloc'd strings, freed with basira_cli_free_names(). -1 (errno set) on failure.
+ */
+int basira_cli_list_dir(const char *dir, char ***names, size_t *n);
+void basira_cli_free_names(char **names, size_t n);
+
 #endif

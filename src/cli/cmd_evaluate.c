@@ -81,8 +81,13 @@ static void predict_row(runner *r, size_t i)
     basira_image *img = NULL;
     basira_code rc = basira_fs_find_image(r->in->images, basira_csv_cell(r->csv, i, r->image_col),
                                           path, sizeof path, &e);
+    /* As in training (src/train/dataset.c): small labelled images (e.g. 28x28 X-rays) are
+     * the data owner's choice; the clinical gate on photo size applies in use, not here. */
+    basira_intake_options io;
+    basira_intake_options_default(&io);
+    io.min_side = 8;
     if (!rc)
-        rc = basira_image_load_file(path, NULL, &img, &e);
+        rc = basira_image_load_file(path, &io, &img, &e);
     if (!rc && r->want_tone) {
         basira_skin_tone t;
         rc = basira_skin_tone_estimate(img, &t, &e);

@@ -27,7 +27,7 @@ done
 # a one-line reason naming the command and the option (in the user's language), exit 2.
 for c in $("$B" --help | awk '/^Commands:/{f=1;next} f && /^  [a-z]/{print $1}'); do
   sub=""
-  case $c in audit) sub=verify ;; user) sub=list ;; esac
+  case $c in audit) sub=verify ;; user) sub=list ;; archive) sub=push ;; esac
   err=$("$B" $c $sub --no-such-option 2>&1 >/dev/null); rc=$?
   check "$c: unknown option is a usage error" "[ $rc -eq 2 ]"
   check "$c: unknown option named" "grep -q \"^basira $c: unknown option '\\?--no-such-option\" <<<\"\$err\""
