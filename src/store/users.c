@@ -23,15 +23,13 @@ static basira_code check_username(const char *u, basira_error *err)
     return BASIRA_OK;
 }
 
-static basira_code hash_password(const char *password, char out[crypto_pwhash_STRBYTES],
-                                 basira_error *err)
+static basira_code hash_password(const char *password, const char *username,
+                                 char out[crypto_pwhash_STRBYTES], basira_error *err)
 {
-    size_t n = password ? strlen(password) : 0;
-    if (n < 8)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the password must have at least 8 characters"));
-    if (n > 1024)
-        return basira_error_set(err, BASIRA_E_LIMIT, _("the password is too long"));
+    basira_code rc = basira_password_check(password, username, err);
+    if (rc)
+        return rc;
+    size_t n = strlen(password);
     unsigned long long ops;
     size_t mem;
     store_pwhash_cost(0, &ops, &mem);
@@ -45,7 +43,7 @@ basira_code basira_store_user_add(basira_store *st, const basira_actor *who, con
 {
     char hash[crypto_pwhash_STRBYTES];
     basira_code rc = check_username(username, err);
-    if (rc || (rc = hash_password(password, hash, err)))
+    if (rc || (rc = hash_password(password, username, hash, err)))
         return rc;
     if ((int)role < 0 || role >= BASIRA_ROLE_COUNT_)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid role"));
@@ -78,6 +76,20 @@ basira_code basira_store_user_add(basira_store *st, const basira_actor *who, con
         store_rollback(st);
     pthread_mutex_unlock(&st->lock);
     return rc;
+}
+
+static int user_exists(basira_store *st, const char *username)
+{
+    sqlite3_stmt *s;
+    int found = 0;
+    pthread_mutex_lock(&st->lock);
+    if (!store_prepare(st, "SELECT 1 FROM users WHERE username = ?", &s, NULL)) {
+        sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
+        found = sqlite3_step(s) == SQLITE_ROW;
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return found;
 }
 
 /* Run an UPDATE on one user by name, audited; BASIRA_E_NOT_FOUND when no such user. */
@@ -127,7 +139,7 @@ basira_code basira_store_user_passwd(basira_store *st, const basira_actor *who,
 {
     char hash[crypto_pwhash_STRBYTES];
     basira_code rc = check_username(username, err);
-    if (rc || (rc = hash_password(password, hash, err)))
+    if (rc || (rc = hash_password(password, username, hash, err)))
         return rc;
     return update_user(st, who, "UPDATE users SET pwhash = ? WHERE username = ?", hash, 0, username,
                        "user_passwd", err);
@@ -139,8 +151,38 @@ basira_code basira_store_user_set_disabled(basira_store *st, const basira_actor 
     basira_code rc = check_username(username, err);
     if (rc)
         return rc;
-    return update_user(st, who, "UPDATE users SET disabled = ? WHERE username = ?", NULL,
-                       disabled ? 1 : 0, username, disabled ? "user_disable" : "user_enable", err);
+    /*
+     * The last enabled admin cannot be disabled: nobody could then add or re-enable
+     * accounts. The check is inside the UPDATE, so two admins disabling each other
+     * at once cannot both succeed.
+     */
+    rc = update_user(st, who,
+                     "UPDATE users SET disabled = ?1 WHERE username = ?2 AND (?1 = 0 OR "
+                     "role != 'admin' OR (SELECT count(*) FROM users WHERE role = 'admin' AND "
+                     "disabled = 0 AND username != ?2) > 0)",
+                     NULL, disabled ? 1 : 0, username, disabled ? "user_disable" : "user_enable",
+                     err);
+    if (rc == BASIRA_E_NOT_FOUND && disabled && user_exists(st, username))
+        rc = basira_error_set(err, BASIRA_E_CONFLICT,
+                              _("'%s' is the last active administrator and cannot be disabled: "
+                                "make another account admin first"),
+                              username);
+    return rc;
+}
+
+basira_code basira_store_user_change_password(basira_store *st, const basira_actor *who,
+                                              const char *username, const char *current,
+                                              const char *new_password, basira_error *err)
+{
+    basira_user u;
+    basira_code rc = basira_store_authenticate(st, username, current ? current : "",
+                                               who && who->ip ? who->ip : "local", &u, err);
+    if (rc)
+        return basira_error_set(err, BASIRA_E_AUTH, _("the current password is wrong"));
+    if (current && new_password && !strcmp(current, new_password))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("the new password must differ from the current one"));
+    return basira_store_user_passwd(st, who, username, new_password, err);
 }
 
 basira_code basira_store_user_count(basira_store *st, long *count, basira_error *err)
