@@ -56,7 +56,7 @@ static basira_code real_analyze(void *ctx, const void *data, size_t len,
                                 const basira_history *history, basira_triage_result *out,
                                 basira_error *err)
 {
-    basira_triage_request req = {history, 0};
+    basira_triage_request req = {.history = history, .force = 0};
     return basira_pipeline_analyze(ctx, data, len, &req, NULL, out, err);
 }
 
