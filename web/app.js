@@ -66,8 +66,9 @@
     constructor(status, code, message) { super(message); this.status = status; this.code = code; }
   }
 
-  async function api(method, path, body, contentType) {
-    const headers = {};
+  async function api(method, path, body, contentType, extra) {
+    // The node answers in the language of the page (its messages, retake advice included).
+    const headers = Object.assign({ 'Accept-Language': state.lang }, extra || {});
     if (method !== 'GET') headers['X-CSRF-Token'] = csrf();
     let payload;
     if (body !== undefined) {
@@ -79,9 +80,11 @@
     try { j = await r.json(); } catch (e) { j = null; }
     if (!r.ok) {
       const err = (j && j.error) || {};
-      throw new ApiError(r.status, err.code || 'http_' + r.status, err.message || r.statusText);
+      const e = new ApiError(r.status, err.code || 'http_' + r.status, err.message || r.statusText);
+      e.body = j;
+      throw e;
     }
-    return { status: r.status, body: j };
+    return { status: r.status, body: j, etag: r.headers.get('ETag') };
   }
 
   // A message in the user's language for an API error (the server's own text as detail).
@@ -117,8 +120,11 @@
     }
     const id = parseInt(arg, 10);
     if (name === 'new') return showNew();
-    if (name === 'capture' && id > 0) return showCapture(id);
+    if (name === 'capture' && (id > 0 || (arg === 'offline' && state.offlineCase))) return showCapture(id > 0 ? id : 'offline');
+    if (name === 'queue') return showWorklist();
     if (name === 'case' && id > 0) return showCase(id);
+    if (name === 'patient' && arg) return showPatient(decodeURIComponent(arg));
+    if (name === 'password') return showPassword();
     if (name === 'users' && state.user.role === 'admin') return showUsers();
     if (state.user.role === 'admin') return showUsers();
     return showWorklist();
@@ -130,8 +136,36 @@
     $('who').hidden = !u;
     if (u) {
       $('who-name').textContent = `${u.username} (${t('role_' + u.role)})`;
-      $('nav-users').hidden = u.role !== 'admin';
+      // Each role sees only the entries that lead somewhere for it.
+      const admin = u.role === 'admin';
+      $('nav-users').hidden = !admin;
+      $('nav-worklist').hidden = admin;
+      $('nav-new').hidden = admin || u.role === 'auditor';
+      $('nav-queue').hidden = u.role !== 'dermatologist';
+      if (u.idle_timeout_s > 0) state.idleMs = u.idle_timeout_s * 1000;
+      idleReset();
     }
+  }
+
+  // ---- idle sign-out: an unattended screen in a shared room shows no patient for long ----
+
+  function idleReset() {
+    clearTimeout(state.idleTimer);
+    if (!state.user) return;
+    state.idleTimer = setTimeout(() => signOut('signed_out_idle'), state.idleMs || 15 * 60 * 1000);
+  }
+  ['pointerdown', 'keydown', 'touchstart', 'wheel'].forEach((ev) =>
+    document.addEventListener(ev, () => { if (state.user) idleReset(); }, { passive: true }));
+
+  async function signOut(reason) {
+    clearTimeout(state.idleTimer);
+    try { await api('DELETE', '/session'); } catch (e) { /* already signed out */ }
+    await queueClear();
+    setUser(null);
+    clearCase();
+    location.hash = '#/login';
+    show('login');
+    banner(reason ? t(reason) : '');
   }
 
   // ---- sign in -----------------------------------------------------------
@@ -144,20 +178,16 @@
     try {
       const r = await api('POST', '/session', { username, password });
       $('login-pass').value = '';
-      setUser({ username: r.body.username, role: r.body.role });
+      setUser(r.body);
       location.hash = r.body.role === 'admin' ? '#/users' : '#/worklist';
+      queueFlush();
       route();
     } catch (e) {
       showError($('login-error'), e.code === 'unauthenticated' ? t('login_failed') : errorText(e));
     }
   });
 
-  $('sign-out').addEventListener('click', async () => {
-    try { await api('DELETE', '/session'); } catch (e) { /* already signed out */ }
-    setUser(null);
-    location.hash = '#/login';
-    show('login');
-  });
+  $('sign-out').addEventListener('click', () => signOut(''));
 
   // ---- formatting --------------------------------------------------------
 
@@ -169,6 +199,13 @@
     return d.toLocaleString(loc, { dateStyle: 'medium', timeStyle: 'short' });
   }
 
+  function fmtDay(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return iso || '—';
+    const loc = state.lang === 'ar' ? 'ar-MA' : state.lang === 'fr' ? 'fr-FR' : 'en-GB';
+    return d.toLocaleDateString(loc, { dateStyle: 'medium' });
+  }
+
   function waiting(iso) {
     const min = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 60000));
     if (min < 60) return t('wait_minutes', { n: min });
@@ -177,7 +214,8 @@
   }
 
   const catName = (c) => (c ? t('cat_' + c) : t('not_assessed'));
-  const pct = (p) => `${Math.round(p * 100)} %`;
+  // French puts a narrow no-break space before "%" (and ":"; see the catalogues).
+  const pct = (p) => `${Math.round(p * 100)}${state.lang === 'fr' ? '\u202f' : ' '}%`;
   const triName = (v) => (v === true ? t('yes') : v === false ? t('no') : t('not_asked'));
 
   // ---- worklist ----------------------------------------------------------
@@ -187,6 +225,15 @@
     const q = new URLSearchParams({ limit: '200' });
     if ($('wl-status').value) q.set('status', $('wl-status').value);
     if ($('wl-risk').value) q.set('risk', $('wl-risk').value);
+    const ref = $('wl-ref').value.trim();
+    if (ref) q.set('patient_ref', ref);
+    if ($('wl-from').value) q.set('from', $('wl-from').value);
+    if ($('wl-to').value) q.set('to', $('wl-to').value);
+    const view = location.hash.startsWith('#/queue') ? 'review' : $('wl-view').value;
+    $('wl-view').value = view;
+    if (view === 'review') q.set('queue', 'review');
+    if (view === 'overdue') q.set('overdue', '1');
+    $('wl-title').textContent = t(view === 'review' ? 'queue_title' : 'worklist_title');
     let items = [];
     try {
       items = (await api('GET', '/cases?' + q)).body.items || [];
@@ -201,6 +248,15 @@
         const a = document.createElement('a');
         a.href = `#/case/${c.id}`;
         a.className = c.risk || '';
+        const thumb = document.createElement('span');
+        thumb.className = 'wl-thumb';
+        if (c.thumbnail) {
+          const im = document.createElement('img');
+          im.alt = '';
+          im.loading = 'lazy';
+          im.src = `${API}/cases/${c.id}/images/${c.thumbnail}`;
+          thumb.append(im);
+        }
         const ref = document.createElement('span');
         ref.className = 'wl-ref';
         ref.textContent = c.patient_ref;
@@ -212,10 +268,15 @@
         idx.textContent = c.ai_risk_index == null ? '—' : `${Math.round(c.ai_risk_index)}/100`;
         const meta = document.createElement('span');
         meta.className = 'wl-meta';
-        const referral = (c.decision && c.decision.referral) || 'none';
-        meta.textContent = [t('status_' + c.status), `${t('waiting')} ${waiting(c.created_at)}`,
-          t('referral_' + referral)].join(' · ');
-        a.append(ref, risk, idx, meta);
+        const referral = c.referral || (c.decision && c.decision.referral) || 'none';
+        const parts = [t('status_' + c.status), `${t('waiting')} ${waiting(c.created_at)}`,
+          t('referral_' + referral), c.body_site ? siteLabel(c.body_site) : t('site_unknown'),
+          c.age == null ? t('age_unknown') : t('age_years', { n: c.age }),
+          t('referred_by', { who: c.created_by })];
+        if (c.follow_up) parts.push(t(c.overdue ? 'follow_up_overdue' : 'follow_up_on', { date: fmtDay(c.follow_up) }));
+        meta.textContent = parts.join(' · ');
+        if (c.overdue) a.classList.add('overdue');
+        a.append(thumb, ref, risk, idx, meta);
         li.append(a);
         ul.append(li);
       }
@@ -224,8 +285,8 @@
     render();
     state.rerender = render;
   }
-  $('wl-status').addEventListener('change', showWorklist);
-  $('wl-risk').addEventListener('change', showWorklist);
+  for (const id of ['wl-status', 'wl-risk', 'wl-view', 'wl-from', 'wl-to']) $(id).addEventListener('change', showWorklist);
+  $('wl-search').addEventListener('submit', (ev) => { ev.preventDefault(); showWorklist(); });
 
   function banner(text) {
     $('banner').textContent = text;
@@ -264,11 +325,19 @@
     return v && v.value ? v.value === 'yes' : null;
   }
 
+  // Mirrors the node's rule (item 13): no bidirectional override, not blank or invisible only.
+  function refProblem(ref) {
+    if (/[\u202a-\u202e\u2066-\u2069]/.test(ref)) return 'patient_ref_bidi';
+    if (!ref.replace(/[\s\u00a0\u200b-\u200f\u2060\ufeff\u00ad\u061c\u3000]/g, '')) return 'need_patient_ref';
+    return null;
+  }
+
   $('case-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const err = $('case-error');
     const ref = $('patient-ref').value.trim();
-    if (!ref) return showError(err, t('need_patient_ref'));
+    const bad = refProblem(ref);
+    if (bad) return showError(err, t(bad));
     if (!$('consent-care').checked) return showError(err, t('need_consent'));
     const body = {
       patient_ref: ref,
@@ -280,19 +349,29 @@
     if (!isNaN(age)) body.age = age;
     // The site goes in the node's records as its stable code's English name.
     if (site) body.body_site = site.replace(/_/g, ' ');
-    for (const q of ['changed', 'bleeding', 'itching']) {
+    for (const q of ['changed', 'bleeding', 'rapid_growth', 'itching']) {
       const v = radio(q);
       if (v !== null) body.history[q] = v;
     }
     const dur = parseFloat($('duration').value);
     if (!isNaN(dur)) body.history.duration_months = dur;
+    const key = newKey();
     try {
-      const r = await api('POST', '/cases', body);
+      const r = await api('POST', '/cases', body, undefined, { 'Idempotency-Key': key });
       location.hash = `#/capture/${r.body.id}`;
     } catch (e) {
-      showError(err, errorText(e));
+      if (e instanceof ApiError) return showError(err, errorText(e));
+      // The node is unreachable: the case waits on this device and is sent when it returns.
+      state.offlineCase = { key, body };
+      location.hash = '#/capture/offline';
     }
   });
+
+  function newKey() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
 
   // ---- capture & immediate quality feedback ---------------------------
 
@@ -300,7 +379,7 @@
     state.caseId = id;
     state.file = null;
     show('capture');
-    $('cap-case').textContent = `${t('case')} ${id}`;
+    $('cap-case').textContent = id === 'offline' ? t('case_offline') : `${t('case')} ${id}`;
     $('photo-input').value = '';
     $('preview').hidden = true;
     $('quality').hidden = true;
@@ -405,8 +484,19 @@
     st.textContent = t('analysing');
     $('analyse').disabled = true;
     const type = /^image\/(jpeg|png|heic|heif|webp)$/.test(f.type) ? f.type : 'image/jpeg';
+    const kindEl = document.querySelector('input[name="photo-kind"]:checked');
+    const kind = kindEl ? kindEl.value : '';
+    const key = newKey();
+    if (state.caseId === 'offline') {
+      await queueAdd({ key, caseKey: state.offlineCase.key, caseBody: state.offlineCase.body, photo: f, type, kind });
+      state.offlineCase = null;
+      st.textContent = t('queued_offline');
+      $('analyse').disabled = false;
+      return;
+    }
     try {
-      const r = await api('POST', `/cases/${state.caseId}/images`, f, type);
+      const r = await api('POST', `/cases/${state.caseId}/images${kind ? '?photo_kind=' + kind : ''}`, f, type,
+        { 'Idempotency-Key': key });
       if (r.body && r.body.status === 'ok') {
         location.hash = `#/case/${state.caseId}`;
         return;
@@ -416,13 +506,77 @@
       showRetake(lines.length ? lines : [t('retake_generic')]);
       st.textContent = t('quality_rejected');
     } catch (e) {
-      if (e.status === 503) st.textContent = t('analysis_unavailable');
+      if (!(e instanceof ApiError)) {
+        await queueAdd({ key, caseId: state.caseId, photo: f, type, kind });
+        st.textContent = t('queued_offline');
+      } else if (e.status === 503) st.textContent = t('analysis_unavailable');
       else if (e.status === 422) { st.textContent = t('not_an_image'); showRetake([t('retake_generic')]); }
       else st.textContent = errorText(e);
     } finally {
       $('analyse').disabled = false;
     }
   });
+
+  // ---- offline capture: a queue on the device (IndexedDB) -----------------------
+  /*
+   * A case and photo taken while the node is unreachable wait here and are sent
+   * when it answers again. Each carries an Idempotency-Key made when it was
+   * captured, so a retry after a lost answer never makes a second case or photo.
+   * Signing out empties the queue: nothing of a patient stays on the phone.
+   */
+  function queueDb() {
+    return new Promise((res, rej) => {
+      const rq = indexedDB.open('basira-queue', 1);
+      rq.onupgradeneeded = () => rq.result.createObjectStore('q', { keyPath: 'key' });
+      rq.onsuccess = () => res(rq.result);
+      rq.onerror = () => rej(rq.error);
+    });
+  }
+  async function queueOp(mode, fn) {
+    const db = await queueDb();
+    return new Promise((res, rej) => {
+      const tx = db.transaction('q', mode);
+      const out = fn(tx.objectStore('q'));
+      tx.oncomplete = () => { db.close(); res(out && out.result); };
+      tx.onerror = () => { db.close(); rej(tx.error); };
+    });
+  }
+  const queueAdd = (item) => queueOp('readwrite', (q) => q.put(Object.assign({ at: Date.now() }, item))).then(queueBadge);
+  const queueAll = () => queueOp('readonly', (q) => q.getAll()).catch(() => []);
+  const queueDel = (key) => queueOp('readwrite', (q) => q.delete(key));
+  async function queueClear() {
+    try { await queueOp('readwrite', (q) => q.clear()); } catch (e) { /* no IndexedDB */ }
+    queueBadge();
+  }
+  async function queueBadge() {
+    const n = (await queueAll()).length;
+    $('queue-badge').hidden = n === 0;
+    $('queue-badge').textContent = t('queue_waiting', { n });
+  }
+  async function queueFlush() {
+    if (state.flushing || !state.user) return;
+    state.flushing = true;
+    try {
+      for (const it of await queueAll()) {
+        let caseId = it.caseId;
+        if (!caseId) {
+          caseId = (await api('POST', '/cases', it.caseBody, undefined, { 'Idempotency-Key': it.caseKey })).body.id;
+          it.caseId = caseId;
+          await queueOp('readwrite', (q) => q.put(it));
+        }
+        await api('POST', `/cases/${caseId}/images${it.kind ? '?photo_kind=' + it.kind : ''}`, it.photo, it.type,
+          { 'Idempotency-Key': it.key });
+        await queueDel(it.key);
+        banner(t('queue_sent', { id: caseId }));
+      }
+    } catch (e) {
+      /* still unreachable, or refused: kept for the next try */
+    } finally {
+      state.flushing = false;
+      queueBadge();
+    }
+  }
+  window.addEventListener('online', queueFlush);
 
   // ---- case: result, decision, history -----------------------------------
 
@@ -434,15 +588,41 @@
     return best;
   }
 
+  /*
+   * Nothing of a patient stays on screen once another is asked for: the case screen
+   * is emptied before the request, a failed or slow load leaves it empty, and an
+   * answer that arrives after the user moved on is dropped.
+   */
+  function clearCase() {
+    state.caseData = null;
+    state.caseVersion = null;
+    $('case-id').textContent = '';
+    $('case-body').hidden = true;
+    for (const id of ['case-summary', 'decisions', 'case-history', 'conditions', 'explain', 'warnings', 'patient-link'])
+      $(id).textContent = '';
+    $('result-photo').removeAttribute('src');
+    $('result-photo').hidden = true;
+  }
+
   async function showCase(id) {
     show('case');
+    clearCase();
+    const ticket = (state.ticket = (state.ticket || 0) + 1);
     state.caseId = id;
-    let c;
+    $('case-loading').hidden = false;
+    let r;
     try {
-      c = (await api('GET', `/cases/${id}`)).body;
+      r = await api('GET', `/cases/${id}`);
     } catch (e) {
+      if (ticket !== state.ticket) return;
+      $('case-loading').hidden = true;
       return banner(errorText(e));
     }
+    if (ticket !== state.ticket || state.caseId !== id || r.body.id !== id) return;
+    $('case-loading').hidden = true;
+    const c = r.body;
+    state.caseData = c;
+    state.caseVersion = r.etag || (c.version != null ? `"${c.version}"` : null);
     const render = () => renderCase(c);
     render();
     state.rerender = render;
@@ -463,6 +643,7 @@
 
   function renderCase(c) {
     $('case-id').textContent = c.id;
+    $('case-body').hidden = false;
     const h = c.history || {};
     const sum = $('case-summary');
     sum.textContent = '';
@@ -473,11 +654,20 @@
       [t('body_site'), c.body_site ? siteLabel(c.body_site) : '—', true],
       [t('q_changed'), triName(h.changed)],
       [t('q_bleeding'), triName(h.bleeding)],
+      [t('q_rapid_growth'), triName(h.rapid_growth)],
       [t('q_itching'), triName(h.itching)],
       [t('q_duration'), h.duration_months == null ? '—' : String(h.duration_months)],
       [t('consent'), c.consent && c.consent.research ? t('consent_both') : t('consent_care_only')],
       [t('created'), fmtDate(c.created_at)],
+      [t('follow_up'), c.follow_up ? t(c.overdue ? 'follow_up_overdue' : 'follow_up_on', { date: fmtDay(c.follow_up) }) : '—'],
     ]));
+    const others = (c.patient && c.patient.cases) || [];
+    const pl = $('patient-link');
+    pl.textContent = '';
+    const a = document.createElement('a');
+    a.href = `#/patient/${encodeURIComponent(c.patient_ref)}`;
+    a.textContent = t(others.length ? 'patient_other_cases' : 'patient_page', { n: others.length });
+    pl.append(a);
 
     const img = latestResult(c);
     $('result').hidden = !img;
@@ -488,6 +678,7 @@
       const src = `${API}/cases/${c.id}/images/${img.id}`;
       if (ph.getAttribute('src') !== src) ph.src = src;
       ph.hidden = false;
+      ph.onclick = () => zoom(src);
     } else {
       ph.hidden = true;
     }
@@ -495,7 +686,10 @@
     const canDecide = state.user && (state.user.role === 'gp' || state.user.role === 'dermatologist');
     $('decision-form').hidden = !canDecide;
     $('decision-nurse').hidden = canDecide;
+    $('decision-note').value = '';
+    $('follow-up-date').value = '';
     if (c.decision) {
+      // A new decision starts from the latest one; the earlier ones stay listed below.
       document.querySelector(`input[name="accept"][value="${c.decision.outcome === 'accepted' ? 'accept' : 'override'}"]`).checked = true;
       $('override-cat').value = c.decision.category || 'high';
       $('override-reason').value = c.decision.reason || '';
@@ -523,15 +717,67 @@
       const key = im.kind === 'photo' ? 'ev_photo' : 'ev_rejected';
       ev.push([im.created_at, t(key, { who: im.created_by })]);
     }
-    if (c.decision) {
-      ev.push([c.decision.decided_at, t(c.decision.outcome === 'accepted' ? 'ev_accepted' : 'ev_overridden',
-        { who: c.decision.decided_by, cat: catName(c.decision.category) })]);
+    const decisions = c.decisions || (c.decision ? [c.decision] : []);
+    for (const d of decisions) {
+      ev.push([d.decided_at, t(d.outcome === 'accepted' ? 'ev_accepted' : 'ev_overridden',
+        { who: d.decided_by, cat: catName(d.category) })]);
     }
+    renderDecisions(decisions);
     for (const [when, what] of ev) {
       const li = document.createElement('li');
       li.textContent = `${fmtDate(when)} — ${what}`;
       hist.append(li);
     }
+  }
+
+  // Every decision, oldest first, with who (and their role), when, the category, referral, reason, note.
+  function renderDecisions(list) {
+    const ol = $('decisions');
+    ol.textContent = '';
+    $('decisions-card').hidden = list.length === 0;
+    list.forEach((d, i) => {
+      const li = document.createElement('li');
+      li.className = 'decision' + (i === list.length - 1 ? ' latest' : ' earlier');
+      const head = document.createElement('p');
+      const who = document.createElement('bdi');
+      who.textContent = d.decided_by;
+      head.append(`${t('decision_version', { n: d.version || i + 1 })} · ${fmtDate(d.decided_at)} · `, who,
+        ` (${d.role && d.role !== 'unknown' ? t('role_' + d.role) : '?'})`);
+      const what = document.createElement('p');
+      what.className = 'category ' + (d.category || '');
+      what.textContent = `${catName(d.category)} · ${t('referral_' + (d.referral || 'none'))}` +
+        (d.outcome === 'accepted' ? ` · ${t('accepted_ai')}` : '');
+      li.append(head, what);
+      for (const [k, v] of [['decision_reason', d.reason], ['decision_note', d.note]]) {
+        if (!v) continue;
+        const p = document.createElement('p');
+        const b = document.createElement('bdi');
+        b.textContent = v;
+        p.append(`${t(k)}${colon()}`, b);
+        li.append(p);
+      }
+      ol.append(li);
+    });
+  }
+  const colon = () => (state.lang === 'fr' ? '\u202f: ' : state.lang === 'ar' ? ': ' : ': ');
+
+  function zoom(src) {
+    const dlg = $('zoom');
+    const im = $('zoom-img');
+    im.src = src;
+    state.zoom = 1;
+    im.style.width = '';
+    dlg.hidden = false;
+    $('zoom-close').focus();
+  }
+  $('zoom-close').addEventListener('click', () => { $('zoom').hidden = true; $('zoom-img').removeAttribute('src'); });
+  for (const [id, f] of [['zoom-in', 1.5], ['zoom-out', 1 / 1.5]]) {
+    $(id).addEventListener('click', () => {
+      const im = $('zoom-img');
+      state.zoom = Math.max(0.25, Math.min(8, (state.zoom || 1) * f));
+      im.style.width = `${Math.round(im.naturalWidth * state.zoom)}px`;
+      im.style.maxWidth = 'none';
+    });
   }
 
   function siteLabel(s) {
@@ -547,6 +793,42 @@
     $('gauge').setAttribute('aria-valuetext', `${idx} / 100, ${catName(risk.category)}`);
     // Position by the logical start: mirrors itself in Arabic.
     $('gauge-mark').style.insetInlineStart = `calc(${idx}% - 3px)`;
+    // Colours follow the thresholds in force: green below medium, yellow to high, red above.
+    const th = risk.thresholds || {};
+    const med = Math.round(100 * (th.medium == null ? 0.08 : th.medium));
+    const high = Math.round(100 * (th.high == null ? 0.4 : th.high));
+    const dir = state.lang === 'ar' ? 'to left' : 'to right';
+    const track = $('gauge-track');
+    track.style.background = `linear-gradient(${dir}, #2e8b57 0 ${med}%, #f0b429 ${med}% ${high}%, #c0392b ${high}% 100%)`;
+    track.dataset.medium = String(med);
+    track.dataset.high = String(high);
+    const ex = $('explain');
+    ex.textContent = '';
+    const line = (text, cls) => {
+      const li = document.createElement('li');
+      li.textContent = text;
+      if (cls) li.className = cls;
+      ex.append(li);
+    };
+    line(t('explain_thresholds', { medium: med, high }));
+    const base = idx >= high ? 'high' : idx >= med ? 'medium' : 'low';
+    line(t('explain_model', { cat: catName(base) }));
+    for (const why of risk.raised_by || []) line(t('raised_' + why, { cat: catName(risk.category) }), 'raised');
+    const u = risk.uncertainty;
+    if (u && u.low != null) line(t('explain_uncertainty', { low: u.low, high: u.high, n: u.views }), 'uncertainty');
+    const v = r.validation || {};
+    if (v.data_set) line(t('explain_validated', { data: v.data_set,
+      kinds: (v.photo_kinds || []).map((k) => t('kind_' + k)).join(', '),
+      tones: (v.skin_tones || []).map((k) => t('tone_' + k)).join(', ') }));
+    const wl = $('warnings');
+    wl.textContent = '';
+    for (const w of v.warnings || []) {
+      const li = document.createElement('li');
+      li.textContent = typeof state.cat['warn_' + w.code] === 'string' ? t('warn_' + w.code) : w.message;
+      li.dataset.code = w.code;
+      wl.append(li);
+    }
+    wl.hidden = wl.children.length === 0;
     const cat = $('category');
     cat.className = 'category ' + (risk.category || '');
     cat.textContent = catName(risk.category);
@@ -574,16 +856,43 @@
     ev.preventDefault();
     const accept = document.querySelector('input[name="accept"]:checked').value === 'accept';
     const body = { accept_ai: accept, referral: $('referral').value };
+    const reason = $('override-reason').value.trim();
     if (!accept) {
       body.category = $('override-cat').value;
-      body.reason = $('override-reason').value.trim();
+      body.reason = reason;
       if (!body.reason) return showError($('decision-error'), t('need_reason'));
     }
+    const c = state.caseData;
+    const img = c && latestResult(c);
+    const finalCat = accept ? img && img.result.risk.category : body.category;
+    if (finalCat === 'high' && body.referral === 'none') {
+      // A high category without a referral must say why (the letter states it).
+      if (!reason) {
+        document.querySelector('input[name="accept"][value="override"]').checked = true;
+        $('override-fields').hidden = false;
+        $('override-cat').value = 'high';
+        return showError($('decision-error'), t('need_reason_high'));
+      }
+      body.reason = reason;
+    }
+    const note = $('decision-note').value.trim();
+    if (note) body.note = note;
+    if ($('follow-up-date').value) body.follow_up = $('follow-up-date').value;
+    const headers = state.caseVersion ? { 'If-Match': state.caseVersion } : {};
     try {
-      await api('POST', `/cases/${state.caseId}/decision`, body);
+      await api('POST', `/cases/${state.caseId}/decision`, body, undefined, headers);
       banner(t('decision_saved'));
       showCase(state.caseId);
     } catch (e) {
+      if (e.status === 412) {
+        // Someone decided meanwhile: show what changed, keep what was typed.
+        const typed = [$('override-reason').value, $('decision-note').value];
+        await showCase(state.caseId);
+        [$('override-reason').value, $('decision-note').value] = typed;
+        const d = state.caseData && state.caseData.decision;
+        banner(d ? t('decision_stale', { who: d.decided_by, cat: catName(d.category) }) : t('err_precondition_failed'));
+        return;
+      }
       showError($('decision-error'), errorText(e));
     }
   });
@@ -601,6 +910,7 @@
     const render = () => {
       const tb = $('users-body');
       tb.textContent = '';
+      const activeAdmins = users.filter((u) => u.role === 'admin' && !u.disabled).length;
       for (const u of users) {
         const tr = document.createElement('tr');
         const name = document.createElement('td');
@@ -610,7 +920,9 @@
         const st = document.createElement('td');
         st.textContent = u.disabled ? t('user_disabled') : t('user_active');
         const act = document.createElement('td');
-        if (u.username !== state.user.username) {
+        // The last active admin cannot be disabled (the node refuses it too).
+        const last = u.role === 'admin' && !u.disabled && activeAdmins <= 1;
+        if (u.username !== state.user.username && !last) {
           const b = document.createElement('button');
           b.type = 'button';
           b.className = 'secondary';
@@ -636,20 +948,133 @@
     ev.preventDefault();
     const body = { username: $('nu-name').value.trim(), role: $('nu-role').value, password: $('nu-pass').value };
     if (!body.username) return showError($('user-error'), t('need_username'));
-    if (body.password.length < 8) return showError($('user-error'), t('need_password'));
+    const weak = passwordProblem(body.password, body.username);
+    if (weak) return showError($('user-error'), t(weak));
     try {
       await api('POST', '/users', body);
       $('user-form').reset();
       showError($('user-error'), '');
       showUsers();
     } catch (e) {
-      showError($('user-error'), errorText(e));
+      if (e.code === 'conflict') return showError($('user-error'), t('user_exists', { name: body.username }));
+      showError($('user-error'), e.code === 'invalid_argument' ? `${t('password_refused')} (${e.message})` : errorText(e));
     }
   });
+
+  // The node applies the whole policy (NIST SP 800-63B); this catches the obvious at once.
+  function passwordProblem(pw, username) {
+    if ([...pw].length < 8) return 'need_password';
+    if (pw.toLowerCase() === (username || '').toLowerCase()) return 'password_is_username';
+    if (['password', 'motdepasse', '12345678', '123456789', 'azertyuiop', 'qwertyuiop'].includes(pw.toLowerCase()))
+      return 'password_common';
+    return null;
+  }
+
+  // ---- password change ------------------------------------------------------
+
+  function showPassword() {
+    show('password');
+    $('password-form').reset();
+    showError($('pw-error'), '');
+  }
+
+  $('password-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const cur = $('pw-current').value, nw = $('pw-new').value;
+    if (nw !== $('pw-again').value) return showError($('pw-error'), t('password_mismatch'));
+    const weak = passwordProblem(nw, state.user.username);
+    if (weak) return showError($('pw-error'), t(weak));
+    try {
+      await api('POST', '/session/password', { current: cur, new: nw });
+      $('password-form').reset();
+      // The node ends every session of the account: sign in again with the new one.
+      await signOut('password_changed');
+    } catch (e) {
+      showError($('pw-error'), e.code === 'unauthenticated' ? t('password_current_wrong')
+        : e.code === 'invalid_argument' ? `${t('password_refused')} (${e.message})` : errorText(e));
+    }
+  });
+
+  // ---- a patient over time: every case, photos side by side -------------------
+
+  async function showPatient(ref) {
+    show('patient');
+    const ticket = (state.ticket = (state.ticket || 0) + 1);
+    $('patient-ref-title').textContent = ref;
+    $('patient-cases').textContent = '';
+    $('compare').hidden = true;
+    let p;
+    try {
+      p = (await api('GET', `/patients/${encodeURIComponent(ref)}`)).body;
+    } catch (e) {
+      if (ticket === state.ticket) banner(errorText(e));
+      return;
+    }
+    if (ticket !== state.ticket) return;
+    const picked = [];
+    const render = () => {
+      const ul = $('patient-cases');
+      ul.textContent = '';
+      for (const c of p.cases || []) {
+        const li = document.createElement('li');
+        const a = document.createElement('a');
+        a.href = `#/case/${c.id}`;
+        a.textContent = `${t('case')} ${c.id} · ${fmtDay(c.created_at)} · ${c.body_site ? siteLabel(c.body_site) : t('site_unknown')} · ${catName(c.risk)}`;
+        li.append(a);
+        const photos = document.createElement('div');
+        photos.className = 'photos';
+        for (const im of c.images || []) {
+          if (!im.photo_stored) continue;
+          const b = document.createElement('button');
+          b.type = 'button';
+          b.className = 'photo-pick';
+          b.setAttribute('aria-pressed', 'false');
+          b.setAttribute('aria-label', t('compare_pick', { date: fmtDay(im.created_at) }));
+          const img = document.createElement('img');
+          img.alt = '';
+          img.src = `${API}/cases/${c.id}/images/${im.id}`;
+          const cap = document.createElement('span');
+          cap.textContent = `${fmtDay(im.created_at)}${im.risk_index == null ? '' : ' · ' + Math.round(im.risk_index) + '/100'}`;
+          b.append(img, cap);
+          b.addEventListener('click', () => {
+            picked.push({ src: img.src, label: cap.textContent });
+            if (picked.length > 2) picked.shift();
+            b.setAttribute('aria-pressed', 'true');
+            if (picked.length === 2) compare(picked);
+          });
+          photos.append(b);
+        }
+        li.append(photos);
+        ul.append(li);
+      }
+    };
+    render();
+    state.rerender = render;
+  }
+
+  // Two photos of the same lesion side by side: change is the strongest sign of melanoma.
+  function compare(pair) {
+    const box = $('compare-photos');
+    box.textContent = '';
+    for (const p of pair) {
+      const fig = document.createElement('figure');
+      const img = document.createElement('img');
+      img.src = p.src;
+      img.alt = p.label;
+      img.addEventListener('click', () => zoom(p.src));
+      const cap = document.createElement('figcaption');
+      cap.textContent = p.label;
+      fig.append(img, cap);
+      box.append(fig);
+    }
+    $('compare').hidden = false;
+  }
 
   // ---- start ----------------------------------------------------------------
 
   document.querySelectorAll('.lang').forEach((b) => b.addEventListener('click', () => loadLang(b.dataset.lang)));
+  // Installable and usable without the node: the service worker keeps the app's files.
+  if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => { /* not served */ });
   window.addEventListener('hashchange', () => { banner(''); route(); });
 
   let start = 'fr';
