@@ -671,8 +671,9 @@ static void test_decision_versions(void)
     CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id, &err), BASIRA_OK);
     json_t *res = fake_result("high", 46.0);
     const char photo[] = "\xff\xd8 photo \xff\xd9";
+    basira_image_record rec = {res, 2, 46.0};
     CHECK_EQ_INT(
-        basira_store_image_add(st, &cli, id, photo, sizeof photo, "image/jpeg", res, 1, &im, &err),
+        basira_store_image_add(st, &cli, id, photo, sizeof photo, "image/jpeg", &rec, 1, &im, &err),
         BASIRA_OK);
     json_decref(res);
     json_t *cj = NULL;
