@@ -61,6 +61,7 @@ typedef struct basira_server_config {
     unsigned idle_timeout_s;  /* close a connection silent this long; default 30 */
     unsigned request_time_s;  /* whole request (upload included) limit; default 120 */
     int64_t session_ttl_s;    /* default 8 hours */
+    int64_t session_idle_s;   /* signed out after this long without a request; default 900 */
     int login_max_failures;   /* per username + address and window; default 5 */
     int login_window_s;       /* default 900 */
     unsigned max_connections; /* default 256 */

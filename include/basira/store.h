@@ -174,6 +174,14 @@ basira_code basira_store_session_lookup(basira_store *st, const char *token, bas
                                         char csrf[BASIRA_TOKEN_LEN + 1], basira_error *err);
 basira_code basira_store_session_delete(basira_store *st, const char *token, basira_error *err);
 
+/*
+ * Idle sign-out: BASIRA_E_AUTH (and the session deleted) when the session was
+ * not used for idle_s seconds; otherwise it counts as used now (recorded at most
+ * every 30 s, so that reads do not each cost a write). idle_s <= 0: no limit.
+ */
+basira_code basira_store_session_touch(basira_store *st, const char *token, int64_t idle_s,
+                                       basira_error *err);
+
 /* ---- cases ---- */
 
 typedef struct basira_case_new {
@@ -217,6 +225,7 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
 typedef struct basira_case_history {
     int changed, bleeding, itching; /* 1 yes, 0 no, -1 not asked */
     double duration_months;         /* < 0 unknown */
+    int rapid_growth;               /* 1 yes, 0 no, -1 not asked */
 } basira_case_history;
 
 /*

@@ -69,6 +69,19 @@ enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request 
     if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to")) && *v &&
         basira_parse_time(v, 1, &f.to, &e))
         return fail(c, rq, &e);
+    /* Search by patient; the dermatologist's queue; follow-ups whose date has passed. */
+    if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "patient_ref")) && *v)
+        f.patient_ref = v;
+    if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "queue")) && *v) {
+        if (strcmp(v, "review"))
+            return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, _("queue must be review"));
+        f.awaiting_review = 1;
+    }
+    if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "overdue")) && *v) {
+        if (strcmp(v, "1") && strcmp(v, "true"))
+            return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, _("overdue must be 1"));
+        f.overdue = 1;
+    }
     const char *nums[2] = {"limit", "offset"};
     int *dst[2] = {&f.limit, &f.offset};
     for (int i = 0; i < 2; i++) {
@@ -89,6 +102,17 @@ enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request 
     return send_json(c, rq, 200, out, NULL);
 }
 
+/* The case with its version as ETag: a decision sends it back as If-Match. */
+static enum MHD_Result send_case(struct MHD_Connection *c, request *rq, unsigned status,
+                                 json_t *out)
+{
+    char etag[32];
+    snprintf(etag, sizeof etag, "\"%" JSON_INTEGER_FORMAT "\"",
+             json_integer_value(json_object_get(out, "version")));
+    const char *hdrs[] = {"ETag", etag, NULL};
+    return send_json(c, rq, status, out, hdrs);
+}
+
 enum MHD_Result h_case_get(basira_server *s, struct MHD_Connection *c, request *rq)
 {
     basira_error e;
@@ -96,7 +120,50 @@ enum MHD_Result h_case_get(basira_server *s, struct MHD_Connection *c, request *
     basira_actor a = actor_of(rq);
     if (basira_case_get(s->cases, &a, rq->id, &out, &e))
         return fail(c, rq, &e);
+    return send_case(c, rq, 200, out);
+}
+
+enum MHD_Result h_patient_get(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    basira_error e;
+    json_t *out = NULL;
+    basira_actor a = actor_of(rq);
+    const char *ref = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ref");
+    if (!ref || !*ref)
+        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
+                         _("give the patient reference as ?ref="));
+    if (basira_case_patient(s->cases, &a, ref, &out, &e))
+        return fail(c, rq, &e);
     return send_json(c, rq, 200, out, NULL);
+}
+
+/*
+ * If-Match: "7" (or W/"7", or 7): the version the decider saw. Absent: -1 (no
+ * check, for older clients); "*": any. Malformed: -2.
+ */
+static int64_t if_match_version(struct MHD_Connection *c)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match");
+    if (!v)
+        return -1;
+    while (*v == ' ')
+        v++;
+    if (!strcmp(v, "*"))
+        return -1;
+    if (!strncmp(v, "W/", 2))
+        v += 2;
+    int quoted = *v == '"';
+    v += quoted;
+    if (!(*v >= '0' && *v <= '9'))
+        return -2;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || n < 0 || (quoted && *end++ != '"'))
+        return -2;
+    while (*end == ' ')
+        end++;
+    return *end ? -2 : n;
 }
 
 enum MHD_Result h_photo_get(basira_server *s, struct MHD_Connection *c, request *rq)
@@ -163,8 +230,18 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
                          _("send the photo as image/jpeg, image/png, image/heic or image/webp, "
                            "or as the field 'image' of multipart/form-data"));
     }
+    /* How the photo was taken (?photo_kind=dermoscopic|clinical): outside what was validated? */
+    basira_photo_kind kind = BASIRA_PHOTO_UNKNOWN;
+    const char *pk = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "photo_kind");
+    if (pk && !strcmp(pk, "dermoscopic"))
+        kind = BASIRA_PHOTO_DERMOSCOPIC;
+    else if (pk && !strcmp(pk, "clinical"))
+        kind = BASIRA_PHOTO_CLINICAL;
+    else if (pk && *pk)
+        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
+                         _("photo_kind must be dermoscopic or clinical"));
     basira_photo_outcome o;
-    basira_code rc = basira_case_add_photo(s->cases, &a, rq->id, data, len, &o, &e);
+    basira_code rc = basira_case_add_photo_kind(s->cases, &a, rq->id, data, len, kind, &o, &e);
     if (rc) {
         basira_photo_outcome_clear(&o);
         return fail(c, rq, &e);
@@ -198,12 +275,27 @@ enum MHD_Result h_decision(basira_server *s, struct MHD_Connection *c, request *
     basira_actor a = actor_of(rq);
     if (basira_request_parse_decision((const char *)rq->body, rq->len, &d, &holder, &e))
         return fail(c, rq, &e);
-    basira_code rc = basira_case_decide(s->cases, &a, rq->id, &d, &e);
+    int64_t if_match = if_match_version(c);
+    if (if_match == -2) {
+        json_decref(holder);
+        return fail_with(c, rq, 400, BASIRA_E_FORMAT,
+                         _("If-Match must be the case's ETag, e.g. \"3\""));
+    }
+    basira_code rc =
+        basira_case_decide_versioned(s->cases, &a, rq->user.role, rq->id, &d, if_match, NULL, &e);
     json_decref(holder);
+    json_t *out = NULL;
+    if (rc == BASIRA_E_PRECONDITION) {
+        /* Stale: the error, and the case as it is now, so the page can show what changed. */
+        basira_error ge;
+        json_t *body = json_pack("{s:o}", "error", basira_json_error(&e));
+        if (body && !basira_case_get(s->cases, &a, rq->id, &out, &ge))
+            json_object_set_new(body, "current", out);
+        return send_json(c, rq, 412, body, NULL);
+    }
     if (rc)
         return fail(c, rq, &e);
-    json_t *out = NULL;
     if (basira_case_get(s->cases, &a, rq->id, &out, &e))
         return fail(c, rq, &e);
-    return send_json(c, rq, 200, out, NULL);
+    return send_case(c, rq, 200, out);
 }

@@ -91,12 +91,12 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
 {
     static const char *const top[] = {"patient_ref", "age",     "sex", "body_site",
                                       "history",     "consent", NULL};
-    static const char *const hist_keys[] = {"changed", "bleeding", "itching", "duration_months",
-                                            NULL};
+    static const char *const hist_keys[] = {"changed", "bleeding",        "rapid_growth",
+                                            "itching", "duration_months", NULL};
     static const char *const consent_keys[] = {"care", "research", "recorded_by", NULL};
     memset(c, 0, sizeof *c);
     c->age = -1;
-    c->changed = c->bleeding = c->itching = -1;
+    c->changed = c->bleeding = c->itching = c->rapid_growth = -1;
     c->duration_months = -1;
     c->sex = "unknown";
     json_t *j;
@@ -130,6 +130,7 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
         if ((rc = only_keys(h, hist_keys, "history", err)) ||
             (rc = get_tristate(h, "changed", &c->changed, err)) ||
             (rc = get_tristate(h, "bleeding", &c->bleeding, err)) ||
+            (rc = get_tristate(h, "rapid_growth", &c->rapid_growth, err)) ||
             (rc = get_tristate(h, "itching", &c->itching, err)))
             goto fail;
         json_t *d = json_object_get(h, "duration_months");
@@ -175,7 +176,8 @@ fail:
 basira_code basira_request_parse_decision(const char *body, size_t len, basira_decision *d,
                                           json_t **holder, basira_error *err)
 {
-    static const char *const keys[] = {"accept_ai", "category", "reason", "referral", NULL};
+    static const char *const keys[] = {"accept_ai", "category",  "reason", "referral",
+                                       "note",      "follow_up", NULL};
     memset(d, 0, sizeof *d);
     json_t *j;
     basira_code rc = load_object(body, len, &j, err);
@@ -186,7 +188,12 @@ basira_code basira_request_parse_decision(const char *body, size_t len, basira_d
         (rc = get_tristate(j, "accept_ai", &accept, err)) ||
         (rc = get_string(j, "category", 0, &d->category, err)) ||
         (rc = get_string(j, "reason", 0, &d->reason, err)) ||
-        (rc = get_string(j, "referral", 0, &d->referral, err)))
+        (rc = get_string(j, "referral", 0, &d->referral, err)) ||
+        (rc = get_string(j, "note", 0, &d->note, err)))
+        goto fail;
+    const char *fu = NULL;
+    if ((rc = get_string(j, "follow_up", 0, &fu, err)) ||
+        (fu && (rc = basira_parse_time(fu, 0, &d->follow_up_at, err))))
         goto fail;
     if (accept < 0) {
         rc = basira_error_set(err, BASIRA_E_FORMAT,

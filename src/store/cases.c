@@ -327,7 +327,7 @@ basira_code basira_store_case_history(basira_store *st, int64_t id, basira_case_
 {
     sqlite3_stmt *s;
     basira_code rc;
-    out->changed = out->bleeding = out->itching = -1;
+    out->changed = out->bleeding = out->itching = out->rapid_growth = -1;
     out->duration_months = -1.0;
     pthread_mutex_lock(&st->lock);
     if (!(rc = store_prepare(st, "SELECT history FROM cases WHERE id = ?", &s, err))) {
@@ -338,6 +338,7 @@ basira_code basira_store_case_history(basira_store *st, int64_t id, basira_case_
             out->changed = col_tristate(h, "changed");
             out->bleeding = col_tristate(h, "bleeding");
             out->itching = col_tristate(h, "itching");
+            out->rapid_growth = col_tristate(h, "rapid_growth");
             if (json_is_number(d))
                 out->duration_months = json_number_value(d);
             json_decref(h);

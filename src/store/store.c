@@ -90,6 +90,7 @@ static const char *const migrations[] = {
     "ALTER TABLE cases ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE cases ADD COLUMN referral TEXT;"
     "ALTER TABLE cases ADD COLUMN follow_up_at INTEGER;"
+    "ALTER TABLE sessions ADD COLUMN last_seen INTEGER;"
     "CREATE INDEX decisions_case ON decisions(case_id, version);"
     "CREATE INDEX cases_patient ON cases(patient_ref, created_at);",
 };

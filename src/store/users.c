@@ -411,3 +411,47 @@ basira_code basira_store_session_delete(basira_store *st, const char *token, bas
     pthread_mutex_unlock(&st->lock);
     return rc;
 }
+
+basira_code basira_store_session_touch(basira_store *st, const char *token, int64_t idle_s,
+                                       basira_error *err)
+{
+    if (idle_s <= 0)
+        return BASIRA_OK;
+    if (!is_token(token))
+        return basira_error_set(err, BASIRA_E_AUTH, _("please sign in"));
+    char th[65];
+    token_hash(token, th);
+    int64_t now = store_now(), seen = 0;
+    sqlite3_stmt *s;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if (!(rc = store_prepare(st,
+                             "SELECT COALESCE(last_seen, created_at) FROM sessions WHERE "
+                             "token_hash = ?",
+                             &s, err))) {
+        sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            seen = sqlite3_column_int64(s, 0);
+        else
+            rc = basira_error_set(err, BASIRA_E_AUTH, _("please sign in"));
+        sqlite3_finalize(s);
+    }
+    const char *sql = NULL;
+    if (!rc && now - seen >= idle_s) {
+        sql = "DELETE FROM sessions WHERE token_hash = ?";
+        rc = basira_error_set(err, BASIRA_E_AUTH,
+                              _("you were signed out after a period without activity; please "
+                                "sign in again"));
+    } else if (!rc && now - seen >= 30) {
+        sql = "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1";
+    }
+    if (sql && !store_prepare(st, sql, &s, NULL)) {
+        sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, now);
+        if (sqlite3_step(s) != SQLITE_DONE && !rc)
+            rc = store_sql_error(st, "recording a session's use", err);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
