@@ -117,6 +117,7 @@ typedef struct basira_user {
     int64_t id;
     char username[BASIRA_USERNAME_MAX + 1];
     basira_role role;
+    char lang[4]; /* the account's language: "fr", "ar", "en", or "" (none chosen) */
 } basira_user;
 
 /*
@@ -148,8 +149,12 @@ basira_code basira_password_check(const char *password, const char *username, ba
 basira_code basira_store_user_change_password(basira_store *st, const basira_actor *who,
                                               const char *username, const char *current,
                                               const char *new_password, basira_error *err);
+
+/* The account's language ("fr", "ar", "en"; NULL or "" clears it). Sessions stay open. */
+basira_code basira_store_user_set_lang(basira_store *st, const basira_actor *who,
+                                       const char *username, const char *lang, basira_error *err);
 basira_code basira_store_user_count(basira_store *st, long *count, basira_error *err);
-/* [{"username","role","disabled","created_at"}] (new reference). */
+/* [{"username","role","disabled","created_at","lang"}] (new reference; lang null when none). */
 basira_code basira_store_user_list(basira_store *st, json_t **out, basira_error *err);
 
 /*

@@ -38,10 +38,10 @@ static basira_code clinic_from_json(const json_t *c, const char *path, basira_re
             vals[i] = v ? json_string_value(v) : NULL;
     }
     if (!ok || !vals[0])
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("%s: \"clinic\" must be {\"name\": text, \"address\": text, "
-                                  "\"contact\": text} (each at most 200 characters)"),
-                                path);
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("%s: \"clinic\" must be {\"name\": text, \"address\": text, "
+                                    "\"contact\": text} (each at most 200 characters)"),
+                                 path);
     out->clinic_name = vals[0];
     out->clinic_address = vals[1];
     out->clinic_contact = vals[2];
@@ -61,8 +61,8 @@ basira_code basira_site_config_load(const char *dir, basira_site_config *site, b
         return rc;
     if (!json_is_object(j)) {
         json_decref(j);
-        return basira_error_set(err, BASIRA_E_FORMAT, _("%s: not a JSON object (line %d: %s)"),
-                                path, 1, "");
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("%s: not a JSON object (line %d: %s)"),
+                                 path, 1, "");
     }
     site->doc_ = j;
     rc = basira_retention_from_json(j, path, &site->retention, err);

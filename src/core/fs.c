@@ -26,13 +26,14 @@ basira_code basira_fs_read(const char *path, size_t max, unsigned char **data, s
     struct stat st;
     if (fstat(fd, &st) || S_ISDIR(st.st_mode)) {
         close(fd);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s: not a regular file"), path);
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot read %s: not a regular file"), path);
     }
     int regular = S_ISREG(st.st_mode);
     if (regular && (unsigned long long)st.st_size > max) {
         close(fd);
-        return basira_error_set(err, BASIRA_E_LIMIT, _("%s is too large (%lld bytes; at most %zu)"),
-                                path, (long long)st.st_size, max);
+        return basira_error_setm(err, BASIRA_E_LIMIT,
+                                 N_("%s is too large (%lld bytes; at most %zu)"), path,
+                                 (long long)st.st_size, max);
     }
     /*
      * A pipe or a device (/dev/stdin, /dev/null) is read to its end, never past
@@ -54,8 +55,8 @@ basira_code basira_fs_read(const char *path, size_t max, unsigned char **data, s
             if (cap > max) {
                 free(buf);
                 close(fd);
-                return basira_error_set(err, BASIRA_E_LIMIT,
-                                        _("%s is too large (at most %zu bytes)"), path, max);
+                return basira_error_setm(err, BASIRA_E_LIMIT,
+                                         N_("%s is too large (at most %zu bytes)"), path, max);
             }
             size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
             unsigned char *nb = realloc(buf, ncap + 1);
@@ -74,7 +75,7 @@ basira_code basira_fs_read(const char *path, size_t max, unsigned char **data, s
             int e = errno;
             free(buf);
             close(fd);
-            return basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path, strerror(e));
+            return basira_error_setm(err, BASIRA_E_IO, N_("cannot read %s: %s"), path, strerror(e));
         }
         if (r == 0)
             break;
@@ -83,8 +84,8 @@ basira_code basira_fs_read(const char *path, size_t max, unsigned char **data, s
     close(fd);
     if (n > max) {
         free(buf);
-        return basira_error_set(err, BASIRA_E_LIMIT, _("%s is too large (at most %zu bytes)"), path,
-                                max);
+        return basira_error_setm(err, BASIRA_E_LIMIT, N_("%s is too large (at most %zu bytes)"),
+                                 path, max);
     }
     buf[n] = '\0';
     *data = buf;
@@ -118,13 +119,13 @@ basira_code basira_fs_join(const char *dir, const char *rel, char *out, size_t o
     if (!dir || !rel || !out || !outsz)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     if (!rel_ok(rel))
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("'%s' must be a relative path inside %s (no '..', no absolute "
-                                  "path)"),
-                                rel, dir);
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("'%s' must be a relative path inside %s (no '..', no absolute "
+                                    "path)"),
+                                 rel, dir);
     int n = snprintf(out, outsz, "%s/%s", dir, rel);
     if (n < 0 || (size_t)n >= outsz)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), rel);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("path too long: %s"), rel);
     return BASIRA_OK;
 }
 
@@ -132,12 +133,12 @@ basira_code basira_fs_find_image(const char *dir, const char *name, char *out, s
                                  basira_error *err)
 {
     if (name && !*name)
-        return basira_error_set(err, BASIRA_E_FORMAT, _("the image name is empty"));
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("the image name is empty"));
     static const char *const ext[] = {"", ".jpg", ".png", ".jpeg"};
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
         char rel[1024];
         if (snprintf(rel, sizeof rel, "%s%s", name ? name : "", ext[i]) >= (int)sizeof rel)
-            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), name);
+            return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("path too long: %s"), name);
         basira_code rc = basira_fs_join(dir, rel, out, outsz, err);
         if (rc)
             return rc;
@@ -145,9 +146,9 @@ basira_code basira_fs_find_image(const char *dir, const char *name, char *out, s
         if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
             return BASIRA_OK;
     }
-    return basira_error_set(err, BASIRA_E_NOT_FOUND,
-                            _("image '%s' not found in %s (also tried .jpg, .png, .jpeg)"), name,
-                            dir);
+    return basira_error_setm(err, BASIRA_E_NOT_FOUND,
+                             N_("image '%s' not found in %s (also tried .jpg, .png, .jpeg)"), name,
+                             dir);
 }
 
 basira_code basira_fs_atomic_open(const char *path, int mode, basira_fs_atomic *a,
@@ -155,21 +156,22 @@ basira_code basira_fs_atomic_open(const char *path, int mode, basira_fs_atomic *
 {
     memset(a, 0, sizeof *a);
     if (!path || snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"),
-                                path ? path : "");
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("path too long: %s"),
+                                 path ? path : "");
     snprintf(a->tmp, sizeof a->tmp, "%s.XXXXXX", path);
     /* A fresh, unpredictable name in the same folder (so the rename cannot cross file systems). */
     int fd = mkostemp(a->tmp, O_CLOEXEC);
     if (fd < 0) {
         a->tmp[0] = '\0';
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), path, strerror(errno));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot write %s: %s"), path,
+                                 strerror(errno));
     }
     if (fchmod(fd, (mode_t)mode) || !(a->f = fdopen(fd, "wb"))) {
         int e = errno;
         close(fd);
         unlink(a->tmp);
         a->tmp[0] = '\0';
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), path, strerror(e));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot write %s: %s"), path, strerror(e));
     }
     return BASIRA_OK;
 }
@@ -201,7 +203,7 @@ basira_code basira_fs_atomic_commit(basira_fs_atomic *a, basira_error *err)
     }
     if (bad) {
         basira_fs_atomic_abort(a);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), a->path, strerror(e));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot write %s: %s"), a->path, strerror(e));
     }
     a->tmp[0] = '\0';
     /* Make the rename itself durable: fsync the folder that holds the file. */
@@ -212,7 +214,7 @@ basira_code basira_fs_atomic_commit(basira_fs_atomic *a, basira_error *err)
         e = errno;
         if (dfd >= 0)
             close(dfd);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), a->path, strerror(e));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot write %s: %s"), a->path, strerror(e));
     }
     close(dfd);
     return BASIRA_OK;
@@ -228,7 +230,7 @@ basira_code basira_fs_write_atomic(const char *path, const void *data, size_t le
     if (len && fwrite(data, 1, len, a.f) != len) {
         int e = errno;
         basira_fs_atomic_abort(&a);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), path, strerror(e));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot write %s: %s"), path, strerror(e));
     }
     return basira_fs_atomic_commit(&a, err);
 }

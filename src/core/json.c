@@ -35,7 +35,7 @@ basira_code basira_json_read_file(const char *path, size_t max_bytes, json_t **o
     *out = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, je);
     free(data);
     if (!*out)
-        return basira_error_set(err, BASIRA_E_FORMAT, _("%s: invalid JSON at line %d: %s"), path,
-                                je->line, je->text);
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("%s: invalid JSON at line %d: %s"), path,
+                                 je->line, je->text);
     return BASIRA_OK;
 }

@@ -61,7 +61,7 @@ enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request 
                 f.risk = i;
         if (f.risk == -2)
             return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
-                             _("risk must be low, medium or high"));
+                             N_("risk must be low, medium or high"));
     }
     if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from")) && *v &&
         basira_parse_time(v, 0, &f.from, &e))
@@ -74,12 +74,12 @@ enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request 
         f.patient_ref = v;
     if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "queue")) && *v) {
         if (strcmp(v, "review"))
-            return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, _("queue must be review"));
+            return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, N_("queue must be review"));
         f.awaiting_review = 1;
     }
     if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "overdue")) && *v) {
         if (strcmp(v, "1") && strcmp(v, "true"))
-            return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, _("overdue must be 1"));
+            return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, N_("overdue must be 1"));
         f.overdue = 1;
     }
     const char *nums[2] = {"limit", "offset"};
@@ -91,7 +91,7 @@ enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request 
             long n = strtol(v, &end, 10);
             if (errno || *end || n < 0 || n > 1000000)
                 return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
-                                 _("limit and offset must be whole numbers"));
+                                 N_("limit and offset must be whole numbers"));
             *dst[i] = (int)n;
         }
     }
@@ -131,7 +131,7 @@ enum MHD_Result h_patient_get(basira_server *s, struct MHD_Connection *c, reques
     const char *ref = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ref");
     if (!ref || !*ref)
         return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
-                         _("give the patient reference as ?ref="));
+                         N_("give the patient reference as ?ref="));
     if (basira_case_patient(s->cases, &a, ref, &out, &e))
         return fail(c, rq, &e);
     return send_json(c, rq, 200, out, NULL);
@@ -178,7 +178,7 @@ enum MHD_Result h_photo_get(basira_server *s, struct MHD_Connection *c, request 
         return fail(c, rq, &e);
     if (case_id != rq->id) {
         free(data);
-        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, _("this case has no such photo"));
+        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, N_("this case has no such photo"));
     }
     reply how = {200, mime, "inline", NULL, NULL, NULL};
     return server_send_bytes(c, rq, data, len, &how);
@@ -198,7 +198,7 @@ static const char *image_type(const char *ct)
 }
 
 /* The failed quality checks' instructions, for the person holding the phone. */
-static json_t *guidance(const json_t *result)
+static json_t *guidance(const request *rq, const json_t *result)
 {
     json_t *g = json_array();
     size_t i;
@@ -209,7 +209,8 @@ static json_t *guidance(const json_t *result)
         if (json_is_false(json_object_get(chk, "passed")) && m && *m)
             json_array_append_new(g, json_string(m));
     }
-    json_array_append_new(g, json_string(_("Please take the photo again.")));
+    json_array_append_new(
+        g, json_string(basira_translate(rq->tr, rq->lang, N_("Please take the photo again."))));
     return g;
 }
 
@@ -223,12 +224,14 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
     /* What is stored is the analyser's cleaned copy, so the declared type only gates the upload. */
     if (!image_type(ct) && ct && !strncasecmp(ct, "multipart/form-data", 19)) {
         char ptype[64];
-        if (basira_multipart_find(ct, rq->body, rq->len, "image", &data, &len, ptype, &e))
-            return fail_with(c, rq, 400, BASIRA_E_FORMAT, e.message);
+        if (basira_multipart_find(ct, rq->body, rq->len, "image", &data, &len, ptype, &e)) {
+            e.code = BASIRA_E_FORMAT;
+            return send_error(c, rq, 400, &e);
+        }
     } else if (!image_type(ct)) {
         return fail_with(c, rq, 415, BASIRA_E_UNSUPPORTED,
-                         _("send the photo as image/jpeg, image/png, image/heic or image/webp, "
-                           "or as the field 'image' of multipart/form-data"));
+                         N_("send the photo as image/jpeg, image/png, image/heic or image/webp, "
+                            "or as the field 'image' of multipart/form-data"));
     }
     /* How the photo was taken (?photo_kind=dermoscopic|clinical): outside what was validated? */
     basira_photo_kind kind = BASIRA_PHOTO_UNKNOWN;
@@ -239,7 +242,7 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
         kind = BASIRA_PHOTO_CLINICAL;
     else if (pk && *pk)
         return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
-                         _("photo_kind must be dermoscopic or clinical"));
+                         N_("photo_kind must be dermoscopic or clinical"));
     basira_photo_outcome o;
     basira_code rc = basira_case_add_photo_kind(s->cases, &a, rq->id, data, len, kind, &o, &e);
     if (rc) {
@@ -250,7 +253,7 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
     o.result.document = NULL;
     if (o.result.status == BASIRA_TRIAGE_ERROR) {
         /* Undecodable: the case service kept nothing but the fact it happened. */
-        json_t *body = json_pack("{s:o}", "error", basira_json_error(&o.result.error));
+        json_t *body = json_pack("{s:o}", "error", error_json(rq, &o.result.error));
         json_decref(result);
         basira_photo_outcome_clear(&o);
         return send_json(c, rq, 422, body, NULL);
@@ -262,7 +265,7 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
         return send_json(c, rq, 201, result, NULL);
     }
     json_object_set_new(result, "quality_event_id", json_integer(o.quality_event_id));
-    json_object_set_new(result, "guidance", guidance(result));
+    json_object_set_new(result, "guidance", guidance(rq, result));
     basira_photo_outcome_clear(&o);
     return send_json(c, rq, 200, result, NULL);
 }
@@ -279,7 +282,7 @@ enum MHD_Result h_decision(basira_server *s, struct MHD_Connection *c, request *
     if (if_match == -2) {
         json_decref(holder);
         return fail_with(c, rq, 400, BASIRA_E_FORMAT,
-                         _("If-Match must be the case's ETag, e.g. \"3\""));
+                         N_("If-Match must be the case's ETag, e.g. \"3\""));
     }
     basira_code rc =
         basira_case_decide_versioned(s->cases, &a, rq->user.role, rq->id, &d, if_match, NULL, &e);

@@ -18,6 +18,7 @@ static const route routes[] = {
     {"GET", "/session", h_whoami, R_ANY, BODY_NONE},
     {"DELETE", "/session", h_logout, R_ANY, BODY_NONE},
     {"POST", "/session/password", h_password_change, R_ANY, BODY_JSON},
+    {"PATCH", "/session", h_session_update, R_ANY, BODY_JSON},
     {"POST", "/cases", h_case_create, R_CLINICAL, BODY_JSON},
     {"GET", "/cases", h_case_list, R_CLINICAL, BODY_NONE},
     {"GET", "/cases/{id}", h_case_get, R_CLINICAL, BODY_NONE},

@@ -165,8 +165,8 @@ basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limi
                                     basira_error *err)
 {
     if (limit < 1 || limit > 1000)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("limit must be between 1 and 1000"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("limit must be between 1 and 1000"));
     json_t *items = json_array();
     if (!items)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -235,24 +235,24 @@ basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep
                    col_text(s, 5), col_text(s, 6), col_text(s, 7), stored_prev, h);
         if (id > expect) {
             rep->bad_id = expect;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " is missing (deleted)"), expect);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " is missing (deleted)"), expect);
         } else if (id < expect) {
             rep->bad_id = id;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " is out of sequence (inserted)"), id);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " is out of sequence (inserted)"), id);
         } else if (!stored_prev || strcmp(stored_prev, prev)) {
             rep->bad_id = id;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " does not follow entry %" PRId64
-                                    " (an entry was inserted, replaced or removed)"),
-                                  id, id - 1);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " does not follow entry %" PRId64
+                                      " (an entry was inserted, replaced or removed)"),
+                                   id, id - 1);
         } else if (!stored || strcmp(stored, h)) {
             rep->bad_id = id;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " has been edited (its hash does not "
-                                    "match its content)"),
-                                  id);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " has been edited (its hash does not "
+                                      "match its content)"),
+                                   id);
         }
         if (rc)
             goto out;
@@ -267,10 +267,10 @@ basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep
     int64_t head = strtoll(head_id, NULL, 10);
     if (expect - 1 != head || strcmp(prev, head_hash)) {
         rep->bad_id = expect;
-        rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                              _("the audit trail ends at entry %" PRId64
-                                " but its head is entry %" PRId64 " (entries were removed)"),
-                              expect - 1, head);
+        rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                               N_("the audit trail ends at entry %" PRId64
+                                  " but its head is entry %" PRId64 " (entries were removed)"),
+                               expect - 1, head);
     }
 out:
     sqlite3_finalize(s);
@@ -309,17 +309,17 @@ basira_code basira_retention_from_json(const json_t *cfg, const char *source, ba
     basira_code rc = BASIRA_OK;
     json_t *ret = json_object_get(cfg, "retention_days");
     if (ret && !json_is_object(ret))
-        rc =
-            basira_error_set(err, BASIRA_E_FORMAT, _("%s: retention_days must be an object"), path);
+        rc = basira_error_setm(err, BASIRA_E_FORMAT, N_("%s: retention_days must be an object"),
+                               path);
     for (size_t i = 0; !rc && ret && i < sizeof kinds / sizeof kinds[0]; i++) {
         json_t *v = json_object_get(ret, kinds[i].key);
         if (!v)
             continue;
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 36500) {
-            rc = basira_error_set(err, BASIRA_E_FORMAT,
-                                  _("%s: retention_days.%s must be a whole number of days from 1 "
-                                    "to 36500"),
-                                  path, kinds[i].key);
+            rc = basira_error_setm(err, BASIRA_E_FORMAT,
+                                   N_("%s: retention_days.%s must be a whole number of days from 1 "
+                                      "to 36500"),
+                                   path, kinds[i].key);
             break;
         }
         *(long *)((char *)r + kinds[i].offset) = (long)json_integer_value(v);

@@ -84,34 +84,34 @@ static int is_space(long c)
 basira_code basira_patient_ref_check(const char *ref, basira_error *err)
 {
     if (!ref || !*ref)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("patient_ref must be 1 to 64 printable characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("patient_ref must be 1 to 64 printable characters"));
     const unsigned char *p = (const unsigned char *)ref;
     long n = 0, visible = 0;
     while (*p) {
         long c = utf8_next(&p);
         if (c < 0)
-            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                    _("patient_ref is not valid UTF-8 text"));
+            return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                     N_("patient_ref is not valid UTF-8 text"));
         if (c < 0x20 || (c >= 0x7f && c < 0xa0))
-            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                    _("patient_ref must be 1 to 64 printable characters"));
+            return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                     N_("patient_ref must be 1 to 64 printable characters"));
         if (is_bidi_control(c))
-            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                    _("patient_ref must not contain bidirectional override or "
-                                      "isolate characters (U+202A to U+202E, U+2066 to "
-                                      "U+2069): they make one reference look like another"));
+            return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                     N_("patient_ref must not contain bidirectional override or "
+                                        "isolate characters (U+202A to U+202E, U+2066 to "
+                                        "U+2069): they make one reference look like another"));
         if (!is_invisible(c) && !is_space(c))
             visible++;
         n++;
     }
     if (n > 64)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("patient_ref must be 1 to 64 printable characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("patient_ref must be 1 to 64 printable characters"));
     if (!visible)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("patient_ref is blank: it holds only spaces or invisible "
-                                  "characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("patient_ref is blank: it holds only spaces or invisible "
+                                    "characters"));
     return BASIRA_OK;
 }
 
@@ -190,21 +190,21 @@ static basira_code decision_check(const basira_decision *d, int final, basira_er
     static const char *const referrals[] = {"none", "requested", "sent", "completed", NULL};
     const char *referral = d->referral ? d->referral : "none";
     if (!d->accept_ai && !store_text_ok(d->reason, 500, 1))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("an override needs a reason (up to 500 characters)"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("an override needs a reason (up to 500 characters)"));
     if (d->reason && !store_text_ok(d->reason, 500, 0))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the reason must be at most 500 printable characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the reason must be at most 500 printable characters"));
     if (!store_one_of(referral, referrals))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("referral must be none, requested, sent or completed"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("referral must be none, requested, sent or completed"));
     if (!note_ok(d->note))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the note must be at most 2000 characters of text"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the note must be at most 2000 characters of text"));
     if (final == 2 && !strcmp(referral, "none") && !(d->reason && *d->reason))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("a high category without a referral needs a reason: say why "
-                                  "this patient is not referred"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("a high category without a referral needs a reason: say why "
+                                    "this patient is not referred"));
     return BASIRA_OK;
 }
 
@@ -301,16 +301,16 @@ basira_code basira_store_decision_add(basira_store *st, const basira_actor *who,
 {
     int override = store_risk_parse(d->category);
     if (!d->accept_ai && override < 0)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("an override needs a category: low, medium or high"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("an override needs a category: low, medium or high"));
     if ((int)role < 0 || role >= BASIRA_ROLE_COUNT_)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid role"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid role"));
     int64_t now = store_now();
     if (d->follow_up_at &&
         (d->follow_up_at < now - 86400 || d->follow_up_at > now + 5 * 366 * 86400))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the follow-up date must be between today and five years from "
-                                  "now"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the follow-up date must be between today and five years from "
+                                    "now"));
     sqlite3_stmt *s = NULL;
     basira_code rc;
     int ai = -1;
@@ -322,7 +322,7 @@ basira_code basira_store_decision_add(basira_store *st, const basira_actor *who,
         goto out;
     sqlite3_bind_int64(s, 1, case_id);
     if (sqlite3_step(s) != SQLITE_ROW) {
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), case_id);
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), case_id);
         goto out;
     }
     if (sqlite3_column_type(s, 0) != SQLITE_NULL)
@@ -331,17 +331,17 @@ basira_code basira_store_decision_add(basira_store *st, const basira_actor *who,
     sqlite3_finalize(s);
     s = NULL;
     if (if_match >= 0 && if_match != version) {
-        rc = basira_error_set(err, BASIRA_E_PRECONDITION,
-                              _("this case was changed since you opened it (you saw version "
-                                "%" PRId64 ", it is now at version %" PRId64
-                                "): read the new decisions before deciding"),
-                              if_match, version);
+        rc = basira_error_setm(err, BASIRA_E_PRECONDITION,
+                               N_("this case was changed since you opened it (you saw version "
+                                  "%" PRId64 ", it is now at version %" PRId64
+                                  "): read the new decisions before deciding"),
+                               if_match, version);
         goto out;
     }
     if (d->accept_ai && ai < 0) {
-        rc = basira_error_set(err, BASIRA_E_CONFLICT,
-                              _("this case has no AI category yet to accept; upload a photo or "
-                                "override with a category and a reason"));
+        rc = basira_error_setm(err, BASIRA_E_CONFLICT,
+                               N_("this case has no AI category yet to accept; upload a photo or "
+                                  "override with a category and a reason"));
         goto out;
     }
     int final = d->accept_ai ? ai : override;
@@ -512,7 +512,7 @@ basira_code basira_store_patient_get(basira_store *st, const basira_actor *who,
         (rc = store_commit(st, err)))
         goto out;
     if (!found)
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case for this patient reference"));
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case for this patient reference"));
 out:
     sqlite3_finalize(s);
     store_rollback(st);

@@ -88,28 +88,28 @@ basira_code basira_password_check(const char *password, const char *username, ba
 {
     long chars = password ? store_utf8_length(password) : 0;
     if (chars < 0)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the password is not valid UTF-8 text"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the password is not valid UTF-8 text"));
     if (chars > PASSWORD_MAX_CHARS)
-        return basira_error_set(err, BASIRA_E_LIMIT, _("the password is too long"));
+        return basira_error_setm(err, BASIRA_E_LIMIT, N_("the password is too long"));
     if (chars < PASSWORD_MIN_CHARS)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the password must have at least 8 characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the password must have at least 8 characters"));
     char pw[4 * PASSWORD_MAX_CHARS + 1], user[BASIRA_USERNAME_MAX + 1];
     if (!lower(password, pw, sizeof pw))
-        return basira_error_set(err, BASIRA_E_LIMIT, _("the password is too long"));
+        return basira_error_setm(err, BASIRA_E_LIMIT, N_("the password is too long"));
     for (const char *const *c = common; *c; c++)
         if (!strcmp(pw, *c))
-            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                    _("this password is among the most common ones that "
-                                      "attackers try first; choose another (a few unrelated "
-                                      "words make a good one)"));
+            return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                     N_("this password is among the most common ones that "
+                                        "attackers try first; choose another (a few unrelated "
+                                        "words make a good one)"));
     if (trivial(pw))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the password must not be one repeated character or a "
-                                  "sequence such as 12345678 or abcdefgh"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the password must not be one repeated character or a "
+                                    "sequence such as 12345678 or abcdefgh"));
     if (username && lower(username, user, sizeof user) && is_username(pw, user))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the password must not be the username"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the password must not be the username"));
     return BASIRA_OK;
 }

@@ -38,10 +38,10 @@ basira_code basira_role_parse(const char *name, basira_role *out, basira_error *
             return BASIRA_OK;
         }
     }
-    return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                            _("unknown role '%s' (expected gp, nurse, dermatologist, admin or "
-                              "auditor)"),
-                            name ? name : "");
+    return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                             N_("unknown role '%s' (expected gp, nurse, dermatologist, admin or "
+                                "auditor)"),
+                             name ? name : "");
 }
 
 /*
@@ -75,8 +75,10 @@ static const char *const migrations[] = {
     "CREATE TABLE audit(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
     " action TEXT NOT NULL, case_id INTEGER, ip TEXT NOT NULL, outcome TEXT NOT NULL,"
     " detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
+    /* 2: each account's language for the node's answers ("fr", "ar", "en"; NULL: none). */
+    "ALTER TABLE users ADD COLUMN lang TEXT;",
     /*
-     * 2: decisions are versioned, never overwritten (one row each; cases.decision
+     * 3: decisions are versioned, never overwritten (one row each; cases.decision
      * keeps a copy of the latest for older readers); cases carry a version for
      * ETag / If-Match, the latest referral and a follow-up date; cases of one
      * patient are found by patient_ref. Existing decisions become version 1
@@ -128,15 +130,15 @@ void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem)
 
 basira_code store_sql_error(basira_store *st, const char *what, basira_error *err)
 {
-    return basira_error_set(err, BASIRA_E_STORE, _("database error while %s: %s"), what,
-                            st && st->db ? sqlite3_errmsg(st->db) : "?");
+    return basira_error_setm(err, BASIRA_E_STORE, N_("database error while %s: %s"), what,
+                             st && st->db ? sqlite3_errmsg(st->db) : "?");
 }
 
 basira_code store_exec(basira_store *st, const char *sql, basira_error *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        basira_error_set(err, BASIRA_E_STORE, _("database error: %s"), msg ? msg : "?");
+        basira_error_setm(err, BASIRA_E_STORE, N_("database error: %s"), msg ? msg : "?");
         sqlite3_free(msg);
         return BASIRA_E_STORE;
     }
@@ -194,10 +196,11 @@ static basira_code key_from_file(const char *path, unsigned char key[32], basira
         return rc;
     if (n < 32) {
         sodium_memzero(buf, sizeof buf);
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("key file %s holds %zu bytes; it needs at least 32 random bytes "
-                                  "(e.g. head -c 32 /dev/urandom > %s)"),
-                                path, n, path);
+        return basira_error_setm(
+            err, BASIRA_E_INVALID_ARGUMENT,
+            N_("key file %s holds %zu bytes; it needs at least 32 random bytes "
+               "(e.g. head -c 32 /dev/urandom > %s)"),
+            path, n, path);
     }
     /* Any file of enough random bytes works (raw, hex, base64): hash it to 256 bits. */
     crypto_generichash(key, 32, buf, n, NULL, 0);
@@ -216,8 +219,8 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
     char path[4200];
     snprintf(path, sizeof path, "%s/keyinfo.json", dir);
     if (!key || (!key->passphrase == !key->key_file))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("give either a passphrase or a key file for the database"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("give either a passphrase or a key file for the database"));
     if (creating) {
         char text[512];
         if (key->key_file) {
@@ -243,17 +246,17 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
     json_t *info = NULL;
     basira_error ierr;
     if (basira_json_read_file(path, 64 * 1024, &info, &jerr, &ierr))
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("%s is missing or damaged (%s); it is needed to derive the "
-                                  "database key"),
-                                path, jerr.text[0] ? jerr.text : ierr.message);
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("%s is missing or damaged (%s); it is needed to derive the "
+                                    "database key"),
+                                 path, jerr.text[0] ? jerr.text : ierr.message);
     const char *kdf = json_string_value(json_object_get(info, "kdf"));
     basira_code rc = BASIRA_OK;
     if (kdf && !strcmp(kdf, "keyfile")) {
         if (!key->key_file)
-            rc = basira_error_set(err, BASIRA_E_WRONG_KEY,
-                                  _("this database is opened with a key file (--key-file), not a "
-                                    "passphrase"));
+            rc = basira_error_setm(err, BASIRA_E_WRONG_KEY,
+                                   N_("this database is opened with a key file (--key-file), not a "
+                                      "passphrase"));
         else
             rc = key_from_file(key->key_file, out, err);
     } else if (kdf && !strcmp(kdf, "argon2id")) {
@@ -263,8 +266,8 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
         unsigned char salt[crypto_pwhash_SALTBYTES];
         size_t salt_len = 0;
         if (!key->passphrase) {
-            rc = basira_error_set(err, BASIRA_E_WRONG_KEY,
-                                  _("this database is opened with a passphrase, not a key file"));
+            rc = basira_error_setm(err, BASIRA_E_WRONG_KEY,
+                                   N_("this database is opened with a passphrase, not a key file"));
         } else if (!salt_hex ||
                    sodium_hex2bin(salt, sizeof salt, salt_hex, strlen(salt_hex), NULL, &salt_len,
                                   NULL) != 0 ||
@@ -272,15 +275,15 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
                    ops > (json_int_t)crypto_pwhash_OPSLIMIT_SENSITIVE ||
                    mem < (json_int_t)crypto_pwhash_MEMLIMIT_MIN ||
                    mem > (json_int_t)crypto_pwhash_MEMLIMIT_SENSITIVE) {
-            rc = basira_error_set(err, BASIRA_E_FORMAT, _("%s has invalid key parameters"), path);
+            rc = basira_error_setm(err, BASIRA_E_FORMAT, N_("%s has invalid key parameters"), path);
         } else if (crypto_pwhash(out, 32, key->passphrase, strlen(key->passphrase), salt,
                                  (unsigned long long)ops, (size_t)mem,
                                  crypto_pwhash_ALG_ARGON2ID13) != 0) {
-            rc = basira_error_set(err, BASIRA_E_NOMEM,
-                                  _("not enough memory to derive the database key"));
+            rc = basira_error_setm(err, BASIRA_E_NOMEM,
+                                   N_("not enough memory to derive the database key"));
         }
     } else {
-        rc = basira_error_set(err, BASIRA_E_FORMAT, _("%s names an unknown key method"), path);
+        rc = basira_error_setm(err, BASIRA_E_FORMAT, N_("%s names an unknown key method"), path);
     }
     json_decref(info);
     return rc;
@@ -291,9 +294,9 @@ basira_code basira_store_prompt_secret(const char *prompt, const char *again_pro
 {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("no terminal to ask on; give the secret in a file or the "
-                                  "environment"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("no terminal to ask on; give the secret in a file or the "
+                                    "environment"));
     char again[1024];
     basira_code rc = BASIRA_OK;
     for (int round = 0; round < (again_prompt ? 2 : 1) && !rc; round++) {
@@ -303,7 +306,7 @@ basira_code basira_store_prompt_secret(const char *prompt, const char *again_pro
         struct termios old, quiet;
         int have_tc = tcgetattr(fd, &old) == 0;
         if (write(fd, p, strlen(p)) < 0)
-            rc = basira_error_set(err, BASIRA_E_IO, _("cannot use the terminal"));
+            rc = basira_error_setm(err, BASIRA_E_IO, N_("cannot use the terminal"));
         if (have_tc) {
             /* No echo: the secret must not appear on screen or in scrollback. */
             quiet = old;
@@ -320,13 +323,13 @@ basira_code basira_store_prompt_secret(const char *prompt, const char *again_pro
         if (have_tc)
             tcsetattr(fd, TCSAFLUSH, &old);
         if (write(fd, "\n", 1) < 0)
-            rc = basira_error_set(err, BASIRA_E_IO, _("cannot use the terminal"));
+            rc = basira_error_setm(err, BASIRA_E_IO, N_("cannot use the terminal"));
         if (!rc && n == 0)
-            rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("nothing was typed"));
+            rc = basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("nothing was typed"));
     }
     close(fd);
     if (!rc && again_prompt && strcmp(buf, again))
-        rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("the two entries differ"));
+        rc = basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("the two entries differ"));
     sodium_memzero(again, sizeof again);
     return rc;
 }
@@ -342,15 +345,15 @@ basira_code basira_store_key_resolve(const char *key_file, int confirm, char *bu
     const char *env = getenv("BASIRA_DB_PASSPHRASE");
     if (env && *env) {
         if (strlen(env) >= bufsz)
-            return basira_error_set(err, BASIRA_E_LIMIT, _("BASIRA_DB_PASSPHRASE is too long"));
+            return basira_error_setm(err, BASIRA_E_LIMIT, N_("BASIRA_DB_PASSPHRASE is too long"));
         snprintf(buf, bufsz, "%s", env);
         out->passphrase = buf;
         return BASIRA_OK;
     }
     if (!isatty(STDIN_FILENO))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("no database key: give --key-file FILE, set "
-                                  "BASIRA_DB_PASSPHRASE, or run on a terminal to be asked"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("no database key: give --key-file FILE, set "
+                                    "BASIRA_DB_PASSPHRASE, or run on a terminal to be asked"));
     basira_code rc = basira_store_prompt_secret(
         _("Database passphrase: "), confirm ? _("Repeat the passphrase: ") : NULL, buf, bufsz, err);
     if (!rc)
@@ -377,15 +380,15 @@ static basira_code migrate(basira_store *st, basira_error *err)
     if (version < 0)
         return store_sql_error(st, "reading the schema version", err);
     if (version > N_MIGRATIONS)
-        return basira_error_set(err, BASIRA_E_UNSUPPORTED,
-                                _("the database has schema version %d, newer than this program "
-                                  "(%d); upgrade Basira"),
-                                version, N_MIGRATIONS);
+        return basira_error_setm(err, BASIRA_E_UNSUPPORTED,
+                                 N_("the database has schema version %d, newer than this program "
+                                    "(%d); upgrade Basira"),
+                                 version, N_MIGRATIONS);
     for (int v = version; v < N_MIGRATIONS; v++) {
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
         if ((rc = store_begin(st, err)) || (rc = store_exec(st, migrations[v], err)) ||
-            (v + 1 == 2 && (rc = store_migrate_decisions(st, err))) ||
+            (v + 1 == 3 && (rc = store_migrate_decisions(st, err))) ||
             (rc = store_exec(st, bump, err))) {
             store_rollback(st);
             return rc;
@@ -415,18 +418,18 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
 {
     *out = NULL;
     if (!dir || !*dir || strlen(dir) > 4000)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid data folder"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid data folder"));
     if (sodium_init() < 0)
-        return basira_error_set(err, BASIRA_E_INTERNAL, _("libsodium failed to start"));
+        return basira_error_setm(err, BASIRA_E_INTERNAL, N_("libsodium failed to start"));
     int exists = basira_store_exists(dir);
     if (!exists && !create)
-        return basira_error_set(err, BASIRA_E_NOT_FOUND,
-                                _("no Basira database in %s (create one with `basira user add "
-                                  "--data %s --role admin NAME`)"),
-                                dir, dir);
+        return basira_error_setm(err, BASIRA_E_NOT_FOUND,
+                                 N_("no Basira database in %s (create one with `basira user add "
+                                    "--data %s --role admin NAME`)"),
+                                 dir, dir);
     if (!exists && mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot create the data folder %s: %s"), dir,
-                                strerror(errno));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot create the data folder %s: %s"), dir,
+                                 strerror(errno));
 
     unsigned char raw[32];
     basira_code rc = derive_key(dir, key, !exists, raw, err);
@@ -445,8 +448,8 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
-        rc = basira_error_set(err, BASIRA_E_IO, _("cannot open %s: %s"), path,
-                              st->db ? sqlite3_errmsg(st->db) : "?");
+        rc = basira_error_setm(err, BASIRA_E_IO, N_("cannot open %s: %s"), path,
+                               st->db ? sqlite3_errmsg(st->db) : "?");
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 10000);
@@ -465,10 +468,10 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     /* The first read of a page tells whether the key decrypts it. */
     int probe = sqlite3_exec(st->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
     if (probe == SQLITE_NOTADB) {
-        rc = basira_error_set(err, BASIRA_E_WRONG_KEY,
-                              _("the database key is wrong for %s (check the passphrase or key "
-                                "file)"),
-                              path);
+        rc = basira_error_setm(err, BASIRA_E_WRONG_KEY,
+                               N_("the database key is wrong for %s (check the passphrase or key "
+                                  "file)"),
+                               path);
         goto fail;
     } else if (probe != SQLITE_OK) {
         rc = store_sql_error(st, "opening the database", err);

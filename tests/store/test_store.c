@@ -814,7 +814,10 @@ static void test_migration(void)
     basira_store_free(st);
     /* Back to schema 1 behind the store's back, with a decision the old way. */
     sqlite3 *db = raw_open(dir, kf);
-    CHECK_EQ_INT(raw_exec(db, "DROP TABLE decisions; DROP INDEX cases_patient;"
+    CHECK_EQ_INT(raw_exec(db, "DROP TABLE decisions; DROP INDEX cases_patient; DROP TABLE sessions;"
+                              "CREATE TABLE sessions(token_hash TEXT PRIMARY KEY, user_id INTEGER"
+                              " NOT NULL, csrf TEXT NOT NULL, created_at INTEGER NOT NULL,"
+                              " expires_at INTEGER NOT NULL);"
                               "CREATE TABLE c1(id INTEGER PRIMARY KEY, patient_ref TEXT NOT NULL,"
                               " age INTEGER, sex TEXT NOT NULL, body_site TEXT, history TEXT NOT"
                               " NULL, consent_care INTEGER NOT NULL, consent_research INTEGER NOT"
@@ -832,7 +835,7 @@ static void test_migration(void)
                               "'{\"outcome\":\"overridden\",\"category\":\"high\",\"reason\":"
                               "\"ulcerated\",\"referral\":\"requested\",\"decided_by\":\"derm0\","
                               "\"decided_at\":\"2026-01-02T03:04:05Z\"}';"
-                              "PRAGMA user_version = 1;"),
+                              "PRAGMA user_version = 2;"),
                  SQLITE_OK);
     sqlite3_close(db);
     basira_store_key key = {NULL, kf};
