@@ -436,6 +436,7 @@
     for (const l of lines) {
       const li = document.createElement('li');
       li.textContent = l;
+      li.dir = 'auto'; // an Arabic sentence keeps its punctuation on its own side
       ul.append(li);
     }
     $('retake').hidden = lines.length === 0;
@@ -1005,7 +1006,7 @@
     $('compare').hidden = true;
     let p;
     try {
-      p = (await api('GET', `/patients/${encodeURIComponent(ref)}`)).body;
+      p = (await api('GET', `/patients?ref=${encodeURIComponent(ref)}`)).body;
     } catch (e) {
       if (ticket === state.ticket) banner(errorText(e));
       return;

@@ -49,6 +49,9 @@ const char *basira_risk_category_code(basira_risk_category c);
 const char *basira_risk_action(basira_risk_category c);
 /* Localised "decision support, not a diagnosis" sentence. */
 const char *basira_disclaimer(void);
+/* The same two, untranslated (msgids), for saying them in another language (basira_translate). */
+const char *basira_risk_action_msgid(basira_risk_category c);
+const char *basira_disclaimer_msgid(void);
 
 /* Patient-reported history. -1 = not asked. */
 typedef struct basira_history {
@@ -142,6 +145,14 @@ static inline void basira_triage_result_clear(basira_triage_result *r)
     free(r->clean);
     basira_triage_result_init(r);
 }
+
+/*
+ * Say the sentences of a result document (retake advice of the quality checks,
+ * the refusal, the recommended action, the disclaimer, validation warnings) in
+ * lang, whatever language it was made in. t, lang: see basira_translate().
+ */
+struct basira_translator;
+void basira_triage_localize(json_t *doc, const struct basira_translator *t, const char *lang);
 
 /* ---- the whole pipeline: intake -> quality -> skin tone -> model -> triage ---- */
 

@@ -102,10 +102,17 @@ enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request 
     return send_json(c, rq, 200, out, NULL);
 }
 
-/* The case with its version as ETag: a decision sends it back as If-Match. */
+/*
+ * The case with its version as ETag: a decision sends it back as If-Match. The
+ * sentences of its analyses are said in the language of whoever asked.
+ */
 static enum MHD_Result send_case(struct MHD_Connection *c, request *rq, unsigned status,
                                  json_t *out)
 {
+    size_t i;
+    json_t *im;
+    json_array_foreach(json_object_get(out, "images"), i, im)
+        basira_triage_localize(json_object_get(im, "result"), rq->tr, rq->lang);
     char etag[32];
     snprintf(etag, sizeof etag, "\"%" JSON_INTEGER_FORMAT "\"",
              json_integer_value(json_object_get(out, "version")));
@@ -258,6 +265,8 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
         basira_photo_outcome_clear(&o);
         return send_json(c, rq, 422, body, NULL);
     }
+    /* Retake advice and every sentence of the result in the user's language. */
+    basira_triage_localize(result, rq->tr, rq->lang);
     json_object_set_new(result, "case_id", json_integer(rq->id));
     if (o.result.status == BASIRA_TRIAGE_OK) {
         json_object_set_new(result, "image_id", json_integer(o.image_id));

@@ -16,6 +16,7 @@
 #include "basira/triage.h"
 #include "basira/i18n.h"
 #include "core/i18n.h"
+#include "triage_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -230,86 +231,6 @@ oom:
 }
 
 /*
- * What a model was validated on. The metadata of a model file does not say yet, so
- * it is stated here per model name (from models/MODEL_CARD.md); a model that is
- * not listed gets a warning that its validation is unknown.
- */
-static const struct {
-    const char *model;
-    const char *data_set;
-    const char *photo_kind;            /* "dermoscopic" | "clinical" */
-    basira_skin_tone_category darkest; /* darkest skin-tone category well represented */
-} validated[] = {
-    {"basira-derm", "HAM10000", "dermoscopic", BASIRA_TONE_INTERMEDIATE},
-};
-
-static int add_warning(json_t *warnings, const char *code, const char *message)
-{
-    return json_array_append_new(warnings,
-                                 json_pack("{s:s, s:s}", "code", code, "message", message));
-}
-
-/* "validation": what the model was validated on, and warnings when this photo is outside. */
-static json_t *validation_json(const basira_pipeline *p, const basira_skin_tone *tone,
-                               basira_photo_kind kind)
-{
-    int row = -1;
-    for (size_t i = 0; i < sizeof validated / sizeof validated[0]; i++)
-        if (!strcmp(p->info->name, validated[i].model))
-            row = (int)i;
-    json_t *w = json_array(), *tones = json_array();
-    if (!w || !tones) {
-        json_decref(w);
-        json_decref(tones);
-        return NULL;
-    }
-    if (row < 0) {
-        json_decref(tones);
-        add_warning(w, "validation_unknown",
-                    _("This model does not state what it was validated on: treat its result "
-                      "with caution."));
-        return json_pack("{s:n, s:[], s:[], s:o}", "data_set", "photo_kinds", "skin_tones",
-                         "warnings", w);
-    }
-    for (int t = BASIRA_TONE_VERY_LIGHT; t <= (int)validated[row].darkest; t++)
-        json_array_append_new(tones, json_string(basira_skin_tone_category_code(t)));
-    int dermoscopic = !strcmp(validated[row].photo_kind, "dermoscopic");
-    if (dermoscopic && kind == BASIRA_PHOTO_CLINICAL)
-        add_warning(w, "photo_kind_outside",
-                    _("This photo was taken without a dermatoscope; the model was validated on "
-                      "dermoscopic photos only and may be wrong here."));
-    else if (dermoscopic && kind == BASIRA_PHOTO_UNKNOWN)
-        add_warning(w, "photo_kind_unknown",
-                    _("The model was validated on dermoscopic photos only; if this photo was "
-                      "taken without a dermatoscope, its result may be wrong."));
-    if (tone->category > validated[row].darkest)
-        add_warning(w, "skin_tone_outside",
-                    _("The skin in this photo looks darker than most skin in the model's "
-                      "validation data (mostly light skin): the result is less reliable."));
-    return json_pack("{s:s, s:[s], s:o, s:o}", "data_set", validated[row].data_set, "photo_kinds",
-                     validated[row].photo_kind, "skin_tones", tones, "warnings", w);
-}
-
-/* The range of the risk index over the symmetry views of the photo. */
-static json_t *uncertainty_json(const basira_pipeline *p, const float *per_view, int n)
-{
-    const basira_model_info *info = p->info;
-    double lo = 1, hi = 0;
-    for (int v = 0; v < n; v++) {
-        double m = 0;
-        for (int i = 0; i < info->num_classes; i++)
-            if (info->classes[i].malignant)
-                m += per_view[(size_t)v * info->num_classes + i];
-        m = m > 1 ? 1 : m;
-        lo = m < lo ? m : lo;
-        hi = m > hi ? m : hi;
-    }
-    return json_pack("{s:s, s:i, s:I, s:I}", "method", "tta", "views", n, "low",
-                     (json_int_t)floor(100.0 * lo + 0.5), "high",
-                     (json_int_t)floor(100.0 * hi + 0.5));
-}
-
-/*
  * Everything after decoding. Returns NULL only when out of memory. typed (may
  * be NULL) gets the values the result document shows.
  */
@@ -378,9 +299,11 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
         basira_triage_decide_ex(pmal, p->high, p->medium, req ? req->history : NULL, q.ok, &raised);
     json_t *s = scores_json(p, probs, pmal, cat, raised);
     if (!s || json_object_update(r, s) ||
-        put(json_object_get(r, "risk"), "uncertainty", uncertainty_json(p, per_view, n_views)) ||
+        put(json_object_get(r, "risk"), "uncertainty",
+            triage_uncertainty_json(p->info, per_view, n_views)) ||
         put(r, "validation",
-            validation_json(p, &tone, req ? req->photo_kind : BASIRA_PHOTO_UNKNOWN))) {
+            triage_validation_json(p->info->name, &tone,
+                                   req ? req->photo_kind : BASIRA_PHOTO_UNKNOWN))) {
         json_decref(s);
         json_decref(r);
         return NULL;

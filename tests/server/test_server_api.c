@@ -752,6 +752,54 @@ static void test_languages(void)
     http_free(&en);
 }
 
+/*
+ * Retake advice in the uploader's language: a blurred photo sent by a French
+ * user gets French advice, by an Arabic user Arabic advice (the node runs in
+ * English); so do the workflow's own refusals.
+ */
+static void test_retake_language(void)
+{
+    http_client fr, ar;
+    http_init(&fr, "http", port);
+    http_init(&ar, "http", port);
+    fr.accept_language = "fr";
+    ar.accept_language = "ar-MA";
+    CHECK_EQ_INT(http_login(&fr, "gp", "password-123"), 200);
+    CHECK_EQ_INT(http_login(&ar, "nurse", "password-123"), 200);
+    int64_t id = create_case(&fr, "P-LANG");
+    CHECK_EQ_INT(upload_raw(&fr, id, "BLURRY photo"), 200);
+    const char *g = json_string_value(json_array_get(json_object_get(fr.json, "guidance"), 0));
+    CHECK_MSG(g && strstr(g, "La photo est floue"), "fr guidance: %s", g ? g : "(none)");
+    const char *chk = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_object_get(fr.json, "quality"), "checks"), 0),
+        "message"));
+    CHECK_MSG(chk && strstr(chk, "floue"), "fr check: %s", chk ? chk : "(none)");
+    CHECK_EQ_INT(upload_raw(&ar, id, "BLURRY photo"), 200);
+    g = json_string_value(json_array_get(json_object_get(ar.json, "guidance"), 0));
+    CHECK_MSG(g && strstr(g, "الصورة ضبابية"), "ar guidance: %s", g ? g : "(none)");
+    /* The stored result is said in the reader's language too. */
+    char path[64];
+    snprintf(path, sizeof path, "/cases/%lld", (long long)id);
+    CHECK_EQ_INT(http_req(&ar, "GET", path, NULL, NULL, 0, 0), 200);
+    json_t *im = json_array_get(json_object_get(ar.json, "images"), 0);
+    chk = json_string_value(json_object_get(
+        json_array_get(
+            json_object_get(json_object_get(json_object_get(im, "result"), "quality"), "checks"),
+            0),
+        "message"));
+    CHECK_MSG(chk && strstr(chk, "ضبابية"), "ar stored check: %s", chk ? chk : "(none)");
+    /* A workflow refusal in French: high without referral and reason. */
+    CHECK_EQ_INT(upload_raw(&fr, id, "IMG-H lang"), 201);
+    snprintf(path, sizeof path, "/cases/%lld/decision", (long long)id);
+    CHECK_EQ_INT(http_json(&fr, "POST", path, "{\"accept_ai\": true, \"referral\": \"none\"}"),
+                 400);
+    const char *m =
+        json_string_value(json_object_get(json_object_get(fr.json, "error"), "message"));
+    CHECK_MSG(m && strstr(m, "motif"), "fr refusal: %s", m ? m : "(none)");
+    http_free(&fr);
+    http_free(&ar);
+}
+
 static void test_audit_trail(void)
 {
     http_client c;
@@ -848,6 +896,7 @@ int main(void)
     RUN(test_languages);
     RUN(test_audit_trail);
     RUN(test_workflow);
+    RUN(test_retake_language);
     RUN(test_idle_signout);
 
     basira_server_stop(server, 5);
