@@ -71,6 +71,7 @@ typedef struct basira_server_config {
     const char *clinic_name;
     const char *clinic_address;
     const char *clinic_contact;
+    const char *clinic_addressee; /* whom letters are addressed to; NULL = generic */
 } basira_server_config;
 
 void basira_server_config_default(basira_server_config *cfg);

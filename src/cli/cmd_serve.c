@@ -208,6 +208,7 @@ static int run(int argc, char **argv)
     cfg.clinic_name = site.clinic.clinic_name;
     cfg.clinic_address = site.clinic.clinic_address;
     cfg.clinic_contact = site.clinic.clinic_contact;
+    cfg.clinic_addressee = site.clinic.addressee;
     basira_store *st = NULL;
     if (basira_cli_open_store(dir, key_file, 0, &st)) {
         basira_site_config_free(&site);

@@ -262,7 +262,8 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
     crypto_shorthash_keygen(s->limiter_key);
     *out = s; /* from here on basira_server_free cleans up */
 
-    basira_report_info clinic = {cfg->clinic_name, cfg->clinic_address, cfg->clinic_contact, 0};
+    basira_report_info clinic = {cfg->clinic_name, cfg->clinic_address, cfg->clinic_contact, 0,
+                                 cfg->clinic_addressee};
     if ((rc = basira_case_service_new(st, analyzer, &clinic, &s->cases, err)) ||
         (rc = basira_translator_new(&s->tr, err)))
         return rc;

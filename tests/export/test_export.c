@@ -78,7 +78,7 @@ static int make_letter(const json_t *c, const unsigned char *photo, size_t plen,
                        const char *name, char *path, size_t n)
 {
     basira_report_info info = {"Centre de santé Al Amal — Fès", "12 rue des Érables, 30000 Fès",
-                               "+212 5 35 00 00 00", 1795000000};
+                               "+212 5 35 00 00 00", 1795000000, NULL};
     unsigned char *pdf = NULL;
     size_t len = 0;
     basira_error err;
@@ -190,6 +190,62 @@ static void test_letter_fr(void)
                   imgs ? imgs : "(pdfimages failed)");
         free(imgs);
     }
+    json_decref(c);
+}
+
+/*
+ * Issue 10 item 6: every field in the letter's language (a body-site code in
+ * French), the referring clinician and the addressee, all decisions, and no
+ * contradiction: a high category the clinician did not refer is never printed as
+ * "priority referral".
+ */
+static void test_letter_decisions(void)
+{
+    json_t *c = fixture_case(14, "PT-2026-0044", "high", 74, "overridden", "none",
+                             "Nævus connu, stable depuis 10 ans (photos comparées).");
+    json_object_set_new(c, "body_site", json_string("upper arm left"));
+    json_t *ds = json_array();
+    json_array_append_new(ds, json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "version", 1,
+                                        "decided_by", "dr.bennani", "role", "dermatologist",
+                                        "decided_at", "2026-11-21T10:00:00Z", "outcome", "accepted",
+                                        "category", "high", "referral", "requested", "reason",
+                                        "réseau atypique"));
+    json_t *last = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "version", 2, "decided_by",
+                             "dr.amrani", "role", "gp", "decided_at", "2026-11-22T10:05:00Z",
+                             "outcome", "overridden", "category", "high", "referral", "none",
+                             "reason", "Nævus connu, stable depuis 10 ans (photos comparées).");
+    json_array_append(ds, last);
+    json_object_set_new(c, "decisions", ds);
+    json_object_set_new(c, "decision", last);
+    char path[4200];
+    for (int k = 0; k < 2; k++) {
+        const char *lang = k ? "ar" : "fr";
+        if (make_letter(c, g_photo, g_plen, lang, k ? "letter-decisions-ar" : "letter-decisions-fr",
+                        path, sizeof path) ||
+            !have_poppler())
+            continue;
+        CHECK_EQ_INT(pages_of(path), 1);
+        char *t = text_of(path, 0);
+        CHECK(t != NULL);
+        if (t && !k) {
+            CHECK_MSG(strstr(t, "bras gauche") != NULL, "body site not in French:\n%s", t);
+            CHECK(strstr(t, "upper arm") == NULL);
+            CHECK(strstr(t, "Service de dermatologie") != NULL); /* the addressee */
+            CHECK(strstr(t, "dr.bennani") != NULL);              /* referring clinician */
+            CHECK(strstr(t, "dr.amrani") != NULL);
+            CHECK(strstr(t, "réseau") != NULL); /* the earlier decision stays */
+            CHECK(strstr(t, "stable depuis 10 ans") != NULL);
+            CHECK_MSG(strstr(t, "Orientation prioritaire") == NULL,
+                      "high, not referred, yet 'priority referral' printed:\n%s", t);
+            CHECK(strstr(t, "+212 5 35 00 00 00") != NULL); /* contact */
+        }
+        if (t && k) {
+            CHECK_MSG(strstr(t, "dr.bennani") && strstr(t, "PT-2026-0044"), "%s", t);
+            CHECK(strstr(t, "upper arm") == NULL);
+        }
+        free(t);
+    }
+    json_decref(last);
     json_decref(c);
 }
 
@@ -599,6 +655,7 @@ int main(void)
     RUN(test_catalog);
     RUN(test_letter_fr);
     RUN(test_letter_ar);
+    RUN(test_letter_decisions);
     RUN(test_letter_en_without_photo);
     RUN(test_letter_hostile);
     RUN(test_letter_errors);
