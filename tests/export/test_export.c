@@ -427,6 +427,25 @@ static void test_fhir(void)
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         CHECK_MSG(entry_of(b, types[i], NULL) != NULL, "no %s", types[i]);
     CHECK(refs_resolve(b, b));
+    /* Every decision is a Provenance of the report, with who, role and reason. */
+    int prov = 0, saw_first = 0;
+    size_t pi;
+    json_t *pe;
+    json_array_foreach(json_object_get(b, "entry"), pi, pe)
+    {
+        json_t *r = json_object_get(pe, "resource");
+        if (strcmp(json_string_value(json_object_get(r, "resourceType")), "Provenance"))
+            continue;
+        prov++;
+        const char *why = json_string_value(
+            json_object_get(json_array_get(json_object_get(r, "reason"), 0), "text"));
+        const char *who = json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(r, "agent"), 0), "who"), "display"));
+        saw_first |=
+            why && strstr(why, "first look") && who && !strcmp(who, "dr.bennani (dermatologist)");
+    }
+    CHECK_EQ_INT(prov, 2);
+    CHECK(saw_first);
     /* Patient: pseudonymous identifier only. */
     json_t *pat = entry_of(b, "Patient", NULL);
     CHECK(json_object_get(pat, "name") == NULL);
