@@ -109,6 +109,16 @@
     state.rerender = null;
     const h = location.hash.replace(/^#\/?/, '');
     const [name, arg] = h.split('/');
+    if (!state.user && stored('basira.signout_pending')) {
+      try {
+        await api('DELETE', '/session');
+        store('basira.signout_pending', null);
+      } catch (e) {
+        if (e instanceof ApiError) store('basira.signout_pending', null);
+      }
+      show('login');
+      return;
+    }
     if (!state.user) {
       try {
         const r = await api('GET', '/session');
@@ -159,13 +169,29 @@
 
   async function signOut(reason) {
     clearTimeout(state.idleTimer);
-    try { await api('DELETE', '/session'); } catch (e) { /* already signed out */ }
+    try {
+      await api('DELETE', '/session');
+    } catch (e) {
+      // Offline: the node still holds the session; end it as soon as it answers again,
+      // and never sign the next person in with it.
+      if (!(e instanceof ApiError)) store('basira.signout_pending', '1');
+    }
     await queueClear();
     setUser(null);
     clearCase();
-    location.hash = '#/login';
+    if (location.hash !== '#/login') {
+      state.keepBanner = true; // the hash change below must not wipe the message
+      location.hash = '#/login';
+    }
     show('login');
     banner(reason ? t(reason) : '');
+  }
+
+  function store(k, v) {
+    try { if (v === null) localStorage.removeItem(k); else localStorage.setItem(k, v); } catch (e) { /* private mode */ }
+  }
+  function stored(k) {
+    try { return localStorage.getItem(k); } catch (e) { return null; }
   }
 
   // ---- sign in -----------------------------------------------------------
@@ -887,9 +913,13 @@
     } catch (e) {
       if (e.status === 412) {
         // Someone decided meanwhile: show what changed, keep what was typed.
-        const typed = [$('override-reason').value, $('decision-note').value];
+        const ids = ['override-cat', 'override-reason', 'referral', 'decision-note', 'follow-up-date'];
+        const typed = ids.map((id) => $(id).value);
+        const choice = document.querySelector('input[name="accept"]:checked').value;
         await showCase(state.caseId);
-        [$('override-reason').value, $('decision-note').value] = typed;
+        ids.forEach((id, i) => { $(id).value = typed[i]; });
+        document.querySelector(`input[name="accept"][value="${choice}"]`).checked = true;
+        $('override-fields').hidden = choice !== 'override';
         const d = state.caseData && state.caseData.decision;
         banner(d ? t('decision_stale', { who: d.decided_by, cat: catName(d.category) }) : t('err_precondition_failed'));
         return;
@@ -981,6 +1011,7 @@
 
   $('password-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    showError($('pw-error'), '');
     const cur = $('pw-current').value, nw = $('pw-new').value;
     if (nw !== $('pw-again').value) return showError($('pw-error'), t('password_mismatch'));
     const weak = passwordProblem(nw, state.user.username);
@@ -1076,7 +1107,11 @@
   document.querySelectorAll('.lang').forEach((b) => b.addEventListener('click', () => loadLang(b.dataset.lang)));
   // Installable and usable without the node: the service worker keeps the app's files.
   if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => { /* not served */ });
-  window.addEventListener('hashchange', () => { banner(''); route(); });
+  window.addEventListener('hashchange', () => {
+    if (state.keepBanner) state.keepBanner = false;
+    else banner('');
+    route();
+  });
 
   let start = 'fr';
   try { start = localStorage.getItem('basira.lang') || start; } catch (e) { /* private mode */ }
