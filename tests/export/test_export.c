@@ -633,7 +633,7 @@ static void test_catalog(void)
     CHECK_EQ_INT(basira_catalog_open("fr", &cat, &err), BASIRA_OK);
     CHECK_MSG(cat != NULL, "French catalogue not found (is the build's locale/ built?)");
     CHECK_STR(basira_catalog_tr(cat, "Patient"), "Patient");
-    CHECK_STR(basira_catalog_tr(cat, "Body site:"), "Localisation :");
+    CHECK_STR(basira_catalog_tr(cat, "Body site:"), "Localisation :" /* narrow no-break space */);
     CHECK_STR(basira_catalog_tr(cat, "no such message, surely"), "no such message, surely");
     basira_catalog_free(cat);
     CHECK_EQ_INT(basira_catalog_open("xx", &cat, &err), BASIRA_E_INVALID_ARGUMENT);
