@@ -123,6 +123,8 @@
       try {
         const r = await api('GET', '/session');
         setUser(r.body);
+        queueBadge();
+        queueFlush(); // what was captured while the node was unreachable
       } catch (e) {
         show('login');
         return;

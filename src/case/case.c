@@ -56,17 +56,8 @@ basira_store *basira_case_service_store(basira_case_service *svc)
 basira_code basira_case_create(basira_case_service *svc, const basira_actor *who,
                                const basira_case_new *c, int64_t *id, basira_error *err)
 {
-    basira_code rc = basira_store_case_create(svc->store, who, c, id, err);
-    if (rc == BASIRA_E_CONSENT) {
-        basira_error aerr;
-        if (basira_store_audit_append(svc->store, who, "case_create", 0, "consent_refused", NULL,
-                                      &aerr)) {
-            if (err)
-                *err = aerr;
-            return aerr.code;
-        }
-    }
-    return rc;
+    /* The store records a refusal of consent in the audit trail itself. */
+    return basira_store_case_create(svc->store, who, c, id, err);
 }
 
 basira_code basira_case_get(basira_case_service *svc, const basira_actor *who, int64_t id,

@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,8 +74,11 @@ int basira_cli_open_store(const char *dir, const char *key_file, int create, bas
     char pass[1024];
     basira_store_key key;
     *out = NULL;
-    int failed = basira_store_key_resolve(key_file, create, pass, sizeof pass, &key, &err) ||
-                 basira_store_open(dir, &key, create, out, &err);
+    const char *fast = getenv("BASIRA_ARGON2_FAST");
+    basira_store_options opts = {fast && !strcmp(fast, "1") ? BASIRA_ARGON2_MINIMUM
+                                                            : BASIRA_ARGON2_STANDARD};
+    int failed = basira_cli_key_resolve(key_file, create, pass, sizeof pass, &key, &err) ||
+                 basira_store_open(dir, &key, create, &opts, out, &err);
     memset(pass, 0, sizeof pass);
     memset(&key, 0, sizeof key);
     if (failed) {
@@ -80,4 +86,52 @@ int basira_cli_open_store(const char *dir, const char *key_file, int create, bas
         return -1;
     }
     return 0;
+}
+
+basira_actor basira_cli_actor(char name[96])
+{
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(name, 96, "cli-%s", pw && pw->pw_name ? pw->pw_name : "unknown");
+    basira_actor a = {name, "local"};
+    return a;
+}
+
+int basira_cli_open_cases(const char *dir, const char *key_file, basira_cli_cases *c)
+{
+    basira_error err;
+    memset(c, 0, sizeof *c);
+    if (basira_site_config_load(dir, &c->site, &err)) {
+        basira_cli_report(NULL, &err);
+        basira_site_config_free(&c->site);
+        return -1;
+    }
+    if (basira_cli_open_store(dir, key_file, 0, &c->store)) {
+        basira_cli_close_cases(c);
+        return -1;
+    }
+    if (basira_case_service_new(c->store, NULL, &c->site.clinic, &c->svc, &err)) {
+        basira_cli_report(dir, &err);
+        basira_cli_close_cases(c);
+        return -1;
+    }
+    c->actor = basira_cli_actor(c->actor_name);
+    return 0;
+}
+
+void basira_cli_close_cases(basira_cli_cases *c)
+{
+    basira_case_service_free(c->svc);
+    basira_store_free(c->store);
+    basira_site_config_free(&c->site);
+    c->svc = NULL;
+    c->store = NULL;
+}
+
+int basira_cli_store_option(int o, basira_cli_store_args *a)
+{
+    if (o == 'd')
+        a->dir = optarg;
+    else if (o == 'K')
+        a->key_file = optarg;
+    return o == 'd' || o == 'K';
 }

@@ -6,7 +6,6 @@
  * records the purge in the audit trail. Meant to run daily (cron or a timer).
  */
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -71,10 +70,8 @@ static int run(int argc, char **argv)
     basira_store *st = NULL;
     if (basira_cli_open_store(dir, key_file, 0, &st))
         return BASIRA_EXIT_FAILED;
-    struct passwd *pw = getpwuid(getuid());
     char actor[96];
-    snprintf(actor, sizeof actor, "cli-%s", pw && pw->pw_name ? pw->pw_name : "unknown");
-    basira_actor who = {actor, "local"};
+    basira_actor who = basira_cli_actor(actor);
     basira_purge_report rep;
     int status = BASIRA_EXIT_OK;
     if (basira_store_purge(st, &who, &ret, (int64_t)time(NULL), &rep, &err)) {

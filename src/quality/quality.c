@@ -122,6 +122,7 @@ static void add(basira_quality_report *r, const char *code, double value, double
     c->threshold = threshold;
     c->passed = passed;
     c->message = message ? _(message) : "";
+    c->msgid = message ? message : "";
     if (!passed)
         r->ok = 0;
 }

@@ -30,13 +30,9 @@ enum MHD_Result h_audit_list(basira_server *s, struct MHD_Connection *c, request
                              N_("limit must be between 1 and 1000"));
     }
     json_t *out = NULL;
-    if (basira_store_audit_list(s->store, after, (int)limit, &out, &e))
-        return fail(c, rq, &e);
     basira_actor a = actor_of(rq);
-    if (basira_store_audit_append(s->store, &a, "audit_read", 0, "ok", NULL, &e)) {
-        json_decref(out);
+    if (basira_store_audit_list(s->store, &a, after, (int)limit, &out, &e))
         return fail(c, rq, &e);
-    }
     return send_json(c, rq, 200, out, NULL);
 }
 

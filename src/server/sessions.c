@@ -146,10 +146,8 @@ enum MHD_Result h_logout(basira_server *s, struct MHD_Connection *c, request *rq
 {
     basira_error e;
     const char *token = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "basira_session");
-    if (basira_store_session_delete(s->store, token, &e))
-        return fail(c, rq, &e);
     basira_actor a = actor_of(rq);
-    if (basira_store_audit_append(s->store, &a, "logout", 0, "ok", NULL, &e))
+    if (basira_store_session_delete(s->store, &a, token, &e))
         return fail(c, rq, &e);
     const char *hdrs[] = {"Set-Cookie",
                           "basira_session=; Path=/api/v1; Max-Age=0; HttpOnly; SameSite=Strict",

@@ -161,8 +161,8 @@ static const char *col_text(sqlite3_stmt *s, int i)
     return t ? (const char *)t : NULL;
 }
 
-basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limit, json_t **out,
-                                    basira_error *err)
+basira_code basira_store_audit_list(basira_store *st, const basira_actor *who, int64_t after_id,
+                                    int limit, json_t **out, basira_error *err)
 {
     if (limit < 1 || limit > 1000)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
@@ -173,7 +173,8 @@ basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limi
     sqlite3_stmt *s;
     basira_code rc;
     pthread_mutex_lock(&st->lock);
-    if (!(rc = store_prepare(st,
+    if (!(rc = store_begin(st, err)) &&
+        !(rc = store_prepare(st,
                              "SELECT id, ts, actor, action, case_id, ip, outcome, detail, hash "
                              "FROM audit WHERE id > ? ORDER BY id LIMIT ?",
                              &s, err))) {
@@ -193,7 +194,15 @@ basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limi
             json_array_append_new(items, e);
         }
         sqlite3_finalize(s);
+        /* Reading the trail is itself recorded, in the same transaction. */
+        char detail[64];
+        snprintf(detail, sizeof detail, "after=%lld returned=%zu", (long long)after_id,
+                 json_array_size(items));
+        if (!(rc = store_audit_append_locked(st, who, "audit_read", 0, "ok", detail, err)))
+            rc = store_commit(st, err);
     }
+    if (rc)
+        store_rollback(st);
     pthread_mutex_unlock(&st->lock);
     if (rc) {
         json_decref(items);

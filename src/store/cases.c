@@ -48,14 +48,34 @@ static json_t *tristate(int v)
     return v < 0 ? json_null() : json_boolean(v);
 }
 
+/*
+ * No case without consent for care: nothing of the case is stored, but the
+ * refusal is, in its own transaction; if that audit entry cannot be written
+ * the error says so instead.
+ */
+static basira_code consent_refused(basira_store *st, const basira_actor *who, basira_error *err)
+{
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if (!(rc = store_begin(st, err)) &&
+        !(rc = store_audit_append_locked(st, who, "case_create", 0, "consent_refused", NULL, err)))
+        rc = store_commit(st, err);
+    if (rc)
+        store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    if (rc)
+        return rc;
+    return basira_error_setm(err, BASIRA_E_CONSENT,
+                             N_("the patient's consent for care is required before a case is "
+                                "recorded; nothing was stored"));
+}
+
 basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                                      const basira_case_new *c, int64_t *id, basira_error *err)
 {
     static const char *const sexes[] = {"female", "male", "other", "unknown", NULL};
     if (!c->consent_care)
-        return basira_error_setm(err, BASIRA_E_CONSENT,
-                                 N_("the patient's consent for care is required before a case is "
-                                    "recorded; nothing was stored"));
+        return consent_refused(st, who, err);
     basira_code rc = basira_patient_ref_check(c->patient_ref, err);
     if (rc)
         return rc;

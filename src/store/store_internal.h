@@ -11,6 +11,7 @@ struct basira_store {
     sqlite3 *db;
     pthread_mutex_t lock; /* one connection, one writer at a time */
     char dir[4096];
+    basira_argon2_cost argon2; /* cost of new password hashes (basira_store_options) */
 };
 
 /* Fill err from the connection's last error (BASIRA_E_STORE). */
@@ -71,7 +72,8 @@ basira_code store_decisions_locked(basira_store *st, int64_t case_id, json_t **o
 /* Schema 2: the decision JSON of each case becomes its decision version 1 (in a transaction). */
 basira_code store_migrate_decisions(basira_store *st, basira_error *err);
 
-/* Argon2id cost: libsodium's minimum when BASIRA_ARGON2_FAST=1 (tests only). */
-void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem);
+/* Argon2id cost of a new key (for_key) or password hash: libsodium's minimum for
+ * BASIRA_ARGON2_MINIMUM. */
+void store_pwhash_cost(basira_argon2_cost cost, int for_key, unsigned long long *ops, size_t *mem);
 
 #endif

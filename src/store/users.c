@@ -23,7 +23,7 @@ static basira_code check_username(const char *u, basira_error *err)
     return BASIRA_OK;
 }
 
-static basira_code hash_password(const char *password, const char *username,
+static basira_code hash_password(const basira_store *st, const char *password, const char *username,
                                  char out[crypto_pwhash_STRBYTES], basira_error *err)
 {
     basira_code rc = basira_password_check(password, username, err);
@@ -32,7 +32,7 @@ static basira_code hash_password(const char *password, const char *username,
     size_t n = strlen(password);
     unsigned long long ops;
     size_t mem;
-    store_pwhash_cost(0, &ops, &mem);
+    store_pwhash_cost(st->argon2, 0, &ops, &mem);
     if (crypto_pwhash_str(out, password, n, ops, mem) != 0)
         return basira_error_setm(err, BASIRA_E_NOMEM, N_("not enough memory to hash the password"));
     return BASIRA_OK;
@@ -43,7 +43,7 @@ basira_code basira_store_user_add(basira_store *st, const basira_actor *who, con
 {
     char hash[crypto_pwhash_STRBYTES];
     basira_code rc = check_username(username, err);
-    if (rc || (rc = hash_password(password, username, hash, err)))
+    if (rc || (rc = hash_password(st, password, username, hash, err)))
         return rc;
     if ((int)role < 0 || role >= BASIRA_ROLE_COUNT_)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid role"));
@@ -142,7 +142,7 @@ basira_code basira_store_user_passwd(basira_store *st, const basira_actor *who,
 {
     char hash[crypto_pwhash_STRBYTES];
     basira_code rc = check_username(username, err);
-    if (rc || (rc = hash_password(password, username, hash, err)))
+    if (rc || (rc = hash_password(st, password, username, hash, err)))
         return rc;
     return update_user(st, who, "UPDATE users SET pwhash = ? WHERE username = ?", hash, 0, username,
                        "user_passwd", 1, err);
@@ -293,7 +293,7 @@ basira_code basira_store_authenticate(basira_store *st, const char *username, co
         char dummy[crypto_pwhash_STRBYTES];
         unsigned long long ops;
         size_t mem;
-        store_pwhash_cost(0, &ops, &mem);
+        store_pwhash_cost(st->argon2, 0, &ops, &mem);
         if (crypto_pwhash_str(dummy, "dummy-password", 14, ops, mem) == 0 &&
             crypto_pwhash_str_verify(dummy, "x", 1) == 0)
             good = 0; /* cannot happen; the work is what matters */
@@ -417,7 +417,8 @@ basira_code basira_store_session_lookup(basira_store *st, const char *token, bas
     return rc;
 }
 
-basira_code basira_store_session_delete(basira_store *st, const char *token, basira_error *err)
+basira_code basira_store_session_delete(basira_store *st, const basira_actor *who,
+                                        const char *token, basira_error *err)
 {
     if (!is_token(token))
         return BASIRA_OK;
@@ -426,12 +427,18 @@ basira_code basira_store_session_delete(basira_store *st, const char *token, bas
     sqlite3_stmt *s;
     basira_code rc;
     pthread_mutex_lock(&st->lock);
-    if (!(rc = store_prepare(st, "DELETE FROM sessions WHERE token_hash = ?", &s, err))) {
+    if (!(rc = store_begin(st, err)) &&
+        !(rc = store_prepare(st, "DELETE FROM sessions WHERE token_hash = ?", &s, err))) {
         sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "closing a session", err);
         sqlite3_finalize(s);
+        /* The sign-out and its audit entry commit together, or neither does. */
+        if (!rc && !(rc = store_audit_append_locked(st, who, "logout", 0, "ok", NULL, err)))
+            rc = store_commit(st, err);
     }
+    if (rc)
+        store_rollback(st);
     pthread_mutex_unlock(&st->lock);
     return rc;
 }

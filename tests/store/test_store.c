@@ -1,5 +1,6 @@
 /* test_store.c - the encrypted case store: keys, users, sessions, cases, audit chain, purge. */
 #include "basira/store.h"
+#include "store/store_internal.h" /* white box: fault injection on the connection */
 #include "test.h"
 
 #include <sodium.h>
@@ -8,6 +9,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The test suite uses libsodium's minimum Argon2id cost (never on a real node). */
+static const basira_store_options fast = {BASIRA_ARGON2_MINIMUM};
 
 static char tmpdir[256];
 static const basira_actor cli = {"tester", "local"};
@@ -60,28 +64,38 @@ static void test_keys(void)
     basira_store_key good = {"correct horse battery", NULL};
     basira_store_key bad = {"wrong horse battery", NULL};
     CHECK(!basira_store_exists(dir));
-    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &st, &err), BASIRA_E_NOT_FOUND);
-    CHECK_EQ_INT(basira_store_open(dir, &good, 1, &st, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &fast, &st, &err), BASIRA_E_NOT_FOUND);
+    CHECK_EQ_INT(basira_store_open(dir, &good, 1, &fast, &st, &err), BASIRA_OK);
     CHECK(basira_store_schema_version(st) >= 1);
     CHECK_EQ_INT(
         basira_store_user_add(st, &cli, "alice", BASIRA_ROLE_ADMIN, "alice-horse-battery", &err),
         BASIRA_OK);
     basira_store_free(st);
     CHECK(basira_store_exists(dir));
+    /* The Argon2id cost is the option given, not the environment (none is set here). */
+    CHECK(getenv("BASIRA_ARGON2_FAST") == NULL);
+    char kinfo[600];
+    snprintf(kinfo, sizeof kinfo, "%s/keyinfo.json", dir);
+    json_t *ki_json = json_load_file(kinfo, 0, NULL);
+    CHECK_EQ_INT(json_integer_value(json_object_get(ki_json, "opslimit")),
+                 crypto_pwhash_OPSLIMIT_MIN);
+    CHECK_EQ_INT(json_integer_value(json_object_get(ki_json, "memlimit")),
+                 crypto_pwhash_MEMLIMIT_MIN);
+    json_decref(ki_json);
 
     st = NULL;
-    CHECK_EQ_INT(basira_store_open(dir, &bad, 0, &st, &err), BASIRA_E_WRONG_KEY);
+    CHECK_EQ_INT(basira_store_open(dir, &bad, 0, &fast, &st, &err), BASIRA_E_WRONG_KEY);
     CHECK(st == NULL);
     CHECK(strstr(err.message, "key") != NULL);
     char kf[600];
     snprintf(kf, sizeof kf, "%s/some.key", tmpdir);
     write_key_file(kf, 1);
     basira_store_key by_file = {NULL, kf};
-    CHECK_EQ_INT(basira_store_open(dir, &by_file, 0, &st, &err), BASIRA_E_WRONG_KEY);
+    CHECK_EQ_INT(basira_store_open(dir, &by_file, 0, &fast, &st, &err), BASIRA_E_WRONG_KEY);
     basira_store_key both = {"x", kf};
-    CHECK_EQ_INT(basira_store_open(dir, &both, 0, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_open(dir, &both, 0, &fast, &st, &err), BASIRA_E_INVALID_ARGUMENT);
 
-    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &st, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &fast, &st, &err), BASIRA_OK);
     long n = 0;
     CHECK_EQ_INT(basira_store_user_count(st, &n, &err), BASIRA_OK);
     CHECK_EQ_INT(n, 1);
@@ -95,7 +109,7 @@ static void test_keys(void)
     fputs("tiny", f);
     fclose(f);
     basira_store_key sk = {NULL, shortkey};
-    CHECK_EQ_INT(basira_store_open(d2, &sk, 1, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_open(d2, &sk, 1, &fast, &st, &err), BASIRA_E_INVALID_ARGUMENT);
     CHECK(strstr(err.message, "32") != NULL);
 
     /* A damaged keyinfo.json is a clear format error, not a crash. */
@@ -104,7 +118,7 @@ static void test_keys(void)
     f = fopen(ki, "w");
     fputs("{\"kdf\": \"argon2id\", \"salt\": \"zz\"", f);
     fclose(f);
-    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &st, &err), BASIRA_E_FORMAT);
+    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &fast, &st, &err), BASIRA_E_FORMAT);
 }
 
 static basira_store *fresh_store(const char *name, char *dir, size_t dirsz, char *kf, size_t kfsz)
@@ -115,7 +129,7 @@ static basira_store *fresh_store(const char *name, char *dir, size_t dirsz, char
     snprintf(kf, kfsz, "%s/%s.key", tmpdir, name);
     write_key_file(kf, 7);
     basira_store_key key = {NULL, kf};
-    if (basira_store_open(dir, &key, 1, &st, &err))
+    if (basira_store_open(dir, &key, 1, &fast, &st, &err))
         fprintf(stderr, "open: %s\n", err.message);
     return st;
 }
@@ -187,7 +201,7 @@ static void test_users_sessions(void)
     CHECK_EQ_INT(basira_store_authenticate(st, "gp1", "new-secret-pass", "ip", &u, &err),
                  BASIRA_E_AUTH);
     CHECK_EQ_INT(basira_store_user_set_disabled(st, &cli, "ghost", 1, &err), BASIRA_E_NOT_FOUND);
-    CHECK_EQ_INT(basira_store_session_delete(st, token, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_session_delete(st, &cli, token, &err), BASIRA_OK);
 
     json_t *list = NULL;
     CHECK_EQ_INT(basira_store_user_list(st, &list, &err), BASIRA_OK);
@@ -361,7 +375,7 @@ static void test_cases(void)
     basira_audit_report rep;
     CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
     json_t *audit = NULL;
-    CHECK_EQ_INT(basira_store_audit_list(st, 0, 1000, &audit, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_audit_list(st, &cli, 0, 1000, &audit, &err), BASIRA_OK);
     CHECK_EQ_INT(json_array_size(json_object_get(audit, "items")), rep.checked);
     /* The failed read of case 777 is in the trail too. */
     int saw_not_found = 0;
@@ -451,7 +465,7 @@ static void test_audit_tamper(void)
     sqlite3_close(db);
     basira_store_key key = {NULL, kf};
     st = NULL;
-    CHECK_EQ_INT(basira_store_open(dir, &key, 0, &st, &err), BASIRA_E_UNSUPPORTED);
+    CHECK_EQ_INT(basira_store_open(dir, &key, 0, &fast, &st, &err), BASIRA_E_UNSUPPORTED);
     CHECK(st == NULL);
     CHECK(strstr(err.message, "99") != NULL);
 }
@@ -535,7 +549,7 @@ static void test_retention(void)
     CHECK_EQ_INT(basira_store_audit_verify(st, &arep, &err), BASIRA_OK);
     CHECK_EQ_INT(arep.checked, 1); /* the record of this purge */
     json_t *audit = NULL;
-    CHECK_EQ_INT(basira_store_audit_list(st, 0, 10, &audit, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_audit_list(st, &cli, 0, 10, &audit, &err), BASIRA_OK);
     CHECK_STR(json_string_value(
                   json_object_get(json_array_get(json_object_get(audit, "items"), 0), "action")),
               "purge");
@@ -778,7 +792,7 @@ static void test_decision_versions(void)
 
     /* The audit row holds the whole decision, reason included. */
     json_t *audit = NULL;
-    CHECK_EQ_INT(basira_store_audit_list(st, 0, 1000, &audit, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_audit_list(st, &cli, 0, 1000, &audit, &err), BASIRA_OK);
     int found = 0;
     size_t i;
     json_t *e;
@@ -792,6 +806,63 @@ static void test_decision_versions(void)
     }
     CHECK(found);
     json_decref(audit);
+    basira_audit_report rep;
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
+    basira_store_free(st);
+}
+
+/*
+ * A failed audit write fails the operation it records (fault injection: a
+ * trigger makes every audit INSERT fail, as a full disk or a broken chain
+ * would). Nothing the audit trail does not show may happen: no case, no
+ * sign-out, no read of the trail, no consent refusal reported as success.
+ */
+static void test_audit_failure_fails_the_operation(void)
+{
+    char dir[512], kf[600];
+    basira_error err;
+    basira_store *st = fresh_store("auditfail", dir, sizeof dir, kf, sizeof kf);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK_EQ_INT(basira_store_user_add(st, &cli, "nurse9", BASIRA_ROLE_NURSE, "password-123", &err),
+                 BASIRA_OK);
+    basira_user u;
+    CHECK_EQ_INT(basira_store_authenticate(st, "nurse9", "password-123", "local", &u, &err),
+                 BASIRA_OK);
+    char token[BASIRA_TOKEN_LEN + 1], csrf[BASIRA_TOKEN_LEN + 1];
+    CHECK_EQ_INT(basira_store_session_create(st, &u, 3600, token, csrf, &err), BASIRA_OK);
+    long cases_before = 0;
+    json_t *list = NULL;
+    basira_case_filter f;
+    basira_case_filter_init(&f);
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    cases_before = (long)json_integer_value(json_object_get(list, "total"));
+    json_decref(list);
+
+    CHECK_EQ_INT(sqlite3_exec(st->db,
+                              "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN "
+                              "SELECT RAISE(ABORT, 'audit unavailable'); END",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    basira_case_new c;
+    new_case(&c);
+    int64_t id = 0;
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id, &err), BASIRA_E_STORE);
+    c.consent_care = 0;
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id, &err), BASIRA_E_STORE);
+    CHECK_EQ_INT(basira_store_session_delete(st, &cli, token, &err), BASIRA_E_STORE);
+    json_t *audit = NULL;
+    CHECK_EQ_INT(basira_store_audit_list(st, &cli, 0, 10, &audit, &err), BASIRA_E_STORE);
+    CHECK(audit == NULL);
+    CHECK_EQ_INT(sqlite3_exec(st->db, "DROP TRIGGER no_audit", NULL, NULL, NULL), SQLITE_OK);
+
+    /* Nothing happened: the session is still open, no case was added. */
+    basira_user back;
+    CHECK_EQ_INT(basira_store_session_lookup(st, token, &back, csrf, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_integer_value(json_object_get(list, "total")), cases_before);
+    json_decref(list);
     basira_audit_report rep;
     CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
     basira_store_free(st);
@@ -839,7 +910,7 @@ static void test_migration(void)
                  SQLITE_OK);
     sqlite3_close(db);
     basira_store_key key = {NULL, kf};
-    CHECK_EQ_INT(basira_store_open(dir, &key, 0, &st, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_open(dir, &key, 0, &fast, &st, &err), BASIRA_OK);
     if (!st)
         return;
     CHECK_EQ_INT(basira_store_schema_version(st), v2);
@@ -859,7 +930,6 @@ static void test_migration(void)
 
 int main(void)
 {
-    setenv("BASIRA_ARGON2_FAST", "1", 1);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/basira-store-test-XXXXXX");
     if (!mkdtemp(tmpdir))
         return 1;
@@ -872,6 +942,7 @@ int main(void)
     RUN(test_patient_ref);
     RUN(test_decision_versions);
     RUN(test_migration);
+    RUN(test_audit_failure_fails_the_operation);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

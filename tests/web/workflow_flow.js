@@ -315,6 +315,8 @@ async function workflowFlow(ctx, base, lang, photo, canAnalyse, h) {
   await page.waitForSelector('#screen-worklist:not([hidden])');
   if (withPhoto) {
     await page.evaluate(() => window.dispatchEvent(new Event('online')));
+    const sentMsg = T.queue_sent.split('{')[0];
+    await page.waitForFunction((t) => document.getElementById('banner').textContent.startsWith(t), sentMsg, { timeout: 60000 });
     await page.waitForFunction(() => document.getElementById('queue-badge').hidden, null, { timeout: 60000 });
     const found = await gp('GET', `/cases?patient_ref=${encodeURIComponent(offRef)}`);
     check(found.json && found.json.total === 1, `${lang}: the queued case reached the node once (${found.json && found.json.total})`);
