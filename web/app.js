@@ -1106,7 +1106,11 @@
 
   // ---- start ----------------------------------------------------------------
 
-  document.querySelectorAll('.lang').forEach((b) => b.addEventListener('click', () => loadLang(b.dataset.lang)));
+  document.querySelectorAll('.lang').forEach((b) => b.addEventListener('click', async () => {
+    await loadLang(b.dataset.lang);
+    // The account remembers it: the node answers in it on every device (else Accept-Language).
+    if (state.user) api('PATCH', '/session', { lang: state.lang }).catch(() => { /* offline */ });
+  }));
   // Installable and usable without the node: the service worker keeps the app's files.
   if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => { /* not served */ });
   window.addEventListener('hashchange', () => {
