@@ -125,6 +125,12 @@ basira_code basira_multipart_find(const char *content_type, const unsigned char 
 /* Parse "2026-11-22" or "2026-11-22T10:00:00Z" to unix seconds (end_of_day for a bare date). */
 basira_code basira_parse_time(const char *s, int end_of_day, int64_t *out, basira_error *err);
 
+/*
+ * The case version in an If-Match header: "7", W/"7" or 7 -> 7; NULL (absent)
+ * or "*" -> -1 (no check); anything else -> -2 (malformed, answered 400).
+ */
+int64_t basira_request_if_match(const char *value);
+
 #ifdef __cplusplus
 }
 #endif

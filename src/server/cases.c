@@ -144,35 +144,6 @@ enum MHD_Result h_patient_get(basira_server *s, struct MHD_Connection *c, reques
     return send_json(c, rq, 200, out, NULL);
 }
 
-/*
- * If-Match: "7" (or W/"7", or 7): the version the decider saw. Absent: -1 (no
- * check, for older clients); "*": any. Malformed: -2.
- */
-static int64_t if_match_version(struct MHD_Connection *c)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match");
-    if (!v)
-        return -1;
-    while (*v == ' ')
-        v++;
-    if (!strcmp(v, "*"))
-        return -1;
-    if (!strncmp(v, "W/", 2))
-        v += 2;
-    int quoted = *v == '"';
-    v += quoted;
-    if (!(*v >= '0' && *v <= '9'))
-        return -2;
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (errno || n < 0 || (quoted && *end++ != '"'))
-        return -2;
-    while (*end == ' ')
-        end++;
-    return *end ? -2 : n;
-}
-
 enum MHD_Result h_photo_get(basira_server *s, struct MHD_Connection *c, request *rq)
 {
     basira_error e;
@@ -287,7 +258,8 @@ enum MHD_Result h_decision(basira_server *s, struct MHD_Connection *c, request *
     basira_actor a = actor_of(rq);
     if (basira_request_parse_decision((const char *)rq->body, rq->len, &d, &holder, &e))
         return fail(c, rq, &e);
-    int64_t if_match = if_match_version(c);
+    int64_t if_match =
+        basira_request_if_match(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match"));
     if (if_match == -2) {
         json_decref(holder);
         return fail_with(c, rq, 400, BASIRA_E_FORMAT,

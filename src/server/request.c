@@ -13,7 +13,9 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -354,4 +356,32 @@ basira_code basira_parse_time(const char *s, int end_of_day, int64_t *out, basir
         return basira_error_setm(err, BASIRA_E_FORMAT, N_("invalid date '%.40s'"), s);
     *out = (int64_t)t;
     return BASIRA_OK;
+}
+
+/*
+ * If-Match: "7" (or W/"7", or 7): the version the decider saw. Absent: -1 (no
+ * check, for older clients); "*": any. Malformed: -2.
+ */
+int64_t basira_request_if_match(const char *v)
+{
+    if (!v)
+        return -1;
+    while (*v == ' ')
+        v++;
+    if (!strcmp(v, "*"))
+        return -1;
+    if (!strncmp(v, "W/", 2))
+        v += 2;
+    int quoted = *v == '"';
+    v += quoted;
+    if (!(*v >= '0' && *v <= '9'))
+        return -2;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || n < 0 || (quoted && *end++ != '"'))
+        return -2;
+    while (*end == ' ')
+        end++;
+    return *end ? -2 : n;
 }
