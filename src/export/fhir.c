@@ -443,9 +443,13 @@ basira_code basira_fhir_bundle(const json_t *case_json, const unsigned char *pho
                                observation(case_json, res, u[R_PATIENT], u[R_DEVICE],
                                            with_media ? u[R_MEDIA] : NULL));
     }
-    const char *referral = ex_str(json_object_get(case_json, "decision"), "referral");
+    const json_t *decision = json_object_get(case_json, "decision");
+    const char *referral = ex_str(decision, "referral");
     int wants_referral = referral && strcmp(referral, "none");
-    if (res && cat && (strcmp(cat, "low") || wants_referral))
+    /* A clinician who kept "high" but chose not to refer (with a reason) gets no referral
+     * request in the bundle: it would contradict the decision. */
+    int declined = json_is_object(decision) && cat && !strcmp(cat, "high") && !wants_referral;
+    if (res && cat && (strcmp(cat, "low") || wants_referral) && !declined)
         bad = bad || add_entry(entries, u[R_REQUEST],
                                service_request(case_json, cat, u[R_PATIENT], u[R_OBSERVATION],
                                                with_media ? u[R_MEDIA] : NULL));

@@ -446,6 +446,14 @@ static void test_fhir(void)
     }
     CHECK_EQ_INT(prov, 2);
     CHECK(saw_first);
+    /* High kept without referral (with a reason): no referral request contradicts it. */
+    json_t *nr = fixture_case(22, "PT-2026-0101", "high", 77, "overridden", "none", "stable 10 y");
+    json_t *nb = NULL;
+    CHECK_EQ_INT(basira_fhir_bundle(nr, g_photo, g_plen, "image/jpeg", &nb, &err), BASIRA_OK);
+    CHECK(entry_of(nb, "ServiceRequest", NULL) == NULL);
+    CHECK(entry_of(nb, "DiagnosticReport", NULL) != NULL);
+    json_decref(nb);
+    json_decref(nr);
     /* Patient: pseudonymous identifier only. */
     json_t *pat = entry_of(b, "Patient", NULL);
     CHECK(json_object_get(pat, "name") == NULL);
