@@ -314,7 +314,8 @@ static basira_code migrate(basira_store *st, basira_error *err)
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
         if ((rc = store_begin(st, err)) || (rc = store_exec(st, migrations[v], err)) ||
-            (v + 1 == 3 && (rc = store_migrate_decisions(st, err))) ||
+            (strstr(migrations[v], "CREATE TABLE decisions(") &&
+             (rc = store_migrate_decisions(st, err))) ||
             (rc = store_exec(st, bump, err))) {
             store_rollback(st);
             return rc;

@@ -905,9 +905,12 @@ static void test_migration(void)
                               "UPDATE cases SET status = 'reviewed', risk = 2, decision = "
                               "'{\"outcome\":\"overridden\",\"category\":\"high\",\"reason\":"
                               "\"ulcerated\",\"referral\":\"requested\",\"decided_by\":\"derm0\","
-                              "\"decided_at\":\"2026-01-02T03:04:05Z\"}';"
-                              "PRAGMA user_version = 2;"),
+                              "\"decided_at\":\"2026-01-02T03:04:05Z\"}';"),
                  SQLITE_OK);
+    /* The version before the decisions migration (the last one). */
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v2 - 1);
+    CHECK_EQ_INT(raw_exec(db, pragma), SQLITE_OK);
     sqlite3_close(db);
     basira_store_key key = {NULL, kf};
     CHECK_EQ_INT(basira_store_open(dir, &key, 0, &fast, &st, &err), BASIRA_OK);
