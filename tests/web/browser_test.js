@@ -500,7 +500,8 @@ async function main() {
     }
     if (flows.includes('admin')) await adminFlow(browser, base);
     if (flows.includes('workflow')) {
-      for (const lang of ['fr', 'ar']) {
+      // English too: its catalogue's wording is checked the same way.
+      for (const lang of ['fr', 'ar', 'en']) {
         const t0 = Date.now();
         await browser.clearCookies();
         await workflowFlow(browser, base, lang, photo, canAnalyse, { check, signIn, signOut, shot, cat, PASS, blurred });

@@ -101,7 +101,9 @@ async function workflowFlow(ctx, base, lang, photo, canAnalyse, h) {
     const r = await api('POST', `/cases/${caseA}/images`, blur, { 'Content-Type': 'image/jpeg', 'Accept-Language': lang });
     if (r.status === 200 && r.json && r.json.guidance) {
       const g = r.json.guidance.join(' ');
-      check(lang === 'fr' ? /photo|prenez|lumière|floue/i.test(g) && !/The photo/.test(g) : /[\u0600-\u06ff]/.test(g) && !/The photo/.test(g),
+      const inLang = { fr: /photo|prenez|lumière|floue/i.test(g) && !/The photo/.test(g),
+        ar: /[\u0600-\u06ff]/.test(g) && !/The photo/.test(g), en: /photo/i.test(g) && !/[\u0600-\u06ff]/.test(g) };
+      check(inLang[lang],
         `${lang}: retake advice in ${lang} (${g.slice(0, 80)})`);
     } else {
       console.log(`  note ${lang}: the blurred photo was accepted by the node (${r.status}); advice not checked`);
@@ -159,7 +161,8 @@ async function workflowFlow(ctx, base, lang, photo, canAnalyse, h) {
   check(dd.status === 200, `${lang}: the dermatologist decides (${dd.status})`);
   const noRef = await derm('POST', `/cases/${caseA}/decision`, { accept_ai: false, category: 'high', referral: 'none' },
     { 'Accept-Language': lang });
-  check(noRef.status === 400 && /[\u0600-\u06ff]|motif/.test((noRef.json.error || {}).message || ''),
+  const why = (noRef.json.error || {}).message || '';
+  check(noRef.status === 400 && ({ fr: /motif/, ar: /[\u0600-\u06ff]/, en: /reason/ })[lang].test(why),
     `${lang}: high without referral and reason refused, in ${lang} (${noRef.status})`);
   // The GP's page still shows the version before: saving is refused and shows what changed.
   await page.check('input[name="accept"][value="override"]');
