@@ -979,6 +979,7 @@
 
   $('user-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    showError($('user-error'), '');
     const body = { username: $('nu-name').value.trim(), role: $('nu-role').value, password: $('nu-pass').value };
     if (!body.username) return showError($('user-error'), t('need_username'));
     const weak = passwordProblem(body.password, body.username);

@@ -393,13 +393,15 @@ async function adminFlow(ctx, base) {
     await page.selectOption('#nu-role', 'gp');
     await page.fill('#nu-pass', 'cedar lake stone');
     await page.click('#user-form button[type=submit]');
-    await page.waitForSelector('#user-error:not([hidden])');
-    check(await page.textContent('#user-error') === L.user_exists.replace('{name}', 'gp1'), `${lang} admin: duplicate username explained`);
+    const dup = L.user_exists.replace('{name}', 'gp1');
+    await page.waitForFunction((t) => document.getElementById('user-error').textContent === t, dup).catch(() => {});
+    check(await page.textContent('#user-error') === dup, `${lang} admin: duplicate username explained`);
     for (const [pw, key] of [['password', 'password_common'], ['nurse9', 'need_password'], ['nurse9nurse9', null]]) {
       await page.fill('#nu-name', 'nurse9');
       await page.fill('#nu-pass', pw);
       await page.click('#user-form button[type=submit]');
-      await page.waitForSelector('#user-error:not([hidden])');
+      const want = key ? L[key] : L.password_refused;
+      await page.waitForFunction((t) => document.getElementById('user-error').textContent.startsWith(t), want).catch(() => {});
       const msg = await page.textContent('#user-error');
       check(key ? msg === L[key] : msg.startsWith(L.password_refused), `${lang} admin: password ${pw} refused (${msg})`);
     }
