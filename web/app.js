@@ -14,6 +14,9 @@
   const state = { lang: 'fr', cat: {}, user: null, caseId: null, file: null, localOk: false };
 
   const $ = (id) => document.getElementById(id);
+  // Shared with the other files of the app (offline.js, accounts.js, patient.js), which
+  // register their screens here; they load after this one (defer keeps the order).
+  const B = (window.Basira = { screens: {} });
 
   // ---- translations ----------------------------------------------------
 
@@ -123,8 +126,8 @@
       try {
         const r = await api('GET', '/session');
         setUser(r.body);
-        queueBadge();
-        queueFlush(); // what was captured while the node was unreachable
+        B.queueBadge();
+        B.queueFlush(); // what was captured while the node was unreachable
       } catch (e) {
         show('login');
         return;
@@ -135,10 +138,10 @@
     if (name === 'capture' && (id > 0 || (arg === 'offline' && state.offlineCase))) return showCapture(id > 0 ? id : 'offline');
     if (name === 'queue') return showWorklist();
     if (name === 'case' && id > 0) return showCase(id);
-    if (name === 'patient' && arg) return showPatient(decodeURIComponent(arg));
-    if (name === 'password') return showPassword();
-    if (name === 'users' && state.user.role === 'admin') return showUsers();
-    if (state.user.role === 'admin') return showUsers();
+    if (name === 'patient' && arg) return B.screens.patient(decodeURIComponent(arg));
+    if (name === 'password') return B.screens.password();
+    if (name === 'users' && state.user.role === 'admin') return B.screens.users();
+    if (state.user.role === 'admin') return B.screens.users();
     return showWorklist();
   }
 
@@ -178,7 +181,7 @@
       // and never sign the next person in with it.
       if (!(e instanceof ApiError)) store('basira.signout_pending', '1');
     }
-    await queueClear();
+    await B.queueClear();
     setUser(null);
     clearCase();
     if (location.hash !== '#/login') {
@@ -208,7 +211,7 @@
       $('login-pass').value = '';
       setUser(r.body);
       location.hash = r.body.role === 'admin' ? '#/users' : '#/worklist';
-      queueFlush();
+      B.queueFlush();
       route();
     } catch (e) {
       showError($('login-error'), e.code === 'unauthenticated' ? t('login_failed') : errorText(e));
@@ -517,7 +520,7 @@
     const kind = kindEl ? kindEl.value : '';
     const key = newKey();
     if (state.caseId === 'offline') {
-      await queueAdd({ key, caseKey: state.offlineCase.key, caseBody: state.offlineCase.body, photo: f, type, kind });
+      await B.queueAdd({ key, caseKey: state.offlineCase.key, caseBody: state.offlineCase.body, photo: f, type, kind });
       state.offlineCase = null;
       st.textContent = t('queued_offline');
       $('analyse').disabled = false;
@@ -536,7 +539,7 @@
       st.textContent = t('quality_rejected');
     } catch (e) {
       if (!(e instanceof ApiError)) {
-        await queueAdd({ key, caseId: state.caseId, photo: f, type, kind });
+        await B.queueAdd({ key, caseId: state.caseId, photo: f, type, kind });
         st.textContent = t('queued_offline');
       } else if (e.status === 503) st.textContent = t('analysis_unavailable');
       else if (e.status === 422) { st.textContent = t('not_an_image'); showRetake([t('retake_generic')]); }
@@ -545,67 +548,6 @@
       $('analyse').disabled = false;
     }
   });
-
-  // ---- offline capture: a queue on the device (IndexedDB) -----------------------
-  /*
-   * A case and photo taken while the node is unreachable wait here and are sent
-   * when it answers again. Each carries an Idempotency-Key made when it was
-   * captured, so a retry after a lost answer never makes a second case or photo.
-   * Signing out empties the queue: nothing of a patient stays on the phone.
-   */
-  function queueDb() {
-    return new Promise((res, rej) => {
-      const rq = indexedDB.open('basira-queue', 1);
-      rq.onupgradeneeded = () => rq.result.createObjectStore('q', { keyPath: 'key' });
-      rq.onsuccess = () => res(rq.result);
-      rq.onerror = () => rej(rq.error);
-    });
-  }
-  async function queueOp(mode, fn) {
-    const db = await queueDb();
-    return new Promise((res, rej) => {
-      const tx = db.transaction('q', mode);
-      const out = fn(tx.objectStore('q'));
-      tx.oncomplete = () => { db.close(); res(out && out.result); };
-      tx.onerror = () => { db.close(); rej(tx.error); };
-    });
-  }
-  const queueAdd = (item) => queueOp('readwrite', (q) => q.put(Object.assign({ at: Date.now() }, item))).then(queueBadge);
-  const queueAll = () => queueOp('readonly', (q) => q.getAll()).catch(() => []);
-  const queueDel = (key) => queueOp('readwrite', (q) => q.delete(key));
-  async function queueClear() {
-    try { await queueOp('readwrite', (q) => q.clear()); } catch (e) { /* no IndexedDB */ }
-    queueBadge();
-  }
-  async function queueBadge() {
-    const n = (await queueAll()).length;
-    $('queue-badge').hidden = n === 0;
-    $('queue-badge').textContent = t('queue_waiting', { n });
-  }
-  async function queueFlush() {
-    if (state.flushing || !state.user) return;
-    state.flushing = true;
-    try {
-      for (const it of await queueAll()) {
-        let caseId = it.caseId;
-        if (!caseId) {
-          caseId = (await api('POST', '/cases', it.caseBody, undefined, { 'Idempotency-Key': it.caseKey })).body.id;
-          it.caseId = caseId;
-          await queueOp('readwrite', (q) => q.put(it));
-        }
-        await api('POST', `/cases/${caseId}/images${it.kind ? '?photo_kind=' + it.kind : ''}`, it.photo, it.type,
-          { 'Idempotency-Key': it.key });
-        await queueDel(it.key);
-        banner(t('queue_sent', { id: caseId }));
-      }
-    } catch (e) {
-      /* still unreachable, or refused: kept for the next try */
-    } finally {
-      state.flushing = false;
-      queueBadge();
-    }
-  }
-  window.addEventListener('online', queueFlush);
 
   // ---- case: result, decision, history -----------------------------------
 
@@ -930,181 +872,6 @@
     }
   });
 
-  // ---- users (admin) ------------------------------------------------------
-
-  async function showUsers() {
-    show('users');
-    let users = [];
-    try {
-      users = (await api('GET', '/users')).body.items || [];
-    } catch (e) {
-      return banner(errorText(e));
-    }
-    const render = () => {
-      const tb = $('users-body');
-      tb.textContent = '';
-      const activeAdmins = users.filter((u) => u.role === 'admin' && !u.disabled).length;
-      for (const u of users) {
-        const tr = document.createElement('tr');
-        const name = document.createElement('td');
-        name.textContent = u.username;
-        const role = document.createElement('td');
-        role.textContent = t('role_' + u.role);
-        const st = document.createElement('td');
-        st.textContent = u.disabled ? t('user_disabled') : t('user_active');
-        const act = document.createElement('td');
-        // The last active admin cannot be disabled (the node refuses it too).
-        const last = u.role === 'admin' && !u.disabled && activeAdmins <= 1;
-        if (u.username !== state.user.username && !last) {
-          const b = document.createElement('button');
-          b.type = 'button';
-          b.className = 'secondary';
-          b.textContent = u.disabled ? t('enable') : t('disable');
-          b.setAttribute('aria-label', `${b.textContent} ${u.username}`);
-          b.addEventListener('click', async () => {
-            try {
-              await api('PATCH', `/users/${encodeURIComponent(u.username)}`, { disabled: !u.disabled });
-              showUsers();
-            } catch (e) { banner(errorText(e)); }
-          });
-          act.append(b);
-        }
-        tr.append(name, role, st, act);
-        tb.append(tr);
-      }
-    };
-    render();
-    state.rerender = render;
-  }
-
-  $('user-form').addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    showError($('user-error'), '');
-    const body = { username: $('nu-name').value.trim(), role: $('nu-role').value, password: $('nu-pass').value };
-    if (!body.username) return showError($('user-error'), t('need_username'));
-    const weak = passwordProblem(body.password, body.username);
-    if (weak) return showError($('user-error'), t(weak));
-    try {
-      await api('POST', '/users', body);
-      $('user-form').reset();
-      showError($('user-error'), '');
-      showUsers();
-    } catch (e) {
-      if (e.code === 'conflict') return showError($('user-error'), t('user_exists', { name: body.username }));
-      showError($('user-error'), e.code === 'invalid_argument' ? `${t('password_refused')} (${e.message})` : errorText(e));
-    }
-  });
-
-  // The node applies the whole policy (NIST SP 800-63B); this catches the obvious at once.
-  function passwordProblem(pw, username) {
-    if ([...pw].length < 8) return 'need_password';
-    if (pw.toLowerCase() === (username || '').toLowerCase()) return 'password_is_username';
-    if (['password', 'motdepasse', '12345678', '123456789', 'azertyuiop', 'qwertyuiop'].includes(pw.toLowerCase()))
-      return 'password_common';
-    return null;
-  }
-
-  // ---- password change ------------------------------------------------------
-
-  function showPassword() {
-    show('password');
-    $('password-form').reset();
-    showError($('pw-error'), '');
-  }
-
-  $('password-form').addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    showError($('pw-error'), '');
-    const cur = $('pw-current').value, nw = $('pw-new').value;
-    if (nw !== $('pw-again').value) return showError($('pw-error'), t('password_mismatch'));
-    const weak = passwordProblem(nw, state.user.username);
-    if (weak) return showError($('pw-error'), t(weak));
-    try {
-      await api('POST', '/session/password', { current: cur, new: nw });
-      $('password-form').reset();
-      // The node ends every session of the account: sign in again with the new one.
-      await signOut('password_changed');
-    } catch (e) {
-      showError($('pw-error'), e.code === 'unauthenticated' ? t('password_current_wrong')
-        : e.code === 'invalid_argument' ? `${t('password_refused')} (${e.message})` : errorText(e));
-    }
-  });
-
-  // ---- a patient over time: every case, photos side by side -------------------
-
-  async function showPatient(ref) {
-    show('patient');
-    const ticket = (state.ticket = (state.ticket || 0) + 1);
-    $('patient-ref-title').textContent = ref;
-    $('patient-cases').textContent = '';
-    $('compare').hidden = true;
-    let p;
-    try {
-      p = (await api('GET', `/patients?ref=${encodeURIComponent(ref)}`)).body;
-    } catch (e) {
-      if (ticket === state.ticket) banner(errorText(e));
-      return;
-    }
-    if (ticket !== state.ticket) return;
-    const picked = [];
-    const render = () => {
-      const ul = $('patient-cases');
-      ul.textContent = '';
-      for (const c of p.cases || []) {
-        const li = document.createElement('li');
-        const a = document.createElement('a');
-        a.href = `#/case/${c.id}`;
-        a.textContent = `${t('case')} ${c.id} · ${fmtDay(c.created_at)} · ${c.body_site ? siteLabel(c.body_site) : t('site_unknown')} · ${catName(c.risk)}`;
-        li.append(a);
-        const photos = document.createElement('div');
-        photos.className = 'photos';
-        for (const im of c.images || []) {
-          if (!im.photo_stored) continue;
-          const b = document.createElement('button');
-          b.type = 'button';
-          b.className = 'photo-pick';
-          b.setAttribute('aria-pressed', 'false');
-          b.setAttribute('aria-label', t('compare_pick', { date: fmtDay(im.created_at) }));
-          const img = document.createElement('img');
-          img.alt = '';
-          img.src = `${API}/cases/${c.id}/images/${im.id}`;
-          const cap = document.createElement('span');
-          cap.textContent = `${fmtDay(im.created_at)}${im.risk_index == null ? '' : ' · ' + Math.round(im.risk_index) + '/100'}`;
-          b.append(img, cap);
-          b.addEventListener('click', () => {
-            picked.push({ src: img.src, label: cap.textContent });
-            if (picked.length > 2) picked.shift();
-            b.setAttribute('aria-pressed', 'true');
-            if (picked.length === 2) compare(picked);
-          });
-          photos.append(b);
-        }
-        li.append(photos);
-        ul.append(li);
-      }
-    };
-    render();
-    state.rerender = render;
-  }
-
-  // Two photos of the same lesion side by side: change is the strongest sign of melanoma.
-  function compare(pair) {
-    const box = $('compare-photos');
-    box.textContent = '';
-    for (const p of pair) {
-      const fig = document.createElement('figure');
-      const img = document.createElement('img');
-      img.src = p.src;
-      img.alt = p.label;
-      img.addEventListener('click', () => zoom(p.src));
-      const cap = document.createElement('figcaption');
-      cap.textContent = p.label;
-      fig.append(img, cap);
-      box.append(fig);
-    }
-    $('compare').hidden = false;
-  }
-
   // ---- start ----------------------------------------------------------------
 
   document.querySelectorAll('.lang').forEach((b) => b.addEventListener('click', async () => {
@@ -1120,9 +887,15 @@
     route();
   });
 
+  Object.assign(B, { API, state, $, t, api, ApiError, errorText, showError, show, banner, signOut,
+    fmtDay, siteLabel, catName, zoom });
+
   let start = 'fr';
   try { start = localStorage.getItem('basira.lang') || start; } catch (e) { /* private mode */ }
   const asked = new URLSearchParams(location.search).get('lang');
   if (LANGS.includes(asked)) start = asked;
-  loadLang(start).then(route, () => { banner('i18n'); route(); });
+  // After every file of the app has run (deferred scripts come before DOMContentLoaded).
+  document.addEventListener('DOMContentLoaded', () => {
+    loadLang(start).then(route, () => { banner('i18n'); route(); });
+  });
 })();

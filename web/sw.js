@@ -4,8 +4,8 @@
  * Only the app shell is cached; API answers (patient data) never are.
  */
 'use strict';
-const CACHE = 'basira-app-v1';
-const SHELL = ['/', '/app/app.js', '/app/app.css', '/app/manifest.webmanifest', '/app/icon.svg',
+const CACHE = 'basira-app-v2';
+const SHELL = ['/', '/app/app.js', '/app/offline.js', '/app/accounts.js', '/app/patient.js', '/app/app.css', '/app/manifest.webmanifest', '/app/icon.svg',
   '/app/i18n/fr.json', '/app/i18n/ar.json', '/app/i18n/en.json'];
 
 self.addEventListener('install', (ev) => {
