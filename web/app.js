@@ -14,6 +14,9 @@
   const state = { lang: 'fr', cat: {}, user: null, caseId: null, file: null, localOk: false };
 
   const $ = (id) => document.getElementById(id);
+  // Shared with the other files of the app (offline.js, accounts.js, patient.js), which
+  // register their screens here; they load after this one (defer keeps the order).
+  const B = (window.Basira = { screens: {} });
 
   // ---- translations ----------------------------------------------------
 
@@ -66,8 +69,9 @@
     constructor(status, code, message) { super(message); this.status = status; this.code = code; }
   }
 
-  async function api(method, path, body, contentType) {
-    const headers = {};
+  async function api(method, path, body, contentType, extra) {
+    // The node answers in the language of the page (its messages, retake advice included).
+    const headers = Object.assign({ 'Accept-Language': state.lang }, extra || {});
     if (method !== 'GET') headers['X-CSRF-Token'] = csrf();
     let payload;
     if (body !== undefined) {
@@ -79,9 +83,11 @@
     try { j = await r.json(); } catch (e) { j = null; }
     if (!r.ok) {
       const err = (j && j.error) || {};
-      throw new ApiError(r.status, err.code || 'http_' + r.status, err.message || r.statusText);
+      const e = new ApiError(r.status, err.code || 'http_' + r.status, err.message || r.statusText);
+      e.body = j;
+      throw e;
     }
-    return { status: r.status, body: j };
+    return { status: r.status, body: j, etag: r.headers.get('ETag') };
   }
 
   // A message in the user's language for an API error (the server's own text as detail).
@@ -106,10 +112,22 @@
     state.rerender = null;
     const h = location.hash.replace(/^#\/?/, '');
     const [name, arg] = h.split('/');
+    if (!state.user && stored('basira.signout_pending')) {
+      try {
+        await api('DELETE', '/session');
+        store('basira.signout_pending', null);
+      } catch (e) {
+        if (e instanceof ApiError) store('basira.signout_pending', null);
+      }
+      show('login');
+      return;
+    }
     if (!state.user) {
       try {
         const r = await api('GET', '/session');
         setUser(r.body);
+        B.queueBadge();
+        B.queueFlush(); // what was captured while the node was unreachable
       } catch (e) {
         show('login');
         return;
@@ -117,10 +135,13 @@
     }
     const id = parseInt(arg, 10);
     if (name === 'new') return showNew();
-    if (name === 'capture' && id > 0) return showCapture(id);
+    if (name === 'capture' && (id > 0 || (arg === 'offline' && state.offlineCase))) return showCapture(id > 0 ? id : 'offline');
+    if (name === 'queue') return showWorklist();
     if (name === 'case' && id > 0) return showCase(id);
-    if (name === 'users' && state.user.role === 'admin') return showUsers();
-    if (state.user.role === 'admin') return showUsers();
+    if (name === 'patient' && arg) return B.screens.patient(decodeURIComponent(arg));
+    if (name === 'password') return B.screens.password();
+    if (name === 'users' && state.user.role === 'admin') return B.screens.users();
+    if (state.user.role === 'admin') return B.screens.users();
     return showWorklist();
   }
 
@@ -130,8 +151,52 @@
     $('who').hidden = !u;
     if (u) {
       $('who-name').textContent = `${u.username} (${t('role_' + u.role)})`;
-      $('nav-users').hidden = u.role !== 'admin';
+      // Each role sees only the entries that lead somewhere for it.
+      const admin = u.role === 'admin';
+      $('nav-users').hidden = !admin;
+      $('nav-worklist').hidden = admin;
+      $('nav-new').hidden = admin || u.role === 'auditor';
+      $('nav-queue').hidden = u.role !== 'dermatologist';
+      if (u.idle_timeout_s > 0) state.idleMs = u.idle_timeout_s * 1000;
+      idleReset();
     }
+  }
+
+  // ---- idle sign-out: an unattended screen in a shared room shows no patient for long ----
+
+  function idleReset() {
+    clearTimeout(state.idleTimer);
+    if (!state.user) return;
+    state.idleTimer = setTimeout(() => signOut('signed_out_idle'), state.idleMs || 15 * 60 * 1000);
+  }
+  ['pointerdown', 'keydown', 'touchstart', 'wheel'].forEach((ev) =>
+    document.addEventListener(ev, () => { if (state.user) idleReset(); }, { passive: true }));
+
+  async function signOut(reason) {
+    clearTimeout(state.idleTimer);
+    try {
+      await api('DELETE', '/session');
+    } catch (e) {
+      // Offline: the node still holds the session; end it as soon as it answers again,
+      // and never sign the next person in with it.
+      if (!(e instanceof ApiError)) store('basira.signout_pending', '1');
+    }
+    await B.queueClear();
+    setUser(null);
+    clearCase();
+    if (location.hash !== '#/login') {
+      state.keepBanner = true; // the hash change below must not wipe the message
+      location.hash = '#/login';
+    }
+    show('login');
+    banner(reason ? t(reason) : '');
+  }
+
+  function store(k, v) {
+    try { if (v === null) localStorage.removeItem(k); else localStorage.setItem(k, v); } catch (e) { /* private mode */ }
+  }
+  function stored(k) {
+    try { return localStorage.getItem(k); } catch (e) { return null; }
   }
 
   // ---- sign in -----------------------------------------------------------
@@ -144,20 +209,16 @@
     try {
       const r = await api('POST', '/session', { username, password });
       $('login-pass').value = '';
-      setUser({ username: r.body.username, role: r.body.role });
+      setUser(r.body);
       location.hash = r.body.role === 'admin' ? '#/users' : '#/worklist';
+      B.queueFlush();
       route();
     } catch (e) {
       showError($('login-error'), e.code === 'unauthenticated' ? t('login_failed') : errorText(e));
     }
   });
 
-  $('sign-out').addEventListener('click', async () => {
-    try { await api('DELETE', '/session'); } catch (e) { /* already signed out */ }
-    setUser(null);
-    location.hash = '#/login';
-    show('login');
-  });
+  $('sign-out').addEventListener('click', () => signOut(''));
 
   // ---- formatting --------------------------------------------------------
 
@@ -169,6 +230,13 @@
     return d.toLocaleString(loc, { dateStyle: 'medium', timeStyle: 'short' });
   }
 
+  function fmtDay(iso) {
+    const d = new Date(iso);
+    if (isNaN(d)) return iso || '—';
+    const loc = state.lang === 'ar' ? 'ar-MA' : state.lang === 'fr' ? 'fr-FR' : 'en-GB';
+    return d.toLocaleDateString(loc, { dateStyle: 'medium' });
+  }
+
   function waiting(iso) {
     const min = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 60000));
     if (min < 60) return t('wait_minutes', { n: min });
@@ -177,7 +245,8 @@
   }
 
   const catName = (c) => (c ? t('cat_' + c) : t('not_assessed'));
-  const pct = (p) => `${Math.round(p * 100)} %`;
+  // French puts a narrow no-break space before "%" (and ":"; see the catalogues).
+  const pct = (p) => `${Math.round(p * 100)}${state.lang === 'fr' ? '\u202f' : ' '}%`;
   const triName = (v) => (v === true ? t('yes') : v === false ? t('no') : t('not_asked'));
 
   // ---- worklist ----------------------------------------------------------
@@ -187,6 +256,15 @@
     const q = new URLSearchParams({ limit: '200' });
     if ($('wl-status').value) q.set('status', $('wl-status').value);
     if ($('wl-risk').value) q.set('risk', $('wl-risk').value);
+    const ref = $('wl-ref').value.trim();
+    if (ref) q.set('patient_ref', ref);
+    if ($('wl-from').value) q.set('from', $('wl-from').value);
+    if ($('wl-to').value) q.set('to', $('wl-to').value);
+    const view = location.hash.startsWith('#/queue') ? 'review' : $('wl-view').value;
+    $('wl-view').value = view;
+    if (view === 'review') q.set('queue', 'review');
+    if (view === 'overdue') q.set('overdue', '1');
+    $('wl-title').textContent = t(view === 'review' ? 'queue_title' : 'worklist_title');
     let items = [];
     try {
       items = (await api('GET', '/cases?' + q)).body.items || [];
@@ -201,6 +279,15 @@
         const a = document.createElement('a');
         a.href = `#/case/${c.id}`;
         a.className = c.risk || '';
+        const thumb = document.createElement('span');
+        thumb.className = 'wl-thumb';
+        if (c.thumbnail) {
+          const im = document.createElement('img');
+          im.alt = '';
+          im.loading = 'lazy';
+          im.src = `${API}/cases/${c.id}/images/${c.thumbnail}`;
+          thumb.append(im);
+        }
         const ref = document.createElement('span');
         ref.className = 'wl-ref';
         ref.textContent = c.patient_ref;
@@ -212,10 +299,15 @@
         idx.textContent = c.ai_risk_index == null ? '—' : `${Math.round(c.ai_risk_index)}/100`;
         const meta = document.createElement('span');
         meta.className = 'wl-meta';
-        const referral = (c.decision && c.decision.referral) || 'none';
-        meta.textContent = [t('status_' + c.status), `${t('waiting')} ${waiting(c.created_at)}`,
-          t('referral_' + referral)].join(' · ');
-        a.append(ref, risk, idx, meta);
+        const referral = c.referral || (c.decision && c.decision.referral) || 'none';
+        const parts = [t('status_' + c.status), `${t('waiting')} ${waiting(c.created_at)}`,
+          t('referral_' + referral), c.body_site ? siteLabel(c.body_site) : t('site_unknown'),
+          c.age == null ? t('age_unknown') : t('age_years', { n: c.age }),
+          t('referred_by', { who: c.created_by })];
+        if (c.follow_up) parts.push(t(c.overdue ? 'follow_up_overdue' : 'follow_up_on', { date: fmtDay(c.follow_up) }));
+        meta.textContent = parts.join(' · ');
+        if (c.overdue) a.classList.add('overdue');
+        a.append(thumb, ref, risk, idx, meta);
         li.append(a);
         ul.append(li);
       }
@@ -224,8 +316,8 @@
     render();
     state.rerender = render;
   }
-  $('wl-status').addEventListener('change', showWorklist);
-  $('wl-risk').addEventListener('change', showWorklist);
+  for (const id of ['wl-status', 'wl-risk', 'wl-view', 'wl-from', 'wl-to']) $(id).addEventListener('change', showWorklist);
+  $('wl-search').addEventListener('submit', (ev) => { ev.preventDefault(); showWorklist(); });
 
   function banner(text) {
     $('banner').textContent = text;
@@ -264,11 +356,19 @@
     return v && v.value ? v.value === 'yes' : null;
   }
 
+  // Mirrors the node's rule (item 13): no bidirectional override, not blank or invisible only.
+  function refProblem(ref) {
+    if (/[\u202a-\u202e\u2066-\u2069]/.test(ref)) return 'patient_ref_bidi';
+    if (!ref.replace(/[\s\u00a0\u200b-\u200f\u2060\ufeff\u00ad\u061c\u3000]/g, '')) return 'need_patient_ref';
+    return null;
+  }
+
   $('case-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const err = $('case-error');
     const ref = $('patient-ref').value.trim();
-    if (!ref) return showError(err, t('need_patient_ref'));
+    const bad = refProblem(ref);
+    if (bad) return showError(err, t(bad));
     if (!$('consent-care').checked) return showError(err, t('need_consent'));
     const body = {
       patient_ref: ref,
@@ -280,19 +380,29 @@
     if (!isNaN(age)) body.age = age;
     // The site goes in the node's records as its stable code's English name.
     if (site) body.body_site = site.replace(/_/g, ' ');
-    for (const q of ['changed', 'bleeding', 'itching']) {
+    for (const q of ['changed', 'bleeding', 'rapid_growth', 'itching']) {
       const v = radio(q);
       if (v !== null) body.history[q] = v;
     }
     const dur = parseFloat($('duration').value);
     if (!isNaN(dur)) body.history.duration_months = dur;
+    const key = newKey();
     try {
-      const r = await api('POST', '/cases', body);
+      const r = await api('POST', '/cases', body, undefined, { 'Idempotency-Key': key });
       location.hash = `#/capture/${r.body.id}`;
     } catch (e) {
-      showError(err, errorText(e));
+      if (e instanceof ApiError) return showError(err, errorText(e));
+      // The node is unreachable: the case waits on this device and is sent when it returns.
+      state.offlineCase = { key, body };
+      location.hash = '#/capture/offline';
     }
   });
+
+  function newKey() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
 
   // ---- capture & immediate quality feedback ---------------------------
 
@@ -300,7 +410,7 @@
     state.caseId = id;
     state.file = null;
     show('capture');
-    $('cap-case').textContent = `${t('case')} ${id}`;
+    $('cap-case').textContent = id === 'offline' ? t('case_offline') : `${t('case')} ${id}`;
     $('photo-input').value = '';
     $('preview').hidden = true;
     $('quality').hidden = true;
@@ -357,6 +467,7 @@
     for (const l of lines) {
       const li = document.createElement('li');
       li.textContent = l;
+      li.dir = 'auto'; // an Arabic sentence keeps its punctuation on its own side
       ul.append(li);
     }
     $('retake').hidden = lines.length === 0;
@@ -405,8 +516,19 @@
     st.textContent = t('analysing');
     $('analyse').disabled = true;
     const type = /^image\/(jpeg|png|heic|heif|webp)$/.test(f.type) ? f.type : 'image/jpeg';
+    const kindEl = document.querySelector('input[name="photo-kind"]:checked');
+    const kind = kindEl ? kindEl.value : '';
+    const key = newKey();
+    if (state.caseId === 'offline') {
+      await B.queueAdd({ key, caseKey: state.offlineCase.key, caseBody: state.offlineCase.body, photo: f, type, kind });
+      state.offlineCase = null;
+      st.textContent = t('queued_offline');
+      $('analyse').disabled = false;
+      return;
+    }
     try {
-      const r = await api('POST', `/cases/${state.caseId}/images`, f, type);
+      const r = await api('POST', `/cases/${state.caseId}/images${kind ? '?photo_kind=' + kind : ''}`, f, type,
+        { 'Idempotency-Key': key });
       if (r.body && r.body.status === 'ok') {
         location.hash = `#/case/${state.caseId}`;
         return;
@@ -416,7 +538,10 @@
       showRetake(lines.length ? lines : [t('retake_generic')]);
       st.textContent = t('quality_rejected');
     } catch (e) {
-      if (e.status === 503) st.textContent = t('analysis_unavailable');
+      if (!(e instanceof ApiError)) {
+        await B.queueAdd({ key, caseId: state.caseId, photo: f, type, kind });
+        st.textContent = t('queued_offline');
+      } else if (e.status === 503) st.textContent = t('analysis_unavailable');
       else if (e.status === 422) { st.textContent = t('not_an_image'); showRetake([t('retake_generic')]); }
       else st.textContent = errorText(e);
     } finally {
@@ -434,15 +559,41 @@
     return best;
   }
 
+  /*
+   * Nothing of a patient stays on screen once another is asked for: the case screen
+   * is emptied before the request, a failed or slow load leaves it empty, and an
+   * answer that arrives after the user moved on is dropped.
+   */
+  function clearCase() {
+    state.caseData = null;
+    state.caseVersion = null;
+    $('case-id').textContent = '';
+    $('case-body').hidden = true;
+    for (const id of ['case-summary', 'decisions', 'case-history', 'conditions', 'explain', 'warnings', 'patient-link'])
+      $(id).textContent = '';
+    $('result-photo').removeAttribute('src');
+    $('result-photo').hidden = true;
+  }
+
   async function showCase(id) {
     show('case');
+    clearCase();
+    const ticket = (state.ticket = (state.ticket || 0) + 1);
     state.caseId = id;
-    let c;
+    $('case-loading').hidden = false;
+    let r;
     try {
-      c = (await api('GET', `/cases/${id}`)).body;
+      r = await api('GET', `/cases/${id}`);
     } catch (e) {
+      if (ticket !== state.ticket) return;
+      $('case-loading').hidden = true;
       return banner(errorText(e));
     }
+    if (ticket !== state.ticket || state.caseId !== id || r.body.id !== id) return;
+    $('case-loading').hidden = true;
+    const c = r.body;
+    state.caseData = c;
+    state.caseVersion = r.etag || (c.version != null ? `"${c.version}"` : null);
     const render = () => renderCase(c);
     render();
     state.rerender = render;
@@ -463,6 +614,7 @@
 
   function renderCase(c) {
     $('case-id').textContent = c.id;
+    $('case-body').hidden = false;
     const h = c.history || {};
     const sum = $('case-summary');
     sum.textContent = '';
@@ -473,11 +625,20 @@
       [t('body_site'), c.body_site ? siteLabel(c.body_site) : '—', true],
       [t('q_changed'), triName(h.changed)],
       [t('q_bleeding'), triName(h.bleeding)],
+      [t('q_rapid_growth'), triName(h.rapid_growth)],
       [t('q_itching'), triName(h.itching)],
       [t('q_duration'), h.duration_months == null ? '—' : String(h.duration_months)],
       [t('consent'), c.consent && c.consent.research ? t('consent_both') : t('consent_care_only')],
       [t('created'), fmtDate(c.created_at)],
+      [t('follow_up'), c.follow_up ? t(c.overdue ? 'follow_up_overdue' : 'follow_up_on', { date: fmtDay(c.follow_up) }) : '—'],
     ]));
+    const others = (c.patient && c.patient.cases) || [];
+    const pl = $('patient-link');
+    pl.textContent = '';
+    const a = document.createElement('a');
+    a.href = `#/patient/${encodeURIComponent(c.patient_ref)}`;
+    a.textContent = t(others.length ? 'patient_other_cases' : 'patient_page', { n: others.length });
+    pl.append(a);
 
     const img = latestResult(c);
     $('result').hidden = !img;
@@ -488,6 +649,7 @@
       const src = `${API}/cases/${c.id}/images/${img.id}`;
       if (ph.getAttribute('src') !== src) ph.src = src;
       ph.hidden = false;
+      ph.onclick = () => zoom(src);
     } else {
       ph.hidden = true;
     }
@@ -495,7 +657,10 @@
     const canDecide = state.user && (state.user.role === 'gp' || state.user.role === 'dermatologist');
     $('decision-form').hidden = !canDecide;
     $('decision-nurse').hidden = canDecide;
+    $('decision-note').value = '';
+    $('follow-up-date').value = '';
     if (c.decision) {
+      // A new decision starts from the latest one; the earlier ones stay listed below.
       document.querySelector(`input[name="accept"][value="${c.decision.outcome === 'accepted' ? 'accept' : 'override'}"]`).checked = true;
       $('override-cat').value = c.decision.category || 'high';
       $('override-reason').value = c.decision.reason || '';
@@ -523,15 +688,67 @@
       const key = im.kind === 'photo' ? 'ev_photo' : 'ev_rejected';
       ev.push([im.created_at, t(key, { who: im.created_by })]);
     }
-    if (c.decision) {
-      ev.push([c.decision.decided_at, t(c.decision.outcome === 'accepted' ? 'ev_accepted' : 'ev_overridden',
-        { who: c.decision.decided_by, cat: catName(c.decision.category) })]);
+    const decisions = c.decisions || (c.decision ? [c.decision] : []);
+    for (const d of decisions) {
+      ev.push([d.decided_at, t(d.outcome === 'accepted' ? 'ev_accepted' : 'ev_overridden',
+        { who: d.decided_by, cat: catName(d.category) })]);
     }
+    renderDecisions(decisions);
     for (const [when, what] of ev) {
       const li = document.createElement('li');
       li.textContent = `${fmtDate(when)} — ${what}`;
       hist.append(li);
     }
+  }
+
+  // Every decision, oldest first, with who (and their role), when, the category, referral, reason, note.
+  function renderDecisions(list) {
+    const ol = $('decisions');
+    ol.textContent = '';
+    $('decisions-card').hidden = list.length === 0;
+    list.forEach((d, i) => {
+      const li = document.createElement('li');
+      li.className = 'decision' + (i === list.length - 1 ? ' latest' : ' earlier');
+      const head = document.createElement('p');
+      const who = document.createElement('bdi');
+      who.textContent = d.decided_by;
+      head.append(`${t('decision_version', { n: d.version || i + 1 })} · ${fmtDate(d.decided_at)} · `, who,
+        ` (${d.role && d.role !== 'unknown' ? t('role_' + d.role) : '?'})`);
+      const what = document.createElement('p');
+      what.className = 'category ' + (d.category || '');
+      what.textContent = `${catName(d.category)} · ${t('referral_' + (d.referral || 'none'))}` +
+        (d.outcome === 'accepted' ? ` · ${t('accepted_ai')}` : '');
+      li.append(head, what);
+      for (const [k, v] of [['decision_reason', d.reason], ['decision_note', d.note]]) {
+        if (!v) continue;
+        const p = document.createElement('p');
+        const b = document.createElement('bdi');
+        b.textContent = v;
+        p.append(`${t(k)}${colon()}`, b);
+        li.append(p);
+      }
+      ol.append(li);
+    });
+  }
+  const colon = () => (state.lang === 'fr' ? '\u202f: ' : state.lang === 'ar' ? ': ' : ': ');
+
+  function zoom(src) {
+    const dlg = $('zoom');
+    const im = $('zoom-img');
+    im.src = src;
+    state.zoom = 1;
+    im.style.width = '';
+    dlg.hidden = false;
+    $('zoom-close').focus();
+  }
+  $('zoom-close').addEventListener('click', () => { $('zoom').hidden = true; $('zoom-img').removeAttribute('src'); });
+  for (const [id, f] of [['zoom-in', 1.5], ['zoom-out', 1 / 1.5]]) {
+    $(id).addEventListener('click', () => {
+      const im = $('zoom-img');
+      state.zoom = Math.max(0.25, Math.min(8, (state.zoom || 1) * f));
+      im.style.width = `${Math.round(im.naturalWidth * state.zoom)}px`;
+      im.style.maxWidth = 'none';
+    });
   }
 
   function siteLabel(s) {
@@ -547,6 +764,42 @@
     $('gauge').setAttribute('aria-valuetext', `${idx} / 100, ${catName(risk.category)}`);
     // Position by the logical start: mirrors itself in Arabic.
     $('gauge-mark').style.insetInlineStart = `calc(${idx}% - 3px)`;
+    // Colours follow the thresholds in force: green below medium, yellow to high, red above.
+    const th = risk.thresholds || {};
+    const med = Math.round(100 * (th.medium == null ? 0.08 : th.medium));
+    const high = Math.round(100 * (th.high == null ? 0.4 : th.high));
+    const dir = state.lang === 'ar' ? 'to left' : 'to right';
+    const track = $('gauge-track');
+    track.style.background = `linear-gradient(${dir}, #2e8b57 0 ${med}%, #f0b429 ${med}% ${high}%, #c0392b ${high}% 100%)`;
+    track.dataset.medium = String(med);
+    track.dataset.high = String(high);
+    const ex = $('explain');
+    ex.textContent = '';
+    const line = (text, cls) => {
+      const li = document.createElement('li');
+      li.textContent = text;
+      if (cls) li.className = cls;
+      ex.append(li);
+    };
+    line(t('explain_thresholds', { medium: med, high }));
+    const base = idx >= high ? 'high' : idx >= med ? 'medium' : 'low';
+    line(t('explain_model', { cat: catName(base) }));
+    for (const why of risk.raised_by || []) line(t('raised_' + why, { cat: catName(risk.category) }), 'raised');
+    const u = risk.uncertainty;
+    if (u && u.low != null) line(t('explain_uncertainty', { low: u.low, high: u.high, n: u.views }), 'uncertainty');
+    const v = r.validation || {};
+    if (v.data_set) line(t('explain_validated', { data: v.data_set,
+      kinds: (v.photo_kinds || []).map((k) => t('kind_' + k)).join(', '),
+      tones: (v.skin_tones || []).map((k) => t('tone_' + k)).join(', ') }));
+    const wl = $('warnings');
+    wl.textContent = '';
+    for (const w of v.warnings || []) {
+      const li = document.createElement('li');
+      li.textContent = typeof state.cat['warn_' + w.code] === 'string' ? t('warn_' + w.code) : w.message;
+      li.dataset.code = w.code;
+      wl.append(li);
+    }
+    wl.hidden = wl.children.length === 0;
     const cat = $('category');
     cat.className = 'category ' + (risk.category || '');
     cat.textContent = catName(risk.category);
@@ -574,87 +827,75 @@
     ev.preventDefault();
     const accept = document.querySelector('input[name="accept"]:checked').value === 'accept';
     const body = { accept_ai: accept, referral: $('referral').value };
+    const reason = $('override-reason').value.trim();
     if (!accept) {
       body.category = $('override-cat').value;
-      body.reason = $('override-reason').value.trim();
+      body.reason = reason;
       if (!body.reason) return showError($('decision-error'), t('need_reason'));
     }
+    const c = state.caseData;
+    const img = c && latestResult(c);
+    const finalCat = accept ? img && img.result.risk.category : body.category;
+    if (finalCat === 'high' && body.referral === 'none') {
+      // A high category without a referral must say why (the letter states it).
+      if (!reason) {
+        document.querySelector('input[name="accept"][value="override"]').checked = true;
+        $('override-fields').hidden = false;
+        $('override-cat').value = 'high';
+        return showError($('decision-error'), t('need_reason_high'));
+      }
+      body.reason = reason;
+    }
+    const note = $('decision-note').value.trim();
+    if (note) body.note = note;
+    if ($('follow-up-date').value) body.follow_up = $('follow-up-date').value;
+    const headers = state.caseVersion ? { 'If-Match': state.caseVersion } : {};
     try {
-      await api('POST', `/cases/${state.caseId}/decision`, body);
+      await api('POST', `/cases/${state.caseId}/decision`, body, undefined, headers);
       banner(t('decision_saved'));
       showCase(state.caseId);
     } catch (e) {
-      showError($('decision-error'), errorText(e));
-    }
-  });
-
-  // ---- users (admin) ------------------------------------------------------
-
-  async function showUsers() {
-    show('users');
-    let users = [];
-    try {
-      users = (await api('GET', '/users')).body.items || [];
-    } catch (e) {
-      return banner(errorText(e));
-    }
-    const render = () => {
-      const tb = $('users-body');
-      tb.textContent = '';
-      for (const u of users) {
-        const tr = document.createElement('tr');
-        const name = document.createElement('td');
-        name.textContent = u.username;
-        const role = document.createElement('td');
-        role.textContent = t('role_' + u.role);
-        const st = document.createElement('td');
-        st.textContent = u.disabled ? t('user_disabled') : t('user_active');
-        const act = document.createElement('td');
-        if (u.username !== state.user.username) {
-          const b = document.createElement('button');
-          b.type = 'button';
-          b.className = 'secondary';
-          b.textContent = u.disabled ? t('enable') : t('disable');
-          b.setAttribute('aria-label', `${b.textContent} ${u.username}`);
-          b.addEventListener('click', async () => {
-            try {
-              await api('PATCH', `/users/${encodeURIComponent(u.username)}`, { disabled: !u.disabled });
-              showUsers();
-            } catch (e) { banner(errorText(e)); }
-          });
-          act.append(b);
-        }
-        tr.append(name, role, st, act);
-        tb.append(tr);
+      if (e.status === 412) {
+        // Someone decided meanwhile: show what changed, keep what was typed.
+        const ids = ['override-cat', 'override-reason', 'referral', 'decision-note', 'follow-up-date'];
+        const typed = ids.map((id) => $(id).value);
+        const choice = document.querySelector('input[name="accept"]:checked').value;
+        await showCase(state.caseId);
+        ids.forEach((id, i) => { $(id).value = typed[i]; });
+        document.querySelector(`input[name="accept"][value="${choice}"]`).checked = true;
+        $('override-fields').hidden = choice !== 'override';
+        const d = state.caseData && state.caseData.decision;
+        banner(d ? t('decision_stale', { who: d.decided_by, cat: catName(d.category) }) : t('err_precondition_failed'));
+        return;
       }
-    };
-    render();
-    state.rerender = render;
-  }
-
-  $('user-form').addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const body = { username: $('nu-name').value.trim(), role: $('nu-role').value, password: $('nu-pass').value };
-    if (!body.username) return showError($('user-error'), t('need_username'));
-    if (body.password.length < 8) return showError($('user-error'), t('need_password'));
-    try {
-      await api('POST', '/users', body);
-      $('user-form').reset();
-      showError($('user-error'), '');
-      showUsers();
-    } catch (e) {
-      showError($('user-error'), errorText(e));
+      showError($('decision-error'), errorText(e));
     }
   });
 
   // ---- start ----------------------------------------------------------------
 
-  document.querySelectorAll('.lang').forEach((b) => b.addEventListener('click', () => loadLang(b.dataset.lang)));
-  window.addEventListener('hashchange', () => { banner(''); route(); });
+  document.querySelectorAll('.lang').forEach((b) => b.addEventListener('click', async () => {
+    await loadLang(b.dataset.lang);
+    // The account remembers it: the node answers in it on every device (else Accept-Language).
+    if (state.user) api('PATCH', '/session', { lang: state.lang }).catch(() => { /* offline */ });
+  }));
+  // Installable and usable without the node: the service worker keeps the app's files.
+  if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => { /* not served */ });
+  window.addEventListener('hashchange', () => {
+    if (state.keepBanner) state.keepBanner = false;
+    else banner('');
+    route();
+  });
+
+  Object.assign(B, { API, state, $, t, api, ApiError, errorText, showError, show, banner, signOut,
+    fmtDay, siteLabel, catName, zoom });
 
   let start = 'fr';
   try { start = localStorage.getItem('basira.lang') || start; } catch (e) { /* private mode */ }
   const asked = new URLSearchParams(location.search).get('lang');
   if (LANGS.includes(asked)) start = asked;
-  loadLang(start).then(route, () => { banner('i18n'); route(); });
+  // After every file of the app has run (deferred scripts come before DOMContentLoaded).
+  document.addEventListener('DOMContentLoaded', () => {
+    loadLang(start).then(route, () => { banner('i18n'); route(); });
+  });
 })();

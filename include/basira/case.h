@@ -62,6 +62,11 @@ typedef struct basira_analyzer {
     basira_code (*analyze)(void *ctx, const void *data, size_t len, const basira_history *history,
                            basira_triage_result *out, basira_error *err);
     void *ctx;
+    /* Optional: the same, told how the photo was taken (its result then says whether the
+     * photo is inside what the model was validated on). Used instead of analyze when set. */
+    basira_code (*analyze_kind)(void *ctx, const void *data, size_t len,
+                                const basira_history *history, basira_photo_kind kind,
+                                basira_triage_result *out, basira_error *err);
 } basira_analyzer;
 
 typedef struct basira_case_service basira_case_service;
@@ -126,9 +131,29 @@ basira_code basira_case_add_photo(basira_case_service *svc, const basira_actor *
                                   int64_t case_id, const void *data, size_t len,
                                   basira_photo_outcome *o, basira_error *err);
 
+/* basira_case_add_photo, told how the photo was taken (dermatoscope or not). */
+basira_code basira_case_add_photo_kind(basira_case_service *svc, const basira_actor *who,
+                                       int64_t case_id, const void *data, size_t len,
+                                       basira_photo_kind kind, basira_photo_outcome *o,
+                                       basira_error *err);
+
 /* A clinician's decision (see basira_store_decision). */
 basira_code basira_case_decide(basira_case_service *svc, const basira_actor *who, int64_t case_id,
                                const basira_decision *d, basira_error *err);
+
+/*
+ * A new version of the case's decision by a clinician of role, amending the
+ * version if_match (-1: whatever is current). BASIRA_E_PRECONDITION when the
+ * case changed since; see basira_store_decision_add.
+ */
+basira_code basira_case_decide_versioned(basira_case_service *svc, const basira_actor *who,
+                                         basira_role role, int64_t case_id,
+                                         const basira_decision *d, int64_t if_match,
+                                         int64_t *version, basira_error *err);
+
+/* Every case of a patient over time, with their photos (see basira_store_patient_get). */
+basira_code basira_case_patient(basira_case_service *svc, const basira_actor *who,
+                                const char *patient_ref, json_t **out, basira_error *err);
 
 /*
  * The one-page referral letter of a case as PDF in lang ("fr", "ar", "en"),

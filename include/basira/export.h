@@ -35,6 +35,8 @@ typedef struct basira_report_info {
     const char *clinic_address; /* one line */
     const char *clinic_contact; /* telephone or e-mail */
     int64_t generated_at;       /* unix seconds printed as the letter's date; 0 = now */
+    const char *addressee;      /* whom letters are addressed to (a service or a dermatologist);
+                                   NULL: the dermatology department, in the letter's language */
 } basira_report_info;
 
 /*

@@ -57,6 +57,13 @@ typedef struct basira_quality_report {
 basira_code basira_quality_assess(const basira_image *img, basira_quality_report *out,
                                   basira_error *err);
 
+/*
+ * The untranslated instruction (msgid) of a check code ("blur", "glare", ...), for
+ * saying it in another language than the process's (basira_translate); NULL when
+ * the code is unknown.
+ */
+const char *basira_quality_advice(const char *code);
+
 /* {"ok": bool, "checks": [{"code","value","threshold","passed","message"}]}. New reference. */
 json_t *basira_quality_report_json(const basira_quality_report *r);
 

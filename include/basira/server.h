@@ -61,6 +61,7 @@ typedef struct basira_server_config {
     unsigned idle_timeout_s;  /* close a connection silent this long; default 30 */
     unsigned request_time_s;  /* whole request (upload included) limit; default 120 */
     int64_t session_ttl_s;    /* default 8 hours */
+    int64_t session_idle_s;   /* signed out after this long without a request; default 900 */
     int login_max_failures;   /* per username + address and window; default 5 */
     int login_window_s;       /* default 900 */
     unsigned max_connections; /* default 256 */
@@ -70,6 +71,7 @@ typedef struct basira_server_config {
     const char *clinic_name;
     const char *clinic_address;
     const char *clinic_contact;
+    const char *clinic_addressee; /* whom letters are addressed to; NULL = generic */
 } basira_server_config;
 
 void basira_server_config_default(basira_server_config *cfg);
@@ -122,6 +124,12 @@ basira_code basira_multipart_find(const char *content_type, const unsigned char 
 
 /* Parse "2026-11-22" or "2026-11-22T10:00:00Z" to unix seconds (end_of_day for a bare date). */
 basira_code basira_parse_time(const char *s, int end_of_day, int64_t *out, basira_error *err);
+
+/*
+ * The case version in an If-Match header: "7", W/"7" or 7 -> 7; NULL (absent)
+ * or "*" -> -1 (no check); anything else -> -2 (malformed, answered 400).
+ */
+int64_t basira_request_if_match(const char *value);
 
 #ifdef __cplusplus
 }

@@ -119,13 +119,36 @@ typedef struct basira_user {
     char lang[4]; /* the account's language: "fr", "ar", "en", or "" (none chosen) */
 } basira_user;
 
-/* Usernames: 1..64 of [A-Za-z0-9._-]. Passwords: at least 8 bytes. BASIRA_E_CONFLICT if taken. */
+/*
+ * Usernames: 1..64 of [A-Za-z0-9._-]. Passwords: see basira_password_check().
+ * BASIRA_E_CONFLICT if the username is taken.
+ */
 basira_code basira_store_user_add(basira_store *st, const basira_actor *who, const char *username,
                                   basira_role role, const char *password, basira_error *err);
 basira_code basira_store_user_passwd(basira_store *st, const basira_actor *who,
                                      const char *username, const char *password, basira_error *err);
+/* BASIRA_E_CONFLICT when this would leave no enabled admin account. */
 basira_code basira_store_user_set_disabled(basira_store *st, const basira_actor *who,
                                            const char *username, int disabled, basira_error *err);
+
+/*
+ * Password policy after NIST SP 800-63B section 5.1.1: at least 8 characters
+ * (Unicode characters, not bytes) and at most 256, valid UTF-8, not in a list
+ * of common and breached passwords (case-insensitive), and not the username
+ * (nor the username with digits around it). No composition rules.
+ * BASIRA_E_INVALID_ARGUMENT saying which rule failed; BASIRA_E_LIMIT too long.
+ */
+basira_code basira_password_check(const char *password, const char *username, basira_error *err);
+
+/*
+ * A user changing their own password: the current one is checked first
+ * (BASIRA_E_AUTH), the new one must satisfy the policy. Ends the user's other
+ * sessions. Audited.
+ */
+basira_code basira_store_user_change_password(basira_store *st, const basira_actor *who,
+                                              const char *username, const char *current,
+                                              const char *new_password, basira_error *err);
+
 /* The account's language ("fr", "ar", "en"; NULL or "" clears it). Sessions stay open. */
 basira_code basira_store_user_set_lang(basira_store *st, const basira_actor *who,
                                        const char *username, const char *lang, basira_error *err);
@@ -157,6 +180,14 @@ basira_code basira_store_session_lookup(basira_store *st, const char *token, bas
 basira_code basira_store_session_delete(basira_store *st, const basira_actor *who,
                                         const char *token, basira_error *err);
 
+/*
+ * Idle sign-out: BASIRA_E_AUTH (and the session deleted) when the session was
+ * not used for idle_s seconds; otherwise it counts as used now (recorded at most
+ * every 30 s, so that reads do not each cost a write). idle_s <= 0: no limit.
+ */
+basira_code basira_store_session_touch(basira_store *st, const char *token, int64_t idle_s,
+                                       basira_error *err);
+
 /* ---- cases ---- */
 
 typedef struct basira_case_new {
@@ -169,13 +200,30 @@ typedef struct basira_case_new {
     int consent_care;               /* must be 1 */
     int consent_research;
     const char *consent_recorded_by; /* who recorded the consent */
+    int rapid_growth;                /* 1 yes, 0 no, -1 not asked (0 in older callers: no) */
 } basira_case_new;
+
+/*
+ * A patient_ref is 1..64 characters of valid UTF-8, not blank, with no control
+ * character, no bidirectional override or isolate (U+202A..U+202E,
+ * U+2066..U+2069: they make one reference display as another) and not only
+ * invisible characters (zero-width spaces and joiners, word joiner, BOM).
+ * BASIRA_E_INVALID_ARGUMENT with a message saying which rule failed.
+ */
+basira_code basira_patient_ref_check(const char *ref, basira_error *err);
 
 /* BASIRA_E_CONSENT (and nothing stored but the audited refusal) without consent for care. */
 basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                                      const basira_case_new *c, int64_t *id, basira_error *err);
 
-/* The whole case with its images (results only) and decision. BASIRA_E_NOT_FOUND. */
+/*
+ * The whole case with its images (results only), every decision oldest first
+ * ("decisions": [{"version","decided_by","role","decided_at","outcome",
+ * "category","ai_category","referral","reason","note","follow_up"}]), the
+ * latest one ("decision"), its "version" (for ETag / If-Match), "follow_up"
+ * and "patient": {"ref","cases":[{"id","created_at","body_site","risk"}]} (the
+ * other cases of the same patient_ref). BASIRA_E_NOT_FOUND.
+ */
 basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int64_t id,
                                   json_t **out, basira_error *err);
 
@@ -183,6 +231,7 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
 typedef struct basira_case_history {
     int changed, bleeding, itching; /* 1 yes, 0 no, -1 not asked */
     double duration_months;         /* < 0 unknown */
+    int rapid_growth;               /* 1 yes, 0 no, -1 not asked */
 } basira_case_history;
 
 /*
@@ -198,11 +247,20 @@ typedef struct basira_case_filter {
     int64_t from, to;   /* created_at bounds (unix seconds, inclusive); 0 = open */
     int limit;          /* 1..500 */
     int offset;
+    const char *patient_ref; /* exact reference, NULL any */
+    int overdue;             /* 1: only cases whose follow-up date has passed (at overdue_now) */
+    int awaiting_review;     /* 1: the dermatologist's queue (AI-triaged, not yet reviewed, or
+                                a referral requested and not yet sent) */
+    int64_t overdue_now;     /* "now" for overdue; 0 = the clock */
 } basira_case_filter;
 
 void basira_case_filter_init(basira_case_filter *f);
 
-/* Worklist: highest risk first, then longest waiting. {"items":[...],"total","limit","offset"}. */
+/*
+ * Worklist: highest risk first, then longest waiting. {"items":[...],"total","limit","offset"};
+ * each item has the case summary plus "thumbnail" (id of its first stored photo or null),
+ * "version", "referral", "follow_up" and "overdue".
+ */
 basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
                                    const basira_case_filter *f, json_t **out, basira_error *err);
 
@@ -235,13 +293,40 @@ basira_code basira_store_photo_get(basira_store *st, const basira_actor *who, in
 typedef struct basira_decision {
     int accept_ai;        /* 1: keep the AI category */
     const char *category; /* "low" | "medium" | "high" when overriding */
-    const char *reason;   /* required when overriding */
+    const char *reason;   /* required when overriding, and for "high" without a referral */
     const char *referral; /* "none" | "requested" | "sent" | "completed" */
+    const char *note;     /* free-text clinical note, up to 2000 characters; NULL none */
+    int64_t follow_up_at; /* unix time of the follow-up visit; 0: for "medium" the default
+                             (BASIRA_FOLLOW_UP_DAYS after the decision), none otherwise */
 } basira_decision;
 
-/* BASIRA_E_CONFLICT when accepting an AI category that does not exist yet. */
+#define BASIRA_FOLLOW_UP_DAYS 90
+
+/*
+ * Record a decision: a new version of the case's decision, never replacing an
+ * earlier one (all stay in basira_store_case_get). role is the decider's role
+ * (stored with the decision). if_match >= 0: the case version the decider saw;
+ * when the case has changed since (a decision or a photo), nothing is stored and
+ * the result is BASIRA_E_PRECONDITION. *version (may be NULL) gets the case's new
+ * version. The audit entry holds the whole decision.
+ * BASIRA_E_CONFLICT when accepting an AI category that does not exist yet;
+ * BASIRA_E_INVALID_ARGUMENT for a "high" category with no referral and no reason.
+ */
+basira_code basira_store_decision_add(basira_store *st, const basira_actor *who, basira_role role,
+                                      int64_t case_id, const basira_decision *d, int64_t if_match,
+                                      int64_t *version, basira_error *err);
+
+/* basira_store_decision_add() without a version check, role "gp". */
 basira_code basira_store_decision(basira_store *st, const basira_actor *who, int64_t case_id,
                                   const basira_decision *d, basira_error *err);
+
+/*
+ * Every case of one patient_ref, oldest first, with their photos:
+ * {"patient_ref", "cases":[{summary..., "images":[{"id","created_at","photo_stored",
+ * "risk_index","category"}]}]}. Audited. BASIRA_E_NOT_FOUND when there is none.
+ */
+basira_code basira_store_patient_get(basira_store *st, const basira_actor *who,
+                                     const char *patient_ref, json_t **out, basira_error *err);
 
 /* ---- audit ---- */
 

@@ -49,6 +49,9 @@ const char *basira_risk_category_code(basira_risk_category c);
 const char *basira_risk_action(basira_risk_category c);
 /* Localised "decision support, not a diagnosis" sentence. */
 const char *basira_disclaimer(void);
+/* The same two, untranslated (msgids), for saying them in another language (basira_translate). */
+const char *basira_risk_action_msgid(basira_risk_category c);
+const char *basira_disclaimer_msgid(void);
 
 /* Patient-reported history. -1 = not asked. */
 typedef struct basira_history {
@@ -143,6 +146,14 @@ static inline void basira_triage_result_clear(basira_triage_result *r)
     basira_triage_result_init(r);
 }
 
+/*
+ * Say the sentences of a result document (retake advice of the quality checks,
+ * the refusal, the recommended action, the disclaimer, validation warnings) in
+ * lang, whatever language it was made in. t, lang: see basira_translate().
+ */
+struct basira_translator;
+void basira_triage_localize(json_t *doc, const struct basira_translator *t, const char *lang);
+
 /* ---- the whole pipeline: intake -> quality -> skin tone -> model -> triage ---- */
 
 typedef struct basira_pipeline basira_pipeline;
@@ -155,10 +166,30 @@ void basira_pipeline_free(basira_pipeline *p);
 /* {"name","version","sha256"} of the model (new reference). */
 json_t *basira_pipeline_model_json(const basira_pipeline *p);
 
+typedef enum basira_photo_kind {
+    BASIRA_PHOTO_UNKNOWN = 0,
+    BASIRA_PHOTO_DERMOSCOPIC, /* taken through a dermatoscope */
+    BASIRA_PHOTO_CLINICAL,    /* taken without one */
+} basira_photo_kind;
+
 typedef struct basira_triage_request {
     const basira_history *history; /* NULL = nothing reported */
     int force;                     /* score even if the quality gate failed */
+    basira_photo_kind photo_kind;  /* what the photographer said; UNKNOWN when not asked */
 } basira_triage_request;
+
+/*
+ * Every scored result explains itself, besides "risk": {"index", "category",
+ * "raised_by" (history, quality, invalid_probability), "thresholds"}:
+ *   "risk"."uncertainty": {"method": "tta", "views": n, "low": i, "high": i} - the
+ *       lowest and highest risk index over the n symmetry views of the photo (turned,
+ *       mirrored), which the lesion does not care about: a wide range means the model
+ *       is unsure;
+ *   "validation": {"data_set", "photo_kinds": [...], "skin_tones": [...], "warnings":
+ *       [{"code", "message"}]} - what the model was validated on, and a warning when
+ *       this photo is outside it (a clinical photo, a skin tone darker than those of
+ *       the validation data, or a photo kind not given).
+ */
 
 /*
  * Run the whole pipeline on a photo in memory / on disk. Always produces a result

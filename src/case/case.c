@@ -106,6 +106,14 @@ basira_code basira_case_add_photo(basira_case_service *svc, const basira_actor *
                                   int64_t case_id, const void *data, size_t len,
                                   basira_photo_outcome *o, basira_error *err)
 {
+    return basira_case_add_photo_kind(svc, who, case_id, data, len, BASIRA_PHOTO_UNKNOWN, o, err);
+}
+
+basira_code basira_case_add_photo_kind(basira_case_service *svc, const basira_actor *who,
+                                       int64_t case_id, const void *data, size_t len,
+                                       basira_photo_kind kind, basira_photo_outcome *o,
+                                       basira_error *err)
+{
     memset(o, 0, sizeof *o);
     basira_triage_result_init(&o->result);
     if (!data || len == 0)
@@ -120,12 +128,15 @@ basira_code basira_case_add_photo(basira_case_service *svc, const basira_actor *
             N_("photo analysis is not available on this node (no model installed)"));
     basira_history h = {.changed = ch.changed,
                         .bleeding = ch.bleeding,
-                        .rapid_growth = -1,
+                        .rapid_growth = ch.rapid_growth,
                         .itching = ch.itching,
                         .duration_months = ch.duration_months};
 
     basira_triage_result *r = &o->result;
-    if ((rc = svc->analyzer.analyze(svc->analyzer.ctx, data, len, &h, r, err))) {
+    rc = svc->analyzer.analyze_kind
+             ? svc->analyzer.analyze_kind(svc->analyzer.ctx, data, len, &h, kind, r, err)
+             : svc->analyzer.analyze(svc->analyzer.ctx, data, len, &h, r, err);
+    if (rc) {
         basira_triage_result_clear(r);
         if (rc == BASIRA_E_UNSUPPORTED)
             return rc;
@@ -165,6 +176,20 @@ basira_code basira_case_decide(basira_case_service *svc, const basira_actor *who
                                const basira_decision *d, basira_error *err)
 {
     return basira_store_decision(svc->store, who, case_id, d, err);
+}
+
+basira_code basira_case_decide_versioned(basira_case_service *svc, const basira_actor *who,
+                                         basira_role role, int64_t case_id,
+                                         const basira_decision *d, int64_t if_match,
+                                         int64_t *version, basira_error *err)
+{
+    return basira_store_decision_add(svc->store, who, role, case_id, d, if_match, version, err);
+}
+
+basira_code basira_case_patient(basira_case_service *svc, const basira_actor *who,
+                                const char *patient_ref, json_t **out, basira_error *err)
+{
+    return basira_store_patient_get(svc->store, who, patient_ref, out, err);
 }
 
 /*

@@ -27,10 +27,10 @@ void basira_site_config_free(basira_site_config *site)
 static basira_code clinic_from_json(const json_t *c, const char *path, basira_report_info *out,
                                     basira_error *err)
 {
-    static const char *const keys[] = {"name", "address", "contact"};
-    const char *vals[3] = {NULL, NULL, NULL};
+    static const char *const keys[] = {"name", "address", "contact", "referral_to"};
+    const char *vals[4] = {NULL, NULL, NULL, NULL};
     int ok = json_is_object(c);
-    for (int i = 0; ok && i < 3; i++) {
+    for (int i = 0; ok && i < 4; i++) {
         const json_t *v = json_object_get(c, keys[i]);
         if (v && (!json_is_string(v) || json_string_length(v) > 200))
             ok = 0;
@@ -40,11 +40,13 @@ static basira_code clinic_from_json(const json_t *c, const char *path, basira_re
     if (!ok || !vals[0])
         return basira_error_setm(err, BASIRA_E_FORMAT,
                                  N_("%s: \"clinic\" must be {\"name\": text, \"address\": text, "
-                                    "\"contact\": text} (each at most 200 characters)"),
+                                    "\"contact\": text, \"referral_to\": text} (each at most 200 "
+                                    "characters)"),
                                  path);
     out->clinic_name = vals[0];
     out->clinic_address = vals[1];
     out->clinic_contact = vals[2];
+    out->addressee = vals[3];
     return BASIRA_OK;
 }
 

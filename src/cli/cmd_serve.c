@@ -47,6 +47,8 @@ static void usage(FILE *f)
                  "admin NAME.\n"
                  "Stop with Ctrl-C or SIGTERM: requests in flight finish, nothing acknowledged "
                  "is lost.\n"));
+    fprintf(f, _("  --idle-logout MIN    sign users out after MIN minutes without activity "
+                 "(default 15)\n"));
 }
 
 /* ---- the real analysis: the triage pipeline, photos decoded once and re-encoded without metadata
@@ -56,7 +58,15 @@ static basira_code real_analyze(void *ctx, const void *data, size_t len,
                                 const basira_history *history, basira_triage_result *out,
                                 basira_error *err)
 {
-    basira_triage_request req = {history, 0};
+    basira_triage_request req = {.history = history, .force = 0};
+    return basira_pipeline_analyze(ctx, data, len, &req, NULL, out, err);
+}
+
+static basira_code real_analyze_kind(void *ctx, const void *data, size_t len,
+                                     const basira_history *history, basira_photo_kind kind,
+                                     basira_triage_result *out, basira_error *err)
+{
+    basira_triage_request req = {.history = history, .force = 0, .photo_kind = kind};
     return basira_pipeline_analyze(ctx, data, len, &req, NULL, out, err);
 }
 
@@ -102,11 +112,17 @@ static void single_threaded_kernels(char **argv)
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},     {"listen", required_argument, NULL, 'l'},
-        {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
-        {"key-file", required_argument, NULL, 'K'}, {"threads", required_argument, NULL, 't'},
-        {"model", required_argument, NULL, 'm'},    {"access-log", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"key-file", required_argument, NULL, 'K'},
+        {"threads", required_argument, NULL, 't'},
+        {"model", required_argument, NULL, 'm'},
+        {"access-log", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {"idle-logout", required_argument, NULL, 'I'},
+        {NULL, 0, NULL, 0},
     };
     const char *dir = "./basira-data", *key_file = NULL, *model = NULL, *log_path = NULL;
     char addr[64] = "127.0.0.1";
@@ -145,6 +161,13 @@ static int run(int argc, char **argv)
         case 'a':
             log_path = optarg;
             break;
+        case 'I': {
+            long minutes = 15;
+            if (basira_cli_parse_long("--idle-logout", optarg, 1, 24 * 60, &minutes))
+                return BASIRA_EXIT_USAGE;
+            cfg.session_idle_s = minutes * 60;
+            break;
+        }
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
@@ -185,6 +208,7 @@ static int run(int argc, char **argv)
     cfg.clinic_name = site.clinic.clinic_name;
     cfg.clinic_address = site.clinic.clinic_address;
     cfg.clinic_contact = site.clinic.clinic_contact;
+    cfg.clinic_addressee = site.clinic.addressee;
     basira_store *st = NULL;
     if (basira_cli_open_store(dir, key_file, 0, &st)) {
         basira_site_config_free(&site);
@@ -208,13 +232,14 @@ static int run(int argc, char **argv)
     }
 
     basira_pipeline *pipe = NULL;
-    basira_analyzer an = {NULL, NULL};
+    basira_analyzer an = {NULL, NULL, NULL};
     if (basira_pipeline_new(model, &site.triage, &pipe, &err)) {
         /* Cases, decisions and the audit trail still work without a model. */
         fprintf(stderr, _("basira: warning: photo analysis disabled (%s); uploads answer 503\n"),
                 err.message);
     } else {
         an.analyze = real_analyze;
+        an.analyze_kind = real_analyze_kind;
         an.ctx = pipe;
     }
 

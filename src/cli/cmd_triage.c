@@ -111,6 +111,20 @@ static void print_human(FILE *f, const char *file, const json_t *r)
             fprintf(f, _("  Raised to medium: the photo failed the quality check, so a low risk "
                          "cannot be trusted.\n"));
     }
+    /* How sure, and whether this photo is inside what the model was validated on. */
+    const json_t *th = json_object_get(risk, "thresholds"),
+                 *u = json_object_get(risk, "uncertainty");
+    if (json_is_object(th))
+        fprintf(f, _("  Thresholds: medium from %.0f, high from %.0f\n"),
+                100.0 * json_number_value(json_object_get(th, "medium")),
+                100.0 * json_number_value(json_object_get(th, "high")));
+    if (json_is_object(u))
+        fprintf(f, _("  Uncertainty: index %d to %d over %d views of the photo\n"),
+                (int)json_integer_value(json_object_get(u, "low")),
+                (int)json_integer_value(json_object_get(u, "high")),
+                (int)json_integer_value(json_object_get(u, "views")));
+    json_array_foreach(json_object_get(json_object_get(r, "validation"), "warnings"), i, w)
+        fprintf(f, _("  Warning: %s\n"), json_string_value(json_object_get(w, "message")));
     fprintf(f, _("  Most likely:\n"));
     const json_t *c;
     json_array_foreach(json_object_get(r, "candidates"), i, c)

@@ -36,6 +36,8 @@ static const struct {
     [BASIRA_E_TAMPERED] = {"audit_tampered", N_("the audit trail has been altered")},
     [BASIRA_E_LIMIT] = {"limit_exceeded", N_("a size or time limit was exceeded")},
     [BASIRA_E_INTERNAL] = {"internal_error", N_("internal error")},
+    [BASIRA_E_PRECONDITION] = {"precondition_failed",
+                               N_("this was changed by someone else since you opened it")},
 };
 
 const char *basira_code_name(basira_code code)

@@ -319,6 +319,49 @@ static json_t *service_request(const json_t *c, const char *cat, const char *pat
     return sr;
 }
 
+/*
+ * One Provenance per clinician decision, oldest first: who (and their role)
+ * decided what, when and why. Decisions are versions, never overwritten, so a
+ * receiving system sees the dermatologist's "high, referral requested" even
+ * after a later "low".
+ */
+static int add_provenances(json_t *entries, const json_t *c, const char *report_urn)
+{
+    const json_t *ds = json_object_get(c, "decisions");
+    size_t i;
+    json_t *d;
+    json_array_foreach(ds, i, d)
+    {
+        const char *at = fhir_time(ex_str(d, "decided_at"));
+        const char *who = ex_str(d, "decided_by");
+        if (!at || !who)
+            continue;
+        char what[1200], urn[64];
+        const char *reason = ex_str(d, "reason"), *note = ex_str(d, "note");
+        snprintf(what, sizeof what, "Decision %zu: %s category %s, referral %s%s%s%s%s", i + 1,
+                 strcmp(ex_str(d, "outcome") ? ex_str(d, "outcome") : "", "accepted")
+                     ? "overridden to"
+                     : "AI category accepted:",
+                 ex_str(d, "category") ? ex_str(d, "category") : "?",
+                 ex_str(d, "referral") ? ex_str(d, "referral") : "none", reason ? ". Reason: " : "",
+                 reason ? reason : "", note ? ". Note: " : "", note ? note : "");
+        char display[160];
+        snprintf(display, sizeof display, "%s (%s)", who,
+                 ex_str(d, "role") ? ex_str(d, "role") : "clinician");
+        json_t *pv = json_pack(
+            "{s:s, s:[o], s:s, s:[{s:o, s:{s:{s:s, s:s}, s:s}}], s:[{s:s}]}", "resourceType",
+            "Provenance", "target", ref(report_urn), "recorded", at, "agent", "type",
+            concept("http://terminology.hl7.org/CodeSystem/provenance-participant-type", "author",
+                    "Author"),
+            "who", "identifier", "system", SYS_USER, "value", who, "display", display, "reason",
+            "text", what);
+        resource_urn(c, 100 + (int)i, urn);
+        if (add_entry(entries, urn, pv))
+            return -1;
+    }
+    return 0;
+}
+
 static json_t *diagnostic_report(const json_t *c, const json_t *res, const char *cat,
                                  const char *patient_urn, const char *obs_urn,
                                  const char *media_urn)
@@ -400,9 +443,13 @@ basira_code basira_fhir_bundle(const json_t *case_json, const unsigned char *pho
                                observation(case_json, res, u[R_PATIENT], u[R_DEVICE],
                                            with_media ? u[R_MEDIA] : NULL));
     }
-    const char *referral = ex_str(json_object_get(case_json, "decision"), "referral");
+    const json_t *decision = json_object_get(case_json, "decision");
+    const char *referral = ex_str(decision, "referral");
     int wants_referral = referral && strcmp(referral, "none");
-    if (res && cat && (strcmp(cat, "low") || wants_referral))
+    /* A clinician who kept "high" but chose not to refer (with a reason) gets no referral
+     * request in the bundle: it would contradict the decision. */
+    int declined = json_is_object(decision) && cat && !strcmp(cat, "high") && !wants_referral;
+    if (res && cat && (strcmp(cat, "low") || wants_referral) && !declined)
         bad = bad || add_entry(entries, u[R_REQUEST],
                                service_request(case_json, cat, u[R_PATIENT], u[R_OBSERVATION],
                                                with_media ? u[R_MEDIA] : NULL));
@@ -410,6 +457,7 @@ basira_code basira_fhir_bundle(const json_t *case_json, const unsigned char *pho
                            diagnostic_report(case_json, res, cat, u[R_PATIENT],
                                              res ? u[R_OBSERVATION] : NULL,
                                              with_media ? u[R_MEDIA] : NULL));
+    bad = bad || add_provenances(entries, case_json, u[R_REPORT]);
     char now[32];
     ex_iso_time((int64_t)time(NULL), now, sizeof now);
     json_t *b = bad ? NULL

@@ -237,6 +237,83 @@ static const char *referral_name(const page *p, const char *r)
     return tr(p, N_("no referral"));
 }
 
+/*
+ * The body sites the web app records as codes ("upper arm left"), in the
+ * letter's language; anything else is the clinician's own text, kept as typed.
+ */
+static const char *site_name(const page *p, const char *site)
+{
+    static const struct {
+        const char *code, *name;
+    } sites[] = {
+        {"head", N_("head")},
+        {"neck", N_("neck")},
+        {"chest", N_("chest")},
+        {"abdomen", N_("abdomen")},
+        {"back", N_("back")},
+        {"scalp", N_("scalp")},
+        {"face", N_("face")},
+        {"palms soles", N_("palms / soles")},
+        {"nails", N_("nails")},
+        {"genital", N_("genital area")},
+        {"upper arm right", N_("right upper arm")},
+        {"upper arm left", N_("left upper arm")},
+        {"forearm hand right", N_("right forearm / hand")},
+        {"forearm hand left", N_("left forearm / hand")},
+        {"thigh right", N_("right thigh")},
+        {"thigh left", N_("left thigh")},
+        {"leg foot right", N_("right leg / foot")},
+        {"leg foot left", N_("left leg / foot")},
+    };
+    if (!site || !*site)
+        return tr(p, N_("unknown"));
+    for (size_t i = 0; i < sizeof sites / sizeof sites[0]; i++)
+        if (!strcmp(site, sites[i].code))
+            return tr(p, sites[i].name);
+    return site;
+}
+
+static const char *role_name(const page *p, const char *role)
+{
+    if (role && !strcmp(role, "gp"))
+        return tr(p, N_("general practitioner"));
+    if (role && !strcmp(role, "nurse"))
+        return tr(p, N_("nurse"));
+    if (role && !strcmp(role, "dermatologist"))
+        return tr(p, N_("dermatologist"));
+    return tr(p, N_("clinician"));
+}
+
+/*
+ * What the decision means for the patient, consistent with its referral: a high
+ * category the clinician chose not to refer says so (the reason follows), never
+ * "priority referral" next to "no referral".
+ */
+static const char *decision_action(const page *p, const char *cat, const char *referral)
+{
+    int referred = referral && strcmp(referral, "none");
+    if (cat && !strcmp(cat, "high") && !referred)
+        return tr(p, N_("High risk, not referred by the clinician: see the reason."));
+    if (referred)
+        return referral_name(p, referral);
+    return category_action(p, cat);
+}
+
+/*
+ * The referring clinician: who decided last (the letter states their decision),
+ * else who recorded the case. role is NULL when unknown.
+ */
+static void referrer(const json_t *c, const char **who, const char **role)
+{
+    const json_t *d = json_object_get(c, "decision");
+    *who = json_is_object(d) ? ex_str(d, "decided_by") : NULL;
+    *role = json_is_object(d) ? ex_str(d, "role") : NULL;
+    if (!*who) {
+        *who = ex_str(c, "created_by");
+        *role = NULL;
+    }
+}
+
 /* "2026-11-22T10:00:00Z" -> "2026-11-22" (the date part of an ISO time; "—" if malformed). */
 static void date_part(const char *iso, char out[11])
 {
@@ -410,6 +487,20 @@ static void draw_letter(page *p, const json_t *c, cairo_surface_t *photo,
         json_is_integer(idv) ? (long long)json_integer_value(idv) : 0LL);
     para(p, m, 1, MARGIN, full_w, 10, 0, 1);
     g_free(m);
+    /* Who writes to whom. */
+    field(p, MARGIN, full_w, tr(p, N_("To:")),
+          info && info->addressee && *info->addressee ? info->addressee
+                                                      : tr(p, N_("Dermatology department")),
+          1);
+    const char *who = NULL, *role = NULL;
+    referrer(c, &who, &role);
+    const char *contact = info && info->clinic_contact && *info->clinic_contact
+                              ? info->clinic_contact
+                              : tr(p, N_("through the clinic"));
+    char *ref = g_strdup_printf("\u2068%s\u2069 (%s) — %s \u2068%s\u2069", who ? who : "?",
+                                role_name(p, role), tr(p, N_("contact:")), contact);
+    field(p, MARGIN, full_w, tr(p, N_("Referring clinician:")), ref, 2);
+    g_free(ref);
 
     /* Patient and history in the text column, the photo beside them. */
     double col_w = full_w - PHOTO_BOX - 14.0;
@@ -425,7 +516,7 @@ static void draw_letter(page *p, const json_t *c, cairo_surface_t *photo,
         snprintf(buf, sizeof buf, "%s", tr(p, N_("unknown")));
     field(p, text_x, col_w, tr(p, N_("Age:")), buf, 1);
     field(p, text_x, col_w, tr(p, N_("Sex:")), sex_name(p, ex_str(c, "sex")), 1);
-    field(p, text_x, col_w, tr(p, N_("Body site:")), ex_str(c, "body_site"), 2);
+    field(p, text_x, col_w, tr(p, N_("Body site:")), site_name(p, ex_str(c, "body_site")), 2);
     date_part(ex_str(c, "created_at"), date);
     field(p, text_x, col_w, tr(p, N_("Seen on:")), date, 1);
 
@@ -434,6 +525,8 @@ static void draw_letter(page *p, const json_t *c, cairo_surface_t *photo,
     field(p, text_x, col_w, tr(p, N_("Recently changed:")),
           tristate(p, json_object_get(h, "changed")), 1);
     field(p, text_x, col_w, tr(p, N_("Bleeding:")), tristate(p, json_object_get(h, "bleeding")), 1);
+    field(p, text_x, col_w, tr(p, N_("Rapid growth:")),
+          tristate(p, json_object_get(h, "rapid_growth")), 1);
     field(p, text_x, col_w, tr(p, N_("Itching:")), tristate(p, json_object_get(h, "itching")), 1);
     double months = ex_num(h, "duration_months");
     if (isfinite(months) && months >= 0 && months < 1e6)
@@ -462,7 +555,10 @@ static void draw_letter(page *p, const json_t *c, cairo_surface_t *photo,
         field(p, MARGIN, full_w, tr(p, N_("Risk index:")), buf, 1);
         draw_gauge(p, MARGIN, full_w * 0.5, index);
         field(p, MARGIN, full_w, tr(p, N_("Category:")), category_name(p, ai_cat), 1);
-        field(p, MARGIN, full_w, tr(p, N_("Recommended action:")), category_action(p, ai_cat), 2);
+        /* Once a clinician has decided, only their decision says what to do. */
+        if (!json_is_object(json_object_get(c, "decision")))
+            field(p, MARGIN, full_w, tr(p, N_("Recommended action:")), category_action(p, ai_cat),
+                  2);
         para(p, tr(p, N_("Most likely conditions:")), 0, MARGIN, full_w, 9.5, 1, 1);
         size_t i;
         json_t *cand;
@@ -471,8 +567,10 @@ static void draw_letter(page *p, const json_t *c, cairo_surface_t *photo,
             if (i >= 3)
                 break;
             double pr = ex_num(cand, "probability");
-            snprintf(buf, sizeof buf, "%zu. %s — %.0f %%", i + 1, class_name(p, classes, cand),
-                     isfinite(pr) ? fmin(fmax(pr, 0), 1) * 100.0 : 0.0);
+            snprintf(buf, sizeof buf, "%zu. \u2068%s\u2069 — %.0f%s%%", i + 1,
+                     class_name(p, classes, cand),
+                     isfinite(pr) ? fmin(fmax(pr, 0), 1) * 100.0 : 0.0,
+                     !strcmp(p->lang, "fr") ? "\u202f" : " ");
             para(p, buf, 0, MARGIN + 10, full_w - 10, 9.5, 0, 1);
         }
         const json_t *model = json_object_get(res, "model");
@@ -486,7 +584,7 @@ static void draw_letter(page *p, const json_t *c, cairo_surface_t *photo,
              0, 2);
     }
 
-    /* The clinician's decision. */
+    /* The clinicians' decisions: the latest in full, the earlier ones one line each. */
     section(p, MARGIN, full_w, tr(p, N_("Clinician's decision")));
     const json_t *d = json_object_get(c, "decision");
     const char *outcome = ex_str(d, "outcome");
@@ -498,15 +596,43 @@ static void draw_letter(page *p, const json_t *c, cairo_surface_t *photo,
             snprintf(buf, sizeof buf, "%s", tr(p, N_("AI category overridden")));
         field(p, MARGIN, full_w, tr(p, N_("Decision:")), buf, 1);
         field(p, MARGIN, full_w, tr(p, N_("Final category:")), category_name(p, dcat), 1);
-        field(p, MARGIN, full_w, tr(p, N_("Action:")), category_action(p, dcat), 2);
+        field(p, MARGIN, full_w, tr(p, N_("Action:")),
+              decision_action(p, dcat, ex_str(d, "referral")), 2);
         if (ex_str(d, "reason") && *ex_str(d, "reason"))
-            field(p, MARGIN, full_w, tr(p, N_("Clinician's note:")), ex_str(d, "reason"), 4);
+            field(p, MARGIN, full_w, tr(p, N_("Reason:")), ex_str(d, "reason"), 3);
+        if (ex_str(d, "note") && *ex_str(d, "note"))
+            field(p, MARGIN, full_w, tr(p, N_("Clinician's note:")), ex_str(d, "note"), 3);
         field(p, MARGIN, full_w, tr(p, N_("Referral:")), referral_name(p, ex_str(d, "referral")),
               1);
+        if (ex_str(d, "follow_up")) {
+            date_part(ex_str(d, "follow_up"), date);
+            field(p, MARGIN, full_w, tr(p, N_("Follow-up on:")), date, 1);
+        }
         date_part(ex_str(d, "decided_at"), date);
-        snprintf(buf, sizeof buf, "%s, %s", ex_str(d, "decided_by") ? ex_str(d, "decided_by") : "?",
-                 date);
+        snprintf(buf, sizeof buf, "\u2068%s\u2069 (%s), %s",
+                 ex_str(d, "decided_by") ? ex_str(d, "decided_by") : "?",
+                 role_name(p, ex_str(d, "role")), date);
         field(p, MARGIN, full_w, tr(p, N_("Decided by:")), buf, 1);
+        const json_t *ds = json_object_get(c, "decisions");
+        size_t n = json_array_size(ds);
+        if (n > 1) {
+            para(p, tr(p, N_("Earlier decisions (kept, never overwritten):")), 0, MARGIN, full_w,
+                 9.5, 1, 1);
+            size_t first = n > 5 ? n - 5 : 0; /* the four before the latest */
+            for (size_t i = first; i + 1 < n; i++) {
+                const json_t *e = json_array_get(ds, i);
+                const char *er = ex_str(e, "reason");
+                date_part(ex_str(e, "decided_at"), date);
+                char *line = g_strdup_printf(
+                    "%s \u2068%s\u2069 (%s): %s, %s%s\u2068%s\u2069", date,
+                    ex_str(e, "decided_by") ? ex_str(e, "decided_by") : "?",
+                    role_name(p, ex_str(e, "role")), category_name(p, ex_str(e, "category")),
+                    referral_name(p, ex_str(e, "referral")), er && *er ? " — " : "",
+                    er && *er ? er : "");
+                para(p, line, 0, MARGIN + 10, full_w - 10, 9, 0, 2);
+                g_free(line);
+            }
+        }
     } else {
         para(p, tr(p, N_("No clinician decision has been recorded yet.")), 0, MARGIN, full_w, 9.5,
              0, 2);

@@ -65,6 +65,8 @@ struct basira_classifier {
     basira_error load_err;
     const float *job_chw;
     float *job_probs;
+    float *job_each; /* NULL, or room for job_nviews x num_classes: every view's probabilities */
+    int job_nviews;
     basira_code job_rc;
     basira_error job_err;
 };
@@ -367,8 +369,8 @@ static basira_code load_here(basira_classifier *c, const char *path, basira_erro
     return BASIRA_OK;
 }
 
-static basira_code run_views(basira_classifier *c, const float *chw, float *probs,
-                             basira_error *err);
+static basira_code run_views(basira_classifier *c, const float *chw, float *probs, int nviews,
+                             float *each, basira_error *err);
 
 static void *inference_thread(void *arg)
 {
@@ -394,10 +396,11 @@ static void *inference_thread(void *arg)
             continue;
         }
         const float *chw = c->job_chw;
-        float *probs = c->job_probs;
+        float *probs = c->job_probs, *each = c->job_each;
+        int nviews = c->job_nviews;
         pthread_mutex_unlock(&c->lock);
         basira_error_clear(&err);
-        basira_code jrc = run_views(c, chw, probs, &err);
+        basira_code jrc = run_views(c, chw, probs, nviews, each, &err);
         pthread_mutex_lock(&c->lock);
         c->job_rc = jrc;
         c->job_err = err;
@@ -547,14 +550,19 @@ static void make_view(const float *src, float *dst, int w, int h, int v)
     }
 }
 
-/* The forward passes of every view, on the inference thread. */
-static basira_code run_views(basira_classifier *c, const float *chw, float *probs,
-                             basira_error *err)
+/*
+ * The forward passes of every view, on the inference thread: probs gets the average
+ * of the model's c->views; with each, nviews views are run and each one's
+ * probabilities kept too (the first c->views of them make the same average).
+ */
+static basira_code run_views(basira_classifier *c, const float *chw, float *probs, int nviews,
+                             float *each, basira_error *err)
 {
     int w = c->info.preprocess.input_w, h = c->info.preprocess.input_h;
     int k = c->info.num_classes;
     double acc[BASIRA_MODEL_MAX_CLASSES] = {0};
-    for (int v = 0; v < c->views; v++) {
+    int n = each && nviews > c->views ? nviews : c->views;
+    for (int v = 0; v < n; v++) {
         const float *x = chw;
         if (v > 0) {
             make_view(chw, c->views_buf, w, h, v);
@@ -564,8 +572,11 @@ static basira_code run_views(basira_classifier *c, const float *chw, float *prob
         if (rc)
             return rc;
         basira_softmax(c->logits, 1, k, (float)c->info.temperature, c->probs);
-        for (int j = 0; j < k; j++)
-            acc[j] += c->probs[j];
+        if (each)
+            memcpy(each + (size_t)v * k, c->probs, sizeof(float) * k);
+        if (v < c->views)
+            for (int j = 0; j < k; j++)
+                acc[j] += c->probs[j];
     }
     for (int j = 0; j < k; j++)
         probs[j] = (float)(acc[j] / c->views);
@@ -573,23 +584,25 @@ static basira_code run_views(basira_classifier *c, const float *chw, float *prob
      * Corrupt weights (or a numerical bug) show up as NaN or infinities. A triage
      * decision must never be taken on them, so they are an error, not a result.
      */
-    for (int j = 0; j < k; j++)
-        if (!isfinite(probs[j]) || probs[j] < 0 || probs[j] > 1.0001f)
+    for (int j = 0; j < k * (each ? n : 1); j++) {
+        float q = each ? each[j] : probs[j];
+        if (!(isfinite(q) && q >= 0 && q <= 1.0001f) || !isfinite(probs[j % k]))
             return basira_error_set(err, BASIRA_E_MODEL,
                                     _("the model produced invalid probabilities (damaged "
                                       "weights?)"));
+    }
     return BASIRA_OK;
 }
 
-basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw, float *probs,
-                                          basira_error *err)
+static basira_code submit(basira_classifier *c, const float *chw, float *probs, int nviews,
+                          float *each, basira_error *err)
 {
-    if (!c || !chw || !probs)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     pthread_mutex_lock(&c->submit);
     pthread_mutex_lock(&c->lock);
     c->job_chw = chw;
     c->job_probs = probs;
+    c->job_nviews = nviews;
+    c->job_each = each;
     c->job = JOB_PENDING;
     pthread_cond_broadcast(&c->cond);
     while (c->job != JOB_DONE)
@@ -600,6 +613,33 @@ basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw
     c->job = JOB_IDLE;
     pthread_mutex_unlock(&c->lock);
     pthread_mutex_unlock(&c->submit);
+    return rc;
+}
+
+basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw, float *probs,
+                                          basira_error *err)
+{
+    if (!c || !chw || !probs)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    return submit(c, chw, probs, 0, NULL, err);
+}
+
+basira_code basira_classifier_predict_views(basira_classifier *c, const basira_image *img,
+                                            float *probs, float *per_view, int *n_views,
+                                            basira_error *err)
+{
+    if (!c || !img || !probs || !per_view || !n_views)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    int n = c->info.preprocess.input_w == c->info.preprocess.input_h ? 8 : 4;
+    float *x = malloc(sizeof(float) * c->in_size);
+    if (!x)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    basira_code rc = basira_preprocess_image(&c->info.preprocess, img, x, err);
+    if (!rc)
+        rc = submit(c, x, probs, n, per_view, err);
+    free(x);
+    if (!rc)
+        *n_views = n > c->views ? n : c->views;
     return rc;
 }
 

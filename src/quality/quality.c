@@ -63,9 +63,57 @@
 #define MAX_LESION_BORDER 0.55
 #define MIN_LESION_AREA 0.003
 
-static void add(basira_quality_report *r, const char *code, double value, double threshold,
-                int passed, const char *message)
+/*
+ * The instruction of each check, for the person holding the phone. Kept as msgids
+ * so that the clinic node can say them in each user's language
+ * (basira_quality_advice); the report itself holds them in the process's language.
+ */
+static const struct {
+    const char *code;
+    const char *msgid;
+} advice[] = {
+    {"resolution",
+     N_("The photo has too few pixels: use the phone's camera at full resolution, not a "
+        "screenshot or a preview sent by a messaging app.")},
+    {"blur",
+     N_("The photo is blurred: hold the phone still, tap the lesion on the screen to focus, "
+        "then take the photo again.")},
+    {"underexposed",
+     N_("The photo is too dark: move to daylight or switch on the room light (not the "
+        "flash).")},
+    {"overexposed",
+     N_("The photo is too bright: avoid direct sunlight and the flash; use even, indirect "
+        "light.")},
+    {"glare", N_("A reflection hides part of the skin: switch off the flash and tilt the phone "
+                 "slightly to avoid the shine.")},
+    {"low_contrast",
+     N_("The photo is washed out: clean the camera lens and take the photo in good, even "
+        "light.")},
+    {"colour_cast",
+     N_("The colours are wrong: take the photo in daylight, not under coloured lamps, and "
+        "switch off any filter.")},
+    {"no_lesion", N_("No lesion can be seen: put the lesion in the middle of the picture and move "
+                     "closer.")},
+    {"lesion_cut_off",
+     N_("The lesion is cut off at the edge: step back a little so that the whole lesion and "
+        "some skin around it are in the picture.")},
+    {"lesion_too_small",
+     N_("The lesion is too small in the picture: move closer (about 10 cm) and focus on "
+        "it.")},
+};
+
+const char *basira_quality_advice(const char *code)
 {
+    for (size_t i = 0; code && i < sizeof advice / sizeof advice[0]; i++)
+        if (!strcmp(advice[i].code, code))
+            return advice[i].msgid;
+    return NULL;
+}
+
+static void add(basira_quality_report *r, const char *code, double value, double threshold,
+                int passed)
+{
+    const char *message = basira_quality_advice(code);
     if (r->n_checks >= BASIRA_QUALITY_MAX_CHECKS)
         return;
     basira_quality_check *c = &r->checks[r->n_checks++];
@@ -73,8 +121,8 @@ static void add(basira_quality_report *r, const char *code, double value, double
     c->value = value;
     c->threshold = threshold;
     c->passed = passed;
-    c->message = _(message);
-    c->msgid = message;
+    c->message = message ? _(message) : "";
+    c->msgid = message ? message : "";
     if (!passed)
         r->ok = 0;
 }
@@ -88,40 +136,20 @@ static void report_from_work(const basira_image *img, const basira_qa_work *w,
     basira_qa_features_compute(img, w, &f);
 
     out->ok = 1;
-    add(out, "resolution", f.orig_short_side, MIN_SHORT_SIDE, f.orig_short_side >= MIN_SHORT_SIDE,
-        N_("The photo has too few pixels: use the phone's camera at full resolution, not a "
-           "screenshot or a preview sent by a messaging app."));
-    add(out, "blur", f.laplacian_var, MIN_LAPLACIAN_VAR, f.laplacian_var >= MIN_LAPLACIAN_VAR,
-        N_("The photo is blurred: hold the phone still, tap the lesion on the screen to focus, "
-           "then take the photo again."));
-    add(out, "underexposed", f.bright_p99, MIN_BRIGHT_P99, f.bright_p99 >= MIN_BRIGHT_P99,
-        N_("The photo is too dark: move to daylight or switch on the room light (not the "
-           "flash)."));
-    add(out, "overexposed", f.clipped_frac, MAX_CLIPPED_FRAC, f.clipped_frac <= MAX_CLIPPED_FRAC,
-        N_("The photo is too bright: avoid direct sunlight and the flash; use even, indirect "
-           "light."));
-    add(out, "glare", f.glare_frac, MAX_GLARE_FRAC, f.glare_frac <= MAX_GLARE_FRAC,
-        N_("A reflection hides part of the skin: switch off the flash and tilt the phone "
-           "slightly to avoid the shine."));
-    add(out, "low_contrast", f.y_range, MIN_Y_RANGE, f.y_range >= MIN_Y_RANGE,
-        N_("The photo is washed out: clean the camera lens and take the photo in good, even "
-           "light."));
-    add(out, "colour_cast", f.cast_dist, MAX_CAST_DIST, f.cast_dist <= MAX_CAST_DIST,
-        N_("The colours are wrong: take the photo in daylight, not under coloured lamps, and "
-           "switch off any filter."));
+    add(out, "resolution", f.orig_short_side, MIN_SHORT_SIDE, f.orig_short_side >= MIN_SHORT_SIDE);
+    add(out, "blur", f.laplacian_var, MIN_LAPLACIAN_VAR, f.laplacian_var >= MIN_LAPLACIAN_VAR);
+    add(out, "underexposed", f.bright_p99, MIN_BRIGHT_P99, f.bright_p99 >= MIN_BRIGHT_P99);
+    add(out, "overexposed", f.clipped_frac, MAX_CLIPPED_FRAC, f.clipped_frac <= MAX_CLIPPED_FRAC);
+    add(out, "glare", f.glare_frac, MAX_GLARE_FRAC, f.glare_frac <= MAX_GLARE_FRAC);
+    add(out, "low_contrast", f.y_range, MIN_Y_RANGE, f.y_range >= MIN_Y_RANGE);
+    add(out, "colour_cast", f.cast_dist, MAX_CAST_DIST, f.cast_dist <= MAX_CAST_DIST);
     int lesion = f.lesion_contrast >= MIN_LESION_CONTRAST;
-    add(out, "no_lesion", f.lesion_contrast, MIN_LESION_CONTRAST, lesion,
-        N_("No lesion can be seen: put the lesion in the middle of the picture and move "
-           "closer."));
+    add(out, "no_lesion", f.lesion_contrast, MIN_LESION_CONTRAST, lesion);
     /* Without a lesion, the framing of the lesion cannot be judged: not reported as failed. */
     add(out, "lesion_cut_off", f.lesion_border, MAX_LESION_BORDER,
-        !lesion || f.lesion_border <= MAX_LESION_BORDER,
-        N_("The lesion is cut off at the edge: step back a little so that the whole lesion and "
-           "some skin around it are in the picture."));
+        !lesion || f.lesion_border <= MAX_LESION_BORDER);
     add(out, "lesion_too_small", f.lesion_area, MIN_LESION_AREA,
-        !lesion || f.lesion_area >= MIN_LESION_AREA,
-        N_("The lesion is too small in the picture: move closer (about 10 cm) and focus on "
-           "it."));
+        !lesion || f.lesion_area >= MIN_LESION_AREA);
 }
 
 basira_code basira_quality_assess(const basira_image *img, basira_quality_report *out,

@@ -69,6 +69,19 @@ enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request 
     if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to")) && *v &&
         basira_parse_time(v, 1, &f.to, &e))
         return fail(c, rq, &e);
+    /* Search by patient; the dermatologist's queue; follow-ups whose date has passed. */
+    if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "patient_ref")) && *v)
+        f.patient_ref = v;
+    if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "queue")) && *v) {
+        if (strcmp(v, "review"))
+            return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, N_("queue must be review"));
+        f.awaiting_review = 1;
+    }
+    if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "overdue")) && *v) {
+        if (strcmp(v, "1") && strcmp(v, "true"))
+            return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, N_("overdue must be 1"));
+        f.overdue = 1;
+    }
     const char *nums[2] = {"limit", "offset"};
     int *dst[2] = {&f.limit, &f.offset};
     for (int i = 0; i < 2; i++) {
@@ -89,12 +102,44 @@ enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request 
     return send_json(c, rq, 200, out, NULL);
 }
 
+/*
+ * The case with its version as ETag: a decision sends it back as If-Match. The
+ * sentences of its analyses are said in the language of whoever asked.
+ */
+static enum MHD_Result send_case(struct MHD_Connection *c, request *rq, unsigned status,
+                                 json_t *out)
+{
+    size_t i;
+    json_t *im;
+    json_array_foreach(json_object_get(out, "images"), i, im)
+        basira_triage_localize(json_object_get(im, "result"), rq->tr, rq->lang);
+    char etag[32];
+    snprintf(etag, sizeof etag, "\"%" JSON_INTEGER_FORMAT "\"",
+             json_integer_value(json_object_get(out, "version")));
+    const char *hdrs[] = {"ETag", etag, NULL};
+    return send_json(c, rq, status, out, hdrs);
+}
+
 enum MHD_Result h_case_get(basira_server *s, struct MHD_Connection *c, request *rq)
 {
     basira_error e;
     json_t *out = NULL;
     basira_actor a = actor_of(rq);
     if (basira_case_get(s->cases, &a, rq->id, &out, &e))
+        return fail(c, rq, &e);
+    return send_case(c, rq, 200, out);
+}
+
+enum MHD_Result h_patient_get(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    basira_error e;
+    json_t *out = NULL;
+    basira_actor a = actor_of(rq);
+    const char *ref = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ref");
+    if (!ref || !*ref)
+        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
+                         N_("give the patient reference as ?ref="));
+    if (basira_case_patient(s->cases, &a, ref, &out, &e))
         return fail(c, rq, &e);
     return send_json(c, rq, 200, out, NULL);
 }
@@ -166,8 +211,18 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
                          N_("send the photo as image/jpeg, image/png, image/heic or image/webp, "
                             "or as the field 'image' of multipart/form-data"));
     }
+    /* How the photo was taken (?photo_kind=dermoscopic|clinical): outside what was validated? */
+    basira_photo_kind kind = BASIRA_PHOTO_UNKNOWN;
+    const char *pk = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "photo_kind");
+    if (pk && !strcmp(pk, "dermoscopic"))
+        kind = BASIRA_PHOTO_DERMOSCOPIC;
+    else if (pk && !strcmp(pk, "clinical"))
+        kind = BASIRA_PHOTO_CLINICAL;
+    else if (pk && *pk)
+        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
+                         N_("photo_kind must be dermoscopic or clinical"));
     basira_photo_outcome o;
-    basira_code rc = basira_case_add_photo(s->cases, &a, rq->id, data, len, &o, &e);
+    basira_code rc = basira_case_add_photo_kind(s->cases, &a, rq->id, data, len, kind, &o, &e);
     if (rc) {
         basira_photo_outcome_clear(&o);
         return fail(c, rq, &e);
@@ -181,6 +236,8 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
         basira_photo_outcome_clear(&o);
         return send_json(c, rq, 422, body, NULL);
     }
+    /* Retake advice and every sentence of the result in the user's language. */
+    basira_triage_localize(result, rq->tr, rq->lang);
     json_object_set_new(result, "case_id", json_integer(rq->id));
     if (o.result.status == BASIRA_TRIAGE_OK) {
         json_object_set_new(result, "image_id", json_integer(o.image_id));
@@ -201,12 +258,28 @@ enum MHD_Result h_decision(basira_server *s, struct MHD_Connection *c, request *
     basira_actor a = actor_of(rq);
     if (basira_request_parse_decision((const char *)rq->body, rq->len, &d, &holder, &e))
         return fail(c, rq, &e);
-    basira_code rc = basira_case_decide(s->cases, &a, rq->id, &d, &e);
+    int64_t if_match =
+        basira_request_if_match(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "If-Match"));
+    if (if_match == -2) {
+        json_decref(holder);
+        return fail_with(c, rq, 400, BASIRA_E_FORMAT,
+                         N_("If-Match must be the case's ETag, e.g. \"3\""));
+    }
+    basira_code rc =
+        basira_case_decide_versioned(s->cases, &a, rq->user.role, rq->id, &d, if_match, NULL, &e);
     json_decref(holder);
+    json_t *out = NULL;
+    if (rc == BASIRA_E_PRECONDITION) {
+        /* Stale: the error, and the case as it is now, so the page can show what changed. */
+        basira_error ge;
+        json_t *body = json_pack("{s:o}", "error", basira_json_error(&e));
+        if (body && !basira_case_get(s->cases, &a, rq->id, &out, &ge))
+            json_object_set_new(body, "current", out);
+        return send_json(c, rq, 412, body, NULL);
+    }
     if (rc)
         return fail(c, rq, &e);
-    json_t *out = NULL;
     if (basira_case_get(s->cases, &a, rq->id, &out, &e))
         return fail(c, rq, &e);
-    return send_json(c, rq, 200, out, NULL);
+    return send_case(c, rq, 200, out);
 }

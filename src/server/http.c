@@ -33,6 +33,7 @@ void basira_server_config_default(basira_server_config *cfg)
     cfg->idle_timeout_s = 30;
     cfg->request_time_s = 120;
     cfg->session_ttl_s = 8 * 3600;
+    cfg->session_idle_s = 15 * 60;
     cfg->login_max_failures = 5;
     cfg->login_window_s = 900;
     cfg->max_connections = 256;
@@ -43,7 +44,7 @@ static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, c
 {
     int known = 0;
     /* Outside the API: the web app's own files (public: the sign-in page must load). */
-    if (!strcmp(url, "/") || !strncmp(url, "/app/", 5)) {
+    if (!strcmp(url, "/") || !strcmp(url, "/sw.js") || !strncmp(url, "/app/", 5)) {
         *ret = serve_web(c, rq, url, method);
         return 1;
     }
@@ -246,6 +247,8 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
         s->cfg.request_time_s = d.request_time_s;
     if (s->cfg.session_ttl_s <= 0)
         s->cfg.session_ttl_s = d.session_ttl_s;
+    if (s->cfg.session_idle_s <= 0)
+        s->cfg.session_idle_s = d.session_idle_s;
     if (s->cfg.login_max_failures <= 0)
         s->cfg.login_max_failures = d.login_max_failures;
     if (s->cfg.login_window_s <= 0)
@@ -259,7 +262,8 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
     crypto_shorthash_keygen(s->limiter_key);
     *out = s; /* from here on basira_server_free cleans up */
 
-    basira_report_info clinic = {cfg->clinic_name, cfg->clinic_address, cfg->clinic_contact, 0};
+    basira_report_info clinic = {cfg->clinic_name, cfg->clinic_address, cfg->clinic_contact, 0,
+                                 cfg->clinic_addressee};
     if ((rc = basira_case_service_new(st, analyzer, &clinic, &s->cases, err)) ||
         (rc = basira_translator_new(&s->tr, err)))
         return rc;

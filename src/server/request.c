@@ -13,7 +13,9 @@
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -93,12 +95,12 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
 {
     static const char *const top[] = {"patient_ref", "age",     "sex", "body_site",
                                       "history",     "consent", NULL};
-    static const char *const hist_keys[] = {"changed", "bleeding", "itching", "duration_months",
-                                            NULL};
+    static const char *const hist_keys[] = {"changed", "bleeding",        "rapid_growth",
+                                            "itching", "duration_months", NULL};
     static const char *const consent_keys[] = {"care", "research", "recorded_by", NULL};
     memset(c, 0, sizeof *c);
     c->age = -1;
-    c->changed = c->bleeding = c->itching = -1;
+    c->changed = c->bleeding = c->itching = c->rapid_growth = -1;
     c->duration_months = -1;
     c->sex = "unknown";
     json_t *j;
@@ -132,6 +134,7 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
         if ((rc = only_keys(h, hist_keys, "history", err)) ||
             (rc = get_tristate(h, "changed", &c->changed, err)) ||
             (rc = get_tristate(h, "bleeding", &c->bleeding, err)) ||
+            (rc = get_tristate(h, "rapid_growth", &c->rapid_growth, err)) ||
             (rc = get_tristate(h, "itching", &c->itching, err)))
             goto fail;
         json_t *d = json_object_get(h, "duration_months");
@@ -177,7 +180,8 @@ fail:
 basira_code basira_request_parse_decision(const char *body, size_t len, basira_decision *d,
                                           json_t **holder, basira_error *err)
 {
-    static const char *const keys[] = {"accept_ai", "category", "reason", "referral", NULL};
+    static const char *const keys[] = {"accept_ai", "category",  "reason", "referral",
+                                       "note",      "follow_up", NULL};
     memset(d, 0, sizeof *d);
     json_t *j;
     basira_code rc = load_object(body, len, &j, err);
@@ -188,7 +192,12 @@ basira_code basira_request_parse_decision(const char *body, size_t len, basira_d
         (rc = get_tristate(j, "accept_ai", &accept, err)) ||
         (rc = get_string(j, "category", 0, &d->category, err)) ||
         (rc = get_string(j, "reason", 0, &d->reason, err)) ||
-        (rc = get_string(j, "referral", 0, &d->referral, err)))
+        (rc = get_string(j, "referral", 0, &d->referral, err)) ||
+        (rc = get_string(j, "note", 0, &d->note, err)))
+        goto fail;
+    const char *fu = NULL;
+    if ((rc = get_string(j, "follow_up", 0, &fu, err)) ||
+        (fu && (rc = basira_parse_time(fu, 0, &d->follow_up_at, err))))
         goto fail;
     if (accept < 0) {
         rc = basira_error_setm(err, BASIRA_E_FORMAT,
@@ -347,4 +356,32 @@ basira_code basira_parse_time(const char *s, int end_of_day, int64_t *out, basir
         return basira_error_setm(err, BASIRA_E_FORMAT, N_("invalid date '%.40s'"), s);
     *out = (int64_t)t;
     return BASIRA_OK;
+}
+
+/*
+ * If-Match: "7" (or W/"7", or 7): the version the decider saw. Absent: -1 (no
+ * check, for older clients); "*": any. Malformed: -2.
+ */
+int64_t basira_request_if_match(const char *v)
+{
+    if (!v)
+        return -1;
+    while (*v == ' ')
+        v++;
+    if (!strcmp(v, "*"))
+        return -1;
+    if (!strncmp(v, "W/", 2))
+        v += 2;
+    int quoted = *v == '"';
+    v += quoted;
+    if (!(*v >= '0' && *v <= '9'))
+        return -2;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || n < 0 || (quoted && *end++ != '"'))
+        return -2;
+    while (*end == ' ')
+        end++;
+    return *end ? -2 : n;
 }

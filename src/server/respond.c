@@ -42,6 +42,8 @@ unsigned http_status(basira_code c)
         return 404;
     case BASIRA_E_CONFLICT:
         return 409;
+    case BASIRA_E_PRECONDITION:
+        return 412;
     case BASIRA_E_LIMIT:
         return 413;
     case BASIRA_E_CONSENT:

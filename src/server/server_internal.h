@@ -175,6 +175,8 @@ enum MHD_Result h_case_get(basira_server *s, struct MHD_Connection *c, request *
 enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result h_photo_get(basira_server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result h_decision(basira_server *s, struct MHD_Connection *c, request *rq);
+enum MHD_Result h_patient_get(basira_server *s, struct MHD_Connection *c, request *rq);
+enum MHD_Result h_password_change(basira_server *s, struct MHD_Connection *c, request *rq);
 
 enum MHD_Result h_report_pdf(basira_server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result h_fhir(basira_server *s, struct MHD_Connection *c, request *rq);

@@ -135,9 +135,10 @@ enum MHD_Result h_login(basira_server *s, struct MHD_Connection *c, request *rq)
     const char *hdrs[] = {"Set-Cookie", c1, "Set-Cookie", c2, NULL};
     sodium_memzero(token, sizeof token);
     return send_json(c, rq, 200,
-                     json_pack("{s:s, s:s, s:s, s:I}", "username", u.username, "role",
+                     json_pack("{s:s, s:s, s:s, s:I, s:I}", "username", u.username, "role",
                                basira_role_name(u.role), "csrf_token", csrf, "expires_in",
-                               (json_int_t)s->cfg.session_ttl_s),
+                               (json_int_t)s->cfg.session_ttl_s, "idle_timeout_s",
+                               (json_int_t)s->cfg.session_idle_s),
                      hdrs);
 }
 
@@ -157,9 +158,10 @@ enum MHD_Result h_logout(basira_server *s, struct MHD_Connection *c, request *rq
 enum MHD_Result h_whoami(basira_server *s, struct MHD_Connection *c, request *rq)
 {
     return send_json(c, rq, 200,
-                     json_pack("{s:s, s:s, s:s?, s:s}", "username", rq->user.username, "role",
+                     json_pack("{s:s, s:s, s:s?, s:s, s:I}", "username", rq->user.username, "role",
                                basira_role_name(rq->user.role), "lang",
-                               rq->user.lang[0] ? rq->user.lang : NULL, "answer_lang", rq->lang),
+                               rq->user.lang[0] ? rq->user.lang : NULL, "answer_lang", rq->lang,
+                               "idle_timeout_s", (json_int_t)s->cfg.session_idle_s),
                      NULL);
 }
 
@@ -195,13 +197,36 @@ enum MHD_Result h_session_update(basira_server *s, struct MHD_Connection *c, req
                      NULL);
 }
 
+/* A user changing their own password; every session of the account ends (sign in again). */
+enum MHD_Result h_password_change(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    basira_error e;
+    json_error_t je;
+    json_t *j = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, &je);
+    const char *cur = json_string_value(json_object_get(j, "current"));
+    const char *nw = json_string_value(json_object_get(j, "new"));
+    if (!cur || !nw || json_object_size(j) != 2) {
+        json_decref(j);
+        return fail_with(c, rq, 400, BASIRA_E_FORMAT,
+                         N_("send {\"current\": \"...\", \"new\": \"...\"}"));
+    }
+    basira_actor a = actor_of(rq);
+    basira_code rc =
+        basira_store_user_change_password(s->store, &a, rq->user.username, cur, nw, &e);
+    json_decref(j);
+    if (rc)
+        return fail(c, rq, &e);
+    return send_json(c, rq, 200, json_pack("{s:b}", "changed", 1), NULL);
+}
+
 int session_check(basira_server *s, struct MHD_Connection *c, request *rq, const char *method,
                   enum MHD_Result *ret)
 {
     basira_error e;
     char csrf[BASIRA_TOKEN_LEN + 1];
     const char *token = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "basira_session");
-    if (basira_store_session_lookup(s->store, token, &rq->user, csrf, &e)) {
+    if (basira_store_session_lookup(s->store, token, &rq->user, csrf, &e) ||
+        basira_store_session_touch(s->store, token, s->cfg.session_idle_s, &e)) {
         *ret = fail(c, rq, &e);
         return 1;
     }

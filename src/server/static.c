@@ -59,7 +59,10 @@ enum MHD_Result serve_web(struct MHD_Connection *c, request *rq, const char *url
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
         return fail_with(c, rq, 405, BASIRA_E_UNSUPPORTED,
                          N_("this method is not allowed on this endpoint"));
-    const char *rel = !strcmp(url, "/") ? "index.html" : url + strlen("/app/");
+    /* The service worker is served from the root so that its scope is the whole app. */
+    const char *rel = !strcmp(url, "/")        ? "index.html"
+                      : !strcmp(url, "/sw.js") ? "sw.js"
+                                               : url + strlen("/app/");
     const char *type = web_type(rel);
     if (!web_path_ok(rel) || !type)
         return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, N_("no such file"));
@@ -91,7 +94,8 @@ enum MHD_Result serve_web(struct MHD_Connection *c, request *rq, const char *url
     reply how = {200,
                  type,
                  NULL,
-                 !strcmp(rel, "index.html") ? "no-cache" : "public, max-age=300",
+                 !strcmp(rel, "index.html") || !strcmp(rel, "sw.js") ? "no-cache"
+                                                                     : "public, max-age=300",
                  "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
                  "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
                  NULL};

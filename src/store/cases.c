@@ -9,7 +9,12 @@
 
 static const char *const risk_codes[] = {"low", "medium", "high"};
 
-static int risk_parse(const char *s)
+const char *store_risk_code(int r)
+{
+    return r >= 0 && r <= 2 ? risk_codes[r] : "high";
+}
+
+int store_risk_parse(const char *s)
 {
     for (int i = 0; s && i < 3; i++)
         if (!strcmp(s, risk_codes[i]))
@@ -17,7 +22,7 @@ static int risk_parse(const char *s)
     return -1;
 }
 
-static int text_ok(const char *s, size_t max, int required)
+int store_text_ok(const char *s, size_t max, int required)
 {
     if (!s)
         return !required;
@@ -30,7 +35,7 @@ static int text_ok(const char *s, size_t max, int required)
     return 1;
 }
 
-static int one_of(const char *s, const char *const *set)
+int store_one_of(const char *s, const char *const *set)
 {
     for (; s && *set; set++)
         if (!strcmp(s, *set))
@@ -71,27 +76,28 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
     static const char *const sexes[] = {"female", "male", "other", "unknown", NULL};
     if (!c->consent_care)
         return consent_refused(st, who, err);
-    if (!text_ok(c->patient_ref, 64, 1))
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("patient_ref must be 1 to 64 printable characters"));
+    basira_code rc = basira_patient_ref_check(c->patient_ref, err);
+    if (rc)
+        return rc;
     if (c->age < -1 || c->age > 130)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("age must be between 0 and 130 years"));
-    if (!one_of(c->sex, sexes))
+    if (!store_one_of(c->sex, sexes))
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("sex must be female, male, other or unknown"));
-    if (!text_ok(c->body_site, 64, 0))
+    if (!store_text_ok(c->body_site, 64, 0))
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("body_site must be at most 64 printable characters"));
-    if (!text_ok(c->consent_recorded_by, 64, 1))
+    if (!store_text_ok(c->consent_recorded_by, 64, 1))
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("consent.recorded_by must name who recorded the consent"));
     if (!isfinite(c->duration_months) || c->duration_months > 1200)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("duration_months must be between 0 and 1200"));
     json_t *hist =
-        json_pack("{s:o, s:o, s:o, s:o}", "changed", tristate(c->changed), "bleeding",
-                  tristate(c->bleeding), "itching", tristate(c->itching), "duration_months",
+        json_pack("{s:o, s:o, s:o, s:o, s:o}", "changed", tristate(c->changed), "bleeding",
+                  tristate(c->bleeding), "rapid_growth", tristate(c->rapid_growth), "itching",
+                  tristate(c->itching), "duration_months",
                   c->duration_months < 0 ? json_null() : json_real(c->duration_months));
     char *hist_text = hist ? json_dumps(hist, JSON_COMPACT) : NULL;
     json_decref(hist);
@@ -100,7 +106,6 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
 
     int64_t now = store_now();
     sqlite3_stmt *s = NULL;
-    basira_code rc;
     pthread_mutex_lock(&st->lock);
     if (!(rc = store_begin(st, err)) &&
         !(rc = store_prepare(st,
@@ -141,7 +146,7 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
     return rc;
 }
 
-static const char *col_text(sqlite3_stmt *s, int i)
+const char *store_col_text(sqlite3_stmt *s, int i)
 {
     const unsigned char *t = sqlite3_column_text(s, i);
     return t ? (const char *)t : NULL;
@@ -149,7 +154,7 @@ static const char *col_text(sqlite3_stmt *s, int i)
 
 static json_t *col_json(sqlite3_stmt *s, int i)
 {
-    const char *t = col_text(s, i);
+    const char *t = store_col_text(s, i);
     json_t *j = t ? json_loads(t, 0, NULL) : NULL;
     return j ? j : json_null();
 }
@@ -169,25 +174,23 @@ static json_t *col_time(sqlite3_stmt *s, int i)
     return json_string(when);
 }
 
-/* Columns 0..12 of the case summary used by get and list. */
-#define CASE_COLUMNS                                                                               \
-    "id, patient_ref, age, sex, body_site, status, risk, ai_risk, ai_risk_index, created_at, "     \
-    "created_by, updated_at, decision"
+#define CASE_COLUMNS STORE_CASE_COLUMNS
 
-static json_t *case_summary(sqlite3_stmt *s)
+json_t *store_case_summary(sqlite3_stmt *s)
 {
     json_t *j = json_object();
     if (!j)
         return NULL;
     json_object_set_new(j, "id", json_integer(sqlite3_column_int64(s, 0)));
-    json_object_set_new(j, "patient_ref", json_string(col_text(s, 1)));
+    json_object_set_new(j, "patient_ref", json_string(store_col_text(s, 1)));
     json_object_set_new(j, "age",
                         sqlite3_column_type(s, 2) == SQLITE_NULL
                             ? json_null()
                             : json_integer(sqlite3_column_int(s, 2)));
-    json_object_set_new(j, "sex", json_string(col_text(s, 3)));
-    json_object_set_new(j, "body_site", col_text(s, 4) ? json_string(col_text(s, 4)) : json_null());
-    json_object_set_new(j, "status", json_string(col_text(s, 5)));
+    json_object_set_new(j, "sex", json_string(store_col_text(s, 3)));
+    json_object_set_new(j, "body_site",
+                        store_col_text(s, 4) ? json_string(store_col_text(s, 4)) : json_null());
+    json_object_set_new(j, "status", json_string(store_col_text(s, 5)));
     json_object_set_new(j, "risk", col_risk(s, 6));
     json_object_set_new(j, "ai_risk", col_risk(s, 7));
     json_object_set_new(j, "ai_risk_index",
@@ -195,9 +198,19 @@ static json_t *case_summary(sqlite3_stmt *s)
                             ? json_null()
                             : json_real(sqlite3_column_double(s, 8)));
     json_object_set_new(j, "created_at", col_time(s, 9));
-    json_object_set_new(j, "created_by", json_string(col_text(s, 10)));
+    json_object_set_new(j, "created_by", json_string(store_col_text(s, 10)));
     json_object_set_new(j, "updated_at", col_time(s, 11));
     json_object_set_new(j, "decision", col_json(s, 12));
+    json_object_set_new(j, "version", json_integer(sqlite3_column_int64(s, 13)));
+    json_object_set_new(j, "referral",
+                        store_col_text(s, 14) ? json_string(store_col_text(s, 14)) : json_null());
+    int64_t fu = sqlite3_column_int64(s, 15);
+    json_object_set_new(j, "follow_up", fu ? col_time(s, 15) : json_null());
+    json_object_set_new(j, "overdue", json_boolean(fu && fu < store_now()));
+    json_object_set_new(j, "thumbnail",
+                        sqlite3_column_type(s, 16) == SQLITE_NULL
+                            ? json_null()
+                            : json_integer(sqlite3_column_int64(s, 16)));
     return j;
 }
 
@@ -212,6 +225,35 @@ static basira_code case_exists_locked(basira_store *st, int64_t id, basira_error
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
     sqlite3_finalize(s);
     return rc;
+}
+
+/* "patient": {"ref", "cases": [the other cases of the same patient_ref]}. */
+static basira_code related_cases_locked(basira_store *st, json_t *kase, basira_error *err)
+{
+    sqlite3_stmt *s;
+    const char *ref = json_string_value(json_object_get(kase, "patient_ref"));
+    basira_code rc = store_prepare(st,
+                                   "SELECT id, created_at, body_site, risk FROM cases WHERE "
+                                   "patient_ref = ? AND id != ? ORDER BY created_at, id",
+                                   &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(s, 1, ref ? ref : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, json_integer_value(json_object_get(kase, "id")));
+    json_t *others = json_array();
+    while (others && sqlite3_step(s) == SQLITE_ROW)
+        json_array_append_new(
+            others,
+            json_pack("{s:I, s:o, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(s, 0),
+                      "created_at", col_time(s, 1), "body_site",
+                      store_col_text(s, 2) ? json_string(store_col_text(s, 2)) : json_null(),
+                      "risk", col_risk(s, 3)));
+    sqlite3_finalize(s);
+    if (!others)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    json_object_set_new(kase, "patient",
+                        json_pack("{s:s, s:o}", "ref", ref ? ref : "", "cases", others));
+    return BASIRA_OK;
 }
 
 basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int64_t id,
@@ -231,14 +273,15 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
     sqlite3_bind_int64(s, 1, id);
     if (sqlite3_step(s) != SQLITE_ROW) {
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
-    } else if (!(j = case_summary(s))) {
+    } else if (!(j = store_case_summary(s))) {
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
     } else {
-        json_object_set_new(j, "history", col_json(s, 13));
+        const int k = STORE_CASE_NCOLUMNS;
+        json_object_set_new(j, "history", col_json(s, k));
         json_object_set_new(j, "consent",
-                            json_pack("{s:b, s:b, s:s, s:o}", "care", sqlite3_column_int(s, 14),
-                                      "research", sqlite3_column_int(s, 15), "recorded_by",
-                                      col_text(s, 16), "recorded_at", col_time(s, 17)));
+                            json_pack("{s:b, s:b, s:s, s:o}", "care", sqlite3_column_int(s, k + 1),
+                                      "research", sqlite3_column_int(s, k + 2), "recorded_by",
+                                      store_col_text(s, k + 3), "recorded_at", col_time(s, k + 4)));
     }
     sqlite3_finalize(s);
     s = NULL;
@@ -255,10 +298,18 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
     while (sqlite3_step(s) == SQLITE_ROW)
         json_array_append_new(
             images, json_pack("{s:I, s:s, s:o, s:s, s:o, s:b}", "id",
-                              (json_int_t)sqlite3_column_int64(s, 0), "kind", col_text(s, 1),
-                              "created_at", col_time(s, 2), "created_by", col_text(s, 3), "result",
-                              col_json(s, 4), "photo_stored", sqlite3_column_int(s, 5)));
+                              (json_int_t)sqlite3_column_int64(s, 0), "kind", store_col_text(s, 1),
+                              "created_at", col_time(s, 2), "created_by", store_col_text(s, 3),
+                              "result", col_json(s, 4), "photo_stored", sqlite3_column_int(s, 5)));
     json_object_set_new(j, "images", images);
+    sqlite3_finalize(s);
+    s = NULL;
+    json_t *decisions = NULL;
+    if ((rc = store_decisions_locked(st, id, &decisions, err)))
+        goto out;
+    json_object_set_new(j, "decisions", decisions);
+    if ((rc = related_cases_locked(st, j, err)))
+        goto out;
 audit:
     /* Reading a case is an access to patient data: audited, including refusals. */
     if (rc == BASIRA_OK || rc == BASIRA_E_NOT_FOUND) {
@@ -296,7 +347,7 @@ basira_code basira_store_case_history(basira_store *st, int64_t id, basira_case_
 {
     sqlite3_stmt *s;
     basira_code rc;
-    out->changed = out->bleeding = out->itching = -1;
+    out->changed = out->bleeding = out->itching = out->rapid_growth = -1;
     out->duration_months = -1.0;
     pthread_mutex_lock(&st->lock);
     if (!(rc = store_prepare(st, "SELECT history FROM cases WHERE id = ?", &s, err))) {
@@ -307,6 +358,7 @@ basira_code basira_store_case_history(basira_store *st, int64_t id, basira_case_
             out->changed = col_tristate(h, "changed");
             out->bleeding = col_tristate(h, "bleeding");
             out->itching = col_tristate(h, "itching");
+            out->rapid_growth = col_tristate(h, "rapid_growth");
             if (json_is_number(d))
                 out->duration_months = json_number_value(d);
             json_decref(h);
@@ -330,7 +382,7 @@ basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
                                    const basira_case_filter *f, json_t **out, basira_error *err)
 {
     static const char *const statuses[] = {"new", "triaged", "reviewed", NULL};
-    if (f->status && !one_of(f->status, statuses))
+    if (f->status && !store_one_of(f->status, statuses))
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("status must be new, triaged or reviewed"));
     if (f->risk < -1 || f->risk > 2)
@@ -339,8 +391,17 @@ basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
     if (f->limit < 1 || f->limit > 500 || f->offset < 0)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("limit must be between 1 and 500 and offset not negative"));
+    if (f->patient_ref && basira_patient_ref_check(f->patient_ref, err))
+        return err ? err->code : BASIRA_E_INVALID_ARGUMENT;
+    /*
+     * The dermatologist's queue: photos triaged by the AI and not reviewed yet, or a
+     * referral requested and not yet sent. Overdue: the follow-up date has passed.
+     */
     const char *where = " WHERE (?1 IS NULL OR status = ?1) AND (?2 < 0 OR risk = ?2)"
-                        " AND (?3 = 0 OR created_at >= ?3) AND (?4 = 0 OR created_at <= ?4)";
+                        " AND (?3 = 0 OR created_at >= ?3) AND (?4 = 0 OR created_at <= ?4)"
+                        " AND (?7 IS NULL OR patient_ref = ?7)"
+                        " AND (?8 = 0 OR (follow_up_at IS NOT NULL AND follow_up_at < ?8))"
+                        " AND (?9 = 0 OR status = 'triaged' OR referral = 'requested')";
     char sql[1024];
     json_t *items = json_array();
     sqlite3_stmt *s = NULL;
@@ -367,6 +428,10 @@ basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
         sqlite3_bind_int(s, 2, f->risk);
         sqlite3_bind_int64(s, 3, f->from);
         sqlite3_bind_int64(s, 4, f->to);
+        if (f->patient_ref)
+            sqlite3_bind_text(s, 7, f->patient_ref, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 8, f->overdue ? (f->overdue_now ? f->overdue_now : store_now()) : 0);
+        sqlite3_bind_int(s, 9, f->awaiting_review ? 1 : 0);
         if (pass == 1) {
             sqlite3_bind_int(s, 5, f->limit);
             sqlite3_bind_int(s, 6, f->offset);
@@ -376,7 +441,7 @@ basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
             if (pass == 0)
                 total = sqlite3_column_int64(s, 0);
             else
-                json_array_append_new(items, case_summary(s));
+                json_array_append_new(items, store_case_summary(s));
         }
         if (step != SQLITE_DONE)
             rc = store_sql_error(st, "listing cases", err);
@@ -465,7 +530,7 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                                     "risk = CASE WHEN status = 'reviewed' THEN risk ELSE "
                                     "max(COALESCE(ai_risk, -1), ?1) END, status = CASE WHEN "
                                     "status = 'new' THEN 'triaged' ELSE status END, "
-                                    "updated_at = ?3 WHERE id = ?4",
+                                    "version = version + 1, updated_at = ?3 WHERE id = ?4",
                                     &s, err)))
                 goto out;
             sqlite3_bind_int(s, 1, risk);
@@ -517,7 +582,7 @@ basira_code basira_store_photo_get(basira_store *st, const basira_actor *who, in
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no stored photo %" PRId64), image_id);
         goto out;
     }
-    snprintf(mime, 32, "%s", col_text(s, 0));
+    snprintf(mime, 32, "%s", store_col_text(s, 0));
     *len = (size_t)sqlite3_column_bytes(s, 1);
     case_id = sqlite3_column_int64(s, 2);
     *data = malloc(*len ? *len : 1);
@@ -543,87 +608,5 @@ out:
     } else if (case_id_out) {
         *case_id_out = case_id;
     }
-    return rc;
-}
-
-basira_code basira_store_decision(basira_store *st, const basira_actor *who, int64_t case_id,
-                                  const basira_decision *d, basira_error *err)
-{
-    static const char *const referrals[] = {"none", "requested", "sent", "completed", NULL};
-    int override = risk_parse(d->category);
-    if (!d->accept_ai && override < 0)
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("an override needs a category: low, medium or high"));
-    if (!d->accept_ai && !text_ok(d->reason, 500, 1))
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("an override needs a reason (up to 500 characters)"));
-    if (d->reason && !text_ok(d->reason, 500, 0))
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("the reason must be at most 500 printable characters"));
-    if (!one_of(d->referral ? d->referral : "none", referrals))
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("referral must be none, requested, sent or completed"));
-    sqlite3_stmt *s = NULL;
-    basira_code rc;
-    int ai = -1;
-    char *text = NULL;
-    pthread_mutex_lock(&st->lock);
-    if ((rc = store_begin(st, err)) ||
-        (rc = store_prepare(st, "SELECT ai_risk FROM cases WHERE id = ?", &s, err)))
-        goto out;
-    sqlite3_bind_int64(s, 1, case_id);
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), case_id);
-        goto out;
-    }
-    if (sqlite3_column_type(s, 0) != SQLITE_NULL)
-        ai = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    s = NULL;
-    if (d->accept_ai && ai < 0) {
-        rc = basira_error_setm(err, BASIRA_E_CONFLICT,
-                               N_("this case has no AI category yet to accept; upload a photo or "
-                                  "override with a category and a reason"));
-        goto out;
-    }
-    int final = d->accept_ai ? ai : override;
-    char when[32];
-    store_iso_time(store_now(), when);
-    json_t *dj = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s, s:s}", "outcome",
-                           d->accept_ai ? "accepted" : "overridden", "category", risk_codes[final],
-                           "ai_category", ai >= 0 ? risk_codes[ai] : NULL, "reason", d->reason,
-                           "referral", d->referral ? d->referral : "none", "decided_by",
-                           who && who->username ? who->username : "?", "decided_at", when);
-    text = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
-    json_decref(dj);
-    if (!text) {
-        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
-        goto out;
-    }
-    if ((rc = store_prepare(st,
-                            "UPDATE cases SET decision = ?, risk = ?, status = 'reviewed', "
-                            "updated_at = ? WHERE id = ?",
-                            &s, err)))
-        goto out;
-    sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, final);
-    sqlite3_bind_int64(s, 3, store_now());
-    sqlite3_bind_int64(s, 4, case_id);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        rc = store_sql_error(st, "recording a decision", err);
-    sqlite3_finalize(s);
-    s = NULL;
-    char detail[96];
-    snprintf(detail, sizeof detail, "%s category=%s referral=%s",
-             d->accept_ai ? "accepted" : "overridden", risk_codes[final],
-             d->referral ? d->referral : "none");
-    if (!rc && !(rc = store_audit_append_locked(st, who, "decision", case_id, "ok", detail, err)))
-        rc = store_commit(st, err);
-out:
-    sqlite3_finalize(s);
-    if (rc)
-        store_rollback(st);
-    pthread_mutex_unlock(&st->lock);
-    free(text);
     return rc;
 }

@@ -76,6 +76,24 @@ static const char *const migrations[] = {
     " detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
     /* 2: each account's language for the node's answers ("fr", "ar", "en"; NULL: none). */
     "ALTER TABLE users ADD COLUMN lang TEXT;",
+    /*
+     * 3: decisions are versioned, never overwritten (one row each; cases.decision
+     * keeps a copy of the latest for older readers); cases carry a version for
+     * ETag / If-Match, the latest referral and a follow-up date; cases of one
+     * patient are found by patient_ref. Existing decisions become version 1
+     * (store_migrate_decisions, in C: this SQLCipher has no JSON functions).
+     */
+    "CREATE TABLE decisions(id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL"
+    " REFERENCES cases(id) ON DELETE CASCADE, version INTEGER NOT NULL,"
+    " decided_by TEXT NOT NULL, role TEXT NOT NULL, decided_at INTEGER NOT NULL,"
+    " outcome TEXT NOT NULL, category TEXT NOT NULL, ai_category TEXT, referral TEXT NOT NULL,"
+    " reason TEXT, note TEXT, follow_up_at INTEGER, UNIQUE(case_id, version));"
+    "ALTER TABLE cases ADD COLUMN version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE cases ADD COLUMN referral TEXT;"
+    "ALTER TABLE cases ADD COLUMN follow_up_at INTEGER;"
+    "ALTER TABLE sessions ADD COLUMN last_seen INTEGER;"
+    "CREATE INDEX decisions_case ON decisions(case_id, version);"
+    "CREATE INDEX cases_patient ON cases(patient_ref, created_at);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -296,6 +314,8 @@ static basira_code migrate(basira_store *st, basira_error *err)
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
         if ((rc = store_begin(st, err)) || (rc = store_exec(st, migrations[v], err)) ||
+            (strstr(migrations[v], "CREATE TABLE decisions(") &&
+             (rc = store_migrate_decisions(st, err))) ||
             (rc = store_exec(st, bump, err))) {
             store_rollback(st);
             return rc;

@@ -40,6 +40,38 @@ void store_iso_time(int64_t t, char out[32]);
 /* Current time, unix seconds. */
 int64_t store_now(void);
 
+/* ---- shared by cases.c and decisions.c ---- */
+
+/* "low", "medium", "high" for 0..2; parse gives -1 for anything else. */
+const char *store_risk_code(int r);
+int store_risk_parse(const char *s);
+/* 1 when s is NULL (and not required) or 1..max bytes with no control character. */
+int store_text_ok(const char *s, size_t max, int required);
+/* 1 when s is one of the NULL-terminated set. */
+int store_one_of(const char *s, const char *const *set);
+/* Characters of UTF-8 text, -1 when malformed. */
+long store_utf8_length(const char *s);
+/* Column text or NULL. */
+const char *store_col_text(sqlite3_stmt *s, int i);
+
+/*
+ * Columns 0..16 of a case summary (get, list, patient): the case, its version,
+ * latest referral, follow-up date and first stored photo (thumbnail).
+ */
+#define STORE_CASE_COLUMNS                                                                         \
+    "id, patient_ref, age, sex, body_site, status, risk, ai_risk, ai_risk_index, created_at, "     \
+    "created_by, updated_at, decision, version, referral, follow_up_at, (SELECT min(i.id) FROM "   \
+    "images i JOIN photos p ON p.image_id = i.id WHERE i.case_id = cases.id)"
+#define STORE_CASE_NCOLUMNS 17
+json_t *store_case_summary(sqlite3_stmt *s);
+
+/* Every decision of a case, oldest first (lock held). */
+basira_code store_decisions_locked(basira_store *st, int64_t case_id, json_t **out,
+                                   basira_error *err);
+
+/* Schema 2: the decision JSON of each case becomes its decision version 1 (in a transaction). */
+basira_code store_migrate_decisions(basira_store *st, basira_error *err);
+
 /* Argon2id cost of a new key (for_key) or password hash: libsodium's minimum for
  * BASIRA_ARGON2_MINIMUM. */
 void store_pwhash_cost(basira_argon2_cost cost, int for_key, unsigned long long *ops, size_t *mem);

@@ -23,15 +23,13 @@ static basira_code check_username(const char *u, basira_error *err)
     return BASIRA_OK;
 }
 
-static basira_code hash_password(const basira_store *st, const char *password,
+static basira_code hash_password(const basira_store *st, const char *password, const char *username,
                                  char out[crypto_pwhash_STRBYTES], basira_error *err)
 {
-    size_t n = password ? strlen(password) : 0;
-    if (n < 8)
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("the password must have at least 8 characters"));
-    if (n > 1024)
-        return basira_error_setm(err, BASIRA_E_LIMIT, N_("the password is too long"));
+    basira_code rc = basira_password_check(password, username, err);
+    if (rc)
+        return rc;
+    size_t n = strlen(password);
     unsigned long long ops;
     size_t mem;
     store_pwhash_cost(st->argon2, 0, &ops, &mem);
@@ -45,7 +43,7 @@ basira_code basira_store_user_add(basira_store *st, const basira_actor *who, con
 {
     char hash[crypto_pwhash_STRBYTES];
     basira_code rc = check_username(username, err);
-    if (rc || (rc = hash_password(st, password, hash, err)))
+    if (rc || (rc = hash_password(st, password, username, hash, err)))
         return rc;
     if ((int)role < 0 || role >= BASIRA_ROLE_COUNT_)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid role"));
@@ -78,6 +76,20 @@ basira_code basira_store_user_add(basira_store *st, const basira_actor *who, con
         store_rollback(st);
     pthread_mutex_unlock(&st->lock);
     return rc;
+}
+
+static int user_exists(basira_store *st, const char *username)
+{
+    sqlite3_stmt *s;
+    int found = 0;
+    pthread_mutex_lock(&st->lock);
+    if (!store_prepare(st, "SELECT 1 FROM users WHERE username = ?", &s, NULL)) {
+        sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
+        found = sqlite3_step(s) == SQLITE_ROW;
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return found;
 }
 
 /* Run an UPDATE on one user by name, audited; BASIRA_E_NOT_FOUND when no such user. */
@@ -130,7 +142,7 @@ basira_code basira_store_user_passwd(basira_store *st, const basira_actor *who,
 {
     char hash[crypto_pwhash_STRBYTES];
     basira_code rc = check_username(username, err);
-    if (rc || (rc = hash_password(st, password, hash, err)))
+    if (rc || (rc = hash_password(st, password, username, hash, err)))
         return rc;
     return update_user(st, who, "UPDATE users SET pwhash = ? WHERE username = ?", hash, 0, username,
                        "user_passwd", 1, err);
@@ -142,9 +154,38 @@ basira_code basira_store_user_set_disabled(basira_store *st, const basira_actor 
     basira_code rc = check_username(username, err);
     if (rc)
         return rc;
-    return update_user(st, who, "UPDATE users SET disabled = ? WHERE username = ?", NULL,
-                       disabled ? 1 : 0, username, disabled ? "user_disable" : "user_enable", 1,
-                       err);
+    /*
+     * The last enabled admin cannot be disabled: nobody could then add or re-enable
+     * accounts. The check is inside the UPDATE, so two admins disabling each other
+     * at once cannot both succeed.
+     */
+    rc = update_user(st, who,
+                     "UPDATE users SET disabled = ?1 WHERE username = ?2 AND (?1 = 0 OR "
+                     "role != 'admin' OR (SELECT count(*) FROM users WHERE role = 'admin' AND "
+                     "disabled = 0 AND username != ?2) > 0)",
+                     NULL, disabled ? 1 : 0, username, disabled ? "user_disable" : "user_enable", 1,
+                     err);
+    if (rc == BASIRA_E_NOT_FOUND && disabled && user_exists(st, username))
+        rc = basira_error_setm(err, BASIRA_E_CONFLICT,
+                               N_("'%s' is the last active administrator and cannot be disabled: "
+                                  "make another account admin first"),
+                               username);
+    return rc;
+}
+
+basira_code basira_store_user_change_password(basira_store *st, const basira_actor *who,
+                                              const char *username, const char *current,
+                                              const char *new_password, basira_error *err)
+{
+    basira_user u;
+    basira_code rc = basira_store_authenticate(st, username, current ? current : "",
+                                               who && who->ip ? who->ip : "local", &u, err);
+    if (rc)
+        return basira_error_setm(err, BASIRA_E_AUTH, N_("the current password is wrong"));
+    if (current && new_password && !strcmp(current, new_password))
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the new password must differ from the current one"));
+    return basira_store_user_passwd(st, who, username, new_password, err);
 }
 
 basira_code basira_store_user_set_lang(basira_store *st, const basira_actor *who,
@@ -398,6 +439,50 @@ basira_code basira_store_session_delete(basira_store *st, const basira_actor *wh
     }
     if (rc)
         store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+basira_code basira_store_session_touch(basira_store *st, const char *token, int64_t idle_s,
+                                       basira_error *err)
+{
+    if (idle_s <= 0)
+        return BASIRA_OK;
+    if (!is_token(token))
+        return basira_error_setm(err, BASIRA_E_AUTH, N_("please sign in"));
+    char th[65];
+    token_hash(token, th);
+    int64_t now = store_now(), seen = 0;
+    sqlite3_stmt *s;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if (!(rc = store_prepare(st,
+                             "SELECT COALESCE(last_seen, created_at) FROM sessions WHERE "
+                             "token_hash = ?",
+                             &s, err))) {
+        sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            seen = sqlite3_column_int64(s, 0);
+        else
+            rc = basira_error_setm(err, BASIRA_E_AUTH, N_("please sign in"));
+        sqlite3_finalize(s);
+    }
+    const char *sql = NULL;
+    if (!rc && now - seen >= idle_s) {
+        sql = "DELETE FROM sessions WHERE token_hash = ?";
+        rc = basira_error_setm(err, BASIRA_E_AUTH,
+                               N_("you were signed out after a period without activity; please "
+                                  "sign in again"));
+    } else if (!rc && now - seen >= 30) {
+        sql = "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1";
+    }
+    if (sql && !store_prepare(st, sql, &s, NULL)) {
+        sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, now);
+        if (sqlite3_step(s) != SQLITE_DONE && !rc)
+            rc = store_sql_error(st, "recording a session's use", err);
+        sqlite3_finalize(s);
+    }
     pthread_mutex_unlock(&st->lock);
     return rc;
 }

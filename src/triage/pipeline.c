@@ -16,6 +16,7 @@
 #include "basira/triage.h"
 #include "basira/i18n.h"
 #include "core/i18n.h"
+#include "triage_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -275,9 +276,12 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
         }
         return finish_result(p, r);
     }
-    float probs[BASIRA_MODEL_MAX_CLASSES];
-    int k = 0;
-    if (basira_pipeline_predict(p, img, probs, &k, &e)) {
+    float probs[BASIRA_MODEL_MAX_CLASSES], per_view[8 * BASIRA_MODEL_MAX_CLASSES];
+    int k = p->info->num_classes, n_views = 0;
+    if (k > BASIRA_MODEL_MAX_CLASSES ||
+        basira_classifier_predict_views(p->clf, img, probs, per_view, &n_views, &e)) {
+        if (k > BASIRA_MODEL_MAX_CLASSES)
+            basira_error_set(&e, BASIRA_E_INTERNAL, NULL);
         json_decref(r);
         if (typed)
             typed->error = e;
@@ -294,7 +298,12 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
     basira_risk_category cat =
         basira_triage_decide_ex(pmal, p->high, p->medium, req ? req->history : NULL, q.ok, &raised);
     json_t *s = scores_json(p, probs, pmal, cat, raised);
-    if (!s || json_object_update(r, s)) {
+    if (!s || json_object_update(r, s) ||
+        put(json_object_get(r, "risk"), "uncertainty",
+            triage_uncertainty_json(p->info, per_view, n_views)) ||
+        put(r, "validation",
+            triage_validation_json(p->info->name, &tone,
+                                   req ? req->photo_kind : BASIRA_PHOTO_UNKNOWN))) {
         json_decref(s);
         json_decref(r);
         return NULL;

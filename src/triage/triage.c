@@ -49,24 +49,34 @@ const char *basira_risk_category_code(basira_risk_category c)
     return "high"; /* an out-of-range value is a bug: say the cautious thing */
 }
 
-const char *basira_risk_action(basira_risk_category c)
+const char *basira_risk_action_msgid(basira_risk_category c)
 {
     switch (c) {
     case BASIRA_RISK_LOW:
-        return _("Advice to the patient and routine surveillance; consult again if the lesion "
-                 "changes, bleeds or grows.");
+        return N_("Advice to the patient and routine surveillance; consult again if the lesion "
+                  "changes, bleeds or grows.");
     case BASIRA_RISK_MEDIUM:
-        return _("Scheduled follow-up or remote review by a dermatologist.");
+        return N_("Scheduled follow-up or remote review by a dermatologist.");
     case BASIRA_RISK_HIGH:
         break;
     }
-    return _("Priority referral to a dermatologist.");
+    return N_("Priority referral to a dermatologist.");
+}
+
+const char *basira_risk_action(basira_risk_category c)
+{
+    return _(basira_risk_action_msgid(c));
+}
+
+const char *basira_disclaimer_msgid(void)
+{
+    return N_("Decision support, not a diagnosis: a qualified clinician must confirm every "
+              "decision.");
 }
 
 const char *basira_disclaimer(void)
 {
-    return _("Decision support, not a diagnosis: a qualified clinician must confirm every "
-             "decision.");
+    return _(basira_disclaimer_msgid());
 }
 
 void basira_history_init(basira_history *h)

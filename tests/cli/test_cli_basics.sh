@@ -39,7 +39,7 @@ for c in "triage --model" "evaluate --model" "calibrate --model" "split --csv" "
   check "$c without a value: said so" "grep -q 'needs a value' <<<\"\$err\""
 done
 err=$(LANG=fr_FR.UTF-8 "$B" triage --model 2>&1 >/dev/null)
-check "missing value, in French" "grep -q \"^basira triage : l'option --model demande une valeur\" <<<\"\$err\""
+check "missing value, in French" "grep -q \"^basira triage : l'option --model demande une valeur\" <<<\"\$err\""
 err=$(LANG=ar_MA.UTF-8 "$B" evaluate --bogus 2>&1 >/dev/null)
 check "unknown option, in Arabic" "grep -q 'خيار غير معروف --bogus' <<<\"\$err\""
 err=$("$B" train extra-operand 2>&1 >/dev/null); rc=$?

@@ -74,8 +74,18 @@ static inline json_t *fixture_case(int64_t id, const char *patient_ref, const ch
                                       "ai_category", category, "reason", reason, "referral",
                                       referral ? referral : "none", "decided_by", "dr.amrani",
                                       "decided_at", "2026-11-22T10:05:00Z"));
+        /* Decisions are versions: an earlier one by a dermatologist, then this one. */
+        json_t *first = json_pack(
+            "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "version", 1, "decided_by", "dr.bennani",
+            "role", "dermatologist", "decided_at", "2026-11-22T09:50:00Z", "outcome", "accepted",
+            "category", category ? category : "medium", "referral", "none", "reason", "first look");
+        json_t *latest = json_deep_copy(json_object_get(c, "decision"));
+        json_object_set_new(latest, "version", json_integer(2));
+        json_object_set_new(latest, "role", json_string("gp"));
+        json_object_set_new(c, "decisions", json_pack("[o, o]", first, latest));
     } else {
         json_object_set_new(c, "decision", json_null());
+        json_object_set_new(c, "decisions", json_array());
     }
     return c;
 }

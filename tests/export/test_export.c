@@ -78,7 +78,7 @@ static int make_letter(const json_t *c, const unsigned char *photo, size_t plen,
                        const char *name, char *path, size_t n)
 {
     basira_report_info info = {"Centre de santé Al Amal — Fès", "12 rue des Érables, 30000 Fès",
-                               "+212 5 35 00 00 00", 1795000000};
+                               "+212 5 35 00 00 00", 1795000000, NULL};
     unsigned char *pdf = NULL;
     size_t len = 0;
     basira_error err;
@@ -190,6 +190,62 @@ static void test_letter_fr(void)
                   imgs ? imgs : "(pdfimages failed)");
         free(imgs);
     }
+    json_decref(c);
+}
+
+/*
+ * Issue 10 item 6: every field in the letter's language (a body-site code in
+ * French), the referring clinician and the addressee, all decisions, and no
+ * contradiction: a high category the clinician did not refer is never printed as
+ * "priority referral".
+ */
+static void test_letter_decisions(void)
+{
+    json_t *c = fixture_case(14, "PT-2026-0044", "high", 74, "overridden", "none",
+                             "Nævus connu, stable depuis 10 ans (photos comparées).");
+    json_object_set_new(c, "body_site", json_string("upper arm left"));
+    json_t *ds = json_array();
+    json_array_append_new(ds, json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "version", 1,
+                                        "decided_by", "dr.bennani", "role", "dermatologist",
+                                        "decided_at", "2026-11-21T10:00:00Z", "outcome", "accepted",
+                                        "category", "high", "referral", "requested", "reason",
+                                        "réseau atypique"));
+    json_t *last = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "version", 2, "decided_by",
+                             "dr.amrani", "role", "gp", "decided_at", "2026-11-22T10:05:00Z",
+                             "outcome", "overridden", "category", "high", "referral", "none",
+                             "reason", "Nævus connu, stable depuis 10 ans (photos comparées).");
+    json_array_append(ds, last);
+    json_object_set_new(c, "decisions", ds);
+    json_object_set_new(c, "decision", last);
+    char path[4200];
+    for (int k = 0; k < 2; k++) {
+        const char *lang = k ? "ar" : "fr";
+        if (make_letter(c, g_photo, g_plen, lang, k ? "letter-decisions-ar" : "letter-decisions-fr",
+                        path, sizeof path) ||
+            !have_poppler())
+            continue;
+        CHECK_EQ_INT(pages_of(path), 1);
+        char *t = text_of(path, 0);
+        CHECK(t != NULL);
+        if (t && !k) {
+            CHECK_MSG(strstr(t, "bras gauche") != NULL, "body site not in French:\n%s", t);
+            CHECK(strstr(t, "upper arm") == NULL);
+            CHECK(strstr(t, "Service de dermatologie") != NULL); /* the addressee */
+            CHECK(strstr(t, "dr.bennani") != NULL);              /* referring clinician */
+            CHECK(strstr(t, "dr.amrani") != NULL);
+            CHECK(strstr(t, "réseau") != NULL); /* the earlier decision stays */
+            CHECK(strstr(t, "stable depuis 10 ans") != NULL);
+            CHECK_MSG(strstr(t, "Orientation prioritaire") == NULL,
+                      "high, not referred, yet 'priority referral' printed:\n%s", t);
+            CHECK(strstr(t, "+212 5 35 00 00 00") != NULL); /* contact */
+        }
+        if (t && k) {
+            CHECK_MSG(strstr(t, "dr.bennani") && strstr(t, "PT-2026-0044"), "%s", t);
+            CHECK(strstr(t, "upper arm") == NULL);
+        }
+        free(t);
+    }
+    json_decref(last);
     json_decref(c);
 }
 
@@ -371,6 +427,33 @@ static void test_fhir(void)
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         CHECK_MSG(entry_of(b, types[i], NULL) != NULL, "no %s", types[i]);
     CHECK(refs_resolve(b, b));
+    /* Every decision is a Provenance of the report, with who, role and reason. */
+    int prov = 0, saw_first = 0;
+    size_t pi;
+    json_t *pe;
+    json_array_foreach(json_object_get(b, "entry"), pi, pe)
+    {
+        json_t *r = json_object_get(pe, "resource");
+        if (strcmp(json_string_value(json_object_get(r, "resourceType")), "Provenance"))
+            continue;
+        prov++;
+        const char *why = json_string_value(
+            json_object_get(json_array_get(json_object_get(r, "reason"), 0), "text"));
+        const char *who = json_string_value(json_object_get(
+            json_object_get(json_array_get(json_object_get(r, "agent"), 0), "who"), "display"));
+        saw_first |=
+            why && strstr(why, "first look") && who && !strcmp(who, "dr.bennani (dermatologist)");
+    }
+    CHECK_EQ_INT(prov, 2);
+    CHECK(saw_first);
+    /* High kept without referral (with a reason): no referral request contradicts it. */
+    json_t *nr = fixture_case(22, "PT-2026-0101", "high", 77, "overridden", "none", "stable 10 y");
+    json_t *nb = NULL;
+    CHECK_EQ_INT(basira_fhir_bundle(nr, g_photo, g_plen, "image/jpeg", &nb, &err), BASIRA_OK);
+    CHECK(entry_of(nb, "ServiceRequest", NULL) == NULL);
+    CHECK(entry_of(nb, "DiagnosticReport", NULL) != NULL);
+    json_decref(nb);
+    json_decref(nr);
     /* Patient: pseudonymous identifier only. */
     json_t *pat = entry_of(b, "Patient", NULL);
     CHECK(json_object_get(pat, "name") == NULL);
@@ -558,7 +641,7 @@ static void test_catalog(void)
     CHECK_EQ_INT(basira_catalog_open("fr", &cat, &err), BASIRA_OK);
     CHECK_MSG(cat != NULL, "French catalogue not found (is the build's locale/ built?)");
     CHECK_STR(basira_catalog_tr(cat, "Patient"), "Patient");
-    CHECK_STR(basira_catalog_tr(cat, "Body site:"), "Localisation :");
+    CHECK_STR(basira_catalog_tr(cat, "Body site:"), "Localisation :" /* narrow no-break space */);
     CHECK_STR(basira_catalog_tr(cat, "no such message, surely"), "no such message, surely");
     basira_catalog_free(cat);
     CHECK_EQ_INT(basira_catalog_open("xx", &cat, &err), BASIRA_E_INVALID_ARGUMENT);
@@ -599,6 +682,7 @@ int main(void)
     RUN(test_catalog);
     RUN(test_letter_fr);
     RUN(test_letter_ar);
+    RUN(test_letter_decisions);
     RUN(test_letter_en_without_photo);
     RUN(test_letter_hostile);
     RUN(test_letter_errors);

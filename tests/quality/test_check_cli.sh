@@ -114,7 +114,7 @@ check "help check" "[ $rc -eq 0 ]"
 
 out=$(cd "$T" && LANG=fr_FR.UTF-8 "$B" check good.png blurry.png notes.txt); rc=$?
 check "French: exit 1" "[ $rc -eq 1 ]"
-check "French: accepted" "grep -q \"good.png : bonne pour l'analyse\" <<<\"\$out\""
+check "French: accepted" "grep -q \"good.png : bonne pour l'analyse\" <<<\"\$out\""
 check "French: blur instruction" "grep -q 'La photo est floue' <<<\"\$out\""
 check "French: error message" "grep -q \"ce n'est pas une photo que Basira sait lire\" <<<\"\$out\""
 out=$(cd "$T" && LANG=ar_MA.UTF-8 "$B" check good.png blurry.png); rc=$?

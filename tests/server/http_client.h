@@ -26,6 +26,8 @@ typedef struct http_client {
     /* Send "Expect: 100-continue" with a body: wait for the server's go-ahead (or its
      * refusal) before sending it, as curl does by itself for bodies over 1 MiB. */
     int expect_continue;
+    const char *extra_header;    /* one more request header line ("If-Match: \"2\""), or NULL */
+    char etag[64];               /* ETag of the last response, "" when none */
     const char *accept_language; /* sent as Accept-Language when set */
     char csp[512];               /* Content-Security-Policy of the last response ("" if none) */
 } http_client;
@@ -52,6 +54,15 @@ static size_t http_header_(char *p, size_t sz, size_t n, void *ud)
         size_t k = n * sz < room ? n * sz : room;
         memcpy(c->set_cookies + used, p, k);
         c->set_cookies[used + k] = '\0';
+    }
+    if (n * sz > 5 && !strncasecmp(p, "ETag:", 5)) {
+        size_t k = n * sz - 5;
+        const char *v = p + 5;
+        while (k && *v == ' ')
+            v++, k--;
+        while (k && (v[k - 1] == '\r' || v[k - 1] == '\n'))
+            k--;
+        snprintf(c->etag, sizeof c->etag, "%.*s", (int)k, v);
     }
     if (n * sz > 24 && !strncasecmp(p, "Content-Security-Policy:", 24)) {
         size_t k = n * sz - 24 < sizeof c->csp - 1 ? n * sz - 24 : sizeof c->csp - 1;
@@ -94,6 +105,7 @@ static inline long http_req(http_client *c, const char *method, const char *path
     json_decref(c->json);
     c->json = NULL;
     c->set_cookies[0] = '\0';
+    c->etag[0] = '\0';
     c->csp[0] = '\0';
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
     curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
@@ -124,6 +136,8 @@ static inline long http_req(http_client *c, const char *method, const char *path
         snprintf(tok, sizeof tok, "X-CSRF-Token: %s", c->csrf);
         h = curl_slist_append(h, tok);
     }
+    if (c->extra_header)
+        h = curl_slist_append(h, c->extra_header);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
     CURLcode rc = curl_easy_perform(c->curl);
     curl_slist_free_all(h);

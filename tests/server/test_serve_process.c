@@ -169,14 +169,13 @@ static void test_first_run_and_keys(void)
     const char *serve_args[] = {"serve", "--data", data, "--key-file", keyf, NULL};
     CHECK_EQ_INT(run_cli(err, sizeof err, serve_args), 1);
     CHECK_MSG(strstr(err, "user add") != NULL, "%s", err);
-    /* Create it with an account, then disable the only account: serve still refuses. */
+    /* Create it with an account; the only admin cannot be disabled (nobody could manage). */
     const char *add[] = {"user",   "add",   "--data",          data, "--key-file", keyf,
                          "--role", "admin", "--password-file", pwf,  "boss",       NULL};
     CHECK_EQ_INT(run_cli(err, sizeof err, add), 0);
     const char *dis[] = {"user", "disable", "--data", data, "--key-file", keyf, "boss", NULL};
-    CHECK_EQ_INT(run_cli(err, sizeof err, dis), 0);
-    CHECK_EQ_INT(run_cli(err, sizeof err, serve_args), 1);
-    CHECK_MSG(strstr(err, "user add") != NULL, "%s", err);
+    CHECK_EQ_INT(run_cli(err, sizeof err, dis), 1);
+    CHECK_MSG(strstr(err, "last active administrator") != NULL, "%s", err);
     const char *en[] = {"user", "enable", "--data", data, "--key-file", keyf, "boss", NULL};
     CHECK_EQ_INT(run_cli(err, sizeof err, en), 0);
     /* Users for the other tests; a bad role and a duplicate are refused. */
@@ -193,6 +192,17 @@ static void test_first_run_and_keys(void)
     const char *badrole[] = {"user",   "add",  "--data",          data, "--key-file", keyf,
                              "--role", "king", "--password-file", pwf,  "k1",         NULL};
     CHECK_EQ_INT(run_cli(err, sizeof err, badrole), 2);
+    /* The password policy (NIST SP 800-63B): "password" and the username are refused. */
+    char weak[320];
+    snprintf(weak, sizeof weak, "%s/weak.txt", tmp);
+    const char *weak_add[] = {"user",   "add", "--data",          data, "--key-file", keyf,
+                              "--role", "gp",  "--password-file", weak, "dr.salma",   NULL};
+    write_file(weak, "password\n", 9);
+    CHECK_EQ_INT(run_cli(err, sizeof err, weak_add), 1);
+    CHECK_MSG(strstr(err, "common") != NULL, "%s", err);
+    write_file(weak, "dr.salma\n", 9);
+    CHECK_EQ_INT(run_cli(err, sizeof err, weak_add), 1);
+    CHECK_MSG(strstr(err, "username") != NULL, "%s", err);
     /* No key at all and no terminal: a clear message, not a hang. */
     const char *nokey[] = {"audit", "verify", "--data", data, NULL};
     unsetenv("BASIRA_DB_PASSPHRASE");

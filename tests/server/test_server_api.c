@@ -173,6 +173,7 @@ static void test_role_matrix(void)
          "\"password-123\"}",
          AD},
         {"PATCH", "/users/victim", "application/json", "{\"disabled\": false}", AD},
+        {"GET", "/patients?ref=P-M", NULL, NULL, GP | NU | DE},
         {"DELETE", "/session", NULL, NULL, GP | NU | DE | AD | AU},
     };
     size_t n = sizeof calls / sizeof calls[0];
@@ -338,6 +339,158 @@ static void test_case_flow(void)
     CHECK_EQ_INT(http_json(&c, "POST", path, "{\"accept_ai\": true}"), 403);
     http_free(&c);
     http_free(&d);
+}
+
+/*
+ * Issue 10 floors over HTTP: two decisions both kept with their reasons, a stale
+ * If-Match refused with 412 (and the case as it is now), a high category without
+ * referral and reason refused, patients linked, worklist filters, accounts.
+ */
+static void test_workflow(void)
+{
+    http_client g, d, adm;
+    http_init(&g, "http", port);
+    http_init(&d, "http", port);
+    http_init(&adm, "http", port);
+    CHECK_EQ_INT(http_login(&g, "gp", "password-123"), 200);
+    CHECK_EQ_INT(http_login(&d, "dermatologist", "password-123"), 200);
+    CHECK_EQ_INT(http_login(&adm, "admin", "password-123"), 200);
+    CHECK_EQ_INT(json_integer_value(json_object_get(g.json, "idle_timeout_s")), 900);
+    int64_t id = create_case(&g, "P-WORK");
+    int64_t again = create_case(&g, "P-WORK");
+    CHECK_EQ_INT(upload_raw(&g, id, "IMG-H workflow"), 201);
+    char path[96], im[96];
+    snprintf(path, sizeof path, "/cases/%lld", (long long)id);
+    CHECK_EQ_INT(http_req(&d, "GET", path, NULL, NULL, 0, 0), 200);
+    char seen[64];
+    snprintf(seen, sizeof seen, "%s", d.etag);
+    CHECK_STR(seen, "\"1\"");
+    CHECK_EQ_INT(json_integer_value(json_object_get(d.json, "version")), 1);
+    /* The same patient reference links the cases. */
+    json_t *rel = json_object_get(json_object_get(d.json, "patient"), "cases");
+    CHECK_EQ_INT(json_array_size(rel), 1);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_array_get(rel, 0), "id")), again);
+
+    snprintf(path, sizeof path, "/cases/%lld/decision", (long long)id);
+    /* High (accepted from the AI) without referral and without reason: 400, nothing stored. */
+    CHECK_EQ_INT(http_json(&d, "POST", path, "{\"accept_ai\": true, \"referral\": \"none\"}"), 400);
+    CHECK(strstr(d.body.data, "reason") != NULL);
+    snprintf(im, sizeof im, "If-Match: %s", seen);
+    d.extra_header = im;
+    CHECK_EQ_INT(http_json(&d, "POST", path,
+                           "{\"accept_ai\": true, \"referral\": \"requested\", \"reason\": "
+                           "\"irregular network, blue-white veil\", \"note\": \"seen at 10x\"}"),
+                 200);
+    CHECK_STR(d.etag, "\"2\"");
+    /* The GP decides from the page read before: stale, 412, nothing overwritten. */
+    g.extra_header = im;
+    CHECK_EQ_INT(http_json(&g, "POST", path,
+                           "{\"accept_ai\": false, \"category\": \"low\", \"reason\": "
+                           "\"common naevus\", \"referral\": \"none\"}"),
+                 412);
+    CHECK_STR(http_error_code(&g), "precondition_failed");
+    json_t *cur = json_object_get(g.json, "current");
+    CHECK_EQ_INT(json_array_size(json_object_get(cur, "decisions")), 1);
+    g.extra_header = "If-Match: nonsense";
+    CHECK_EQ_INT(http_json(&g, "POST", path, "{\"accept_ai\": true, \"referral\": \"sent\"}"), 400);
+    g.extra_header = "If-Match: \"2\"";
+    CHECK_EQ_INT(http_json(&g, "POST", path,
+                           "{\"accept_ai\": false, \"category\": \"low\", \"reason\": "
+                           "\"common naevus\", \"referral\": \"none\"}"),
+                 200);
+    g.extra_header = NULL;
+    d.extra_header = NULL;
+    snprintf(path, sizeof path, "/cases/%lld", (long long)id);
+    CHECK_EQ_INT(http_req(&g, "GET", path, NULL, NULL, 0, 0), 200);
+    json_t *ds = json_object_get(g.json, "decisions");
+    CHECK_EQ_INT(json_array_size(ds), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ds, 0), "reason")),
+              "irregular network, blue-white veil");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ds, 0), "role")), "dermatologist");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ds, 0), "note")), "seen at 10x");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ds, 1), "reason")), "common naevus");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ds, 1), "role")), "gp");
+
+    /* Patient page, worklist by patient, the review queue, overdue follow-ups. */
+    CHECK_EQ_INT(http_req(&g, "GET", "/patients?ref=P-WORK", NULL, NULL, 0, 0), 200);
+    CHECK_EQ_INT(json_array_size(json_object_get(g.json, "cases")), 2);
+    CHECK_EQ_INT(http_req(&g, "GET", "/patients?ref=P-NOBODY", NULL, NULL, 0, 0), 404);
+    CHECK_EQ_INT(http_req(&g, "GET", "/patients?ref=%E2%80%AEP1", NULL, NULL, 0, 0), 400);
+    CHECK_EQ_INT(http_req(&g, "GET", "/cases?patient_ref=P-WORK", NULL, NULL, 0, 0), 200);
+    CHECK_EQ_INT(json_integer_value(json_object_get(g.json, "total")), 2);
+    CHECK_EQ_INT(http_req(&g, "GET", "/cases?queue=review&patient_ref=P-WORK", NULL, NULL, 0, 0),
+                 200);
+    CHECK_EQ_INT(json_integer_value(json_object_get(g.json, "total")), 0);
+    CHECK_EQ_INT(http_req(&g, "GET", "/cases?overdue=1&patient_ref=P-WORK", NULL, NULL, 0, 0), 200);
+    CHECK_EQ_INT(json_integer_value(json_object_get(g.json, "total")), 0);
+    CHECK_EQ_INT(http_req(&g, "GET", "/cases?queue=mine", NULL, NULL, 0, 0), 400);
+    /* patient_ref refuses bidirectional overrides and blank values. */
+    CHECK_EQ_INT(http_json(&g, "POST", "/cases", case_json("P-\\u202e1", 1)), 400);
+    CHECK_EQ_INT(http_json(&g, "POST", "/cases", case_json("\\u200b\\u200b", 1)), 400);
+    CHECK_EQ_INT(http_json(&g, "POST", "/cases", case_json("   ", 1)), 400);
+
+    /* Accounts: duplicate username, last admin, password policy and change. */
+    CHECK_EQ_INT(http_json(&adm, "POST", "/users",
+                           "{\"username\": \"gp\", \"role\": \"gp\", \"password\": \"olive tree "
+                           "river\"}"),
+                 409);
+    CHECK(strstr(json_string_value(json_object_get(json_object_get(adm.json, "error"), "message")),
+                 "already exists") != NULL);
+    CHECK_EQ_INT(http_json(&adm, "POST", "/users",
+                           "{\"username\": \"nurse7\", \"role\": \"nurse\", \"password\": "
+                           "\"password\"}"),
+                 400);
+    CHECK_EQ_INT(http_json(&adm, "POST", "/users",
+                           "{\"username\": \"nurse7\", \"role\": \"nurse\", \"password\": "
+                           "\"nurse7\"}"),
+                 400);
+    CHECK_EQ_INT(http_json(&adm, "PATCH", "/users/admin", "{\"disabled\": true}"), 409);
+    CHECK_EQ_INT(http_json(&g, "POST", "/session/password",
+                           "{\"current\": \"wrong-password\", \"new\": \"maple hill road\"}"),
+                 401);
+    CHECK_EQ_INT(http_json(&g, "POST", "/session/password",
+                           "{\"current\": \"password-123\", \"new\": \"password\"}"),
+                 400);
+    CHECK_EQ_INT(http_json(&g, "POST", "/session/password",
+                           "{\"current\": \"password-123\", \"new\": \"maple hill road\"}"),
+                 200);
+    /* Every session of the account ended; the new password works. */
+    CHECK_EQ_INT(http_req(&g, "GET", "/session", NULL, NULL, 0, 0), 401);
+    CHECK_EQ_INT(http_login(&g, "gp", "maple hill road"), 200);
+    CHECK_EQ_INT(http_json(&g, "POST", "/session/password",
+                           "{\"current\": \"maple hill road\", \"new\": \"password-123\"}"),
+                 200);
+    http_free(&g);
+    http_free(&d);
+    http_free(&adm);
+}
+
+/* Idle sign-out: a session unused for longer than the limit is closed by the node. */
+static void test_idle_signout(void)
+{
+    basira_error err;
+    basira_server_config cfg;
+    basira_server_config_default(&cfg);
+    cfg.port = 0;
+    cfg.threads = 2;
+    cfg.session_idle_s = 1;
+    basira_server *srv = NULL;
+    if (basira_server_new(store, NULL, &cfg, &srv, &err) || basira_server_start(srv, &err)) {
+        CHECK_MSG(0, "server: %s", err.message);
+        basira_server_free(srv);
+        return;
+    }
+    http_client c;
+    http_init(&c, "http", basira_server_port(srv));
+    CHECK_EQ_INT(http_login(&c, "nurse", "password-123"), 200);
+    CHECK_EQ_INT(json_integer_value(json_object_get(c.json, "idle_timeout_s")), 1);
+    CHECK_EQ_INT(http_req(&c, "GET", "/session", NULL, NULL, 0, 0), 200);
+    sleep(2);
+    CHECK_EQ_INT(http_req(&c, "GET", "/session", NULL, NULL, 0, 0), 401);
+    CHECK(strstr(c.body.data, "activity") != NULL);
+    http_free(&c);
+    basira_server_stop(srv, 5);
+    basira_server_free(srv);
 }
 
 static void test_malformed_input(void)
@@ -602,6 +755,54 @@ static void test_languages(void)
     http_free(&en);
 }
 
+/*
+ * Retake advice in the uploader's language: a blurred photo sent by a French
+ * user gets French advice, by an Arabic user Arabic advice (the node runs in
+ * English); so do the workflow's own refusals.
+ */
+static void test_retake_language(void)
+{
+    http_client fr, ar;
+    http_init(&fr, "http", port);
+    http_init(&ar, "http", port);
+    fr.accept_language = "fr";
+    ar.accept_language = "ar-MA";
+    CHECK_EQ_INT(http_login(&fr, "gp", "password-123"), 200);
+    CHECK_EQ_INT(http_login(&ar, "nurse", "password-123"), 200);
+    int64_t id = create_case(&fr, "P-LANG");
+    CHECK_EQ_INT(upload_raw(&fr, id, "BLURRY photo"), 200);
+    const char *g = json_string_value(json_array_get(json_object_get(fr.json, "guidance"), 0));
+    CHECK_MSG(g && strstr(g, "La photo est floue"), "fr guidance: %s", g ? g : "(none)");
+    const char *chk = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_object_get(fr.json, "quality"), "checks"), 0),
+        "message"));
+    CHECK_MSG(chk && strstr(chk, "floue"), "fr check: %s", chk ? chk : "(none)");
+    CHECK_EQ_INT(upload_raw(&ar, id, "BLURRY photo"), 200);
+    g = json_string_value(json_array_get(json_object_get(ar.json, "guidance"), 0));
+    CHECK_MSG(g && strstr(g, "الصورة ضبابية"), "ar guidance: %s", g ? g : "(none)");
+    /* The stored result is said in the reader's language too. */
+    char path[64];
+    snprintf(path, sizeof path, "/cases/%lld", (long long)id);
+    CHECK_EQ_INT(http_req(&ar, "GET", path, NULL, NULL, 0, 0), 200);
+    json_t *im = json_array_get(json_object_get(ar.json, "images"), 0);
+    chk = json_string_value(json_object_get(
+        json_array_get(
+            json_object_get(json_object_get(json_object_get(im, "result"), "quality"), "checks"),
+            0),
+        "message"));
+    CHECK_MSG(chk && strstr(chk, "ضبابية"), "ar stored check: %s", chk ? chk : "(none)");
+    /* A workflow refusal in French: high without referral and reason. */
+    CHECK_EQ_INT(upload_raw(&fr, id, "IMG-H lang"), 201);
+    snprintf(path, sizeof path, "/cases/%lld/decision", (long long)id);
+    CHECK_EQ_INT(http_json(&fr, "POST", path, "{\"accept_ai\": true, \"referral\": \"none\"}"),
+                 400);
+    const char *m =
+        json_string_value(json_object_get(json_object_get(fr.json, "error"), "message"));
+    CHECK_MSG(m && strstr(m, "motif"), "fr refusal: %s", m ? m : "(none)");
+    http_free(&fr);
+    http_free(&ar);
+}
+
 static void test_audit_trail(void)
 {
     http_client c;
@@ -678,7 +879,7 @@ int main(void)
     cfg.max_image_bytes = 1 << 20;
     cfg.openapi_path = api;
     cfg.access_log = log;
-    basira_analyzer an = {fake_analyze, NULL};
+    basira_analyzer an = {fake_analyze, NULL, NULL};
     if (basira_server_new(store, &an, &cfg, &server, &err) || basira_server_start(server, &err)) {
         fprintf(stderr, "server: %s\n", err.message);
         return 1;
@@ -696,6 +897,9 @@ int main(void)
     RUN(test_rate_limit);
     RUN(test_languages);
     RUN(test_audit_trail);
+    RUN(test_workflow);
+    RUN(test_retake_language);
+    RUN(test_idle_signout);
 
     basira_server_stop(server, 5);
     basira_server_free(server);

@@ -67,8 +67,9 @@ static void test_keys(void)
     CHECK_EQ_INT(basira_store_open(dir, &good, 0, &fast, &st, &err), BASIRA_E_NOT_FOUND);
     CHECK_EQ_INT(basira_store_open(dir, &good, 1, &fast, &st, &err), BASIRA_OK);
     CHECK(basira_store_schema_version(st) >= 1);
-    CHECK_EQ_INT(basira_store_user_add(st, &cli, "alice", BASIRA_ROLE_ADMIN, "password1", &err),
-                 BASIRA_OK);
+    CHECK_EQ_INT(
+        basira_store_user_add(st, &cli, "alice", BASIRA_ROLE_ADMIN, "alice-horse-battery", &err),
+        BASIRA_OK);
     basira_store_free(st);
     CHECK(basira_store_exists(dir));
     /* The Argon2id cost is the option given, not the environment (none is set here). */
@@ -341,15 +342,18 @@ static void test_cases(void)
     CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_E_INVALID_ARGUMENT);
 
     /* Decisions. */
-    basira_decision d = {1, NULL, NULL, "none"};
+    basira_decision d = {1, NULL, NULL, "none", NULL, 0};
     CHECK_EQ_INT(basira_store_decision(st, &cli, id1, &d, &err), BASIRA_E_CONFLICT);
-    basira_decision o = {0, "high", NULL, "requested"};
+    basira_decision o = {0, "high", NULL, "requested", NULL, 0};
     CHECK_EQ_INT(basira_store_decision(st, &cli, id3, &o, &err), BASIRA_E_INVALID_ARGUMENT);
     o.reason = "irregular border seen on dermoscopy";
     o.referral = "teleported";
     CHECK_EQ_INT(basira_store_decision(st, &cli, id3, &o, &err), BASIRA_E_INVALID_ARGUMENT);
     o.referral = "requested";
     CHECK_EQ_INT(basira_store_decision(st, &cli, id3, &o, &err), BASIRA_OK);
+    /* Accepting a high AI category without a referral needs a reason. */
+    CHECK_EQ_INT(basira_store_decision(st, &cli, id2, &d, &err), BASIRA_E_INVALID_ARGUMENT);
+    d.referral = "requested";
     CHECK_EQ_INT(basira_store_decision(st, &cli, id2, &d, &err), BASIRA_OK);
     CHECK_EQ_INT(basira_store_decision(st, &cli, 4242, &d, &err), BASIRA_E_NOT_FOUND);
 
@@ -563,6 +567,250 @@ static void test_retention(void)
     basira_store_free(st);
 }
 
+/* NIST SP 800-63B policy: characters not bytes, common passwords, not the username. */
+static void test_password_policy(void)
+{
+    basira_error err;
+    CHECK_EQ_INT(basira_password_check("password", "gp1", &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "common") != NULL);
+    CHECK_EQ_INT(basira_password_check("PassWord123", "gp1", &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_password_check("motdepasse", "gp1", &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_password_check("dr.amina", "dr.amina", &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "username") != NULL);
+    CHECK_EQ_INT(basira_password_check("Dr.Amina2026!", "dr.amina", &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_password_check("aaaaaaaaaa", "gp1", &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_password_check("abcdefghij", "gp1", &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_password_check("short", "gp1", &err), BASIRA_E_INVALID_ARGUMENT);
+    /* 7 Arabic letters are 14 bytes but 7 characters: too short; 8 are enough. */
+    CHECK_EQ_INT(basira_password_check("\xd8\xb3\xd8\xb1\xd9\x8a\xd8\xb3\xd8\xb1\xd9\x8a\xd8\xa9",
+                                       "gp1", &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_password_check("\xd8\xb3\xd8\xb1\xd9\x8a\xd8\xa9 \xd8\xac\xd8\xaf\xd8\xa7",
+                                       "gp1", &err),
+                 BASIRA_OK);
+    CHECK_EQ_INT(basira_password_check("\xc3\xa9t\xc3\xa9 chaud", "gp1", &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_password_check("bad\xff utf8 text", "gp1", &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_password_check("olive tree river", "gp1", &err), BASIRA_OK);
+
+    char dir[512], kf[600];
+    basira_store *st = fresh_store("policy", dir, sizeof dir, kf, sizeof kf);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK_EQ_INT(basira_store_user_add(st, &cli, "nurse9", BASIRA_ROLE_NURSE, "password", &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_user_add(st, &cli, "nurse9", BASIRA_ROLE_NURSE, "nurse9nurse9", &err),
+                 BASIRA_E_INVALID_ARGUMENT); /* the username twice */
+    CHECK_EQ_INT(
+        basira_store_user_add(st, &cli, "admin1", BASIRA_ROLE_ADMIN, "olive tree river", &err),
+        BASIRA_OK);
+    /* The only admin cannot disable themselves; with a second one, they can. */
+    CHECK_EQ_INT(basira_store_user_set_disabled(st, &cli, "admin1", 1, &err), BASIRA_E_CONFLICT);
+    CHECK(strstr(err.message, "admin") != NULL);
+    CHECK_EQ_INT(
+        basira_store_user_add(st, &cli, "admin2", BASIRA_ROLE_ADMIN, "cedar lake stone", &err),
+        BASIRA_OK);
+    CHECK_EQ_INT(basira_store_user_set_disabled(st, &cli, "admin1", 1, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_user_set_disabled(st, &cli, "admin2", 1, &err), BASIRA_E_CONFLICT);
+    CHECK_EQ_INT(basira_store_user_set_disabled(st, &cli, "admin1", 0, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_user_set_disabled(st, &cli, "ghost", 1, &err), BASIRA_E_NOT_FOUND);
+
+    /* Changing one's own password: the current one first, then the policy. */
+    CHECK_EQ_INT(
+        basira_store_user_change_password(st, &cli, "admin2", "wrong one!", "new pass here", &err),
+        BASIRA_E_AUTH);
+    CHECK_EQ_INT(
+        basira_store_user_change_password(st, &cli, "admin2", "cedar lake stone", "password", &err),
+        BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_user_change_password(st, &cli, "admin2", "cedar lake stone",
+                                                   "maple hill road", &err),
+                 BASIRA_OK);
+    basira_user u;
+    CHECK_EQ_INT(basira_store_authenticate(st, "admin2", "maple hill road", "ip", &u, &err),
+                 BASIRA_OK);
+    CHECK_EQ_INT(basira_store_authenticate(st, "admin2", "cedar lake stone", "ip", &u, &err),
+                 BASIRA_E_AUTH);
+    basira_store_free(st);
+}
+
+static void test_patient_ref(void)
+{
+    basira_error err;
+    CHECK_EQ_INT(basira_patient_ref_check("P-0001", &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_patient_ref_check("\xd9\x85-\xd9\xa1\xd9\xa2", &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_patient_ref_check("", &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_patient_ref_check("   ", &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "blank") != NULL);
+    CHECK_EQ_INT(basira_patient_ref_check("\xc2\xa0\xe3\x80\x80", &err),
+                 BASIRA_E_INVALID_ARGUMENT); /* no-break and ideographic spaces */
+    CHECK_EQ_INT(basira_patient_ref_check("\xe2\x80\x8b\xe2\x80\x8d\xef\xbb\xbf", &err),
+                 BASIRA_E_INVALID_ARGUMENT); /* zero-width space, joiner, BOM */
+    CHECK_EQ_INT(basira_patient_ref_check("P-1\xe2\x80\xae"
+                                          "2000",
+                                          &err),
+                 BASIRA_E_INVALID_ARGUMENT); /* right-to-left override */
+    CHECK(strstr(err.message, "U+202A") != NULL);
+    CHECK_EQ_INT(basira_patient_ref_check("P-\xe2\x81\xa6"
+                                          "12",
+                                          &err),
+                 BASIRA_E_INVALID_ARGUMENT); /* left-to-right isolate */
+    CHECK_EQ_INT(basira_patient_ref_check("P-\x01", &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_patient_ref_check("P-\xc0\xaf", &err), BASIRA_E_INVALID_ARGUMENT);
+    char long_ref[80];
+    memset(long_ref, 'x', 65);
+    long_ref[65] = 0;
+    CHECK_EQ_INT(basira_patient_ref_check(long_ref, &err), BASIRA_E_INVALID_ARGUMENT);
+    /* 64 Arabic letters: 128 bytes, 64 characters: fine. */
+    char ar[200] = "";
+    for (int i = 0; i < 64; i++)
+        strcat(ar, "\xd9\x85");
+    CHECK_EQ_INT(basira_patient_ref_check(ar, &err), BASIRA_OK);
+}
+
+/* Two clinicians on one case: both decisions stay, a stale version is refused. */
+static void test_decision_versions(void)
+{
+    char dir[512], kf[600];
+    basira_error err;
+    basira_store *st = fresh_store("versions", dir, sizeof dir, kf, sizeof kf);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    const basira_actor derm = {"derm1", "10.0.0.2"}, gp = {"gp1", "10.0.0.3"};
+    basira_case_new c;
+    new_case(&c);
+    int64_t id = 0, other = 0, im = 0, v = 0;
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id, &err), BASIRA_OK);
+    json_t *res = fake_result("high", 46.0);
+    const char photo[] = "\xff\xd8 photo \xff\xd9";
+    basira_image_record rec = {res, 2, 46.0};
+    CHECK_EQ_INT(
+        basira_store_image_add(st, &cli, id, photo, sizeof photo, "image/jpeg", &rec, 1, &im, &err),
+        BASIRA_OK);
+    json_decref(res);
+    json_t *cj = NULL;
+    CHECK_EQ_INT(basira_store_case_get(st, &cli, id, &cj, &err), BASIRA_OK);
+    int64_t seen = json_integer_value(json_object_get(cj, "version"));
+    CHECK_EQ_INT(seen, 1); /* the photo moved it */
+    CHECK_EQ_INT(json_array_size(json_object_get(cj, "decisions")), 0);
+    json_decref(cj);
+    /* The dermatologist's queue holds the triaged case. */
+    basira_case_filter f;
+    basira_case_filter_init(&f);
+    f.awaiting_review = 1;
+    json_t *list = NULL;
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_integer_value(json_object_get(list, "total")), 1);
+    json_decref(list);
+
+    /* High without referral and without reason: refused, nothing stored; accepting too. */
+    basira_decision hd = {1, NULL, NULL, "none", NULL, 0};
+    CHECK_EQ_INT(
+        basira_store_decision_add(st, &derm, BASIRA_ROLE_DERMATOLOGIST, id, &hd, seen, &v, &err),
+        BASIRA_E_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "reason") != NULL);
+    hd.accept_ai = 0;
+    hd.category = "high";
+    hd.reason = "asymmetric pigment network on dermoscopy";
+    hd.referral = "requested";
+    hd.note = "Seen with the dermatoscope.\nPatient informed.";
+    CHECK_EQ_INT(
+        basira_store_decision_add(st, &derm, BASIRA_ROLE_DERMATOLOGIST, id, &hd, seen, &v, &err),
+        BASIRA_OK);
+    CHECK_EQ_INT(v, seen + 1);
+    /* The GP still holds the old version: refused, and the dermatologist's decision stays. */
+    basira_decision gd = {0, "low", "looks like a common naevus", "none", NULL, 0};
+    CHECK_EQ_INT(basira_store_decision_add(st, &gp, BASIRA_ROLE_GP, id, &gd, seen, NULL, &err),
+                 BASIRA_E_PRECONDITION);
+    CHECK(strstr(err.message, "version") != NULL);
+    CHECK_EQ_INT(basira_store_decision_add(st, &gp, BASIRA_ROLE_GP, id, &gd, v, &v, &err),
+                 BASIRA_OK);
+    CHECK_EQ_INT(basira_store_case_get(st, &cli, id, &cj, &err), BASIRA_OK);
+    json_t *ds = json_object_get(cj, "decisions");
+    CHECK_EQ_INT(json_array_size(ds), 2);
+    json_t *d0 = json_array_get(ds, 0), *d1 = json_array_get(ds, 1);
+    CHECK_STR(json_string_value(json_object_get(d0, "decided_by")), "derm1");
+    CHECK_STR(json_string_value(json_object_get(d0, "role")), "dermatologist");
+    CHECK_STR(json_string_value(json_object_get(d0, "category")), "high");
+    CHECK_STR(json_string_value(json_object_get(d0, "reason")),
+              "asymmetric pigment network on dermoscopy");
+    CHECK(strstr(json_string_value(json_object_get(d0, "note")), "\nPatient informed.") != NULL);
+    CHECK_STR(json_string_value(json_object_get(d1, "category")), "low");
+    CHECK_STR(json_string_value(json_object_get(d1, "role")), "gp");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(cj, "decision"), "category")),
+              "low");
+    CHECK_EQ_INT(json_integer_value(json_object_get(cj, "version")), v);
+    json_decref(cj);
+
+    /* Medium schedules a follow-up (90 days); the worklist finds it once it is overdue. */
+    basira_decision md = {0, "medium", "slight asymmetry, review in three months", "none", NULL, 0};
+    CHECK_EQ_INT(basira_store_decision_add(st, &gp, BASIRA_ROLE_GP, id, &md, -1, &v, &err),
+                 BASIRA_OK);
+    basira_case_filter_init(&f);
+    f.overdue = 1;
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_integer_value(json_object_get(list, "total")), 0);
+    json_decref(list);
+    f.overdue_now = time(NULL) + 91 * 86400;
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_integer_value(json_object_get(list, "total")), 1);
+    json_t *item = json_array_get(json_object_get(list, "items"), 0);
+    CHECK(json_is_string(json_object_get(item, "follow_up")));
+    CHECK_EQ_INT(json_integer_value(json_object_get(item, "thumbnail")), im);
+    json_decref(list);
+
+    /* Same patient_ref: linked, the patient page lists both cases with their photos. */
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &other, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_case_get(st, &cli, other, &cj, &err), BASIRA_OK);
+    json_t *rel = json_object_get(json_object_get(cj, "patient"), "cases");
+    CHECK_EQ_INT(json_array_size(rel), 1);
+    CHECK_EQ_INT(json_integer_value(json_object_get(json_array_get(rel, 0), "id")), id);
+    json_decref(cj);
+    json_t *pj = NULL;
+    CHECK_EQ_INT(basira_store_patient_get(st, &cli, "P-0001", &pj, &err), BASIRA_OK);
+    json_t *pcases = json_object_get(pj, "cases");
+    CHECK_EQ_INT(json_array_size(pcases), 2);
+    json_t *pimages = json_object_get(json_array_get(pcases, 0), "images");
+    CHECK_EQ_INT(json_array_size(pimages), 1);
+    CHECK_NEAR(json_number_value(json_object_get(json_array_get(pimages, 0), "risk_index")), 46,
+               1e-9);
+    json_decref(pj);
+    CHECK_EQ_INT(basira_store_patient_get(st, &cli, "P-none", &pj, &err), BASIRA_E_NOT_FOUND);
+    basira_case_filter_init(&f);
+    f.patient_ref = "P-0001";
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_integer_value(json_object_get(list, "total")), 2);
+    json_decref(list);
+    /* Reviewed now, and the new case has no photo: the queue is empty. */
+    basira_case_filter_init(&f);
+    f.awaiting_review = 1;
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_integer_value(json_object_get(list, "total")), 0);
+    json_decref(list);
+
+    /* The audit row holds the whole decision, reason included. */
+    json_t *audit = NULL;
+    CHECK_EQ_INT(basira_store_audit_list(st, &cli, 0, 1000, &audit, &err), BASIRA_OK);
+    int found = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(audit, "items"), i, e)
+    {
+        const char *det = json_string_value(json_object_get(e, "detail"));
+        if (!strcmp(json_string_value(json_object_get(e, "action")), "decision") && det &&
+            strstr(det, "asymmetric pigment network") &&
+            strstr(det, "\"referral\":\"requested\"") && strstr(det, "dermatologist"))
+            found = 1;
+    }
+    CHECK(found);
+    json_decref(audit);
+    basira_audit_report rep;
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
+    basira_store_free(st);
+}
+
 /*
  * A failed audit write fails the operation it records (fault injection: a
  * trigger makes every audit INSERT fail, as a full disk or a broken chain
@@ -620,6 +868,69 @@ static void test_audit_failure_fails_the_operation(void)
     basira_store_free(st);
 }
 
+/* A database of the first schema, with a decision, is migrated without losing it. */
+static void test_migration(void)
+{
+    char dir[512], kf[600];
+    basira_error err;
+    basira_store *st = fresh_store("migrate", dir, sizeof dir, kf, sizeof kf);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    int v2 = basira_store_schema_version(st);
+    basira_case_new c;
+    new_case(&c);
+    int64_t id = 0;
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id, &err), BASIRA_OK);
+    basira_store_free(st);
+    /* Back to schema 1 behind the store's back, with a decision the old way. */
+    sqlite3 *db = raw_open(dir, kf);
+    CHECK_EQ_INT(raw_exec(db, "DROP TABLE decisions; DROP INDEX cases_patient; DROP TABLE sessions;"
+                              "CREATE TABLE sessions(token_hash TEXT PRIMARY KEY, user_id INTEGER"
+                              " NOT NULL, csrf TEXT NOT NULL, created_at INTEGER NOT NULL,"
+                              " expires_at INTEGER NOT NULL);"
+                              "CREATE TABLE c1(id INTEGER PRIMARY KEY, patient_ref TEXT NOT NULL,"
+                              " age INTEGER, sex TEXT NOT NULL, body_site TEXT, history TEXT NOT"
+                              " NULL, consent_care INTEGER NOT NULL, consent_research INTEGER NOT"
+                              " NULL, consent_recorded_by TEXT NOT NULL, consent_recorded_at"
+                              " INTEGER NOT NULL, created_by TEXT NOT NULL, created_at INTEGER"
+                              " NOT NULL, status TEXT NOT NULL DEFAULT 'new', ai_risk INTEGER,"
+                              " ai_risk_index REAL, risk INTEGER, decision TEXT, updated_at"
+                              " INTEGER NOT NULL);"
+                              "INSERT INTO c1 SELECT id, patient_ref, age, sex, body_site, "
+                              "history, consent_care, consent_research, consent_recorded_by, "
+                              "consent_recorded_at, created_by, created_at, status, ai_risk, "
+                              "ai_risk_index, risk, decision, updated_at FROM cases;"
+                              "DROP TABLE cases; ALTER TABLE c1 RENAME TO cases;"
+                              "UPDATE cases SET status = 'reviewed', risk = 2, decision = "
+                              "'{\"outcome\":\"overridden\",\"category\":\"high\",\"reason\":"
+                              "\"ulcerated\",\"referral\":\"requested\",\"decided_by\":\"derm0\","
+                              "\"decided_at\":\"2026-01-02T03:04:05Z\"}';"),
+                 SQLITE_OK);
+    /* The version before the decisions migration (the last one). */
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v2 - 1);
+    CHECK_EQ_INT(raw_exec(db, pragma), SQLITE_OK);
+    sqlite3_close(db);
+    basira_store_key key = {NULL, kf};
+    CHECK_EQ_INT(basira_store_open(dir, &key, 0, &fast, &st, &err), BASIRA_OK);
+    if (!st)
+        return;
+    CHECK_EQ_INT(basira_store_schema_version(st), v2);
+    json_t *cj = NULL;
+    CHECK_EQ_INT(basira_store_case_get(st, &cli, id, &cj, &err), BASIRA_OK);
+    json_t *ds = json_object_get(cj, "decisions");
+    CHECK_EQ_INT(json_array_size(ds), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ds, 0), "reason")), "ulcerated");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ds, 0), "decided_by")), "derm0");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ds, 0), "decided_at")),
+              "2026-01-02T03:04:05Z");
+    CHECK_EQ_INT(json_integer_value(json_object_get(cj, "version")), 1);
+    CHECK_STR(json_string_value(json_object_get(cj, "referral")), "requested");
+    json_decref(cj);
+    basira_store_free(st);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/basira-store-test-XXXXXX");
@@ -630,6 +941,10 @@ int main(void)
     RUN(test_cases);
     RUN(test_audit_tamper);
     RUN(test_retention);
+    RUN(test_password_policy);
+    RUN(test_patient_ref);
+    RUN(test_decision_versions);
+    RUN(test_migration);
     RUN(test_audit_failure_fails_the_operation);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -306,6 +306,85 @@ static void test_rules_end_to_end(void)
     free(jpg);
 }
 
+static int has_warning(const json_t *r, const char *code)
+{
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(json_object_get(r, "validation"), "warnings"), i, w)
+    {
+        if (!strcmp(json_string_value(json_object_get(w, "code")), code))
+            return 1;
+    }
+    return 0;
+}
+
+/* Every scored result explains itself: thresholds, uncertainty, what was validated. */
+static void test_explained(void)
+{
+    size_t len = 0;
+    unsigned char *jpg = synthetic_jpeg(240, 180, 7, &len);
+    basira_pipeline *p = NULL, *tiny = pipeline_with(-1, -1);
+    basira_error err;
+    /* The bundled model says what it was validated on; the tiny test model does not. */
+    CHECK_EQ_INT(basira_pipeline_new(NULL, NULL, &p, &err), BASIRA_OK);
+    CHECK(jpg && p && tiny);
+    basira_triage_request req = {.history = NULL, .force = 1};
+    json_t *r = NULL;
+    if (tiny && jpg && !basira_pipeline_run_buffer(tiny, jpg, len, &req, &r, &err)) {
+        CHECK(has_warning(r, "validation_unknown"));
+        json_decref(r);
+    }
+    basira_pipeline_free(tiny);
+    if (!jpg || !p) {
+        free(jpg);
+        basira_pipeline_free(p);
+        return;
+    }
+    CHECK_EQ_INT(basira_pipeline_run_buffer(p, jpg, len, &req, &r, &err), BASIRA_OK);
+    json_t *risk = json_object_get(r, "risk");
+    json_t *th = json_object_get(risk, "thresholds");
+    CHECK(json_number_value(json_object_get(th, "high")) >
+          json_number_value(json_object_get(th, "medium")));
+    json_t *u = json_object_get(risk, "uncertainty");
+    CHECK_STR(json_string_value(json_object_get(u, "method")), "tta");
+    CHECK_EQ_INT(json_integer_value(json_object_get(u, "views")), 8);
+    json_int_t idx = json_integer_value(json_object_get(risk, "index"));
+    json_int_t lo = json_integer_value(json_object_get(u, "low"));
+    json_int_t hi = json_integer_value(json_object_get(u, "high"));
+    CHECK_MSG(lo <= idx && idx <= hi && lo >= 0 && hi <= 100, "%d <= %d <= %d", (int)lo, (int)idx,
+              (int)hi);
+    json_t *v = json_object_get(r, "validation");
+    CHECK_STR(json_string_value(json_object_get(v, "data_set")), "HAM10000");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(v, "photo_kinds"), 0)),
+              "dermoscopic");
+    CHECK(has_warning(r, "photo_kind_unknown"));
+    json_decref(r);
+    req.photo_kind = BASIRA_PHOTO_CLINICAL;
+    CHECK_EQ_INT(basira_pipeline_run_buffer(p, jpg, len, &req, &r, &err), BASIRA_OK);
+    CHECK(has_warning(r, "photo_kind_outside"));
+    CHECK(!has_warning(r, "photo_kind_unknown"));
+    json_decref(r);
+    req.photo_kind = BASIRA_PHOTO_DERMOSCOPIC;
+    CHECK_EQ_INT(basira_pipeline_run_buffer(p, jpg, len, &req, &r, &err), BASIRA_OK);
+    CHECK(!has_warning(r, "photo_kind_outside") && !has_warning(r, "photo_kind_unknown"));
+    /* The point estimate is the model's own (its TTA), not the average of the 8 views. */
+    float probs[16];
+    int k = 0;
+    basira_image *img = NULL;
+    CHECK_EQ_INT(basira_image_load_buffer(jpg, len, NULL, &img, &err), BASIRA_OK);
+    if (img && !basira_pipeline_predict(p, img, probs, &k, &err)) {
+        float best = 0;
+        for (int i = 0; i < k; i++)
+            best = probs[i] > best ? probs[i] : best;
+        json_t *c0 = json_array_get(json_object_get(r, "candidates"), 0);
+        CHECK_NEAR(json_number_value(json_object_get(c0, "probability")), best, 1e-7);
+    }
+    basira_image_free(img);
+    json_decref(r);
+    basira_pipeline_free(p);
+    free(jpg);
+}
+
 typedef struct worker {
     basira_pipeline *p;
     const unsigned char *data;
@@ -414,6 +493,8 @@ int main(void)
     RUN(test_bad_input);
     RUN(test_rules_end_to_end);
     RUN(test_analyze_typed);
+
+    RUN(test_explained);
     RUN(test_threads);
     RUN(test_real_photos);
     unlink(model_path);

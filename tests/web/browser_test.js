@@ -19,6 +19,7 @@ const path = require('path');
 const http = require('http');
 const crypto = require('crypto');
 const { spawn, spawnSync } = require('child_process');
+const { workflowFlow } = require('./workflow_flow.js');
 
 const CHROMIUM = process.env.BASIRA_CHROMIUM || '/usr/bin/chromium';
 const SRC = process.env.BASIRA_SOURCE_DIR || path.resolve(__dirname, '../..');
@@ -380,6 +381,38 @@ async function adminFlow(ctx, base) {
   check((await page.textContent('#users-body')).includes(cat('ar').role_dermatologist), 'admin: table re-rendered in Arabic');
   check((await page.textContent('#who-name')).includes(cat('ar').role_admin), 'admin: signed-in role re-rendered in Arabic');
   await shot(page, 'ar-07-users');
+  // Issue 10 item 11, in both languages: menus that lead somewhere, duplicate username,
+  // the password policy, the last active admin.
+  for (const lang of ['ar', 'fr']) {
+    const L = cat(lang);
+    await page.click(`.lang[data-lang="${lang}"]`);
+    await page.waitForFunction((l) => document.documentElement.lang === l, lang);
+    check(await page.isHidden('#nav-worklist') && await page.isHidden('#nav-new') && await page.isVisible('#nav-users'),
+      `${lang} admin: only the entries an admin can use`);
+    await page.fill('#nu-name', 'gp1');
+    await page.selectOption('#nu-role', 'gp');
+    await page.fill('#nu-pass', 'cedar lake stone');
+    await page.click('#user-form button[type=submit]');
+    const dup = L.user_exists.replace('{name}', 'gp1');
+    await page.waitForFunction((t) => document.getElementById('user-error').textContent === t, dup).catch(() => {});
+    check(await page.textContent('#user-error') === dup, `${lang} admin: duplicate username explained`);
+    for (const [pw, key] of [['password', 'password_common'], ['nurse9', 'need_password'], ['nurse9nurse9', null]]) {
+      await page.fill('#nu-name', 'nurse9');
+      await page.fill('#nu-pass', pw);
+      await page.click('#user-form button[type=submit]');
+      const want = key ? L[key] : L.password_refused;
+      await page.waitForFunction((t) => document.getElementById('user-error').textContent.startsWith(t), want).catch(() => {});
+      const msg = await page.textContent('#user-error');
+      check(key ? msg === L[key] : msg.startsWith(L.password_refused), `${lang} admin: password ${pw} refused (${msg})`);
+    }
+    const rows = await page.$$eval('#users-body tr', (trs) => trs.map((tr) => [tr.cells[0].textContent, !!tr.querySelector('button')]));
+    check(rows.some(([n, b]) => n === 'admin1' && !b), `${lang} admin: the last active admin has no disable button`);
+  }
+  const api = await fetch(`${base}/api/v1/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin1', password: PASS }) });
+  const cookies = api.headers.getSetCookie().map((c) => c.split(';')[0]);
+  const csrf = (cookies.find((c) => c.startsWith('basira_csrf=')) || '=').split('=')[1];
+  const dis = await fetch(`${base}/api/v1/users/admin1`, { method: 'PATCH', headers: { Cookie: cookies.join('; '), 'X-CSRF-Token': csrf, 'Content-Type': 'application/json', 'Accept-Language': 'fr' }, body: '{"disabled": true}' });
+  check(dis.status === 409, `admin: the node refuses to disable the last active admin (${dis.status})`);
   await page.close();
 }
 
@@ -394,7 +427,8 @@ function catalogueChecks() {
   const html = fs.readFileSync(path.join(SRC, 'web', 'index.html'), 'utf8');
   const used = [...html.matchAll(/data-i18n="([a-z0-9_]+)"/g)].map((m) => m[1])
     .concat([...html.matchAll(/data-i18n-attr="([^"]+)"/g)].flatMap((m) => m[1].split(';').map((p) => p.split(':')[1])));
-  const js = fs.readFileSync(path.join(SRC, 'web', 'app.js'), 'utf8');
+  const js = ['app.js', 'offline.js', 'accounts.js', 'patient.js']
+    .map((f) => fs.readFileSync(path.join(SRC, 'web', f), 'utf8')).join('\n');
   const usedJs = [...js.matchAll(/\bt\('([a-z0-9_]+)'\s*[,)]/g)].map((m) => m[1]);
   for (const k of used.concat(usedJs)) check(k in langs[2][1], `key "${k}" used but missing from the catalogues`);
   check(cat('fr').disclaimer.startsWith('Aide à la décision, pas un diagnostic'), 'fr disclaimer wording');
@@ -405,6 +439,7 @@ async function main() {
   cliRun(['user', 'add', '--data', data, '--key-file', key, '--role', 'admin', '--password-file', pw, 'admin1']);
   cliRun(['user', 'add', '--data', data, '--key-file', key, '--role', 'nurse', '--password-file', pw, 'nurse1']);
   cliRun(['user', 'add', '--data', data, '--key-file', key, '--role', 'gp', '--password-file', pw, 'gp1']);
+  cliRun(['user', 'add', '--data', data, '--key-file', key, '--role', 'dermatologist', '--password-file', pw, 'derm1']);
 
   // The model: the bundled one, else the triage tests' tiny random model, else none (503).
   const extra = [];
@@ -460,13 +495,22 @@ async function main() {
     // Generous: CI machines are shared and chromium can be slow to start there.
     browser.setDefaultTimeout(90000);
     // WEB_FLOWS=fr,ar,admin (default: all) runs a part, when working on one screen.
-    const flows = (process.env.WEB_FLOWS || 'fr,ar,admin').split(',');
+    const flows = (process.env.WEB_FLOWS || 'fr,ar,admin,workflow').split(',');
     for (const lang of ['fr', 'ar'].filter((l) => flows.includes(l))) {
       const t0 = Date.now();
       await flow(browser, base, lang, photo, canAnalyse);
       console.log(`  flow ${lang}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
     if (flows.includes('admin')) await adminFlow(browser, base);
+    if (flows.includes('workflow')) {
+      // English too: its catalogue's wording is checked the same way.
+      for (const lang of ['fr', 'ar', 'en']) {
+        const t0 = Date.now();
+        await browser.clearCookies();
+        await workflowFlow(browser, base, lang, photo, canAnalyse, { check, signIn, signOut, shot, cat, PASS, blurred });
+        console.log(`  workflow ${lang}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      }
+    }
   } finally {
     if (browser) await browser.close();
     if (proxy) proxy.close();
