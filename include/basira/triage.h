@@ -155,6 +155,13 @@ void basira_pipeline_free(basira_pipeline *p);
 /* {"name","version","sha256"} of the model (new reference). */
 json_t *basira_pipeline_model_json(const basira_pipeline *p);
 
+/*
+ * The intake limits photos are decoded under (default: basira_intake_options_default);
+ * the clinic node passes its shared decode budget here. Set before the first run;
+ * the budget must outlive the pipeline.
+ */
+void basira_pipeline_set_intake(basira_pipeline *p, const basira_intake_options *opts);
+
 typedef struct basira_triage_request {
     const basira_history *history; /* NULL = nothing reported */
     int force;                     /* score even if the quality gate failed */

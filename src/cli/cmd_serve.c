@@ -8,6 +8,7 @@
  * store is closed; every acknowledged write was already committed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "basira/image.h"
@@ -51,12 +53,47 @@ static void usage(FILE *f)
 /* ---- the real analysis: the triage pipeline, photos decoded once and re-encoded without metadata
  * ---- */
 
+/* What the analysis of an upload uses: the pipeline and the node's photo budget. */
+typedef struct serve_analysis {
+    basira_pipeline *pipe;
+    basira_intake_options intake;
+} serve_analysis;
+
 static basira_code real_analyze(void *ctx, const void *data, size_t len,
                                 const basira_history *history, basira_triage_result *out,
                                 basira_error *err)
 {
+    serve_analysis *sa = ctx;
     basira_triage_request req = {history, 0};
-    return basira_pipeline_analyze(ctx, data, len, &req, NULL, out, err);
+    return basira_pipeline_analyze(sa->pipe, data, len, &req, NULL, out, err);
+}
+
+/*
+ * The access log names users, addresses and case numbers: readable by the
+ * node's account only (0600), also when it already existed with wider rights.
+ */
+static FILE *open_private_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    int e = 0;
+    if (fstat(fd, &st) != 0)
+        e = errno;
+    else if (!S_ISREG(st.st_mode))
+        e = EINVAL;
+    else if ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) != 0)
+        e = errno;
+    if (e) {
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "a");
+    if (!f)
+        close(fd);
+    return f;
 }
 
 static int parse_listen(const char *s, char *addr, size_t addrsz, long *port)
@@ -253,19 +290,34 @@ static int run(int argc, char **argv)
 
     basira_pipeline *pipe = NULL;
     basira_analyzer an = {NULL, NULL};
+    /*
+     * One memory budget for every photo decoded at once, sized to the machine
+     * (image.h): eight 10000 x 10000 uploads at once used to take 2.7 GB.
+     */
+    serve_analysis sa;
+    basira_intake_options_default(&sa.intake);
+    if (basira_decode_budget_new(0, &sa.intake.budget, &err)) {
+        basira_cli_report(NULL, &err);
+        basira_store_free(st);
+        json_decref(site);
+        return BASIRA_EXIT_FAILED;
+    }
     if (basira_pipeline_new(model, NULL, &pipe, &err)) {
         /* Cases, decisions and the audit trail still work without a model. */
         fprintf(stderr, _("basira: warning: photo analysis disabled (%s); uploads answer 503\n"),
                 err.message);
     } else {
+        basira_pipeline_set_intake(pipe, &sa.intake);
+        sa.pipe = pipe;
         an.analyze = real_analyze;
-        an.ctx = pipe;
+        an.ctx = &sa;
     }
 
     FILE *log = stdout;
-    if (log_path && !(log = fopen(log_path, "a"))) {
+    if (log_path && !(log = open_private_log(log_path))) {
         fprintf(stderr, _("basira: cannot open %s: %s\n"), log_path, strerror(errno));
         basira_pipeline_free(pipe);
+        basira_decode_budget_free(sa.intake.budget);
         basira_store_free(st);
         json_decref(site);
         return BASIRA_EXIT_FAILED;
@@ -304,6 +356,7 @@ static int run(int argc, char **argv)
     else
         fflush(stdout);
     basira_pipeline_free(pipe);
+    basira_decode_budget_free(sa.intake.budget);
     basira_store_free(st);
     json_decref(site);
     return status;
