@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 void basira_server_config_default(basira_server_config *cfg)
@@ -34,13 +35,35 @@ void basira_server_config_default(basira_server_config *cfg)
     cfg->session_ttl_s = 8 * 3600;
     cfg->login_max_failures = 5;
     cfg->login_window_s = 900;
-    cfg->max_connections = 256;
+    cfg->max_connections = 1000;
+    cfg->max_connections_per_ip = 16;
+    cfg->header_time_s = 10;
+}
+
+void server_format_ip(const struct sockaddr *sa, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "?");
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)outsz);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)outsz);
 }
 
 static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, const char *url,
-                      const char *method, enum MHD_Result *ret)
+                      const char *method, const char *version, enum MHD_Result *ret)
 {
     int known = 0;
+    const char *bad = guard_check_head(c, url, version);
+    if (bad) {
+        /* Closing the connection: whatever follows on it (a smuggled request) is never read. */
+        const char *hdrs[] = {"Connection", "close", NULL};
+        basira_error e;
+        basira_error_set(&e, BASIRA_E_FORMAT, "%s", bad);
+        *ret = send_json(c, rq, 400, json_pack("{s:o}", "error", basira_json_error(&e)), hdrs);
+        return 1;
+    }
     /* Outside the API: the web app's own files (public: the sign-in page must load). */
     if (!strcmp(url, "/") || !strncmp(url, "/app/", 5)) {
         *ret = serve_web(c, rq, url, method);
@@ -100,15 +123,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         snprintf(rq->ip, sizeof rq->ip, "?");
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr) {
-            const struct sockaddr *sa = ci->client_addr;
-            if (sa->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                          rq->ip, sizeof rq->ip);
-            else if (sa->sa_family == AF_INET6)
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                          rq->ip, sizeof rq->ip);
-        }
+        if (ci && ci->client_addr)
+            server_format_ip(ci->client_addr, rq->ip, sizeof rq->ip);
+        guard_phase(s, c, GUARD_BODY);
         enum MHD_Result ret = MHD_YES;
         if (atomic_load(&s->stopping)) {
             /* Draining for shutdown: refuse new work so requests in flight can finish. */
@@ -118,7 +135,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             rq->responded = 1;
             return send_json(c, rq, 503, json_pack("{s:o}", "error", basira_json_error(&e)), hdrs);
         }
-        if (first_call(s, c, rq, url, method, &ret))
+        if (first_call(s, c, rq, url, method, version, &ret))
             rq->responded = 1;
         return ret;
     }
@@ -161,6 +178,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (rq->too_slow)
         return fail_with(c, rq, 408, BASIRA_E_LIMIT, _("the request took too long to arrive"));
+    guard_phase(s, c, GUARD_HANDLER);
     return rq->rt->handler(s, c, rq);
 }
 
@@ -196,6 +214,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     free(rq->body);
     free(rq);
     *con_cls = NULL;
+    guard_phase(s, c, GUARD_HEAD); /* kept alive: the next request's head has its deadline */
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
@@ -280,10 +299,22 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
         s->cfg.login_window_s = d.login_window_s;
     if (!s->cfg.max_connections)
         s->cfg.max_connections = d.max_connections;
+    if (!s->cfg.max_connections_per_ip)
+        s->cfg.max_connections_per_ip = d.max_connections_per_ip;
+    if (!s->cfg.header_time_s)
+        s->cfg.header_time_s = d.header_time_s;
+    /* Leave descriptors for the database, the log and the photos being read. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+        nofile.rlim_cur > 64 && s->cfg.max_connections > nofile.rlim_cur - 64)
+        s->cfg.max_connections = (unsigned)(nofile.rlim_cur - 64);
+    if (s->cfg.max_connections_per_ip > s->cfg.max_connections)
+        s->cfg.max_connections_per_ip = s->cfg.max_connections;
     snprintf(s->listen_addr, sizeof s->listen_addr, "%s",
              cfg->listen_addr ? cfg->listen_addr : d.listen_addr);
     pthread_mutex_init(&s->log_lock, NULL);
     pthread_mutex_init(&s->limiter_lock, NULL);
+    pthread_mutex_init(&s->guard_lock, NULL);
     crypto_shorthash_keygen(s->limiter_key);
     *out = s; /* from here on basira_server_free cleans up */
 
@@ -346,16 +377,23 @@ basira_code basira_server_start(basira_server *s, basira_error *err)
         flags, s->cfg.port, NULL, NULL, &handler, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
         s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-        &completed, s, MHD_OPTION_ARRAY, s->tls_cert ? tls_opts : no_opts, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, &guard_notify, s, MHD_OPTION_UNESCAPE_CALLBACK,
+        &guard_unescape, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_NOTIFY_COMPLETED, &completed, s, MHD_OPTION_ARRAY,
+        s->tls_cert ? tls_opts : no_opts, MHD_OPTION_END);
     if (!s->daemon)
         return basira_error_set(err, BASIRA_E_IO,
                                 _("cannot listen on %s port %u (in use, or not allowed)"),
                                 s->listen_addr, (unsigned)s->cfg.port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
-    return BASIRA_OK;
+    basira_code rc = guard_start(s, err);
+    if (rc) {
+        MHD_stop_daemon(s->daemon);
+        s->daemon = NULL;
+    }
+    return rc;
 }
 
 uint16_t basira_server_port(const basira_server *s)
@@ -375,6 +413,7 @@ void basira_server_stop(basira_server *s, unsigned grace_s)
         usleep(50000);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    guard_stop(s);
 }
 
 void basira_server_free(basira_server *s)
@@ -384,6 +423,7 @@ void basira_server_free(basira_server *s)
     basira_server_stop(s, 0);
     pthread_mutex_destroy(&s->log_lock);
     pthread_mutex_destroy(&s->limiter_lock);
+    pthread_mutex_destroy(&s->guard_lock);
     basira_case_service_free(s->cases);
     free(s->openapi);
     if (s->tls_key)

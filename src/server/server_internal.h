@@ -40,6 +40,10 @@ typedef struct login_slot {
     int64_t window_start;
 } login_slot;
 
+/* guard.c: one per open connection, from accept to close. */
+typedef struct conn_guard conn_guard;
+enum { GUARD_HEAD = 0, GUARD_BODY, GUARD_HANDLER };
+
 struct basira_server {
     basira_store *store;
     basira_case_service *cases;
@@ -56,6 +60,12 @@ struct basira_server {
     pthread_mutex_t limiter_lock;
     unsigned char limiter_key[crypto_shorthash_KEYBYTES];
     login_slot slots[LIMITER_SLOTS];
+    /* guard.c: every open connection and the watchdog that enforces its deadline. */
+    pthread_mutex_t guard_lock;
+    pthread_cond_t guard_wake;
+    pthread_t guard_thread;
+    int guard_running, guard_stop;
+    conn_guard *guards;
 };
 
 /* What each role may do: the route table names these, so the matrix is reviewed in one place. */
@@ -143,6 +153,26 @@ enum MHD_Result fail_with(struct MHD_Connection *c, request *rq, unsigned status
 unsigned http_status(basira_code c);
 basira_actor actor_of(const request *rq);
 double elapsed_ms(const struct timespec *t0);
+
+/* ---- guard.c: deadlines of connections, strict request heads ---- */
+
+/* MHD_OPTION_NOTIFY_CONNECTION: track a connection from accept to close. */
+void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                  enum MHD_ConnectionNotificationCode code);
+/* The connection enters GUARD_HEAD (waiting for a request), _BODY or _HANDLER. */
+void guard_phase(basira_server *s, struct MHD_Connection *c, int phase);
+basira_code guard_start(basira_server *s, basira_error *err);
+void guard_stop(basira_server *s);
+/* MHD_OPTION_UNESCAPE_CALLBACK: %-decoding that leaves %00 as is (then refused). */
+size_t guard_unescape(void *cls, struct MHD_Connection *c, char *s);
+/*
+ * Why the request head must be refused (400, connection closed), or NULL: NUL
+ * in the path, Content-Length with Transfer-Encoding, conflicting
+ * Content-Lengths, several Transfer-Encodings, HTTP/1.1 without one Host.
+ */
+const char *guard_check_head(struct MHD_Connection *c, const char *url, const char *version);
+/* The numeric address of a client. */
+void server_format_ip(const struct sockaddr *sa, char *out, size_t outsz);
 
 /* ---- sessions.c ---- */
 
