@@ -139,6 +139,30 @@ basira_code basira_store_user_list(basira_store *st, json_t **out, basira_error 
 basira_code basira_store_authenticate(basira_store *st, const char *username, const char *password,
                                       const char *ip, basira_user *out, basira_error *err);
 
+/*
+ * Sign-in with the lockout per account: after max_failures failed or unchecked
+ * attempts on one username (known or not, from any address) within window_s
+ * seconds of the first, further attempts are refused without checking the
+ * password (BASIRA_E_LIMIT, *retry_after_s set) until the window ends or an
+ * administrator unlocks the account. Each attempt is counted in the database
+ * before the password is checked, so concurrent guesses get max_failures checks
+ * in all and a restart keeps the lock. A success clears the count. Otherwise as
+ * basira_store_authenticate (which is this with retry_after_s NULL).
+ */
+#define BASIRA_LOGIN_MAX_FAILURES 5
+#define BASIRA_LOGIN_WINDOW_S 900
+#define BASIRA_LOGIN_AUDITED_REFUSALS 20 /* refusals audited per locked window */
+basira_code basira_store_sign_in(basira_store *st, const char *username, const char *password,
+                                 const char *ip, basira_user *out, int *retry_after_s,
+                                 basira_error *err);
+/* The lockout's limits (defaults above; 0 keeps the default). */
+void basira_store_set_login_limits(basira_store *st, int max_failures, int window_s);
+/* Lift the lockout of an account (audited). BASIRA_E_NOT_FOUND when no such user. */
+basira_code basira_store_user_unlock(basira_store *st, const basira_actor *who,
+                                     const char *username, basira_error *err);
+/* How many passwords were checked with Argon2id so far (tests: one run per sign-in). */
+long basira_store_password_checks(basira_store *st);
+
 /* ---- sessions ---- */
 
 #define BASIRA_TOKEN_LEN 64 /* hex characters of a session or CSRF token */

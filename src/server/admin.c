@@ -93,17 +93,22 @@ enum MHD_Result h_user_update(basira_server *s, struct MHD_Connection *c, reques
     basira_error e;
     json_t *j = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
     json_t *pass = json_object_get(j, "password"), *dis = json_object_get(j, "disabled");
-    size_t known = (pass != NULL) + (dis != NULL);
+    json_t *unlock = json_object_get(j, "unlock");
+    size_t known = (pass != NULL) + (dis != NULL) + (unlock != NULL);
     basira_code rc = BASIRA_OK;
     basira_actor a = actor_of(rq);
     if (!json_is_object(j) || known == 0 || json_object_size(j) != known ||
-        (pass && !json_is_string(pass)) || (dis && !json_is_boolean(dis)))
+        (pass && !json_is_string(pass)) || (dis && !json_is_boolean(dis)) ||
+        (unlock && !json_is_true(unlock)))
         rc = basira_error_set(&e, BASIRA_E_FORMAT,
-                              _("send {\"password\": string} and/or {\"disabled\": bool}"));
+                              _("send {\"password\": string}, {\"disabled\": bool} and/or "
+                                "{\"unlock\": true}"));
     if (!rc && pass)
         rc = basira_store_user_passwd(s->store, &a, rq->name, json_string_value(pass), &e);
     if (!rc && dis)
         rc = basira_store_user_set_disabled(s->store, &a, rq->name, json_is_true(dis), &e);
+    if (!rc && unlock) /* lift the sign-in lockout of the account */
+        rc = basira_store_user_unlock(s->store, &a, rq->name, &e);
     json_decref(j);
     if (rc)
         return fail(c, rq, &e);

@@ -6,7 +6,7 @@
  * any fails, before the body is read; then the body is accumulated up to the
  * route's limit; then the final call runs the action and queues one JSON
  * response. The per-request state lives in the connection's con_cls; the
- * server-wide state (store, case service, login limiter) in basira_server.
+ * server-wide state (store, case service, connection guard) in basira_server.
  * The route table is in router.c, the handlers in one file per resource.
  */
 #include "basira/json.h"
@@ -313,9 +313,8 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
     snprintf(s->listen_addr, sizeof s->listen_addr, "%s",
              cfg->listen_addr ? cfg->listen_addr : d.listen_addr);
     pthread_mutex_init(&s->log_lock, NULL);
-    pthread_mutex_init(&s->limiter_lock, NULL);
     pthread_mutex_init(&s->guard_lock, NULL);
-    crypto_shorthash_keygen(s->limiter_key);
+    basira_store_set_login_limits(st, s->cfg.login_max_failures, s->cfg.login_window_s);
     *out = s; /* from here on basira_server_free cleans up */
 
     basira_report_info clinic = {cfg->clinic_name, cfg->clinic_address, cfg->clinic_contact, 0};
@@ -422,7 +421,6 @@ void basira_server_free(basira_server *s)
         return;
     basira_server_stop(s, 0);
     pthread_mutex_destroy(&s->log_lock);
-    pthread_mutex_destroy(&s->limiter_lock);
     pthread_mutex_destroy(&s->guard_lock);
     basira_case_service_free(s->cases);
     free(s->openapi);

@@ -7,7 +7,8 @@
  *   router.c    THE route table: method, path, handler, roles, body kind
  *   respond.c   the one path every response leaves by (security headers, CSP),
  *               JSON and error bodies, HTTP status of each basira_code
- *   sessions.c  sign-in and its rate limiter, sessions, role and CSRF checks
+ *   sessions.c  sign-in (lockout: the store's), sessions, role and CSRF checks
+ *   guard.c     connection deadlines, strict request heads
  *   cases.c     cases, photos, decisions (thin calls into the case service)
  *   documents.c referral letter, FHIR bundle, open export
  *   admin.c     audit trail and users
@@ -32,14 +33,6 @@
 #include <time.h>
 
 #define API "/api/v1"
-#define LIMITER_SLOTS 512
-
-typedef struct login_slot {
-    uint64_t key; /* hash of username + address; 0 = free */
-    int failures;
-    int64_t window_start;
-} login_slot;
-
 /* guard.c: one per open connection, from accept to close. */
 typedef struct conn_guard conn_guard;
 enum { GUARD_HEAD = 0, GUARD_BODY, GUARD_HANDLER };
@@ -57,9 +50,6 @@ struct basira_server {
     atomic_int in_flight;
     atomic_int stopping; /* set by basira_server_stop: new requests get 503 */
     pthread_mutex_t log_lock;
-    pthread_mutex_t limiter_lock;
-    unsigned char limiter_key[crypto_shorthash_KEYBYTES];
-    login_slot slots[LIMITER_SLOTS];
     /* guard.c: every open connection and the watchdog that enforces its deadline. */
     pthread_mutex_t guard_lock;
     pthread_cond_t guard_wake;

@@ -73,6 +73,9 @@ static const char *const migrations[] = {
     "CREATE TABLE audit(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
     " action TEXT NOT NULL, case_id INTEGER, ip TEXT NOT NULL, outcome TEXT NOT NULL,"
     " detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
+    /* 2: sign-in failures per account, so that a lockout holds across addresses and restarts. */
+    "CREATE TABLE login_failures(username TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+    " window_start INTEGER NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -152,8 +155,9 @@ void store_rollback(basira_store *st)
 
 /* ---- key material ---- */
 
+/* Read a small file; *fd_out (when not NULL) receives a descriptor of it, for fstat. */
 static basira_code read_small_file(const char *path, unsigned char *buf, size_t bufsz, size_t *len,
-                                   basira_error *err)
+                                   int *fd_out, basira_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -162,28 +166,46 @@ static basira_code read_small_file(const char *path, unsigned char *buf, size_t 
     size_t n = fread(buf, 1, bufsz, f);
     int more = fgetc(f) != EOF;
     int bad = ferror(f);
+    int fd = fd_out ? dup(fileno(f)) : -1;
     fclose(f);
-    if (bad)
+    if (bad || (fd_out && fd < 0)) {
+        if (fd >= 0)
+            close(fd);
         return basira_error_set(err, BASIRA_E_IO, _("cannot read %s"), path);
-    if (more)
+    }
+    if (more) {
+        if (fd >= 0)
+            close(fd);
         return basira_error_set(err, BASIRA_E_LIMIT, _("%s is too large"), path);
+    }
     *len = n;
+    if (fd_out)
+        *fd_out = fd;
     return BASIRA_OK;
 }
 
-static basira_code key_from_file(const char *path, unsigned char key[32], basira_error *err)
+static basira_code key_from_file(const char *path, const char *dir, unsigned char key[32],
+                                 basira_error *err)
 {
     unsigned char buf[4096];
     size_t n = 0;
-    basira_code rc = read_small_file(path, buf, sizeof buf, &n, err);
+    int fd = -1;
+    basira_code rc = read_small_file(path, buf, sizeof buf, &n, &fd, err);
     if (rc)
         return rc;
     if (n < 32) {
         sodium_memzero(buf, sizeof buf);
+        close(fd);
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                 _("key file %s holds %zu bytes; it needs at least 32 random bytes "
                                   "(e.g. head -c 32 /dev/urandom > %s)"),
                                 path, n, path);
+    }
+    rc = store_check_key_file(path, dir, fd, buf, n, err);
+    close(fd);
+    if (rc) {
+        sodium_memzero(buf, sizeof buf);
+        return rc;
     }
     /* Any file of enough random bytes works (raw, hex, base64): hash it to 256 bits. */
     crypto_generichash(key, 32, buf, n, NULL, 0);
@@ -258,7 +280,7 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
                                   _("this database is opened with a key file (--key-file), not a "
                                     "passphrase"));
         else
-            rc = key_from_file(key->key_file, out, err);
+            rc = key_from_file(key->key_file, dir, out, err);
     } else if (kdf && !strcmp(kdf, "argon2id")) {
         const char *salt_hex = json_string_value(json_object_get(info, "salt"));
         json_int_t ops = json_integer_value(json_object_get(info, "opslimit"));
@@ -429,6 +451,9 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     if (!exists && mkdir(dir, 0700) != 0 && errno != EEXIST)
         return basira_error_set(err, BASIRA_E_IO, _("cannot create the data folder %s: %s"), dir,
                                 strerror(errno));
+    basira_code frc = store_fix_folder(dir, err);
+    if (frc)
+        return frc;
 
     unsigned char raw[32];
     basira_code rc = derive_key(dir, key, !exists, raw, err);
@@ -442,6 +467,9 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     }
     snprintf(st->dir, sizeof st->dir, "%s", dir);
     pthread_mutex_init(&st->lock, NULL);
+    pthread_mutex_init(&st->dummy_lock, NULL);
+    st->login_max_failures = BASIRA_LOGIN_MAX_FAILURES;
+    st->login_window_s = BASIRA_LOGIN_WINDOW_S;
     char path[4200];
     snprintf(path, sizeof path, "%s/basira.db", dir);
     if (sqlite3_open_v2(path, &st->db,
@@ -502,5 +530,7 @@ void basira_store_free(basira_store *st)
     if (st->db)
         sqlite3_close(st->db);
     pthread_mutex_destroy(&st->lock);
+    pthread_mutex_destroy(&st->dummy_lock);
+    sodium_memzero(st->dummy_hash, sizeof st->dummy_hash);
     free(st);
 }

@@ -3,6 +3,7 @@
 #define BASIRA_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlcipher/sqlite3.h>
 
 #include "basira/store.h"
@@ -11,6 +12,11 @@ struct basira_store {
     sqlite3 *db;
     pthread_mutex_t lock; /* one connection, one writer at a time */
     char dir[4096];
+    /* Sign-in: lockout per account (login_failures table), constant work. */
+    int login_max_failures, login_window_s;
+    pthread_mutex_t dummy_lock;
+    char dummy_hash[128]; /* crypto_pwhash_STRBYTES; made on first use */
+    _Atomic long pwhash_runs;
 };
 
 /* Fill err from the connection's last error (BASIRA_E_STORE). */
@@ -41,5 +47,24 @@ int64_t store_now(void);
 
 /* Argon2id cost: libsodium's minimum when BASIRA_ARGON2_FAST=1 (tests only). */
 void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem);
+
+/* ---- hygiene.c ---- */
+
+/* A key file must carry at least this much (estimated) entropy. */
+#define BASIRA_KEY_MIN_ENTROPY_BITS 96.0
+
+/* Estimated entropy of buf in bits (per-byte plug-in estimate times length). */
+double store_entropy_bits(const unsigned char *buf, size_t n);
+
+/*
+ * Refuse a key file (already opened as fd, its n bytes in buf) that others may
+ * read or write, that lies inside the data folder dir, or whose content is not
+ * random-looking.
+ */
+basira_code store_check_key_file(const char *path, const char *dir, int fd,
+                                 const unsigned char *buf, size_t n, basira_error *err);
+
+/* Restrict the data folder to its owner (0700 at most). */
+basira_code store_fix_folder(const char *dir, basira_error *err);
 
 #endif

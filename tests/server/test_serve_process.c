@@ -37,6 +37,7 @@ static void write_file(const char *path, const void *buf, size_t n)
     FILE *f = fopen(path, "wb");
     fwrite(buf, 1, n, f);
     fclose(f);
+    chmod(path, 0600); /* key files readable by others are refused */
 }
 
 /* Run the CLI with args, stdin from /dev/null; returns the exit status, stderr in err_out. */

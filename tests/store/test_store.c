@@ -26,6 +26,7 @@ static void write_key_file(const char *path, unsigned char seed)
     FILE *f = fopen(path, "wb");
     fwrite(k, 1, sizeof k, f);
     fclose(f);
+    chmod(path, 0600); /* key files readable by others are refused */
 }
 
 /* Open the database behind the store's back, as an attacker holding the key would. */

@@ -51,7 +51,7 @@ function check(cond, what) {
 const env = { ...process.env, BASIRA_ARGON2_FAST: '1', LANG: 'C.UTF-8' };
 delete env.BASIRA_DB_PASSPHRASE;
 const data = path.join(tmp, 'data'), key = path.join(tmp, 'db.key'), pw = path.join(tmp, 'pw');
-fs.writeFileSync(key, crypto.randomBytes(32));
+fs.writeFileSync(key, crypto.randomBytes(32), { mode: 0o600 });
 fs.writeFileSync(pw, 'password-123\n');
 const PASS = 'password-123';
 
