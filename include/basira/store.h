@@ -274,13 +274,39 @@ basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limi
                                     basira_error *err);
 
 typedef struct basira_audit_report {
-    long checked;   /* entries verified */
-    int64_t bad_id; /* first entry at fault, 0 when intact */
+    long checked;                        /* entries verified */
+    int64_t bad_id;                      /* first entry at fault, 0 when intact */
+    int64_t head_id, anchor_id;          /* last entry; last purged entry (0 none) */
+    char head_hash[65], anchor_hash[65]; /* their hashes (hex) */
+    int64_t checkpoint_at;               /* time of the checkpoint checked against; 0 none */
+    int64_t checkpoint_head_id;          /* the head it recorded */
 } basira_audit_report;
 
-/* BASIRA_E_TAMPERED with a message naming the entry when the chain is broken. */
+/*
+ * BASIRA_E_TAMPERED with a message naming the entry when the chain is broken,
+ * when the anchor differs from the one the latest purge recorded, or when the
+ * trail disagrees with the latest checkpoint (DIR/audit-checkpoints.jsonl, see
+ * basira_store_audit_checkpoint): its head is behind it, the entry it recorded
+ * has another hash, or the anchor moved back. A checkpoint file whose lines do
+ * not carry a valid MAC is tampering too.
+ */
 basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep,
                                       basira_error *err);
+
+typedef struct basira_audit_checkpoint {
+    int64_t at; /* unix seconds */
+    int64_t head_id, anchor_id;
+    char head_hash[65], anchor_hash[65];
+} basira_audit_checkpoint;
+
+/*
+ * Append the current head and anchor, with a MAC keyed from the database key, as
+ * one line of DIR/audit-checkpoints.jsonl (0600, fsync'd), outside the database:
+ * what `verify` later checks the trail against. out (may be NULL) receives it.
+ * The node writes one periodically, after each purge and after each verify.
+ */
+basira_code basira_store_audit_checkpoint(basira_store *st, basira_audit_checkpoint *out,
+                                          basira_error *err);
 
 /* ---- retention ---- */
 

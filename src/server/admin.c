@@ -48,9 +48,10 @@ enum MHD_Result h_audit_verify(basira_server *s, struct MHD_Connection *c, reque
     if (rc && rc != BASIRA_E_TAMPERED)
         return fail(c, rq, &e);
     return send_json(c, rq, 200,
-                     json_pack("{s:b, s:I, s:I, s:s}", "ok", rc == BASIRA_OK, "checked",
+                     json_pack("{s:b, s:I, s:I, s:s, s:I, s:s}", "ok", rc == BASIRA_OK, "checked",
                                (json_int_t)rep.checked, "bad_id", (json_int_t)rep.bad_id, "message",
-                               rc ? e.message : ""),
+                               rc ? e.message : "", "head_id", (json_int_t)rep.head_id, "head_hash",
+                               rep.head_hash),
                      NULL);
 }
 

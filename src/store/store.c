@@ -485,6 +485,7 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     size_t p = strlen(pragma);
     sodium_bin2hex(pragma + p, sizeof pragma - p, raw, sizeof raw);
     strcat(pragma, "'\"");
+    store_checkpoint_key(st, raw);
     sodium_memzero(raw, sizeof raw);
     int krc = sqlite3_exec(st->db, pragma, NULL, NULL, NULL);
     sodium_memzero(pragma, sizeof pragma);
@@ -532,5 +533,6 @@ void basira_store_free(basira_store *st)
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->dummy_lock);
     sodium_memzero(st->dummy_hash, sizeof st->dummy_hash);
+    sodium_memzero(st->checkpoint_key, sizeof st->checkpoint_key);
     free(st);
 }

@@ -17,6 +17,7 @@ struct basira_store {
     pthread_mutex_t dummy_lock;
     char dummy_hash[128]; /* crypto_pwhash_STRBYTES; made on first use */
     _Atomic long pwhash_runs;
+    unsigned char checkpoint_key[32]; /* MAC key of audit checkpoints (from the db key) */
 };
 
 /* Fill err from the connection's last error (BASIRA_E_STORE). */
@@ -47,6 +48,18 @@ int64_t store_now(void);
 
 /* Argon2id cost: libsodium's minimum when BASIRA_ARGON2_FAST=1 (tests only). */
 void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem);
+
+/* ---- checkpoint.c ---- */
+
+/* Derive the checkpoint MAC key from the raw database key. */
+void store_checkpoint_key(basira_store *st, const unsigned char db_key[32]);
+/* Append one checkpoint line (file I/O only; no database access). */
+basira_code store_checkpoint_append(basira_store *st, const basira_audit_checkpoint *c,
+                                    basira_error *err);
+/* The checkpoint with the highest head in the file (*found 0: no file or no line);
+ * BASIRA_E_TAMPERED when a line does not carry a valid MAC. */
+basira_code store_checkpoint_latest(basira_store *st, basira_audit_checkpoint *out, int *found,
+                                    basira_error *err);
 
 /* ---- hygiene.c ---- */
 

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <sodium.h>
+#include <sqlcipher/sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -297,8 +298,9 @@ static void test_sign_in_constant_work(void)
     /* Warm-up (the dummy hash is made on first use). */
     basira_store_sign_in(st, "nobody", "wrong-password", "t", &u, NULL, &err);
     double best[2] = {1e9, 1e9};
-    for (int round = 0; round < 8; round++)
-        for (int which = 0; which < 2; which++) {
+    for (int round = 0; round < 12; round++)
+        for (int k = 0; k < 2; k++) {
+            int which = (round + k) % 2; /* alternate which goes first */
             long before = basira_store_password_checks(st);
             double t0 = cpu_s();
             basira_code rc = basira_store_sign_in(st, which ? "nobody" : "known", "wrong-password",
@@ -317,6 +319,145 @@ static void test_sign_in_constant_work(void)
     setenv("BASIRA_ARGON2_FAST", "1", 1);
 }
 
+/* Open the database behind the store's back, as an insider holding the key would. */
+static sqlite3 *raw_open(const char *dir, const char *key_file)
+{
+    unsigned char buf[4096], key[32];
+    FILE *f = fopen(key_file, "rb");
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    crypto_generichash(key, 32, buf, n, NULL, 0);
+    char hex[65], pragma[128], path[700];
+    sodium_bin2hex(hex, sizeof hex, key, 32);
+    snprintf(pragma, sizeof pragma, "PRAGMA key = \"x'%s'\"", hex);
+    snprintf(path, sizeof path, "%s/basira.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_open(path, &db);
+    sqlite3_exec(db, pragma, NULL, NULL, NULL);
+    return db;
+}
+
+static void fill_audit(basira_store *st, int n)
+{
+    basira_error err;
+    for (int i = 0; i < n; i++)
+        CHECK_EQ_INT(basira_store_audit_append(st, &admin, "test_event", 0, "ok", NULL, &err),
+                     BASIRA_OK);
+}
+
+static void test_audit_head_and_checkpoints(void)
+{
+    char dir[512], key[512], cpf[600];
+    path_in(dir, sizeof dir, "audit");
+    path_in(key, sizeof key, "audit.key");
+    basira_store *st = open_store("audit", "audit.key");
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    basira_error err;
+    basira_audit_report rep;
+    fill_audit(st, 10);
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
+    CHECK_EQ_INT(rep.head_id, 10);
+    CHECK_EQ_INT(strlen(rep.head_hash), 64);
+    CHECK_EQ_INT(rep.checkpoint_at, 0); /* none written yet */
+    basira_audit_checkpoint cp;
+    CHECK_EQ_INT(basira_store_audit_checkpoint(st, &cp, &err), BASIRA_OK);
+    CHECK_EQ_INT(cp.head_id, 10);
+    CHECK_STR(cp.head_hash, rep.head_hash);
+    snprintf(cpf, sizeof cpf, "%s/audit-checkpoints.jsonl", dir);
+    CHECK_EQ_INT(mode_of(cpf), 0600);
+    fill_audit(st, 5);
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
+    CHECK_EQ_INT(rep.checkpoint_head_id, 10);
+    basira_store_free(st);
+
+    /* 1. Trim the newest entries and move the head: the chain alone verifies, the checkpoint
+     * (head 10) does not let a head of 8 pass. */
+    sqlite3 *db = raw_open(dir, key);
+    CHECK_EQ_INT(sqlite3_exec(db,
+                              "DELETE FROM audit WHERE id > 8;"
+                              "UPDATE meta SET value = '8' WHERE key = 'audit_head_id';"
+                              "UPDATE meta SET value = (SELECT hash FROM audit WHERE id = 8) "
+                              "WHERE key = 'audit_head_hash';",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(db);
+    st = open_store("audit", "audit.key");
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_E_TAMPERED);
+    CHECK_MSG(strstr(err.message, "checkpoint") != NULL, "%s", err.message);
+    basira_store_free(st);
+
+    /* 2. An edited checkpoint line (its head moved back to 8) has no valid MAC. */
+    FILE *f = fopen(cpf, "r+");
+    char line[1024] = "";
+    CHECK(f && fgets(line, sizeof line, f));
+    char *p = strstr(line, "\"head_id\":10");
+    CHECK(p != NULL);
+    if (p) {
+        memcpy(p, "\"head_id\":08", 13);
+        rewind(f);
+        fputs(line, f);
+    }
+    if (f)
+        fclose(f);
+    st = open_store("audit", "audit.key");
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_E_TAMPERED);
+    CHECK_MSG(strstr(err.message, "signature") != NULL, "%s", err.message);
+    basira_store_free(st);
+    unlink(cpf);
+
+    /* 3. Delete the oldest entries and move the anchor: no purge ever did that. */
+    db = raw_open(dir, key);
+    CHECK_EQ_INT(sqlite3_exec(db,
+                              "INSERT OR REPLACE INTO meta(key, value) VALUES('audit_anchor_id', "
+                              "'3');"
+                              "INSERT OR REPLACE INTO meta(key, value) VALUES('audit_anchor_hash',"
+                              " (SELECT hash FROM audit WHERE id = 3));"
+                              "DELETE FROM audit WHERE id <= 3;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(db);
+    st = open_store("audit", "audit.key");
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_E_TAMPERED);
+    CHECK_MSG(strstr(err.message, "purge") != NULL, "%s", err.message);
+    basira_store_free(st);
+
+    /* 4. A real purge moves the anchor and says so; verify accepts it, and then rejects an
+     * anchor moved further by hand. */
+    char d2[512], k2[512];
+    path_in(d2, sizeof d2, "audit2");
+    path_in(k2, sizeof k2, "audit2.key");
+    st = open_store("audit2", "audit2.key");
+    fill_audit(st, 6);
+    basira_retention r;
+    basira_retention_default(&r);
+    basira_purge_report pr;
+    CHECK_EQ_INT(
+        basira_store_purge(st, &admin, &r, time(NULL) + r.audit_days * 86400 + 86400, &pr, &err),
+        BASIRA_OK);
+    CHECK(pr.audit_entries >= 6);
+    fill_audit(st, 4);
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
+    CHECK(rep.anchor_id >= 6);
+    CHECK(rep.checkpoint_at > 0); /* the purge wrote one */
+    int64_t anchor = rep.anchor_id;
+    basira_store_free(st);
+    db = raw_open(d2, k2);
+    char sql[600];
+    snprintf(sql, sizeof sql,
+             "INSERT OR REPLACE INTO meta(key, value) VALUES('audit_anchor_id', '%lld');"
+             "INSERT OR REPLACE INTO meta(key, value) VALUES('audit_anchor_hash', (SELECT hash "
+             "FROM audit WHERE id = %lld));"
+             "DELETE FROM audit WHERE id <= %lld;",
+             (long long)anchor + 2, (long long)anchor + 2, (long long)anchor + 2);
+    CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    st = open_store("audit2", "audit2.key");
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_E_TAMPERED);
+    basira_store_free(st);
+}
+
 int main(void)
 {
     setenv("BASIRA_ARGON2_FAST", "1", 1);
@@ -330,6 +471,7 @@ int main(void)
     RUN(test_lockout);
     RUN(test_lockout_atomic);
     RUN(test_sign_in_constant_work);
+    RUN(test_audit_head_and_checkpoints);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
