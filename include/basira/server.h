@@ -66,6 +66,8 @@ typedef struct basira_server_config {
     unsigned max_connections;        /* all addresses together; default 1000 (fewer with few fds) */
     unsigned max_connections_per_ip; /* default 16: one address cannot take the others' room */
     unsigned header_time_s;          /* a request head must arrive within this; default 10 */
+    unsigned checkpoint_interval_s;  /* audit checkpoint outside the database; default 600 */
+    int audit_syslog;                /* also send each checkpoint to syslog (LOG_AUTHPRIV) */
     FILE *access_log;                /* JSON Lines; NULL = no access log */
     const char *openapi_path;        /* NULL = docs/openapi.json found by basira_data_file() */
     /* The clinic printed on referral letters (DIR/config.json "clinic"); NULL = generic. */

@@ -48,6 +48,8 @@ static void usage(FILE *f)
                  "admin NAME.\n"
                  "Stop with Ctrl-C or SIGTERM: requests in flight finish, nothing acknowledged "
                  "is lost.\n"));
+    fprintf(f, _("  --audit-syslog       also send the audit trail's periodic checkpoints to "
+                 "syslog\n"));
 }
 
 /* ---- the real analysis: the triage pipeline, photos decoded once and re-encoded without metadata
@@ -188,11 +190,17 @@ static basira_code load_clinic(const char *dir, basira_server_config *cfg, json_
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},     {"listen", required_argument, NULL, 'l'},
-        {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
-        {"key-file", required_argument, NULL, 'K'}, {"threads", required_argument, NULL, 't'},
-        {"model", required_argument, NULL, 'm'},    {"access-log", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"key-file", required_argument, NULL, 'K'},
+        {"threads", required_argument, NULL, 't'},
+        {"model", required_argument, NULL, 'm'},
+        {"access-log", required_argument, NULL, 'a'},
+        {"audit-syslog", no_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *dir = "./basira-data", *key_file = NULL, *model = NULL, *log_path = NULL;
     char addr[64] = "127.0.0.1";
@@ -230,6 +238,9 @@ static int run(int argc, char **argv)
             break;
         case 'a':
             log_path = optarg;
+            break;
+        case 'S':
+            cfg.audit_syslog = 1;
             break;
         case 'h':
             usage(stdout);

@@ -20,6 +20,8 @@
  * written to the access log, so no request vanishes without a trace. The socket
  * is shut down under the lock that the close notification takes, before
  * libmicrohttpd closes the descriptor, so a reused descriptor is never touched.
+ * The same thread writes the audit checkpoints (store.h) every
+ * checkpoint_interval_s, and to syslog with audit_syslog.
  */
 #include "basira/json.h"
 #include "core/i18n.h"
@@ -31,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 struct conn_guard {
@@ -126,11 +129,37 @@ void guard_phase(basira_server *s, struct MHD_Connection *c, int phase)
     pthread_mutex_unlock(&s->guard_lock);
 }
 
+/*
+ * The audit trail's head, outside the database (store.h): every
+ * checkpoint_interval_s, and to syslog when configured. Called without guard_lock
+ * (the store may be busy for a moment).
+ */
+static void write_checkpoint(basira_server *s)
+{
+    basira_audit_checkpoint cp;
+    basira_error e;
+    if (basira_store_audit_checkpoint(s->store, &cp, &e)) {
+        fprintf(stderr, "basira serve: %s\n", e.message);
+        return;
+    }
+    if (s->cfg.audit_syslog)
+        syslog(LOG_AUTHPRIV | LOG_NOTICE,
+               "basira audit checkpoint head=%lld hash=%s anchor=%lld anchor_hash=%s",
+               (long long)cp.head_id, cp.head_hash, (long long)cp.anchor_id, cp.anchor_hash);
+}
+
 static void *watchdog(void *arg)
 {
     basira_server *s = arg;
     pthread_mutex_lock(&s->guard_lock);
     while (!s->guard_stop) {
+        if (seconds_since(&s->last_checkpoint) >= s->cfg.checkpoint_interval_s) {
+            clock_gettime(CLOCK_MONOTONIC, &s->last_checkpoint);
+            pthread_mutex_unlock(&s->guard_lock);
+            write_checkpoint(s);
+            pthread_mutex_lock(&s->guard_lock);
+            continue;
+        }
         struct timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
         t.tv_nsec += 200 * 1000000L;
@@ -166,6 +195,9 @@ basira_code guard_start(basira_server *s, basira_error *err)
     if (r)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     s->guard_stop = 0;
+    /* The first checkpoint at start-up. */
+    clock_gettime(CLOCK_MONOTONIC, &s->last_checkpoint);
+    s->last_checkpoint.tv_sec -= (time_t)s->cfg.checkpoint_interval_s + 1;
     if (pthread_create(&s->guard_thread, NULL, watchdog, s)) {
         pthread_cond_destroy(&s->guard_wake);
         return basira_error_set(err, BASIRA_E_INTERNAL, _("cannot start the connection watchdog"));

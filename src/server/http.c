@@ -38,6 +38,7 @@ void basira_server_config_default(basira_server_config *cfg)
     cfg->max_connections = 1000;
     cfg->max_connections_per_ip = 16;
     cfg->header_time_s = 10;
+    cfg->checkpoint_interval_s = 600;
 }
 
 void server_format_ip(const struct sockaddr *sa, char *out, size_t outsz)
@@ -303,6 +304,8 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
         s->cfg.max_connections_per_ip = d.max_connections_per_ip;
     if (!s->cfg.header_time_s)
         s->cfg.header_time_s = d.header_time_s;
+    if (!s->cfg.checkpoint_interval_s)
+        s->cfg.checkpoint_interval_s = d.checkpoint_interval_s;
     /* Leave descriptors for the database, the log and the photos being read. */
     struct rlimit nofile;
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
@@ -314,6 +317,9 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
              cfg->listen_addr ? cfg->listen_addr : d.listen_addr);
     pthread_mutex_init(&s->log_lock, NULL);
     pthread_mutex_init(&s->guard_lock, NULL);
+    pthread_mutex_init(&s->refusal_lock, NULL);
+    s->refusal_tokens = 60;
+    clock_gettime(CLOCK_MONOTONIC, &s->refusal_refill);
     basira_store_set_login_limits(st, s->cfg.login_max_failures, s->cfg.login_window_s);
     *out = s; /* from here on basira_server_free cleans up */
 
@@ -422,6 +428,7 @@ void basira_server_free(basira_server *s)
     basira_server_stop(s, 0);
     pthread_mutex_destroy(&s->log_lock);
     pthread_mutex_destroy(&s->guard_lock);
+    pthread_mutex_destroy(&s->refusal_lock);
     basira_case_service_free(s->cases);
     free(s->openapi);
     if (s->tls_key)

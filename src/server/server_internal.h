@@ -56,6 +56,12 @@ struct basira_server {
     pthread_t guard_thread;
     int guard_running, guard_stop;
     conn_guard *guards;
+    struct timespec last_checkpoint; /* audit checkpoints, written by the watchdog */
+    /* Refusals (401, bad CSRF) are audited, at most a burst then one per second. */
+    pthread_mutex_t refusal_lock;
+    double refusal_tokens;
+    struct timespec refusal_refill;
+    long refusals_suppressed;
 };
 
 /* What each role may do: the route table names these, so the matrix is reviewed in one place. */
@@ -165,6 +171,9 @@ const char *guard_check_head(struct MHD_Connection *c, const char *url, const ch
 void server_format_ip(const struct sockaddr *sa, char *out, size_t outsz);
 
 /* ---- sessions.c ---- */
+
+/* Audit a refused request (rate-limited; see REFUSAL_BURST in sessions.c). */
+void audit_refusal(basira_server *s, const request *rq, const char *outcome);
 
 /*
  * The session, role and CSRF checks of a route that needs a session. Returns 1

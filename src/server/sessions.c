@@ -12,6 +12,53 @@
 #include <stdio.h>
 #include <string.h>
 
+/*
+ * Refused requests (no or a forged session, a wrong CSRF token) go into the audit
+ * trail, as the documentation promises for every refusal, but an attacker must
+ * not be able to fill the disk with them: a bucket of REFUSAL_BURST entries
+ * refilled at one per second; what it drops is counted and written as one
+ * "refusals_suppressed" entry with the next refusal that gets through.
+ */
+#define REFUSAL_BURST 60.0
+
+void audit_refusal(basira_server *s, const request *rq, const char *outcome)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long suppressed = 0;
+    int allowed = 0;
+    pthread_mutex_lock(&s->refusal_lock);
+    double dt = (double)(now.tv_sec - s->refusal_refill.tv_sec) +
+                (double)(now.tv_nsec - s->refusal_refill.tv_nsec) / 1e9;
+    s->refusal_refill = now;
+    s->refusal_tokens += dt > 0 ? dt : 0;
+    if (s->refusal_tokens > REFUSAL_BURST)
+        s->refusal_tokens = REFUSAL_BURST;
+    if (s->refusal_tokens >= 1) {
+        s->refusal_tokens -= 1;
+        allowed = 1;
+        suppressed = s->refusals_suppressed;
+        s->refusals_suppressed = 0;
+    } else {
+        s->refusals_suppressed++;
+    }
+    pthread_mutex_unlock(&s->refusal_lock);
+    if (!allowed)
+        return;
+    basira_actor a = {rq->user.username[0] ? rq->user.username : "?", rq->ip};
+    basira_error e;
+    char detail[64];
+    /* The request is refused whatever happens here; a failed write is reported. */
+    if (suppressed) {
+        snprintf(detail, sizeof detail, "count=%ld", suppressed);
+        if (basira_store_audit_append(s->store, &a, "refusals", 0, "suppressed", detail, &e))
+            fprintf(stderr, "basira serve: audit: %s\n", e.message);
+    }
+    if (basira_store_audit_append(s->store, &a, rq->rt ? rq->rt->pattern : rq->path, rq->id,
+                                  outcome, NULL, &e))
+        fprintf(stderr, "basira serve: audit: %s\n", e.message);
+}
+
 enum MHD_Result h_login(basira_server *s, struct MHD_Connection *c, request *rq)
 {
     basira_error e;
@@ -88,6 +135,7 @@ int session_check(basira_server *s, struct MHD_Connection *c, request *rq, const
     char csrf[BASIRA_TOKEN_LEN + 1];
     const char *token = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "basira_session");
     if (basira_store_session_lookup(s->store, token, &rq->user, csrf, &e)) {
+        audit_refusal(s, rq, token ? "bad_session" : "no_session");
         *ret = fail(c, rq, &e);
         return 1;
     }
@@ -105,6 +153,7 @@ int session_check(basira_server *s, struct MHD_Connection *c, request *rq, const
         const char *sent = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
         if (!sent || strlen(sent) != BASIRA_TOKEN_LEN ||
             sodium_memcmp(sent, csrf, BASIRA_TOKEN_LEN) != 0) {
+            audit_refusal(s, rq, "csrf_refused");
             *ret = fail_with(c, rq, 403, BASIRA_E_FORBIDDEN,
                              _("missing or wrong X-CSRF-Token header (use the value of the "
                                "basira_csrf cookie)"));

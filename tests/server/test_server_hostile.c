@@ -221,6 +221,93 @@ static void test_slow_connections(void)
     CHECK_MSG(cuts >= N_ADDR * PER_ADDR + 1, "%d cuts logged", cuts);
 }
 
+/* Count audit entries with this outcome. */
+static int audited(const char *outcome)
+{
+    json_t *list = NULL;
+    basira_error err;
+    int n = 0;
+    int64_t after = 0;
+    for (;;) {
+        if (basira_store_audit_list(store, after, 1000, &list, &err))
+            break;
+        json_t *items = json_object_get(list, "items");
+        size_t i;
+        json_t *e;
+        json_array_foreach(items, i, e)
+        {
+            const char *o = json_string_value(json_object_get(e, "outcome"));
+            n += o && !strcmp(o, outcome);
+            after = json_integer_value(json_object_get(e, "id"));
+        }
+        size_t got = json_array_size(items);
+        json_decref(list);
+        if (got < 1000)
+            break;
+    }
+    return n;
+}
+
+/*
+ * Refusals (no session, a forged one, a wrong CSRF token) are audited, but a flood of
+ * them cannot fill the disk: a burst of 60, then one a second, and what was dropped is
+ * counted in one entry.
+ */
+static void test_refusals_audited(void)
+{
+    http_client c;
+    http_init(&c, "http", port);
+    int before = audited("bad_session") + audited("no_session");
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases", NULL, NULL, 0, 0), 401);
+    curl_easy_setopt(c.curl, CURLOPT_COOKIE,
+                     "basira_session=00112233445566778899aabbccddeeff00112233445566778899aabbccdd"
+                     "eeff");
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases", NULL, NULL, 0, 0), 401);
+    CHECK_EQ_INT(audited("bad_session") + audited("no_session") - before, 2);
+    /* A flood of 300 forged requests: at most the burst is written. */
+    for (int i = 0; i < 300; i++)
+        http_req(&c, "GET", "/cases", NULL, NULL, 0, 0);
+    int flood = audited("bad_session") - before;
+    CHECK_MSG(flood >= 30 && flood <= 70, "%d refusals audited", flood);
+    sleep(2);
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases", NULL, NULL, 0, 0), 401);
+    CHECK(audited("suppressed") >= 1);
+    http_free(&c);
+
+    /* A wrong CSRF token on a signed-in session. */
+    http_client g;
+    http_init(&g, "http", port);
+    CHECK_EQ_INT(http_login(&g, "gp", "password-123"), 200);
+    snprintf(g.csrf, sizeof g.csrf, "%s",
+             "0000000000000000000000000000000000000000000000000000000000000000");
+    sleep(1);
+    CHECK_EQ_INT(http_json(&g, "POST", "/cases", "{}"), 403);
+    CHECK(audited("csrf_refused") >= 1);
+    http_free(&g);
+}
+
+/* The node writes an audit checkpoint at start-up (and every checkpoint_interval_s). */
+static void test_checkpoint_written(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/audit-checkpoints.jsonl", tmpdir);
+    FILE *f = NULL;
+    for (int i = 0; i < 50 && !(f = fopen(path, "r")); i++)
+        usleep(100000);
+    CHECK(f != NULL);
+    int lines = 0;
+    char line[1024];
+    while (f && fgets(line, sizeof line, f))
+        lines += strstr(line, "\"head_hash\"") != NULL;
+    if (f)
+        fclose(f);
+    CHECK(lines >= 1);
+    basira_audit_report rep;
+    basira_error err;
+    CHECK_EQ_INT(basira_store_audit_verify(store, &rep, &err), BASIRA_OK);
+    CHECK(rep.checkpoint_at > 0);
+}
+
 int main(void)
 {
     setenv("BASIRA_ARGON2_FAST", "1", 1);
@@ -263,6 +350,8 @@ int main(void)
     RUN(test_nul_in_path);
     RUN(test_smuggling);
     RUN(test_slow_connections);
+    RUN(test_refusals_audited);
+    RUN(test_checkpoint_written);
 
     basira_server_stop(server, 5);
     basira_server_free(server);
