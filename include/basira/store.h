@@ -117,6 +117,7 @@ typedef struct basira_user {
     int64_t id;
     char username[BASIRA_USERNAME_MAX + 1];
     basira_role role;
+    char lang[4]; /* the account's language: "fr", "ar", "en", or "" (none chosen) */
 } basira_user;
 
 /* Usernames: 1..64 of [A-Za-z0-9._-]. Passwords: at least 8 bytes. BASIRA_E_CONFLICT if taken. */
@@ -126,8 +127,11 @@ basira_code basira_store_user_passwd(basira_store *st, const basira_actor *who,
                                      const char *username, const char *password, basira_error *err);
 basira_code basira_store_user_set_disabled(basira_store *st, const basira_actor *who,
                                            const char *username, int disabled, basira_error *err);
+/* The account's language ("fr", "ar", "en"; NULL or "" clears it). Sessions stay open. */
+basira_code basira_store_user_set_lang(basira_store *st, const basira_actor *who,
+                                       const char *username, const char *lang, basira_error *err);
 basira_code basira_store_user_count(basira_store *st, long *count, basira_error *err);
-/* [{"username","role","disabled","created_at"}] (new reference). */
+/* [{"username","role","disabled","created_at","lang"}] (new reference; lang null when none). */
 basira_code basira_store_user_list(basira_store *st, json_t **out, basira_error *err);
 
 /*
@@ -321,11 +325,14 @@ typedef struct basira_retention {
 void basira_retention_default(basira_retention *r);
 
 /*
- * Read dir/config.json: {"retention_days": {"cases": n, "photos": n,
- * "quality_events": n, "audit": n}}. A missing file or key keeps the default;
- * a malformed file or a value outside 1..36500 is BASIRA_E_FORMAT.
+ * The retention periods of a site configuration (the object of DIR/config.json,
+ * read once by basira_site_config_load, include/basira/site.h):
+ * {"retention_days": {"cases": n, "photos": n, "quality_events": n, "audit": n}}.
+ * cfg NULL or a missing key keeps the default; a value outside 1..36500 is
+ * BASIRA_E_FORMAT (source names the file in the message).
  */
-basira_code basira_retention_load(const char *dir, basira_retention *r, basira_error *err);
+basira_code basira_retention_from_json(const json_t *cfg, const char *source, basira_retention *r,
+                                       basira_error *err);
 
 typedef struct basira_purge_report {
     long cases, photos, quality_events, audit_entries;

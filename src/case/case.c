@@ -118,15 +118,15 @@ basira_code basira_case_add_photo(basira_case_service *svc, const basira_actor *
     memset(o, 0, sizeof *o);
     basira_triage_result_init(&o->result);
     if (!data || len == 0)
-        return basira_error_set(err, BASIRA_E_EMPTY_FILE, _("the photo is empty"));
+        return basira_error_setm(err, BASIRA_E_EMPTY_FILE, N_("the photo is empty"));
     basira_case_history ch;
     basira_code rc = basira_store_case_history(svc->store, case_id, &ch, err);
     if (rc)
         return rc;
     if (!basira_case_service_can_analyze(svc))
-        return basira_error_set(
+        return basira_error_setm(
             err, BASIRA_E_UNSUPPORTED,
-            _("photo analysis is not available on this node (no model installed)"));
+            N_("photo analysis is not available on this node (no model installed)"));
     basira_history h = {.changed = ch.changed,
                         .bleeding = ch.bleeding,
                         .rapid_growth = -1,
@@ -149,8 +149,8 @@ basira_code basira_case_add_photo(basira_case_service *svc, const basira_actor *
     if (accepted && (!r->clean || !r->clean_len || !r->clean_mime)) {
         /* Fail closed: never keep the upload as received (EXIF, GPS and all). */
         basira_triage_result_clear(r);
-        basira_error_set(err, BASIRA_E_INTERNAL,
-                         _("the photo could not be stripped of its metadata; it was not stored"));
+        basira_error_setm(err, BASIRA_E_INTERNAL,
+                          N_("the photo could not be stripped of its metadata; it was not stored"));
         return audit_refusal(svc, who, case_id, "refused", "no_clean_copy", BASIRA_E_INTERNAL, err);
     }
     basira_image_record rec = {r->document, accepted ? (int)r->category : -1,
@@ -243,7 +243,7 @@ basira_code basira_case_export(basira_case_service *svc, const basira_actor *who
 {
     *out = NULL;
     if (!basira_export_content_type(format))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("format must be csv or json"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("format must be csv or json"));
     json_t *cases = json_array();
     basira_case_filter f;
     basira_case_filter_init(&f);

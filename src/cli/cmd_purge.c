@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "basira/json.h"
+#include "basira/site.h"
 #include "basira/store.h"
 #include "cli.h"
 #include "core/i18n.h"
@@ -59,8 +60,11 @@ static int run(int argc, char **argv)
     if (basira_cli_no_operands("purge", argc, argv))
         return BASIRA_EXIT_USAGE;
     basira_error err;
-    basira_retention ret;
-    if (basira_retention_load(dir, &ret, &err)) {
+    basira_site_config site;
+    basira_code rc = basira_site_config_load(dir, &site, &err);
+    basira_retention ret = site.retention;
+    basira_site_config_free(&site);
+    if (rc) {
         basira_cli_report(NULL, &err);
         return BASIRA_EXIT_FAILED;
     }

@@ -114,9 +114,9 @@ basira_code intake_budget_acquire(basira_decode_budget *b, size_t bytes,
         b->used += bytes;
     pthread_mutex_unlock(&b->lock);
     if (!got)
-        return basira_error_set(err, BASIRA_E_LIMIT,
-                                _("the node is busy analysing other large photos; send this one "
-                                  "again in a minute"));
+        return basira_error_setm(err, BASIRA_E_LIMIT,
+                                 N_("the node is busy analysing other large photos; send this one "
+                                    "again in a minute"));
     return BASIRA_OK;
 }
 
@@ -289,12 +289,12 @@ basira_code intake_png_strip_text(const uint8_t *data, size_t len, uint8_t **cop
             const uint8_t *z = compressed_text(type, data + p + 8, n, &zlen);
             if (count > BASIRA_PNG_MAX_TEXT_CHUNKS || text_bytes > BASIRA_PNG_MAX_TEXT_BYTES ||
                 (z && inflates_past(z, zlen, BASIRA_PNG_MAX_TEXT_BYTES)))
-                return basira_error_set(err, BASIRA_E_IMAGE_TOO_LARGE,
-                                        _("the photo carries too much embedded text (at most %d "
-                                          "text entries of %d KiB in all); send the photo as "
-                                          "the camera took it"),
-                                        BASIRA_PNG_MAX_TEXT_CHUNKS,
-                                        BASIRA_PNG_MAX_TEXT_BYTES / 1024);
+                return basira_error_setm(err, BASIRA_E_IMAGE_TOO_LARGE,
+                                         N_("the photo carries too much embedded text (at most %d "
+                                            "text entries of %d KiB in all); send the photo as "
+                                            "the camera took it"),
+                                         BASIRA_PNG_MAX_TEXT_CHUNKS,
+                                         BASIRA_PNG_MAX_TEXT_BYTES / 1024);
         }
         if (!memcmp(type, "IEND", 4))
             break;

@@ -200,7 +200,8 @@ basira_code guard_start(basira_server *s, basira_error *err)
     s->last_checkpoint.tv_sec -= (time_t)s->cfg.checkpoint_interval_s + 1;
     if (pthread_create(&s->guard_thread, NULL, watchdog, s)) {
         pthread_cond_destroy(&s->guard_wake);
-        return basira_error_set(err, BASIRA_E_INTERNAL, _("cannot start the connection watchdog"));
+        return basira_error_setm(err, BASIRA_E_INTERNAL,
+                                 N_("cannot start the connection watchdog"));
     }
     s->guard_running = 1;
     return BASIRA_OK;
@@ -275,17 +276,17 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 const char *guard_check_head(struct MHD_Connection *c, const char *url, const char *version)
 {
     if (strstr(url, "%00"))
-        return _("the address of the request holds a NUL character");
+        return N_("the address of the request holds a NUL character");
     head_scan h;
     memset(&h, 0, sizeof h);
     MHD_get_connection_values(c, MHD_HEADER_KIND, scan_header, &h);
     if (h.content_length && h.transfer_encoding)
-        return _("the request has both Content-Length and Transfer-Encoding");
+        return N_("the request has both Content-Length and Transfer-Encoding");
     if (h.conflict)
-        return _("the request has conflicting Content-Length headers");
+        return N_("the request has conflicting Content-Length headers");
     if (h.transfer_encoding > 1)
-        return _("the request has several Transfer-Encoding headers");
+        return N_("the request has several Transfer-Encoding headers");
     if (version && !strcmp(version, MHD_HTTP_VERSION_1_1) && h.host != 1)
-        return _("an HTTP/1.1 request needs exactly one Host header");
+        return N_("an HTTP/1.1 request needs exactly one Host header");
     return NULL;
 }

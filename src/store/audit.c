@@ -165,8 +165,8 @@ basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limi
                                     basira_error *err)
 {
     if (limit < 1 || limit > 1000)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("limit must be between 1 and 1000"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("limit must be between 1 and 1000"));
     json_t *items = json_array();
     if (!items)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -223,17 +223,17 @@ static basira_code check_anchor_against_purges(basira_store *st, basira_audit_re
     if (a && sscanf(a, " anchor=%lld:%64[0-9a-f]", &id, hash) != 2)
         id = -1;
     if (step == SQLITE_DONE && rep->anchor_id != 0)
-        rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                              _("the audit trail starts after entry %" PRId64
-                                " but no purge ever removed entries (the oldest entries were "
-                                "deleted)"),
-                              rep->anchor_id);
+        rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                               N_("the audit trail starts after entry %" PRId64
+                                  " but no purge ever removed entries (the oldest entries were "
+                                  "deleted)"),
+                               rep->anchor_id);
     else if (a && (id != rep->anchor_id || strcmp(hash, rep->anchor_hash)))
-        rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                              _("the audit trail starts after entry %" PRId64
-                                " but the last purge left it starting after entry %lld (the "
-                                "oldest entries were deleted or the anchor rewritten)"),
-                              rep->anchor_id, id);
+        rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                               N_("the audit trail starts after entry %" PRId64
+                                  " but the last purge left it starting after entry %lld (the "
+                                  "oldest entries were deleted or the anchor rewritten)"),
+                               rep->anchor_id, id);
     else if (step != SQLITE_ROW && step != SQLITE_DONE)
         rc = store_sql_error(st, "reading the audit trail", err);
     if (rc == BASIRA_E_TAMPERED)
@@ -257,19 +257,19 @@ static basira_code check_against_checkpoint(basira_store *st, basira_audit_repor
     store_iso_time(c.at, when);
     if (c.head_id > rep->head_id) {
         rep->bad_id = rep->head_id + 1;
-        return basira_error_set(err, BASIRA_E_TAMPERED,
-                                _("the audit trail ends at entry %" PRId64
-                                  " but the checkpoint of %s recorded entry %" PRId64
-                                  " (entries were removed from the end)"),
-                                rep->head_id, when, c.head_id);
+        return basira_error_setm(err, BASIRA_E_TAMPERED,
+                                 N_("the audit trail ends at entry %" PRId64
+                                    " but the checkpoint of %s recorded entry %" PRId64
+                                    " (entries were removed from the end)"),
+                                 rep->head_id, when, c.head_id);
     }
     if (rep->anchor_id < c.anchor_id ||
         (rep->anchor_id == c.anchor_id && strcmp(rep->anchor_hash, c.anchor_hash))) {
         rep->bad_id = rep->anchor_id + 1;
-        return basira_error_set(err, BASIRA_E_TAMPERED,
-                                _("the audit trail's anchor differs from the checkpoint of %s "
-                                  "(the oldest entries were rewritten)"),
-                                when);
+        return basira_error_setm(err, BASIRA_E_TAMPERED,
+                                 N_("the audit trail's anchor differs from the checkpoint of %s "
+                                    "(the oldest entries were rewritten)"),
+                                 when);
     }
     if (c.head_id > rep->anchor_id) {
         sqlite3_stmt *s;
@@ -281,11 +281,11 @@ static basira_code check_against_checkpoint(basira_store *st, basira_audit_repor
         sqlite3_finalize(s);
         if (!same) {
             rep->bad_id = c.head_id;
-            return basira_error_set(err, BASIRA_E_TAMPERED,
-                                    _("audit entry %" PRId64
-                                      " differs from the checkpoint of %s (the trail was "
-                                      "rewritten)"),
-                                    c.head_id, when);
+            return basira_error_setm(err, BASIRA_E_TAMPERED,
+                                     N_("audit entry %" PRId64
+                                        " differs from the checkpoint of %s (the trail was "
+                                        "rewritten)"),
+                                     c.head_id, when);
         }
     }
     return BASIRA_OK;
@@ -357,24 +357,24 @@ basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep
                    col_text(s, 5), col_text(s, 6), col_text(s, 7), stored_prev, h);
         if (id > expect) {
             rep->bad_id = expect;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " is missing (deleted)"), expect);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " is missing (deleted)"), expect);
         } else if (id < expect) {
             rep->bad_id = id;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " is out of sequence (inserted)"), id);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " is out of sequence (inserted)"), id);
         } else if (!stored_prev || strcmp(stored_prev, prev)) {
             rep->bad_id = id;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " does not follow entry %" PRId64
-                                    " (an entry was inserted, replaced or removed)"),
-                                  id, id - 1);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " does not follow entry %" PRId64
+                                      " (an entry was inserted, replaced or removed)"),
+                                   id, id - 1);
         } else if (!stored || strcmp(stored, h)) {
             rep->bad_id = id;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " has been edited (its hash does not "
-                                    "match its content)"),
-                                  id);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " has been edited (its hash does not "
+                                      "match its content)"),
+                                   id);
         }
         if (rc)
             goto out;
@@ -393,10 +393,10 @@ basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep
     snprintf(rep->anchor_hash, sizeof rep->anchor_hash, "%.64s", anchor_hash);
     if (expect - 1 != head || strcmp(prev, head_hash)) {
         rep->bad_id = expect;
-        rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                              _("the audit trail ends at entry %" PRId64
-                                " but its head is entry %" PRId64 " (entries were removed)"),
-                              expect - 1, head);
+        rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                               N_("the audit trail ends at entry %" PRId64
+                                  " but its head is entry %" PRId64 " (entries were removed)"),
+                               expect - 1, head);
     }
     if (!rc)
         rc = check_anchor_against_purges(st, rep, err);
@@ -420,24 +420,13 @@ void basira_retention_default(basira_retention *r)
     r->audit_days = 7300;
 }
 
-basira_code basira_retention_load(const char *dir, basira_retention *r, basira_error *err)
+basira_code basira_retention_from_json(const json_t *cfg, const char *source, basira_retention *r,
+                                       basira_error *err)
 {
     basira_retention_default(r);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return errno == ENOENT ? BASIRA_OK
-                               : basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path,
-                                                  strerror(errno));
-    json_error_t jerr;
-    json_t *cfg = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-    fclose(f);
-    if (!cfg || !json_is_object(cfg)) {
-        json_decref(cfg);
-        return basira_error_set(err, BASIRA_E_FORMAT, _("%s: not a JSON object (line %d: %s)"),
-                                path, jerr.line, cfg ? "" : jerr.text);
-    }
+    if (!cfg)
+        return BASIRA_OK;
+    const char *path = source ? source : "config.json";
     static const struct {
         const char *key;
         size_t offset;
@@ -450,22 +439,21 @@ basira_code basira_retention_load(const char *dir, basira_retention *r, basira_e
     basira_code rc = BASIRA_OK;
     json_t *ret = json_object_get(cfg, "retention_days");
     if (ret && !json_is_object(ret))
-        rc =
-            basira_error_set(err, BASIRA_E_FORMAT, _("%s: retention_days must be an object"), path);
+        rc = basira_error_setm(err, BASIRA_E_FORMAT, N_("%s: retention_days must be an object"),
+                               path);
     for (size_t i = 0; !rc && ret && i < sizeof kinds / sizeof kinds[0]; i++) {
         json_t *v = json_object_get(ret, kinds[i].key);
         if (!v)
             continue;
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 36500) {
-            rc = basira_error_set(err, BASIRA_E_FORMAT,
-                                  _("%s: retention_days.%s must be a whole number of days from 1 "
-                                    "to 36500"),
-                                  path, kinds[i].key);
+            rc = basira_error_setm(err, BASIRA_E_FORMAT,
+                                   N_("%s: retention_days.%s must be a whole number of days from 1 "
+                                      "to 36500"),
+                                   path, kinds[i].key);
             break;
         }
         *(long *)((char *)r + kinds[i].offset) = (long)json_integer_value(v);
     }
-    json_decref(cfg);
     return rc;
 }
 

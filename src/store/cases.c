@@ -48,27 +48,27 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
 {
     static const char *const sexes[] = {"female", "male", "other", "unknown", NULL};
     if (!c->consent_care)
-        return basira_error_set(err, BASIRA_E_CONSENT,
-                                _("the patient's consent for care is required before a case is "
-                                  "recorded; nothing was stored"));
+        return basira_error_setm(err, BASIRA_E_CONSENT,
+                                 N_("the patient's consent for care is required before a case is "
+                                    "recorded; nothing was stored"));
     if (!text_ok(c->patient_ref, 64, 1))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("patient_ref must be 1 to 64 printable characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("patient_ref must be 1 to 64 printable characters"));
     if (c->age < -1 || c->age > 130)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("age must be between 0 and 130 years"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("age must be between 0 and 130 years"));
     if (!one_of(c->sex, sexes))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("sex must be female, male, other or unknown"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("sex must be female, male, other or unknown"));
     if (!text_ok(c->body_site, 64, 0))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("body_site must be at most 64 printable characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("body_site must be at most 64 printable characters"));
     if (!text_ok(c->consent_recorded_by, 64, 1))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("consent.recorded_by must name who recorded the consent"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("consent.recorded_by must name who recorded the consent"));
     if (!isfinite(c->duration_months) || c->duration_months > 1200)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("duration_months must be between 0 and 1200"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("duration_months must be between 0 and 1200"));
     json_t *hist =
         json_pack("{s:o, s:o, s:o, s:o}", "changed", tristate(c->changed), "bleeding",
                   tristate(c->bleeding), "itching", tristate(c->itching), "duration_months",
@@ -189,7 +189,7 @@ static basira_code case_exists_locked(basira_store *st, int64_t id, basira_error
         return rc;
     sqlite3_bind_int64(s, 1, id);
     if (sqlite3_step(s) != SQLITE_ROW)
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
     sqlite3_finalize(s);
     return rc;
 }
@@ -210,7 +210,7 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
         goto out;
     sqlite3_bind_int64(s, 1, id);
     if (sqlite3_step(s) != SQLITE_ROW) {
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
     } else if (!(j = case_summary(s))) {
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
     } else {
@@ -291,7 +291,7 @@ basira_code basira_store_case_history(basira_store *st, int64_t id, basira_case_
                 out->duration_months = json_number_value(d);
             json_decref(h);
         } else {
-            rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
+            rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
         }
         sqlite3_finalize(s);
     }
@@ -311,14 +311,14 @@ basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
 {
     static const char *const statuses[] = {"new", "triaged", "reviewed", NULL};
     if (f->status && !one_of(f->status, statuses))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("status must be new, triaged or reviewed"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("status must be new, triaged or reviewed"));
     if (f->risk < -1 || f->risk > 2)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("risk must be low, medium or high"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("risk must be low, medium or high"));
     if (f->limit < 1 || f->limit > 500 || f->offset < 0)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("limit must be between 1 and 500 and offset not negative"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("limit must be between 1 and 500 and offset not negative"));
     const char *where = " WHERE (?1 IS NULL OR status = ?1) AND (?2 < 0 OR risk = ?2)"
                         " AND (?3 = 0 OR created_at >= ?3) AND (?4 = 0 OR created_at <= ?4)";
     char sql[1024];
@@ -387,7 +387,7 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                                    basira_error *err)
 {
     if (!rec || (accepted && (!data || !len || !mime)))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("no photo to store"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("no photo to store"));
     if (accepted && (rec->risk < -1 || rec->risk > 2))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     char *text = json_dumps(rec->result, JSON_COMPACT);
@@ -494,7 +494,7 @@ basira_code basira_store_photo_get(basira_store *st, const basira_actor *who, in
         goto out;
     sqlite3_bind_int64(s, 1, image_id);
     if (sqlite3_step(s) != SQLITE_ROW) {
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no stored photo %" PRId64), image_id);
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no stored photo %" PRId64), image_id);
         goto out;
     }
     snprintf(mime, 32, "%s", col_text(s, 0));
@@ -532,17 +532,17 @@ basira_code basira_store_decision(basira_store *st, const basira_actor *who, int
     static const char *const referrals[] = {"none", "requested", "sent", "completed", NULL};
     int override = risk_parse(d->category);
     if (!d->accept_ai && override < 0)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("an override needs a category: low, medium or high"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("an override needs a category: low, medium or high"));
     if (!d->accept_ai && !text_ok(d->reason, 500, 1))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("an override needs a reason (up to 500 characters)"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("an override needs a reason (up to 500 characters)"));
     if (d->reason && !text_ok(d->reason, 500, 0))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the reason must be at most 500 printable characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the reason must be at most 500 printable characters"));
     if (!one_of(d->referral ? d->referral : "none", referrals))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("referral must be none, requested, sent or completed"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("referral must be none, requested, sent or completed"));
     sqlite3_stmt *s = NULL;
     basira_code rc;
     int ai = -1;
@@ -553,7 +553,7 @@ basira_code basira_store_decision(basira_store *st, const basira_actor *who, int
         goto out;
     sqlite3_bind_int64(s, 1, case_id);
     if (sqlite3_step(s) != SQLITE_ROW) {
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), case_id);
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), case_id);
         goto out;
     }
     if (sqlite3_column_type(s, 0) != SQLITE_NULL)
@@ -561,9 +561,9 @@ basira_code basira_store_decision(basira_store *st, const basira_actor *who, int
     sqlite3_finalize(s);
     s = NULL;
     if (d->accept_ai && ai < 0) {
-        rc = basira_error_set(err, BASIRA_E_CONFLICT,
-                              _("this case has no AI category yet to accept; upload a photo or "
-                                "override with a category and a reason"));
+        rc = basira_error_setm(err, BASIRA_E_CONFLICT,
+                               N_("this case has no AI category yet to accept; upload a photo or "
+                                  "override with a category and a reason"));
         goto out;
     }
     int final = d->accept_ai ? ai : override;

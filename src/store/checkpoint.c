@@ -75,17 +75,16 @@ basira_code store_checkpoint_append(basira_store *st, const basira_audit_checkpo
                      (long long)c->at, c->head_id, c->head_hash, c->anchor_id, c->anchor_hash, mac);
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
-        return basira_error_set(err, errno == ENOSPC ? BASIRA_E_IO : BASIRA_E_IO,
-                                _("cannot write the audit checkpoint %s: %s"), path,
-                                strerror(errno));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot write the audit checkpoint %s: %s"),
+                                 path, strerror(errno));
     ssize_t w = write(fd, line, (size_t)n);
     int e = w == n ? 0 : (w < 0 ? errno : ENOSPC);
     if (!e && fsync(fd) != 0)
         e = errno;
     close(fd);
     if (e)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write the audit checkpoint %s: %s"),
-                                path, strerror(e));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot write the audit checkpoint %s: %s"),
+                                 path, strerror(e));
     return BASIRA_OK;
 }
 
@@ -99,12 +98,12 @@ basira_code store_checkpoint_latest(basira_store *st, basira_audit_checkpoint *o
     if (!f) {
         if (errno == ENOENT)
             return BASIRA_OK;
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path, strerror(errno));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot read %s: %s"), path, strerror(errno));
     }
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || sb.st_size > CHECKPOINT_MAX_BYTES) {
         fclose(f);
-        return basira_error_set(err, BASIRA_E_LIMIT, _("%s is too large"), path);
+        return basira_error_setm(err, BASIRA_E_LIMIT, N_("%s is too large"), path);
     }
     char line[1024];
     long lineno = 0;
@@ -133,10 +132,10 @@ basira_code store_checkpoint_latest(basira_store *st, basira_audit_checkpoint *o
         }
         json_decref(j);
         if (!ok)
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("the audit checkpoint file %s was altered (line %ld does not "
-                                    "carry a valid signature)"),
-                                  path, lineno);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("the audit checkpoint file %s was altered (line %ld does not "
+                                      "carry a valid signature)"),
+                                   path, lineno);
         else if (!*found || c.head_id >= out->head_id) {
             *out = c;
             *found = 1;

@@ -47,31 +47,31 @@ static int inside(const char *path, const char *dir)
     return !strncmp(rp, rd, n) && (rp[n] == '/' || rp[n] == '\0');
 }
 
-basira_code store_check_key_file(const char *path, const char *dir, int fd,
-                                 const unsigned char *buf, size_t n, basira_error *err)
+basira_code store_check_key_file(const char *path, const char *dir, const unsigned char *buf,
+                                 size_t n, basira_error *err)
 {
     struct stat sb;
-    if (fstat(fd, &sb) != 0)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path, strerror(errno));
+    if (stat(path, &sb) != 0)
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot read %s: %s"), path, strerror(errno));
     if (!S_ISREG(sb.st_mode))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("%s is not a regular file"),
-                                path);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("%s is not a regular file"),
+                                 path);
     if (sb.st_mode & 077)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the key file %s can be read or changed by other accounts "
-                                  "(mode %03o); allow its owner only: chmod 600 %s"),
-                                path, (unsigned)(sb.st_mode & 0777), path);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the key file %s can be read or changed by other accounts "
+                                    "(mode %03o); allow its owner only: chmod 600 %s"),
+                                 path, (unsigned)(sb.st_mode & 0777), path);
     if (dir && inside(path, dir))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the key file %s is inside the data folder %s: every copy of "
-                                  "the folder would carry its key; keep it elsewhere"),
-                                path, dir);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the key file %s is inside the data folder %s: every copy of "
+                                    "the folder would carry its key; keep it elsewhere"),
+                                 path, dir);
     if (store_entropy_bits(buf, n) < BASIRA_KEY_MIN_ENTROPY_BITS)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the key file %s does not look random (a repeated or "
-                                  "patterned content); make one with: head -c 32 /dev/urandom "
-                                  "> FILE"),
-                                path);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the key file %s does not look random (a repeated or "
+                                    "patterned content); make one with: head -c 32 /dev/urandom "
+                                    "> FILE"),
+                                 path);
     return BASIRA_OK;
 }
 
@@ -79,15 +79,15 @@ basira_code store_fix_folder(const char *dir, basira_error *err)
 {
     struct stat sb;
     if (stat(dir, &sb) != 0)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot open the data folder %s: %s"), dir,
-                                strerror(errno));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot open the data folder %s: %s"), dir,
+                                 strerror(errno));
     if (!S_ISDIR(sb.st_mode))
-        return basira_error_set(err, BASIRA_E_IO, _("the data folder %s is not a folder"), dir);
+        return basira_error_setm(err, BASIRA_E_IO, N_("the data folder %s is not a folder"), dir);
     /* Owner only: the database, its WAL and the site settings are nobody else's business. */
     if ((sb.st_mode & 077) && chmod(dir, sb.st_mode & 0700) != 0)
-        return basira_error_set(err, BASIRA_E_IO,
-                                _("the data folder %s is open to other accounts (mode %03o) "
-                                  "and cannot be restricted: %s"),
-                                dir, (unsigned)(sb.st_mode & 0777), strerror(errno));
+        return basira_error_setm(err, BASIRA_E_IO,
+                                 N_("the data folder %s is open to other accounts (mode %03o) "
+                                    "and cannot be restricted: %s"),
+                                 dir, (unsigned)(sb.st_mode & 0777), strerror(errno));
     return BASIRA_OK;
 }

@@ -70,12 +70,11 @@ basira_code store_checkpoint_latest(basira_store *st, basira_audit_checkpoint *o
 double store_entropy_bits(const unsigned char *buf, size_t n);
 
 /*
- * Refuse a key file (already opened as fd, its n bytes in buf) that others may
- * read or write, that lies inside the data folder dir, or whose content is not
- * random-looking.
+ * Refuse a key file (its n bytes read into buf) that others may read or write,
+ * that lies inside the data folder dir, or whose content is not random-looking.
  */
-basira_code store_check_key_file(const char *path, const char *dir, int fd,
-                                 const unsigned char *buf, size_t n, basira_error *err);
+basira_code store_check_key_file(const char *path, const char *dir, const unsigned char *buf,
+                                 size_t n, basira_error *err);
 
 /* Restrict the data folder to its owner (0700 at most). */
 basira_code store_fix_folder(const char *dir, basira_error *err);

@@ -453,6 +453,19 @@ static void test_audit_tamper(void)
     CHECK(strstr(err.message, "99") != NULL);
 }
 
+/* What basira_site_config_load does with the retention part of DIR/config.json. */
+static basira_code retention_load(const char *dir, basira_retention *r, basira_error *err)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_t *j = NULL;
+    if (access(path, F_OK) == 0 && !(j = json_load_file(path, 0, NULL)))
+        return basira_error_set(err, BASIRA_E_FORMAT, "malformed");
+    basira_code rc = basira_retention_from_json(j, path, r, err);
+    json_decref(j);
+    return rc;
+}
+
 static void test_retention(void)
 {
     char dir[512], kf[600], path[700];
@@ -462,14 +475,14 @@ static void test_retention(void)
     CHECK(st != NULL);
     if (!st)
         return;
-    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_OK);
+    CHECK_EQ_INT(retention_load(dir, &r, &err), BASIRA_OK);
     CHECK_EQ_INT(r.cases_days, 3650);
     CHECK(r.audit_days > r.cases_days);
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
     fputs("{\"retention_days\": {\"cases\": 30, \"photos\": 10, \"quality_events\": 5}}", f);
     fclose(f);
-    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_OK);
+    CHECK_EQ_INT(retention_load(dir, &r, &err), BASIRA_OK);
     CHECK_EQ_INT(r.cases_days, 30);
     CHECK_EQ_INT(r.photos_days, 10);
     CHECK_EQ_INT(r.quality_events_days, 5);
@@ -528,12 +541,12 @@ static void test_retention(void)
     f = fopen(path, "w");
     fputs("{\"retention_days\": {\"cases\": -3}}", f);
     fclose(f);
-    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_E_FORMAT);
+    CHECK_EQ_INT(retention_load(dir, &r, &err), BASIRA_E_FORMAT);
     CHECK(strstr(err.message, "cases") != NULL);
     f = fopen(path, "w");
     fputs("{not json", f);
     fclose(f);
-    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_E_FORMAT);
+    CHECK_EQ_INT(retention_load(dir, &r, &err), BASIRA_E_FORMAT);
     basira_store_free(st);
 }
 
