@@ -67,7 +67,7 @@ static basira_code meta_get(basira_store *st, const char *key, char *out, size_t
     basira_code rc = store_prepare(st, "SELECT value FROM meta WHERE key = ?", &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC));
     int step = sqlite3_step(s);
     if (step == SQLITE_ROW)
         snprintf(out, outsz, "%s", (const char *)sqlite3_column_text(s, 0));
@@ -86,8 +86,8 @@ static basira_code meta_set(basira_store *st, const char *key, const char *value
         store_prepare(st, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "writing settings", err);
     sqlite3_finalize(s);
@@ -114,22 +114,22 @@ basira_code store_audit_append_locked(basira_store *st, const basira_actor *who,
                             "detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?,?)",
                             &s, err)))
         return rc;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, ts);
-    sqlite3_bind_text(s, 3, actor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, action, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_int64(s, 1, id));
+    store_bound(st, sqlite3_bind_int64(s, 2, ts));
+    store_bound(st, sqlite3_bind_text(s, 3, actor, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 4, action, -1, SQLITE_STATIC));
     if (case_id)
-        sqlite3_bind_int64(s, 5, case_id);
+        store_bound(st, sqlite3_bind_int64(s, 5, case_id));
     else
-        sqlite3_bind_null(s, 5);
-    sqlite3_bind_text(s, 6, ip, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 7, outcome, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_null(s, 5));
+    store_bound(st, sqlite3_bind_text(s, 6, ip, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 7, outcome, -1, SQLITE_STATIC));
     if (detail)
-        sqlite3_bind_text(s, 8, detail, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 8, detail, -1, SQLITE_STATIC));
     else
-        sqlite3_bind_null(s, 8);
-    sqlite3_bind_text(s, 9, prev, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 10, hash, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_null(s, 8));
+    store_bound(st, sqlite3_bind_text(s, 9, prev, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 10, hash, -1, SQLITE_STATIC));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "writing the audit trail", err);
     sqlite3_finalize(s);
@@ -177,8 +177,8 @@ basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limi
                              "SELECT id, ts, actor, action, case_id, ip, outcome, detail, hash "
                              "FROM audit WHERE id > ? ORDER BY id LIMIT ?",
                              &s, err))) {
-        sqlite3_bind_int64(s, 1, after_id);
-        sqlite3_bind_int(s, 2, limit);
+        store_bound(st, sqlite3_bind_int64(s, 1, after_id));
+        store_bound(st, sqlite3_bind_int(s, 2, limit));
         while (sqlite3_step(s) == SQLITE_ROW) {
             char when[32];
             store_iso_time(sqlite3_column_int64(s, 1), when);
@@ -275,7 +275,7 @@ static basira_code check_against_checkpoint(basira_store *st, basira_audit_repor
         sqlite3_stmt *s;
         if ((rc = store_prepare(st, "SELECT hash FROM audit WHERE id = ?", &s, err)))
             return rc;
-        sqlite3_bind_int64(s, 1, c.head_id);
+        store_bound(st, sqlite3_bind_int64(s, 1, c.head_id));
         int same =
             sqlite3_step(s) == SQLITE_ROW && col_text(s, 0) && !strcmp(col_text(s, 0), c.head_hash);
         sqlite3_finalize(s);
@@ -465,7 +465,7 @@ static basira_code purge_step(basira_store *st, const char *sql, int64_t cutoff,
     basira_code rc = store_prepare(st, sql, &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(s, 1, cutoff);
+    store_bound(st, sqlite3_bind_int64(s, 1, cutoff));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "purging", err);
     else
@@ -508,7 +508,7 @@ basira_code basira_store_purge(basira_store *st, const basira_actor *who, const 
     if ((rc = store_prepare(st, "SELECT id, hash FROM audit WHERE ts < ? ORDER BY id DESC LIMIT 1",
                             &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, cutoff);
+    store_bound(st, sqlite3_bind_int64(s, 1, cutoff));
     char anchor_id[32] = "", anchor_hash[65] = "";
     if (sqlite3_step(s) == SQLITE_ROW) {
         snprintf(anchor_id, sizeof anchor_id, "%" PRId64, (int64_t)sqlite3_column_int64(s, 0));
@@ -518,7 +518,7 @@ basira_code basira_store_purge(basira_store *st, const basira_actor *who, const 
     if (anchor_id[0]) {
         if ((rc = store_prepare(st, "DELETE FROM audit WHERE id <= ?", &s, err)))
             goto out;
-        sqlite3_bind_int64(s, 1, strtoll(anchor_id, NULL, 10));
+        store_bound(st, sqlite3_bind_int64(s, 1, strtoll(anchor_id, NULL, 10)));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "purging the audit trail", err);
         rep->audit_entries = sqlite3_changes(st->db);

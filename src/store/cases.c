@@ -73,7 +73,7 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
         json_pack("{s:o, s:o, s:o, s:o}", "changed", tristate(c->changed), "bleeding",
                   tristate(c->bleeding), "itching", tristate(c->itching), "duration_months",
                   c->duration_months < 0 ? json_null() : json_real(c->duration_months));
-    char *hist_text = hist ? json_dumps(hist, JSON_COMPACT) : NULL;
+    char *hist_text = hist ? store_json_text(hist) : NULL;
     json_decref(hist);
     if (!hist_text)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -89,19 +89,20 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                              "consent_recorded_at, created_by, created_at, updated_at) "
                              "VALUES(?,?,?,?,?,1,?,?,?,?,?,?)",
                              &s, err))) {
-        sqlite3_bind_text(s, 1, c->patient_ref, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 1, c->patient_ref, -1, SQLITE_STATIC));
         if (c->age >= 0)
-            sqlite3_bind_int(s, 2, c->age);
-        sqlite3_bind_text(s, 3, c->sex, -1, SQLITE_STATIC);
+            store_bound(st, sqlite3_bind_int(s, 2, c->age));
+        store_bound(st, sqlite3_bind_text(s, 3, c->sex, -1, SQLITE_STATIC));
         if (c->body_site)
-            sqlite3_bind_text(s, 4, c->body_site, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 5, hist_text, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 6, c->consent_research ? 1 : 0);
-        sqlite3_bind_text(s, 7, c->consent_recorded_by, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 8, now);
-        sqlite3_bind_text(s, 9, who && who->username ? who->username : "?", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 10, now);
-        sqlite3_bind_int64(s, 11, now);
+            store_bound(st, sqlite3_bind_text(s, 4, c->body_site, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_text(s, 5, hist_text, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int(s, 6, c->consent_research ? 1 : 0));
+        store_bound(st, sqlite3_bind_text(s, 7, c->consent_recorded_by, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 8, now));
+        store_bound(st, sqlite3_bind_text(s, 9, who && who->username ? who->username : "?", -1,
+                                          SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 10, now));
+        store_bound(st, sqlite3_bind_int64(s, 11, now));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "recording a case", err);
         sqlite3_finalize(s);
@@ -187,7 +188,7 @@ static basira_code case_exists_locked(basira_store *st, int64_t id, basira_error
     basira_code rc = store_prepare(st, "SELECT 1 FROM cases WHERE id = ?", &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(s, 1, id);
+    store_bound(st, sqlite3_bind_int64(s, 1, id));
     if (sqlite3_step(s) != SQLITE_ROW)
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
     sqlite3_finalize(s);
@@ -208,7 +209,7 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
                             "consent_recorded_by, consent_recorded_at FROM cases WHERE id = ?",
                             &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, id);
+    store_bound(st, sqlite3_bind_int64(s, 1, id));
     if (sqlite3_step(s) != SQLITE_ROW) {
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
     } else if (!(j = case_summary(s))) {
@@ -230,7 +231,7 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
                             "p.image_id = i.id WHERE i.case_id = ? ORDER BY i.id",
                             &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, id);
+    store_bound(st, sqlite3_bind_int64(s, 1, id));
     json_t *images = json_array();
     while (sqlite3_step(s) == SQLITE_ROW)
         json_array_append_new(
@@ -280,7 +281,7 @@ basira_code basira_store_case_history(basira_store *st, int64_t id, basira_case_
     out->duration_months = -1.0;
     pthread_mutex_lock(&st->lock);
     if (!(rc = store_prepare(st, "SELECT history FROM cases WHERE id = ?", &s, err))) {
-        sqlite3_bind_int64(s, 1, id);
+        store_bound(st, sqlite3_bind_int64(s, 1, id));
         if (sqlite3_step(s) == SQLITE_ROW) {
             json_t *h = col_json(s, 0);
             const json_t *d = json_object_get(h, "duration_months");
@@ -343,13 +344,13 @@ basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
         if ((rc = store_prepare(st, sql, &s, err)))
             break;
         if (f->status)
-            sqlite3_bind_text(s, 1, f->status, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 2, f->risk);
-        sqlite3_bind_int64(s, 3, f->from);
-        sqlite3_bind_int64(s, 4, f->to);
+            store_bound(st, sqlite3_bind_text(s, 1, f->status, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int(s, 2, f->risk));
+        store_bound(st, sqlite3_bind_int64(s, 3, f->from));
+        store_bound(st, sqlite3_bind_int64(s, 4, f->to));
         if (pass == 1) {
-            sqlite3_bind_int(s, 5, f->limit);
-            sqlite3_bind_int(s, 6, f->offset);
+            store_bound(st, sqlite3_bind_int(s, 5, f->limit));
+            store_bound(st, sqlite3_bind_int(s, 6, f->offset));
         }
         int step;
         while ((step = sqlite3_step(s)) == SQLITE_ROW) {
@@ -390,7 +391,7 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("no photo to store"));
     if (accepted && (rec->risk < -1 || rec->risk > 2))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    char *text = json_dumps(rec->result, JSON_COMPACT);
+    char *text = store_json_text(rec->result);
     if (!text)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     double risk_index = rec->risk_index >= 0 && rec->risk_index <= 100 ? rec->risk_index : NAN;
@@ -406,11 +407,13 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                             "VALUES(?,?,?,?,?)",
                             &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, case_id);
-    sqlite3_bind_text(s, 2, accepted ? "photo" : "quality_event", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, now);
-    sqlite3_bind_text(s, 4, who && who->username ? who->username : "?", -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_int64(s, 1, case_id));
+    store_bound(st,
+                sqlite3_bind_text(s, 2, accepted ? "photo" : "quality_event", -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_int64(s, 3, now));
+    store_bound(
+        st, sqlite3_bind_text(s, 4, who && who->username ? who->username : "?", -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "storing an image", err);
     sqlite3_finalize(s);
@@ -424,10 +427,10 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                                 "VALUES(?,?,?,?)",
                                 &s, err)))
             goto out;
-        sqlite3_bind_int64(s, 1, *image_id);
-        sqlite3_bind_text(s, 2, mime, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, now);
-        sqlite3_bind_blob64(s, 4, data, len, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_int64(s, 1, *image_id));
+        store_bound(st, sqlite3_bind_text(s, 2, mime, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 3, now));
+        store_bound(st, sqlite3_bind_blob64(s, 4, data, len, SQLITE_STATIC));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "storing a photo", err);
         sqlite3_finalize(s);
@@ -448,13 +451,13 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                                     "updated_at = ?3 WHERE id = ?4",
                                     &s, err)))
                 goto out;
-            sqlite3_bind_int(s, 1, risk);
+            store_bound(st, sqlite3_bind_int(s, 1, risk));
             if (isnan(risk_index))
-                sqlite3_bind_double(s, 2, -1);
+                store_bound(st, sqlite3_bind_double(s, 2, -1));
             else
-                sqlite3_bind_double(s, 2, risk_index);
-            sqlite3_bind_int64(s, 3, now);
-            sqlite3_bind_int64(s, 4, case_id);
+                store_bound(st, sqlite3_bind_double(s, 2, risk_index));
+            store_bound(st, sqlite3_bind_int64(s, 3, now));
+            store_bound(st, sqlite3_bind_int64(s, 4, case_id));
             if (sqlite3_step(s) != SQLITE_DONE)
                 rc = store_sql_error(st, "updating a case", err);
             sqlite3_finalize(s);
@@ -492,7 +495,7 @@ basira_code basira_store_photo_get(basira_store *st, const basira_actor *who, in
                             "i.id = p.image_id WHERE p.image_id = ?",
                             &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, image_id);
+    store_bound(st, sqlite3_bind_int64(s, 1, image_id));
     if (sqlite3_step(s) != SQLITE_ROW) {
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no stored photo %" PRId64), image_id);
         goto out;
@@ -551,7 +554,7 @@ basira_code basira_store_decision(basira_store *st, const basira_actor *who, int
     if ((rc = store_begin(st, err)) ||
         (rc = store_prepare(st, "SELECT ai_risk FROM cases WHERE id = ?", &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, case_id);
+    store_bound(st, sqlite3_bind_int64(s, 1, case_id));
     if (sqlite3_step(s) != SQLITE_ROW) {
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), case_id);
         goto out;
@@ -574,7 +577,7 @@ basira_code basira_store_decision(basira_store *st, const basira_actor *who, int
                            "ai_category", ai >= 0 ? risk_codes[ai] : NULL, "reason", d->reason,
                            "referral", d->referral ? d->referral : "none", "decided_by",
                            who && who->username ? who->username : "?", "decided_at", when);
-    text = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
+    text = dj ? store_json_text(dj) : NULL;
     json_decref(dj);
     if (!text) {
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -585,10 +588,10 @@ basira_code basira_store_decision(basira_store *st, const basira_actor *who, int
                             "updated_at = ? WHERE id = ?",
                             &s, err)))
         goto out;
-    sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, final);
-    sqlite3_bind_int64(s, 3, store_now());
-    sqlite3_bind_int64(s, 4, case_id);
+    store_bound(st, sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_int(s, 2, final));
+    store_bound(st, sqlite3_bind_int64(s, 3, store_now()));
+    store_bound(st, sqlite3_bind_int64(s, 4, case_id));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "recording a decision", err);
     sqlite3_finalize(s);

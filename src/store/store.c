@@ -137,13 +137,33 @@ basira_code store_prepare(basira_store *st, const char *sql, sqlite3_stmt **stmt
     return BASIRA_OK;
 }
 
+char *store_json_text(const json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_t *back = text ? json_loads(text, 0, NULL) : NULL;
+    int same = back && json_equal(back, (json_t *)j);
+    json_decref(back);
+    if (!same) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 basira_code store_begin(basira_store *st, basira_error *err)
 {
+    st->bind_failed = 0;
     return store_exec(st, "BEGIN IMMEDIATE", err);
 }
 
 basira_code store_commit(basira_store *st, basira_error *err)
 {
+    if (st->bind_failed) {
+        store_rollback(st);
+        st->bind_failed = 0;
+        return basira_error_setm(err, BASIRA_E_NOMEM,
+                                 N_("not enough memory to record this; nothing was changed"));
+    }
     if (store_exec(st, "COMMIT", err)) {
         store_rollback(st);
         return BASIRA_E_STORE;

@@ -18,7 +18,21 @@ struct basira_store {
     char dummy_hash[128]; /* crypto_pwhash_STRBYTES; made on first use */
     _Atomic long pwhash_runs;
     unsigned char checkpoint_key[32]; /* MAC key of audit checkpoints (from the db key) */
+    int bind_failed;                  /* a sqlite3_bind_* failed since store_begin (lock held) */
 };
+
+/*
+ * Every sqlite3_bind_* goes through this: a bind that fails (out of memory)
+ * leaves its parameter NULL, and a statement run with it would store a NULL
+ * where a value was meant (a decision acknowledged but not kept: found by the
+ * allocation-failure run, tests/fault). The failure is remembered, and
+ * store_commit refuses to commit the transaction. Lock held.
+ */
+static inline void store_bound(basira_store *st, int rc)
+{
+    if (rc != SQLITE_OK)
+        st->bind_failed = 1;
+}
 
 /* Fill err from the connection's last error (BASIRA_E_STORE). */
 basira_code store_sql_error(basira_store *st, const char *what, basira_error *err);
@@ -48,6 +62,14 @@ int64_t store_now(void);
 
 /* Argon2id cost: libsodium's minimum when BASIRA_ARGON2_FAST=1 (tests only). */
 void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem);
+
+/*
+ * json_dumps(j, JSON_COMPACT) checked by parsing it back: jansson 2.14 can emit
+ * malformed JSON (a key's closing quote missing) when an allocation fails in the
+ * middle of a dump, and the store would keep it (found by tests/fault). NULL when
+ * out of memory or malformed; free() the result.
+ */
+char *store_json_text(const json_t *j);
 
 /* ---- checkpoint.c ---- */
 

@@ -56,10 +56,10 @@ basira_code basira_store_user_add(basira_store *st, const basira_actor *who, con
                              "INSERT INTO users(username, role, pwhash, created_at) "
                              "VALUES(?, ?, ?, ?)",
                              &s, err))) {
-        sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, basira_role_name(role), -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, hash, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, store_now());
+        store_bound(st, sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_text(s, 2, basira_role_name(role), -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_text(s, 3, hash, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 4, store_now()));
         int step = sqlite3_step(s);
         if (step == SQLITE_CONSTRAINT)
             rc = basira_error_setm(err, BASIRA_E_CONFLICT, N_("the user '%s' already exists"),
@@ -90,12 +90,12 @@ static basira_code update_user(basira_store *st, const basira_actor *who, const 
     pthread_mutex_lock(&st->lock);
     if (!(rc = store_begin(st, err)) && !(rc = store_prepare(st, sql, &s, err))) {
         if (text)
-            sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+            store_bound(st, sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC));
         else if (number >= 0)
-            sqlite3_bind_int(s, 1, number);
+            store_bound(st, sqlite3_bind_int(s, 1, number));
         else
-            sqlite3_bind_null(s, 1);
-        sqlite3_bind_text(s, 2, username, -1, SQLITE_STATIC);
+            store_bound(st, sqlite3_bind_null(s, 1));
+        store_bound(st, sqlite3_bind_text(s, 2, username, -1, SQLITE_STATIC));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "updating a user", err);
         else if (sqlite3_changes(st->db) == 0)
@@ -111,7 +111,7 @@ static basira_code update_user(basira_store *st, const basira_actor *who, const 
                                 "DELETE FROM sessions WHERE user_id = "
                                 "(SELECT id FROM users WHERE username = ?)",
                                 &s, err)) == BASIRA_OK) {
-            sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
+            store_bound(st, sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC));
             if (sqlite3_step(s) != SQLITE_DONE)
                 rc = store_sql_error(st, "closing sessions", err);
             sqlite3_finalize(s);
@@ -257,7 +257,7 @@ static basira_code reserve_attempt(basira_store *st, const char *key, int64_t no
         st, "SELECT failures, window_start FROM login_failures WHERE username = ?", &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC));
     if (sqlite3_step(s) == SQLITE_ROW) {
         failures = sqlite3_column_int(s, 0);
         start = sqlite3_column_int64(s, 1);
@@ -279,16 +279,16 @@ static basira_code reserve_attempt(basira_store *st, const char *key, int64_t no
              "VALUES(?1, ?2, ?3)",
              &s, err)))
         return rc;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, failures + 1);
-    sqlite3_bind_int64(s, 3, start);
+    store_bound(st, sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_int(s, 2, failures + 1));
+    store_bound(st, sqlite3_bind_int64(s, 3, start));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "counting a sign-in attempt", err);
     sqlite3_finalize(s);
     /* Old windows are forgotten here rather than by a background job. */
     if (!rc &&
         !(rc = store_prepare(st, "DELETE FROM login_failures WHERE window_start < ?", &s, err))) {
-        sqlite3_bind_int64(s, 1, now - st->login_window_s);
+        store_bound(st, sqlite3_bind_int64(s, 1, now - st->login_window_s));
         sqlite3_step(s);
         sqlite3_finalize(s);
     }
@@ -320,7 +320,7 @@ basira_code basira_store_sign_in(basira_store *st, const char *username, const c
         !(rc = store_prepare(
               st, "SELECT id, role, pwhash, disabled, lang FROM users WHERE username = ?", &s,
               err))) {
-        sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC));
         if (sqlite3_step(s) == SQLITE_ROW) {
             id = sqlite3_column_int64(s, 0);
             snprintf(role, sizeof role, "%s", (const char *)sqlite3_column_text(s, 1));
@@ -370,7 +370,7 @@ basira_code basira_store_sign_in(basira_store *st, const char *username, const c
     if (!(rc = store_begin(st, err))) {
         if (ok &&
             !(rc = store_prepare(st, "DELETE FROM login_failures WHERE username = ?", &s, err))) {
-            sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+            store_bound(st, sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC));
             if (sqlite3_step(s) != SQLITE_DONE)
                 rc = store_sql_error(st, "clearing sign-in failures", err);
             sqlite3_finalize(s);
@@ -412,14 +412,14 @@ basira_code basira_store_user_unlock(basira_store *st, const basira_actor *who,
     pthread_mutex_lock(&st->lock);
     if (!(rc = store_begin(st, err)) &&
         !(rc = store_prepare(st, "SELECT 1 FROM users WHERE username = ?", &s, err))) {
-        sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC));
         int found = sqlite3_step(s) == SQLITE_ROW;
         sqlite3_finalize(s);
         if (!found)
             rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no user named '%s'"), username);
         else if (!(rc = store_prepare(st, "DELETE FROM login_failures WHERE username = ?", &s,
                                       err))) {
-            sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
+            store_bound(st, sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC));
             if (sqlite3_step(s) != SQLITE_DONE)
                 rc = store_sql_error(st, "unlocking an account", err);
             sqlite3_finalize(s);
@@ -472,7 +472,7 @@ basira_code basira_store_session_create(basira_store *st, const basira_user *use
     /* Expired sessions are removed here rather than by a background job. */
     rc = store_prepare(st, "DELETE FROM sessions WHERE expires_at < ?", &s, err);
     if (!rc) {
-        sqlite3_bind_int64(s, 1, now);
+        store_bound(st, sqlite3_bind_int64(s, 1, now));
         sqlite3_step(s);
         sqlite3_finalize(s);
         rc = store_prepare(st,
@@ -481,11 +481,11 @@ basira_code basira_store_session_create(basira_store *st, const basira_user *use
                            &s, err);
     }
     if (!rc) {
-        sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, user->id);
-        sqlite3_bind_text(s, 3, csrf, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, now);
-        sqlite3_bind_int64(s, 5, now + ttl_s);
+        store_bound(st, sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 2, user->id));
+        store_bound(st, sqlite3_bind_text(s, 3, csrf, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 4, now));
+        store_bound(st, sqlite3_bind_int64(s, 5, now + ttl_s));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "opening a session", err);
         sqlite3_finalize(s);
@@ -521,8 +521,8 @@ basira_code basira_store_session_lookup(basira_store *st, const char *token, bas
                        "u.disabled = 0",
                        &s, err);
     if (!rc) {
-        sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, store_now());
+        store_bound(st, sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 2, store_now()));
         if (sqlite3_step(s) == SQLITE_ROW &&
             basira_role_parse((const char *)sqlite3_column_text(s, 2), &user->role, NULL) ==
                 BASIRA_OK) {
@@ -552,7 +552,7 @@ basira_code basira_store_session_delete(basira_store *st, const char *token, bas
     basira_code rc;
     pthread_mutex_lock(&st->lock);
     if (!(rc = store_prepare(st, "DELETE FROM sessions WHERE token_hash = ?", &s, err))) {
-        sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "closing a session", err);
         sqlite3_finalize(s);

@@ -1,0 +1,214 @@
+/*
+ * faultshim.c - LD_PRELOAD library that makes the Nth allocation or the Nth
+ * write, fsync or rename of a process fail, as SQLite's and curl's test suites
+ * do, to prove that every failure point gives a clear error and loses nothing.
+ *
+ * Nothing fails until the program arms the shim (basira_fault_arm, looked up
+ * with dlsym so that the program runs unchanged without it). Then calls are
+ * counted, and the one numbered BASIRA_FAULT_N fails (allocation: NULL with
+ * ENOMEM; I/O: -1 with errno BASIRA_FAULT_ERRNO, ENOSPC by default), as do, with
+ * BASIRA_FAULT_STICKY=1, all later ones (a disk that stays full). What is counted
+ * is chosen by BASIRA_FAULT_KIND: "alloc" (malloc, calloc, realloc) or "io"
+ * (write, pwrite, pwrite64, writev, fsync, fdatasync, ftruncate, rename).
+ * basira_fault_count() tells how many calls were counted since arming, so that
+ * a driver knows when N has gone past the last fault point.
+ *
+ * Allocations made from inside libcrypto are not counted: SQLCipher 4.5's OpenSSL
+ * provider does not check the HMAC context it allocates for every page, and
+ * crashes (SIGSEGV in SHA1_Update) when that allocation fails - found by this
+ * shim, outside Basira's code; BASIRA_FAULT_LIBCRYPTO=1 counts them anyway.
+ *
+ * Test code only: the counters are process-wide state by nature.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <link.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+
+static atomic_int armed;
+static atomic_long counted;
+static long fail_at = -1;
+static int kind_alloc, kind_io, sticky, fault_errno = ENOSPC;
+static uintptr_t crypto_lo, crypto_hi; /* where libcrypto is mapped */
+
+static int find_libcrypto(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (!info->dlpi_name || !strstr(info->dlpi_name, "libcrypto.so"))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (!crypto_lo || lo < crypto_lo)
+            crypto_lo = lo;
+        if (hi > crypto_hi)
+            crypto_hi = hi;
+    }
+    return 1;
+}
+
+void basira_fault_arm(int on);
+long basira_fault_count(void);
+
+void basira_fault_arm(int on)
+{
+    if (on) {
+        const char *n = getenv("BASIRA_FAULT_N"), *k = getenv("BASIRA_FAULT_KIND");
+        const char *e = getenv("BASIRA_FAULT_ERRNO"), *s = getenv("BASIRA_FAULT_STICKY");
+        fail_at = n ? atol(n) : -1;
+        kind_alloc = k && !strcmp(k, "alloc");
+        kind_io = k && !strcmp(k, "io");
+        sticky = s && !strcmp(s, "1");
+        fault_errno = e && !strcmp(e, "EIO") ? EIO : ENOSPC;
+        const char *c = getenv("BASIRA_FAULT_LIBCRYPTO");
+        crypto_lo = crypto_hi = 0;
+        if (!(c && !strcmp(c, "1")))
+            dl_iterate_phdr(find_libcrypto, NULL);
+        atomic_store(&counted, 0);
+    }
+    atomic_store(&armed, on);
+}
+
+long basira_fault_count(void)
+{
+    return atomic_load(&counted);
+}
+
+/* 1 when this call (from caller) must fail. */
+static int hit(int is_alloc, const void *caller)
+{
+    if (!atomic_load(&armed) || (is_alloc ? !kind_alloc : !kind_io))
+        return 0;
+    if (is_alloc && (uintptr_t)caller >= crypto_lo && (uintptr_t)caller < crypto_hi)
+        return 0;
+    long n = atomic_fetch_add(&counted, 1) + 1;
+    return fail_at > 0 && (n == fail_at || (sticky && n > fail_at));
+}
+
+void *malloc(size_t n)
+{
+    if (hit(1, __builtin_return_address(0))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t a, size_t b)
+{
+    if (hit(1, __builtin_return_address(0))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __libc_calloc(a, b);
+}
+
+void *realloc(void *p, size_t n)
+{
+    if (hit(1, __builtin_return_address(0))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __libc_realloc(p, n);
+}
+
+#define NEXT(name, type) ((type)dlsym(RTLD_NEXT, name))
+
+ssize_t write(int fd, const void *b, size_t n)
+{
+    if (hit(0, NULL)) {
+        errno = fault_errno;
+        return -1;
+    }
+    return NEXT("write", ssize_t(*)(int, const void *, size_t))(fd, b, n);
+}
+
+ssize_t pwrite(int fd, const void *b, size_t n, off_t off)
+{
+    if (hit(0, NULL)) {
+        errno = fault_errno;
+        return -1;
+    }
+    return NEXT("pwrite", ssize_t(*)(int, const void *, size_t, off_t))(fd, b, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *b, size_t n, off_t off)
+{
+    if (hit(0, NULL)) {
+        errno = fault_errno;
+        return -1;
+    }
+    return NEXT("pwrite64", ssize_t(*)(int, const void *, size_t, off_t))(fd, b, n, off);
+}
+
+ssize_t writev(int fd, const struct iovec *v, int n)
+{
+    if (hit(0, NULL)) {
+        errno = fault_errno;
+        return -1;
+    }
+    return NEXT("writev", ssize_t(*)(int, const struct iovec *, int))(fd, v, n);
+}
+
+int fsync(int fd)
+{
+    if (hit(0, NULL)) {
+        errno = fault_errno == ENOSPC ? EIO : fault_errno;
+        return -1;
+    }
+    return NEXT("fsync", int (*)(int))(fd);
+}
+
+int fdatasync(int fd)
+{
+    if (hit(0, NULL)) {
+        errno = fault_errno == ENOSPC ? EIO : fault_errno;
+        return -1;
+    }
+    return NEXT("fdatasync", int (*)(int))(fd);
+}
+
+int ftruncate(int fd, off_t len)
+{
+    if (hit(0, NULL)) {
+        errno = fault_errno;
+        return -1;
+    }
+    return NEXT("ftruncate", int (*)(int, off_t))(fd, len);
+}
+
+int ftruncate64(int fd, off_t len)
+{
+    if (hit(0, NULL)) {
+        errno = fault_errno;
+        return -1;
+    }
+    return NEXT("ftruncate64", int (*)(int, off_t))(fd, len);
+}
+
+int rename(const char *a, const char *b)
+{
+    if (hit(0, NULL)) {
+        errno = fault_errno;
+        return -1;
+    }
+    return NEXT("rename", int (*)(const char *, const char *))(a, b);
+}
