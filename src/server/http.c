@@ -351,6 +351,10 @@ basira_code basira_server_start(basira_server *s, basira_error *err)
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        /* TLS 1.2 and 1.3 only, and key exchanges with forward secrecy only: no static RSA
+         * (a stolen key must not decrypt recorded traffic). */
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:%SERVER_PRECEDENCE"},
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
