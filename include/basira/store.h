@@ -100,6 +100,12 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
                               basira_store **out, basira_error *err);
 void basira_store_free(basira_store *st);
 
+/*
+ * 1 while the disk is full (see src/store/space.c): reads, sign-in and audit
+ * entries keep working from a reserve; adding data is BASIRA_E_NO_SPACE.
+ */
+int basira_store_disk_full(basira_store *st);
+
 /* Current schema version (number of migrations applied). */
 int basira_store_schema_version(basira_store *st);
 

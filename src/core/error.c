@@ -36,6 +36,7 @@ static const struct {
     [BASIRA_E_TAMPERED] = {"audit_tampered", N_("the audit trail has been altered")},
     [BASIRA_E_LIMIT] = {"limit_exceeded", N_("a size or time limit was exceeded")},
     [BASIRA_E_INTERNAL] = {"internal_error", N_("internal error")},
+    [BASIRA_E_NO_SPACE] = {"disk_full", N_("the node's disk is full")},
 };
 
 const char *basira_code_name(basira_code code)

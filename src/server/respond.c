@@ -44,6 +44,8 @@ unsigned http_status(basira_code c)
         return 409;
     case BASIRA_E_LIMIT:
         return 413;
+    case BASIRA_E_NO_SPACE:
+        return 507; /* Insufficient Storage: writes refused, reads still served */
     case BASIRA_E_CONSENT:
     case BASIRA_E_EMPTY_FILE:
     case BASIRA_E_NOT_AN_IMAGE:
@@ -114,7 +116,7 @@ enum MHD_Result send_error(struct MHD_Connection *c, request *rq, unsigned statu
      * Internal failures answer a generic message: details (SQL errors, paths)
      * help an attacker more than a user. They go to the server's stderr.
      */
-    if (status >= 500 && status != 503) {
+    if (status >= 500 && status != 503 && status != 507) {
         fprintf(stderr, "basira serve: %s %s: %s [%s]\n", rq->method, rq->path, e->message,
                 basira_code_name(e->code));
         basira_error_set(&shown, e->code, NULL);

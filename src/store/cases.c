@@ -46,6 +46,9 @@ static json_t *tristate(int v)
 basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                                      const basira_case_new *c, int64_t *id, basira_error *err)
 {
+    basira_code space = store_space_for_write(st, err);
+    if (space)
+        return space;
     static const char *const sexes[] = {"female", "male", "other", "unknown", NULL};
     if (!c->consent_care)
         return basira_error_setm(err, BASIRA_E_CONSENT,
@@ -387,6 +390,9 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                                    const basira_image_record *rec, int accepted, int64_t *image_id,
                                    basira_error *err)
 {
+    basira_code space = store_space_for_write(st, err);
+    if (space)
+        return space;
     if (!rec || (accepted && (!data || !len || !mime)))
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("no photo to store"));
     if (accepted && (rec->risk < -1 || rec->risk > 2))
@@ -532,6 +538,9 @@ out:
 basira_code basira_store_decision(basira_store *st, const basira_actor *who, int64_t case_id,
                                   const basira_decision *d, basira_error *err)
 {
+    basira_code space = store_space_for_write(st, err);
+    if (space)
+        return space;
     static const char *const referrals[] = {"none", "requested", "sent", "completed", NULL};
     int override = risk_parse(d->category);
     if (!d->accept_ai && override < 0)

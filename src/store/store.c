@@ -113,8 +113,19 @@ void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem)
     }
 }
 
+/* The disk is full: say so, and switch to disk-full mode (space.c). */
+static basira_code disk_full_error(basira_store *st, basira_error *err)
+{
+    store_space_note_full(st);
+    return basira_error_setm(err, BASIRA_E_NO_SPACE,
+                             N_("the node's disk is full: this was not recorded; ask the "
+                                "administrator to free space, then send it again"));
+}
+
 basira_code store_sql_error(basira_store *st, const char *what, basira_error *err)
 {
+    if (st && st->db && sqlite3_errcode(st->db) == SQLITE_FULL)
+        return disk_full_error(st, err);
     return basira_error_setm(err, BASIRA_E_STORE, N_("database error while %s: %s"), what,
                              st && st->db ? sqlite3_errmsg(st->db) : "?");
 }
@@ -122,7 +133,12 @@ basira_code store_sql_error(basira_store *st, const char *what, basira_error *er
 basira_code store_exec(basira_store *st, const char *sql, basira_error *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+    if (rc == SQLITE_FULL) {
+        sqlite3_free(msg);
+        return disk_full_error(st, err);
+    }
+    if (rc != SQLITE_OK) {
         basira_error_setm(err, BASIRA_E_STORE, N_("database error: %s"), msg ? msg : "?");
         sqlite3_free(msg);
         return BASIRA_E_STORE;
@@ -164,9 +180,10 @@ basira_code store_commit(basira_store *st, basira_error *err)
         return basira_error_setm(err, BASIRA_E_NOMEM,
                                  N_("not enough memory to record this; nothing was changed"));
     }
-    if (store_exec(st, "COMMIT", err)) {
+    basira_code rc = store_exec(st, "COMMIT", err);
+    if (rc) {
         store_rollback(st);
-        return BASIRA_E_STORE;
+        return rc;
     }
     return BASIRA_OK;
 }
@@ -506,6 +523,7 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
         (rc = migrate(st, err)))
         goto fail;
     chmod(path, 0600);
+    store_space_init(st);
     *out = st;
     return BASIRA_OK;
 fail:

@@ -19,6 +19,7 @@ struct basira_store {
     _Atomic long pwhash_runs;
     unsigned char checkpoint_key[32]; /* MAC key of audit checkpoints (from the db key) */
     int bind_failed;                  /* a sqlite3_bind_* failed since store_begin (lock held) */
+    atomic_int disk_full; /* space.c: the disk filled up; writes refused until it has room */
 };
 
 /*
@@ -70,6 +71,15 @@ void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem);
  * out of memory or malformed; free() the result.
  */
 char *store_json_text(const json_t *j);
+
+/* ---- space.c ---- */
+
+/* Make DIR/space.reserve at open (or start in disk-full mode when it cannot be made). */
+void store_space_init(basira_store *st);
+/* A write failed with SQLITE_FULL: enter disk-full mode, free the reserve. */
+void store_space_note_full(basira_store *st);
+/* Before an operation that adds data: BASIRA_E_NO_SPACE while the disk is full. */
+basira_code store_space_for_write(basira_store *st, basira_error *err);
 
 /* ---- checkpoint.c ---- */
 

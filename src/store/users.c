@@ -43,6 +43,9 @@ static basira_code hash_password(const char *password, char out[crypto_pwhash_ST
 basira_code basira_store_user_add(basira_store *st, const basira_actor *who, const char *username,
                                   basira_role role, const char *password, basira_error *err)
 {
+    basira_code space = store_space_for_write(st, err);
+    if (space)
+        return space;
     char hash[crypto_pwhash_STRBYTES];
     basira_code rc = check_username(username, err);
     if (rc || (rc = hash_password(password, hash, err)))
@@ -85,6 +88,9 @@ static basira_code update_user(basira_store *st, const basira_actor *who, const 
                                const char *text, int number, const char *username,
                                const char *action, int end_sessions, basira_error *err)
 {
+    basira_code space = store_space_for_write(st, err);
+    if (space)
+        return space;
     basira_code rc;
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&st->lock);

@@ -11,7 +11,9 @@
  * is chosen by BASIRA_FAULT_KIND: "alloc" (malloc, calloc, realloc) or "io"
  * (write, pwrite, pwrite64, writev, fsync, fdatasync, ftruncate, rename).
  * basira_fault_count() tells how many calls were counted since arming, so that
- * a driver knows when N has gone past the last fault point.
+ * a driver knows when N has gone past the last fault point. "disk" is a disk with
+ * BASIRA_FAULT_FREE bytes left: writes past them fail with ENOSPC, unlink gives a
+ * file's bytes back, basira_fault_add_free() frees more.
  *
  * Allocations made from inside libcrypto are not counted: SQLCipher 4.5's OpenSSL
  * provider does not check the HMAC context it allocates for every page, and
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -41,6 +44,8 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 
 static atomic_int armed;
+static atomic_long free_bytes;
+static int kind_disk;
 static atomic_long counted;
 static long fail_at = -1;
 static int kind_alloc, kind_io, sticky, fault_errno = ENOSPC;
@@ -67,6 +72,24 @@ static int find_libcrypto(struct dl_phdr_info *info, size_t size, void *data)
 
 void basira_fault_arm(int on);
 long basira_fault_count(void);
+void basira_fault_add_free(long bytes);
+
+void basira_fault_add_free(long bytes)
+{
+    atomic_fetch_add(&free_bytes, bytes);
+}
+
+/* The "disk" kind: 1 when n more bytes do not fit (the write must fail). */
+static int no_room(size_t n)
+{
+    if (!atomic_load(&armed) || !kind_disk)
+        return 0;
+    long left = atomic_load(&free_bytes);
+    if ((long)n > left)
+        return 1;
+    atomic_fetch_sub(&free_bytes, (long)n);
+    return 0;
+}
 
 void basira_fault_arm(int on)
 {
@@ -76,6 +99,9 @@ void basira_fault_arm(int on)
         fail_at = n ? atol(n) : -1;
         kind_alloc = k && !strcmp(k, "alloc");
         kind_io = k && !strcmp(k, "io");
+        kind_disk = k && !strcmp(k, "disk");
+        const char *fr = getenv("BASIRA_FAULT_FREE");
+        atomic_store(&free_bytes, fr ? atol(fr) : 0);
         sticky = s && !strcmp(s, "1");
         fault_errno = e && !strcmp(e, "EIO") ? EIO : ENOSPC;
         const char *c = getenv("BASIRA_FAULT_LIBCRYPTO");
@@ -134,6 +160,10 @@ void *realloc(void *p, size_t n)
 
 ssize_t write(int fd, const void *b, size_t n)
 {
+    if (no_room(n)) {
+        errno = ENOSPC;
+        return -1;
+    }
     if (hit(0, NULL)) {
         errno = fault_errno;
         return -1;
@@ -143,6 +173,10 @@ ssize_t write(int fd, const void *b, size_t n)
 
 ssize_t pwrite(int fd, const void *b, size_t n, off_t off)
 {
+    if (no_room(n)) {
+        errno = ENOSPC;
+        return -1;
+    }
     if (hit(0, NULL)) {
         errno = fault_errno;
         return -1;
@@ -152,6 +186,10 @@ ssize_t pwrite(int fd, const void *b, size_t n, off_t off)
 
 ssize_t pwrite64(int fd, const void *b, size_t n, off_t off)
 {
+    if (no_room(n)) {
+        errno = ENOSPC;
+        return -1;
+    }
     if (hit(0, NULL)) {
         errno = fault_errno;
         return -1;
@@ -161,6 +199,13 @@ ssize_t pwrite64(int fd, const void *b, size_t n, off_t off)
 
 ssize_t writev(int fd, const struct iovec *v, int n)
 {
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += v[i].iov_len;
+    if (no_room(total)) {
+        errno = ENOSPC;
+        return -1;
+    }
     if (hit(0, NULL)) {
         errno = fault_errno;
         return -1;
@@ -211,4 +256,14 @@ int rename(const char *a, const char *b)
         return -1;
     }
     return NEXT("rename", int (*)(const char *, const char *))(a, b);
+}
+
+int unlink(const char *path)
+{
+    struct stat sb;
+    int had = atomic_load(&armed) && kind_disk && stat(path, &sb) == 0;
+    int r = NEXT("unlink", int (*)(const char *))(path);
+    if (r == 0 && had)
+        atomic_fetch_add(&free_bytes, (long)sb.st_size);
+    return r;
 }
