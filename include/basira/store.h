@@ -272,6 +272,31 @@ typedef struct basira_decision {
 basira_code basira_store_decision(basira_store *st, const basira_actor *who, int64_t case_id,
                                   const basira_decision *d, basira_error *err);
 
+/* ---- idempotency keys ---- */
+
+typedef enum basira_idem_state {
+    BASIRA_IDEM_NEW = 0,  /* reserved now: run the write, then basira_store_idem_finish */
+    BASIRA_IDEM_DONE,     /* answered before: status and body are that answer */
+    BASIRA_IDEM_PENDING,  /* a first attempt started and never answered (interrupted) */
+    BASIRA_IDEM_MISMATCH, /* the key was used for another request */
+} basira_idem_state;
+
+typedef struct basira_idem {
+    basira_idem_state state;
+    int status;
+    char *body; /* malloc'd (DONE) */
+} basira_idem;
+
+/*
+ * Look up, or reserve, the key of one account's write. route names the request
+ * (method and path). Keys: 1..128 visible ASCII characters; kept a day.
+ */
+basira_code basira_store_idem_begin(basira_store *st, int64_t user_id, const char *key,
+                                    const char *route, basira_idem *out, basira_error *err);
+/* Record the answer (status > 0) or forget the key (status 0: nothing was done). */
+basira_code basira_store_idem_finish(basira_store *st, int64_t user_id, const char *key, int status,
+                                     const char *body, basira_error *err);
+
 /* ---- audit ---- */
 
 /* Append one entry. case_id 0 = none. detail may be NULL (never patient data). */

@@ -111,6 +111,47 @@ static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, c
     return 0;
 }
 
+/*
+ * Run the route's handler; a write with an Idempotency-Key runs at most once per
+ * key and account: a retry gets the first answer again (Idempotent-Replayed), or
+ * a conflict when the first attempt was interrupted before its answer. Keys of
+ * requests that did nothing (an error answer) are forgotten, so they can be sent
+ * again. See src/store/idempotency.c.
+ */
+static enum MHD_Result run_handler(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    if (!key || !rq->authed || !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD"))
+        return rq->rt->handler(s, c, rq);
+    char what[200];
+    snprintf(what, sizeof what, "%s %s", rq->method, rq->path);
+    basira_idem id;
+    basira_error e;
+    if (basira_store_idem_begin(s->store, rq->user.id, key, what, &id, &e))
+        return fail(c, rq, &e);
+    if (id.state == BASIRA_IDEM_DONE) {
+        const char *hdrs[] = {"Idempotent-Replayed", "true", NULL};
+        reply how = {
+            (unsigned)id.status, "application/json; charset=utf-8", NULL, NULL, NULL, hdrs};
+        return server_send_bytes(c, rq, id.body, strlen(id.body), &how);
+    }
+    if (id.state == BASIRA_IDEM_PENDING)
+        return fail_with(c, rq, 409, BASIRA_E_CONFLICT,
+                         N_("a first request with this Idempotency-Key was interrupted before it "
+                            "was answered; check whether it was recorded before sending it again "
+                            "with a new key"));
+    if (id.state == BASIRA_IDEM_MISMATCH)
+        return fail_with(c, rq, 422, BASIRA_E_CONFLICT,
+                         N_("this Idempotency-Key was already used for another request"));
+    rq->idem = 1;
+    enum MHD_Result r = rq->rt->handler(s, c, rq);
+    int keep = rq->status >= 200 && rq->status < 300 && rq->captured;
+    if (basira_store_idem_finish(s->store, rq->user.id, key, keep ? (int)rq->status : 0,
+                                 keep ? rq->captured : NULL, &e))
+        fprintf(stderr, "basira serve: idempotency key: %s\n", e.message);
+    return r;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **con_cls)
@@ -190,7 +231,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (rq->too_slow)
         return fail_with(c, rq, 408, BASIRA_E_LIMIT, N_("the request took too long to arrive"));
     guard_phase(s, c, GUARD_HANDLER);
-    return rq->rt->handler(s, c, rq);
+    return run_handler(s, c, rq);
 }
 
 /* Called once per request when its response is sent (or the connection dies). */
@@ -223,6 +264,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
         }
     }
     free(rq->body);
+    free(rq->captured);
     free(rq);
     *con_cls = NULL;
     guard_phase(s, c, GUARD_HEAD); /* kept alive: the next request's head has its deadline */

@@ -105,6 +105,8 @@ enum MHD_Result send_json(struct MHD_Connection *c, request *rq, unsigned status
             return MHD_NO;
     }
     reply how = {status, "application/json; charset=utf-8", NULL, NULL, NULL, extra_headers};
+    if (rq->idem && !rq->captured)
+        rq->captured = strdup(text); /* what a retry with the same key gets (http.c) */
     return server_send_bytes(c, rq, text, strlen(text), &how);
 }
 

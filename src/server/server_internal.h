@@ -112,6 +112,8 @@ struct request {
     int responded; /* a response was queued on the first call */
     unsigned status;
     size_t bytes_out;
+    int idem;       /* the write carries an Idempotency-Key: its JSON answer is kept */
+    char *captured; /* that answer (malloc'd), for the key */
 };
 
 /* ---- router.c ---- */

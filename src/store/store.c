@@ -80,6 +80,10 @@ static const char *const migrations[] = {
     /* 3: sign-in failures per account, so that a lockout holds across addresses and restarts. */
     "CREATE TABLE login_failures(username TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
     " window_start INTEGER NOT NULL);",
+    /* 4: idempotency keys of writes (a retry never records twice). */
+    "CREATE TABLE idempotency(user_id INTEGER NOT NULL, key TEXT NOT NULL, route TEXT NOT NULL,"
+    " status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(user_id, key));",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

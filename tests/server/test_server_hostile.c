@@ -286,6 +286,64 @@ static void test_refusals_audited(void)
     http_free(&g);
 }
 
+/* A retry with the same Idempotency-Key never records twice (issue 10, item 10). */
+static void test_idempotency(void)
+{
+    http_client c;
+    http_init(&c, "http", port);
+    CHECK_EQ_INT(http_login(&c, "gp", "password-123"), 200);
+    const char *body = "{\"patient_ref\": \"IDEM-1\", \"consent\": {\"care\": true, "
+                       "\"recorded_by\": \"gp\"}}";
+    snprintf(c.extra_header, sizeof c.extra_header, "Idempotency-Key: offline-queue-0001");
+    CHECK_EQ_INT(http_json(&c, "POST", "/cases", body), 201);
+    long long first = json_integer_value(json_object_get(c.json, "id"));
+    CHECK(first > 0);
+    /* The retry after an unclear answer: the same answer, the same case. */
+    CHECK_EQ_INT(http_json(&c, "POST", "/cases", body), 201);
+    CHECK_EQ_INT(json_integer_value(json_object_get(c.json, "id")), first);
+    c.extra_header[0] = '\0';
+    CHECK_EQ_INT(http_req(&c, "GET", "/cases?limit=500", NULL, NULL, 0, 0), 200);
+    int copies = 0;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(c.json, "items"), i, it)
+    {
+        const char *ref = json_string_value(json_object_get(it, "patient_ref"));
+        copies += ref && !strcmp(ref, "IDEM-1");
+    }
+    CHECK_EQ_INT(copies, 1);
+    /* The same key on another request is refused. */
+    char path[64];
+    snprintf(path, sizeof path, "/cases/%lld/decision", first);
+    snprintf(c.extra_header, sizeof c.extra_header, "Idempotency-Key: offline-queue-0001");
+    CHECK_EQ_INT(http_json(&c, "POST", path,
+                           "{\"accept_ai\": false, \"category\": \"low\", \"reason\": \"seen\"}"),
+                 422);
+    /* A request that failed did nothing: its key can be sent again. */
+    snprintf(c.extra_header, sizeof c.extra_header, "Idempotency-Key: offline-queue-0002");
+    CHECK(http_json(&c, "POST", "/cases", "{\"patient_ref\": \"IDEM-2\"}") >= 400);
+    CHECK_EQ_INT(http_json(&c, "POST", "/cases",
+                           "{\"patient_ref\": \"IDEM-2\", \"consent\": {\"care\": true, "
+                           "\"recorded_by\": \"gp\"}}"),
+                 201);
+    /* A first attempt interrupted between its write and its answer: a conflict, never a
+     * second case. */
+    basira_user u;
+    basira_error err;
+    CHECK_EQ_INT(basira_store_sign_in(store, "gp", "password-123", "t", &u, NULL, &err), BASIRA_OK);
+    basira_idem id;
+    CHECK_EQ_INT(
+        basira_store_idem_begin(store, u.id, "offline-queue-0003", "POST /api/v1/cases", &id, &err),
+        BASIRA_OK);
+    CHECK_EQ_INT(id.state, BASIRA_IDEM_NEW);
+    snprintf(c.extra_header, sizeof c.extra_header, "Idempotency-Key: offline-queue-0003");
+    CHECK_EQ_INT(http_json(&c, "POST", "/cases", body), 409);
+    /* A malformed key. */
+    snprintf(c.extra_header, sizeof c.extra_header, "Idempotency-Key: bad key with spaces");
+    CHECK_EQ_INT(http_json(&c, "POST", "/cases", body), 400);
+    http_free(&c);
+}
+
 /* The node writes an audit checkpoint at start-up (and every checkpoint_interval_s). */
 static void test_checkpoint_written(void)
 {
@@ -352,6 +410,7 @@ int main(void)
     RUN(test_slow_connections);
     RUN(test_refusals_audited);
     RUN(test_checkpoint_written);
+    RUN(test_idempotency);
 
     basira_server_stop(server, 5);
     basira_server_free(server);
