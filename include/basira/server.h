@@ -61,7 +61,7 @@ typedef struct basira_server_config {
     unsigned idle_timeout_s;         /* close a connection silent this long; default 30 */
     unsigned request_time_s;         /* whole request (upload included) limit; default 120 */
     int64_t session_ttl_s;           /* default 8 hours */
-    int login_max_failures;          /* per username + address and window; default 5 */
+    int login_max_failures;          /* per account (any address) and window; default 5 */
     int login_window_s;              /* default 900 */
     unsigned max_connections;        /* all addresses together; default 1000 (fewer with few fds) */
     unsigned max_connections_per_ip; /* default 16: one address cannot take the others' room */
