@@ -58,7 +58,7 @@ typedef struct basira_server_config {
     unsigned threads;                /* worker threads (epoll each); default 8 */
     size_t max_json_bytes;           /* default 64 KiB */
     size_t max_image_bytes;          /* default 16 MiB */
-    unsigned idle_timeout_s;         /* close a connection silent this long; default 30 */
+    unsigned idle_timeout_s;         /* close a connection silent this long; default 60 */
     unsigned request_time_s;         /* whole request (upload included) limit; default 120 */
     int64_t session_ttl_s;           /* default 8 hours */
     int login_max_failures;          /* per account (any address) and window; default 5 */

@@ -8,8 +8,8 @@
  * So, besides a low per-address cap and a global cap that leaves room for
  * everyone else (http.c), each connection is tracked here from accept to close
  * with a deadline:
- *   - waiting for a request head (after accept, or after the previous answer on a
- *     kept-alive connection): header_time_s;
+ *   - waiting for the first request head after accept: header_time_s; for the next
+ *     one on a kept-alive connection, the idle timeout;
  *   - until the end of the body: twice request_time_s, counted from the same start
  *     (a body that ends after request_time_s gets its 408 from http.c; one that
  *     never ends is cut here);
@@ -41,6 +41,7 @@ struct conn_guard {
     int fd;
     int phase; /* GUARD_HEAD, GUARD_BODY, GUARD_HANDLER */
     int shut;
+    int kept; /* kept alive after an answer: waiting for its next request */
     struct timespec since;
     char ip[INET6_ADDRSTRLEN];
 };
@@ -125,6 +126,8 @@ void guard_phase(basira_server *s, struct MHD_Connection *c, int phase)
         /* The body's deadline runs from the head's arrival, like the request's. */
         if (phase != GUARD_BODY)
             clock_gettime(CLOCK_MONOTONIC, &g->since);
+        if (phase == GUARD_HEAD)
+            g->kept = 1;
     }
     pthread_mutex_unlock(&s->guard_lock);
 }
@@ -172,8 +175,10 @@ static void *watchdog(void *arg)
             if (g->shut || g->fd < 0 || g->phase == GUARD_HANDLER)
                 continue;
             double held = seconds_since(&g->since);
-            double limit =
-                g->phase == GUARD_HEAD ? s->cfg.header_time_s : 2.0 * s->cfg.request_time_s;
+            /* A kept-alive connection may wait for its next request as long as the idle
+             * timeout allows (its request may also be waiting for a busy worker). */
+            double head = g->kept ? s->cfg.idle_timeout_s + 1.0 : s->cfg.header_time_s;
+            double limit = g->phase == GUARD_HEAD ? head : 2.0 * s->cfg.request_time_s;
             if (held < limit)
                 continue;
             shutdown(g->fd, SHUT_RDWR);

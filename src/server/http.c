@@ -31,7 +31,11 @@ void basira_server_config_default(basira_server_config *cfg)
     cfg->threads = 8;
     cfg->max_json_bytes = 64 * 1024;
     cfg->max_image_bytes = 16 * 1024 * 1024;
-    cfg->idle_timeout_s = 30;
+    /* Longer than the longest handler (20 s waiting for the photo budget + 20 s decoding):
+     * libmicrohttpd counts a connection idle while its worker runs another handler, and
+     * closed kept-alive connections whose request had arrived (issue 13). Slow clients are
+     * held to the hard deadlines of guard.c instead. */
+    cfg->idle_timeout_s = 60;
     cfg->request_time_s = 120;
     cfg->session_ttl_s = 8 * 3600;
     cfg->login_max_failures = 5;

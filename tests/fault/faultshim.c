@@ -157,6 +157,14 @@ void *realloc(void *p, size_t n)
 }
 
 #define NEXT(name, type) ((type)dlsym(RTLD_NEXT, name))
+/* The I/O wrappers: fail when this is the call to fail, else call the real one. */
+#define IO_FAULT()                                                                                 \
+    do {                                                                                           \
+        if (hit(0, NULL)) {                                                                        \
+            errno = fault_errno;                                                                   \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
 
 ssize_t write(int fd, const void *b, size_t n)
 {
@@ -164,10 +172,7 @@ ssize_t write(int fd, const void *b, size_t n)
         errno = ENOSPC;
         return -1;
     }
-    if (hit(0, NULL)) {
-        errno = fault_errno;
-        return -1;
-    }
+    IO_FAULT();
     return NEXT("write", ssize_t(*)(int, const void *, size_t))(fd, b, n);
 }
 
@@ -177,10 +182,7 @@ ssize_t pwrite(int fd, const void *b, size_t n, off_t off)
         errno = ENOSPC;
         return -1;
     }
-    if (hit(0, NULL)) {
-        errno = fault_errno;
-        return -1;
-    }
+    IO_FAULT();
     return NEXT("pwrite", ssize_t(*)(int, const void *, size_t, off_t))(fd, b, n, off);
 }
 
@@ -190,10 +192,7 @@ ssize_t pwrite64(int fd, const void *b, size_t n, off_t off)
         errno = ENOSPC;
         return -1;
     }
-    if (hit(0, NULL)) {
-        errno = fault_errno;
-        return -1;
-    }
+    IO_FAULT();
     return NEXT("pwrite64", ssize_t(*)(int, const void *, size_t, off_t))(fd, b, n, off);
 }
 
@@ -206,55 +205,37 @@ ssize_t writev(int fd, const struct iovec *v, int n)
         errno = ENOSPC;
         return -1;
     }
-    if (hit(0, NULL)) {
-        errno = fault_errno;
-        return -1;
-    }
+    IO_FAULT();
     return NEXT("writev", ssize_t(*)(int, const struct iovec *, int))(fd, v, n);
 }
 
 int fsync(int fd)
 {
-    if (hit(0, NULL)) {
-        errno = fault_errno == ENOSPC ? EIO : fault_errno;
-        return -1;
-    }
+    IO_FAULT();
     return NEXT("fsync", int (*)(int))(fd);
 }
 
 int fdatasync(int fd)
 {
-    if (hit(0, NULL)) {
-        errno = fault_errno == ENOSPC ? EIO : fault_errno;
-        return -1;
-    }
+    IO_FAULT();
     return NEXT("fdatasync", int (*)(int))(fd);
 }
 
 int ftruncate(int fd, off_t len)
 {
-    if (hit(0, NULL)) {
-        errno = fault_errno;
-        return -1;
-    }
+    IO_FAULT();
     return NEXT("ftruncate", int (*)(int, off_t))(fd, len);
 }
 
 int ftruncate64(int fd, off_t len)
 {
-    if (hit(0, NULL)) {
-        errno = fault_errno;
-        return -1;
-    }
+    IO_FAULT();
     return NEXT("ftruncate64", int (*)(int, off_t))(fd, len);
 }
 
 int rename(const char *a, const char *b)
 {
-    if (hit(0, NULL)) {
-        errno = fault_errno;
-        return -1;
-    }
+    IO_FAULT();
     return NEXT("rename", int (*)(const char *, const char *))(a, b);
 }
 

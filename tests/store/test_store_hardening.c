@@ -5,6 +5,7 @@
  * for known and unknown usernames.
  */
 #include "basira/store.h"
+#include "raw_db.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -317,24 +318,6 @@ static void test_sign_in_constant_work(void)
     CHECK_MSG(ratio > 0.9 && ratio < 1.1, "ratio %.3f", ratio);
     basira_store_free(st);
     setenv("BASIRA_ARGON2_FAST", "1", 1);
-}
-
-/* Open the database behind the store's back, as an insider holding the key would. */
-static sqlite3 *raw_open(const char *dir, const char *key_file)
-{
-    unsigned char buf[4096], key[32];
-    FILE *f = fopen(key_file, "rb");
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    crypto_generichash(key, 32, buf, n, NULL, 0);
-    char hex[65], pragma[128], path[700];
-    sodium_bin2hex(hex, sizeof hex, key, 32);
-    snprintf(pragma, sizeof pragma, "PRAGMA key = \"x'%s'\"", hex);
-    snprintf(path, sizeof path, "%s/basira.db", dir);
-    sqlite3 *db = NULL;
-    sqlite3_open(path, &db);
-    sqlite3_exec(db, pragma, NULL, NULL, NULL);
-    return db;
 }
 
 static void fill_audit(basira_store *st, int n)
