@@ -56,10 +56,11 @@ typedef enum basira_role {
     BASIRA_ROLE_DERMATOLOGIST,
     BASIRA_ROLE_ADMIN,
     BASIRA_ROLE_AUDITOR,
+    BASIRA_ROLE_DATA_STEWARD, /* bulk export of every case (research, registries), nothing else */
     BASIRA_ROLE_COUNT_
 } basira_role;
 
-/* "gp", "nurse", "dermatologist", "admin", "auditor". */
+/* "gp", "nurse", "dermatologist", "admin", "auditor", "data_steward". */
 const char *basira_role_name(basira_role r);
 /* Parse a role name; BASIRA_E_INVALID_ARGUMENT naming the valid ones otherwise. */
 basira_code basira_role_parse(const char *name, basira_role *out, basira_error *err);

@@ -339,6 +339,7 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
     pthread_mutex_init(&s->log_lock, NULL);
     pthread_mutex_init(&s->guard_lock, NULL);
     pthread_mutex_init(&s->refusal_lock, NULL);
+    pthread_mutex_init(&s->export_lock, NULL);
     s->refusal_tokens = 60;
     clock_gettime(CLOCK_MONOTONIC, &s->refusal_refill);
     basira_store_set_login_limits(st, s->cfg.login_max_failures, s->cfg.login_window_s);
@@ -455,6 +456,7 @@ void basira_server_free(basira_server *s)
     pthread_mutex_destroy(&s->log_lock);
     pthread_mutex_destroy(&s->guard_lock);
     pthread_mutex_destroy(&s->refusal_lock);
+    pthread_mutex_destroy(&s->export_lock);
     basira_case_service_free(s->cases);
     basira_translator_free(s->tr);
     free(s->openapi);

@@ -64,6 +64,12 @@ struct basira_server {
     double refusal_tokens;
     struct timespec refusal_refill;
     long refusals_suppressed;
+    /* documents.c: when each data steward last exported everything (rate limit). */
+    pthread_mutex_t export_lock;
+    struct {
+        int64_t user_id;
+        struct timespec at;
+    } exports[16];
 };
 
 /* What each role may do: the route table names these, so the matrix is reviewed in one place. */
@@ -73,7 +79,8 @@ enum {
     R_DERM = 1 << BASIRA_ROLE_DERMATOLOGIST,
     R_ADMIN = 1 << BASIRA_ROLE_ADMIN,
     R_AUDITOR = 1 << BASIRA_ROLE_AUDITOR,
-    R_ANY = R_GP | R_NURSE | R_DERM | R_ADMIN | R_AUDITOR,
+    R_STEWARD = 1 << BASIRA_ROLE_DATA_STEWARD,
+    R_ANY = R_GP | R_NURSE | R_DERM | R_ADMIN | R_AUDITOR | R_STEWARD,
     R_CLINICAL = R_GP | R_NURSE | R_DERM,
     R_PUBLIC = 0,
 };

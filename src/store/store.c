@@ -21,6 +21,7 @@ static const char *const role_names[BASIRA_ROLE_COUNT_] = {
     [BASIRA_ROLE_DERMATOLOGIST] = "dermatologist",
     [BASIRA_ROLE_ADMIN] = "admin",
     [BASIRA_ROLE_AUDITOR] = "auditor",
+    [BASIRA_ROLE_DATA_STEWARD] = "data_steward",
 };
 
 const char *basira_role_name(basira_role r)
@@ -39,8 +40,8 @@ basira_code basira_role_parse(const char *name, basira_role *out, basira_error *
         }
     }
     return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                             N_("unknown role '%s' (expected gp, nurse, dermatologist, admin or "
-                                "auditor)"),
+                             N_("unknown role '%s' (expected gp, nurse, dermatologist, admin, "
+                                "auditor or data_steward)"),
                              name ? name : "");
 }
 

@@ -344,6 +344,27 @@ static void test_idempotency(void)
     http_free(&c);
 }
 
+/* Bulk export: the data steward's permission alone, audited, one a minute. */
+static void test_bulk_export(void)
+{
+    http_client g, d;
+    http_init(&g, "http", port);
+    http_init(&d, "http", port);
+    CHECK_EQ_INT(http_login(&g, "gp", "password-123"), 200);
+    CHECK_EQ_INT(http_req(&g, "GET", "/export?format=csv", NULL, NULL, 0, 0), 403);
+    CHECK_EQ_INT(http_login(&d, "steward", "password-123"), 200);
+    CHECK_EQ_INT(http_req(&d, "GET", "/export?format=csv", NULL, NULL, 0, 0), 200);
+    CHECK(d.body.data && !strncmp(d.body.data, "case_id,", 8));
+    CHECK_EQ_INT(http_req(&d, "GET", "/export?format=json", NULL, NULL, 0, 0), 429);
+    CHECK_STR(http_error_code(&d), "limit_exceeded");
+    /* Nothing else is open to the role. */
+    CHECK_EQ_INT(http_req(&d, "GET", "/cases", NULL, NULL, 0, 0), 403);
+    CHECK_EQ_INT(http_req(&d, "GET", "/audit", NULL, NULL, 0, 0), 403);
+    http_free(&g);
+    http_free(&d);
+    CHECK(audited("rate_limited") >= 1);
+}
+
 /* The node writes an audit checkpoint at start-up (and every checkpoint_interval_s). */
 static void test_checkpoint_written(void)
 {
@@ -383,7 +404,9 @@ int main(void)
     basira_store_key key = {"test passphrase", NULL};
     basira_actor setup = {"setup", "local"};
     if (basira_store_open(tmpdir, &key, 1, &store, &err) ||
-        basira_store_user_add(store, &setup, "gp", BASIRA_ROLE_GP, "password-123", &err)) {
+        basira_store_user_add(store, &setup, "gp", BASIRA_ROLE_GP, "password-123", &err) ||
+        basira_store_user_add(store, &setup, "steward", BASIRA_ROLE_DATA_STEWARD, "password-123",
+                              &err)) {
         fprintf(stderr, "store: %s\n", err.message);
         return 1;
     }
@@ -411,6 +434,7 @@ int main(void)
     RUN(test_refusals_audited);
     RUN(test_checkpoint_written);
     RUN(test_idempotency);
+    RUN(test_bulk_export);
 
     basira_server_stop(server, 5);
     basira_server_free(server);
