@@ -14,7 +14,7 @@ PACKAGES=(
   # neural networks
   libdnnl-dev libopenblas-dev
   # storage, crypto, network
-  libsqlcipher-dev sqlcipher libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev
+  libsqlcipher-dev sqlcipher libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev libqrencode-dev
   libcurl4-openssl-dev libjansson-dev libpq-dev
   # documents
   libcairo2-dev libpango1.0-dev fonts-noto-core fonts-dejavu-core poppler-utils

@@ -26,6 +26,7 @@
 #include "basira/store.h"
 #include "basira/triage.h"
 #include "cli.h"
+#include "serve_tls.h"
 #include "core/i18n.h"
 
 static void usage(FILE *f)
@@ -49,6 +50,8 @@ static void usage(FILE *f)
                  "admin NAME.\n"
                  "Stop with Ctrl-C or SIGTERM: requests in flight finish, nothing acknowledged "
                  "is lost.\n"));
+    fprintf(f, _("  --insecure-http      on an address other than loopback, serve plain HTTP "
+                 "instead of HTTPS with the node's own certificate (DIR/tls)\n"));
     fprintf(f, _("  --audit-syslog       also send the audit trail's periodic checkpoints to "
                  "syslog\n"));
 }
@@ -141,21 +144,18 @@ static void single_threaded_kernels(char **argv)
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},
-        {"tls-cert", required_argument, NULL, 'c'},
-        {"tls-key", required_argument, NULL, 'k'},
-        {"key-file", required_argument, NULL, 'K'},
-        {"threads", required_argument, NULL, 't'},
-        {"model", required_argument, NULL, 'm'},
-        {"access-log", required_argument, NULL, 'a'},
-        {"audit-syslog", no_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"data", required_argument, NULL, 'd'},     {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
+        {"key-file", required_argument, NULL, 'K'}, {"threads", required_argument, NULL, 't'},
+        {"model", required_argument, NULL, 'm'},    {"access-log", required_argument, NULL, 'a'},
+        {"audit-syslog", no_argument, NULL, 'S'},   {"insecure-http", no_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *dir = "./basira-data", *key_file = NULL, *model = NULL, *log_path = NULL;
     char addr[64] = "127.0.0.1";
     long port = 8080, threads = 8;
+    int insecure_http = 0;
+    char own_cert[4300] = "", own_key[4300] = "", fingerprint[96] = "";
     basira_server_config cfg;
     basira_server_config_default(&cfg);
     int o;
@@ -192,6 +192,9 @@ static int run(int argc, char **argv)
             break;
         case 'S':
             cfg.audit_syslog = 1;
+            break;
+        case 'I':
+            insecure_http = 1;
             break;
         case 'h':
             usage(stdout);
@@ -237,6 +240,27 @@ static int run(int argc, char **argv)
     if (basira_cli_open_store(dir, key_file, 0, &st)) {
         basira_site_config_free(&site);
         return BASIRA_EXIT_FAILED;
+    }
+    /*
+     * Phones on the clinic network: on any address but loopback, HTTPS by default,
+     * with the node's own certificate when none is given; plain HTTP there only
+     * with --insecure-http.
+     */
+    if (!serve_is_loopback(addr) && !cfg.tls_cert) {
+        if (insecure_http) {
+            fprintf(stderr,
+                    _("basira: warning: plain HTTP on %s (--insecure-http): passwords and "
+                      "patient data cross the network unencrypted\n"),
+                    addr);
+        } else if (serve_tls_ensure(dir, own_cert, own_key, sizeof own_cert, fingerprint, &err)) {
+            basira_cli_report(dir, &err);
+            basira_store_free(st);
+            basira_site_config_free(&site);
+            return BASIRA_EXIT_FAILED;
+        } else {
+            cfg.tls_cert = own_cert;
+            cfg.tls_key = own_key;
+        }
     }
     long users = 0;
     if (basira_store_user_count(st, &users, &err)) {
@@ -305,6 +329,13 @@ static int run(int argc, char **argv)
                                   cfg.tls_cert != NULL, "analysis", an.analyze != NULL);
         basira_json_print_line(stderr, ready);
         json_decref(ready);
+        if (fingerprint[0]) {
+            char host[64], url[160];
+            serve_pairing_host(addr, host, sizeof host);
+            snprintf(url, sizeof url, strchr(host, ':') ? "https://[%s]:%u/" : "https://%s:%u/",
+                     host, (unsigned)basira_server_port(srv));
+            serve_tls_print_pairing(stderr, url, fingerprint);
+        }
         struct signalfd_siginfo si;
         ssize_t n;
         do

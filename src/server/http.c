@@ -182,6 +182,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (ci && ci->client_addr)
             server_format_ip(ci->client_addr, rq->ip, sizeof rq->ip);
         guard_phase(s, c, GUARD_BODY);
+        rq->tls = s->tls_cert != NULL;
         enum MHD_Result ret = MHD_YES;
         if (atomic_load(&s->stopping)) {
             /* Draining for shutdown: refuse new work so requests in flight can finish. */

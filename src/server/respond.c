@@ -73,6 +73,8 @@ enum MHD_Result server_queue(struct MHD_Connection *c, request *rq, struct MHD_R
     MHD_add_response_header(r, "Content-Security-Policy",
                             how->csp ? how->csp : "default-src 'none'");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    if (rq->tls) /* phones that reached the node over HTTPS never fall back to plain HTTP */
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
     if (how->disposition)
         MHD_add_response_header(r, "Content-Disposition", how->disposition);
     for (const char *const *h = how->headers; h && h[0]; h += 2)

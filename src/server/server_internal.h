@@ -120,6 +120,7 @@ struct request {
     unsigned status;
     size_t bytes_out;
     int idem;       /* the write carries an Idempotency-Key: its JSON answer is kept */
+    int tls;        /* served over HTTPS (HSTS) */
     char *captured; /* that answer (malloc'd), for the key */
 };
 
