@@ -10,11 +10,11 @@ PACKAGES=(
   # toolchain
   build-essential cmake pkg-config gettext clang libclang-rt-14-dev clang-format valgrind
   # images
-  libvips-dev libheif-dev libwebp-dev libtiff-dev libjpeg-dev libpng-dev liblcms2-dev libexif-dev
+  libvips-dev libheif-dev libwebp-dev libtiff-dev libjpeg-dev libpng-dev liblcms2-dev libexif-dev zlib1g-dev
   # neural networks
   libdnnl-dev libopenblas-dev
   # storage, crypto, network
-  libsqlcipher-dev sqlcipher libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev
+  libsqlcipher-dev sqlcipher libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev libqrencode-dev
   libcurl4-openssl-dev libjansson-dev libpq-dev
   # national image archive: DICOM (DCMTK), Orthanc with its PostgreSQL index
   libdcmtk-dev orthanc orthanc-postgresql postgresql

@@ -48,6 +48,7 @@ typedef enum basira_code {
     BASIRA_E_LIMIT,            /* "limit_exceeded": size/time/rate limits */
     BASIRA_E_INTERNAL,         /* "internal_error": a bug; please report */
     BASIRA_E_PRECONDITION,     /* "precondition_failed": changed since the caller read it */
+    BASIRA_E_NO_SPACE,         /* "disk_full": the node's disk is full (HTTP 507) */
     BASIRA_E_COUNT_            /* number of codes; not a code */
 } basira_code;
 

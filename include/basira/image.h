@@ -35,11 +35,62 @@ extern "C" {
 /* An 8-bit sRGB image, 3 interleaved channels (R,G,B), rows top to bottom. Opaque. */
 typedef struct basira_image basira_image;
 
+/*
+ * A memory budget shared by concurrent decodes (the clinic node makes one, sized
+ * to the machine). Each decode reserves what its header says it will need
+ * (see max_decode_bytes) and waits, up to its deadline, while others hold the
+ * rest. Thread-safe.
+ */
+typedef struct basira_decode_budget basira_decode_budget;
+
+/* Budget size for this machine: 1/16 of physical memory, within 48..160 MiB. */
+#define BASIRA_DECODE_BUDGET_MIN ((size_t)48 << 20)
+#define BASIRA_DECODE_BUDGET_MAX ((size_t)160 << 20)
+size_t basira_decode_budget_default_bytes(void);
+/* bytes 0: basira_decode_budget_default_bytes(). */
+basira_code basira_decode_budget_new(size_t bytes, basira_decode_budget **out, basira_error *err);
+void basira_decode_budget_free(basira_decode_budget *b);
+size_t basira_decode_budget_total(const basira_decode_budget *b);
+/*
+ * Reserve bytes of the budget for something else that holds memory (or release
+ * them), waiting at most seconds; BASIRA_E_LIMIT ("busy") when it cannot.
+ * Decodes do this themselves.
+ */
+basira_code basira_decode_budget_reserve(basira_decode_budget *b, size_t bytes, double seconds,
+                                         basira_error *err);
+void basira_decode_budget_release(basira_decode_budget *b, size_t bytes);
+/* Bytes reserved right now by decodes in progress (tests, monitoring). */
+size_t basira_decode_budget_in_use(basira_decode_budget *b);
+
+/*
+ * Documented limits on PNG text chunks (tEXt, zTXt, iTXt; metadata that is
+ * dropped anyway): at most 32 of them, 1 MiB in all, and none inflating to more
+ * than 1 MiB. A PNG past them is image_too_large; the others lose their text
+ * chunks before decoding.
+ */
+#define BASIRA_PNG_MAX_TEXT_CHUNKS 32
+#define BASIRA_PNG_MAX_TEXT_BYTES (1 << 20)
+
 typedef struct basira_intake_options {
     size_t max_file_bytes; /* refuse larger files; 0 = default (64 MiB) */
     uint64_t max_pixels;   /* refuse larger width*height in the header; 0 = default (100 MP) */
     int min_side;          /* refuse images whose shorter side is smaller; 0 = default (64) */
     int max_side; /* shrink on load so the longer side is at most this; 0 = default (1024) */
+    /*
+     * Refuse (image_too_large) a photo whose decoding needs more memory than this,
+     * estimated from its header; 0 = default (256 MiB), and never more than the
+     * budget's size. Streamed formats (baseline JPEG, plain PNG, WebP) cost a few
+     * tens of MB at any size; those decoded whole cost, per pixel: GIF 5 bytes,
+     * progressive JPEG 2 per channel, interlaced PNG and TIFF one frame, HEIF 4.5.
+     * With the node's largest budget (160 MiB) that is about 29 MP for a GIF,
+     * 24 MP for a progressive colour JPEG, 40 MP for an interlaced PNG or a TIFF,
+     * 30 MP for a HEIF; plain JPEG, PNG and WebP keep the 100 MP pixel limit.
+     */
+    size_t max_decode_bytes;
+    /* Give up (limit_exceeded) when waiting for the budget plus decoding takes longer;
+     * 0 = default (20 s). */
+    double max_seconds;
+    basira_decode_budget *budget; /* shared with other decodes; NULL: none */
 } basira_intake_options;
 
 /* Fill opts with the defaults. */

@@ -55,18 +55,22 @@ typedef struct basira_server_config {
     uint16_t port;           /* 0 = any free port (see basira_server_port) */
     const char *tls_cert;    /* PEM files; both or neither (HTTPS via GnuTLS) */
     const char *tls_key;
-    unsigned threads;         /* worker threads (epoll each); default 8 */
-    size_t max_json_bytes;    /* default 64 KiB */
-    size_t max_image_bytes;   /* default 16 MiB */
-    unsigned idle_timeout_s;  /* close a connection silent this long; default 30 */
-    unsigned request_time_s;  /* whole request (upload included) limit; default 120 */
-    int64_t session_ttl_s;    /* default 8 hours */
-    int64_t session_idle_s;   /* signed out after this long without a request; default 900 */
-    int login_max_failures;   /* per username + address and window; default 5 */
-    int login_window_s;       /* default 900 */
-    unsigned max_connections; /* default 256 */
-    FILE *access_log;         /* JSON Lines; NULL = no access log */
-    const char *openapi_path; /* NULL = docs/openapi.json found by basira_data_file() */
+    unsigned threads;                /* worker threads (epoll each); default 8 */
+    size_t max_json_bytes;           /* default 64 KiB */
+    size_t max_image_bytes;          /* default 16 MiB */
+    unsigned idle_timeout_s;         /* close a connection silent this long; default 60 */
+    unsigned request_time_s;         /* whole request (upload included) limit; default 120 */
+    int64_t session_ttl_s;           /* default 8 hours */
+    int64_t session_idle_s;          /* signed out after this long without a request; default 900 */
+    int login_max_failures;          /* per account (any address) and window; default 5 */
+    int login_window_s;              /* default 900 */
+    unsigned max_connections;        /* all addresses together; default 1000 (fewer with few fds) */
+    unsigned max_connections_per_ip; /* default 16: one address cannot take the others' room */
+    unsigned header_time_s;          /* a request head must arrive within this; default 10 */
+    unsigned checkpoint_interval_s;  /* audit checkpoint outside the database; default 600 */
+    int audit_syslog;                /* also send each checkpoint to syslog (LOG_AUTHPRIV) */
+    FILE *access_log;                /* JSON Lines; NULL = no access log */
+    const char *openapi_path;        /* NULL = docs/openapi.json found by basira_data_file() */
     /* The clinic printed on referral letters (DIR/config.json "clinic"); NULL = generic. */
     const char *clinic_name;
     const char *clinic_address;

@@ -55,10 +55,11 @@ typedef enum basira_role {
     BASIRA_ROLE_DERMATOLOGIST,
     BASIRA_ROLE_ADMIN,
     BASIRA_ROLE_AUDITOR,
+    BASIRA_ROLE_DATA_STEWARD, /* bulk export of every case (research, registries), nothing else */
     BASIRA_ROLE_COUNT_
 } basira_role;
 
-/* "gp", "nurse", "dermatologist", "admin", "auditor". */
+/* "gp", "nurse", "dermatologist", "admin", "auditor", "data_steward". */
 const char *basira_role_name(basira_role r);
 /* Parse a role name; BASIRA_E_INVALID_ARGUMENT naming the valid ones otherwise. */
 basira_code basira_role_parse(const char *name, basira_role *out, basira_error *err);
@@ -98,6 +99,12 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
                               const basira_store_options *opts, basira_store **out,
                               basira_error *err);
 void basira_store_free(basira_store *st);
+
+/*
+ * 1 while the disk is full (see src/store/space.c): reads, sign-in and audit
+ * entries keep working from a reserve; adding data is BASIRA_E_NO_SPACE.
+ */
+int basira_store_disk_full(basira_store *st);
 
 /* Current schema version (number of migrations applied). */
 int basira_store_schema_version(basira_store *st);
@@ -164,6 +171,30 @@ basira_code basira_store_user_list(basira_store *st, json_t **out, basira_error 
  */
 basira_code basira_store_authenticate(basira_store *st, const char *username, const char *password,
                                       const char *ip, basira_user *out, basira_error *err);
+
+/*
+ * Sign-in with the lockout per account: after max_failures failed or unchecked
+ * attempts on one username (known or not, from any address) within window_s
+ * seconds of the first, further attempts are refused without checking the
+ * password (BASIRA_E_LIMIT, *retry_after_s set) until the window ends or an
+ * administrator unlocks the account. Each attempt is counted in the database
+ * before the password is checked, so concurrent guesses get max_failures checks
+ * in all and a restart keeps the lock. A success clears the count. Otherwise as
+ * basira_store_authenticate (which is this with retry_after_s NULL).
+ */
+#define BASIRA_LOGIN_MAX_FAILURES 5
+#define BASIRA_LOGIN_WINDOW_S 900
+#define BASIRA_LOGIN_AUDITED_REFUSALS 20 /* refusals audited per locked window */
+basira_code basira_store_sign_in(basira_store *st, const char *username, const char *password,
+                                 const char *ip, basira_user *out, int *retry_after_s,
+                                 basira_error *err);
+/* The lockout's limits (defaults above; 0 keeps the default). */
+void basira_store_set_login_limits(basira_store *st, int max_failures, int window_s);
+/* Lift the lockout of an account (audited). BASIRA_E_NOT_FOUND when no such user. */
+basira_code basira_store_user_unlock(basira_store *st, const basira_actor *who,
+                                     const char *username, basira_error *err);
+/* How many passwords were checked with Argon2id so far (tests: one run per sign-in). */
+long basira_store_password_checks(basira_store *st);
 
 /* ---- sessions ---- */
 
@@ -327,6 +358,30 @@ basira_code basira_store_decision(basira_store *st, const basira_actor *who, int
  */
 basira_code basira_store_patient_get(basira_store *st, const basira_actor *who,
                                      const char *patient_ref, json_t **out, basira_error *err);
+/* ---- idempotency keys ---- */
+
+typedef enum basira_idem_state {
+    BASIRA_IDEM_NEW = 0,  /* reserved now: run the write, then basira_store_idem_finish */
+    BASIRA_IDEM_DONE,     /* answered before: status and body are that answer */
+    BASIRA_IDEM_PENDING,  /* a first attempt started and never answered (interrupted) */
+    BASIRA_IDEM_MISMATCH, /* the key was used for another request */
+} basira_idem_state;
+
+typedef struct basira_idem {
+    basira_idem_state state;
+    int status;
+    char *body; /* malloc'd (DONE) */
+} basira_idem;
+
+/*
+ * Look up, or reserve, the key of one account's write. route names the request
+ * (method and path). Keys: 1..128 visible ASCII characters; kept a day.
+ */
+basira_code basira_store_idem_begin(basira_store *st, int64_t user_id, const char *key,
+                                    const char *route, basira_idem *out, basira_error *err);
+/* Record the answer (status > 0) or forget the key (status 0: nothing was done). */
+basira_code basira_store_idem_finish(basira_store *st, int64_t user_id, const char *key, int status,
+                                     const char *body, basira_error *err);
 
 /* ---- audit ---- */
 
@@ -340,13 +395,39 @@ basira_code basira_store_audit_list(basira_store *st, const basira_actor *who, i
                                     int limit, json_t **out, basira_error *err);
 
 typedef struct basira_audit_report {
-    long checked;   /* entries verified */
-    int64_t bad_id; /* first entry at fault, 0 when intact */
+    long checked;                        /* entries verified */
+    int64_t bad_id;                      /* first entry at fault, 0 when intact */
+    int64_t head_id, anchor_id;          /* last entry; last purged entry (0 none) */
+    char head_hash[65], anchor_hash[65]; /* their hashes (hex) */
+    int64_t checkpoint_at;               /* time of the checkpoint checked against; 0 none */
+    int64_t checkpoint_head_id;          /* the head it recorded */
 } basira_audit_report;
 
-/* BASIRA_E_TAMPERED with a message naming the entry when the chain is broken. */
+/*
+ * BASIRA_E_TAMPERED with a message naming the entry when the chain is broken,
+ * when the anchor differs from the one the latest purge recorded, or when the
+ * trail disagrees with the latest checkpoint (DIR/audit-checkpoints.jsonl, see
+ * basira_store_audit_checkpoint): its head is behind it, the entry it recorded
+ * has another hash, or the anchor moved back. A checkpoint file whose lines do
+ * not carry a valid MAC is tampering too.
+ */
 basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep,
                                       basira_error *err);
+
+typedef struct basira_audit_checkpoint {
+    int64_t at; /* unix seconds */
+    int64_t head_id, anchor_id;
+    char head_hash[65], anchor_hash[65];
+} basira_audit_checkpoint;
+
+/*
+ * Append the current head and anchor, with a MAC keyed from the database key, as
+ * one line of DIR/audit-checkpoints.jsonl (0600, fsync'd), outside the database:
+ * what `verify` later checks the trail against. out (may be NULL) receives it.
+ * The node writes one periodically, after each purge and after each verify.
+ */
+basira_code basira_store_audit_checkpoint(basira_store *st, basira_audit_checkpoint *out,
+                                          basira_error *err);
 
 /* ---- retention ---- */
 

@@ -171,6 +171,12 @@ typedef enum basira_photo_kind {
     BASIRA_PHOTO_DERMOSCOPIC, /* taken through a dermatoscope */
     BASIRA_PHOTO_CLINICAL,    /* taken without one */
 } basira_photo_kind;
+/*
+ * The intake limits photos are decoded under (default: basira_intake_options_default);
+ * the clinic node passes its shared decode budget here. Set before the first run;
+ * the budget must outlive the pipeline.
+ */
+void basira_pipeline_set_intake(basira_pipeline *p, const basira_intake_options *opts);
 
 typedef struct basira_triage_request {
     const basira_history *history; /* NULL = nothing reported */

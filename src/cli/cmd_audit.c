@@ -88,6 +88,19 @@ static int run(int argc, char **argv)
             status = BASIRA_EXIT_FAILED;
         } else {
             printf(_("audit trail intact: %ld entries verified\n"), rep.checked);
+            /* The head hash, to be noted or compared elsewhere: what a rewrite cannot keep. */
+            printf(_("head: entry %lld, hash %s\n"), (long long)rep.head_id, rep.head_hash);
+            if (rep.anchor_id)
+                printf(_("starts after purged entry %lld, hash %s\n"), (long long)rep.anchor_id,
+                       rep.anchor_hash);
+            if (rep.checkpoint_at)
+                printf(_("agrees with the latest checkpoint (entry %lld)\n"),
+                       (long long)rep.checkpoint_head_id);
+            /* A verified state goes on record outside the database. */
+            if (basira_store_audit_checkpoint(st, NULL, &err)) {
+                basira_cli_report(dir, &err);
+                status = BASIRA_EXIT_FAILED;
+            }
         }
     } else {
         json_t *out = NULL;

@@ -8,6 +8,7 @@
  * store is closed; every acknowledged write was already committed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "basira/image.h"
@@ -24,6 +26,7 @@
 #include "basira/store.h"
 #include "basira/triage.h"
 #include "cli.h"
+#include "serve_tls.h"
 #include "core/i18n.h"
 
 static void usage(FILE *f)
@@ -49,25 +52,65 @@ static void usage(FILE *f)
                  "is lost.\n"));
     fprintf(f, _("  --idle-logout MIN    sign users out after MIN minutes without activity "
                  "(default 15)\n"));
+    fprintf(f, _("  --insecure-http      on an address other than loopback, serve plain HTTP "
+                 "instead of HTTPS with the node's own certificate (DIR/tls)\n"));
+    fprintf(f, _("  --audit-syslog       also send the audit trail's periodic checkpoints to "
+                 "syslog\n"));
 }
 
 /* ---- the real analysis: the triage pipeline, photos decoded once and re-encoded without metadata
  * ---- */
 
+/* What the analysis of an upload uses: the pipeline and the node's photo budget. */
+typedef struct serve_analysis {
+    basira_pipeline *pipe;
+    basira_intake_options intake;
+} serve_analysis;
+
 static basira_code real_analyze(void *ctx, const void *data, size_t len,
                                 const basira_history *history, basira_triage_result *out,
                                 basira_error *err)
 {
+    serve_analysis *sa = ctx;
     basira_triage_request req = {.history = history, .force = 0};
-    return basira_pipeline_analyze(ctx, data, len, &req, NULL, out, err);
+    return basira_pipeline_analyze(sa->pipe, data, len, &req, NULL, out, err);
 }
 
 static basira_code real_analyze_kind(void *ctx, const void *data, size_t len,
                                      const basira_history *history, basira_photo_kind kind,
                                      basira_triage_result *out, basira_error *err)
 {
+    serve_analysis *sa = ctx;
     basira_triage_request req = {.history = history, .force = 0, .photo_kind = kind};
-    return basira_pipeline_analyze(ctx, data, len, &req, NULL, out, err);
+    return basira_pipeline_analyze(sa->pipe, data, len, &req, NULL, out, err);
+}
+
+/*
+ * The access log names users, addresses and case numbers: readable by the
+ * node's account only (0600), also when it already existed with wider rights.
+ */
+static FILE *open_private_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    int e = 0;
+    if (fstat(fd, &st) != 0)
+        e = errno;
+    else if (!S_ISREG(st.st_mode))
+        e = EINVAL;
+    else if ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) != 0)
+        e = errno;
+    if (e) {
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "a");
+    if (!f)
+        close(fd);
+    return f;
 }
 
 static int parse_listen(const char *s, char *addr, size_t addrsz, long *port)
@@ -112,21 +155,19 @@ static void single_threaded_kernels(char **argv)
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},
-        {"tls-cert", required_argument, NULL, 'c'},
-        {"tls-key", required_argument, NULL, 'k'},
-        {"key-file", required_argument, NULL, 'K'},
-        {"threads", required_argument, NULL, 't'},
-        {"model", required_argument, NULL, 'm'},
-        {"access-log", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},
-        {"idle-logout", required_argument, NULL, 'I'},
-        {NULL, 0, NULL, 0},
+        {"data", required_argument, NULL, 'd'},     {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
+        {"key-file", required_argument, NULL, 'K'}, {"threads", required_argument, NULL, 't'},
+        {"model", required_argument, NULL, 'm'},    {"access-log", required_argument, NULL, 'a'},
+        {"audit-syslog", no_argument, NULL, 'S'},   {"insecure-http", no_argument, NULL, 'I'},
+        {"idle-logout", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *dir = "./basira-data", *key_file = NULL, *model = NULL, *log_path = NULL;
     char addr[64] = "127.0.0.1";
     long port = 8080, threads = 8;
+    int insecure_http = 0;
+    char own_cert[4300] = "", own_key[4300] = "", fingerprint[96] = "";
     basira_server_config cfg;
     basira_server_config_default(&cfg);
     int o;
@@ -161,13 +202,19 @@ static int run(int argc, char **argv)
         case 'a':
             log_path = optarg;
             break;
-        case 'I': {
+        case 'L': {
             long minutes = 15;
             if (basira_cli_parse_long("--idle-logout", optarg, 1, 24 * 60, &minutes))
                 return BASIRA_EXIT_USAGE;
             cfg.session_idle_s = minutes * 60;
             break;
         }
+        case 'S':
+            cfg.audit_syslog = 1;
+            break;
+        case 'I':
+            insecure_http = 1;
+            break;
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
@@ -214,6 +261,27 @@ static int run(int argc, char **argv)
         basira_site_config_free(&site);
         return BASIRA_EXIT_FAILED;
     }
+    /*
+     * Phones on the clinic network: on any address but loopback, HTTPS by default,
+     * with the node's own certificate when none is given; plain HTTP there only
+     * with --insecure-http.
+     */
+    if (!serve_is_loopback(addr) && !cfg.tls_cert) {
+        if (insecure_http) {
+            fprintf(stderr,
+                    _("basira: warning: plain HTTP on %s (--insecure-http): passwords and "
+                      "patient data cross the network unencrypted\n"),
+                    addr);
+        } else if (serve_tls_ensure(dir, own_cert, own_key, sizeof own_cert, fingerprint, &err)) {
+            basira_cli_report(dir, &err);
+            basira_store_free(st);
+            basira_site_config_free(&site);
+            return BASIRA_EXIT_FAILED;
+        } else {
+            cfg.tls_cert = own_cert;
+            cfg.tls_key = own_key;
+        }
+    }
     long users = 0;
     if (basira_store_user_count(st, &users, &err)) {
         basira_cli_report(dir, &err);
@@ -233,20 +301,35 @@ static int run(int argc, char **argv)
 
     basira_pipeline *pipe = NULL;
     basira_analyzer an = {NULL, NULL, NULL};
+    /*
+     * One memory budget for every photo decoded at once, sized to the machine
+     * (image.h): eight 10000 x 10000 uploads at once used to take 2.7 GB.
+     */
+    serve_analysis sa;
+    basira_intake_options_default(&sa.intake);
+    if (basira_decode_budget_new(0, &sa.intake.budget, &err)) {
+        basira_cli_report(NULL, &err);
+        basira_store_free(st);
+        basira_site_config_free(&site);
+        return BASIRA_EXIT_FAILED;
+    }
     if (basira_pipeline_new(model, &site.triage, &pipe, &err)) {
         /* Cases, decisions and the audit trail still work without a model. */
         fprintf(stderr, _("basira: warning: photo analysis disabled (%s); uploads answer 503\n"),
                 err.message);
     } else {
+        basira_pipeline_set_intake(pipe, &sa.intake);
+        sa.pipe = pipe;
         an.analyze = real_analyze;
         an.analyze_kind = real_analyze_kind;
-        an.ctx = pipe;
+        an.ctx = &sa;
     }
 
     FILE *log = stdout;
-    if (log_path && !(log = fopen(log_path, "a"))) {
+    if (log_path && !(log = open_private_log(log_path))) {
         fprintf(stderr, _("basira: cannot open %s: %s\n"), log_path, strerror(errno));
         basira_pipeline_free(pipe);
+        basira_decode_budget_free(sa.intake.budget);
         basira_store_free(st);
         basira_site_config_free(&site);
         return BASIRA_EXIT_FAILED;
@@ -267,6 +350,13 @@ static int run(int argc, char **argv)
                                   cfg.tls_cert != NULL, "analysis", an.analyze != NULL);
         basira_json_print_line(stderr, ready);
         json_decref(ready);
+        if (fingerprint[0]) {
+            char host[64], url[160];
+            serve_pairing_host(addr, host, sizeof host);
+            snprintf(url, sizeof url, strchr(host, ':') ? "https://[%s]:%u/" : "https://%s:%u/",
+                     host, (unsigned)basira_server_port(srv));
+            serve_tls_print_pairing(stderr, url, fingerprint);
+        }
         struct signalfd_siginfo si;
         ssize_t n;
         do
@@ -285,6 +375,7 @@ static int run(int argc, char **argv)
     else
         fflush(stdout);
     basira_pipeline_free(pipe);
+    basira_decode_budget_free(sa.intake.budget);
     basira_store_free(st);
     basira_site_config_free(&site);
     return status;

@@ -1,5 +1,5 @@
 /*
- * cmd_user.c - `basira user add|passwd|disable|enable|list`: accounts of the clinic node.
+ * cmd_user.c - `basira user add|passwd|disable|enable|unlock|list`: accounts of the clinic node.
  *
  * The first `basira user add` on a data folder creates the encrypted store
  * (asking for the database passphrase twice when it is typed on a terminal).
@@ -33,6 +33,8 @@ static void usage(FILE *f)
                  "  --key-file FILE       database key file (else BASIRA_DB_PASSPHRASE, else "
                  "asked)\n"
                  "  -h, --help            show this help\n"));
+    fprintf(f, _("Also: basira user unlock [options] USERNAME lifts the sign-in lockout of an "
+                 "account (after too many failed sign-ins).\n"));
 }
 
 /* "cli:<login name>", the actor recorded in the audit trail for local commands. */
@@ -109,7 +111,7 @@ static int run(int argc, char **argv)
     }
     int is_list = !strcmp(sub, "list");
     int known = is_list || !strcmp(sub, "add") || !strcmp(sub, "passwd") ||
-                !strcmp(sub, "disable") || !strcmp(sub, "enable");
+                !strcmp(sub, "disable") || !strcmp(sub, "enable") || !strcmp(sub, "unlock");
     if (!known) {
         fprintf(stderr, _("basira: unknown user command '%s'\n"), sub);
         usage(stderr);
@@ -152,6 +154,8 @@ static int run(int argc, char **argv)
         rc = !strcmp(sub, "add") ? basira_store_user_add(st, &who, name, role, password, &err)
                                  : basira_store_user_passwd(st, &who, name, password, &err);
         memset(password, 0, sizeof password);
+    } else if (!strcmp(sub, "unlock")) {
+        rc = basira_store_user_unlock(st, &who, name, &err);
     } else if (!strcmp(sub, "disable") || !strcmp(sub, "enable")) {
         rc = basira_store_user_set_disabled(st, &who, name, !strcmp(sub, "disable"), &err);
     } else {

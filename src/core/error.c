@@ -38,6 +38,7 @@ static const struct {
     [BASIRA_E_INTERNAL] = {"internal_error", N_("internal error")},
     [BASIRA_E_PRECONDITION] = {"precondition_failed",
                                N_("this was changed by someone else since you opened it")},
+    [BASIRA_E_NO_SPACE] = {"disk_full", N_("the node's disk is full")},
 };
 
 const char *basira_code_name(basira_code code)

@@ -11,6 +11,7 @@
 #include "basira/image.h"
 #include "core/i18n.h"
 #include "core/memory.h"
+#include "intake_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,6 +27,8 @@
 #define DEFAULT_MAX_PIXELS ((uint64_t)100000000)
 #define DEFAULT_MIN_SIDE 64
 #define DEFAULT_MAX_SIDE 1024
+#define DEFAULT_MAX_DECODE_BYTES ((size_t)256 << 20)
+#define DEFAULT_MAX_SECONDS 20.0
 /* Hard ceiling on max_side: one output image must stay a few tens of MB at most. */
 #define MAX_SIDE_LIMIT 8192
 
@@ -96,6 +99,9 @@ void basira_intake_options_default(basira_intake_options *opts)
     opts->max_pixels = DEFAULT_MAX_PIXELS;
     opts->min_side = DEFAULT_MIN_SIDE;
     opts->max_side = DEFAULT_MAX_SIDE;
+    opts->max_decode_bytes = DEFAULT_MAX_DECODE_BYTES;
+    opts->max_seconds = DEFAULT_MAX_SECONDS;
+    opts->budget = NULL;
 }
 
 static basira_code resolve_options(const basira_intake_options *in, basira_intake_options *o,
@@ -115,6 +121,16 @@ static basira_code resolve_options(const basira_intake_options *in, basira_intak
         o->min_side = in->min_side;
     if (in->max_side)
         o->max_side = in->max_side;
+    if (in->max_decode_bytes)
+        o->max_decode_bytes = in->max_decode_bytes;
+    if (in->max_seconds < 0 || in->max_seconds != in->max_seconds)
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the decoding time limit must not be negative"));
+    if (in->max_seconds > 0)
+        o->max_seconds = in->max_seconds;
+    o->budget = in->budget;
+    if (o->budget && o->max_decode_bytes > basira_decode_budget_total(o->budget))
+        o->max_decode_bytes = basira_decode_budget_total(o->budget);
     if (o->max_side > MAX_SIDE_LIMIT)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("the largest allowed image side is %d pixels"), MAX_SIDE_LIMIT);
@@ -307,18 +323,65 @@ fail:
     return -1;
 }
 
+/* ---- the processing deadline ---------------------------------------------------- */
+
+typedef struct deadline_watch {
+    struct timespec at; /* CLOCK_MONOTONIC */
+    int expired;
+} deadline_watch;
+
+static int past(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/*
+ * libvips emits "eval" as it computes an image (it was asked to with
+ * vips_image_set_progress()); past the deadline the computation is killed and
+ * the write that drives it fails.
+ */
+static void on_eval(VipsImage *im, VipsProgress *progress, void *user)
+{
+    (void)progress;
+    deadline_watch *w = user;
+    if (!w->expired && past(&w->at)) {
+        w->expired = 1;
+        vips_image_set_kill(im, TRUE);
+    }
+}
+
+static void watch(VipsImage *im, deadline_watch *w)
+{
+    if (!w)
+        return;
+    vips_image_set_progress(im, TRUE);
+    g_signal_connect(im, "eval", G_CALLBACK(on_eval), w);
+}
+
+static basira_code too_slow(basira_error *err)
+{
+    return basira_error_setm(err, BASIRA_E_LIMIT,
+                             N_("the photo took too long to decode and was refused; send it as the "
+                                "camera took it"));
+}
+
 /*
  * Compute a 3-band uchar VipsImage into a new basira_image. The pixels stay in the
  * buffer libvips computed them into (no copy: a 12 MP photo's 1024 px version is
  * 2-3 MB, and every copy of it costs page faults at start-up).
  */
 static basira_code vips_to_image(VipsImage *im, basira_image **out, basira_code decode_code,
-                                 basira_error *err)
+                                 deadline_watch *dw, basira_error *err)
 {
     size_t size = 0;
+    watch(im, dw);
     void *mem = vips_image_write_to_memory(im, &size);
     if (!mem) {
         vips_error_clear();
+        if (dw && dw->expired)
+            return too_slow(err);
         if (decode_code == BASIRA_E_CORRUPT)
             return basira_error_setm(err, BASIRA_E_CORRUPT,
                                      N_("the photo is damaged or incomplete (perhaps the transfer "
@@ -389,7 +452,7 @@ static int step(VipsImage **cur, VipsImage *next, int status)
  * does not pass fail_on to the loader, so truncated JPEGs went through.)
  */
 static basira_code decode(const void *data, size_t len, const char *loader, int w, int h,
-                          int max_side, basira_image **out, basira_error *err)
+                          int max_side, deadline_watch *dw, basira_image **out, basira_error *err)
 {
     int longest = w > h ? w : h;
     VipsImage *im = NULL;
@@ -445,22 +508,28 @@ static basira_code decode(const void *data, size_t len, const char *loader, int 
     if (!needs_rotation(rgb)) {
         /* Upright already (most photos): decode straight into the result. A damaged
          * file shows itself here. */
-        rc = vips_to_image(rgb, out, BASIRA_E_CORRUPT, err);
+        rc = vips_to_image(rgb, out, BASIRA_E_CORRUPT, dw, err);
         unref(&rgb);
         return rc;
     }
     /* Decode now (a damaged file shows itself here), then turn the small copy. */
+    watch(rgb, dw);
     VipsImage *mem = vips_image_copy_memory(rgb);
     unref(&rgb);
-    if (!mem)
+    if (!mem) {
+        if (dw->expired) {
+            vips_error_clear();
+            return too_slow(err);
+        }
         goto corrupt;
+    }
     VipsImage *upright = NULL;
     if (vips_autorot(mem, &upright, NULL)) {
         unref(&mem);
         goto corrupt;
     }
     unref(&mem);
-    rc = vips_to_image(upright, out, BASIRA_E_CORRUPT, err);
+    rc = vips_to_image(upright, out, BASIRA_E_CORRUPT, NULL, err);
     unref(&upright);
     return rc;
 corrupt:
@@ -472,6 +541,80 @@ corrupt:
 }
 
 /* ---- loading ------------------------------------------------------------------ */
+
+/* Everything after the checks on the bytes: header, limits, budget, pixels. */
+static basira_code load_checked(const void *data, size_t len, const basira_intake_options *o,
+                                basira_image **out, basira_error *err)
+{
+    const char *loader = vips_foreign_find_load_buffer(data, len);
+    if (!loader || !loader_allowed(loader)) {
+        vips_error_clear();
+        return basira_error_setm(err, BASIRA_E_NOT_AN_IMAGE,
+                                 N_("this is not a photo Basira can read; send a JPEG, PNG, WebP, "
+                                    "HEIC or TIFF image"));
+    }
+
+    /* Header only: nothing is decoded until pixels are asked for. */
+    VipsImage *head =
+        vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    if (!head) {
+        vips_error_clear();
+        return basira_error_setm(err, BASIRA_E_CORRUPT,
+                                 N_("the photo is damaged or incomplete (perhaps the transfer was "
+                                    "interrupted); send it again"));
+    }
+    int w = vips_image_get_width(head), h = vips_image_get_height(head);
+    int pages = vips_image_get_n_pages(head);
+    int swap = orientation_swaps(head);
+    int page_height = vips_image_get_page_height(head);
+    int interlaced = 0;
+    if (vips_image_get_typeof(head, "interlaced") &&
+        vips_image_get_int(head, "interlaced", &interlaced))
+        interlaced = 0;
+    int bands = vips_image_get_bands(head);
+    int sample = (int)vips_format_sizeof(vips_image_get_format(head));
+    unref(&head);
+    if (pages > 1 || (page_height > 0 && page_height < h))
+        return basira_error_setm(err, BASIRA_E_MULTIPAGE,
+                                 N_("the file holds %d images or frames; send a single photo"),
+                                 pages > 1 ? pages : h / page_height);
+    if (w <= 0 || h <= 0)
+        return basira_error_setm(err, BASIRA_E_CORRUPT,
+                                 N_("the photo is damaged or incomplete (perhaps the transfer was "
+                                    "interrupted); send it again"));
+    if ((uint64_t)w * (uint64_t)h > o->max_pixels)
+        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_LARGE,
+                                 N_("the image has too many pixels (%d x %d, the limit is %llu "
+                                    "million); send the photo as the camera took it"),
+                                 w, h, (unsigned long long)(o->max_pixels / 1000000));
+    if (w < o->min_side || h < o->min_side)
+        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_SMALL,
+                                 N_("the photo is too small (%d x %d pixels, at least %d x %d are "
+                                    "needed); take it again with the phone's camera"),
+                                 w, h, o->min_side, o->min_side);
+    size_t cost = intake_decode_cost(loader, w, h, bands, sample, interlaced, o->max_side);
+    if (cost > o->max_decode_bytes)
+        return basira_error_setm(
+            err, BASIRA_E_IMAGE_TOO_LARGE,
+            N_("decoding this image (%d x %d pixels, stored in a format that "
+               "is decoded whole) would need about %zu MB, more than the %zu "
+               "MB allowed; send the photo as the camera took it, or a smaller "
+               "copy"),
+            w, h, cost >> 20, o->max_decode_bytes >> 20);
+
+    deadline_watch dw = {{0, 0}, 0};
+    intake_deadline_in(o->max_seconds, &dw.at);
+    basira_code rc = intake_budget_acquire(o->budget, cost, &dw.at, err);
+    if (rc)
+        return rc;
+    rc = decode(data, len, loader, w, h, o->max_side, &dw, out, err);
+    intake_budget_release(o->budget, cost);
+    if (rc)
+        return rc;
+    (*out)->orig_width = swap ? h : w;
+    (*out)->orig_height = swap ? w : h;
+    return BASIRA_OK;
+}
 
 basira_code basira_image_load_buffer(const void *data, size_t len,
                                      const basira_intake_options *opts, basira_image **out,
@@ -495,54 +638,14 @@ basira_code basira_image_load_buffer(const void *data, size_t len,
     rc = ensure_vips(err);
     if (rc)
         return rc;
-
-    const char *loader = vips_foreign_find_load_buffer(data, len);
-    if (!loader || !loader_allowed(loader)) {
-        vips_error_clear();
-        return basira_error_setm(err, BASIRA_E_NOT_AN_IMAGE,
-                                 N_("this is not a photo Basira can read; send a JPEG, PNG, WebP, "
-                                    "HEIC or TIFF image"));
-    }
-
-    /* Header only: nothing is decoded until pixels are asked for. */
-    VipsImage *head =
-        vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
-    if (!head) {
-        vips_error_clear();
-        return basira_error_setm(err, BASIRA_E_CORRUPT,
-                                 N_("the photo is damaged or incomplete (perhaps the transfer was "
-                                    "interrupted); send it again"));
-    }
-    int w = vips_image_get_width(head), h = vips_image_get_height(head);
-    int pages = vips_image_get_n_pages(head);
-    int swap = orientation_swaps(head);
-    int page_height = vips_image_get_page_height(head);
-    unref(&head);
-    if (pages > 1 || (page_height > 0 && page_height < h))
-        return basira_error_setm(err, BASIRA_E_MULTIPAGE,
-                                 N_("the file holds %d images or frames; send a single photo"),
-                                 pages > 1 ? pages : h / page_height);
-    if (w <= 0 || h <= 0)
-        return basira_error_setm(err, BASIRA_E_CORRUPT,
-                                 N_("the photo is damaged or incomplete (perhaps the transfer was "
-                                    "interrupted); send it again"));
-    if ((uint64_t)w * (uint64_t)h > o.max_pixels)
-        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_LARGE,
-                                 N_("the image has too many pixels (%d x %d, the limit is %llu "
-                                    "million); send the photo as the camera took it"),
-                                 w, h, (unsigned long long)(o.max_pixels / 1000000));
-    if (w < o.min_side || h < o.min_side)
-        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_SMALL,
-                                 N_("the photo is too small (%d x %d pixels, at least %d x %d are "
-                                    "needed); take it again with the phone's camera"),
-                                 w, h, o.min_side, o.min_side);
-
-    rc = decode(data, len, loader, w, h, o.max_side, out, err);
-    if (rc)
+    uint8_t *stripped = NULL;
+    size_t stripped_len = 0;
+    if ((rc = intake_png_strip_text(data, len, &stripped, &stripped_len, err)))
         return rc;
-    (*out)->orig_width = swap ? h : w;
-    (*out)->orig_height = swap ? w : h;
-    return BASIRA_OK;
+    rc = stripped ? load_checked(stripped, stripped_len, &o, out, err)
+                  : load_checked(data, len, &o, out, err);
+    free(stripped);
+    return rc;
 }
 
 basira_code basira_image_load_file(const char *path, const basira_intake_options *opts,
@@ -695,7 +798,7 @@ basira_code basira_image_resize(const basira_image *img, int width, int height, 
         vips_error_clear();
         return basira_error_setm(err, BASIRA_E_INTERNAL, N_("the image could not be resized"));
     }
-    rc = vips_to_image(dst, out, BASIRA_E_INTERNAL, err);
+    rc = vips_to_image(dst, out, BASIRA_E_INTERNAL, NULL, err);
     unref(&dst);
     unref(&src);
     if (!rc) {

@@ -44,9 +44,10 @@ enum MHD_Result h_audit_verify(basira_server *s, struct MHD_Connection *c, reque
     if (rc && rc != BASIRA_E_TAMPERED)
         return fail(c, rq, &e);
     return send_json(c, rq, 200,
-                     json_pack("{s:b, s:I, s:I, s:s}", "ok", rc == BASIRA_OK, "checked",
+                     json_pack("{s:b, s:I, s:I, s:s, s:I, s:s}", "ok", rc == BASIRA_OK, "checked",
                                (json_int_t)rep.checked, "bad_id", (json_int_t)rep.bad_id, "message",
-                               rc ? e.message : ""),
+                               rc ? e.message : "", "head_id", (json_int_t)rep.head_id, "head_hash",
+                               rep.head_hash),
                      NULL);
 }
 
@@ -90,21 +91,25 @@ enum MHD_Result h_user_update(basira_server *s, struct MHD_Connection *c, reques
     json_t *j = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
     json_t *pass = json_object_get(j, "password"), *dis = json_object_get(j, "disabled");
     json_t *lang = json_object_get(j, "lang");
-    size_t known = (pass != NULL) + (dis != NULL) + (lang != NULL);
+    json_t *unlock = json_object_get(j, "unlock");
+    size_t known = (pass != NULL) + (dis != NULL) + (lang != NULL) + (unlock != NULL);
     basira_code rc = BASIRA_OK;
     basira_actor a = actor_of(rq);
     if (!json_is_object(j) || known == 0 || json_object_size(j) != known ||
         (pass && !json_is_string(pass)) || (dis && !json_is_boolean(dis)) ||
-        (lang && !json_is_string(lang) && !json_is_null(lang)))
-        rc = basira_error_setm(&e, BASIRA_E_FORMAT,
-                               N_("send {\"password\": string}, {\"disabled\": bool} and/or "
-                                  "{\"lang\": \"fr\", \"ar\", \"en\" or null}"));
+        (lang && !json_is_string(lang) && !json_is_null(lang)) || (unlock && !json_is_true(unlock)))
+        rc = basira_error_setm(
+            &e, BASIRA_E_FORMAT,
+            N_("send {\"password\": string}, {\"disabled\": bool}, "
+               "{\"lang\": \"fr\", \"ar\", \"en\" or null} and/or {\"unlock\": true}"));
     if (!rc && lang)
         rc = basira_store_user_set_lang(s->store, &a, rq->name, json_string_value(lang), &e);
     if (!rc && pass)
         rc = basira_store_user_passwd(s->store, &a, rq->name, json_string_value(pass), &e);
     if (!rc && dis)
         rc = basira_store_user_set_disabled(s->store, &a, rq->name, json_is_true(dis), &e);
+    if (!rc && unlock) /* lift the sign-in lockout of the account */
+        rc = basira_store_user_unlock(s->store, &a, rq->name, &e);
     json_decref(j);
     if (rc)
         return fail(c, rq, &e);

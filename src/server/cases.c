@@ -36,11 +36,13 @@ enum MHD_Result h_case_create(basira_server *s, struct MHD_Connection *c, reques
     if (rc)
         return fail(c, rq, &e);
     json_t *out = NULL;
-    if ((rc = basira_case_get(s->cases, &a, id, &out, &e)))
-        return fail(c, rq, &e);
     char loc[64];
     snprintf(loc, sizeof loc, API "/cases/%" PRId64, id);
     const char *hdrs[] = {"Location", loc, NULL};
+    /* The case is committed: whatever happens to the read-back, the answer is 201 (a 5xx
+     * here made a client retry and duplicate a case that existed; seen on a full disk). */
+    if ((rc = basira_case_get(s->cases, &a, id, &out, &e)))
+        return send_json(c, rq, 201, json_pack("{s:I}", "id", (json_int_t)id), hdrs);
     return send_json(c, rq, 201, out, hdrs);
 }
 

@@ -6,7 +6,7 @@
  * any fails, before the body is read; then the body is accumulated up to the
  * route's limit; then the final call runs the action and queues one JSON
  * response. The per-request state lives in the connection's con_cls; the
- * server-wide state (store, case service, login limiter) in basira_server.
+ * server-wide state (store, case service, connection guard) in basira_server.
  * The route table is in router.c, the handlers in one file per resource.
  */
 #include "basira/fs.h"
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 void basira_server_config_default(basira_server_config *cfg)
@@ -30,19 +31,49 @@ void basira_server_config_default(basira_server_config *cfg)
     cfg->threads = 8;
     cfg->max_json_bytes = 64 * 1024;
     cfg->max_image_bytes = 16 * 1024 * 1024;
-    cfg->idle_timeout_s = 30;
+    /* Longer than the longest handler (20 s waiting for the photo budget + 20 s decoding):
+     * libmicrohttpd counts a connection idle while its worker runs another handler, and
+     * closed kept-alive connections whose request had arrived (issue 13). Slow clients are
+     * held to the hard deadlines of guard.c instead. */
+    cfg->idle_timeout_s = 60;
     cfg->request_time_s = 120;
     cfg->session_ttl_s = 8 * 3600;
     cfg->session_idle_s = 15 * 60;
     cfg->login_max_failures = 5;
     cfg->login_window_s = 900;
-    cfg->max_connections = 256;
+    cfg->max_connections = 1000;
+    cfg->max_connections_per_ip = 16;
+    cfg->header_time_s = 10;
+    cfg->checkpoint_interval_s = 600;
+}
+
+void server_format_ip(const struct sockaddr *sa, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "?");
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)outsz);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)outsz);
 }
 
 static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, const char *url,
-                      const char *method, enum MHD_Result *ret)
+                      const char *method, const char *version, enum MHD_Result *ret)
 {
     int known = 0;
+    const char *bad = guard_check_head(c, url, version);
+    if (bad) {
+        /* Closing the connection: whatever follows on it (a smuggled request) is never read. */
+        const char *hdrs[] = {"Connection", "close", NULL};
+        basira_error e;
+        basira_error_clear(&e);
+        e.code = BASIRA_E_FORMAT;
+        e.msg.id = bad; /* translated into the request's language by error_json */
+        snprintf(e.message, sizeof e.message, "%s", basira_translate(NULL, NULL, bad));
+        *ret = send_json(c, rq, 400, json_pack("{s:o}", "error", error_json(rq, &e)), hdrs);
+        return 1;
+    }
     /* Outside the API: the web app's own files (public: the sign-in page must load). */
     if (!strcmp(url, "/") || !strcmp(url, "/sw.js") || !strncmp(url, "/app/", 5)) {
         *ret = serve_web(c, rq, url, method);
@@ -85,6 +116,47 @@ static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, c
     return 0;
 }
 
+/*
+ * Run the route's handler; a write with an Idempotency-Key runs at most once per
+ * key and account: a retry gets the first answer again (Idempotent-Replayed), or
+ * a conflict when the first attempt was interrupted before its answer. Keys of
+ * requests that did nothing (an error answer) are forgotten, so they can be sent
+ * again. See src/store/idempotency.c.
+ */
+static enum MHD_Result run_handler(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    if (!key || !rq->authed || !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD"))
+        return rq->rt->handler(s, c, rq);
+    char what[200];
+    snprintf(what, sizeof what, "%s %s", rq->method, rq->path);
+    basira_idem id;
+    basira_error e;
+    if (basira_store_idem_begin(s->store, rq->user.id, key, what, &id, &e))
+        return fail(c, rq, &e);
+    if (id.state == BASIRA_IDEM_DONE) {
+        const char *hdrs[] = {"Idempotent-Replayed", "true", NULL};
+        reply how = {
+            (unsigned)id.status, "application/json; charset=utf-8", NULL, NULL, NULL, hdrs};
+        return server_send_bytes(c, rq, id.body, strlen(id.body), &how);
+    }
+    if (id.state == BASIRA_IDEM_PENDING)
+        return fail_with(c, rq, 409, BASIRA_E_CONFLICT,
+                         N_("a first request with this Idempotency-Key was interrupted before it "
+                            "was answered; check whether it was recorded before sending it again "
+                            "with a new key"));
+    if (id.state == BASIRA_IDEM_MISMATCH)
+        return fail_with(c, rq, 422, BASIRA_E_CONFLICT,
+                         N_("this Idempotency-Key was already used for another request"));
+    rq->idem = 1;
+    enum MHD_Result r = rq->rt->handler(s, c, rq);
+    int keep = rq->status >= 200 && rq->status < 300 && rq->captured;
+    if (basira_store_idem_finish(s->store, rq->user.id, key, keep ? (int)rq->status : 0,
+                                 keep ? rq->captured : NULL, &e))
+        fprintf(stderr, "basira serve: idempotency key: %s\n", e.message);
+    return r;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **con_cls)
@@ -108,15 +180,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             basira_language());
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr) {
-            const struct sockaddr *sa = ci->client_addr;
-            if (sa->sa_family == AF_INET)
-                inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                          rq->ip, sizeof rq->ip);
-            else if (sa->sa_family == AF_INET6)
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                          rq->ip, sizeof rq->ip);
-        }
+        if (ci && ci->client_addr)
+            server_format_ip(ci->client_addr, rq->ip, sizeof rq->ip);
+        guard_phase(s, c, GUARD_BODY);
+        rq->tls = s->tls_cert != NULL;
         enum MHD_Result ret = MHD_YES;
         if (atomic_load(&s->stopping)) {
             /* Draining for shutdown: refuse new work so requests in flight can finish. */
@@ -126,7 +193,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             rq->responded = 1;
             return send_json(c, rq, 503, json_pack("{s:o}", "error", error_json(rq, &e)), hdrs);
         }
-        if (first_call(s, c, rq, url, method, &ret))
+        if (first_call(s, c, rq, url, method, version, &ret))
             rq->responded = 1;
         return ret;
     }
@@ -169,7 +236,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (rq->too_slow)
         return fail_with(c, rq, 408, BASIRA_E_LIMIT, N_("the request took too long to arrive"));
-    return rq->rt->handler(s, c, rq);
+    guard_phase(s, c, GUARD_HANDLER);
+    return run_handler(s, c, rq);
 }
 
 /* Called once per request when its response is sent (or the connection dies). */
@@ -202,8 +270,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
         }
     }
     free(rq->body);
+    free(rq->captured);
     free(rq);
     *con_cls = NULL;
+    guard_phase(s, c, GUARD_HEAD); /* kept alive: the next request's head has its deadline */
     atomic_fetch_sub(&s->in_flight, 1);
 }
 
@@ -255,11 +325,28 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
         s->cfg.login_window_s = d.login_window_s;
     if (!s->cfg.max_connections)
         s->cfg.max_connections = d.max_connections;
+    if (!s->cfg.max_connections_per_ip)
+        s->cfg.max_connections_per_ip = d.max_connections_per_ip;
+    if (!s->cfg.header_time_s)
+        s->cfg.header_time_s = d.header_time_s;
+    if (!s->cfg.checkpoint_interval_s)
+        s->cfg.checkpoint_interval_s = d.checkpoint_interval_s;
+    /* Leave descriptors for the database, the log and the photos being read. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+        nofile.rlim_cur > 64 && s->cfg.max_connections > nofile.rlim_cur - 64)
+        s->cfg.max_connections = (unsigned)(nofile.rlim_cur - 64);
+    if (s->cfg.max_connections_per_ip > s->cfg.max_connections)
+        s->cfg.max_connections_per_ip = s->cfg.max_connections;
     snprintf(s->listen_addr, sizeof s->listen_addr, "%s",
              cfg->listen_addr ? cfg->listen_addr : d.listen_addr);
     pthread_mutex_init(&s->log_lock, NULL);
-    pthread_mutex_init(&s->limiter_lock, NULL);
-    crypto_shorthash_keygen(s->limiter_key);
+    pthread_mutex_init(&s->guard_lock, NULL);
+    pthread_mutex_init(&s->refusal_lock, NULL);
+    pthread_mutex_init(&s->export_lock, NULL);
+    s->refusal_tokens = 60;
+    clock_gettime(CLOCK_MONOTONIC, &s->refusal_refill);
+    basira_store_set_login_limits(st, s->cfg.login_max_failures, s->cfg.login_window_s);
     *out = s; /* from here on basira_server_free cleans up */
 
     basira_report_info clinic = {cfg->clinic_name, cfg->clinic_address, cfg->clinic_contact, 0,
@@ -316,6 +403,10 @@ basira_code basira_server_start(basira_server *s, basira_error *err)
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        /* TLS 1.2 and 1.3 only, and key exchanges with forward secrecy only: no static RSA
+         * (a stolen key must not decrypt recorded traffic). */
+        {MHD_OPTION_HTTPS_PRIORITIES, 0,
+         (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:%SERVER_PRECEDENCE"},
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
@@ -323,16 +414,23 @@ basira_code basira_server_start(basira_server *s, basira_error *err)
         flags, s->cfg.port, NULL, NULL, &handler, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
         s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
-        &completed, s, MHD_OPTION_ARRAY, s->tls_cert ? tls_opts : no_opts, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, &guard_notify, s, MHD_OPTION_UNESCAPE_CALLBACK,
+        &guard_unescape, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        MHD_OPTION_NOTIFY_COMPLETED, &completed, s, MHD_OPTION_ARRAY,
+        s->tls_cert ? tls_opts : no_opts, MHD_OPTION_END);
     if (!s->daemon)
         return basira_error_setm(err, BASIRA_E_IO,
                                  N_("cannot listen on %s port %u (in use, or not allowed)"),
                                  s->listen_addr, (unsigned)s->cfg.port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
-    return BASIRA_OK;
+    basira_code rc = guard_start(s, err);
+    if (rc) {
+        MHD_stop_daemon(s->daemon);
+        s->daemon = NULL;
+    }
+    return rc;
 }
 
 uint16_t basira_server_port(const basira_server *s)
@@ -352,6 +450,7 @@ void basira_server_stop(basira_server *s, unsigned grace_s)
         usleep(50000);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    guard_stop(s);
 }
 
 void basira_server_free(basira_server *s)
@@ -360,7 +459,9 @@ void basira_server_free(basira_server *s)
         return;
     basira_server_stop(s, 0);
     pthread_mutex_destroy(&s->log_lock);
-    pthread_mutex_destroy(&s->limiter_lock);
+    pthread_mutex_destroy(&s->guard_lock);
+    pthread_mutex_destroy(&s->refusal_lock);
+    pthread_mutex_destroy(&s->export_lock);
     basira_case_service_free(s->cases);
     basira_translator_free(s->tr);
     free(s->openapi);

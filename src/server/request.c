@@ -255,6 +255,9 @@ basira_code basira_multipart_find(const char *content_type, const unsigned char 
         header_param(content_type, "boundary", boundary, 71) != 0)
         return basira_error_setm(err, BASIRA_E_FORMAT,
                                  N_("multipart upload without a valid boundary"));
+    /* An empty body arrives as (NULL, 0): memmem/memcmp must not see a NULL pointer. */
+    if (!body || len == 0)
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("malformed multipart body"));
     int dl = snprintf(delim, sizeof delim, "\r\n--%s", boundary);
     /* The first delimiter may open the body directly (no preceding CRLF). */
     const unsigned char *p = NULL;

@@ -46,6 +46,8 @@ unsigned http_status(basira_code c)
         return 412;
     case BASIRA_E_LIMIT:
         return 413;
+    case BASIRA_E_NO_SPACE:
+        return 507; /* Insufficient Storage: writes refused, reads still served */
     case BASIRA_E_CONSENT:
     case BASIRA_E_EMPTY_FILE:
     case BASIRA_E_NOT_AN_IMAGE:
@@ -73,6 +75,8 @@ enum MHD_Result server_queue(struct MHD_Connection *c, request *rq, struct MHD_R
     MHD_add_response_header(r, "Content-Security-Policy",
                             how->csp ? how->csp : "default-src 'none'");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    if (rq->tls) /* phones that reached the node over HTTPS never fall back to plain HTTP */
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
     if (how->disposition)
         MHD_add_response_header(r, "Content-Disposition", how->disposition);
     for (const char *const *h = how->headers; h && h[0]; h += 2)
@@ -105,6 +109,8 @@ enum MHD_Result send_json(struct MHD_Connection *c, request *rq, unsigned status
             return MHD_NO;
     }
     reply how = {status, "application/json; charset=utf-8", NULL, NULL, NULL, extra_headers};
+    if (rq->idem && !rq->captured)
+        rq->captured = strdup(text); /* what a retry with the same key gets (http.c) */
     return server_send_bytes(c, rq, text, strlen(text), &how);
 }
 
@@ -116,7 +122,7 @@ enum MHD_Result send_error(struct MHD_Connection *c, request *rq, unsigned statu
      * Internal failures answer a generic message: details (SQL errors, paths)
      * help an attacker more than a user. They go to the server's stderr.
      */
-    if (status >= 500 && status != 503) {
+    if (status >= 500 && status != 503 && status != 507) {
         fprintf(stderr, "basira serve: %s %s: %s [%s]\n", rq->method, rq->path, e->message,
                 basira_code_name(e->code));
         basira_error_set(&shown, e->code, NULL);

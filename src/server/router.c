@@ -28,7 +28,8 @@ static const route routes[] = {
     {"GET", "/patients", h_patient_get, R_CLINICAL, BODY_NONE},
     {"GET", "/cases/{id}/report.pdf", h_report_pdf, R_CLINICAL, BODY_NONE},
     {"GET", "/cases/{id}/fhir", h_fhir, R_CLINICAL, BODY_NONE},
-    {"GET", "/export", h_export, R_CLINICAL, BODY_NONE},
+    /* Every case at once: a permission of its own (data stewards), audited, rate-limited. */
+    {"GET", "/export", h_export, R_STEWARD, BODY_NONE},
     {"GET", "/audit", h_audit_list, R_AUDITOR, BODY_NONE},
     {"GET", "/audit/verify", h_audit_verify, R_AUDITOR, BODY_NONE},
     {"GET", "/users", h_user_list, R_ADMIN, BODY_NONE},

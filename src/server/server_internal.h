@@ -7,7 +7,8 @@
  *   router.c    THE route table: method, path, handler, roles, body kind
  *   respond.c   the one path every response leaves by (security headers, CSP),
  *               JSON and error bodies, HTTP status of each basira_code
- *   sessions.c  sign-in and its rate limiter, sessions, role and CSRF checks
+ *   sessions.c  sign-in (lockout: the store's), sessions, role and CSRF checks
+ *   guard.c     connection deadlines, strict request heads
  *   cases.c     cases, photos, decisions (thin calls into the case service)
  *   documents.c referral letter, FHIR bundle, open export
  *   admin.c     audit trail and users
@@ -33,13 +34,9 @@
 #include <time.h>
 
 #define API "/api/v1"
-#define LIMITER_SLOTS 512
-
-typedef struct login_slot {
-    uint64_t key; /* hash of username + address; 0 = free */
-    int failures;
-    int64_t window_start;
-} login_slot;
+/* guard.c: one per open connection, from accept to close. */
+typedef struct conn_guard conn_guard;
+enum { GUARD_HEAD = 0, GUARD_BODY, GUARD_HANDLER };
 
 struct basira_server {
     basira_store *store;
@@ -55,9 +52,24 @@ struct basira_server {
     atomic_int in_flight;
     atomic_int stopping; /* set by basira_server_stop: new requests get 503 */
     pthread_mutex_t log_lock;
-    pthread_mutex_t limiter_lock;
-    unsigned char limiter_key[crypto_shorthash_KEYBYTES];
-    login_slot slots[LIMITER_SLOTS];
+    /* guard.c: every open connection and the watchdog that enforces its deadline. */
+    pthread_mutex_t guard_lock;
+    pthread_cond_t guard_wake;
+    pthread_t guard_thread;
+    int guard_running, guard_stop;
+    conn_guard *guards;
+    struct timespec last_checkpoint; /* audit checkpoints, written by the watchdog */
+    /* Refusals (401, bad CSRF) are audited, at most a burst then one per second. */
+    pthread_mutex_t refusal_lock;
+    double refusal_tokens;
+    struct timespec refusal_refill;
+    long refusals_suppressed;
+    /* documents.c: when each data steward last exported everything (rate limit). */
+    pthread_mutex_t export_lock;
+    struct {
+        int64_t user_id;
+        struct timespec at;
+    } exports[16];
 };
 
 /* What each role may do: the route table names these, so the matrix is reviewed in one place. */
@@ -67,7 +79,8 @@ enum {
     R_DERM = 1 << BASIRA_ROLE_DERMATOLOGIST,
     R_ADMIN = 1 << BASIRA_ROLE_ADMIN,
     R_AUDITOR = 1 << BASIRA_ROLE_AUDITOR,
-    R_ANY = R_GP | R_NURSE | R_DERM | R_ADMIN | R_AUDITOR,
+    R_STEWARD = 1 << BASIRA_ROLE_DATA_STEWARD,
+    R_ANY = R_GP | R_NURSE | R_DERM | R_ADMIN | R_AUDITOR | R_STEWARD,
     R_CLINICAL = R_GP | R_NURSE | R_DERM,
     R_PUBLIC = 0,
 };
@@ -106,6 +119,9 @@ struct request {
     int responded; /* a response was queued on the first call */
     unsigned status;
     size_t bytes_out;
+    int idem;       /* the write carries an Idempotency-Key: its JSON answer is kept */
+    int tls;        /* served over HTTPS (HSTS) */
+    char *captured; /* that answer (malloc'd), for the key */
 };
 
 /* ---- router.c ---- */
@@ -153,7 +169,30 @@ unsigned http_status(basira_code c);
 basira_actor actor_of(const request *rq);
 double elapsed_ms(const struct timespec *t0);
 
+/* ---- guard.c: deadlines of connections, strict request heads ---- */
+
+/* MHD_OPTION_NOTIFY_CONNECTION: track a connection from accept to close. */
+void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                  enum MHD_ConnectionNotificationCode code);
+/* The connection enters GUARD_HEAD (waiting for a request), _BODY or _HANDLER. */
+void guard_phase(basira_server *s, struct MHD_Connection *c, int phase);
+basira_code guard_start(basira_server *s, basira_error *err);
+void guard_stop(basira_server *s);
+/* MHD_OPTION_UNESCAPE_CALLBACK: %-decoding that leaves %00 as is (then refused). */
+size_t guard_unescape(void *cls, struct MHD_Connection *c, char *s);
+/*
+ * Why the request head must be refused (400, connection closed), or NULL: NUL
+ * in the path, Content-Length with Transfer-Encoding, conflicting
+ * Content-Lengths, several Transfer-Encodings, HTTP/1.1 without one Host.
+ */
+const char *guard_check_head(struct MHD_Connection *c, const char *url, const char *version);
+/* The numeric address of a client. */
+void server_format_ip(const struct sockaddr *sa, char *out, size_t outsz);
+
 /* ---- sessions.c ---- */
+
+/* Audit a refused request (rate-limited; see REFUSAL_BURST in sessions.c). */
+void audit_refusal(basira_server *s, const request *rq, const char *outcome);
 
 /*
  * The session, role and CSRF checks of a route that needs a session. Returns 1

@@ -67,7 +67,7 @@ static basira_code meta_get(basira_store *st, const char *key, char *out, size_t
     basira_code rc = store_prepare(st, "SELECT value FROM meta WHERE key = ?", &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC));
     int step = sqlite3_step(s);
     if (step == SQLITE_ROW)
         snprintf(out, outsz, "%s", (const char *)sqlite3_column_text(s, 0));
@@ -86,8 +86,8 @@ static basira_code meta_set(basira_store *st, const char *key, const char *value
         store_prepare(st, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "writing settings", err);
     sqlite3_finalize(s);
@@ -114,22 +114,22 @@ basira_code store_audit_append_locked(basira_store *st, const basira_actor *who,
                             "detail, prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?,?)",
                             &s, err)))
         return rc;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, ts);
-    sqlite3_bind_text(s, 3, actor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, action, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_int64(s, 1, id));
+    store_bound(st, sqlite3_bind_int64(s, 2, ts));
+    store_bound(st, sqlite3_bind_text(s, 3, actor, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 4, action, -1, SQLITE_STATIC));
     if (case_id)
-        sqlite3_bind_int64(s, 5, case_id);
+        store_bound(st, sqlite3_bind_int64(s, 5, case_id));
     else
-        sqlite3_bind_null(s, 5);
-    sqlite3_bind_text(s, 6, ip, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 7, outcome, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_null(s, 5));
+    store_bound(st, sqlite3_bind_text(s, 6, ip, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 7, outcome, -1, SQLITE_STATIC));
     if (detail)
-        sqlite3_bind_text(s, 8, detail, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 8, detail, -1, SQLITE_STATIC));
     else
-        sqlite3_bind_null(s, 8);
-    sqlite3_bind_text(s, 9, prev, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 10, hash, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_null(s, 8));
+    store_bound(st, sqlite3_bind_text(s, 9, prev, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 10, hash, -1, SQLITE_STATIC));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "writing the audit trail", err);
     sqlite3_finalize(s);
@@ -178,8 +178,8 @@ basira_code basira_store_audit_list(basira_store *st, const basira_actor *who, i
                              "SELECT id, ts, actor, action, case_id, ip, outcome, detail, hash "
                              "FROM audit WHERE id > ? ORDER BY id LIMIT ?",
                              &s, err))) {
-        sqlite3_bind_int64(s, 1, after_id);
-        sqlite3_bind_int(s, 2, limit);
+        store_bound(st, sqlite3_bind_int64(s, 1, after_id));
+        store_bound(st, sqlite3_bind_int(s, 2, limit));
         while (sqlite3_step(s) == SQLITE_ROW) {
             char when[32];
             store_iso_time(sqlite3_column_int64(s, 1), when);
@@ -210,6 +210,128 @@ basira_code basira_store_audit_list(basira_store *st, const basira_actor *who, i
     }
     *out = json_pack("{s:o}", "items", items);
     return *out ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
+}
+
+/*
+ * The anchor (last purged entry) may only be where the latest purge put it; a
+ * purge records it in its own entry ("anchor=ID:HASH"). No purge at all: no anchor.
+ */
+static basira_code check_anchor_against_purges(basira_store *st, basira_audit_report *rep,
+                                               basira_error *err)
+{
+    sqlite3_stmt *s;
+    basira_code rc = store_prepare(
+        st, "SELECT detail FROM audit WHERE action = 'purge' ORDER BY id DESC LIMIT 1", &s, err);
+    if (rc)
+        return rc;
+    int step = sqlite3_step(s);
+    const char *detail = step == SQLITE_ROW ? col_text(s, 0) : NULL;
+    const char *a = detail ? strstr(detail, " anchor=") : NULL;
+    long long id = -1;
+    char hash[65] = "";
+    if (a && sscanf(a, " anchor=%lld:%64[0-9a-f]", &id, hash) != 2)
+        id = -1;
+    if (step == SQLITE_DONE && rep->anchor_id != 0)
+        rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                               N_("the audit trail starts after entry %" PRId64
+                                  " but no purge ever removed entries (the oldest entries were "
+                                  "deleted)"),
+                               rep->anchor_id);
+    else if (a && (id != rep->anchor_id || strcmp(hash, rep->anchor_hash)))
+        rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                               N_("the audit trail starts after entry %" PRId64
+                                  " but the last purge left it starting after entry %lld (the "
+                                  "oldest entries were deleted or the anchor rewritten)"),
+                               rep->anchor_id, id);
+    else if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = store_sql_error(st, "reading the audit trail", err);
+    if (rc == BASIRA_E_TAMPERED)
+        rep->bad_id = rep->anchor_id + 1;
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* The trail against the latest checkpoint written outside the database. */
+static basira_code check_against_checkpoint(basira_store *st, basira_audit_report *rep,
+                                            basira_error *err)
+{
+    basira_audit_checkpoint c;
+    int found = 0;
+    basira_code rc = store_checkpoint_latest(st, &c, &found, err);
+    if (rc || !found)
+        return rc;
+    rep->checkpoint_at = c.at;
+    rep->checkpoint_head_id = c.head_id;
+    char when[32];
+    store_iso_time(c.at, when);
+    if (c.head_id > rep->head_id) {
+        rep->bad_id = rep->head_id + 1;
+        return basira_error_setm(err, BASIRA_E_TAMPERED,
+                                 N_("the audit trail ends at entry %" PRId64
+                                    " but the checkpoint of %s recorded entry %" PRId64
+                                    " (entries were removed from the end)"),
+                                 rep->head_id, when, c.head_id);
+    }
+    if (rep->anchor_id < c.anchor_id ||
+        (rep->anchor_id == c.anchor_id && strcmp(rep->anchor_hash, c.anchor_hash))) {
+        rep->bad_id = rep->anchor_id + 1;
+        return basira_error_setm(err, BASIRA_E_TAMPERED,
+                                 N_("the audit trail's anchor differs from the checkpoint of %s "
+                                    "(the oldest entries were rewritten)"),
+                                 when);
+    }
+    if (c.head_id > rep->anchor_id) {
+        sqlite3_stmt *s;
+        if ((rc = store_prepare(st, "SELECT hash FROM audit WHERE id = ?", &s, err)))
+            return rc;
+        store_bound(st, sqlite3_bind_int64(s, 1, c.head_id));
+        int same =
+            sqlite3_step(s) == SQLITE_ROW && col_text(s, 0) && !strcmp(col_text(s, 0), c.head_hash);
+        sqlite3_finalize(s);
+        if (!same) {
+            rep->bad_id = c.head_id;
+            return basira_error_setm(err, BASIRA_E_TAMPERED,
+                                     N_("audit entry %" PRId64
+                                        " differs from the checkpoint of %s (the trail was "
+                                        "rewritten)"),
+                                     c.head_id, when);
+        }
+    }
+    return BASIRA_OK;
+}
+
+/* The head and anchor now (lock held). */
+static basira_code current_checkpoint(basira_store *st, basira_audit_checkpoint *c,
+                                      basira_error *err)
+{
+    char hid[32], aid[32];
+    basira_code rc;
+    memset(c, 0, sizeof *c);
+    if ((rc = meta_get(st, "audit_head_id", hid, sizeof hid, "0", err)) ||
+        (rc = meta_get(st, "audit_head_hash", c->head_hash, sizeof c->head_hash, ZERO_HASH, err)) ||
+        (rc = meta_get(st, "audit_anchor_id", aid, sizeof aid, "0", err)) ||
+        (rc = meta_get(st, "audit_anchor_hash", c->anchor_hash, sizeof c->anchor_hash, ZERO_HASH,
+                       err)))
+        return rc;
+    c->at = store_now();
+    c->head_id = strtoll(hid, NULL, 10);
+    c->anchor_id = strtoll(aid, NULL, 10);
+    return BASIRA_OK;
+}
+
+basira_code basira_store_audit_checkpoint(basira_store *st, basira_audit_checkpoint *out,
+                                          basira_error *err)
+{
+    basira_audit_checkpoint c;
+    pthread_mutex_lock(&st->lock);
+    basira_code rc = current_checkpoint(st, &c, err);
+    /* Written under the lock: checkpoints in the file follow the order of the trail. */
+    if (!rc)
+        rc = store_checkpoint_append(st, &c, err);
+    pthread_mutex_unlock(&st->lock);
+    if (!rc && out)
+        *out = c;
+    return rc;
 }
 
 basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep, basira_error *err)
@@ -274,6 +396,10 @@ basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep
         goto out;
     }
     int64_t head = strtoll(head_id, NULL, 10);
+    rep->head_id = head;
+    rep->anchor_id = strtoll(anchor_id, NULL, 10);
+    snprintf(rep->head_hash, sizeof rep->head_hash, "%.64s", head_hash);
+    snprintf(rep->anchor_hash, sizeof rep->anchor_hash, "%.64s", anchor_hash);
     if (expect - 1 != head || strcmp(prev, head_hash)) {
         rep->bad_id = expect;
         rc = basira_error_setm(err, BASIRA_E_TAMPERED,
@@ -281,6 +407,10 @@ basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep
                                   " but its head is entry %" PRId64 " (entries were removed)"),
                                expect - 1, head);
     }
+    if (!rc)
+        rc = check_anchor_against_purges(st, rep, err);
+    if (!rc)
+        rc = check_against_checkpoint(st, rep, err);
 out:
     sqlite3_finalize(s);
     if (!sqlite3_get_autocommit(st->db))
@@ -344,7 +474,7 @@ static basira_code purge_step(basira_store *st, const char *sql, int64_t cutoff,
     basira_code rc = store_prepare(st, sql, &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(s, 1, cutoff);
+    store_bound(st, sqlite3_bind_int64(s, 1, cutoff));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "purging", err);
     else
@@ -387,7 +517,7 @@ basira_code basira_store_purge(basira_store *st, const basira_actor *who, const 
     if ((rc = store_prepare(st, "SELECT id, hash FROM audit WHERE ts < ? ORDER BY id DESC LIMIT 1",
                             &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, cutoff);
+    store_bound(st, sqlite3_bind_int64(s, 1, cutoff));
     char anchor_id[32] = "", anchor_hash[65] = "";
     if (sqlite3_step(s) == SQLITE_ROW) {
         snprintf(anchor_id, sizeof anchor_id, "%" PRId64, (int64_t)sqlite3_column_int64(s, 0));
@@ -397,7 +527,7 @@ basira_code basira_store_purge(basira_store *st, const basira_actor *who, const 
     if (anchor_id[0]) {
         if ((rc = store_prepare(st, "DELETE FROM audit WHERE id <= ?", &s, err)))
             goto out;
-        sqlite3_bind_int64(s, 1, strtoll(anchor_id, NULL, 10));
+        store_bound(st, sqlite3_bind_int64(s, 1, strtoll(anchor_id, NULL, 10)));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "purging the audit trail", err);
         rep->audit_entries = sqlite3_changes(st->db);
@@ -406,11 +536,21 @@ basira_code basira_store_purge(basira_store *st, const basira_actor *who, const 
             (rc = meta_set(st, "audit_anchor_hash", anchor_hash, err)))
             goto out;
     }
-    char detail[160];
-    snprintf(detail, sizeof detail, "cases=%ld photos=%ld quality_events=%ld audit=%ld", rep->cases,
-             rep->photos, rep->quality_events, rep->audit_entries);
+    /* The anchor in force after this purge goes into its entry: verify checks it. */
+    char cur_id[32], cur_hash[80];
+    if ((rc = meta_get(st, "audit_anchor_id", cur_id, sizeof cur_id, "0", err)) ||
+        (rc = meta_get(st, "audit_anchor_hash", cur_hash, sizeof cur_hash, ZERO_HASH, err)))
+        goto out;
+    char detail[256];
+    snprintf(detail, sizeof detail,
+             "cases=%ld photos=%ld quality_events=%ld audit=%ld anchor=%s:%s", rep->cases,
+             rep->photos, rep->quality_events, rep->audit_entries, cur_id, cur_hash);
     if ((rc = store_audit_append_locked(st, who, "purge", 0, "ok", detail, err)) ||
         (rc = store_commit(st, err)))
+        goto out;
+    /* And the new anchor goes on record outside the database. */
+    basira_audit_checkpoint cp;
+    if ((rc = current_checkpoint(st, &cp, err)) || (rc = store_checkpoint_append(st, &cp, err)))
         goto out;
     /* Copies of deleted pages may sit in the WAL: fold it back and truncate it. */
     sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);

@@ -73,6 +73,9 @@ static basira_code consent_refused(basira_store *st, const basira_actor *who, ba
 basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                                      const basira_case_new *c, int64_t *id, basira_error *err)
 {
+    basira_code space = store_space_for_write(st, err);
+    if (space)
+        return space;
     static const char *const sexes[] = {"female", "male", "other", "unknown", NULL};
     if (!c->consent_care)
         return consent_refused(st, who, err);
@@ -99,7 +102,7 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                   tristate(c->bleeding), "rapid_growth", tristate(c->rapid_growth), "itching",
                   tristate(c->itching), "duration_months",
                   c->duration_months < 0 ? json_null() : json_real(c->duration_months));
-    char *hist_text = hist ? json_dumps(hist, JSON_COMPACT) : NULL;
+    char *hist_text = hist ? store_json_text(hist) : NULL;
     json_decref(hist);
     if (!hist_text)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -114,19 +117,20 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                              "consent_recorded_at, created_by, created_at, updated_at) "
                              "VALUES(?,?,?,?,?,1,?,?,?,?,?,?)",
                              &s, err))) {
-        sqlite3_bind_text(s, 1, c->patient_ref, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 1, c->patient_ref, -1, SQLITE_STATIC));
         if (c->age >= 0)
-            sqlite3_bind_int(s, 2, c->age);
-        sqlite3_bind_text(s, 3, c->sex, -1, SQLITE_STATIC);
+            store_bound(st, sqlite3_bind_int(s, 2, c->age));
+        store_bound(st, sqlite3_bind_text(s, 3, c->sex, -1, SQLITE_STATIC));
         if (c->body_site)
-            sqlite3_bind_text(s, 4, c->body_site, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 5, hist_text, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 6, c->consent_research ? 1 : 0);
-        sqlite3_bind_text(s, 7, c->consent_recorded_by, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 8, now);
-        sqlite3_bind_text(s, 9, who && who->username ? who->username : "?", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 10, now);
-        sqlite3_bind_int64(s, 11, now);
+            store_bound(st, sqlite3_bind_text(s, 4, c->body_site, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_text(s, 5, hist_text, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int(s, 6, c->consent_research ? 1 : 0));
+        store_bound(st, sqlite3_bind_text(s, 7, c->consent_recorded_by, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 8, now));
+        store_bound(st, sqlite3_bind_text(s, 9, who && who->username ? who->username : "?", -1,
+                                          SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 10, now));
+        store_bound(st, sqlite3_bind_int64(s, 11, now));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "recording a case", err);
         sqlite3_finalize(s);
@@ -220,7 +224,7 @@ static basira_code case_exists_locked(basira_store *st, int64_t id, basira_error
     basira_code rc = store_prepare(st, "SELECT 1 FROM cases WHERE id = ?", &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(s, 1, id);
+    store_bound(st, sqlite3_bind_int64(s, 1, id));
     if (sqlite3_step(s) != SQLITE_ROW)
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
     sqlite3_finalize(s);
@@ -270,7 +274,7 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
                             "consent_recorded_by, consent_recorded_at FROM cases WHERE id = ?",
                             &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, id);
+    store_bound(st, sqlite3_bind_int64(s, 1, id));
     if (sqlite3_step(s) != SQLITE_ROW) {
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
     } else if (!(j = store_case_summary(s))) {
@@ -293,7 +297,7 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
                             "p.image_id = i.id WHERE i.case_id = ? ORDER BY i.id",
                             &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, id);
+    store_bound(st, sqlite3_bind_int64(s, 1, id));
     json_t *images = json_array();
     while (sqlite3_step(s) == SQLITE_ROW)
         json_array_append_new(
@@ -351,7 +355,7 @@ basira_code basira_store_case_history(basira_store *st, int64_t id, basira_case_
     out->duration_months = -1.0;
     pthread_mutex_lock(&st->lock);
     if (!(rc = store_prepare(st, "SELECT history FROM cases WHERE id = ?", &s, err))) {
-        sqlite3_bind_int64(s, 1, id);
+        store_bound(st, sqlite3_bind_int64(s, 1, id));
         if (sqlite3_step(s) == SQLITE_ROW) {
             json_t *h = col_json(s, 0);
             const json_t *d = json_object_get(h, "duration_months");
@@ -424,17 +428,17 @@ basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
         if ((rc = store_prepare(st, sql, &s, err)))
             break;
         if (f->status)
-            sqlite3_bind_text(s, 1, f->status, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 2, f->risk);
-        sqlite3_bind_int64(s, 3, f->from);
-        sqlite3_bind_int64(s, 4, f->to);
+            store_bound(st, sqlite3_bind_text(s, 1, f->status, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int(s, 2, f->risk));
+        store_bound(st, sqlite3_bind_int64(s, 3, f->from));
+        store_bound(st, sqlite3_bind_int64(s, 4, f->to));
         if (f->patient_ref)
-            sqlite3_bind_text(s, 7, f->patient_ref, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 8, f->overdue ? (f->overdue_now ? f->overdue_now : store_now()) : 0);
-        sqlite3_bind_int(s, 9, f->awaiting_review ? 1 : 0);
+            store_bound(st, sqlite3_bind_text(s, 7, f->patient_ref, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 8, f->overdue ? (f->overdue_now ? f->overdue_now : store_now()) : 0));
+        store_bound(st, sqlite3_bind_int(s, 9, f->awaiting_review ? 1 : 0));
         if (pass == 1) {
-            sqlite3_bind_int(s, 5, f->limit);
-            sqlite3_bind_int(s, 6, f->offset);
+            store_bound(st, sqlite3_bind_int(s, 5, f->limit));
+            store_bound(st, sqlite3_bind_int(s, 6, f->offset));
         }
         int step;
         while ((step = sqlite3_step(s)) == SQLITE_ROW) {
@@ -471,11 +475,14 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                                    const basira_image_record *rec, int accepted, int64_t *image_id,
                                    basira_error *err)
 {
+    basira_code space = store_space_for_write(st, err);
+    if (space)
+        return space;
     if (!rec || (accepted && (!data || !len || !mime)))
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("no photo to store"));
     if (accepted && (rec->risk < -1 || rec->risk > 2))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    char *text = json_dumps(rec->result, JSON_COMPACT);
+    char *text = store_json_text(rec->result);
     if (!text)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     double risk_index = rec->risk_index >= 0 && rec->risk_index <= 100 ? rec->risk_index : NAN;
@@ -491,11 +498,13 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                             "VALUES(?,?,?,?,?)",
                             &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, case_id);
-    sqlite3_bind_text(s, 2, accepted ? "photo" : "quality_event", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, now);
-    sqlite3_bind_text(s, 4, who && who->username ? who->username : "?", -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_int64(s, 1, case_id));
+    store_bound(st,
+                sqlite3_bind_text(s, 2, accepted ? "photo" : "quality_event", -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_int64(s, 3, now));
+    store_bound(
+        st, sqlite3_bind_text(s, 4, who && who->username ? who->username : "?", -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "storing an image", err);
     sqlite3_finalize(s);
@@ -509,10 +518,10 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                                 "VALUES(?,?,?,?)",
                                 &s, err)))
             goto out;
-        sqlite3_bind_int64(s, 1, *image_id);
-        sqlite3_bind_text(s, 2, mime, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, now);
-        sqlite3_bind_blob64(s, 4, data, len, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_int64(s, 1, *image_id));
+        store_bound(st, sqlite3_bind_text(s, 2, mime, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int64(s, 3, now));
+        store_bound(st, sqlite3_bind_blob64(s, 4, data, len, SQLITE_STATIC));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "storing a photo", err);
         sqlite3_finalize(s);
@@ -533,13 +542,13 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                                     "version = version + 1, updated_at = ?3 WHERE id = ?4",
                                     &s, err)))
                 goto out;
-            sqlite3_bind_int(s, 1, risk);
+            store_bound(st, sqlite3_bind_int(s, 1, risk));
             if (isnan(risk_index))
-                sqlite3_bind_double(s, 2, -1);
+                store_bound(st, sqlite3_bind_double(s, 2, -1));
             else
-                sqlite3_bind_double(s, 2, risk_index);
-            sqlite3_bind_int64(s, 3, now);
-            sqlite3_bind_int64(s, 4, case_id);
+                store_bound(st, sqlite3_bind_double(s, 2, risk_index));
+            store_bound(st, sqlite3_bind_int64(s, 3, now));
+            store_bound(st, sqlite3_bind_int64(s, 4, case_id));
             if (sqlite3_step(s) != SQLITE_DONE)
                 rc = store_sql_error(st, "updating a case", err);
             sqlite3_finalize(s);
@@ -577,7 +586,7 @@ basira_code basira_store_photo_get(basira_store *st, const basira_actor *who, in
                             "i.id = p.image_id WHERE p.image_id = ?",
                             &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, image_id);
+    store_bound(st, sqlite3_bind_int64(s, 1, image_id));
     if (sqlite3_step(s) != SQLITE_ROW) {
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no stored photo %" PRId64), image_id);
         goto out;

@@ -171,7 +171,7 @@ basira_code store_decisions_locked(basira_store *st, int64_t case_id, json_t **o
     if (rc)
         return rc;
     json_t *a = json_array();
-    sqlite3_bind_int64(s, 1, case_id);
+    store_bound(st, sqlite3_bind_int64(s, 1, case_id));
     int step;
     while (a && (step = sqlite3_step(s)) == SQLITE_ROW)
         if (json_array_append_new(a, decision_row(s))) {
@@ -238,22 +238,22 @@ static basira_code decision_insert(basira_store *st, const basira_actor *who, ba
                                    &s, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(s, 1, case_id);
-    sqlite3_bind_int64(s, 2, version);
-    sqlite3_bind_text(s, 3, who && who->username ? who->username : "?", -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, basira_role_name(role), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, now);
-    sqlite3_bind_text(s, 6, d->accept_ai ? "accepted" : "overridden", -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 7, category, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_int64(s, 1, case_id));
+    store_bound(st, sqlite3_bind_int64(s, 2, version));
+    store_bound(st, sqlite3_bind_text(s, 3, who && who->username ? who->username : "?", -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 4, basira_role_name(role), -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_int64(s, 5, now));
+    store_bound(st, sqlite3_bind_text(s, 6, d->accept_ai ? "accepted" : "overridden", -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 7, category, -1, SQLITE_STATIC));
     if (ai)
-        sqlite3_bind_text(s, 8, ai, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 9, d->referral ? d->referral : "none", -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 8, ai, -1, SQLITE_STATIC));
+    store_bound(st, sqlite3_bind_text(s, 9, d->referral ? d->referral : "none", -1, SQLITE_STATIC));
     if (d->reason && *d->reason)
-        sqlite3_bind_text(s, 10, d->reason, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 10, d->reason, -1, SQLITE_STATIC));
     if (d->note && *d->note)
-        sqlite3_bind_text(s, 11, d->note, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 11, d->note, -1, SQLITE_STATIC));
     if (follow_up)
-        sqlite3_bind_int64(s, 12, follow_up);
+        store_bound(st, sqlite3_bind_int64(s, 12, follow_up));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "recording a decision", err);
     sqlite3_finalize(s);
@@ -279,14 +279,14 @@ static basira_code case_update(basira_store *st, int64_t case_id, int64_t versio
                              "version = ?, referral = ?, follow_up_at = ?, updated_at = ? "
                              "WHERE id = ?",
                              &s, err))) {
-        sqlite3_bind_text(s, 1, latest, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 2, final);
-        sqlite3_bind_int64(s, 3, version);
-        sqlite3_bind_text(s, 4, referral, -1, SQLITE_STATIC);
+        store_bound(st, sqlite3_bind_text(s, 1, latest, -1, SQLITE_STATIC));
+        store_bound(st, sqlite3_bind_int(s, 2, final));
+        store_bound(st, sqlite3_bind_int64(s, 3, version));
+        store_bound(st, sqlite3_bind_text(s, 4, referral, -1, SQLITE_STATIC));
         if (follow_up)
-            sqlite3_bind_int64(s, 5, follow_up);
-        sqlite3_bind_int64(s, 6, now);
-        sqlite3_bind_int64(s, 7, case_id);
+            store_bound(st, sqlite3_bind_int64(s, 5, follow_up));
+        store_bound(st, sqlite3_bind_int64(s, 6, now));
+        store_bound(st, sqlite3_bind_int64(s, 7, case_id));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "recording a decision", err);
         sqlite3_finalize(s);
@@ -299,6 +299,9 @@ basira_code basira_store_decision_add(basira_store *st, const basira_actor *who,
                                       int64_t case_id, const basira_decision *d, int64_t if_match,
                                       int64_t *version_out, basira_error *err)
 {
+    basira_code space = store_space_for_write(st, err);
+    if (space)
+        return space;
     int override = store_risk_parse(d->category);
     if (!d->accept_ai && override < 0)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
@@ -320,7 +323,7 @@ basira_code basira_store_decision_add(basira_store *st, const basira_actor *who,
     if ((rc = store_begin(st, err)) ||
         (rc = store_prepare(st, "SELECT ai_risk, version FROM cases WHERE id = ?", &s, err)))
         goto out;
-    sqlite3_bind_int64(s, 1, case_id);
+    store_bound(st, sqlite3_bind_int64(s, 1, case_id));
     if (sqlite3_step(s) != SQLITE_ROW) {
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), case_id);
         goto out;
@@ -430,8 +433,8 @@ basira_code store_migrate_decisions(basira_store *st, basira_error *err)
         sqlite3_stmt *u;
         if (!rc && !(rc = store_prepare(
                          st, "UPDATE cases SET version = 1, referral = ? WHERE id = ?", &u, err))) {
-            sqlite3_bind_text(u, 1, dec.referral, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(u, 2, case_id);
+            store_bound(st, sqlite3_bind_text(u, 1, dec.referral, -1, SQLITE_TRANSIENT));
+            store_bound(st, sqlite3_bind_int64(u, 2, case_id));
             if (sqlite3_step(u) != SQLITE_DONE)
                 rc = store_sql_error(st, "migrating decisions", err);
             sqlite3_finalize(u);
@@ -456,7 +459,7 @@ static basira_code patient_images(basira_store *st, json_t *kase, basira_error *
     if (rc)
         return rc;
     json_t *images = json_array();
-    sqlite3_bind_int64(s, 1, json_integer_value(json_object_get(kase, "id")));
+    store_bound(st, sqlite3_bind_int64(s, 1, json_integer_value(json_object_get(kase, "id"))));
     while (images && sqlite3_step(s) == SQLITE_ROW) {
         char when[32];
         store_iso_time(sqlite3_column_int64(s, 1), when);
@@ -495,7 +498,7 @@ basira_code basira_store_patient_get(basira_store *st, const basira_actor *who,
                             "ORDER BY created_at, id",
                             &s, err)))
         goto out;
-    sqlite3_bind_text(s, 1, patient_ref, -1, SQLITE_STATIC);
+    store_bound(st, sqlite3_bind_text(s, 1, patient_ref, -1, SQLITE_STATIC));
     while (sqlite3_step(s) == SQLITE_ROW)
         json_array_append_new(cases, store_case_summary(s));
     sqlite3_finalize(s);

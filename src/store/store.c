@@ -20,6 +20,7 @@ static const char *const role_names[BASIRA_ROLE_COUNT_] = {
     [BASIRA_ROLE_DERMATOLOGIST] = "dermatologist",
     [BASIRA_ROLE_ADMIN] = "admin",
     [BASIRA_ROLE_AUDITOR] = "auditor",
+    [BASIRA_ROLE_DATA_STEWARD] = "data_steward",
 };
 
 const char *basira_role_name(basira_role r)
@@ -38,8 +39,8 @@ basira_code basira_role_parse(const char *name, basira_role *out, basira_error *
         }
     }
     return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                             N_("unknown role '%s' (expected gp, nurse, dermatologist, admin or "
-                                "auditor)"),
+                             N_("unknown role '%s' (expected gp, nurse, dermatologist, admin, "
+                                "auditor or data_steward)"),
                              name ? name : "");
 }
 
@@ -76,8 +77,15 @@ static const char *const migrations[] = {
     " detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
     /* 2: each account's language for the node's answers ("fr", "ar", "en"; NULL: none). */
     "ALTER TABLE users ADD COLUMN lang TEXT;",
+    /* 3: sign-in failures per account, so that a lockout holds across addresses and restarts. */
+    "CREATE TABLE login_failures(username TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+    " window_start INTEGER NOT NULL);",
+    /* 4: idempotency keys of writes (a retry never records twice). */
+    "CREATE TABLE idempotency(user_id INTEGER NOT NULL, key TEXT NOT NULL, route TEXT NOT NULL,"
+    " status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(user_id, key));",
     /*
-     * 3: decisions are versioned, never overwritten (one row each; cases.decision
+     * 5: decisions are versioned, never overwritten (one row each; cases.decision
      * keeps a copy of the latest for older readers); cases carry a version for
      * ETag / If-Match, the latest referral and a follow-up date; cases of one
      * patient are found by patient_ref. Existing decisions become version 1
@@ -126,8 +134,19 @@ void store_pwhash_cost(basira_argon2_cost cost, int for_key, unsigned long long 
     }
 }
 
+/* The disk is full: say so, and switch to disk-full mode (space.c). */
+static basira_code disk_full_error(basira_store *st, basira_error *err)
+{
+    store_space_note_full(st);
+    return basira_error_setm(err, BASIRA_E_NO_SPACE,
+                             N_("the node's disk is full: this was not recorded; ask the "
+                                "administrator to free space, then send it again"));
+}
+
 basira_code store_sql_error(basira_store *st, const char *what, basira_error *err)
 {
+    if (st && st->db && sqlite3_errcode(st->db) == SQLITE_FULL)
+        return disk_full_error(st, err);
     return basira_error_setm(err, BASIRA_E_STORE, N_("database error while %s: %s"), what,
                              st && st->db ? sqlite3_errmsg(st->db) : "?");
 }
@@ -135,7 +154,12 @@ basira_code store_sql_error(basira_store *st, const char *what, basira_error *er
 basira_code store_exec(basira_store *st, const char *sql, basira_error *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+    if (rc == SQLITE_FULL) {
+        sqlite3_free(msg);
+        return disk_full_error(st, err);
+    }
+    if (rc != SQLITE_OK) {
         basira_error_setm(err, BASIRA_E_STORE, N_("database error: %s"), msg ? msg : "?");
         sqlite3_free(msg);
         return BASIRA_E_STORE;
@@ -150,16 +174,37 @@ basira_code store_prepare(basira_store *st, const char *sql, sqlite3_stmt **stmt
     return BASIRA_OK;
 }
 
+char *store_json_text(const json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_t *back = text ? json_loads(text, 0, NULL) : NULL;
+    int same = back && json_equal(back, (json_t *)j);
+    json_decref(back);
+    if (!same) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 basira_code store_begin(basira_store *st, basira_error *err)
 {
+    st->bind_failed = 0;
     return store_exec(st, "BEGIN IMMEDIATE", err);
 }
 
 basira_code store_commit(basira_store *st, basira_error *err)
 {
-    if (store_exec(st, "COMMIT", err)) {
+    if (st->bind_failed) {
         store_rollback(st);
-        return BASIRA_E_STORE;
+        st->bind_failed = 0;
+        return basira_error_setm(err, BASIRA_E_NOMEM,
+                                 N_("not enough memory to record this; nothing was changed"));
+    }
+    basira_code rc = store_exec(st, "COMMIT", err);
+    if (rc) {
+        store_rollback(st);
+        return rc;
     }
     return BASIRA_OK;
 }
@@ -185,7 +230,8 @@ static basira_code read_small_file(const char *path, unsigned char *buf, size_t 
     return BASIRA_OK;
 }
 
-static basira_code key_from_file(const char *path, unsigned char key[32], basira_error *err)
+static basira_code key_from_file(const char *path, const char *dir, unsigned char key[32],
+                                 basira_error *err)
 {
     unsigned char buf[4096];
     size_t n = 0;
@@ -199,6 +245,11 @@ static basira_code key_from_file(const char *path, unsigned char key[32], basira
             N_("key file %s holds %zu bytes; it needs at least 32 random bytes "
                "(e.g. head -c 32 /dev/urandom > %s)"),
             path, n, path);
+    }
+    rc = store_check_key_file(path, dir, buf, n, err);
+    if (rc) {
+        sodium_memzero(buf, sizeof buf);
+        return rc;
     }
     /* Any file of enough random bytes works (raw, hex, base64): hash it to 256 bits. */
     crypto_generichash(key, 32, buf, n, NULL, 0);
@@ -256,7 +307,7 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
                                    N_("this database is opened with a key file (--key-file), not a "
                                       "passphrase"));
         else
-            rc = key_from_file(key->key_file, out, err);
+            rc = key_from_file(key->key_file, dir, out, err);
     } else if (kdf && !strcmp(kdf, "argon2id")) {
         const char *salt_hex = json_string_value(json_object_get(info, "salt"));
         json_int_t ops = json_integer_value(json_object_get(info, "opslimit"));
@@ -359,6 +410,9 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     if (!exists && mkdir(dir, 0700) != 0 && errno != EEXIST)
         return basira_error_setm(err, BASIRA_E_IO, N_("cannot create the data folder %s: %s"), dir,
                                  strerror(errno));
+    basira_code frc = store_fix_folder(dir, err);
+    if (frc)
+        return frc;
 
     unsigned char raw[32];
     basira_code rc = derive_key(dir, key, !exists, cost, raw, err);
@@ -373,6 +427,9 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     snprintf(st->dir, sizeof st->dir, "%s", dir);
     st->argon2 = cost;
     pthread_mutex_init(&st->lock, NULL);
+    pthread_mutex_init(&st->dummy_lock, NULL);
+    st->login_max_failures = BASIRA_LOGIN_MAX_FAILURES;
+    st->login_window_s = BASIRA_LOGIN_WINDOW_S;
     char path[4200];
     snprintf(path, sizeof path, "%s/basira.db", dir);
     if (sqlite3_open_v2(path, &st->db,
@@ -388,6 +445,7 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     size_t p = strlen(pragma);
     sodium_bin2hex(pragma + p, sizeof pragma - p, raw, sizeof raw);
     strcat(pragma, "'\"");
+    store_checkpoint_key(st, raw);
     sodium_memzero(raw, sizeof raw);
     int krc = sqlite3_exec(st->db, pragma, NULL, NULL, NULL);
     sodium_memzero(pragma, sizeof pragma);
@@ -419,6 +477,7 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
         (rc = migrate(st, err)))
         goto fail;
     chmod(path, 0600);
+    store_space_init(st);
     *out = st;
     return BASIRA_OK;
 fail:
@@ -433,5 +492,8 @@ void basira_store_free(basira_store *st)
     if (st->db)
         sqlite3_close(st->db);
     pthread_mutex_destroy(&st->lock);
+    pthread_mutex_destroy(&st->dummy_lock);
+    sodium_memzero(st->dummy_hash, sizeof st->dummy_hash);
+    sodium_memzero(st->checkpoint_key, sizeof st->checkpoint_key);
     free(st);
 }

@@ -3,6 +3,7 @@
 #define BASIRA_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlcipher/sqlite3.h>
 
 #include "basira/store.h"
@@ -12,7 +13,28 @@ struct basira_store {
     pthread_mutex_t lock; /* one connection, one writer at a time */
     char dir[4096];
     basira_argon2_cost argon2; /* cost of new password hashes (basira_store_options) */
+    /* Sign-in: lockout per account (login_failures table), constant work. */
+    int login_max_failures, login_window_s;
+    pthread_mutex_t dummy_lock;
+    char dummy_hash[128]; /* crypto_pwhash_STRBYTES; made on first use */
+    _Atomic long pwhash_runs;
+    unsigned char checkpoint_key[32]; /* MAC key of audit checkpoints (from the db key) */
+    int bind_failed;                  /* a sqlite3_bind_* failed since store_begin (lock held) */
+    atomic_int disk_full; /* space.c: the disk filled up; writes refused until it has room */
 };
+
+/*
+ * Every sqlite3_bind_* goes through this: a bind that fails (out of memory)
+ * leaves its parameter NULL, and a statement run with it would store a NULL
+ * where a value was meant (a decision acknowledged but not kept: found by the
+ * allocation-failure run, tests/fault). The failure is remembered, and
+ * store_commit refuses to commit the transaction. Lock held.
+ */
+static inline void store_bound(basira_store *st, int rc)
+{
+    if (rc != SQLITE_OK)
+        st->bind_failed = 1;
+}
 
 /* Fill err from the connection's last error (BASIRA_E_STORE). */
 basira_code store_sql_error(basira_store *st, const char *what, basira_error *err);
@@ -75,5 +97,52 @@ basira_code store_migrate_decisions(basira_store *st, basira_error *err);
 /* Argon2id cost of a new key (for_key) or password hash: libsodium's minimum for
  * BASIRA_ARGON2_MINIMUM. */
 void store_pwhash_cost(basira_argon2_cost cost, int for_key, unsigned long long *ops, size_t *mem);
+
+/*
+ * json_dumps(j, JSON_COMPACT) checked by parsing it back: jansson 2.14 can emit
+ * malformed JSON (a key's closing quote missing) when an allocation fails in the
+ * middle of a dump, and the store would keep it (found by tests/fault). NULL when
+ * out of memory or malformed; free() the result.
+ */
+char *store_json_text(const json_t *j);
+
+/* ---- space.c ---- */
+
+/* Make DIR/space.reserve at open (or start in disk-full mode when it cannot be made). */
+void store_space_init(basira_store *st);
+/* A write failed with SQLITE_FULL: enter disk-full mode, free the reserve. */
+void store_space_note_full(basira_store *st);
+/* Before an operation that adds data: BASIRA_E_NO_SPACE while the disk is full. */
+basira_code store_space_for_write(basira_store *st, basira_error *err);
+
+/* ---- checkpoint.c ---- */
+
+/* Derive the checkpoint MAC key from the raw database key. */
+void store_checkpoint_key(basira_store *st, const unsigned char db_key[32]);
+/* Append one checkpoint line (file I/O only; no database access). */
+basira_code store_checkpoint_append(basira_store *st, const basira_audit_checkpoint *c,
+                                    basira_error *err);
+/* The checkpoint with the highest head in the file (*found 0: no file or no line);
+ * BASIRA_E_TAMPERED when a line does not carry a valid MAC. */
+basira_code store_checkpoint_latest(basira_store *st, basira_audit_checkpoint *out, int *found,
+                                    basira_error *err);
+
+/* ---- hygiene.c ---- */
+
+/* A key file must carry at least this much (estimated) entropy. */
+#define BASIRA_KEY_MIN_ENTROPY_BITS 96.0
+
+/* Estimated entropy of buf in bits (per-byte plug-in estimate times length). */
+double store_entropy_bits(const unsigned char *buf, size_t n);
+
+/*
+ * Refuse a key file (its n bytes read into buf) that others may read or write,
+ * that lies inside the data folder dir, or whose content is not random-looking.
+ */
+basira_code store_check_key_file(const char *path, const char *dir, const unsigned char *buf,
+                                 size_t n, basira_error *err);
+
+/* Restrict the data folder to its owner (0700 at most). */
+basira_code store_fix_folder(const char *dir, basira_error *err);
 
 #endif

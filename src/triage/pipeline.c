@@ -29,6 +29,7 @@ struct basira_pipeline {
     basira_classifier *clf;
     const basira_model_info *info; /* the classifier's, read-only */
     double high, medium;           /* thresholds in force (model's or the site's) */
+    basira_intake_options intake;  /* limits photos are decoded under */
 };
 
 basira_code basira_pipeline_new(const char *model_path, const basira_triage_config *cfg,
@@ -55,6 +56,7 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
         return rc;
     }
     p->info = basira_classifier_info(p->clf);
+    basira_intake_options_default(&p->intake);
     p->high = p->info->threshold_high;
     p->medium = p->info->threshold_medium;
     if (cfg && cfg->high_threshold >= 0)
@@ -71,6 +73,16 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
     }
     *out = p;
     return BASIRA_OK;
+}
+
+void basira_pipeline_set_intake(basira_pipeline *p, const basira_intake_options *opts)
+{
+    if (!p)
+        return;
+    if (opts)
+        p->intake = *opts;
+    else
+        basira_intake_options_default(&p->intake);
 }
 
 void basira_pipeline_free(basira_pipeline *p)
@@ -341,7 +353,7 @@ basira_code basira_pipeline_run_buffer(basira_pipeline *p, const void *data, siz
     basira_error e;
     basira_error_clear(&e);
     basira_image *img = NULL;
-    if (basira_image_load_buffer(data, len, NULL, &img, &e))
+    if (basira_image_load_buffer(data, len, &p->intake, &img, &e))
         return finish(error_result(p, &e), result, err);
     json_t *r = run_image(p, img, req, NULL);
     basira_image_free(img);
@@ -358,7 +370,7 @@ basira_code basira_pipeline_run_file(basira_pipeline *p, const char *path,
     basira_error e;
     basira_error_clear(&e);
     basira_image *img = NULL;
-    if (basira_image_load_file(path, NULL, &img, &e))
+    if (basira_image_load_file(path, &p->intake, &img, &e))
         return finish(error_result(p, &e), result, err);
     json_t *r = run_image(p, img, req, NULL);
     basira_image_free(img);
@@ -379,7 +391,7 @@ basira_code basira_pipeline_analyze(basira_pipeline *p, const void *data, size_t
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     basira_triage_result_init(out);
     basira_image *img = NULL;
-    if (basira_image_load_buffer(data, len, NULL, &img, &out->error)) {
+    if (basira_image_load_buffer(data, len, &p->intake, &img, &out->error)) {
         out->document = error_result(p, &out->error);
         return out->document ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }

@@ -14,7 +14,7 @@ export BASIRA_ARGON2_FAST=1
 fail=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 
-head -c 32 /dev/urandom > "$T/key"
+head -c 32 /dev/urandom > "$T/key"; chmod 600 "$T/key"
 printf 'a-long-test-password\n' > "$T/pw"
 "$B" user add --data "$T/d" --key-file "$T/key" --role gp --password-file "$T/pw" gp1 >/dev/null
 

@@ -37,6 +37,7 @@ static void write_file(const char *path, const void *buf, size_t n)
     FILE *f = fopen(path, "wb");
     fwrite(buf, 1, n, f);
     fclose(f);
+    chmod(path, 0600); /* key files readable by others are refused */
 }
 
 /* Run the CLI with args, stdin from /dev/null; returns the exit status, stderr in err_out. */
@@ -368,6 +369,18 @@ static void test_https_and_purge(void)
         CHECK(strstr(c.set_cookies, "Secure") != NULL);
         CHECK_EQ_INT(http_json(&c, "POST", "/cases", case_body), 201);
         http_free(&c);
+        /* Forward secrecy only: a static-RSA suite is refused, ECDHE is accepted. */
+        char probe[600];
+        snprintf(probe, sizeof probe,
+                 "echo | timeout 10 openssl s_client -connect 127.0.0.1:%u -tls1_2 -cipher %s "
+                 ">/dev/null 2>&1",
+                 sp.port, "AES128-GCM-SHA256");
+        CHECK_MSG(system(probe) != 0, "static RSA key exchange accepted");
+        snprintf(probe, sizeof probe,
+                 "echo | timeout 10 openssl s_client -connect 127.0.0.1:%u -tls1_2 -cipher %s "
+                 ">/dev/null 2>&1",
+                 sp.port, "ECDHE-RSA-AES128-GCM-SHA256");
+        CHECK_MSG(system(probe) == 0, "ECDHE refused");
         /* Plain HTTP to the HTTPS port gets no API answer. */
         http_client plain;
         http_init(&plain, "http", sp.port);

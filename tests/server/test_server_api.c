@@ -262,6 +262,8 @@ static void test_case_flow(void)
         400);
     CHECK_EQ_INT(http_req(&c, "POST", path, "multipart/form-data; boundary=XyZ", "garbage", 7, 1),
                  400);
+    /* An empty multipart body (memmem on NULL before: UBSan aborted the node). */
+    CHECK_EQ_INT(http_req(&c, "POST", path, "multipart/form-data; boundary=XyZ", "", 0, 1), 400);
 
     /* Rejected photo: a quality event with guidance, not a stored photo. */
     CHECK_EQ_INT(upload_raw(&c, a, "BLURRY photo"), 200);

@@ -1,6 +1,7 @@
 /* test_store.c - the encrypted case store: keys, users, sessions, cases, audit chain, purge. */
 #include "basira/store.h"
 #include "store/store_internal.h" /* white box: fault injection on the connection */
+#include "raw_db.h"
 #include "test.h"
 
 #include <sodium.h>
@@ -30,24 +31,7 @@ static void write_key_file(const char *path, unsigned char seed)
     FILE *f = fopen(path, "wb");
     fwrite(k, 1, sizeof k, f);
     fclose(f);
-}
-
-/* Open the database behind the store's back, as an attacker holding the key would. */
-static sqlite3 *raw_open(const char *dir, const char *key_file)
-{
-    unsigned char buf[4096], key[32];
-    FILE *f = fopen(key_file, "rb");
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    crypto_generichash(key, 32, buf, n, NULL, 0);
-    char hex[65], pragma[128], path[700];
-    sodium_bin2hex(hex, sizeof hex, key, 32);
-    snprintf(pragma, sizeof pragma, "PRAGMA key = \"x'%s'\"", hex);
-    snprintf(path, sizeof path, "%s/basira.db", dir);
-    sqlite3 *db = NULL;
-    sqlite3_open(path, &db);
-    sqlite3_exec(db, pragma, NULL, NULL, NULL);
-    return db;
+    chmod(path, 0600); /* key files readable by others are refused */
 }
 
 static int raw_exec(sqlite3 *db, const char *sql)

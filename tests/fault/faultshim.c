@@ -1,0 +1,250 @@
+/*
+ * faultshim.c - LD_PRELOAD library that makes the Nth allocation or the Nth
+ * write, fsync or rename of a process fail, as SQLite's and curl's test suites
+ * do, to prove that every failure point gives a clear error and loses nothing.
+ *
+ * Nothing fails until the program arms the shim (basira_fault_arm, looked up
+ * with dlsym so that the program runs unchanged without it). Then calls are
+ * counted, and the one numbered BASIRA_FAULT_N fails (allocation: NULL with
+ * ENOMEM; I/O: -1 with errno BASIRA_FAULT_ERRNO, ENOSPC by default), as do, with
+ * BASIRA_FAULT_STICKY=1, all later ones (a disk that stays full). What is counted
+ * is chosen by BASIRA_FAULT_KIND: "alloc" (malloc, calloc, realloc) or "io"
+ * (write, pwrite, pwrite64, writev, fsync, fdatasync, ftruncate, rename).
+ * basira_fault_count() tells how many calls were counted since arming, so that
+ * a driver knows when N has gone past the last fault point. "disk" is a disk with
+ * BASIRA_FAULT_FREE bytes left: writes past them fail with ENOSPC, unlink gives a
+ * file's bytes back, basira_fault_add_free() frees more.
+ *
+ * Allocations made from inside libcrypto are not counted: SQLCipher 4.5's OpenSSL
+ * provider does not check the HMAC context it allocates for every page, and
+ * crashes (SIGSEGV in SHA1_Update) when that allocation fails - found by this
+ * shim, outside Basira's code; BASIRA_FAULT_LIBCRYPTO=1 counts them anyway.
+ *
+ * Test code only: the counters are process-wide state by nature.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <link.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+
+static atomic_int armed;
+static atomic_long free_bytes;
+static int kind_disk;
+static atomic_long counted;
+static long fail_at = -1;
+static int kind_alloc, kind_io, sticky, fault_errno = ENOSPC;
+static uintptr_t crypto_lo, crypto_hi; /* where libcrypto is mapped */
+
+static int find_libcrypto(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (!info->dlpi_name || !strstr(info->dlpi_name, "libcrypto.so"))
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (!crypto_lo || lo < crypto_lo)
+            crypto_lo = lo;
+        if (hi > crypto_hi)
+            crypto_hi = hi;
+    }
+    return 1;
+}
+
+void basira_fault_arm(int on);
+long basira_fault_count(void);
+void basira_fault_add_free(long bytes);
+
+void basira_fault_add_free(long bytes)
+{
+    atomic_fetch_add(&free_bytes, bytes);
+}
+
+/* The "disk" kind: 1 when n more bytes do not fit (the write must fail). */
+static int no_room(size_t n)
+{
+    if (!atomic_load(&armed) || !kind_disk)
+        return 0;
+    long left = atomic_load(&free_bytes);
+    if ((long)n > left)
+        return 1;
+    atomic_fetch_sub(&free_bytes, (long)n);
+    return 0;
+}
+
+void basira_fault_arm(int on)
+{
+    if (on) {
+        const char *n = getenv("BASIRA_FAULT_N"), *k = getenv("BASIRA_FAULT_KIND");
+        const char *e = getenv("BASIRA_FAULT_ERRNO"), *s = getenv("BASIRA_FAULT_STICKY");
+        fail_at = n ? atol(n) : -1;
+        kind_alloc = k && !strcmp(k, "alloc");
+        kind_io = k && !strcmp(k, "io");
+        kind_disk = k && !strcmp(k, "disk");
+        const char *fr = getenv("BASIRA_FAULT_FREE");
+        atomic_store(&free_bytes, fr ? atol(fr) : 0);
+        sticky = s && !strcmp(s, "1");
+        fault_errno = e && !strcmp(e, "EIO") ? EIO : ENOSPC;
+        const char *c = getenv("BASIRA_FAULT_LIBCRYPTO");
+        crypto_lo = crypto_hi = 0;
+        if (!(c && !strcmp(c, "1")))
+            dl_iterate_phdr(find_libcrypto, NULL);
+        atomic_store(&counted, 0);
+    }
+    atomic_store(&armed, on);
+}
+
+long basira_fault_count(void)
+{
+    return atomic_load(&counted);
+}
+
+/* 1 when this call (from caller) must fail. */
+static int hit(int is_alloc, const void *caller)
+{
+    if (!atomic_load(&armed) || (is_alloc ? !kind_alloc : !kind_io))
+        return 0;
+    if (is_alloc && (uintptr_t)caller >= crypto_lo && (uintptr_t)caller < crypto_hi)
+        return 0;
+    long n = atomic_fetch_add(&counted, 1) + 1;
+    return fail_at > 0 && (n == fail_at || (sticky && n > fail_at));
+}
+
+void *malloc(size_t n)
+{
+    if (hit(1, __builtin_return_address(0))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t a, size_t b)
+{
+    if (hit(1, __builtin_return_address(0))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __libc_calloc(a, b);
+}
+
+void *realloc(void *p, size_t n)
+{
+    if (hit(1, __builtin_return_address(0))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __libc_realloc(p, n);
+}
+
+#define NEXT(name, type) ((type)dlsym(RTLD_NEXT, name))
+/* The I/O wrappers: fail when this is the call to fail, else call the real one. */
+#define IO_FAULT()                                                                                 \
+    do {                                                                                           \
+        if (hit(0, NULL)) {                                                                        \
+            errno = fault_errno;                                                                   \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+ssize_t write(int fd, const void *b, size_t n)
+{
+    if (no_room(n)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    IO_FAULT();
+    return NEXT("write", ssize_t(*)(int, const void *, size_t))(fd, b, n);
+}
+
+ssize_t pwrite(int fd, const void *b, size_t n, off_t off)
+{
+    if (no_room(n)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    IO_FAULT();
+    return NEXT("pwrite", ssize_t(*)(int, const void *, size_t, off_t))(fd, b, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *b, size_t n, off_t off)
+{
+    if (no_room(n)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    IO_FAULT();
+    return NEXT("pwrite64", ssize_t(*)(int, const void *, size_t, off_t))(fd, b, n, off);
+}
+
+ssize_t writev(int fd, const struct iovec *v, int n)
+{
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += v[i].iov_len;
+    if (no_room(total)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    IO_FAULT();
+    return NEXT("writev", ssize_t(*)(int, const struct iovec *, int))(fd, v, n);
+}
+
+int fsync(int fd)
+{
+    IO_FAULT();
+    return NEXT("fsync", int (*)(int))(fd);
+}
+
+int fdatasync(int fd)
+{
+    IO_FAULT();
+    return NEXT("fdatasync", int (*)(int))(fd);
+}
+
+int ftruncate(int fd, off_t len)
+{
+    IO_FAULT();
+    return NEXT("ftruncate", int (*)(int, off_t))(fd, len);
+}
+
+int ftruncate64(int fd, off_t len)
+{
+    IO_FAULT();
+    return NEXT("ftruncate64", int (*)(int, off_t))(fd, len);
+}
+
+int rename(const char *a, const char *b)
+{
+    IO_FAULT();
+    return NEXT("rename", int (*)(const char *, const char *))(a, b);
+}
+
+int unlink(const char *path)
+{
+    struct stat sb;
+    int had = atomic_load(&armed) && kind_disk && stat(path, &sb) == 0;
+    int r = NEXT("unlink", int (*)(const char *))(path);
+    if (r == 0 && had)
+        atomic_fetch_add(&free_bytes, (long)sb.st_size);
+    return r;
+}
