@@ -155,13 +155,19 @@ static void single_threaded_kernels(char **argv)
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},     {"listen", required_argument, NULL, 'l'},
-        {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
-        {"key-file", required_argument, NULL, 'K'}, {"threads", required_argument, NULL, 't'},
-        {"model", required_argument, NULL, 'm'},    {"access-log", required_argument, NULL, 'a'},
-        {"audit-syslog", no_argument, NULL, 'S'},   {"insecure-http", no_argument, NULL, 'I'},
+        {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"key-file", required_argument, NULL, 'K'},
+        {"threads", required_argument, NULL, 't'},
+        {"model", required_argument, NULL, 'm'},
+        {"access-log", required_argument, NULL, 'a'},
+        {"audit-syslog", no_argument, NULL, 'S'},
+        {"insecure-http", no_argument, NULL, 'I'},
         {"idle-logout", required_argument, NULL, 'L'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *dir = "./basira-data", *key_file = NULL, *model = NULL, *log_path = NULL;
     char addr[64] = "127.0.0.1";

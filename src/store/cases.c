@@ -434,7 +434,9 @@ basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
         store_bound(st, sqlite3_bind_int64(s, 4, f->to));
         if (f->patient_ref)
             store_bound(st, sqlite3_bind_text(s, 7, f->patient_ref, -1, SQLITE_STATIC));
-        store_bound(st, sqlite3_bind_int64(s, 8, f->overdue ? (f->overdue_now ? f->overdue_now : store_now()) : 0));
+        store_bound(st,
+                    sqlite3_bind_int64(
+                        s, 8, f->overdue ? (f->overdue_now ? f->overdue_now : store_now()) : 0));
         store_bound(st, sqlite3_bind_int(s, 9, f->awaiting_review ? 1 : 0));
         if (pass == 1) {
             store_bound(st, sqlite3_bind_int(s, 5, f->limit));

@@ -240,10 +240,12 @@ static basira_code decision_insert(basira_store *st, const basira_actor *who, ba
         return rc;
     store_bound(st, sqlite3_bind_int64(s, 1, case_id));
     store_bound(st, sqlite3_bind_int64(s, 2, version));
-    store_bound(st, sqlite3_bind_text(s, 3, who && who->username ? who->username : "?", -1, SQLITE_STATIC));
+    store_bound(
+        st, sqlite3_bind_text(s, 3, who && who->username ? who->username : "?", -1, SQLITE_STATIC));
     store_bound(st, sqlite3_bind_text(s, 4, basira_role_name(role), -1, SQLITE_STATIC));
     store_bound(st, sqlite3_bind_int64(s, 5, now));
-    store_bound(st, sqlite3_bind_text(s, 6, d->accept_ai ? "accepted" : "overridden", -1, SQLITE_STATIC));
+    store_bound(
+        st, sqlite3_bind_text(s, 6, d->accept_ai ? "accepted" : "overridden", -1, SQLITE_STATIC));
     store_bound(st, sqlite3_bind_text(s, 7, category, -1, SQLITE_STATIC));
     if (ai)
         store_bound(st, sqlite3_bind_text(s, 8, ai, -1, SQLITE_STATIC));
