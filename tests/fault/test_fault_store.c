@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static const basira_store_options test_fast_store = {BASIRA_ARGON2_MINIMUM};
+
 static char dir[256], keyf[300];
 static const basira_actor cli = {"fault-test", "local"};
 
@@ -91,7 +93,7 @@ static void workload(basira_store *st, long run, outcome *o)
     if (check_failure(rc, &e, o))
         return;
     o->image_id = image;
-    basira_decision d = {1, NULL, NULL, "requested"};
+    basira_decision d = {.accept_ai = 1, .referral = "requested"};
     if (!check_failure(basira_store_decision(st, &cli, id, &d, &e), &e, o))
         o->decided = 1;
     if (!check_failure(basira_store_audit_append(st, &cli, "fault_probe", id, "ok", detail, &e), &e,
@@ -106,7 +108,7 @@ static int open_store(basira_store **st)
 {
     basira_error e;
     basira_store_key k = {NULL, keyf};
-    if (basira_store_open(dir, &k, 1, st, &e)) {
+    if (basira_store_open(dir, &k, 1, &test_fast_store, st, &e)) {
         fprintf(stderr, "open: %s\n", e.message);
         return -1;
     }

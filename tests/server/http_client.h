@@ -29,7 +29,7 @@ typedef struct http_client {
     const char *extra_header;    /* one more request header line ("If-Match: \"2\""), or NULL */
     char etag[64];               /* ETag of the last response, "" when none */
     const char *accept_language; /* sent as Accept-Language when set */
-    char extra_header[256];      /* one more request header ("Name: value"), when not empty */
+    char idem_header[256];       /* one more request header ("Name: value"), when not empty */
     char csp[512];               /* Content-Security-Policy of the last response ("" if none) */
 } http_client;
 
@@ -133,8 +133,8 @@ static inline long http_req(http_client *c, const char *method, const char *path
         snprintf(al, sizeof al, "Accept-Language: %s", c->accept_language);
         h = curl_slist_append(h, al);
     }
-    if (c->extra_header[0])
-        h = curl_slist_append(h, c->extra_header);
+    if (c->idem_header[0])
+        h = curl_slist_append(h, c->idem_header);
     if (send_csrf && c->csrf[0]) {
         snprintf(tok, sizeof tok, "X-CSRF-Token: %s", c->csrf);
         h = curl_slist_append(h, tok);

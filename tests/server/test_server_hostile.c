@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+static const basira_store_options test_fast_store = {BASIRA_ARGON2_MINIMUM};
+
 static basira_store *store;
 static basira_server *server;
 static unsigned port;
@@ -229,7 +231,7 @@ static int audited(const char *outcome)
     int n = 0;
     int64_t after = 0;
     for (;;) {
-        if (basira_store_audit_list(store, after, 1000, &list, &err))
+        if (basira_store_audit_list(store, NULL, after, 1000, &list, &err))
             break;
         json_t *items = json_object_get(list, "items");
         size_t i;
@@ -294,14 +296,14 @@ static void test_idempotency(void)
     CHECK_EQ_INT(http_login(&c, "gp", "password-123"), 200);
     const char *body = "{\"patient_ref\": \"IDEM-1\", \"consent\": {\"care\": true, "
                        "\"recorded_by\": \"gp\"}}";
-    snprintf(c.extra_header, sizeof c.extra_header, "Idempotency-Key: offline-queue-0001");
+    snprintf(c.idem_header, sizeof c.idem_header, "Idempotency-Key: offline-queue-0001");
     CHECK_EQ_INT(http_json(&c, "POST", "/cases", body), 201);
     long long first = json_integer_value(json_object_get(c.json, "id"));
     CHECK(first > 0);
     /* The retry after an unclear answer: the same answer, the same case. */
     CHECK_EQ_INT(http_json(&c, "POST", "/cases", body), 201);
     CHECK_EQ_INT(json_integer_value(json_object_get(c.json, "id")), first);
-    c.extra_header[0] = '\0';
+    c.idem_header[0] = '\0';
     CHECK_EQ_INT(http_req(&c, "GET", "/cases?limit=500", NULL, NULL, 0, 0), 200);
     int copies = 0;
     size_t i;
@@ -315,12 +317,12 @@ static void test_idempotency(void)
     /* The same key on another request is refused. */
     char path[64];
     snprintf(path, sizeof path, "/cases/%lld/decision", first);
-    snprintf(c.extra_header, sizeof c.extra_header, "Idempotency-Key: offline-queue-0001");
+    snprintf(c.idem_header, sizeof c.idem_header, "Idempotency-Key: offline-queue-0001");
     CHECK_EQ_INT(http_json(&c, "POST", path,
                            "{\"accept_ai\": false, \"category\": \"low\", \"reason\": \"seen\"}"),
                  422);
     /* A request that failed did nothing: its key can be sent again. */
-    snprintf(c.extra_header, sizeof c.extra_header, "Idempotency-Key: offline-queue-0002");
+    snprintf(c.idem_header, sizeof c.idem_header, "Idempotency-Key: offline-queue-0002");
     CHECK(http_json(&c, "POST", "/cases", "{\"patient_ref\": \"IDEM-2\"}") >= 400);
     CHECK_EQ_INT(http_json(&c, "POST", "/cases",
                            "{\"patient_ref\": \"IDEM-2\", \"consent\": {\"care\": true, "
@@ -336,10 +338,10 @@ static void test_idempotency(void)
         basira_store_idem_begin(store, u.id, "offline-queue-0003", "POST /api/v1/cases", &id, &err),
         BASIRA_OK);
     CHECK_EQ_INT(id.state, BASIRA_IDEM_NEW);
-    snprintf(c.extra_header, sizeof c.extra_header, "Idempotency-Key: offline-queue-0003");
+    snprintf(c.idem_header, sizeof c.idem_header, "Idempotency-Key: offline-queue-0003");
     CHECK_EQ_INT(http_json(&c, "POST", "/cases", body), 409);
     /* A malformed key. */
-    snprintf(c.extra_header, sizeof c.extra_header, "Idempotency-Key: bad key with spaces");
+    snprintf(c.idem_header, sizeof c.idem_header, "Idempotency-Key: bad key with spaces");
     CHECK_EQ_INT(http_json(&c, "POST", "/cases", body), 400);
     http_free(&c);
 }
@@ -403,7 +405,7 @@ int main(void)
     basira_error err;
     basira_store_key key = {"test passphrase", NULL};
     basira_actor setup = {"setup", "local"};
-    if (basira_store_open(tmpdir, &key, 1, &store, &err) ||
+    if (basira_store_open(tmpdir, &key, 1, &test_fast_store, &store, &err) ||
         basira_store_user_add(store, &setup, "gp", BASIRA_ROLE_GP, "password-123", &err) ||
         basira_store_user_add(store, &setup, "steward", BASIRA_ROLE_DATA_STEWARD, "password-123",
                               &err)) {

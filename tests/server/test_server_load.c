@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+static const basira_store_options test_fast_store = {BASIRA_ARGON2_MINIMUM};
+
 #define CLIENTS 64
 
 static unsigned port;
@@ -35,7 +37,7 @@ static double now_s(void)
 static basira_code analyze(void *ctx, const void *data, size_t len, const basira_history *history,
                            basira_triage_result *out, basira_error *err)
 {
-    basira_triage_request req = {history, 0};
+    basira_triage_request req = {.history = history, .force = 0};
     return basira_pipeline_analyze(ctx, data, len, &req, NULL, out, err);
 }
 
@@ -98,7 +100,7 @@ int main(void)
     basira_error err;
     basira_store *store = NULL;
     basira_store_key key = {"load test passphrase", NULL};
-    if (basira_store_open(tmpdir, &key, 1, &store, &err)) {
+    if (basira_store_open(tmpdir, &key, 1, &test_fast_store, &store, &err)) {
         fprintf(stderr, "store: %s\n", err.message);
         return 1;
     }
@@ -137,7 +139,7 @@ int main(void)
     basira_server_config_default(&cfg);
     cfg.port = 0;
     cfg.openapi_path = api;
-    basira_analyzer an = {analyze, pipe};
+    basira_analyzer an = {.analyze = analyze, .ctx = pipe};
     basira_server *server = NULL;
     if (basira_server_new(store, &an, &cfg, &server, &err) || basira_server_start(server, &err)) {
         fprintf(stderr, "server: %s\n", err.message);
