@@ -86,8 +86,8 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
         !(rc = store_prepare(st,
                              "INSERT INTO cases(patient_ref, age, sex, body_site, history, "
                              "consent_care, consent_research, consent_recorded_by, "
-                             "consent_recorded_at, created_by, created_at, updated_at) "
-                             "VALUES(?,?,?,?,?,1,?,?,?,?,?,?)",
+                             "consent_recorded_at, created_by, created_at, updated_at, "
+                             "consent_remote_review) VALUES(?,?,?,?,?,1,?,?,?,?,?,?,?)",
                              &s, err))) {
         sqlite3_bind_text(s, 1, c->patient_ref, -1, SQLITE_STATIC);
         if (c->age >= 0)
@@ -102,6 +102,7 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
         sqlite3_bind_text(s, 9, who && who->username ? who->username : "?", -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 10, now);
         sqlite3_bind_int64(s, 11, now);
+        sqlite3_bind_int(s, 12, c->consent_remote_review ? 1 : 0);
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "recording a case", err);
         sqlite3_finalize(s);
@@ -109,7 +110,11 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
             *id = sqlite3_last_insert_rowid(st->db);
             rc = store_audit_append_locked(
                 st, who, "case_create", *id, "ok",
-                c->consent_research ? "consent=care,research" : "consent=care", err);
+                c->consent_remote_review
+                    ? (c->consent_research ? "consent=care,research,remote_review"
+                                           : "consent=care,remote_review")
+                    : (c->consent_research ? "consent=care,research" : "consent=care"),
+                err);
         }
         if (!rc)
             rc = store_commit(st, err);
@@ -194,20 +199,18 @@ static basira_code case_exists_locked(basira_store *st, int64_t id, basira_error
     return rc;
 }
 
-basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int64_t id,
-                                  json_t **out, basira_error *err)
+basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, basira_error *err)
 {
     sqlite3_stmt *s = NULL;
     json_t *j = NULL;
     basira_code rc;
-    pthread_mutex_lock(&st->lock);
-    if ((rc = store_begin(st, err)))
-        goto out;
+    *out = NULL;
     if ((rc = store_prepare(st,
                             "SELECT " CASE_COLUMNS ", history, consent_care, consent_research, "
-                            "consent_recorded_by, consent_recorded_at FROM cases WHERE id = ?",
+                            "consent_recorded_by, consent_recorded_at, consent_remote_review "
+                            "FROM cases WHERE id = ?",
                             &s, err)))
-        goto out;
+        return rc;
     sqlite3_bind_int64(s, 1, id);
     if (sqlite3_step(s) != SQLITE_ROW) {
         rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
@@ -215,21 +218,24 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
     } else {
         json_object_set_new(j, "history", col_json(s, 13));
-        json_object_set_new(j, "consent",
-                            json_pack("{s:b, s:b, s:s, s:o}", "care", sqlite3_column_int(s, 14),
-                                      "research", sqlite3_column_int(s, 15), "recorded_by",
-                                      col_text(s, 16), "recorded_at", col_time(s, 17)));
+        json_object_set_new(
+            j, "consent",
+            json_pack("{s:b, s:b, s:b, s:s, s:o}", "care", sqlite3_column_int(s, 14), "research",
+                      sqlite3_column_int(s, 15), "remote_review", sqlite3_column_int(s, 18),
+                      "recorded_by", col_text(s, 16), "recorded_at", col_time(s, 17)));
     }
     sqlite3_finalize(s);
     s = NULL;
     if (rc)
-        goto audit;
+        return rc;
     if ((rc = store_prepare(st,
                             "SELECT i.id, i.kind, i.created_at, i.created_by, i.result, "
                             "p.image_id IS NOT NULL FROM images i LEFT JOIN photos p ON "
                             "p.image_id = i.id WHERE i.case_id = ? ORDER BY i.id",
-                            &s, err)))
-        goto out;
+                            &s, err))) {
+        json_decref(j);
+        return rc;
+    }
     sqlite3_bind_int64(s, 1, id);
     json_t *images = json_array();
     while (sqlite3_step(s) == SQLITE_ROW)
@@ -238,23 +244,39 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
                               (json_int_t)sqlite3_column_int64(s, 0), "kind", col_text(s, 1),
                               "created_at", col_time(s, 2), "created_by", col_text(s, 3), "result",
                               col_json(s, 4), "photo_stored", sqlite3_column_int(s, 5)));
+    sqlite3_finalize(s);
     json_object_set_new(j, "images", images);
-audit:
+    /* The regional hub's replies (src/store/outbox.c), oldest first. */
+    if ((rc = store_sync_replies_locked(st, id, j, err))) {
+        json_decref(j);
+        return rc;
+    }
+    *out = j;
+    return BASIRA_OK;
+}
+
+basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int64_t id,
+                                  json_t **out, basira_error *err)
+{
+    json_t *j = NULL;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if ((rc = store_begin(st, err)))
+        goto out;
+    rc = store_case_json_locked(st, id, &j, err);
+    if (rc && rc != BASIRA_E_NOT_FOUND)
+        goto out;
     /* Reading a case is an access to patient data: audited, including refusals. */
-    if (rc == BASIRA_OK || rc == BASIRA_E_NOT_FOUND) {
-        basira_error aerr;
-        if (store_audit_append_locked(st, who, "case_read", id, rc ? "not_found" : "ok", NULL,
-                                      &aerr) ||
-            store_commit(st, &aerr)) {
-            if (!rc) {
-                rc = aerr.code;
-                if (err)
-                    *err = aerr;
-            }
+    basira_error aerr;
+    if (store_audit_append_locked(st, who, "case_read", id, rc ? "not_found" : "ok", NULL, &aerr) ||
+        store_commit(st, &aerr)) {
+        if (!rc) {
+            rc = aerr.code;
+            if (err)
+                *err = aerr;
         }
     }
 out:
-    sqlite3_finalize(s);
     store_rollback(st);
     pthread_mutex_unlock(&st->lock);
     if (rc) {

@@ -73,6 +73,8 @@ static const char *const migrations[] = {
     "CREATE TABLE audit(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
     " action TEXT NOT NULL, case_id INTEGER, ip TEXT NOT NULL, outcome TEXT NOT NULL,"
     " detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
+    /* 2: consent for remote review, the outbox to the regional hub, its replies (outbox.c). */
+    store_migration_sync,
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

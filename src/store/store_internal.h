@@ -42,4 +42,15 @@ int64_t store_now(void);
 /* Argon2id cost: libsodium's minimum when BASIRA_ARGON2_FAST=1 (tests only). */
 void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem);
 
+/* The case record of basira_store_case_get, without its audit entry (lock held). */
+basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, basira_error *err);
+
+/* ---- sync with the regional hub (outbox.c) ---- */
+
+/* Schema step adding consent for remote review, the outbox and the replies (store.c). */
+extern const char store_migration_sync[];
+
+/* Add "replies": [...] (the hub's answers about case id) to the case record j. */
+basira_code store_sync_replies_locked(basira_store *st, int64_t id, json_t *j, basira_error *err);
+
 #endif
