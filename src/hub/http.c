@@ -1,0 +1,385 @@
+/*
+ * http.c - the hub's HTTP service (libmicrohttpd), one route table:
+ *
+ *   GET  /health                       liveness
+ *   POST /sync/v1/enrol                {"token","public_key"} -> {"node"}
+ *   POST /sync/v1/push                 signed batch -> {"acked_seq",...}
+ *   POST /sync/v1/pull                 signed {"after"} -> {"replies"}
+ *   GET  /api/v1/cases                 the worklist (dermatologist, auditor)
+ *   GET  /api/v1/cases/NODE/ID         one case
+ *   POST /api/v1/cases/NODE/ID/reply   {"diagnosis","plan","message"} (dermatologist)
+ *   GET  /api/v1/photos/SHA256         a photo
+ *   GET  /api/v1/nodes                 the nodes and their audit chains (auditor, admin)
+ *
+ * Nodes sign with their Ed25519 key (headers X-Basira-Node and
+ * X-Basira-Signature over the exact body bytes sent, compressed or not); a
+ * body may be deflate-compressed (Content-Encoding: deflate) and is inflated
+ * under a hard cap. People use HTTP Basic
+ * authentication over the hub's TLS terminator (docs/hub.md).
+ */
+#include "basira/json.h"
+#include "core/i18n.h"
+#include "hub_internal.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define BODY_MAX ((size_t)24 * 1024 * 1024)     /* one batch on the wire */
+#define INFLATED_MAX ((size_t)64 * 1024 * 1024) /* one batch once inflated */
+
+struct basira_hub_server {
+    basira_hub *hub;
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+};
+
+typedef struct request {
+    unsigned char *body;
+    size_t len, cap;
+    int too_big;
+} request;
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
+                                 const void *data, size_t len, int copy)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, (void *)data, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return MHD_NO;
+    return send_text(c, status, "application/json", text, strlen(text), 0);
+}
+
+static unsigned status_of(basira_code rc)
+{
+    switch (rc) {
+    case BASIRA_E_AUTH:
+        return 401;
+    case BASIRA_E_FORBIDDEN:
+        return 403;
+    case BASIRA_E_NOT_FOUND:
+        return 404;
+    case BASIRA_E_CONFLICT:
+        return 409;
+    case BASIRA_E_LIMIT:
+        return 413;
+    case BASIRA_E_FORMAT:
+    case BASIRA_E_INVALID_ARGUMENT:
+        return 400;
+    case BASIRA_E_STORE:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+static enum MHD_Result fail(struct MHD_Connection *c, const basira_error *e)
+{
+    return send_json(c, status_of(e->code),
+                     json_pack("{s:{s:s, s:s}}", "error", "code", basira_code_name(e->code),
+                               "message", e->message));
+}
+
+/* Inflate a deflate (zlib) body with a cap. */
+static basira_code inflate_body(const unsigned char *in, size_t len, unsigned char **out,
+                                size_t *out_len, basira_error *err)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit(&z) != Z_OK)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    size_t cap = len * 4 + 4096, n = 0;
+    unsigned char *buf = NULL;
+    int zr = Z_OK;
+    z.next_in = (unsigned char *)in;
+    z.avail_in = (uInt)len;
+    while (zr == Z_OK) {
+        if (n == cap || !buf) {
+            if (buf)
+                cap *= 2;
+            unsigned char *nb = cap <= INFLATED_MAX ? realloc(buf, cap) : NULL;
+            if (!nb) {
+                free(buf);
+                inflateEnd(&z);
+                return basira_error_set(err, BASIRA_E_LIMIT, _("the batch is too large"));
+            }
+            buf = nb;
+        }
+        z.next_out = buf + n;
+        z.avail_out = (uInt)(cap - n);
+        zr = inflate(&z, Z_NO_FLUSH);
+        n = cap - z.avail_out;
+        if (zr == Z_BUF_ERROR && z.avail_in == 0)
+            break;
+        if (zr == Z_BUF_ERROR)
+            zr = Z_OK;
+    }
+    inflateEnd(&z);
+    if (zr != Z_STREAM_END) {
+        free(buf);
+        return basira_error_set(err, BASIRA_E_FORMAT, _("the compressed batch is damaged"));
+    }
+    *out = buf;
+    *out_len = n;
+    return BASIRA_OK;
+}
+
+typedef basira_code (*signed_op)(basira_hub *, const char *, const void *, size_t, const char *,
+                                 const json_t *, json_t **, basira_error *);
+
+static enum MHD_Result h_signed(basira_hub_server *s, struct MHD_Connection *c, request *rq,
+                                signed_op op)
+{
+    basira_error e;
+    const char *node = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Basira-Node");
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Basira-Signature");
+    const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
+    unsigned char *plain = rq->body;
+    size_t plain_len = rq->len;
+    if (enc && !strcmp(enc, "deflate")) {
+        if (inflate_body(rq->body, rq->len, &plain, &plain_len, &e))
+            return fail(c, &e);
+    } else if (enc && *enc && strcmp(enc, "identity")) {
+        basira_error_set(&e, BASIRA_E_FORMAT, _("unsupported Content-Encoding %s"), enc);
+        return fail(c, &e);
+    }
+    json_error_t je;
+    json_t *body = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES, &je);
+    if (plain != rq->body)
+        free(plain);
+    if (!body) {
+        basira_error_set(&e, BASIRA_E_FORMAT, _("the batch is not valid JSON: %s"), je.text);
+        return fail(c, &e);
+    }
+    json_t *answer = NULL;
+    basira_code rc = op(s->hub, node, rq->body, rq->len, sig, body, &answer, &e);
+    json_decref(body);
+    return rc ? fail(c, &e) : send_json(c, 200, answer);
+}
+
+static enum MHD_Result h_enrol(basira_hub_server *s, struct MHD_Connection *c, request *rq)
+{
+    basira_error e;
+    json_t *body = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
+    char name[65];
+    basira_code rc =
+        basira_hub_register(s->hub, json_string_value(json_object_get(body, "token")),
+                            json_string_value(json_object_get(body, "public_key")), name, &e);
+    json_decref(body);
+    return rc ? fail(c, &e) : send_json(c, 200, json_pack("{s:s}", "node", name));
+}
+
+/* HTTP Basic credentials of a hub user with one of the allowed roles (a bit set). */
+static basira_code person(basira_hub_server *s, struct MHD_Connection *c, unsigned roles,
+                          char user[65], basira_error *e)
+{
+    char *pass = NULL;
+    char *name = MHD_basic_auth_get_username_password(c, &pass);
+    basira_hub_role role = BASIRA_HUB_DERMATOLOGIST;
+    basira_code rc = name ? basira_hub_authenticate(s->hub, name, pass, &role, e)
+                          : basira_error_set(e, BASIRA_E_AUTH, _("sign in to the hub"));
+    if (!rc && !(roles & (1u << role)))
+        rc = basira_error_set(e, BASIRA_E_FORBIDDEN, _("your role does not allow this"));
+    if (!rc)
+        snprintf(user, 65, "%s", name);
+    MHD_free(name);
+    MHD_free(pass);
+    return rc;
+}
+
+#define R_DERM (1u << BASIRA_HUB_DERMATOLOGIST)
+#define R_ADMIN (1u << BASIRA_HUB_ADMIN)
+#define R_AUDIT (1u << BASIRA_HUB_AUDITOR)
+
+static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, request *rq,
+                             const char *method, const char *path)
+{
+    basira_error e;
+    char user[65], node[65], tail[16] = "";
+    long long id = 0;
+    int is_get = !strcmp(method, "GET"), is_post = !strcmp(method, "POST");
+    json_t *out = NULL;
+    basira_code rc;
+    if (is_get && !strcmp(path, "cases")) {
+        if ((rc = person(s, c, R_DERM | R_AUDIT, user, &e)) ||
+            (rc = basira_hub_cases(s->hub, &out, &e)))
+            return fail(c, &e);
+        return send_json(c, 200, json_pack("{s:o}", "items", out));
+    }
+    if (is_get && !strcmp(path, "nodes")) {
+        if ((rc = person(s, c, R_AUDIT | R_ADMIN, user, &e)) ||
+            (rc = basira_hub_nodes(s->hub, &out, &e)))
+            return fail(c, &e);
+        return send_json(c, 200, json_pack("{s:o}", "items", out));
+    }
+    if (is_get && !strncmp(path, "photos/", 7) && strlen(path + 7) == 64) {
+        unsigned char *data = NULL;
+        size_t len = 0;
+        char mime[32];
+        if ((rc = person(s, c, R_DERM, user, &e)) ||
+            (rc = basira_hub_photo(s->hub, path + 7, &data, &len, mime, &e)))
+            return fail(c, &e);
+        return send_text(c, 200, mime, data, len, 0);
+    }
+    int k = sscanf(path, "cases/%64[A-Za-z0-9._-]/%lld/%15s", node, &id, tail);
+    if (k >= 2 && is_get && k == 2) {
+        if ((rc = person(s, c, R_DERM | R_AUDIT, user, &e)) ||
+            (rc = basira_hub_case_get(s->hub, node, id, &out, &e)))
+            return fail(c, &e);
+        return send_json(c, 200, out);
+    }
+    if (k == 3 && is_post && !strcmp(tail, "reply")) {
+        if ((rc = person(s, c, R_DERM, user, &e)))
+            return fail(c, &e);
+        json_t *b = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
+        basira_hub_reply_new r = {node,
+                                  id,
+                                  json_string_value(json_object_get(b, "diagnosis")),
+                                  json_string_value(json_object_get(b, "plan")),
+                                  json_string_value(json_object_get(b, "message")),
+                                  user};
+        int64_t rid = 0;
+        rc = basira_hub_reply(s->hub, &r, &rid, &e);
+        json_decref(b);
+        return rc ? fail(c, &e) : send_json(c, 201, json_pack("{s:I}", "id", (json_int_t)rid));
+    }
+    basira_error_set(&e, BASIRA_E_NOT_FOUND, _("no such resource"));
+    return fail(c, &e);
+}
+
+static enum MHD_Result route(basira_hub_server *s, struct MHD_Connection *c, request *rq,
+                             const char *url, const char *method)
+{
+    basira_error e;
+    int post = !strcmp(method, "POST");
+    if (!strcmp(url, "/health") && !strcmp(method, "GET"))
+        return send_json(c, 200, json_pack("{s:s}", "status", "ok"));
+    if (post && !strcmp(url, "/sync/v1/enrol"))
+        return h_enrol(s, c, rq);
+    if (post && !strcmp(url, "/sync/v1/push"))
+        return h_signed(s, c, rq, basira_hub_push);
+    if (post && !strcmp(url, "/sync/v1/pull"))
+        return h_signed(s, c, rq, basira_hub_pull);
+    if (!strncmp(url, "/api/v1/", 8))
+        return h_api(s, c, rq, method, url + 8);
+    basira_error_set(&e, BASIRA_E_NOT_FOUND, _("no such resource"));
+    return fail(c, &e);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *data,
+                               size_t *size, void **con_cls)
+{
+    (void)version;
+    basira_hub_server *s = cls;
+    request *rq = *con_cls;
+    if (!rq) {
+        if (!(rq = calloc(1, sizeof *rq)))
+            return MHD_NO;
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*size) {
+        if (rq->too_big || rq->len + *size > BODY_MAX) {
+            rq->too_big = 1;
+        } else {
+            if (rq->len + *size > rq->cap) {
+                size_t cap = rq->cap ? rq->cap : 65536;
+                while (cap < rq->len + *size)
+                    cap *= 2;
+                unsigned char *nb = realloc(rq->body, cap);
+                if (!nb)
+                    return MHD_NO;
+                rq->body = nb;
+                rq->cap = cap;
+            }
+            memcpy(rq->body + rq->len, data, *size);
+            rq->len += *size;
+        }
+        *size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_big) {
+        basira_error e;
+        basira_error_set(&e, BASIRA_E_LIMIT, _("the request is larger than %zu bytes"), BODY_MAX);
+        return fail(c, &e);
+    }
+    return route(s, c, rq, url, method);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    request *rq = *con_cls;
+    if (rq) {
+        free(rq->body);
+        free(rq);
+    }
+    *con_cls = NULL;
+}
+
+basira_code basira_hub_server_start(basira_hub *hub, const char *addr, uint16_t port,
+                                    unsigned threads, basira_hub_server **out, basira_error *err)
+{
+    *out = NULL;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("invalid listen address %s (expected an IPv4 address)"), addr);
+    basira_hub_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    s->hub = hub;
+    s->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, port, NULL, NULL,
+        &handler, s, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+        MHD_OPTION_NOTIFY_COMPLETED, &completed, s, MHD_OPTION_END);
+    if (!s->daemon) {
+        free(s);
+        return basira_error_set(err, BASIRA_E_IO,
+                                _("cannot listen on %s port %u (in use, or not allowed)"), addr,
+                                (unsigned)port);
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : port;
+    *out = s;
+    return BASIRA_OK;
+}
+
+uint16_t basira_hub_server_port(const basira_hub_server *s)
+{
+    return s ? s->port : 0;
+}
+
+void basira_hub_server_stop(basira_hub_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}
