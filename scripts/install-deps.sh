@@ -17,7 +17,7 @@ PACKAGES=(
   libsqlcipher-dev sqlcipher libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev
   libcurl4-openssl-dev libjansson-dev libpq-dev zlib1g-dev
   # the regional hub's tests start their own PostgreSQL server (initdb, pg_ctl)
-  postgresql
+  postgresql faketime
   # documents
   libcairo2-dev libpango1.0-dev fonts-noto-core fonts-dejavu-core poppler-utils
   # test-time references and tools (never needed by the product at run time)

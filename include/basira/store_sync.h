@@ -9,7 +9,8 @@
  *   "image"    an analysed photo or a quality event of such a case;
  *   "decision" each clinician decision (every version: the payload is the
  *              decision as it was recorded, not the case's current one);
- *   "erase"    such a case was deleted (retention or erasure): the hub erases it.
+ *   "erase"    such a case was deleted (retention or erasure): the hub erases it;
+ *   "photo_erase" a photo of such a case was deleted (retention): the hub drops it.
  * A case without consent for remote review never enters the outbox.
  *
  * The sequence number of an outbox entry is the node's side of the (node,
@@ -32,7 +33,7 @@ extern "C" {
 /* One change waiting for the hub. */
 typedef struct basira_outbox_item {
     int64_t seq;
-    char kind[16]; /* "case" | "image" | "decision" | "erase" */
+    char kind[16]; /* "case" | "image" | "decision" | "erase" | "photo_erase" */
     int64_t case_id;
     int64_t image_id; /* kind "image" */
     /*

@@ -41,6 +41,7 @@ typedef struct basira_sync_options {
     size_t batch_bytes;     /* target size of one batch before compression (default 256 KiB) */
     long request_timeout_s; /* give up one request after this long (default 120) */
     const char *ca_file;    /* HTTPS: trust this CA bundle (NULL: the system's) */
+    int retry_transport;    /* retry a request on a cut link (default 1) */
 } basira_sync_options;
 
 void basira_sync_options_init(basira_sync_options *o);

@@ -21,6 +21,7 @@
 #include "basira/json.h"
 #include "basira/server.h"
 #include "basira/store.h"
+#include "basira/sync.h"
 #include "basira/triage.h"
 #include "cli.h"
 #include "core/i18n.h"
@@ -46,6 +47,10 @@ static void usage(FILE *f)
                  "admin NAME.\n"
                  "Stop with Ctrl-C or SIGTERM: requests in flight finish, nothing acknowledged "
                  "is lost.\n"));
+    fprintf(f, _("\nWith a regional hub (enrol first: basira sync --enrol TOKEN):\n"
+                 "  --hub URL            send consented cases and fetch replies in the "
+                 "background\n"
+                 "  --max-kbps N         cap the link to the hub at N kilobits per second\n"));
 }
 
 /* ---- the real analysis: the triage pipeline, photos decoded once and re-encoded without metadata
@@ -155,8 +160,11 @@ static int run(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"key-file", required_argument, NULL, 'K'}, {"threads", required_argument, NULL, 't'},
         {"model", required_argument, NULL, 'm'},    {"access-log", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},           {"hub", required_argument, NULL, 'H'},
+        {"max-kbps", required_argument, NULL, 'B'}, {NULL, 0, NULL, 0},
     };
+    basira_sync_options sync_opts;
+    basira_sync_options_init(&sync_opts);
     const char *dir = "./basira-data", *key_file = NULL, *model = NULL, *log_path = NULL;
     char addr[64] = "127.0.0.1";
     long port = 8080, threads = 8;
@@ -193,6 +201,13 @@ static int run(int argc, char **argv)
             break;
         case 'a':
             log_path = optarg;
+            break;
+        case 'H':
+            sync_opts.hub_url = optarg;
+            break;
+        case 'B':
+            if (basira_cli_parse_long("--max-kbps", optarg, 1, 10000000, &sync_opts.max_kbps))
+                return BASIRA_EXIT_USAGE;
             break;
         case 'h':
             usage(stdout);
@@ -286,6 +301,11 @@ static int run(int argc, char **argv)
                                   cfg.tls_cert != NULL, "analysis", an.analyze != NULL);
         basira_json_print_line(stderr, ready);
         json_decref(ready);
+        /* Background sync with the regional hub: a round whenever the outbox grows. */
+        basira_sync_worker *sync = NULL;
+        if (sync_opts.hub_url &&
+            basira_sync_worker_start(st, &sync_opts, 250, 20, stderr, &sync, &err))
+            basira_cli_report("sync", &err);
         struct signalfd_siginfo si;
         ssize_t n;
         do
@@ -293,6 +313,7 @@ static int run(int argc, char **argv)
         while (n < 0 && errno == EINTR);
         fprintf(stderr, _("basira: stopping (signal %u); finishing requests in flight\n"),
                 n == (ssize_t)sizeof si ? si.ssi_signo : 0u);
+        basira_sync_worker_stop(sync);
         basira_server_stop(srv, 15);
         status = BASIRA_EXIT_OK;
     }

@@ -11,6 +11,7 @@
  *     current category is the one of the highest seq (conflicting decisions
  *     made offline are both kept in the history);
  *   - "erase" removes the case and everything hanging from it (replies too);
+ *     "photo_erase" removes one photo (the node's retention for photos);
  *   - audit entries must continue the chain stored for the node: prev_hash is
  *     the stored head and the hash is recomputed here. A broken chain marks the
  *     node (audit_ok false, audit_error) and stops taking its audit entries;
@@ -182,13 +183,19 @@ static basira_code apply_decision(PGconn *c, const char *node_id, const char *se
     return rc;
 }
 
-static basira_code apply_erase(PGconn *c, const char *node_id, int64_t case_id, basira_error *err)
+static basira_code apply_erase(PGconn *c, const char *node_id, int64_t case_id, int64_t image_id,
+                               basira_error *err)
 {
-    char cid[24];
+    char cid[24], iid[24];
     snprintf(cid, sizeof cid, "%" PRId64, case_id);
-    const char *vals[] = {node_id, cid};
-    basira_code rc = hub_exec(c, "DELETE FROM hub_cases WHERE node_id = $1 AND case_id = $2", 2,
-                              vals, NULL, err);
+    snprintf(iid, sizeof iid, "%" PRId64, image_id);
+    const char *vals[] = {node_id, image_id ? iid : cid};
+    basira_code rc = hub_exec(c,
+                              image_id ? "UPDATE hub_images SET photo_sha256 = NULL WHERE node_id "
+                                         "= $1 AND image_id = $2::bigint"
+                                       : "DELETE FROM hub_cases WHERE node_id = $1 AND case_id = "
+                                         "$2::bigint",
+                              2, vals, NULL, err);
     /* Photos no image refers to any more (content-addressed, possibly shared). */
     if (!rc)
         rc = hub_exec(c,
@@ -328,7 +335,10 @@ static basira_code push_tx(PGconn *c, void *ctx, basira_error *err)
         else if (!strcmp(kind, "decision"))
             rc = apply_decision(c, node_id, sseq, case_id, rec, err);
         else if (!strcmp(kind, "erase"))
-            rc = apply_erase(c, node_id, case_id, err);
+            rc = apply_erase(c, node_id, case_id, 0, err);
+        else if (!strcmp(kind, "photo_erase"))
+            rc = apply_erase(c, node_id, case_id,
+                             json_integer_value(json_object_get(ch, "image_id")), err);
         else
             rc = basira_error_set(err, BASIRA_E_FORMAT, _("change %" PRId64 " has unknown kind %s"),
                                   seq, kind);

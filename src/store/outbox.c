@@ -40,7 +40,13 @@ const char store_migration_sync[] =
     " VALUES('decision', NEW.id, NEW.decision, NEW.updated_at); END;"
     "CREATE TRIGGER sync_case_erased AFTER DELETE ON cases WHEN OLD.consent_remote_review = 1"
     " BEGIN INSERT INTO sync_outbox(kind, case_id, created_at)"
-    " VALUES('erase', OLD.id, CAST(strftime('%s','now') AS INTEGER)); END;";
+    " VALUES('erase', OLD.id, CAST(strftime('%s','now') AS INTEGER)); END;"
+    "CREATE TRIGGER sync_photo_erased AFTER DELETE ON photos WHEN"
+    " (SELECT consent_remote_review FROM cases c JOIN images i ON i.case_id = c.id"
+    " WHERE i.id = OLD.image_id) = 1"
+    " BEGIN INSERT INTO sync_outbox(kind, case_id, image_id, created_at)"
+    " SELECT 'photo_erase', case_id, id, CAST(strftime('%s','now') AS INTEGER) FROM images"
+    " WHERE id = OLD.image_id; END;";
 
 static const char *col_text(sqlite3_stmt *s, int i)
 {

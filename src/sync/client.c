@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 typedef struct buf {
@@ -37,9 +38,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
     return k;
 }
 
-basira_code sync_post(const basira_sync_options *o, const char *path, const char *node,
-                      const unsigned char *sk, const char *json, json_t **answer,
-                      basira_sync_report *rep, basira_error *err)
+static basira_code post_once(const basira_sync_options *o, const char *path, const char *node,
+                             const unsigned char *sk, const char *json, json_t **answer,
+                             basira_sync_report *rep, basira_error *err)
 {
     *answer = NULL;
     size_t len = strlen(json);
@@ -124,8 +125,10 @@ basira_code sync_post(const basira_sync_options *o, const char *path, const char
         const char *msg =
             json_string_value(json_object_get(json_object_get(j, "error"), "message"));
         const char *code = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-        basira_code bc = BASIRA_E_IO;
-        if (code && !strcmp(code, "unauthenticated"))
+        basira_code bc = BASIRA_E_UNSUPPORTED; /* an answer, not a cut link: not retried */
+        if (code && !strcmp(code, "store_error"))
+            bc = BASIRA_E_IO; /* the hub's database was unreachable: worth a retry */
+        else if (code && !strcmp(code, "unauthenticated"))
             bc = BASIRA_E_AUTH;
         else if (code && !strcmp(code, "conflict"))
             bc = BASIRA_E_CONFLICT;
@@ -140,4 +143,32 @@ basira_code sync_post(const basira_sync_options *o, const char *path, const char
     }
     *answer = j;
     return BASIRA_OK;
+}
+
+/*
+ * A cut or refused connection is retried a few times (0.5, 1, 2 s apart):
+ * pushes and pulls are idempotent, so resending is always safe, and on a link
+ * that drops one connection in twenty a round should not fail for one drop.
+ * Answers from the hub (HTTP errors) are not retried. Enrolment (unsigned) is
+ * sent once: a token is spent by the first delivery that arrives.
+ */
+basira_code sync_post(const basira_sync_options *o, const char *path, const char *node,
+                      const unsigned char *sk, const char *json, json_t **answer,
+                      basira_sync_report *rep, basira_error *err)
+{
+    basira_code rc = BASIRA_OK;
+    for (int attempt = 0; attempt < (sk ? 4 : 1); attempt++) {
+        if (attempt) {
+            struct timespec ts = {0, 500000000L};
+            for (int i = 1; i < attempt; i++) {
+                ts.tv_sec = ts.tv_sec * 2 + (ts.tv_nsec * 2) / 1000000000L;
+                ts.tv_nsec = (ts.tv_nsec * 2) % 1000000000L;
+            }
+            nanosleep(&ts, NULL);
+        }
+        rc = post_once(o, path, node, sk, json, answer, rep, err);
+        if (rc != BASIRA_E_IO || !o->retry_transport)
+            break;
+    }
+    return rc;
 }

@@ -23,6 +23,7 @@ void basira_sync_options_init(basira_sync_options *o)
     o->photo_quality = 80;
     o->batch_bytes = (size_t)256 * 1024;
     o->request_timeout_s = 120;
+    o->retry_transport = 1;
 }
 
 static basira_code load_identity(basira_store *st, char node[65],

@@ -10,6 +10,8 @@
 #include "core/i18n.h"
 #include "sync_internal.h"
 
+#include <curl/curl.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -104,6 +106,8 @@ basira_code basira_sync_worker_start(basira_store *st, const basira_sync_options
     basira_sync_worker *w = calloc(1, sizeof *w);
     if (!w)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    /* Here, in the starting thread: curl's global set-up must not race other threads. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     w->st = st;
     w->o = o;
     w->poll_ms = poll_ms > 0 ? poll_ms : 500;
