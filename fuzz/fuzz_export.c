@@ -4,7 +4,7 @@
  * translation-catalogue parser. Nothing may crash, leak or read out of bounds.
  */
 #include "basira/export.h"
-#include "export/catalog.h"
+#include "core/catalog.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,11 +13,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    export_catalog *cat = NULL;
-    if (!export_catalog_parse(data, size, &cat, NULL)) {
-        (void)export_tr(cat, "Patient");
-        (void)export_tr(cat, "zzz");
-        export_catalog_free(cat);
+    basira_catalog *cat = NULL;
+    if (!basira_catalog_parse(data, size, &cat, NULL)) {
+        (void)basira_catalog_tr(cat, "Patient");
+        (void)basira_catalog_tr(cat, "zzz");
+        basira_catalog_free(cat);
     }
     json_t *j = json_loadb((const char *)data, size, 0, NULL);
     if (!j)

@@ -3,7 +3,9 @@
  *
  * Functions that can fail return a basira_code and, when the caller passes a
  * basira_error, fill it with a message a person can act on (already in the
- * user's language). BASIRA_OK is 0, so `if (rc)` means "it failed".
+ * process's language; with basira_error_setm also as a code + arguments that
+ * the edge translates per request, see i18n.h). BASIRA_OK is 0, so `if (rc)`
+ * means "it failed".
  *
  *     basira_error err;
  *     if (basira_image_load(path, NULL, &img, &err))
@@ -49,10 +51,25 @@ typedef enum basira_code {
 } basira_code;
 
 #define BASIRA_ERROR_MESSAGE_MAX 512
+#define BASIRA_MSG_MAX_ARGS 8
+#define BASIRA_MSG_ARG_MAX 128
+
+/*
+ * A message kept for translation at the edge: its msgid (the English printf
+ * format, marked N_() where it is written) and its arguments already turned
+ * into text. See include/basira/i18n.h (basira_msg_text) for how the server
+ * and the CLI present it in the language of the person who asked.
+ */
+typedef struct basira_msg {
+    const char *id; /* NULL: none */
+    int nargs;
+    char args[BASIRA_MSG_MAX_ARGS][BASIRA_MSG_ARG_MAX];
+} basira_msg;
 
 typedef struct basira_error {
     basira_code code;
-    char message[BASIRA_ERROR_MESSAGE_MAX]; /* localised, UTF-8, never NULL-terminated-less */
+    char message[BASIRA_ERROR_MESSAGE_MAX]; /* in the process's language, UTF-8, terminated */
+    basira_msg msg; /* the same message as code + arguments, when set with basira_error_setm */
 } basira_error;
 
 /* Stable machine name of a code, e.g. "corrupt_file". Never NULL. */
@@ -67,6 +84,16 @@ const char *basira_strerror(basira_code code);
  * err may be NULL. With fmt NULL the generic message is used.
  */
 basira_code basira_error_set(basira_error *err, basira_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Same as basira_error_set, and keep the message as msgid + arguments (err->msg)
+ * so the edge can show it in another language than the process's:
+ *     return basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
+ * msgid is the untranslated format (N_(), not _()); err->message is still
+ * filled in the process's language, as basira_error_set does.
+ */
+basira_code basira_error_setm(basira_error *err, basira_code code, const char *msgid, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Reset to BASIRA_OK with an empty message. err may be NULL. */

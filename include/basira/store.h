@@ -117,6 +117,7 @@ typedef struct basira_user {
     int64_t id;
     char username[BASIRA_USERNAME_MAX + 1];
     basira_role role;
+    char lang[4]; /* the account's language: "fr", "ar", "en", or "" (none chosen) */
 } basira_user;
 
 /* Usernames: 1..64 of [A-Za-z0-9._-]. Passwords: at least 8 bytes. BASIRA_E_CONFLICT if taken. */
@@ -126,8 +127,11 @@ basira_code basira_store_user_passwd(basira_store *st, const basira_actor *who,
                                      const char *username, const char *password, basira_error *err);
 basira_code basira_store_user_set_disabled(basira_store *st, const basira_actor *who,
                                            const char *username, int disabled, basira_error *err);
+/* The account's language ("fr", "ar", "en"; NULL or "" clears it). Sessions stay open. */
+basira_code basira_store_user_set_lang(basira_store *st, const basira_actor *who,
+                                       const char *username, const char *lang, basira_error *err);
 basira_code basira_store_user_count(basira_store *st, long *count, basira_error *err);
-/* [{"username","role","disabled","created_at"}] (new reference). */
+/* [{"username","role","disabled","created_at","lang"}] (new reference; lang null when none). */
 basira_code basira_store_user_list(basira_store *st, json_t **out, basira_error *err);
 
 /*
@@ -150,7 +154,9 @@ basira_code basira_store_session_create(basira_store *st, const basira_user *use
 /* BASIRA_E_AUTH when unknown, expired, or the user was disabled since. */
 basira_code basira_store_session_lookup(basira_store *st, const char *token, basira_user *user,
                                         char csrf[BASIRA_TOKEN_LEN + 1], basira_error *err);
-basira_code basira_store_session_delete(basira_store *st, const char *token, basira_error *err);
+/* Sign out: the session is deleted and the sign-out audited in one transaction. */
+basira_code basira_store_session_delete(basira_store *st, const basira_actor *who,
+                                        const char *token, basira_error *err);
 
 /* ---- cases ---- */
 
@@ -167,7 +173,7 @@ typedef struct basira_case_new {
     const char *consent_recorded_by; /* who recorded the consent */
 } basira_case_new;
 
-/* BASIRA_E_CONSENT (and nothing stored) without consent for care. */
+/* BASIRA_E_CONSENT (and nothing stored but the audited refusal) without consent for care. */
 basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                                      const basira_case_new *c, int64_t *id, basira_error *err);
 
@@ -255,9 +261,9 @@ basira_code basira_store_audit_append(basira_store *st, const basira_actor *who,
                                       int64_t case_id, const char *outcome, const char *detail,
                                       basira_error *err);
 
-/* Entries with id > after_id, oldest first, at most limit. {"items":[...]} */
-basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limit, json_t **out,
-                                    basira_error *err);
+/* Entries with id > after_id, oldest first, at most limit. {"items":[...]}. The read is audited. */
+basira_code basira_store_audit_list(basira_store *st, const basira_actor *who, int64_t after_id,
+                                    int limit, json_t **out, basira_error *err);
 
 typedef struct basira_audit_report {
     long checked;   /* entries verified */
@@ -281,11 +287,14 @@ typedef struct basira_retention {
 void basira_retention_default(basira_retention *r);
 
 /*
- * Read dir/config.json: {"retention_days": {"cases": n, "photos": n,
- * "quality_events": n, "audit": n}}. A missing file or key keeps the default;
- * a malformed file or a value outside 1..36500 is BASIRA_E_FORMAT.
+ * The retention periods of a site configuration (the object of DIR/config.json,
+ * read once by basira_site_config_load, include/basira/site.h):
+ * {"retention_days": {"cases": n, "photos": n, "quality_events": n, "audit": n}}.
+ * cfg NULL or a missing key keeps the default; a value outside 1..36500 is
+ * BASIRA_E_FORMAT (source names the file in the message).
  */
-basira_code basira_retention_load(const char *dir, basira_retention *r, basira_error *err);
+basira_code basira_retention_from_json(const json_t *cfg, const char *source, basira_retention *r,
+                                       basira_error *err);
 
 typedef struct basira_purge_report {
     long cases, photos, quality_events, audit_entries;

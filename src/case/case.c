@@ -56,17 +56,8 @@ basira_store *basira_case_service_store(basira_case_service *svc)
 basira_code basira_case_create(basira_case_service *svc, const basira_actor *who,
                                const basira_case_new *c, int64_t *id, basira_error *err)
 {
-    basira_code rc = basira_store_case_create(svc->store, who, c, id, err);
-    if (rc == BASIRA_E_CONSENT) {
-        basira_error aerr;
-        if (basira_store_audit_append(svc->store, who, "case_create", 0, "consent_refused", NULL,
-                                      &aerr)) {
-            if (err)
-                *err = aerr;
-            return aerr.code;
-        }
-    }
-    return rc;
+    /* The store records a refusal of consent in the audit trail itself. */
+    return basira_store_case_create(svc->store, who, c, id, err);
 }
 
 basira_code basira_case_get(basira_case_service *svc, const basira_actor *who, int64_t id,
@@ -118,15 +109,15 @@ basira_code basira_case_add_photo(basira_case_service *svc, const basira_actor *
     memset(o, 0, sizeof *o);
     basira_triage_result_init(&o->result);
     if (!data || len == 0)
-        return basira_error_set(err, BASIRA_E_EMPTY_FILE, _("the photo is empty"));
+        return basira_error_setm(err, BASIRA_E_EMPTY_FILE, N_("the photo is empty"));
     basira_case_history ch;
     basira_code rc = basira_store_case_history(svc->store, case_id, &ch, err);
     if (rc)
         return rc;
     if (!basira_case_service_can_analyze(svc))
-        return basira_error_set(
+        return basira_error_setm(
             err, BASIRA_E_UNSUPPORTED,
-            _("photo analysis is not available on this node (no model installed)"));
+            N_("photo analysis is not available on this node (no model installed)"));
     basira_history h = {.changed = ch.changed,
                         .bleeding = ch.bleeding,
                         .rapid_growth = -1,
@@ -149,8 +140,8 @@ basira_code basira_case_add_photo(basira_case_service *svc, const basira_actor *
     if (accepted && (!r->clean || !r->clean_len || !r->clean_mime)) {
         /* Fail closed: never keep the upload as received (EXIF, GPS and all). */
         basira_triage_result_clear(r);
-        basira_error_set(err, BASIRA_E_INTERNAL,
-                         _("the photo could not be stripped of its metadata; it was not stored"));
+        basira_error_setm(err, BASIRA_E_INTERNAL,
+                          N_("the photo could not be stripped of its metadata; it was not stored"));
         return audit_refusal(svc, who, case_id, "refused", "no_clean_copy", BASIRA_E_INTERNAL, err);
     }
     basira_image_record rec = {r->document, accepted ? (int)r->category : -1,
@@ -243,7 +234,7 @@ basira_code basira_case_export(basira_case_service *svc, const basira_actor *who
 {
     *out = NULL;
     if (!basira_export_content_type(format))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("format must be csv or json"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("format must be csv or json"));
     json_t *cases = json_array();
     basira_case_filter f;
     basira_case_filter_init(&f);

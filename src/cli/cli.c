@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,4 +83,43 @@ int basira_cli_open_store(const char *dir, const char *key_file, int create, bas
         return -1;
     }
     return 0;
+}
+
+basira_actor basira_cli_actor(char name[96])
+{
+    struct passwd *pw = getpwuid(getuid());
+    snprintf(name, 96, "cli-%s", pw && pw->pw_name ? pw->pw_name : "unknown");
+    basira_actor a = {name, "local"};
+    return a;
+}
+
+int basira_cli_open_cases(const char *dir, const char *key_file, basira_cli_cases *c)
+{
+    basira_error err;
+    memset(c, 0, sizeof *c);
+    if (basira_site_config_load(dir, &c->site, &err)) {
+        basira_cli_report(NULL, &err);
+        basira_site_config_free(&c->site);
+        return -1;
+    }
+    if (basira_cli_open_store(dir, key_file, 0, &c->store)) {
+        basira_cli_close_cases(c);
+        return -1;
+    }
+    if (basira_case_service_new(c->store, NULL, &c->site.clinic, &c->svc, &err)) {
+        basira_cli_report(dir, &err);
+        basira_cli_close_cases(c);
+        return -1;
+    }
+    c->actor = basira_cli_actor(c->actor_name);
+    return 0;
+}
+
+void basira_cli_close_cases(basira_cli_cases *c)
+{
+    basira_case_service_free(c->svc);
+    basira_store_free(c->store);
+    basira_site_config_free(&c->site);
+    c->svc = NULL;
+    c->store = NULL;
 }

@@ -4,7 +4,9 @@
 
 #include <stdio.h>
 
+#include "basira/case.h"
 #include "basira/error.h"
+#include "basira/site.h"
 #include "basira/store.h"
 
 /* Exit statuses of the program (documented in `basira help`). */
@@ -53,5 +55,25 @@ int basira_cli_no_operands(const char *command, int argc, char **argv);
  * passphrase does not outlive the call.
  */
 int basira_cli_open_store(const char *dir, const char *key_file, int create, basira_store **out);
+
+/* The local actor of the audit trail: "cli-<login name>" from "local". name has 96 bytes. */
+basira_actor basira_cli_actor(char name[96]);
+
+/*
+ * What a command working on cases holds: the site configuration (read once),
+ * the store and the case service over it (no analyser: the CLI reads and
+ * documents cases, the node analyses photos), and the local actor.
+ */
+typedef struct basira_cli_cases {
+    basira_site_config site;
+    basira_store *store;
+    basira_case_service *svc;
+    char actor_name[96];
+    basira_actor actor;
+} basira_cli_cases;
+
+/* Open all of it for data folder dir; on failure the error is reported and -1 returned. */
+int basira_cli_open_cases(const char *dir, const char *key_file, basira_cli_cases *c);
+void basira_cli_close_cases(basira_cli_cases *c);
 
 #endif

@@ -91,7 +91,9 @@ static int run(int argc, char **argv)
         }
     } else {
         json_t *out = NULL;
-        if (basira_store_audit_list(st, after, (int)limit, &out, &err)) {
+        char actor[96];
+        basira_actor who = basira_cli_actor(actor);
+        if (basira_store_audit_list(st, &who, after, (int)limit, &out, &err)) {
             basira_cli_report(dir, &err);
             status = BASIRA_EXIT_FAILED;
         } else {

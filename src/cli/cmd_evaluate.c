@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basira/fs.h"
 #include "basira/eval.h"
 #include "basira/image.h"
 #include "basira/json.h"
@@ -71,30 +72,6 @@ typedef struct runner {
     pthread_mutex_t net_lock; /* the classifier */
 } runner;
 
-/* The image file of a CSV value: must stay inside the folder; tries .jpg, .png, .jpeg. */
-static basira_code find_image(const char *dir, const char *value, char *out, size_t outsz,
-                              basira_error *err)
-{
-    if (!*value)
-        return basira_error_set(err, BASIRA_E_FORMAT, _("the image name is empty"));
-    if (value[0] == '/' || strstr(value, "..") || strchr(value, '\\'))
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("image name '%s' must be a file name inside the images folder"),
-                                value);
-    static const char *const ext[] = {"", ".jpg", ".png", ".jpeg"};
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        int len = snprintf(out, outsz, "%s/%s%s", dir, value, ext[i]);
-        if (len < 0 || (size_t)len >= outsz)
-            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), value);
-        struct stat st;
-        if (stat(out, &st) == 0 && S_ISREG(st.st_mode))
-            return BASIRA_OK;
-    }
-    return basira_error_set(err, BASIRA_E_NOT_FOUND,
-                            _("image '%s' not found in %s (also tried .jpg, .png, .jpeg)"), value,
-                            dir);
-}
-
 static void predict_row(runner *r, size_t i)
 {
     row_result *res = &r->res[i];
@@ -102,8 +79,8 @@ static void predict_row(runner *r, size_t i)
     basira_error_clear(&e);
     char path[4096];
     basira_image *img = NULL;
-    basira_code rc =
-        find_image(r->in->images, basira_csv_cell(r->csv, i, r->image_col), path, sizeof path, &e);
+    basira_code rc = basira_fs_find_image(r->in->images, basira_csv_cell(r->csv, i, r->image_col),
+                                          path, sizeof path, &e);
     if (!rc)
         rc = basira_image_load_file(path, NULL, &img, &e);
     if (!rc && r->want_tone) {

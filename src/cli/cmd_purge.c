@@ -6,13 +6,13 @@
  * records the purge in the audit trail. Meant to run daily (cron or a timer).
  */
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "basira/json.h"
+#include "basira/site.h"
 #include "basira/store.h"
 #include "cli.h"
 #include "core/i18n.h"
@@ -59,18 +59,19 @@ static int run(int argc, char **argv)
     if (basira_cli_no_operands("purge", argc, argv))
         return BASIRA_EXIT_USAGE;
     basira_error err;
-    basira_retention ret;
-    if (basira_retention_load(dir, &ret, &err)) {
+    basira_site_config site;
+    basira_code rc = basira_site_config_load(dir, &site, &err);
+    basira_retention ret = site.retention;
+    basira_site_config_free(&site);
+    if (rc) {
         basira_cli_report(NULL, &err);
         return BASIRA_EXIT_FAILED;
     }
     basira_store *st = NULL;
     if (basira_cli_open_store(dir, key_file, 0, &st))
         return BASIRA_EXIT_FAILED;
-    struct passwd *pw = getpwuid(getuid());
     char actor[96];
-    snprintf(actor, sizeof actor, "cli-%s", pw && pw->pw_name ? pw->pw_name : "unknown");
-    basira_actor who = {actor, "local"};
+    basira_actor who = basira_cli_actor(actor);
     basira_purge_report rep;
     int status = BASIRA_EXIT_OK;
     if (basira_store_purge(st, &who, &ret, (int64_t)time(NULL), &rep, &err)) {

@@ -20,6 +20,7 @@
 #include "basira/image.h"
 #include "basira/json.h"
 #include "basira/server.h"
+#include "basira/site.h"
 #include "basira/store.h"
 #include "basira/sync.h"
 #include "basira/triage.h"
@@ -101,56 +102,6 @@ static void single_threaded_kernels(char **argv)
     /* main() hands us argv + 1: the program's own argv starts one slot earlier. */
     execv("/proc/self/exe", argv - 1);
     /* Not fatal: the node works, only slower under concurrent uploads. */
-}
-
-/*
- * The clinic named on referral letters, from the data folder's site settings:
- *   DIR/config.json  {"clinic": {"name": "...", "address": "...", "contact": "..."}, ...}
- * A missing file or key leaves the letters' generic heading; a malformed one stops
- * the start-up with a message, rather than printing wrong letters for months.
- * *site keeps the strings alive while the server runs.
- */
-static basira_code load_clinic(const char *dir, basira_server_config *cfg, json_t **site,
-                               basira_error *err)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    *site = NULL;
-    if (access(path, F_OK) != 0)
-        return BASIRA_OK;
-    json_error_t je;
-    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return basira_error_set(err, BASIRA_E_FORMAT, _("%s: not a JSON object (line %d: %s)"),
-                                path, je.line, je.text);
-    }
-    json_t *c = json_object_get(j, "clinic");
-    if (!c) {
-        *site = j;
-        return BASIRA_OK;
-    }
-    static const char *const keys[] = {"name", "address", "contact"};
-    const char *vals[3] = {NULL, NULL, NULL};
-    for (int i = 0; json_is_object(c) && i < 3; i++) {
-        json_t *v = json_object_get(c, keys[i]);
-        if (v && (!json_is_string(v) || json_string_length(v) > 200))
-            c = NULL;
-        else
-            vals[i] = v ? json_string_value(v) : NULL;
-    }
-    if (!json_is_object(c) || !vals[0]) {
-        json_decref(j);
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("%s: \"clinic\" must be {\"name\": text, \"address\": text, "
-                                  "\"contact\": text} (each at most 200 characters)"),
-                                path);
-    }
-    cfg->clinic_name = vals[0];
-    cfg->clinic_address = vals[1];
-    cfg->clinic_contact = vals[2];
-    *site = j;
-    return BASIRA_OK;
 }
 
 static int run(int argc, char **argv)
@@ -238,22 +189,27 @@ static int run(int argc, char **argv)
     cfg.port = (uint16_t)port;
     cfg.threads = (unsigned)threads;
 
+    /* DIR/config.json, read once: the clinic for the letters, the thresholds for the pipeline. */
     basira_error err;
-    json_t *site = NULL;
-    if (load_clinic(dir, &cfg, &site, &err)) {
+    basira_site_config site;
+    if (basira_site_config_load(dir, &site, &err)) {
         basira_cli_report(NULL, &err);
+        basira_site_config_free(&site);
         return BASIRA_EXIT_FAILED;
     }
+    cfg.clinic_name = site.clinic.clinic_name;
+    cfg.clinic_address = site.clinic.clinic_address;
+    cfg.clinic_contact = site.clinic.clinic_contact;
     basira_store *st = NULL;
     if (basira_cli_open_store(dir, key_file, 0, &st)) {
-        json_decref(site);
+        basira_site_config_free(&site);
         return BASIRA_EXIT_FAILED;
     }
     long users = 0;
     if (basira_store_user_count(st, &users, &err)) {
         basira_cli_report(dir, &err);
         basira_store_free(st);
-        json_decref(site);
+        basira_site_config_free(&site);
         return BASIRA_EXIT_FAILED;
     }
     if (users == 0) {
@@ -262,13 +218,13 @@ static int run(int argc, char **argv)
                   "  basira user add --data %s --role admin NAME\n"),
                 dir, dir);
         basira_store_free(st);
-        json_decref(site);
+        basira_site_config_free(&site);
         return BASIRA_EXIT_FAILED;
     }
 
     basira_pipeline *pipe = NULL;
     basira_analyzer an = {NULL, NULL};
-    if (basira_pipeline_new(model, NULL, &pipe, &err)) {
+    if (basira_pipeline_new(model, &site.triage, &pipe, &err)) {
         /* Cases, decisions and the audit trail still work without a model. */
         fprintf(stderr, _("basira: warning: photo analysis disabled (%s); uploads answer 503\n"),
                 err.message);
@@ -282,7 +238,7 @@ static int run(int argc, char **argv)
         fprintf(stderr, _("basira: cannot open %s: %s\n"), log_path, strerror(errno));
         basira_pipeline_free(pipe);
         basira_store_free(st);
-        json_decref(site);
+        basira_site_config_free(&site);
         return BASIRA_EXIT_FAILED;
     }
     cfg.access_log = log;
@@ -326,7 +282,7 @@ static int run(int argc, char **argv)
         fflush(stdout);
     basira_pipeline_free(pipe);
     basira_store_free(st);
-    json_decref(site);
+    basira_site_config_free(&site);
     return status;
 }
 

@@ -1,5 +1,6 @@
 /* error.c - error codes, their stable names and localised messages. */
 #include "basira/error.h"
+#include "basira/i18n.h"
 #include "core/i18n.h"
 
 #include <stdarg.h>
@@ -56,8 +57,13 @@ basira_code basira_error_set(basira_error *err, basira_code code, const char *fm
     if (!err)
         return code;
     err->code = code;
+    err->msg.id = NULL;
+    err->msg.nargs = 0;
     if (!fmt) {
         snprintf(err->message, sizeof err->message, "%s", basira_strerror(code));
+        /* The generic message is a msgid too: the edge can translate it. */
+        if ((int)code >= 0 && code < BASIRA_E_COUNT_)
+            err->msg.id = codes[code].message;
         return code;
     }
     va_list ap;
@@ -67,10 +73,25 @@ basira_code basira_error_set(basira_error *err, basira_code code, const char *fm
     return code;
 }
 
+basira_code basira_error_setm(basira_error *err, basira_code code, const char *msgid, ...)
+{
+    if (!err)
+        return code;
+    err->code = code;
+    va_list ap;
+    va_start(ap, msgid);
+    basira_msg_vset(&err->msg, msgid, ap);
+    va_end(ap);
+    basira_msg_text(&err->msg, NULL, NULL, err->message, sizeof err->message);
+    return code;
+}
+
 void basira_error_clear(basira_error *err)
 {
     if (!err)
         return;
     err->code = BASIRA_OK;
     err->message[0] = '\0';
+    err->msg.id = NULL;
+    err->msg.nargs = 0;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "basira/fs.h"
 #include "basira/eval.h"
 #include "core/i18n.h"
 
@@ -229,37 +230,10 @@ basira_code basira_csv_read_file(const char *path, basira_csv **out, basira_erro
     if (!path || !out)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("CSV: no file name"));
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return basira_error_set(err, errno == ENOENT ? BASIRA_E_NOT_FOUND : BASIRA_E_IO,
-                                _("cannot open %s: %s"), path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    basira_code rc = BASIRA_OK;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= CSV_MAX_BYTES) {
-                rc = basira_error_set(err, BASIRA_E_LIMIT, _("%s is larger than %zu MiB"), path,
-                                      CSV_MAX_BYTES >> 20);
-                break;
-            }
-            cap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb) {
-                rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
-                break;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f))
-                rc = basira_error_set(err, BASIRA_E_IO, _("cannot read %s"), path);
-            break;
-        }
-    }
-    fclose(f);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    basira_code rc = basira_fs_read(path, CSV_MAX_BYTES, &data, &len, err);
+    char *buf = (char *)data;
     if (!rc && len == 0)
         rc = basira_error_set(err, BASIRA_E_EMPTY_FILE, _("%s is empty"), path);
     if (!rc) {

@@ -11,11 +11,12 @@
  * Every block of text has a bounded number of lines (Pango ellipsizes the
  * rest): whatever the case holds, the letter stays on one page.
  */
+#include "basira/json.h"
 #include "basira/export.h"
 #include "basira/image.h"
 #include "basira/paths.h"
 #include "core/i18n.h"
-#include "export/catalog.h"
+#include "core/catalog.h"
 #include "export/util.h"
 
 #include <cairo-pdf.h>
@@ -71,7 +72,7 @@ static cairo_status_t pdf_write(void *closure, const unsigned char *data, unsign
 
 typedef struct page {
     cairo_t *cr;
-    const export_catalog *cat;
+    const basira_catalog *cat;
     const char *lang;
     int rtl;
     double y;     /* next free line, from the top */
@@ -82,7 +83,7 @@ typedef struct page {
 static const char *tr(const page *p, const char *msgid) __attribute__((format_arg(2)));
 static const char *tr(const page *p, const char *msgid)
 {
-    return export_tr(p->cat, msgid);
+    return basira_catalog_tr(p->cat, msgid);
 }
 
 /*
@@ -277,7 +278,8 @@ static json_t *load_classes(void)
     basira_error ignored;
     if (basira_data_file("models/ham10000-classes.json", path, sizeof path, &ignored))
         return NULL;
-    json_t *j = json_load_file(path, 0, NULL);
+    json_t *j = NULL;
+    basira_json_read_file(path, (size_t)1 << 20, &j, NULL, &ignored);
     if (!json_is_array(j)) {
         json_decref(j);
         return NULL;
@@ -550,20 +552,20 @@ basira_code basira_report_pdf(const json_t *case_json, const unsigned char *phot
     if (!lang || (strcmp(lang, "fr") && strcmp(lang, "ar") && strcmp(lang, "en")))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                 _("unknown language '%s': use fr, ar or en"), lang ? lang : "");
-    export_catalog *cat = NULL;
-    basira_code rc = export_catalog_open(lang, &cat, err);
+    basira_catalog *cat = NULL;
+    basira_code rc = basira_catalog_open(lang, &cat, err);
     if (rc)
         return rc;
     cairo_surface_t *img = NULL;
     if (photo && photo_len && (rc = photo_surface(photo, photo_len, &img, err))) {
-        export_catalog_free(cat);
+        basira_catalog_free(cat);
         return rc;
     }
     json_t *classes = load_classes();
     pdf_out out = {0};
     cairo_surface_t *surf = cairo_pdf_surface_create_for_stream(pdf_write, &out, PAGE_W, PAGE_H);
     cairo_pdf_surface_set_metadata(surf, CAIRO_PDF_METADATA_TITLE,
-                                   export_tr(cat, N_("Referral letter: skin lesion")));
+                                   basira_catalog_tr(cat, N_("Referral letter: skin lesion")));
     cairo_pdf_surface_set_metadata(surf, CAIRO_PDF_METADATA_CREATOR, "Basira");
     cairo_t *cr = cairo_create(surf);
     page p = {cr, cat, lang, !strcmp(lang, "ar"), MARGIN, PAGE_H};
@@ -579,7 +581,7 @@ basira_code basira_report_pdf(const json_t *case_json, const unsigned char *phot
     if (img)
         cairo_surface_destroy(img);
     json_decref(classes);
-    export_catalog_free(cat);
+    basira_catalog_free(cat);
     if (out.failed || st) {
         free(out.buf);
         if (out.failed && out.len + 1 >= PDF_MAX_BYTES)

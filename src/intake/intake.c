@@ -81,8 +81,8 @@ static basira_code ensure_vips(basira_error *err)
     pthread_once(&vips_once, init_vips_once);
     /* Returns at once when libvips is started; fails again if it could not be. */
     if (vips_init("basira") != 0)
-        return basira_error_set(err, BASIRA_E_INTERNAL,
-                                _("the image library could not be started"));
+        return basira_error_setm(err, BASIRA_E_INTERNAL,
+                                 N_("the image library could not be started"));
     return BASIRA_OK;
 }
 
@@ -105,8 +105,8 @@ static basira_code resolve_options(const basira_intake_options *in, basira_intak
     if (!in)
         return BASIRA_OK;
     if (in->min_side < 0 || in->max_side < 0)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("image size limits must not be negative"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("image size limits must not be negative"));
     if (in->max_file_bytes)
         o->max_file_bytes = in->max_file_bytes;
     if (in->max_pixels)
@@ -116,8 +116,8 @@ static basira_code resolve_options(const basira_intake_options *in, basira_intak
     if (in->max_side)
         o->max_side = in->max_side;
     if (o->max_side > MAX_SIDE_LIMIT)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the largest allowed image side is %d pixels"), MAX_SIDE_LIMIT);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the largest allowed image side is %d pixels"), MAX_SIDE_LIMIT);
     return BASIRA_OK;
 }
 
@@ -126,8 +126,8 @@ static basira_code resolve_options(const basira_intake_options *in, basira_intak
 static basira_code image_alloc(int w, int h, basira_image **out, basira_error *err)
 {
     if (w <= 0 || h <= 0 || (size_t)w > SIZE_MAX / 3 / (size_t)h)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid image size %d x %d"), w,
-                                h);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid image size %d x %d"),
+                                 w, h);
     basira_image *img = calloc(1, sizeof *img);
     if (!img)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -185,7 +185,7 @@ basira_code basira_image_from_rgb(const uint8_t *rgb, int width, int height, bas
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     *out = NULL;
     if (!rgb)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("no pixels given"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("no pixels given"));
     basira_code rc = image_alloc(width, height, out, err);
     if (rc)
         return rc;
@@ -320,16 +320,17 @@ static basira_code vips_to_image(VipsImage *im, basira_image **out, basira_code 
     if (!mem) {
         vips_error_clear();
         if (decode_code == BASIRA_E_CORRUPT)
-            return basira_error_set(err, BASIRA_E_CORRUPT,
-                                    _("the photo is damaged or incomplete (perhaps the transfer "
-                                      "was interrupted); send it again"));
+            return basira_error_setm(err, BASIRA_E_CORRUPT,
+                                     N_("the photo is damaged or incomplete (perhaps the transfer "
+                                        "was interrupted); send it again"));
         return basira_error_set(err, decode_code, NULL);
     }
     int w = vips_image_get_width(im), h = vips_image_get_height(im);
     basira_image *img = NULL;
     if (w <= 0 || h <= 0 || size != (size_t)w * (size_t)h * 3) {
         g_free(mem);
-        return basira_error_set(err, BASIRA_E_INTERNAL, _("unexpected pixel layout from decoder"));
+        return basira_error_setm(err, BASIRA_E_INTERNAL,
+                                 N_("unexpected pixel layout from decoder"));
     }
     img = calloc(1, sizeof *img);
     if (!img) {
@@ -435,9 +436,9 @@ static basira_code decode(const void *data, size_t len, const char *loader, int 
     if (to_srgb8(im, &rgb)) {
         unref(&im);
         vips_error_clear();
-        return basira_error_set(err, BASIRA_E_NOT_AN_IMAGE,
-                                _("the colours of this image cannot be interpreted; send an "
-                                  "ordinary colour photo"));
+        return basira_error_setm(err, BASIRA_E_NOT_AN_IMAGE,
+                                 N_("the colours of this image cannot be interpreted; send an "
+                                    "ordinary colour photo"));
     }
     unref(&im);
     basira_code rc;
@@ -465,9 +466,9 @@ static basira_code decode(const void *data, size_t len, const char *loader, int 
 corrupt:
     unref(&im);
     vips_error_clear();
-    return basira_error_set(err, BASIRA_E_CORRUPT,
-                            _("the photo is damaged or incomplete (perhaps the transfer was "
-                              "interrupted); send it again"));
+    return basira_error_setm(err, BASIRA_E_CORRUPT,
+                             N_("the photo is damaged or incomplete (perhaps the transfer was "
+                                "interrupted); send it again"));
 }
 
 /* ---- loading ------------------------------------------------------------------ */
@@ -484,13 +485,13 @@ basira_code basira_image_load_buffer(const void *data, size_t len,
     if (rc)
         return rc;
     if (len == 0)
-        return basira_error_set(err, BASIRA_E_EMPTY_FILE,
-                                _("the file is empty (0 bytes); send the photo again"));
+        return basira_error_setm(err, BASIRA_E_EMPTY_FILE,
+                                 N_("the file is empty (0 bytes); send the photo again"));
     if (len > o.max_file_bytes)
-        return basira_error_set(err, BASIRA_E_IMAGE_TOO_LARGE,
-                                _("the file is too large (%zu bytes, the limit is %zu); send the "
-                                  "photo as the camera took it"),
-                                len, o.max_file_bytes);
+        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_LARGE,
+                                 N_("the file is too large (%zu bytes, the limit is %zu); send the "
+                                    "photo as the camera took it"),
+                                 len, o.max_file_bytes);
     rc = ensure_vips(err);
     if (rc)
         return rc;
@@ -498,9 +499,9 @@ basira_code basira_image_load_buffer(const void *data, size_t len,
     const char *loader = vips_foreign_find_load_buffer(data, len);
     if (!loader || !loader_allowed(loader)) {
         vips_error_clear();
-        return basira_error_set(err, BASIRA_E_NOT_AN_IMAGE,
-                                _("this is not a photo Basira can read; send a JPEG, PNG, WebP, "
-                                  "HEIC or TIFF image"));
+        return basira_error_setm(err, BASIRA_E_NOT_AN_IMAGE,
+                                 N_("this is not a photo Basira can read; send a JPEG, PNG, WebP, "
+                                    "HEIC or TIFF image"));
     }
 
     /* Header only: nothing is decoded until pixels are asked for. */
@@ -508,9 +509,9 @@ basira_code basira_image_load_buffer(const void *data, size_t len,
         vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
     if (!head) {
         vips_error_clear();
-        return basira_error_set(err, BASIRA_E_CORRUPT,
-                                _("the photo is damaged or incomplete (perhaps the transfer was "
-                                  "interrupted); send it again"));
+        return basira_error_setm(err, BASIRA_E_CORRUPT,
+                                 N_("the photo is damaged or incomplete (perhaps the transfer was "
+                                    "interrupted); send it again"));
     }
     int w = vips_image_get_width(head), h = vips_image_get_height(head);
     int pages = vips_image_get_n_pages(head);
@@ -518,23 +519,23 @@ basira_code basira_image_load_buffer(const void *data, size_t len,
     int page_height = vips_image_get_page_height(head);
     unref(&head);
     if (pages > 1 || (page_height > 0 && page_height < h))
-        return basira_error_set(err, BASIRA_E_MULTIPAGE,
-                                _("the file holds %d images or frames; send a single photo"),
-                                pages > 1 ? pages : h / page_height);
+        return basira_error_setm(err, BASIRA_E_MULTIPAGE,
+                                 N_("the file holds %d images or frames; send a single photo"),
+                                 pages > 1 ? pages : h / page_height);
     if (w <= 0 || h <= 0)
-        return basira_error_set(err, BASIRA_E_CORRUPT,
-                                _("the photo is damaged or incomplete (perhaps the transfer was "
-                                  "interrupted); send it again"));
+        return basira_error_setm(err, BASIRA_E_CORRUPT,
+                                 N_("the photo is damaged or incomplete (perhaps the transfer was "
+                                    "interrupted); send it again"));
     if ((uint64_t)w * (uint64_t)h > o.max_pixels)
-        return basira_error_set(err, BASIRA_E_IMAGE_TOO_LARGE,
-                                _("the image has too many pixels (%d x %d, the limit is %llu "
-                                  "million); send the photo as the camera took it"),
-                                w, h, (unsigned long long)(o.max_pixels / 1000000));
+        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_LARGE,
+                                 N_("the image has too many pixels (%d x %d, the limit is %llu "
+                                    "million); send the photo as the camera took it"),
+                                 w, h, (unsigned long long)(o.max_pixels / 1000000));
     if (w < o.min_side || h < o.min_side)
-        return basira_error_set(err, BASIRA_E_IMAGE_TOO_SMALL,
-                                _("the photo is too small (%d x %d pixels, at least %d x %d are "
-                                  "needed); take it again with the phone's camera"),
-                                w, h, o.min_side, o.min_side);
+        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_SMALL,
+                                 N_("the photo is too small (%d x %d pixels, at least %d x %d are "
+                                    "needed); take it again with the phone's camera"),
+                                 w, h, o.min_side, o.min_side);
 
     rc = decode(data, len, loader, w, h, o.max_side, out, err);
     if (rc)
@@ -561,20 +562,20 @@ basira_code basira_image_load_file(const char *path, const basira_intake_options
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
-        return basira_error_set(err, BASIRA_E_IO, _("%s is not a regular file"), path);
+        return basira_error_setm(err, BASIRA_E_IO, N_("%s is not a regular file"), path);
     }
     /* Refuse on the size before reading a single byte. */
     if (st.st_size == 0) {
         fclose(f);
-        return basira_error_set(err, BASIRA_E_EMPTY_FILE,
-                                _("the file is empty (0 bytes); send the photo again"));
+        return basira_error_setm(err, BASIRA_E_EMPTY_FILE,
+                                 N_("the file is empty (0 bytes); send the photo again"));
     }
     if ((uint64_t)st.st_size > (uint64_t)o.max_file_bytes) {
         fclose(f);
-        return basira_error_set(err, BASIRA_E_IMAGE_TOO_LARGE,
-                                _("the file is too large (%zu bytes, the limit is %zu); send the "
-                                  "photo as the camera took it"),
-                                (size_t)st.st_size, o.max_file_bytes);
+        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_LARGE,
+                                 N_("the file is too large (%zu bytes, the limit is %zu); send the "
+                                    "photo as the camera took it"),
+                                 (size_t)st.st_size, o.max_file_bytes);
     }
     size_t len = (size_t)st.st_size;
     uint8_t *buf = malloc(len);
@@ -588,7 +589,7 @@ basira_code basira_image_load_file(const char *path, const basira_intake_options
     fclose(f);
     if (read_error || got != len) {
         free(buf);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s"), path);
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot read %s"), path);
     }
     rc = basira_image_load_buffer(buf, len, &o, out, err);
     free(buf);
@@ -661,8 +662,8 @@ basira_code basira_image_resize(const basira_image *img, int width, int height, 
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     *out = NULL;
     if (width <= 0 || height <= 0 || width > MAX_SIDE_LIMIT || height > MAX_SIDE_LIMIT)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid image size %d x %d"),
-                                width, height);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid image size %d x %d"),
+                                 width, height);
     basira_code rc = ensure_vips(err);
     if (rc)
         return rc;
@@ -692,7 +693,7 @@ basira_code basira_image_resize(const basira_image *img, int width, int height, 
     if (r) {
         unref(&src);
         vips_error_clear();
-        return basira_error_set(err, BASIRA_E_INTERNAL, _("the image could not be resized"));
+        return basira_error_setm(err, BASIRA_E_INTERNAL, N_("the image could not be resized"));
     }
     rc = vips_to_image(dst, out, BASIRA_E_INTERNAL, err);
     unref(&dst);
@@ -712,8 +713,8 @@ basira_code basira_image_encode_jpeg(const basira_image *img, int quality, uint8
     *buf = NULL;
     *len = 0;
     if (quality < 1 || quality > 100)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("JPEG quality must be between 1 and 100, not %d"), quality);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("JPEG quality must be between 1 and 100, not %d"), quality);
     basira_code rc = ensure_vips(err);
     if (rc)
         return rc;
@@ -729,7 +730,7 @@ basira_code basira_image_encode_jpeg(const basira_image *img, int quality, uint8
     unref(&src);
     if (r || !mem) {
         vips_error_clear();
-        return basira_error_set(err, BASIRA_E_INTERNAL, _("the image could not be encoded"));
+        return basira_error_setm(err, BASIRA_E_INTERNAL, N_("the image could not be encoded"));
     }
     /* Hand back memory the caller frees with free(), not g_free(). */
     *buf = malloc(size);

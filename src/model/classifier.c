@@ -8,6 +8,7 @@
  * (a clinic may receive one on a USB stick), so every field is checked and the
  * message names the field at fault.
  */
+#include "basira/fs.h"
 #include "basira/model.h"
 #include "basira/nn.h"
 #include "core/i18n.h"
@@ -274,42 +275,17 @@ const char *basira_model_class_name(const basira_model_class *c, const char *lan
 /* Read a whole file (bounded) into a malloc'd buffer. */
 static basira_code read_file(const char *path, unsigned char **buf, size_t *len, basira_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT)
-            return basira_error_set(err, BASIRA_E_NOT_FOUND, _("model file %s does not exist"),
-                                    path);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot open model file %s: %s"), path,
-                                strerror(errno));
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return basira_error_set(err, BASIRA_E_IO, _("model file %s is not a regular file"), path);
-    }
-    if ((unsigned long long)st.st_size > MODEL_MAX_FILE_BYTES) {
-        fclose(f);
-        return basira_error_set(err, BASIRA_E_LIMIT,
+    basira_error rerr;
+    basira_code rc = basira_fs_read(path, MODEL_MAX_FILE_BYTES, buf, len, &rerr);
+    if (rc == BASIRA_E_NOT_FOUND)
+        return basira_error_set(err, rc, _("model file %s does not exist"), path);
+    if (rc == BASIRA_E_LIMIT)
+        return basira_error_set(err, rc,
                                 _("model file %s is larger than %zu MB: not a Basira model"), path,
                                 MODEL_MAX_FILE_BYTES >> 20);
-    }
-    size_t n = (size_t)st.st_size;
-    unsigned char *b = malloc(n ? n : 1);
-    if (!b) {
-        fclose(f);
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    }
-    basira_prefault(b, n);
-    size_t got = fread(b, 1, n, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || got != n) {
-        free(b);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read model file %s"), path);
-    }
-    *buf = b;
-    *len = n;
-    return BASIRA_OK;
+    if (rc && err)
+        *err = rerr;
+    return rc;
 }
 
 static basira_code sha256_hex(const unsigned char *data, size_t len, char hex[65],

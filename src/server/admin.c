@@ -20,23 +20,19 @@ enum MHD_Result h_audit_list(basira_server *s, struct MHD_Connection *c, request
         after = strtoll(v, &end, 10);
         if (errno || *end || after < 0)
             return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
-                             _("after must be an audit entry id"));
+                             N_("after must be an audit entry id"));
     }
     if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit")) && *v) {
         errno = 0;
         limit = strtoll(v, &end, 10);
         if (errno || *end || limit < 1 || limit > 1000)
             return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
-                             _("limit must be between 1 and 1000"));
+                             N_("limit must be between 1 and 1000"));
     }
     json_t *out = NULL;
-    if (basira_store_audit_list(s->store, after, (int)limit, &out, &e))
-        return fail(c, rq, &e);
     basira_actor a = actor_of(rq);
-    if (basira_store_audit_append(s->store, &a, "audit_read", 0, "ok", NULL, &e)) {
-        json_decref(out);
+    if (basira_store_audit_list(s->store, &a, after, (int)limit, &out, &e))
         return fail(c, rq, &e);
-    }
     return send_json(c, rq, 200, out, NULL);
 }
 
@@ -73,8 +69,8 @@ enum MHD_Result h_user_add(basira_server *s, struct MHD_Connection *c, request *
     basira_role r;
     basira_code rc;
     if (!json_is_object(j) || !name || !role || !pass || json_object_size(j) != 3)
-        rc = basira_error_set(&e, BASIRA_E_FORMAT,
-                              _("send {\"username\", \"role\", \"password\"} as JSON"));
+        rc = basira_error_setm(&e, BASIRA_E_FORMAT,
+                               N_("send {\"username\", \"role\", \"password\"} as JSON"));
     else if (!(rc = basira_role_parse(role, &r, &e))) {
         basira_actor a = actor_of(rq);
         rc = basira_store_user_add(s->store, &a, name, r, pass, &e);
@@ -93,13 +89,18 @@ enum MHD_Result h_user_update(basira_server *s, struct MHD_Connection *c, reques
     basira_error e;
     json_t *j = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
     json_t *pass = json_object_get(j, "password"), *dis = json_object_get(j, "disabled");
-    size_t known = (pass != NULL) + (dis != NULL);
+    json_t *lang = json_object_get(j, "lang");
+    size_t known = (pass != NULL) + (dis != NULL) + (lang != NULL);
     basira_code rc = BASIRA_OK;
     basira_actor a = actor_of(rq);
     if (!json_is_object(j) || known == 0 || json_object_size(j) != known ||
-        (pass && !json_is_string(pass)) || (dis && !json_is_boolean(dis)))
-        rc = basira_error_set(&e, BASIRA_E_FORMAT,
-                              _("send {\"password\": string} and/or {\"disabled\": bool}"));
+        (pass && !json_is_string(pass)) || (dis && !json_is_boolean(dis)) ||
+        (lang && !json_is_string(lang) && !json_is_null(lang)))
+        rc = basira_error_setm(&e, BASIRA_E_FORMAT,
+                               N_("send {\"password\": string}, {\"disabled\": bool} and/or "
+                                  "{\"lang\": \"fr\", \"ar\", \"en\" or null}"));
+    if (!rc && lang)
+        rc = basira_store_user_set_lang(s->store, &a, rq->name, json_string_value(lang), &e);
     if (!rc && pass)
         rc = basira_store_user_passwd(s->store, &a, rq->name, json_string_value(pass), &e);
     if (!rc && dis)

@@ -61,7 +61,7 @@ enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request 
                 f.risk = i;
         if (f.risk == -2)
             return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
-                             _("risk must be low, medium or high"));
+                             N_("risk must be low, medium or high"));
     }
     if ((v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from")) && *v &&
         basira_parse_time(v, 0, &f.from, &e))
@@ -78,7 +78,7 @@ enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request 
             long n = strtol(v, &end, 10);
             if (errno || *end || n < 0 || n > 1000000)
                 return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
-                                 _("limit and offset must be whole numbers"));
+                                 N_("limit and offset must be whole numbers"));
             *dst[i] = (int)n;
         }
     }
@@ -111,7 +111,7 @@ enum MHD_Result h_photo_get(basira_server *s, struct MHD_Connection *c, request 
         return fail(c, rq, &e);
     if (case_id != rq->id) {
         free(data);
-        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, _("this case has no such photo"));
+        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, N_("this case has no such photo"));
     }
     reply how = {200, mime, "inline", NULL, NULL, NULL};
     return server_send_bytes(c, rq, data, len, &how);
@@ -131,7 +131,7 @@ static const char *image_type(const char *ct)
 }
 
 /* The failed quality checks' instructions, for the person holding the phone. */
-static json_t *guidance(const json_t *result)
+static json_t *guidance(const request *rq, const json_t *result)
 {
     json_t *g = json_array();
     size_t i;
@@ -142,7 +142,8 @@ static json_t *guidance(const json_t *result)
         if (json_is_false(json_object_get(chk, "passed")) && m && *m)
             json_array_append_new(g, json_string(m));
     }
-    json_array_append_new(g, json_string(_("Please take the photo again.")));
+    json_array_append_new(
+        g, json_string(basira_translate(rq->tr, rq->lang, N_("Please take the photo again."))));
     return g;
 }
 
@@ -156,12 +157,14 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
     /* What is stored is the analyser's cleaned copy, so the declared type only gates the upload. */
     if (!image_type(ct) && ct && !strncasecmp(ct, "multipart/form-data", 19)) {
         char ptype[64];
-        if (basira_multipart_find(ct, rq->body, rq->len, "image", &data, &len, ptype, &e))
-            return fail_with(c, rq, 400, BASIRA_E_FORMAT, e.message);
+        if (basira_multipart_find(ct, rq->body, rq->len, "image", &data, &len, ptype, &e)) {
+            e.code = BASIRA_E_FORMAT;
+            return send_error(c, rq, 400, &e);
+        }
     } else if (!image_type(ct)) {
         return fail_with(c, rq, 415, BASIRA_E_UNSUPPORTED,
-                         _("send the photo as image/jpeg, image/png, image/heic or image/webp, "
-                           "or as the field 'image' of multipart/form-data"));
+                         N_("send the photo as image/jpeg, image/png, image/heic or image/webp, "
+                            "or as the field 'image' of multipart/form-data"));
     }
     basira_photo_outcome o;
     basira_code rc = basira_case_add_photo(s->cases, &a, rq->id, data, len, &o, &e);
@@ -173,7 +176,7 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
     o.result.document = NULL;
     if (o.result.status == BASIRA_TRIAGE_ERROR) {
         /* Undecodable: the case service kept nothing but the fact it happened. */
-        json_t *body = json_pack("{s:o}", "error", basira_json_error(&o.result.error));
+        json_t *body = json_pack("{s:o}", "error", error_json(rq, &o.result.error));
         json_decref(result);
         basira_photo_outcome_clear(&o);
         return send_json(c, rq, 422, body, NULL);
@@ -185,7 +188,7 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
         return send_json(c, rq, 201, result, NULL);
     }
     json_object_set_new(result, "quality_event_id", json_integer(o.quality_event_id));
-    json_object_set_new(result, "guidance", guidance(result));
+    json_object_set_new(result, "guidance", guidance(rq, result));
     basira_photo_outcome_clear(&o);
     return send_json(c, rq, 200, result, NULL);
 }

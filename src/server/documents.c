@@ -17,9 +17,9 @@ enum MHD_Result h_report_pdf(basira_server *s, struct MHD_Connection *c, request
     basira_error e;
     const char *lang = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "lang");
     if (!lang || !*lang)
-        lang = basira_language();
+        lang = rq->lang; /* the language of the person asking */
     if (strcmp(lang, "fr") && strcmp(lang, "ar") && strcmp(lang, "en"))
-        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, _("lang must be fr, ar or en"));
+        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, N_("lang must be fr, ar or en"));
     unsigned char *pdf = NULL;
     size_t len = 0;
     basira_actor a = actor_of(rq);
@@ -41,8 +41,10 @@ enum MHD_Result h_fhir(basira_server *s, struct MHD_Connection *c, request *rq)
         return fail(c, rq, &e);
     char *text = json_dumps(bundle, JSON_COMPACT);
     json_decref(bundle);
-    if (!text)
-        return fail_with(c, rq, 500, BASIRA_E_NOMEM, basira_strerror(BASIRA_E_NOMEM));
+    if (!text) {
+        basira_error_set(&e, BASIRA_E_NOMEM, NULL);
+        return fail(c, rq, &e);
+    }
     char disp[80];
     snprintf(disp, sizeof disp, "inline; filename=\"basira-case-%" PRId64 ".fhir.json\"", rq->id);
     reply how = {200, "application/fhir+json; charset=utf-8", disp, NULL, NULL, NULL};
@@ -58,7 +60,7 @@ enum MHD_Result h_export(basira_server *s, struct MHD_Connection *c, request *rq
         format = "csv";
     const char *type = basira_export_content_type(format);
     if (!type)
-        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, _("format must be csv or json"));
+        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT, N_("format must be csv or json"));
     basira_actor a = actor_of(rq);
     char *out = NULL;
     size_t len = 0;

@@ -9,6 +9,7 @@
  * server-wide state (store, case service, login limiter) in basira_server.
  * The route table is in router.c, the handlers in one file per resource.
  */
+#include "basira/fs.h"
 #include "basira/json.h"
 #include "basira/paths.h"
 #include "core/i18n.h"
@@ -49,8 +50,8 @@ static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, c
     rq->rt = server_find_route(method, url, rq, &known);
     if (!rq->rt) {
         *ret = known ? fail_with(c, rq, 405, BASIRA_E_UNSUPPORTED,
-                                 _("this method is not allowed on this endpoint"))
-                     : fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, _("no such endpoint"));
+                                 N_("this method is not allowed on this endpoint"))
+                     : fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, N_("no such endpoint"));
         return 1;
     }
     if (rq->rt->roles != R_PUBLIC && session_check(s, c, rq, method, ret))
@@ -62,7 +63,7 @@ static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, c
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         if (!ct || strncasecmp(ct, "application/json", 16)) {
             *ret = fail_with(c, rq, 415, BASIRA_E_UNSUPPORTED,
-                             _("send the body as Content-Type: application/json"));
+                             N_("send the body as Content-Type: application/json"));
             return 1;
         }
     }
@@ -72,10 +73,11 @@ static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, c
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno || *end || n > rq->limit) {
-            char msg[160];
-            snprintf(msg, sizeof msg, _("the request body is larger than the limit of %zu bytes"),
-                     rq->limit);
-            *ret = fail_with(c, rq, 413, BASIRA_E_LIMIT, msg);
+            basira_error e;
+            basira_error_setm(&e, BASIRA_E_LIMIT,
+                              N_("the request body is larger than the limit of %zu bytes"),
+                              rq->limit);
+            *ret = send_error(c, rq, 413, &e);
             return 1;
         }
     }
@@ -98,6 +100,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         snprintf(rq->method, sizeof rq->method, "%s", method);
         snprintf(rq->path, sizeof rq->path, "%.*s", (int)strcspn(url, "?"), url);
         snprintf(rq->ip, sizeof rq->ip, "?");
+        /* Until the session says who it is: the language the browser asks for. */
+        rq->tr = s->tr;
+        rq->lang = basira_language_negotiate(
+            NULL, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"),
+            basira_language());
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         if (ci && ci->client_addr) {
@@ -114,9 +121,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             /* Draining for shutdown: refuse new work so requests in flight can finish. */
             const char *hdrs[] = {"Connection", "close", "Retry-After", "5", NULL};
             basira_error e;
-            basira_error_set(&e, BASIRA_E_UNSUPPORTED, _("the server is shutting down"));
+            basira_error_setm(&e, BASIRA_E_UNSUPPORTED, N_("the server is shutting down"));
             rq->responded = 1;
-            return send_json(c, rq, 503, json_pack("{s:o}", "error", basira_json_error(&e)), hdrs);
+            return send_json(c, rq, 503, json_pack("{s:o}", "error", error_json(rq, &e)), hdrs);
         }
         if (first_call(s, c, rq, url, method, &ret))
             rq->responded = 1;
@@ -154,13 +161,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     if (rq->too_large) {
-        char msg[160];
-        snprintf(msg, sizeof msg, _("the request body is larger than the limit of %zu bytes"),
-                 rq->limit);
-        return fail_with(c, rq, 413, BASIRA_E_LIMIT, msg);
+        basira_error e;
+        basira_error_setm(&e, BASIRA_E_LIMIT,
+                          N_("the request body is larger than the limit of %zu bytes"), rq->limit);
+        return send_error(c, rq, 413, &e);
     }
     if (rq->too_slow)
-        return fail_with(c, rq, 408, BASIRA_E_LIMIT, _("the request took too long to arrive"));
+        return fail_with(c, rq, 408, BASIRA_E_LIMIT, N_("the request took too long to arrive"));
     return rq->rt->handler(s, c, rq);
 }
 
@@ -201,45 +208,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 /* ---- life cycle ---- */
 
+/* PEM files and the OpenAPI description: small text files read once at start-up. */
 static basira_code slurp(const char *path, char **out, size_t *len, basira_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > (4u << 20)) {
-                free(buf);
-                fclose(f);
-                return basira_error_set(err, BASIRA_E_LIMIT, _("%s is too large"), path);
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-            }
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, 4096, f);
-        n += r;
-        if (r < 4096)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s"), path);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    if (len)
-        *len = n;
-    return BASIRA_OK;
+    return basira_fs_read(path, (size_t)4 << 20, (unsigned char **)out, len, err);
 }
 
 basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
@@ -251,10 +223,10 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
     if (!st || !cfg)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     if (!cfg->tls_cert != !cfg->tls_key)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("HTTPS needs both --tls-cert and --tls-key"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("HTTPS needs both --tls-cert and --tls-key"));
     if (sodium_init() < 0)
-        return basira_error_set(err, BASIRA_E_INTERNAL, _("libsodium failed to start"));
+        return basira_error_setm(err, BASIRA_E_INTERNAL, N_("libsodium failed to start"));
     basira_server *s = calloc(1, sizeof *s);
     if (!s)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -288,7 +260,8 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
     *out = s; /* from here on basira_server_free cleans up */
 
     basira_report_info clinic = {cfg->clinic_name, cfg->clinic_address, cfg->clinic_contact, 0};
-    if ((rc = basira_case_service_new(st, analyzer, &clinic, &s->cases, err)))
+    if ((rc = basira_case_service_new(st, analyzer, &clinic, &s->cases, err)) ||
+        (rc = basira_translator_new(&s->tr, err)))
         return rc;
     char path[4096];
     const char *api = cfg->openapi_path;
@@ -324,16 +297,16 @@ basira_code basira_server_start(basira_server *s, basira_error *err)
         sl = sizeof *v6;
         flags |= MHD_USE_IPv6;
     } else {
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("invalid listen address '%s' (give an IP address such as "
-                                  "127.0.0.1 or ::1)"),
-                                s->listen_addr);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("invalid listen address '%s' (give an IP address such as "
+                                    "127.0.0.1 or ::1)"),
+                                 s->listen_addr);
     }
     (void)sl;
     if (s->tls_cert) {
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-            return basira_error_set(err, BASIRA_E_UNSUPPORTED,
-                                    _("this libmicrohttpd was built without TLS"));
+            return basira_error_setm(err, BASIRA_E_UNSUPPORTED,
+                                     N_("this libmicrohttpd was built without TLS"));
         flags |= MHD_USE_TLS;
     }
     struct MHD_OptionItem tls_opts[] = {
@@ -350,9 +323,9 @@ basira_code basira_server_start(basira_server *s, basira_error *err)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
         &completed, s, MHD_OPTION_ARRAY, s->tls_cert ? tls_opts : no_opts, MHD_OPTION_END);
     if (!s->daemon)
-        return basira_error_set(err, BASIRA_E_IO,
-                                _("cannot listen on %s port %u (in use, or not allowed)"),
-                                s->listen_addr, (unsigned)s->cfg.port);
+        return basira_error_setm(err, BASIRA_E_IO,
+                                 N_("cannot listen on %s port %u (in use, or not allowed)"),
+                                 s->listen_addr, (unsigned)s->cfg.port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->cfg.port;
     return BASIRA_OK;
@@ -385,6 +358,7 @@ void basira_server_free(basira_server *s)
     pthread_mutex_destroy(&s->log_lock);
     pthread_mutex_destroy(&s->limiter_lock);
     basira_case_service_free(s->cases);
+    basira_translator_free(s->tr);
     free(s->openapi);
     if (s->tls_key)
         sodium_memzero(s->tls_key, strlen(s->tls_key));

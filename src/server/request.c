@@ -23,14 +23,16 @@ static basira_code load_object(const char *body, size_t len, json_t **out, basir
     json_error_t jerr;
     *out = NULL;
     if (!body || len == 0)
-        return basira_error_set(err, BASIRA_E_FORMAT, _("the request body is empty; send JSON"));
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("the request body is empty; send JSON"));
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j)
-        return basira_error_set(err, BASIRA_E_FORMAT, _("malformed JSON at line %d column %d: %s"),
-                                jerr.line, jerr.column, jerr.text);
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("malformed JSON at line %d column %d: %s"), jerr.line,
+                                 jerr.column, jerr.text);
     if (!json_is_object(j)) {
         json_decref(j);
-        return basira_error_set(err, BASIRA_E_FORMAT, _("the request body must be a JSON object"));
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("the request body must be a JSON object"));
     }
     *out = j;
     return BASIRA_OK;
@@ -48,8 +50,8 @@ static basira_code only_keys(const json_t *obj, const char *const *allowed, cons
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = !strcmp(key, *a);
         if (!ok)
-            return basira_error_set(err, BASIRA_E_FORMAT, _("unknown field '%.64s' in %s"), key,
-                                    where);
+            return basira_error_setm(err, BASIRA_E_FORMAT, N_("unknown field '%.64s' in %s"), key,
+                                     where);
     }
     return BASIRA_OK;
 }
@@ -61,13 +63,13 @@ static basira_code get_string(const json_t *obj, const char *key, int required, 
     *out = NULL;
     if (!v || json_is_null(v)) {
         if (required)
-            return basira_error_set(err, BASIRA_E_FORMAT, _("missing field '%s'"), key);
+            return basira_error_setm(err, BASIRA_E_FORMAT, N_("missing field '%s'"), key);
         return BASIRA_OK;
     }
     if (!json_is_string(v))
-        return basira_error_set(err, BASIRA_E_FORMAT, _("field '%s' must be a string"), key);
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("field '%s' must be a string"), key);
     if (strlen(json_string_value(v)) != json_string_length(v))
-        return basira_error_set(err, BASIRA_E_FORMAT, _("field '%s' must not contain NUL"), key);
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("field '%s' must not contain NUL"), key);
     *out = json_string_value(v);
     return BASIRA_OK;
 }
@@ -81,8 +83,8 @@ static basira_code get_tristate(const json_t *obj, const char *key, int *out, ba
     else if (json_is_boolean(v))
         *out = json_is_true(v);
     else
-        return basira_error_set(err, BASIRA_E_FORMAT, _("field '%s' must be true, false or null"),
-                                key);
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("field '%s' must be true, false or null"),
+                                 key);
     return BASIRA_OK;
 }
 
@@ -116,8 +118,8 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
     json_t *age = json_object_get(j, "age");
     if (age && !json_is_null(age)) {
         if (!json_is_integer(age) || json_integer_value(age) < 0 || json_integer_value(age) > 130) {
-            rc = basira_error_set(err, BASIRA_E_FORMAT,
-                                  _("field 'age' must be a whole number of years from 0 to 130"));
+            rc = basira_error_setm(err, BASIRA_E_FORMAT,
+                                   N_("field 'age' must be a whole number of years from 0 to 130"));
             goto fail;
         }
         c->age = (int)json_integer_value(age);
@@ -125,7 +127,7 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
     json_t *h = json_object_get(j, "history");
     if (h && !json_is_null(h)) {
         if (!json_is_object(h)) {
-            rc = basira_error_set(err, BASIRA_E_FORMAT, _("field 'history' must be an object"));
+            rc = basira_error_setm(err, BASIRA_E_FORMAT, N_("field 'history' must be an object"));
             goto fail;
         }
         if ((rc = only_keys(h, hist_keys, "history", err)) ||
@@ -136,9 +138,9 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
         json_t *d = json_object_get(h, "duration_months");
         if (d && !json_is_null(d)) {
             if (!json_is_number(d) || !(json_number_value(d) >= 0) || json_number_value(d) > 1200) {
-                rc = basira_error_set(err, BASIRA_E_FORMAT,
-                                      _("field 'history.duration_months' must be a number from "
-                                        "0 to 1200"));
+                rc = basira_error_setm(err, BASIRA_E_FORMAT,
+                                       N_("field 'history.duration_months' must be a number from "
+                                          "0 to 1200"));
                 goto fail;
             }
             c->duration_months = json_number_value(d);
@@ -146,9 +148,9 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
     }
     json_t *cons = json_object_get(j, "consent");
     if (!json_is_object(cons)) {
-        rc = basira_error_set(err, BASIRA_E_CONSENT,
-                              _("the case needs \"consent\": {\"care\": true, \"recorded_by\": "
-                                "...}; nothing was stored"));
+        rc = basira_error_setm(err, BASIRA_E_CONSENT,
+                               N_("the case needs \"consent\": {\"care\": true, \"recorded_by\": "
+                                  "...}; nothing was stored"));
         goto fail;
     }
     int care = -1, research = -1, remote = -1;
@@ -158,9 +160,9 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
         (rc = get_tristate(cons, "remote_review", &remote, err)))
         goto fail;
     if (care != 1) {
-        rc = basira_error_set(err, BASIRA_E_CONSENT,
-                              _("the patient's consent for care is required before a case is "
-                                "recorded; nothing was stored"));
+        rc = basira_error_setm(err, BASIRA_E_CONSENT,
+                               N_("the patient's consent for care is required before a case is "
+                                  "recorded; nothing was stored"));
         goto fail;
     }
     c->consent_care = 1;
@@ -192,8 +194,8 @@ basira_code basira_request_parse_decision(const char *body, size_t len, basira_d
         (rc = get_string(j, "referral", 0, &d->referral, err)))
         goto fail;
     if (accept < 0) {
-        rc = basira_error_set(err, BASIRA_E_FORMAT,
-                              _("field 'accept_ai' (true or false) is required"));
+        rc = basira_error_setm(err, BASIRA_E_FORMAT,
+                               N_("field 'accept_ai' (true or false) is required"));
         goto fail;
     }
     d->accept_ai = accept;
@@ -245,8 +247,8 @@ basira_code basira_multipart_find(const char *content_type, const unsigned char 
     part_type[0] = '\0';
     if (!content_type || strncasecmp(content_type, "multipart/form-data", 19) ||
         header_param(content_type, "boundary", boundary, 71) != 0)
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("multipart upload without a valid boundary"));
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("multipart upload without a valid boundary"));
     int dl = snprintf(delim, sizeof delim, "\r\n--%s", boundary);
     /* The first delimiter may open the body directly (no preceding CRLF). */
     const unsigned char *p = NULL;
@@ -265,11 +267,11 @@ basira_code basira_multipart_find(const char *content_type, const unsigned char 
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
-            return basira_error_set(err, BASIRA_E_FORMAT, _("malformed multipart body"));
+            return basira_error_setm(err, BASIRA_E_FORMAT, N_("malformed multipart body"));
         p += 2;
         const unsigned char *hend = memmem(p, (size_t)(end - p), "\r\n\r\n", 4);
         if (!hend || hend - p > 8192)
-            return basira_error_set(err, BASIRA_E_FORMAT, _("malformed multipart part headers"));
+            return basira_error_setm(err, BASIRA_E_FORMAT, N_("malformed multipart part headers"));
         char name[128] = "", ctype[64] = "";
         int named = 0;
         for (const unsigned char *line = p; line < hend;) {
@@ -279,13 +281,13 @@ basira_code basira_multipart_find(const char *content_type, const unsigned char 
             char hdr[1024];
             size_t hl = (size_t)(eol - line);
             if (hl >= sizeof hdr)
-                return basira_error_set(err, BASIRA_E_FORMAT,
-                                        _("malformed multipart part headers"));
+                return basira_error_setm(err, BASIRA_E_FORMAT,
+                                         N_("malformed multipart part headers"));
             memcpy(hdr, line, hl);
             hdr[hl] = '\0';
             if (memchr(hdr, '\0', hl))
-                return basira_error_set(err, BASIRA_E_FORMAT,
-                                        _("malformed multipart part headers"));
+                return basira_error_setm(err, BASIRA_E_FORMAT,
+                                         N_("malformed multipart part headers"));
             if (!strncasecmp(hdr, "content-disposition:", 20)) {
                 named = header_param(hdr, "name", name, sizeof name) == 0;
             } else if (!strncasecmp(hdr, "content-type:", 13)) {
@@ -303,8 +305,8 @@ basira_code basira_multipart_find(const char *content_type, const unsigned char 
         const unsigned char *data = hend + 4;
         const unsigned char *next = memmem(data, (size_t)(end - data), delim, (size_t)dl);
         if (!next)
-            return basira_error_set(err, BASIRA_E_FORMAT,
-                                    _("malformed multipart body: a part is not terminated"));
+            return basira_error_setm(err, BASIRA_E_FORMAT,
+                                     N_("malformed multipart body: a part is not terminated"));
         if (named && !strcmp(name, field)) {
             *part = data;
             *part_len = (size_t)(next - data);
@@ -314,8 +316,8 @@ basira_code basira_multipart_find(const char *content_type, const unsigned char 
         p = next + dl;
     }
     if (!p)
-        return basira_error_set(err, BASIRA_E_FORMAT, _("malformed multipart body"));
-    return basira_error_set(err, BASIRA_E_NOT_FOUND, _("the upload has no field '%s'"), field);
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("malformed multipart body"));
+    return basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("the upload has no field '%s'"), field);
 }
 
 basira_code basira_parse_time(const char *s, int end_of_day, int64_t *out, basira_error *err)
@@ -334,10 +336,10 @@ basira_code basira_parse_time(const char *s, int end_of_day, int64_t *out, basir
         }
     }
     if (!rest || *rest || tm.tm_year < 70 || tm.tm_year > 1100)
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("invalid date '%.40s' (expected YYYY-MM-DD or "
-                                  "YYYY-MM-DDTHH:MM:SSZ)"),
-                                s ? s : "");
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("invalid date '%.40s' (expected YYYY-MM-DD or "
+                                    "YYYY-MM-DDTHH:MM:SSZ)"),
+                                 s ? s : "");
     if (date_only && end_of_day) {
         tm.tm_hour = 23;
         tm.tm_min = 59;
@@ -345,7 +347,7 @@ basira_code basira_parse_time(const char *s, int end_of_day, int64_t *out, basir
     }
     time_t t = timegm(&tm);
     if (t == (time_t)-1)
-        return basira_error_set(err, BASIRA_E_FORMAT, _("invalid date '%.40s'"), s);
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("invalid date '%.40s'"), s);
     *out = (int64_t)t;
     return BASIRA_OK;
 }

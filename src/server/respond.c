@@ -4,6 +4,7 @@
  * so no response can miss the security headers (a copy of this code once lost
  * the Content-Security-Policy header).
  */
+#include "basira/i18n.h"
 #include "basira/json.h"
 #include "core/i18n.h"
 #include "server_internal.h"
@@ -118,8 +119,22 @@ enum MHD_Result send_error(struct MHD_Connection *c, request *rq, unsigned statu
                 basira_code_name(e->code));
         basira_error_set(&shown, e->code, NULL);
     }
-    json_t *body = json_pack("{s:o}", "error", basira_json_error(&shown));
+    json_t *body = json_pack("{s:o}", "error", error_json(rq, &shown));
     return send_json(c, rq, status, body, NULL);
+}
+
+json_t *error_json(const request *rq, const basira_error *e)
+{
+    if (!e->msg.id)
+        return basira_json_error(e);
+    basira_error shown = *e;
+    basira_msg_text(&e->msg, rq->tr, rq->lang, shown.message, sizeof shown.message);
+    return basira_json_error(&shown);
+}
+
+const char *server_text(const request *rq, const basira_msg *m, char *out, size_t outsz)
+{
+    return basira_msg_text(m, rq->tr, rq->lang, out, outsz);
 }
 
 enum MHD_Result fail(struct MHD_Connection *c, request *rq, const basira_error *e)
@@ -128,9 +143,12 @@ enum MHD_Result fail(struct MHD_Connection *c, request *rq, const basira_error *
 }
 
 enum MHD_Result fail_with(struct MHD_Connection *c, request *rq, unsigned status, basira_code code,
-                          const char *msg)
+                          const char *msgid)
 {
     basira_error e;
-    basira_error_set(&e, code, "%s", msg);
+    basira_error_clear(&e);
+    e.code = code;
+    e.msg.id = msgid;
+    snprintf(e.message, sizeof e.message, "%s", basira_translate(NULL, NULL, msgid));
     return send_error(c, rq, status, &e);
 }

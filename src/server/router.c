@@ -17,6 +17,7 @@ static const route routes[] = {
     {"POST", "/session", h_login, R_PUBLIC, BODY_JSON},
     {"GET", "/session", h_whoami, R_ANY, BODY_NONE},
     {"DELETE", "/session", h_logout, R_ANY, BODY_NONE},
+    {"PATCH", "/session", h_session_update, R_ANY, BODY_JSON},
     {"POST", "/cases", h_case_create, R_CLINICAL, BODY_JSON},
     {"GET", "/cases", h_case_list, R_CLINICAL, BODY_NONE},
     {"GET", "/cases/{id}", h_case_get, R_CLINICAL, BODY_NONE},

@@ -21,6 +21,7 @@
 #define BASIRA_SERVER_INTERNAL_H
 
 #include "basira/case.h"
+#include "basira/i18n.h"
 #include "basira/server.h"
 
 #include <microhttpd.h>
@@ -43,6 +44,7 @@ typedef struct login_slot {
 struct basira_server {
     basira_store *store;
     basira_case_service *cases;
+    basira_translator *tr; /* fr and ar catalogues, for answering each user in their language */
     basira_server_config cfg;
     char listen_addr[64];
     char *tls_cert, *tls_key; /* PEM contents */
@@ -94,6 +96,8 @@ struct request {
     char path[160]; /* for the access log: the URL without its query */
     basira_user user;
     int authed;
+    const basira_translator *tr; /* the server's */
+    const char *lang;            /* the language to answer in: "fr", "ar" or "en" */
     struct timespec start;
     unsigned char *body;
     size_t len, cap, limit;
@@ -138,8 +142,13 @@ enum MHD_Result send_error(struct MHD_Connection *c, request *rq, unsigned statu
                            const basira_error *e);
 /* The error with the HTTP status of its code. */
 enum MHD_Result fail(struct MHD_Connection *c, request *rq, const basira_error *e);
+/* msgid: an N_()-marked message, translated into the request's language. */
 enum MHD_Result fail_with(struct MHD_Connection *c, request *rq, unsigned status, basira_code code,
-                          const char *msg);
+                          const char *msgid);
+/* {"code","message"} of e, its message in the request's language when e->msg has one. */
+json_t *error_json(const request *rq, const basira_error *e);
+/* A message of a handler's own in the request's language (see basira_msg, i18n.h). */
+const char *server_text(const request *rq, const basira_msg *m, char *out, size_t outsz);
 unsigned http_status(basira_code c);
 basira_actor actor_of(const request *rq);
 double elapsed_ms(const struct timespec *t0);
@@ -158,6 +167,7 @@ int session_check(basira_server *s, struct MHD_Connection *c, request *rq, const
 enum MHD_Result h_login(basira_server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result h_whoami(basira_server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result h_logout(basira_server *s, struct MHD_Connection *c, request *rq);
+enum MHD_Result h_session_update(basira_server *s, struct MHD_Connection *c, request *rq);
 
 enum MHD_Result h_case_create(basira_server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result h_case_list(basira_server *s, struct MHD_Connection *c, request *rq);

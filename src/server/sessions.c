@@ -89,17 +89,17 @@ enum MHD_Result h_login(basira_server *s, struct MHD_Connection *c, request *rq)
     if (!json_is_object(j) || !user || !pass || json_object_size(j) != 2) {
         json_decref(j);
         return fail_with(c, rq, 400, BASIRA_E_FORMAT,
-                         _("send {\"username\": ..., \"password\": ...} as JSON"));
+                         N_("send {\"username\": ..., \"password\": ...} as JSON"));
     }
     int retry = 0;
     if (login_blocked(s, user, rq->ip, &retry)) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", retry);
         const char *hdrs[] = {"Retry-After", ra, NULL};
-        basira_error_set(&e, BASIRA_E_LIMIT,
-                         _("too many failed sign-ins for this account from this address; try "
-                           "again in %d seconds"),
-                         retry);
+        basira_error_setm(&e, BASIRA_E_LIMIT,
+                          N_("too many failed sign-ins for this account from this address; try "
+                             "again in %d seconds"),
+                          retry);
         /* Only a well-formed username goes into the audit trail as the actor. */
         size_t ul = strlen(user), ok = ul > 0 && ul <= BASIRA_USERNAME_MAX;
         for (size_t i = 0; ok && i < ul; i++)
@@ -111,7 +111,7 @@ enum MHD_Result h_login(basira_server *s, struct MHD_Connection *c, request *rq)
         json_decref(j);
         if (arc)
             return fail(c, rq, &aerr);
-        return send_json(c, rq, 429, json_pack("{s:o}", "error", basira_json_error(&e)), hdrs);
+        return send_json(c, rq, 429, json_pack("{s:o}", "error", error_json(rq, &e)), hdrs);
     }
     basira_user u;
     basira_code rc = basira_store_authenticate(s->store, user, pass, rq->ip, &u, &e);
@@ -123,6 +123,7 @@ enum MHD_Result h_login(basira_server *s, struct MHD_Connection *c, request *rq)
     if ((rc = basira_store_session_create(s->store, &u, s->cfg.session_ttl_s, token, csrf, &e)))
         return fail(c, rq, &e);
     rq->user = u;
+    rq->lang = basira_language_negotiate(u.lang, NULL, rq->lang);
     char c1[256], c2[256];
     const char *secure = s->tls_cert ? "; Secure" : "";
     snprintf(c1, sizeof c1,
@@ -144,10 +145,8 @@ enum MHD_Result h_logout(basira_server *s, struct MHD_Connection *c, request *rq
 {
     basira_error e;
     const char *token = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "basira_session");
-    if (basira_store_session_delete(s->store, token, &e))
-        return fail(c, rq, &e);
     basira_actor a = actor_of(rq);
-    if (basira_store_audit_append(s->store, &a, "logout", 0, "ok", NULL, &e))
+    if (basira_store_session_delete(s->store, &a, token, &e))
         return fail(c, rq, &e);
     const char *hdrs[] = {"Set-Cookie",
                           "basira_session=; Path=/api/v1; Max-Age=0; HttpOnly; SameSite=Strict",
@@ -158,8 +157,41 @@ enum MHD_Result h_logout(basira_server *s, struct MHD_Connection *c, request *rq
 enum MHD_Result h_whoami(basira_server *s, struct MHD_Connection *c, request *rq)
 {
     return send_json(c, rq, 200,
-                     json_pack("{s:s, s:s}", "username", rq->user.username, "role",
-                               basira_role_name(rq->user.role)),
+                     json_pack("{s:s, s:s, s:s?, s:s}", "username", rq->user.username, "role",
+                               basira_role_name(rq->user.role), "lang",
+                               rq->user.lang[0] ? rq->user.lang : NULL, "answer_lang", rq->lang),
+                     NULL);
+}
+
+/* PATCH /session {"lang": "fr" | "ar" | "en" | null}: the signed-in user's own language. */
+enum MHD_Result h_session_update(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    basira_error e;
+    json_t *j = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *lang = json_object_get(j, "lang");
+    basira_actor a = actor_of(rq);
+    basira_code rc;
+    if (!json_is_object(j) || json_object_size(j) != 1 || !lang ||
+        (!json_is_string(lang) && !json_is_null(lang)))
+        rc = basira_error_setm(&e, BASIRA_E_FORMAT,
+                               N_("send {\"lang\": \"fr\", \"ar\", \"en\" or null}"));
+    else
+        rc = basira_store_user_set_lang(s->store, &a, rq->user.username, json_string_value(lang),
+                                        &e);
+    if (!rc) {
+        snprintf(rq->user.lang, sizeof rq->user.lang, "%s",
+                 json_string_value(lang) ? json_string_value(lang) : "");
+        rq->lang = basira_language_negotiate(
+            rq->user.lang, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"),
+            basira_language());
+    }
+    json_decref(j);
+    if (rc)
+        return fail(c, rq, &e);
+    return send_json(c, rq, 200,
+                     json_pack("{s:s, s:s, s:s?}", "username", rq->user.username, "role",
+                               basira_role_name(rq->user.role), "lang",
+                               rq->user.lang[0] ? rq->user.lang : NULL),
                      NULL);
 }
 
@@ -174,12 +206,16 @@ int session_check(basira_server *s, struct MHD_Connection *c, request *rq, const
         return 1;
     }
     rq->authed = 1;
+    /* The account's language, when its owner chose one, wins over the browser's. */
+    rq->lang = basira_language_negotiate(
+        rq->user.lang, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"),
+        rq->lang);
     if (!(rq->rt->roles & (1 << rq->user.role))) {
         basira_actor a = actor_of(rq);
         if (basira_store_audit_append(s->store, &a, rq->rt->pattern, rq->id, "forbidden", NULL, &e))
             *ret = fail(c, rq, &e);
         else
-            *ret = fail_with(c, rq, 403, BASIRA_E_FORBIDDEN, _("your role does not allow this"));
+            *ret = fail_with(c, rq, 403, BASIRA_E_FORBIDDEN, N_("your role does not allow this"));
         return 1;
     }
     /* Every state-changing request proves it comes from our own page (CSRF). */
@@ -188,8 +224,8 @@ int session_check(basira_server *s, struct MHD_Connection *c, request *rq, const
         if (!sent || strlen(sent) != BASIRA_TOKEN_LEN ||
             sodium_memcmp(sent, csrf, BASIRA_TOKEN_LEN) != 0) {
             *ret = fail_with(c, rq, 403, BASIRA_E_FORBIDDEN,
-                             _("missing or wrong X-CSRF-Token header (use the value of the "
-                               "basira_csrf cookie)"));
+                             N_("missing or wrong X-CSRF-Token header (use the value of the "
+                                "basira_csrf cookie)"));
             return 1;
         }
     }

@@ -58,16 +58,16 @@ enum MHD_Result serve_web(struct MHD_Connection *c, request *rq, const char *url
 {
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
         return fail_with(c, rq, 405, BASIRA_E_UNSUPPORTED,
-                         _("this method is not allowed on this endpoint"));
+                         N_("this method is not allowed on this endpoint"));
     const char *rel = !strcmp(url, "/") ? "index.html" : url + strlen("/app/");
     const char *type = web_type(rel);
     if (!web_path_ok(rel) || !type)
-        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, _("no such file"));
+        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, N_("no such file"));
     char index[4096], path[4300];
     basira_error e;
     if (basira_data_file("web/index.html", index, sizeof index, &e))
         return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND,
-                         _("the web app is not installed on this node"));
+                         N_("the web app is not installed on this node"));
     char *slash = strrchr(index, '/');
     if (slash)
         *slash = '\0';
@@ -78,7 +78,7 @@ enum MHD_Result serve_web(struct MHD_Connection *c, request *rq, const char *url
     if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > 4 * 1024 * 1024) {
         if (fd >= 0)
             close(fd);
-        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, _("no such file"));
+        return fail_with(c, rq, 404, BASIRA_E_NOT_FOUND, N_("no such file"));
     }
     struct MHD_Response *r = MHD_create_response_from_fd((size_t)st.st_size, fd);
     if (!r)

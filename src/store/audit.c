@@ -161,19 +161,20 @@ static const char *col_text(sqlite3_stmt *s, int i)
     return t ? (const char *)t : NULL;
 }
 
-basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limit, json_t **out,
-                                    basira_error *err)
+basira_code basira_store_audit_list(basira_store *st, const basira_actor *who, int64_t after_id,
+                                    int limit, json_t **out, basira_error *err)
 {
     if (limit < 1 || limit > 1000)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("limit must be between 1 and 1000"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("limit must be between 1 and 1000"));
     json_t *items = json_array();
     if (!items)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     sqlite3_stmt *s;
     basira_code rc;
     pthread_mutex_lock(&st->lock);
-    if (!(rc = store_prepare(st,
+    if (!(rc = store_begin(st, err)) &&
+        !(rc = store_prepare(st,
                              "SELECT id, ts, actor, action, case_id, ip, outcome, detail, hash "
                              "FROM audit WHERE id > ? ORDER BY id LIMIT ?",
                              &s, err))) {
@@ -193,7 +194,15 @@ basira_code basira_store_audit_list(basira_store *st, int64_t after_id, int limi
             json_array_append_new(items, e);
         }
         sqlite3_finalize(s);
+        /* Reading the trail is itself recorded, in the same transaction. */
+        char detail[64];
+        snprintf(detail, sizeof detail, "after=%lld returned=%zu", (long long)after_id,
+                 json_array_size(items));
+        if (!(rc = store_audit_append_locked(st, who, "audit_read", 0, "ok", detail, err)))
+            rc = store_commit(st, err);
     }
+    if (rc)
+        store_rollback(st);
     pthread_mutex_unlock(&st->lock);
     if (rc) {
         json_decref(items);
@@ -236,24 +245,24 @@ basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep
             col_text(s, 5), col_text(s, 6), col_text(s, 7), stored_prev, h);
         if (id > expect) {
             rep->bad_id = expect;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " is missing (deleted)"), expect);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " is missing (deleted)"), expect);
         } else if (id < expect) {
             rep->bad_id = id;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " is out of sequence (inserted)"), id);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " is out of sequence (inserted)"), id);
         } else if (!stored_prev || strcmp(stored_prev, prev)) {
             rep->bad_id = id;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " does not follow entry %" PRId64
-                                    " (an entry was inserted, replaced or removed)"),
-                                  id, id - 1);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " does not follow entry %" PRId64
+                                      " (an entry was inserted, replaced or removed)"),
+                                   id, id - 1);
         } else if (!stored || strcmp(stored, h)) {
             rep->bad_id = id;
-            rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                                  _("audit entry %" PRId64 " has been edited (its hash does not "
-                                    "match its content)"),
-                                  id);
+            rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                                   N_("audit entry %" PRId64 " has been edited (its hash does not "
+                                      "match its content)"),
+                                   id);
         }
         if (rc)
             goto out;
@@ -268,10 +277,10 @@ basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep
     int64_t head = strtoll(head_id, NULL, 10);
     if (expect - 1 != head || strcmp(prev, head_hash)) {
         rep->bad_id = expect;
-        rc = basira_error_set(err, BASIRA_E_TAMPERED,
-                              _("the audit trail ends at entry %" PRId64
-                                " but its head is entry %" PRId64 " (entries were removed)"),
-                              expect - 1, head);
+        rc = basira_error_setm(err, BASIRA_E_TAMPERED,
+                               N_("the audit trail ends at entry %" PRId64
+                                  " but its head is entry %" PRId64 " (entries were removed)"),
+                               expect - 1, head);
     }
 out:
     sqlite3_finalize(s);
@@ -291,24 +300,13 @@ void basira_retention_default(basira_retention *r)
     r->audit_days = 7300;
 }
 
-basira_code basira_retention_load(const char *dir, basira_retention *r, basira_error *err)
+basira_code basira_retention_from_json(const json_t *cfg, const char *source, basira_retention *r,
+                                       basira_error *err)
 {
     basira_retention_default(r);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return errno == ENOENT ? BASIRA_OK
-                               : basira_error_set(err, BASIRA_E_IO, _("cannot read %s: %s"), path,
-                                                  strerror(errno));
-    json_error_t jerr;
-    json_t *cfg = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-    fclose(f);
-    if (!cfg || !json_is_object(cfg)) {
-        json_decref(cfg);
-        return basira_error_set(err, BASIRA_E_FORMAT, _("%s: not a JSON object (line %d: %s)"),
-                                path, jerr.line, cfg ? "" : jerr.text);
-    }
+    if (!cfg)
+        return BASIRA_OK;
+    const char *path = source ? source : "config.json";
     static const struct {
         const char *key;
         size_t offset;
@@ -321,22 +319,21 @@ basira_code basira_retention_load(const char *dir, basira_retention *r, basira_e
     basira_code rc = BASIRA_OK;
     json_t *ret = json_object_get(cfg, "retention_days");
     if (ret && !json_is_object(ret))
-        rc =
-            basira_error_set(err, BASIRA_E_FORMAT, _("%s: retention_days must be an object"), path);
+        rc = basira_error_setm(err, BASIRA_E_FORMAT, N_("%s: retention_days must be an object"),
+                               path);
     for (size_t i = 0; !rc && ret && i < sizeof kinds / sizeof kinds[0]; i++) {
         json_t *v = json_object_get(ret, kinds[i].key);
         if (!v)
             continue;
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 36500) {
-            rc = basira_error_set(err, BASIRA_E_FORMAT,
-                                  _("%s: retention_days.%s must be a whole number of days from 1 "
-                                    "to 36500"),
-                                  path, kinds[i].key);
+            rc = basira_error_setm(err, BASIRA_E_FORMAT,
+                                   N_("%s: retention_days.%s must be a whole number of days from 1 "
+                                      "to 36500"),
+                                   path, kinds[i].key);
             break;
         }
         *(long *)((char *)r + kinds[i].offset) = (long)json_integer_value(v);
     }
-    json_decref(cfg);
     return rc;
 }
 

@@ -43,32 +43,52 @@ static json_t *tristate(int v)
     return v < 0 ? json_null() : json_boolean(v);
 }
 
+/*
+ * No case without consent for care: nothing of the case is stored, but the
+ * refusal is, in its own transaction; if that audit entry cannot be written
+ * the error says so instead.
+ */
+static basira_code consent_refused(basira_store *st, const basira_actor *who, basira_error *err)
+{
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if (!(rc = store_begin(st, err)) &&
+        !(rc = store_audit_append_locked(st, who, "case_create", 0, "consent_refused", NULL, err)))
+        rc = store_commit(st, err);
+    if (rc)
+        store_rollback(st);
+    pthread_mutex_unlock(&st->lock);
+    if (rc)
+        return rc;
+    return basira_error_setm(err, BASIRA_E_CONSENT,
+                             N_("the patient's consent for care is required before a case is "
+                                "recorded; nothing was stored"));
+}
+
 basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                                      const basira_case_new *c, int64_t *id, basira_error *err)
 {
     static const char *const sexes[] = {"female", "male", "other", "unknown", NULL};
     if (!c->consent_care)
-        return basira_error_set(err, BASIRA_E_CONSENT,
-                                _("the patient's consent for care is required before a case is "
-                                  "recorded; nothing was stored"));
+        return consent_refused(st, who, err);
     if (!text_ok(c->patient_ref, 64, 1))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("patient_ref must be 1 to 64 printable characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("patient_ref must be 1 to 64 printable characters"));
     if (c->age < -1 || c->age > 130)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("age must be between 0 and 130 years"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("age must be between 0 and 130 years"));
     if (!one_of(c->sex, sexes))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("sex must be female, male, other or unknown"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("sex must be female, male, other or unknown"));
     if (!text_ok(c->body_site, 64, 0))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("body_site must be at most 64 printable characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("body_site must be at most 64 printable characters"));
     if (!text_ok(c->consent_recorded_by, 64, 1))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("consent.recorded_by must name who recorded the consent"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("consent.recorded_by must name who recorded the consent"));
     if (!isfinite(c->duration_months) || c->duration_months > 1200)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("duration_months must be between 0 and 1200"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("duration_months must be between 0 and 1200"));
     json_t *hist =
         json_pack("{s:o, s:o, s:o, s:o}", "changed", tristate(c->changed), "bleeding",
                   tristate(c->bleeding), "itching", tristate(c->itching), "duration_months",
@@ -194,7 +214,7 @@ static basira_code case_exists_locked(basira_store *st, int64_t id, basira_error
         return rc;
     sqlite3_bind_int64(s, 1, id);
     if (sqlite3_step(s) != SQLITE_ROW)
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
     sqlite3_finalize(s);
     return rc;
 }
@@ -213,7 +233,7 @@ basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, b
         return rc;
     sqlite3_bind_int64(s, 1, id);
     if (sqlite3_step(s) != SQLITE_ROW) {
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
     } else if (!(j = case_summary(s))) {
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
     } else {
@@ -313,7 +333,7 @@ basira_code basira_store_case_history(basira_store *st, int64_t id, basira_case_
                 out->duration_months = json_number_value(d);
             json_decref(h);
         } else {
-            rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), id);
+            rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
         }
         sqlite3_finalize(s);
     }
@@ -333,14 +353,14 @@ basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
 {
     static const char *const statuses[] = {"new", "triaged", "reviewed", NULL};
     if (f->status && !one_of(f->status, statuses))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("status must be new, triaged or reviewed"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("status must be new, triaged or reviewed"));
     if (f->risk < -1 || f->risk > 2)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("risk must be low, medium or high"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("risk must be low, medium or high"));
     if (f->limit < 1 || f->limit > 500 || f->offset < 0)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("limit must be between 1 and 500 and offset not negative"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("limit must be between 1 and 500 and offset not negative"));
     const char *where = " WHERE (?1 IS NULL OR status = ?1) AND (?2 < 0 OR risk = ?2)"
                         " AND (?3 = 0 OR created_at >= ?3) AND (?4 = 0 OR created_at <= ?4)";
     char sql[1024];
@@ -409,7 +429,7 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
                                    basira_error *err)
 {
     if (!rec || (accepted && (!data || !len || !mime)))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("no photo to store"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("no photo to store"));
     if (accepted && (rec->risk < -1 || rec->risk > 2))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     char *text = json_dumps(rec->result, JSON_COMPACT);
@@ -516,7 +536,7 @@ basira_code basira_store_photo_get(basira_store *st, const basira_actor *who, in
         goto out;
     sqlite3_bind_int64(s, 1, image_id);
     if (sqlite3_step(s) != SQLITE_ROW) {
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no stored photo %" PRId64), image_id);
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no stored photo %" PRId64), image_id);
         goto out;
     }
     snprintf(mime, 32, "%s", col_text(s, 0));
@@ -554,17 +574,17 @@ basira_code basira_store_decision(basira_store *st, const basira_actor *who, int
     static const char *const referrals[] = {"none", "requested", "sent", "completed", NULL};
     int override = risk_parse(d->category);
     if (!d->accept_ai && override < 0)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("an override needs a category: low, medium or high"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("an override needs a category: low, medium or high"));
     if (!d->accept_ai && !text_ok(d->reason, 500, 1))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("an override needs a reason (up to 500 characters)"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("an override needs a reason (up to 500 characters)"));
     if (d->reason && !text_ok(d->reason, 500, 0))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the reason must be at most 500 printable characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the reason must be at most 500 printable characters"));
     if (!one_of(d->referral ? d->referral : "none", referrals))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("referral must be none, requested, sent or completed"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("referral must be none, requested, sent or completed"));
     sqlite3_stmt *s = NULL;
     basira_code rc;
     int ai = -1;
@@ -575,7 +595,7 @@ basira_code basira_store_decision(basira_store *st, const basira_actor *who, int
         goto out;
     sqlite3_bind_int64(s, 1, case_id);
     if (sqlite3_step(s) != SQLITE_ROW) {
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %" PRId64), case_id);
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), case_id);
         goto out;
     }
     if (sqlite3_column_type(s, 0) != SQLITE_NULL)
@@ -583,9 +603,9 @@ basira_code basira_store_decision(basira_store *st, const basira_actor *who, int
     sqlite3_finalize(s);
     s = NULL;
     if (d->accept_ai && ai < 0) {
-        rc = basira_error_set(err, BASIRA_E_CONFLICT,
-                              _("this case has no AI category yet to accept; upload a photo or "
-                                "override with a category and a reason"));
+        rc = basira_error_setm(err, BASIRA_E_CONFLICT,
+                               N_("this case has no AI category yet to accept; upload a photo or "
+                                  "override with a category and a reason"));
         goto out;
     }
     int final = d->accept_ai ? ai : override;

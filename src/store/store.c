@@ -1,4 +1,6 @@
 /* store.c - opening the encrypted database: key derivation, SQLCipher, migrations. */
+#include "basira/fs.h"
+#include "basira/json.h"
 #include "core/i18n.h"
 #include "store_internal.h"
 
@@ -36,10 +38,10 @@ basira_code basira_role_parse(const char *name, basira_role *out, basira_error *
             return BASIRA_OK;
         }
     }
-    return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                            _("unknown role '%s' (expected gp, nurse, dermatologist, admin or "
-                              "auditor)"),
-                            name ? name : "");
+    return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                             N_("unknown role '%s' (expected gp, nurse, dermatologist, admin or "
+                                "auditor)"),
+                             name ? name : "");
 }
 
 /*
@@ -73,7 +75,9 @@ static const char *const migrations[] = {
     "CREATE TABLE audit(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
     " action TEXT NOT NULL, case_id INTEGER, ip TEXT NOT NULL, outcome TEXT NOT NULL,"
     " detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
-    /* 2: consent for remote review, the outbox to the regional hub, its replies (outbox.c). */
+    /* 2: each account's language for the node's answers ("fr", "ar", "en"; NULL: none). */
+    "ALTER TABLE users ADD COLUMN lang TEXT;",
+    /* 3: consent for remote review, the outbox to the regional hub, its replies (outbox.c). */
     store_migration_sync,
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -110,15 +114,15 @@ void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem)
 
 basira_code store_sql_error(basira_store *st, const char *what, basira_error *err)
 {
-    return basira_error_set(err, BASIRA_E_STORE, _("database error while %s: %s"), what,
-                            st && st->db ? sqlite3_errmsg(st->db) : "?");
+    return basira_error_setm(err, BASIRA_E_STORE, N_("database error while %s: %s"), what,
+                             st && st->db ? sqlite3_errmsg(st->db) : "?");
 }
 
 basira_code store_exec(basira_store *st, const char *sql, basira_error *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        basira_error_set(err, BASIRA_E_STORE, _("database error: %s"), msg ? msg : "?");
+        basira_error_setm(err, BASIRA_E_STORE, N_("database error: %s"), msg ? msg : "?");
         sqlite3_free(msg);
         return BASIRA_E_STORE;
     }
@@ -157,19 +161,13 @@ void store_rollback(basira_store *st)
 static basira_code read_small_file(const char *path, unsigned char *buf, size_t bufsz, size_t *len,
                                    basira_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return basira_error_set(err, errno == ENOENT ? BASIRA_E_NOT_FOUND : BASIRA_E_IO,
-                                _("cannot read %s: %s"), path, strerror(errno));
-    size_t n = fread(buf, 1, bufsz, f);
-    int more = fgetc(f) != EOF;
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read %s"), path);
-    if (more)
-        return basira_error_set(err, BASIRA_E_LIMIT, _("%s is too large"), path);
-    *len = n;
+    unsigned char *data = NULL;
+    basira_code rc = basira_fs_read(path, bufsz, &data, len, err);
+    if (rc)
+        return rc;
+    memcpy(buf, data, *len);
+    sodium_memzero(data, *len);
+    free(data);
     return BASIRA_OK;
 }
 
@@ -182,32 +180,15 @@ static basira_code key_from_file(const char *path, unsigned char key[32], basira
         return rc;
     if (n < 32) {
         sodium_memzero(buf, sizeof buf);
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("key file %s holds %zu bytes; it needs at least 32 random bytes "
-                                  "(e.g. head -c 32 /dev/urandom > %s)"),
-                                path, n, path);
+        return basira_error_setm(
+            err, BASIRA_E_INVALID_ARGUMENT,
+            N_("key file %s holds %zu bytes; it needs at least 32 random bytes "
+               "(e.g. head -c 32 /dev/urandom > %s)"),
+            path, n, path);
     }
     /* Any file of enough random bytes works (raw, hex, base64): hash it to 256 bits. */
     crypto_generichash(key, 32, buf, n, NULL, 0);
     sodium_memzero(buf, sizeof buf);
-    return BASIRA_OK;
-}
-
-static basira_code write_file_atomic(const char *path, const char *text, basira_error *err)
-{
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), tmp, strerror(errno));
-    size_t len = strlen(text);
-    ssize_t w = write(fd, text, len);
-    int ok = w == (ssize_t)len && fsync(fd) == 0;
-    close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s"), path);
-    }
     return BASIRA_OK;
 }
 
@@ -222,8 +203,8 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
     char path[4200];
     snprintf(path, sizeof path, "%s/keyinfo.json", dir);
     if (!key || (!key->passphrase == !key->key_file))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("give either a passphrase or a key file for the database"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("give either a passphrase or a key file for the database"));
     if (creating) {
         char text[512];
         if (key->key_file) {
@@ -241,24 +222,25 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
                      "\"memlimit\": %zu}\n",
                      salt_hex, ops, mem);
         }
-        basira_code rc = write_file_atomic(path, text, err);
+        basira_code rc = basira_fs_write_atomic(path, text, strlen(text), 0600, err);
         if (rc)
             return rc;
     }
     json_error_t jerr;
-    json_t *info = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!info)
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("%s is missing or damaged (%s); it is needed to derive the "
-                                  "database key"),
-                                path, jerr.text);
+    json_t *info = NULL;
+    basira_error ierr;
+    if (basira_json_read_file(path, 64 * 1024, &info, &jerr, &ierr))
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("%s is missing or damaged (%s); it is needed to derive the "
+                                    "database key"),
+                                 path, jerr.text[0] ? jerr.text : ierr.message);
     const char *kdf = json_string_value(json_object_get(info, "kdf"));
     basira_code rc = BASIRA_OK;
     if (kdf && !strcmp(kdf, "keyfile")) {
         if (!key->key_file)
-            rc = basira_error_set(err, BASIRA_E_WRONG_KEY,
-                                  _("this database is opened with a key file (--key-file), not a "
-                                    "passphrase"));
+            rc = basira_error_setm(err, BASIRA_E_WRONG_KEY,
+                                   N_("this database is opened with a key file (--key-file), not a "
+                                      "passphrase"));
         else
             rc = key_from_file(key->key_file, out, err);
     } else if (kdf && !strcmp(kdf, "argon2id")) {
@@ -268,8 +250,8 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
         unsigned char salt[crypto_pwhash_SALTBYTES];
         size_t salt_len = 0;
         if (!key->passphrase) {
-            rc = basira_error_set(err, BASIRA_E_WRONG_KEY,
-                                  _("this database is opened with a passphrase, not a key file"));
+            rc = basira_error_setm(err, BASIRA_E_WRONG_KEY,
+                                   N_("this database is opened with a passphrase, not a key file"));
         } else if (!salt_hex ||
                    sodium_hex2bin(salt, sizeof salt, salt_hex, strlen(salt_hex), NULL, &salt_len,
                                   NULL) != 0 ||
@@ -277,15 +259,15 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
                    ops > (json_int_t)crypto_pwhash_OPSLIMIT_SENSITIVE ||
                    mem < (json_int_t)crypto_pwhash_MEMLIMIT_MIN ||
                    mem > (json_int_t)crypto_pwhash_MEMLIMIT_SENSITIVE) {
-            rc = basira_error_set(err, BASIRA_E_FORMAT, _("%s has invalid key parameters"), path);
+            rc = basira_error_setm(err, BASIRA_E_FORMAT, N_("%s has invalid key parameters"), path);
         } else if (crypto_pwhash(out, 32, key->passphrase, strlen(key->passphrase), salt,
                                  (unsigned long long)ops, (size_t)mem,
                                  crypto_pwhash_ALG_ARGON2ID13) != 0) {
-            rc = basira_error_set(err, BASIRA_E_NOMEM,
-                                  _("not enough memory to derive the database key"));
+            rc = basira_error_setm(err, BASIRA_E_NOMEM,
+                                   N_("not enough memory to derive the database key"));
         }
     } else {
-        rc = basira_error_set(err, BASIRA_E_FORMAT, _("%s names an unknown key method"), path);
+        rc = basira_error_setm(err, BASIRA_E_FORMAT, N_("%s names an unknown key method"), path);
     }
     json_decref(info);
     return rc;
@@ -296,9 +278,9 @@ basira_code basira_store_prompt_secret(const char *prompt, const char *again_pro
 {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("no terminal to ask on; give the secret in a file or the "
-                                  "environment"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("no terminal to ask on; give the secret in a file or the "
+                                    "environment"));
     char again[1024];
     basira_code rc = BASIRA_OK;
     for (int round = 0; round < (again_prompt ? 2 : 1) && !rc; round++) {
@@ -308,7 +290,7 @@ basira_code basira_store_prompt_secret(const char *prompt, const char *again_pro
         struct termios old, quiet;
         int have_tc = tcgetattr(fd, &old) == 0;
         if (write(fd, p, strlen(p)) < 0)
-            rc = basira_error_set(err, BASIRA_E_IO, _("cannot use the terminal"));
+            rc = basira_error_setm(err, BASIRA_E_IO, N_("cannot use the terminal"));
         if (have_tc) {
             /* No echo: the secret must not appear on screen or in scrollback. */
             quiet = old;
@@ -325,13 +307,13 @@ basira_code basira_store_prompt_secret(const char *prompt, const char *again_pro
         if (have_tc)
             tcsetattr(fd, TCSAFLUSH, &old);
         if (write(fd, "\n", 1) < 0)
-            rc = basira_error_set(err, BASIRA_E_IO, _("cannot use the terminal"));
+            rc = basira_error_setm(err, BASIRA_E_IO, N_("cannot use the terminal"));
         if (!rc && n == 0)
-            rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("nothing was typed"));
+            rc = basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("nothing was typed"));
     }
     close(fd);
     if (!rc && again_prompt && strcmp(buf, again))
-        rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("the two entries differ"));
+        rc = basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("the two entries differ"));
     sodium_memzero(again, sizeof again);
     return rc;
 }
@@ -347,15 +329,15 @@ basira_code basira_store_key_resolve(const char *key_file, int confirm, char *bu
     const char *env = getenv("BASIRA_DB_PASSPHRASE");
     if (env && *env) {
         if (strlen(env) >= bufsz)
-            return basira_error_set(err, BASIRA_E_LIMIT, _("BASIRA_DB_PASSPHRASE is too long"));
+            return basira_error_setm(err, BASIRA_E_LIMIT, N_("BASIRA_DB_PASSPHRASE is too long"));
         snprintf(buf, bufsz, "%s", env);
         out->passphrase = buf;
         return BASIRA_OK;
     }
     if (!isatty(STDIN_FILENO))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("no database key: give --key-file FILE, set "
-                                  "BASIRA_DB_PASSPHRASE, or run on a terminal to be asked"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("no database key: give --key-file FILE, set "
+                                    "BASIRA_DB_PASSPHRASE, or run on a terminal to be asked"));
     basira_code rc = basira_store_prompt_secret(
         _("Database passphrase: "), confirm ? _("Repeat the passphrase: ") : NULL, buf, bufsz, err);
     if (!rc)
@@ -382,10 +364,10 @@ static basira_code migrate(basira_store *st, basira_error *err)
     if (version < 0)
         return store_sql_error(st, "reading the schema version", err);
     if (version > N_MIGRATIONS)
-        return basira_error_set(err, BASIRA_E_UNSUPPORTED,
-                                _("the database has schema version %d, newer than this program "
-                                  "(%d); upgrade Basira"),
-                                version, N_MIGRATIONS);
+        return basira_error_setm(err, BASIRA_E_UNSUPPORTED,
+                                 N_("the database has schema version %d, newer than this program "
+                                    "(%d); upgrade Basira"),
+                                 version, N_MIGRATIONS);
     for (int v = version; v < N_MIGRATIONS; v++) {
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
@@ -419,18 +401,18 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
 {
     *out = NULL;
     if (!dir || !*dir || strlen(dir) > 4000)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid data folder"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid data folder"));
     if (sodium_init() < 0)
-        return basira_error_set(err, BASIRA_E_INTERNAL, _("libsodium failed to start"));
+        return basira_error_setm(err, BASIRA_E_INTERNAL, N_("libsodium failed to start"));
     int exists = basira_store_exists(dir);
     if (!exists && !create)
-        return basira_error_set(err, BASIRA_E_NOT_FOUND,
-                                _("no Basira database in %s (create one with `basira user add "
-                                  "--data %s --role admin NAME`)"),
-                                dir, dir);
+        return basira_error_setm(err, BASIRA_E_NOT_FOUND,
+                                 N_("no Basira database in %s (create one with `basira user add "
+                                    "--data %s --role admin NAME`)"),
+                                 dir, dir);
     if (!exists && mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot create the data folder %s: %s"), dir,
-                                strerror(errno));
+        return basira_error_setm(err, BASIRA_E_IO, N_("cannot create the data folder %s: %s"), dir,
+                                 strerror(errno));
 
     unsigned char raw[32];
     basira_code rc = derive_key(dir, key, !exists, raw, err);
@@ -449,8 +431,8 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
-        rc = basira_error_set(err, BASIRA_E_IO, _("cannot open %s: %s"), path,
-                              st->db ? sqlite3_errmsg(st->db) : "?");
+        rc = basira_error_setm(err, BASIRA_E_IO, N_("cannot open %s: %s"), path,
+                               st->db ? sqlite3_errmsg(st->db) : "?");
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 10000);
@@ -469,10 +451,10 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     /* The first read of a page tells whether the key decrypts it. */
     int probe = sqlite3_exec(st->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
     if (probe == SQLITE_NOTADB) {
-        rc = basira_error_set(err, BASIRA_E_WRONG_KEY,
-                              _("the database key is wrong for %s (check the passphrase or key "
-                                "file)"),
-                              path);
+        rc = basira_error_setm(err, BASIRA_E_WRONG_KEY,
+                               N_("the database key is wrong for %s (check the passphrase or key "
+                                  "file)"),
+                               path);
         goto fail;
     } else if (probe != SQLITE_OK) {
         rc = store_sql_error(st, "opening the database", err);

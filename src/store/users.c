@@ -11,14 +11,14 @@ static basira_code check_username(const char *u, basira_error *err)
 {
     size_t n = u ? strlen(u) : 0;
     if (n == 0 || n > BASIRA_USERNAME_MAX)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("a username has 1 to %d characters"), BASIRA_USERNAME_MAX);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("a username has 1 to %d characters"), BASIRA_USERNAME_MAX);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)u[i];
         if (!isalnum(c) && c != '.' && c != '_' && c != '-')
-            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                    _("a username may only hold letters, digits, '.', '_' and "
-                                      "'-'"));
+            return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                     N_("a username may only hold letters, digits, '.', '_' and "
+                                        "'-'"));
     }
     return BASIRA_OK;
 }
@@ -28,15 +28,15 @@ static basira_code hash_password(const char *password, char out[crypto_pwhash_ST
 {
     size_t n = password ? strlen(password) : 0;
     if (n < 8)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the password must have at least 8 characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the password must have at least 8 characters"));
     if (n > 1024)
-        return basira_error_set(err, BASIRA_E_LIMIT, _("the password is too long"));
+        return basira_error_setm(err, BASIRA_E_LIMIT, N_("the password is too long"));
     unsigned long long ops;
     size_t mem;
     store_pwhash_cost(0, &ops, &mem);
     if (crypto_pwhash_str(out, password, n, ops, mem) != 0)
-        return basira_error_set(err, BASIRA_E_NOMEM, _("not enough memory to hash the password"));
+        return basira_error_setm(err, BASIRA_E_NOMEM, N_("not enough memory to hash the password"));
     return BASIRA_OK;
 }
 
@@ -48,7 +48,7 @@ basira_code basira_store_user_add(basira_store *st, const basira_actor *who, con
     if (rc || (rc = hash_password(password, hash, err)))
         return rc;
     if ((int)role < 0 || role >= BASIRA_ROLE_COUNT_)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("invalid role"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid role"));
     pthread_mutex_lock(&st->lock);
     sqlite3_stmt *s = NULL;
     if (!(rc = store_begin(st, err)) &&
@@ -62,8 +62,8 @@ basira_code basira_store_user_add(basira_store *st, const basira_actor *who, con
         sqlite3_bind_int64(s, 4, store_now());
         int step = sqlite3_step(s);
         if (step == SQLITE_CONSTRAINT)
-            rc = basira_error_set(err, BASIRA_E_CONFLICT, _("the user '%s' already exists"),
-                                  username);
+            rc = basira_error_setm(err, BASIRA_E_CONFLICT, N_("the user '%s' already exists"),
+                                   username);
         else if (step != SQLITE_DONE)
             rc = store_sql_error(st, "adding a user", err);
         sqlite3_finalize(s);
@@ -83,7 +83,7 @@ basira_code basira_store_user_add(basira_store *st, const basira_actor *who, con
 /* Run an UPDATE on one user by name, audited; BASIRA_E_NOT_FOUND when no such user. */
 static basira_code update_user(basira_store *st, const basira_actor *who, const char *sql,
                                const char *text, int number, const char *username,
-                               const char *action, basira_error *err)
+                               const char *action, int end_sessions, basira_error *err)
 {
     basira_code rc;
     sqlite3_stmt *s = NULL;
@@ -91,23 +91,26 @@ static basira_code update_user(basira_store *st, const basira_actor *who, const 
     if (!(rc = store_begin(st, err)) && !(rc = store_prepare(st, sql, &s, err))) {
         if (text)
             sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
-        else
+        else if (number >= 0)
             sqlite3_bind_int(s, 1, number);
+        else
+            sqlite3_bind_null(s, 1);
         sqlite3_bind_text(s, 2, username, -1, SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "updating a user", err);
         else if (sqlite3_changes(st->db) == 0)
-            rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no user named '%s'"), username);
+            rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no user named '%s'"), username);
         sqlite3_finalize(s);
         char detail[128];
         snprintf(detail, sizeof detail, "user=%s", username);
         if (!rc)
             rc = store_audit_append_locked(st, who, action, 0, "ok", detail, err);
         /* A password change or a disabled account ends every open session of that user. */
-        if (!rc && (rc = store_prepare(st,
-                                       "DELETE FROM sessions WHERE user_id = "
-                                       "(SELECT id FROM users WHERE username = ?)",
-                                       &s, err)) == BASIRA_OK) {
+        if (!rc && end_sessions &&
+            (rc = store_prepare(st,
+                                "DELETE FROM sessions WHERE user_id = "
+                                "(SELECT id FROM users WHERE username = ?)",
+                                &s, err)) == BASIRA_OK) {
             sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
             if (sqlite3_step(s) != SQLITE_DONE)
                 rc = store_sql_error(st, "closing sessions", err);
@@ -130,7 +133,7 @@ basira_code basira_store_user_passwd(basira_store *st, const basira_actor *who,
     if (rc || (rc = hash_password(password, hash, err)))
         return rc;
     return update_user(st, who, "UPDATE users SET pwhash = ? WHERE username = ?", hash, 0, username,
-                       "user_passwd", err);
+                       "user_passwd", 1, err);
 }
 
 basira_code basira_store_user_set_disabled(basira_store *st, const basira_actor *who,
@@ -140,7 +143,22 @@ basira_code basira_store_user_set_disabled(basira_store *st, const basira_actor 
     if (rc)
         return rc;
     return update_user(st, who, "UPDATE users SET disabled = ? WHERE username = ?", NULL,
-                       disabled ? 1 : 0, username, disabled ? "user_disable" : "user_enable", err);
+                       disabled ? 1 : 0, username, disabled ? "user_disable" : "user_enable", 1,
+                       err);
+}
+
+basira_code basira_store_user_set_lang(basira_store *st, const basira_actor *who,
+                                       const char *username, const char *lang, basira_error *err)
+{
+    basira_code rc = check_username(username, err);
+    if (rc)
+        return rc;
+    if (lang && *lang && strcmp(lang, "fr") && strcmp(lang, "ar") && strcmp(lang, "en"))
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the language must be fr, ar or en"));
+    /* Only the answers' language changes: the user's sessions stay open. */
+    return update_user(st, who, "UPDATE users SET lang = ? WHERE username = ?",
+                       lang && *lang ? lang : NULL, -1, username, "user_lang", 0, err);
 }
 
 basira_code basira_store_user_count(basira_store *st, long *count, basira_error *err)
@@ -168,17 +186,18 @@ basira_code basira_store_user_list(basira_store *st, json_t **out, basira_error 
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     pthread_mutex_lock(&st->lock);
     if (!(rc = store_prepare(st,
-                             "SELECT username, role, disabled, created_at FROM users "
+                             "SELECT username, role, disabled, created_at, lang FROM users "
                              "ORDER BY username",
                              &s, err))) {
         while (sqlite3_step(s) == SQLITE_ROW) {
             char when[32];
             store_iso_time(sqlite3_column_int64(s, 3), when);
             json_array_append_new(arr,
-                                  json_pack("{s:s, s:s, s:b, s:s}", "username",
+                                  json_pack("{s:s, s:s, s:b, s:s, s:s?}", "username",
                                             (const char *)sqlite3_column_text(s, 0), "role",
                                             (const char *)sqlite3_column_text(s, 1), "disabled",
-                                            sqlite3_column_int(s, 2), "created_at", when));
+                                            sqlite3_column_int(s, 2), "created_at", when, "lang",
+                                            (const char *)sqlite3_column_text(s, 4)));
         }
         sqlite3_finalize(s);
     }
@@ -195,7 +214,7 @@ basira_code basira_store_authenticate(basira_store *st, const char *username, co
                                       const char *ip, basira_user *out, basira_error *err)
 {
     char hash[crypto_pwhash_STRBYTES] = "";
-    char role[32] = "";
+    char role[32] = "", lang[4] = "";
     int64_t id = 0;
     int disabled = 1;
     sqlite3_stmt *s;
@@ -203,7 +222,7 @@ basira_code basira_store_authenticate(basira_store *st, const char *username, co
     int name_ok = username && check_username(username, NULL) == BASIRA_OK;
     pthread_mutex_lock(&st->lock);
     if (name_ok && !(rc = store_prepare(st,
-                                        "SELECT id, role, pwhash, disabled FROM users "
+                                        "SELECT id, role, pwhash, disabled, lang FROM users "
                                         "WHERE username = ?",
                                         &s, err))) {
         sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
@@ -212,6 +231,8 @@ basira_code basira_store_authenticate(basira_store *st, const char *username, co
             snprintf(role, sizeof role, "%s", (const char *)sqlite3_column_text(s, 1));
             snprintf(hash, sizeof hash, "%s", (const char *)sqlite3_column_text(s, 2));
             disabled = sqlite3_column_int(s, 3);
+            if (sqlite3_column_text(s, 4))
+                snprintf(lang, sizeof lang, "%s", (const char *)sqlite3_column_text(s, 4));
         }
         sqlite3_finalize(s);
     }
@@ -247,10 +268,11 @@ basira_code basira_store_authenticate(basira_store *st, const char *username, co
     if (rc)
         return rc;
     if (!ok)
-        return basira_error_set(err, BASIRA_E_AUTH, _("wrong username or password"));
+        return basira_error_setm(err, BASIRA_E_AUTH, N_("wrong username or password"));
     out->id = id;
     snprintf(out->username, sizeof out->username, "%s", username);
     out->role = r;
+    snprintf(out->lang, sizeof out->lang, "%s", lang);
     return BASIRA_OK;
 }
 
@@ -320,14 +342,15 @@ basira_code basira_store_session_lookup(basira_store *st, const char *token, bas
                                         char csrf[BASIRA_TOKEN_LEN + 1], basira_error *err)
 {
     if (!is_token(token))
-        return basira_error_set(err, BASIRA_E_AUTH, _("please sign in"));
+        return basira_error_setm(err, BASIRA_E_AUTH, N_("please sign in"));
     char th[65];
     token_hash(token, th);
     sqlite3_stmt *s;
     basira_code rc;
     pthread_mutex_lock(&st->lock);
     rc = store_prepare(st,
-                       "SELECT u.id, u.username, u.role, s.csrf FROM sessions s JOIN users u ON "
+                       "SELECT u.id, u.username, u.role, s.csrf, u.lang FROM sessions s JOIN users "
+                       "u ON "
                        "u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at >= ? AND "
                        "u.disabled = 0",
                        &s, err);
@@ -341,9 +364,11 @@ basira_code basira_store_session_lookup(basira_store *st, const char *token, bas
             snprintf(user->username, sizeof user->username, "%s",
                      (const char *)sqlite3_column_text(s, 1));
             snprintf(csrf, BASIRA_TOKEN_LEN + 1, "%s", (const char *)sqlite3_column_text(s, 3));
+            snprintf(user->lang, sizeof user->lang, "%s",
+                     sqlite3_column_text(s, 4) ? (const char *)sqlite3_column_text(s, 4) : "");
         } else {
-            rc = basira_error_set(err, BASIRA_E_AUTH,
-                                  _("your session has expired or is invalid; please sign in"));
+            rc = basira_error_setm(err, BASIRA_E_AUTH,
+                                   N_("your session has expired or is invalid; please sign in"));
         }
         sqlite3_finalize(s);
     }
@@ -351,7 +376,8 @@ basira_code basira_store_session_lookup(basira_store *st, const char *token, bas
     return rc;
 }
 
-basira_code basira_store_session_delete(basira_store *st, const char *token, basira_error *err)
+basira_code basira_store_session_delete(basira_store *st, const basira_actor *who,
+                                        const char *token, basira_error *err)
 {
     if (!is_token(token))
         return BASIRA_OK;
@@ -360,12 +386,18 @@ basira_code basira_store_session_delete(basira_store *st, const char *token, bas
     sqlite3_stmt *s;
     basira_code rc;
     pthread_mutex_lock(&st->lock);
-    if (!(rc = store_prepare(st, "DELETE FROM sessions WHERE token_hash = ?", &s, err))) {
+    if (!(rc = store_begin(st, err)) &&
+        !(rc = store_prepare(st, "DELETE FROM sessions WHERE token_hash = ?", &s, err))) {
         sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "closing a session", err);
         sqlite3_finalize(s);
+        /* The sign-out and its audit entry commit together, or neither does. */
+        if (!rc && !(rc = store_audit_append_locked(st, who, "logout", 0, "ok", NULL, err)))
+            rc = store_commit(st, err);
     }
+    if (rc)
+        store_rollback(st);
     pthread_mutex_unlock(&st->lock);
     return rc;
 }

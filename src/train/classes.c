@@ -3,6 +3,7 @@
  * the network's outputs), their names in the three languages of Basira and
  * whether each counts as malignant or pre-malignant for the risk index.
  */
+#include "basira/json.h"
 #include "basira/train.h"
 #include "core/i18n.h"
 
@@ -83,11 +84,12 @@ basira_code basira_classes_load(const char *path, basira_classes *out, basira_er
     if (!path || !out)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     json_error_t je;
-    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!j)
+    json_t *j = NULL;
+    basira_error rerr;
+    if (basira_json_read_file(path, (size_t)16 << 20, &j, &je, &rerr))
         return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("cannot read the classes file %s: %s (line %d)"), path, je.text,
-                                je.line);
+                                _("cannot read the classes file %s: %s (line %d)"), path,
+                                je.text[0] ? je.text : rerr.message, je.line);
     basira_code rc = basira_classes_from_json(j, out, err);
     json_decref(j);
     if (rc && err) {

@@ -11,6 +11,7 @@
  * original bytes are kept so that the split files (train.csv, ...) reproduce
  * each record exactly as it was.
  */
+#include "basira/fs.h"
 #include "basira/train.h"
 #include "core/i18n.h"
 
@@ -375,46 +376,19 @@ basira_code basira_train_csv_read_file(const char *path, basira_train_csv **out,
     if (!path || !out)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return basira_error_set(err, errno == ENOENT ? BASIRA_E_NOT_FOUND : BASIRA_E_IO,
-                                _("cannot open the CSV file %s: %s"), path, strerror(errno));
-    /* Read in chunks rather than trusting a size from fstat: also works on pipes. */
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    basira_error rerr;
+    basira_code rrc = basira_fs_read(path, BASIRA_TRAIN_CSV_MAX_BYTES, &data, &len, &rerr);
+    if (rrc == BASIRA_E_LIMIT)
+        return basira_error_set(err, BASIRA_E_LIMIT, _("the CSV file %s is larger than %zu MiB"),
+                                path, BASIRA_TRAIN_CSV_MAX_BYTES >> 20);
+    if (rrc) {
+        if (err)
+            *err = rerr;
+        return rrc;
     }
-    for (;;) {
-        if (len == cap) {
-            if (cap > BASIRA_TRAIN_CSV_MAX_BYTES) {
-                free(buf);
-                fclose(f);
-                return basira_error_set(err, BASIRA_E_LIMIT,
-                                        _("the CSV file %s is larger than %zu MiB"), path,
-                                        BASIRA_TRAIN_CSV_MAX_BYTES >> 20);
-            }
-            char *b = realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                fclose(f);
-                return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot read the CSV file %s"), path);
-    }
+    char *buf = (char *)data;
     if (len == 0) {
         free(buf);
         return basira_error_set(err, BASIRA_E_EMPTY_FILE, _("the CSV file %s is empty"), path);
@@ -489,21 +463,17 @@ basira_code basira_train_csv_write_rows(const basira_train_csv *csv, const size_
         if (rows[i] >= nrows)
             return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                     _("row %zu is beyond the CSV's %zu rows"), rows[i], nrows);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), tmp, strerror(errno));
-    int bad = write_record(csv, 0, f);
+    basira_fs_atomic a;
+    basira_code rc = basira_fs_atomic_open(path, 0644, &a, err);
+    if (rc)
+        return rc;
+    int bad = write_record(csv, 0, a.f);
     for (size_t i = 0; i < n && !bad; i++)
-        bad = write_record(csv, rows[i] + 1, f);
-    if (fclose(f) != 0)
-        bad = 1;
-    if (bad || rename(tmp, path) != 0) {
+        bad = write_record(csv, rows[i] + 1, a.f);
+    if (bad) {
         int e = errno;
-        remove(tmp);
+        basira_fs_atomic_abort(&a);
         return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), path, strerror(e));
     }
-    return BASIRA_OK;
+    return basira_fs_atomic_commit(&a, err);
 }

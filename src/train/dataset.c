@@ -7,6 +7,7 @@
  * once instead of every epoch is what makes CPU training practical. Decoding
  * runs on all the threads the user allowed.
  */
+#include "basira/fs.h"
 #include "train/dataset.h"
 #include "basira/image.h"
 #include "core/i18n.h"
@@ -25,36 +26,13 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int is_regular_file(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 basira_code train_find_image(const char *dir, const char *value, char *out, size_t outsz,
                              basira_error *err)
 {
     if (!dir || !value || !out)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    if (!*value)
-        return basira_error_set(err, BASIRA_E_FORMAT, _("the image name is empty"));
     /* Names come from the CSV: they must stay inside the images folder. */
-    if (value[0] == '/' || !strcmp(value, "..") || !strncmp(value, "../", 3) ||
-        strstr(value, "/../") || (strlen(value) >= 3 && !strcmp(value + strlen(value) - 3, "/..")))
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("image name '%s' must be a path inside the images folder"),
-                                value);
-    static const char *const ext[] = {"", ".jpg", ".png", ".jpeg"};
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        int len = snprintf(out, outsz, "%s/%s%s", dir, value, ext[i]);
-        if (len < 0 || (size_t)len >= outsz)
-            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), value);
-        if (is_regular_file(out))
-            return BASIRA_OK;
-    }
-    return basira_error_set(err, BASIRA_E_NOT_FOUND,
-                            _("image '%s' not found in %s (also tried .jpg, .png, .jpeg)"), value,
-                            dir);
+    return basira_fs_find_image(dir, value, out, outsz, err);
 }
 
 void train_dataset_free(train_dataset *ds)

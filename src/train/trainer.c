@@ -20,6 +20,7 @@
  *   history.jsonl           one JSON object per epoch
  *   summary.json            best epoch, validation and test figures, throughput
  */
+#include "basira/fs.h"
 #include "basira/json.h"
 #include "basira/model.h"
 #include "basira/nn.h"
@@ -122,22 +123,10 @@ static basira_code make_dirs(const char *path, basira_error *err)
 static basira_code write_file_atomic(const char *dir, const char *name, const char *text,
                                      basira_error *err)
 {
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), tmp, strerror(errno));
-    size_t len = strlen(text);
-    int bad = fwrite(text, 1, len, f) != len;
-    if (fclose(f) != 0)
-        bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), path, strerror(e));
-    }
-    return BASIRA_OK;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), dir);
+    return basira_fs_write_atomic(path, text, strlen(text), 0644, err);
 }
 
 /* ---- the trainer ------------------------------------------------------------------ */

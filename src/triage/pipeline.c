@@ -39,10 +39,10 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
     char bundled[4096];
     if (!model_path) {
         if (basira_data_file(BUNDLED_MODEL, bundled, sizeof bundled, NULL))
-            return basira_error_set(err, BASIRA_E_NOT_FOUND,
-                                    _("the bundled model %s is not installed: give a model "
-                                      "file with --model FILE"),
-                                    BUNDLED_MODEL);
+            return basira_error_setm(err, BASIRA_E_NOT_FOUND,
+                                     N_("the bundled model %s is not installed: give a model "
+                                        "file with --model FILE"),
+                                     BUNDLED_MODEL);
         model_path = bundled;
     }
     basira_pipeline *p = calloc(1, sizeof *p);
@@ -61,10 +61,10 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
     if (cfg && cfg->medium_threshold >= 0)
         p->medium = cfg->medium_threshold;
     if (!(p->high > 0 && p->high <= 1 && p->medium >= 0 && p->medium <= p->high)) {
-        rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                              _("triage thresholds must satisfy 0 <= medium <= high <= 1 and "
-                                "high > 0 (high %g, medium %g)"),
-                              p->high, p->medium);
+        rc = basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                               N_("triage thresholds must satisfy 0 <= medium <= high <= 1 and "
+                                  "high > 0 (high %g, medium %g)"),
+                               p->high, p->medium);
         basira_pipeline_free(p);
         return rc;
     }
@@ -262,8 +262,8 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
     }
     if (!scored) {
         /* Say why in one sentence; the checks in "quality" give every detail. */
-        basira_error_set(&e, BASIRA_E_INVALID_ARGUMENT,
-                         _("the photo did not pass the quality check: %s"), first_failure(&q));
+        basira_error_setm(&e, BASIRA_E_INVALID_ARGUMENT,
+                          N_("the photo did not pass the quality check: %s"), first_failure(&q));
         if (put(r, "error",
                 json_pack("{s:s, s:s}", "code", "quality_rejected", "message", e.message))) {
             json_decref(r);
@@ -390,10 +390,10 @@ basira_code basira_pipeline_analyze(basira_pipeline *p, const void *data, size_t
         if (!rc && !out->clean)
             rc = basira_error_set(&e, BASIRA_E_INTERNAL, NULL);
         if (rc)
-            basira_error_set(err, rc,
-                             _("the photo could not be stripped of its metadata (%s); it was "
-                               "not stored"),
-                             e.message);
+            basira_error_setm(err, rc,
+                              N_("the photo could not be stripped of its metadata (%s); it was "
+                                 "not stored"),
+                              e.message);
         out->clean_mime = "image/jpeg";
     }
     basira_image_free(img);

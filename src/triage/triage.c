@@ -25,6 +25,7 @@
  * Every result also carries the model identity and the decision-support sentence
  * (pipeline.c), so that a decision can always be traced to the model that made it.
  */
+#include "basira/json.h"
 #include "basira/triage.h"
 #include "core/i18n.h"
 
@@ -185,16 +186,16 @@ basira_code basira_triage_config_load(const char *path, basira_triage_config *cf
     if (!path || !cfg)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     json_error_t je;
-    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (!j) {
-        if (json_error_code(&je) == json_error_cannot_open_file)
-            return basira_error_set(err, errno == ENOENT ? BASIRA_E_NOT_FOUND : BASIRA_E_IO,
-                                    _("cannot open the configuration file %s"), path);
+    json_t *j = NULL;
+    basira_error rerr;
+    basira_code rc = basira_json_read_file(path, (size_t)1 << 20, &j, &je, &rerr);
+    if (rc == BASIRA_E_FORMAT)
         return basira_error_set(err, BASIRA_E_FORMAT,
                                 _("configuration file %s: invalid JSON at line %d: %s"), path,
                                 je.line, je.text);
-    }
-    basira_code rc = basira_triage_config_from_json(j, cfg, err);
+    if (rc)
+        return basira_error_set(err, rc, _("cannot open the configuration file %s"), path);
+    rc = basira_triage_config_from_json(j, cfg, err);
     json_decref(j);
     if (rc && err) {
         char msg[BASIRA_ERROR_MESSAGE_MAX];

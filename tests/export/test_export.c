@@ -6,7 +6,7 @@
  */
 #include "basira/export.h"
 #include "basira/i18n.h"
-#include "export/catalog.h"
+#include "core/catalog.h"
 #include "fixtures.h"
 #include "test.h"
 
@@ -553,23 +553,23 @@ static void test_report_image(void)
 
 static void test_catalog(void)
 {
-    export_catalog *cat = NULL;
+    basira_catalog *cat = NULL;
     basira_error err;
-    CHECK_EQ_INT(export_catalog_open("fr", &cat, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_catalog_open("fr", &cat, &err), BASIRA_OK);
     CHECK_MSG(cat != NULL, "French catalogue not found (is the build's locale/ built?)");
-    CHECK_STR(export_tr(cat, "Patient"), "Patient");
-    CHECK_STR(export_tr(cat, "Body site:"), "Localisation :");
-    CHECK_STR(export_tr(cat, "no such message, surely"), "no such message, surely");
-    export_catalog_free(cat);
-    CHECK_EQ_INT(export_catalog_open("xx", &cat, &err), BASIRA_E_INVALID_ARGUMENT);
-    CHECK_EQ_INT(export_catalog_open("en", &cat, &err), BASIRA_OK);
+    CHECK_STR(basira_catalog_tr(cat, "Patient"), "Patient");
+    CHECK_STR(basira_catalog_tr(cat, "Body site:"), "Localisation :");
+    CHECK_STR(basira_catalog_tr(cat, "no such message, surely"), "no such message, surely");
+    basira_catalog_free(cat);
+    CHECK_EQ_INT(basira_catalog_open("xx", &cat, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_catalog_open("en", &cat, &err), BASIRA_OK);
     CHECK(cat == NULL);
-    CHECK_STR(export_tr(NULL, "Body site:"), "Body site:");
+    CHECK_STR(basira_catalog_tr(NULL, "Body site:"), "Body site:");
     /* Damaged catalogues: refused, or entries pointing outside ignored. */
     unsigned char bad[28] = {0xde, 0x12, 0x04, 0x95};
-    CHECK_EQ_INT(export_catalog_parse(bad, 10, &cat, &err), BASIRA_E_CORRUPT);
+    CHECK_EQ_INT(basira_catalog_parse(bad, 10, &cat, &err), BASIRA_E_CORRUPT);
     CHECK_EQ_INT(
-        export_catalog_parse((const unsigned char *)"0123456789abcdef0123456789ab", 28, &cat, &err),
+        basira_catalog_parse((const unsigned char *)"0123456789abcdef0123456789ab", 28, &cat, &err),
         BASIRA_E_CORRUPT);
     /* Little-endian magic, 1 string, tables at 28 and 36, entries pointing far away. */
     unsigned char mo[44] = {0xde, 0x12, 0x04, 0x95, 0, 0, 0,  0, 1, 0,
@@ -579,11 +579,11 @@ static void test_catalog(void)
     mo[33] = 0xff;
     mo[36] = 5;
     mo[40] = 0xf0;
-    CHECK_EQ_INT(export_catalog_parse(mo, sizeof mo, &cat, &err), BASIRA_OK);
-    CHECK_STR(export_tr(cat, "hello"), "hello");
-    export_catalog_free(cat);
+    CHECK_EQ_INT(basira_catalog_parse(mo, sizeof mo, &cat, &err), BASIRA_OK);
+    CHECK_STR(basira_catalog_tr(cat, "hello"), "hello");
+    basira_catalog_free(cat);
     mo[8] = 0xff; /* a string count the tables cannot hold */
-    CHECK_EQ_INT(export_catalog_parse(mo, sizeof mo, &cat, &err), BASIRA_E_CORRUPT);
+    CHECK_EQ_INT(basira_catalog_parse(mo, sizeof mo, &cat, &err), BASIRA_E_CORRUPT);
 }
 
 int main(void)

@@ -26,6 +26,8 @@ typedef struct http_client {
     /* Send "Expect: 100-continue" with a body: wait for the server's go-ahead (or its
      * refusal) before sending it, as curl does by itself for bodies over 1 MiB. */
     int expect_continue;
+    const char *accept_language; /* sent as Accept-Language when set */
+    char csp[512];               /* Content-Security-Policy of the last response ("" if none) */
 } http_client;
 
 static size_t http_write_(char *p, size_t sz, size_t n, void *ud)
@@ -50,6 +52,11 @@ static size_t http_header_(char *p, size_t sz, size_t n, void *ud)
         size_t k = n * sz < room ? n * sz : room;
         memcpy(c->set_cookies + used, p, k);
         c->set_cookies[used + k] = '\0';
+    }
+    if (n * sz > 24 && !strncasecmp(p, "Content-Security-Policy:", 24)) {
+        size_t k = n * sz - 24 < sizeof c->csp - 1 ? n * sz - 24 : sizeof c->csp - 1;
+        memcpy(c->csp, p + 24, k);
+        c->csp[k] = '\0';
     }
     return sz * n;
 }
@@ -87,6 +94,7 @@ static inline long http_req(http_client *c, const char *method, const char *path
     json_decref(c->json);
     c->json = NULL;
     c->set_cookies[0] = '\0';
+    c->csp[0] = '\0';
     curl_easy_setopt(c->curl, CURLOPT_URL, url);
     curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, http_write_);
@@ -107,6 +115,11 @@ static inline long http_req(http_client *c, const char *method, const char *path
         h = curl_slist_append(h, ct);
     }
     h = curl_slist_append(h, c->expect_continue ? "Expect: 100-continue" : "Expect:");
+    char al[160];
+    if (c->accept_language) {
+        snprintf(al, sizeof al, "Accept-Language: %s", c->accept_language);
+        h = curl_slist_append(h, al);
+    }
     if (send_csrf && c->csrf[0]) {
         snprintf(tok, sizeof tok, "X-CSRF-Token: %s", c->csrf);
         h = curl_slist_append(h, tok);

@@ -481,6 +481,73 @@ static void test_real_photo_flow(void)
     CHECK_EQ_INT(stop_server(&sp, SIGTERM), 0);
 }
 
+/*
+ * `basira serve` applies the triage thresholds of DIR/config.json: with a
+ * near-zero high threshold every scored photo is high, with thresholds of 1 it
+ * is low (the case reports no change, so no rule raises it); a malformed
+ * threshold stops the start-up. Runs with the triage tests' tiny model.
+ */
+static void test_site_thresholds(void)
+{
+    char fx[400], cmd[1200], tiny[460], photo_path[460], cfgp[400], err[4096];
+    snprintf(fx, sizeof fx, "%s/fixtures", tmp);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && '%s' '%s' >/dev/null 2>&1", fx,
+             fixtures_tool ? fixtures_tool : "", fx);
+    if (!fixtures_tool || system(cmd) != 0) {
+        fprintf(stderr, "  SKIP site thresholds: no tiny model maker\n");
+        return;
+    }
+    snprintf(tiny, sizeof tiny, "%s/tiny.safetensors", fx);
+    snprintf(photo_path, sizeof photo_path, "%s/photo.jpg", fx);
+    snprintf(cfgp, sizeof cfgp, "%s/config.json", data);
+    static unsigned char photo[1 << 20];
+    FILE *f = fopen(photo_path, "rb");
+    size_t n = f ? fread(photo, 1, sizeof photo, f) : 0;
+    if (f)
+        fclose(f);
+    CHECK(n > 0);
+    static const struct {
+        const char *config;
+        double high;
+        const char *want;
+    } runs[] = {
+        {"{\"thresholds\": {\"high\": 0.000001, \"medium\": 0}}", 0.000001, "high"},
+        {"{\"thresholds\": {\"high\": 1, \"medium\": 1}}", 1.0, "low"},
+    };
+    const char *extra[] = {"--model", tiny, NULL};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        write_file(cfgp, runs[i].config, strlen(runs[i].config));
+        server_proc sp;
+        CHECK_EQ_INT(start_server(&sp, keyf, extra), 0);
+        http_client c;
+        http_init(&c, "http", sp.port);
+        CHECK_EQ_INT(http_login(&c, "nurse1", "password-123"), 200);
+        CHECK_EQ_INT(http_json(&c, "POST", "/cases", case_body), 201);
+        char path[64];
+        snprintf(path, sizeof path, "/cases/%lld/images",
+                 (long long)json_integer_value(json_object_get(c.json, "id")));
+        long st = http_req(&c, "POST", path, "image/jpeg", photo, n, 1);
+        CHECK_MSG(st == 201, "upload -> %ld %s", st, c.body.data);
+        json_t *risk = json_object_get(c.json, "risk");
+        CHECK_STR(json_string_value(json_object_get(risk, "category")), runs[i].want);
+        double high =
+            json_number_value(json_object_get(json_object_get(risk, "thresholds"), "high"));
+        CHECK_MSG(fabs(high - runs[i].high) < 1e-12, "thresholds.high %g, configured %g", high,
+                  runs[i].high);
+        http_free(&c);
+        CHECK_EQ_INT(stop_server(&sp, SIGTERM), 0);
+    }
+    const char *bad = "{\"thresholds\": {\"high\": 0.2, \"medium\": 0.5}}";
+    write_file(cfgp, bad, strlen(bad));
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", free_port());
+    const char *serve[] = {"serve",    "--data", data,      "--key-file", keyf,
+                           "--listen", listen,   "--model", tiny,         NULL};
+    CHECK_EQ_INT(run_cli(err, sizeof err, serve), 1);
+    CHECK_MSG(strstr(err, "config.json") && strstr(err, "medium"), "%s", err);
+    unlink(cfgp);
+}
+
 int main(int argc, char **argv)
 {
     fixtures_tool = argc > 1 ? argv[1] : NULL;
@@ -509,6 +576,7 @@ int main(int argc, char **argv)
     RUN(test_sigterm_during_writes);
     RUN(test_https_and_purge);
     RUN(test_real_photo_flow);
+    RUN(test_site_thresholds);
     RUN(test_audit_tampering); /* last: it breaks the chain on purpose */
 
     char cmd[400];

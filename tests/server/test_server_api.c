@@ -236,6 +236,7 @@ static void test_case_flow(void)
     snprintf(ipath, sizeof ipath, "/cases/%lld/images/%lld", (long long)a, img);
     CHECK_EQ_INT(http_req(&c, "GET", ipath, NULL, NULL, 0, 0), 200);
     CHECK(c.body.len == 12 && !memcmp(c.body.data, "IMG-L lesion", 12));
+    CHECK(strstr(c.csp, "default-src 'none'") != NULL); /* the photo response had lost CSP */
     snprintf(ipath, sizeof ipath, "/cases/%lld/images/%lld", (long long)b, img);
     CHECK_EQ_INT(http_req(&c, "GET", ipath, NULL, NULL, 0, 0), 404);
 
@@ -538,6 +539,66 @@ static void test_rate_limit(void)
     http_free(&c);
 }
 
+/*
+ * Each request is answered in its user's language (Accept-Language here), not
+ * the server process's (English in this test): messages from the router, the
+ * store and the session layer alike, and two people in different languages on
+ * the same server at the same time.
+ */
+static void test_languages(void)
+{
+    http_client fr, ar, en;
+    http_init(&fr, "http", port);
+    http_init(&ar, "http", port);
+    http_init(&en, "http", port);
+    fr.accept_language = "fr-FR,fr;q=0.9,en;q=0.5";
+    ar.accept_language = "de-DE, ar-MA;q=0.8, fr;q=0.2";
+    en.accept_language = "de-DE";
+    CHECK_EQ_INT(http_req(&fr, "GET", "/nope", NULL, NULL, 0, 0), 404);
+    CHECK_EQ_INT(http_req(&ar, "GET", "/nope", NULL, NULL, 0, 0), 404);
+    CHECK_EQ_INT(http_req(&en, "GET", "/nope", NULL, NULL, 0, 0), 404);
+    const char *m_fr =
+        json_string_value(json_object_get(json_object_get(fr.json, "error"), "message"));
+    const char *m_ar =
+        json_string_value(json_object_get(json_object_get(ar.json, "error"), "message"));
+    const char *m_en =
+        json_string_value(json_object_get(json_object_get(en.json, "error"), "message"));
+    CHECK_STR(m_en, "no such endpoint");
+    CHECK_STR(m_fr, "point d'accès inexistant");
+    CHECK_STR(m_ar, "لا توجد نقطة وصول كهذه");
+    CHECK_STR(http_error_code(&fr), "not_found"); /* the code never changes */
+    /* A message made in the store, with an argument: translated at the edge. */
+    CHECK_EQ_INT(http_login(&fr, "gp", "password-123"), 200);
+    CHECK_EQ_INT(http_req(&fr, "GET", "/cases/99999999", NULL, NULL, 0, 0), 404);
+    m_fr = json_string_value(json_object_get(json_object_get(fr.json, "error"), "message"));
+    CHECK_MSG(m_fr && strstr(m_fr, "99999999") && strncmp(m_fr, "no case", 7), "%s",
+              m_fr ? m_fr : "(none)");
+    CHECK_EQ_INT(http_login(&ar, "gp", "not-the-password"), 401);
+    m_ar = json_string_value(json_object_get(json_object_get(ar.json, "error"), "message"));
+    CHECK_MSG(m_ar && strcmp(m_ar, "wrong username or password") && (unsigned char)m_ar[0] >= 0xd8,
+              "%s", m_ar ? m_ar : "(none)");
+    /* Every response carries the security headers, errors and photos included. */
+    CHECK(strstr(ar.csp, "default-src 'none'") != NULL);
+
+    /* The account's own language wins over the browser's, for every later request. */
+    CHECK_EQ_INT(http_login(&en, "nurse", "password-123"), 200);
+    CHECK_EQ_INT(http_json(&en, "PATCH", "/session", "{\"lang\": \"ar\"}"), 200);
+    CHECK_STR(json_string_value(json_object_get(en.json, "lang")), "ar");
+    CHECK_EQ_INT(http_req(&en, "GET", "/cases/99999999", NULL, NULL, 0, 0), 404);
+    const char *m =
+        json_string_value(json_object_get(json_object_get(en.json, "error"), "message"));
+    CHECK_MSG(m && !strncmp(m, "لا توجد حالة", strlen("لا توجد حالة")), "%s", m ? m : "(none)");
+    CHECK_EQ_INT(http_req(&en, "GET", "/session", NULL, NULL, 0, 0), 200);
+    CHECK_STR(json_string_value(json_object_get(en.json, "answer_lang")), "ar");
+    CHECK_EQ_INT(http_json(&en, "PATCH", "/session", "{\"lang\": \"xx\"}"), 400);
+    CHECK_EQ_INT(http_json(&en, "PATCH", "/session", "{\"lang\": null}"), 200);
+    CHECK_EQ_INT(http_req(&en, "GET", "/session", NULL, NULL, 0, 0), 200);
+    CHECK_STR(json_string_value(json_object_get(en.json, "answer_lang")), "en");
+    http_free(&fr);
+    http_free(&ar);
+    http_free(&en);
+}
+
 static void test_audit_trail(void)
 {
     http_client c;
@@ -631,6 +692,7 @@ int main(void)
     RUN(test_request_time_limit);
     RUN(test_concurrent_uploads);
     RUN(test_rate_limit);
+    RUN(test_languages);
     RUN(test_audit_trail);
 
     basira_server_stop(server, 5);

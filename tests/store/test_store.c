@@ -1,5 +1,6 @@
 /* test_store.c - the encrypted case store: keys, users, sessions, cases, audit chain, purge. */
 #include "basira/store.h"
+#include "store/store_internal.h" /* white box: fault injection on the connection */
 #include "test.h"
 
 #include <sodium.h>
@@ -186,7 +187,7 @@ static void test_users_sessions(void)
     CHECK_EQ_INT(basira_store_authenticate(st, "gp1", "new-secret-pass", "ip", &u, &err),
                  BASIRA_E_AUTH);
     CHECK_EQ_INT(basira_store_user_set_disabled(st, &cli, "ghost", 1, &err), BASIRA_E_NOT_FOUND);
-    CHECK_EQ_INT(basira_store_session_delete(st, token, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_session_delete(st, &cli, token, &err), BASIRA_OK);
 
     json_t *list = NULL;
     CHECK_EQ_INT(basira_store_user_list(st, &list, &err), BASIRA_OK);
@@ -357,7 +358,7 @@ static void test_cases(void)
     basira_audit_report rep;
     CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
     json_t *audit = NULL;
-    CHECK_EQ_INT(basira_store_audit_list(st, 0, 1000, &audit, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_audit_list(st, &cli, 0, 1000, &audit, &err), BASIRA_OK);
     CHECK_EQ_INT(json_array_size(json_object_get(audit, "items")), rep.checked);
     /* The failed read of case 777 is in the trail too. */
     int saw_not_found = 0;
@@ -452,6 +453,19 @@ static void test_audit_tamper(void)
     CHECK(strstr(err.message, "99") != NULL);
 }
 
+/* What basira_site_config_load does with the retention part of DIR/config.json. */
+static basira_code retention_load(const char *dir, basira_retention *r, basira_error *err)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_t *j = NULL;
+    if (access(path, F_OK) == 0 && !(j = json_load_file(path, 0, NULL)))
+        return basira_error_set(err, BASIRA_E_FORMAT, "malformed");
+    basira_code rc = basira_retention_from_json(j, path, r, err);
+    json_decref(j);
+    return rc;
+}
+
 static void test_retention(void)
 {
     char dir[512], kf[600], path[700];
@@ -461,14 +475,14 @@ static void test_retention(void)
     CHECK(st != NULL);
     if (!st)
         return;
-    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_OK);
+    CHECK_EQ_INT(retention_load(dir, &r, &err), BASIRA_OK);
     CHECK_EQ_INT(r.cases_days, 3650);
     CHECK(r.audit_days > r.cases_days);
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
     fputs("{\"retention_days\": {\"cases\": 30, \"photos\": 10, \"quality_events\": 5}}", f);
     fclose(f);
-    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_OK);
+    CHECK_EQ_INT(retention_load(dir, &r, &err), BASIRA_OK);
     CHECK_EQ_INT(r.cases_days, 30);
     CHECK_EQ_INT(r.photos_days, 10);
     CHECK_EQ_INT(r.quality_events_days, 5);
@@ -518,7 +532,7 @@ static void test_retention(void)
     CHECK_EQ_INT(basira_store_audit_verify(st, &arep, &err), BASIRA_OK);
     CHECK_EQ_INT(arep.checked, 1); /* the record of this purge */
     json_t *audit = NULL;
-    CHECK_EQ_INT(basira_store_audit_list(st, 0, 10, &audit, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_audit_list(st, &cli, 0, 10, &audit, &err), BASIRA_OK);
     CHECK_STR(json_string_value(
                   json_object_get(json_array_get(json_object_get(audit, "items"), 0), "action")),
               "purge");
@@ -527,12 +541,69 @@ static void test_retention(void)
     f = fopen(path, "w");
     fputs("{\"retention_days\": {\"cases\": -3}}", f);
     fclose(f);
-    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_E_FORMAT);
+    CHECK_EQ_INT(retention_load(dir, &r, &err), BASIRA_E_FORMAT);
     CHECK(strstr(err.message, "cases") != NULL);
     f = fopen(path, "w");
     fputs("{not json", f);
     fclose(f);
-    CHECK_EQ_INT(basira_retention_load(dir, &r, &err), BASIRA_E_FORMAT);
+    CHECK_EQ_INT(retention_load(dir, &r, &err), BASIRA_E_FORMAT);
+    basira_store_free(st);
+}
+
+/*
+ * A failed audit write fails the operation it records (fault injection: a
+ * trigger makes every audit INSERT fail, as a full disk or a broken chain
+ * would). Nothing the audit trail does not show may happen: no case, no
+ * sign-out, no read of the trail, no consent refusal reported as success.
+ */
+static void test_audit_failure_fails_the_operation(void)
+{
+    char dir[512], kf[600];
+    basira_error err;
+    basira_store *st = fresh_store("auditfail", dir, sizeof dir, kf, sizeof kf);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK_EQ_INT(basira_store_user_add(st, &cli, "nurse9", BASIRA_ROLE_NURSE, "password-123", &err),
+                 BASIRA_OK);
+    basira_user u;
+    CHECK_EQ_INT(basira_store_authenticate(st, "nurse9", "password-123", "local", &u, &err),
+                 BASIRA_OK);
+    char token[BASIRA_TOKEN_LEN + 1], csrf[BASIRA_TOKEN_LEN + 1];
+    CHECK_EQ_INT(basira_store_session_create(st, &u, 3600, token, csrf, &err), BASIRA_OK);
+    long cases_before = 0;
+    json_t *list = NULL;
+    basira_case_filter f;
+    basira_case_filter_init(&f);
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    cases_before = (long)json_integer_value(json_object_get(list, "total"));
+    json_decref(list);
+
+    CHECK_EQ_INT(sqlite3_exec(st->db,
+                              "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN "
+                              "SELECT RAISE(ABORT, 'audit unavailable'); END",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    basira_case_new c;
+    new_case(&c);
+    int64_t id = 0;
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id, &err), BASIRA_E_STORE);
+    c.consent_care = 0;
+    CHECK_EQ_INT(basira_store_case_create(st, &cli, &c, &id, &err), BASIRA_E_STORE);
+    CHECK_EQ_INT(basira_store_session_delete(st, &cli, token, &err), BASIRA_E_STORE);
+    json_t *audit = NULL;
+    CHECK_EQ_INT(basira_store_audit_list(st, &cli, 0, 10, &audit, &err), BASIRA_E_STORE);
+    CHECK(audit == NULL);
+    CHECK_EQ_INT(sqlite3_exec(st->db, "DROP TRIGGER no_audit", NULL, NULL, NULL), SQLITE_OK);
+
+    /* Nothing happened: the session is still open, no case was added. */
+    basira_user back;
+    CHECK_EQ_INT(basira_store_session_lookup(st, token, &back, csrf, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_case_list(st, &cli, &f, &list, &err), BASIRA_OK);
+    CHECK_EQ_INT(json_integer_value(json_object_get(list, "total")), cases_before);
+    json_decref(list);
+    basira_audit_report rep;
+    CHECK_EQ_INT(basira_store_audit_verify(st, &rep, &err), BASIRA_OK);
     basira_store_free(st);
 }
 
@@ -547,6 +618,7 @@ int main(void)
     RUN(test_cases);
     RUN(test_audit_tamper);
     RUN(test_retention);
+    RUN(test_audit_failure_fails_the_operation);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
