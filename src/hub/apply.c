@@ -189,19 +189,38 @@ static basira_code apply_erase(PGconn *c, const char *node_id, int64_t case_id, 
     char cid[24], iid[24];
     snprintf(cid, sizeof cid, "%" PRId64, case_id);
     snprintf(iid, sizeof iid, "%" PRId64, image_id);
-    const char *vals[] = {node_id, image_id ? iid : cid};
+    const char *vals[] = {node_id, cid, iid};
+    /*
+     * The photos the erased rows referred to are deleted once nothing else
+     * refers to them (content-addressed: another case may share one). Only
+     * those rows are touched, so erasures do not lock the whole photo table.
+     */
+    PGresult *r = NULL;
     basira_code rc = hub_exec(c,
-                              image_id ? "UPDATE hub_images SET photo_sha256 = NULL WHERE node_id "
-                                         "= $1 AND image_id = $2::bigint"
-                                       : "DELETE FROM hub_cases WHERE node_id = $1 AND case_id = "
-                                         "$2::bigint",
-                              2, vals, NULL, err);
-    /* Photos no image refers to any more (content-addressed, possibly shared). */
+                              "SELECT coalesce(array_agg(DISTINCT photo_sha256) FILTER (WHERE "
+                              "photo_sha256 IS NOT NULL), '{}') FROM hub_images WHERE node_id = $1 "
+                              "AND case_id = $2::bigint AND ($3::bigint = 0 OR image_id = "
+                              "$3::bigint)",
+                              3, vals, &r, err);
+    if (rc)
+        return rc;
+    char *shas = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (!shas)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    rc = hub_exec(c,
+                  image_id ? "UPDATE hub_images SET photo_sha256 = NULL WHERE node_id = $1 AND "
+                             "case_id = $2::bigint AND image_id = $3::bigint"
+                           : "DELETE FROM hub_cases WHERE node_id = $1 AND case_id = $2::bigint "
+                             "AND $3::bigint = 0",
+                  3, vals, NULL, err);
+    const char *pv[] = {shas};
     if (!rc)
         rc = hub_exec(c,
-                      "DELETE FROM hub_photos p WHERE NOT EXISTS(SELECT 1 FROM hub_images i "
-                      "WHERE i.photo_sha256 = p.sha256)",
-                      0, NULL, NULL, err);
+                      "DELETE FROM hub_photos p WHERE p.sha256 = ANY($1::text[]) AND NOT "
+                      "EXISTS(SELECT 1 FROM hub_images x WHERE x.photo_sha256 = p.sha256)",
+                      1, pv, NULL, err);
+    free(shas);
     /* The audit entries stay: they carry ids and actions, and the chain must keep verifying. */
     return rc;
 }

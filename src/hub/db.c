@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * Versioned schema: entry i moves the database from version i to i + 1, in one
@@ -137,17 +138,27 @@ basira_code hub_tx(basira_hub *hub, basira_code (*fn)(PGconn *c, void *ctx, basi
                    void *ctx, basira_error *err)
 {
     basira_code rc = BASIRA_E_STORE;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    /*
+     * A database error is retried a few times: a deadlock between two nodes'
+     * batches (they insert the same content-addressed photo in another order),
+     * a serialisation failure, or a connection that died with a PostgreSQL
+     * restart. fn starts from what the database says, so a retry is a clean
+     * replay; a lasting error still comes back after the last attempt.
+     */
+    for (int attempt = 0; attempt < 6; attempt++) {
+        if (attempt) {
+            struct timespec ts = {0, (long)(randombytes_uniform(20000) + 5000) * 1000L * attempt};
+            nanosleep(&ts, NULL);
+        }
         PGconn *c = NULL;
         if ((rc = hub_conn_get(hub, &c, err)))
-            return rc;
+            continue;
         if (!(rc = hub_exec(c, "BEGIN", 0, NULL, NULL, err)) && !(rc = fn(c, ctx, err)))
             rc = hub_exec(c, "COMMIT", 0, NULL, NULL, err);
-        int dead = PQstatus(c) != CONNECTION_OK;
-        if (rc && !dead)
+        if (rc && PQstatus(c) == CONNECTION_OK)
             PQclear(PQexec(c, "ROLLBACK"));
         hub_conn_put(hub, c);
-        if (!rc || !dead)
+        if (rc != BASIRA_E_STORE)
             return rc;
     }
     return rc;

@@ -10,6 +10,7 @@
  *   POST /api/v1/cases/NODE/ID/reply   {"diagnosis","plan","message"} (dermatologist)
  *   GET  /api/v1/photos/SHA256         a photo
  *   GET  /api/v1/nodes                 the nodes and their audit chains (auditor, admin)
+ *   GET  /, /app/hub.js, /app/hub.css  the web app (web/hub/)
  *
  * Nodes sign with their Ed25519 key (headers X-Basira-Node and
  * X-Basira-Signature over the exact body bytes sent, compressed or not); a
@@ -18,6 +19,8 @@
  * authentication over the hub's TLS terminator (docs/hub.md).
  */
 #include "basira/json.h"
+#include "basira/fs.h"
+#include "basira/paths.h"
 #include "core/i18n.h"
 #include "hub_internal.h"
 
@@ -265,6 +268,48 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
     return fail(c, &e);
 }
 
+/*
+ * The hub's web app (web/hub/): a fixed list of files, so no request path ever
+ * reaches the file system. The page loads only its own files (CSP); photos are
+ * fetched with the user's credentials and shown from blob: URLs.
+ */
+static enum MHD_Result h_web(struct MHD_Connection *c, const char *url)
+{
+    static const char *const files[][3] = {
+        {"/", "web/hub/index.html", "text/html; charset=utf-8"},
+        {"/app/hub.js", "web/hub/hub.js", "text/javascript; charset=utf-8"},
+        {"/app/hub.css", "web/hub/hub.css", "text/css; charset=utf-8"},
+    };
+    basira_error e;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (strcmp(url, files[i][0]))
+            continue;
+        char path[4096];
+        if (basira_data_file(files[i][1], path, sizeof path, &e))
+            return fail(c, &e);
+        unsigned char *buf = NULL;
+        size_t n = 0;
+        if (basira_fs_read(path, (size_t)1024 * 1024, &buf, &n, &e))
+            return fail(c, &e);
+        struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+            free(buf);
+            return MHD_NO;
+        }
+        MHD_add_response_header(r, "Content-Type", files[i][2]);
+        MHD_add_response_header(r, "Cache-Control", "no-cache");
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' blob:; object-src 'none'; "
+                                "base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+        enum MHD_Result ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    basira_error_set(&e, BASIRA_E_NOT_FOUND, _("no such resource"));
+    return fail(c, &e);
+}
+
 static enum MHD_Result route(basira_hub_server *s, struct MHD_Connection *c, request *rq,
                              const char *url, const char *method)
 {
@@ -280,6 +325,8 @@ static enum MHD_Result route(basira_hub_server *s, struct MHD_Connection *c, req
         return h_signed(s, c, rq, basira_hub_pull);
     if (!strncmp(url, "/api/v1/", 8))
         return h_api(s, c, rq, method, url + 8);
+    if (!strcmp(method, "GET") && (!strcmp(url, "/") || !strncmp(url, "/app/", 5)))
+        return h_web(c, url);
     basira_error_set(&e, BASIRA_E_NOT_FOUND, _("no such resource"));
     return fail(c, &e);
 }
