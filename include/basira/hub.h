@@ -150,9 +150,13 @@ basira_code basira_hub_nodes(basira_hub *hub, json_t **out, basira_error *err);
 
 typedef struct basira_hub_server basira_hub_server;
 
-/* Listen on addr:port (port 0: ephemeral) with threads workers. */
+/*
+ * Listen on addr:port (port 0: ephemeral) with threads workers; HTTPS when
+ * tls_cert and tls_key (PEM files) are given, plain HTTP when both are NULL.
+ */
 basira_code basira_hub_server_start(basira_hub *hub, const char *addr, uint16_t port,
-                                    unsigned threads, basira_hub_server **out, basira_error *err);
+                                    unsigned threads, const char *tls_cert, const char *tls_key,
+                                    basira_hub_server **out, basira_error *err);
 uint16_t basira_hub_server_port(const basira_hub_server *s);
 void basira_hub_server_stop(basira_hub_server *s);
 

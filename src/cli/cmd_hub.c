@@ -38,6 +38,7 @@ static void usage(FILE *f)
                  "  --db CONNINFO   libpq connection string, e.g. \"host=/run/postgresql "
                  "dbname=basira\"\n"
                  "  --listen A:P    address to serve on (IPv4, port 0: any free port)\n"
+                 "  --tls-cert F    HTTPS certificate (PEM), with --tls-key F (private key)\n"
                  "  --role ROLE     dermatologist, admin or auditor\n"
                  "  --plan PLAN     urgent_visit, biopsy, follow_up or reassure\n"
                  "`enrol` prints a one-time token as its last line: give it to the node's "
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 
 typedef struct hub_args {
     const char *db, *listen, *role, *password_file, *node, *plan, *diagnosis, *message, *by;
+    const char *tls_cert, *tls_key;
     long threads, case_id;
     int json;
 } hub_args;
@@ -53,13 +55,14 @@ typedef struct hub_args {
 static int parse(int argc, char **argv, hub_args *a)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"listen", required_argument, NULL, 'l'},
-        {"role", required_argument, NULL, 'r'},    {"password-file", required_argument, NULL, 'p'},
-        {"node", required_argument, NULL, 'n'},    {"case", required_argument, NULL, 'c'},
-        {"plan", required_argument, NULL, 'P'},    {"diagnosis", required_argument, NULL, 'D'},
-        {"message", required_argument, NULL, 'm'}, {"by", required_argument, NULL, 'b'},
-        {"threads", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
+        {"role", required_argument, NULL, 'r'},     {"password-file", required_argument, NULL, 'p'},
+        {"node", required_argument, NULL, 'n'},     {"case", required_argument, NULL, 'c'},
+        {"plan", required_argument, NULL, 'P'},     {"diagnosis", required_argument, NULL, 'D'},
+        {"message", required_argument, NULL, 'm'},  {"by", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'},  {"json", no_argument, NULL, 'j'},
+        {"tls-cert", required_argument, NULL, 'C'}, {"tls-key", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
     a->threads = 16;
@@ -100,6 +103,12 @@ static int parse(int argc, char **argv, hub_args *a)
         case 't':
             if (basira_cli_parse_long("--threads", optarg, 1, 128, &a->threads))
                 return BASIRA_EXIT_USAGE;
+            break;
+        case 'C':
+            a->tls_cert = optarg;
+            break;
+        case 'k':
+            a->tls_key = optarg;
             break;
         case 'j':
             a->json = 1;
@@ -161,14 +170,14 @@ static int serve(basira_hub *hub, const hub_args *a)
     int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
     basira_error e;
     basira_hub_server *srv = NULL;
-    if (sfd < 0 ||
-        basira_hub_server_start(hub, addr, (uint16_t)port, (unsigned)a->threads, &srv, &e)) {
+    if (sfd < 0 || basira_hub_server_start(hub, addr, (uint16_t)port, (unsigned)a->threads,
+                                           a->tls_cert, a->tls_key, &srv, &e)) {
         if (sfd >= 0)
             close(sfd);
         return sfd < 0 ? BASIRA_EXIT_FAILED : failed(&e);
     }
-    json_t *ready = json_pack("{s:s, s:s, s:i}", "event", "listening", "address", addr, "port",
-                              (int)basira_hub_server_port(srv));
+    json_t *ready = json_pack("{s:s, s:s, s:i, s:b}", "event", "listening", "address", addr, "port",
+                              (int)basira_hub_server_port(srv), "tls", a->tls_cert != NULL);
     basira_json_print_line(stderr, ready);
     json_decref(ready);
     struct signalfd_siginfo si;

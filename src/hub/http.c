@@ -16,7 +16,8 @@
  * X-Basira-Signature over the exact body bytes sent, compressed or not); a
  * body may be deflate-compressed (Content-Encoding: deflate) and is inflated
  * under a hard cap. People use HTTP Basic
- * authentication over the hub's TLS terminator (docs/hub.md).
+ * authentication, over HTTPS (--tls-cert/--tls-key, GnuTLS through
+ * libmicrohttpd) or a TLS terminator in front of the hub (docs/hub.md).
  */
 #include "basira/json.h"
 #include "basira/fs.h"
@@ -27,6 +28,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,8 @@ struct basira_hub_server {
     basira_hub *hub;
     struct MHD_Daemon *daemon;
     uint16_t port;
+    unsigned char *tls_cert, *tls_key; /* PEM, NUL-terminated */
+    size_t tls_key_len;
 };
 
 typedef struct request {
@@ -386,8 +390,18 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
+static void server_free(basira_hub_server *s)
+{
+    if (s->tls_key)
+        sodium_memzero(s->tls_key, s->tls_key_len);
+    free(s->tls_key);
+    free(s->tls_cert);
+    free(s);
+}
+
 basira_code basira_hub_server_start(basira_hub *hub, const char *addr, uint16_t port,
-                                    unsigned threads, basira_hub_server **out, basira_error *err)
+                                    unsigned threads, const char *tls_cert, const char *tls_key,
+                                    basira_hub_server **out, basira_error *err)
 {
     *out = NULL;
     struct sockaddr_in sa;
@@ -397,20 +411,41 @@ basira_code basira_hub_server_start(basira_hub *hub, const char *addr, uint16_t 
     if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                 _("invalid listen address %s (expected an IPv4 address)"), addr);
+    if (!tls_cert != !tls_key)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("HTTPS needs both --tls-cert and --tls-key"));
     basira_hub_server *s = calloc(1, sizeof *s);
     if (!s)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     s->hub = hub;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    size_t n = 0;
+    basira_code rc = BASIRA_OK;
+    if (tls_cert &&
+        ((rc = basira_fs_read(tls_cert, (size_t)1 << 20, &s->tls_cert, &n, err)) ||
+         (rc = basira_fs_read(tls_key, (size_t)1 << 20, &s->tls_key, &s->tls_key_len, err)))) {
+        server_free(s);
+        return rc;
+    }
+    if (tls_cert)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
     s->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, port, NULL, NULL,
-        &handler, s, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
-        MHD_OPTION_NOTIFY_COMPLETED, &completed, s, MHD_OPTION_END);
+        flags, port, NULL, NULL, &handler, s, MHD_OPTION_SOCK_ADDR, &sa,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_NOTIFY_COMPLETED, &completed, s,
+        MHD_OPTION_ARRAY, tls_cert ? tls_opts : no_opts, MHD_OPTION_END);
     if (!s->daemon) {
-        free(s);
+        server_free(s);
         return basira_error_set(err, BASIRA_E_IO,
-                                _("cannot listen on %s port %u (in use, or not allowed)"), addr,
-                                (unsigned)port);
+                                _("cannot listen on %s port %u (in use, not allowed, or a bad "
+                                  "TLS certificate or key)"),
+                                addr, (unsigned)port);
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : port;
@@ -428,5 +463,5 @@ void basira_hub_server_stop(basira_hub_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->daemon);
-    free(s);
+    server_free(s);
 }

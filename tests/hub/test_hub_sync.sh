@@ -146,6 +146,20 @@ new_case n2 n2-AFTER-RESTART true "$PHOTO" >/dev/null
 check "round after a PostgreSQL restart" "sync_once n2 >/dev/null || sync_once n2 >/dev/null"
 check "the case made it" "'$B' hub cases --db '$DB' --json | grep -q n2-AFTER-RESTART"
 
+# HTTPS: the hub with a certificate, the node trusting it with --ca-file.
+if command -v openssl >/dev/null; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/tls.key" -out "$T/tls.crt" -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+  tport=$((base + 5))
+  "$B" hub --db "$DB" --listen 127.0.0.1:$tport --tls-cert "$T/tls.crt" --tls-key "$T/tls.key" 2>>"$T/hub.err" &
+  PIDS+=("$!")
+  for _ in $(seq 100); do curl -sf --cacert "$T/tls.crt" "https://127.0.0.1:$tport/health" >/dev/null && break; sleep 0.1; done
+  new_case n1 n1-TLS true "$PHOTO" >/dev/null
+  check "a node refuses a hub certificate it does not trust" "! '$B' sync --data '$T/n1' --key-file '$T/n1.key' --hub https://127.0.0.1:$tport --once >/dev/null 2>&1"
+  check "sync over HTTPS with --ca-file" "'$B' sync --data '$T/n1' --key-file '$T/n1.key' --hub https://127.0.0.1:$tport --ca-file '$T/tls.crt' --once >/dev/null"
+  check "the case arrived over HTTPS" "'$B' hub cases --db '$DB' --json | grep -q n1-TLS"
+fi
+
 # A newer schema is refused by this program.
 psql_q "INSERT INTO hub_schema(version) VALUES(99)"
 check "newer hub schema refused by init" "! '$B' hub init --db '$DB' >/dev/null 2>&1"
