@@ -5,6 +5,7 @@
 #   - a dermatologist's reply (CLI and HTTP API) appears in the node's GET /cases/{id};
 #   - a second round is idempotent; duplicated/replayed and forged batches change nothing;
 #   - kill -9 of the hub mid-round, then `sync --once` again: nothing lost or duplicated;
+#     the same for kill -9 of the node's sync mid-round; HTTPS with a private CA;
 #   - PostgreSQL restarted under a running hub: the next round succeeds;
 #   - a newer hub schema is refused.
 # Usage: test_hub_sync.sh MAKE_FIXTURES
@@ -138,6 +139,16 @@ check "all 14 of n1's consented cases at the hub, once each" "[ \$(psql_q \"SELE
 check "no change applied twice, none missing" "[ \$(psql_q 'SELECT count(*) FROM (SELECT node_id, max(seq) m, count(*) c FROM hub_changes GROUP BY node_id) x WHERE m <> c') -eq 0 ] && [ \$(psql_q \"SELECT count(*) FROM hub_images i JOIN hub_nodes n ON n.id=i.node_id WHERE n.name='n1'\") -eq 14 ]"
 check "audit chains still verify" "'$B' hub nodes --db '$DB' | python3 -c 'import json,sys; assert all(json.loads(l)[\"audit_ok\"] for l in sys.stdin)'"
 check "the node's own chain verifies" "'$B' audit verify --data '$T/n1' --key-file '$T/n1.key' >/dev/null"
+
+# kill -9 of the node's sync in the middle of a round.
+for i in $(seq 1 8); do new_case n2 "n2-K$i" true "$PHOTO" >/dev/null; done
+sync_once n2 --max-kbps 40 >/dev/null 2>&1 &
+spid=$!
+sleep 1.2
+kill -9 "$spid"; wait "$spid" 2>/dev/null
+check "sync --once after the node was killed mid-round" "sync_once n2 >/dev/null"
+check "all of n2's cases at the hub, every change once" "[ \$(psql_q \"SELECT count(*) FROM hub_cases c JOIN hub_nodes n ON n.id = c.node_id WHERE n.name = 'n2' AND c.patient_ref LIKE 'n2-K%'\") -eq 8 ] && [ \$(psql_q 'SELECT count(*) FROM (SELECT node_id, max(seq) m, count(*) c FROM hub_changes GROUP BY node_id) x WHERE m <> c') -eq 0 ]"
+check "n2's store and chain are intact" "'$B' audit verify --data '$T/n2' --key-file '$T/n2.key' >/dev/null"
 
 # PostgreSQL restarted under the running hub.
 pg_stop
