@@ -89,6 +89,25 @@ basira_code hub_exec(PGconn *c, const char *sql, int n, const char *const *vals,
     return BASIRA_OK;
 }
 
+static basira_code connect_db(const char *conninfo, PGconn **out, basira_error *err);
+
+basira_code hub_query(basira_hub *hub, const char *sql, int n, const char *const *vals,
+                      PGresult **res, basira_error *err)
+{
+    PGconn *c = NULL;
+    basira_code rc = BASIRA_E_STORE;
+    for (int attempt = 0; attempt < 2 && rc == BASIRA_E_STORE; attempt++) {
+        if ((rc = hub_conn_get(hub, &c, err)))
+            return rc;
+        rc = hub_exec(c, sql, n, vals, res, err);
+        int dead = PQstatus(c) != CONNECTION_OK;
+        hub_conn_put(hub, c);
+        if (!dead)
+            break;
+    }
+    return rc;
+}
+
 static basira_code connect_db(const char *conninfo, PGconn **out, basira_error *err)
 {
     PGconn *c = PQconnectdb(conninfo);
@@ -321,30 +340,22 @@ basira_code basira_hub_user_add(basira_hub *hub, const char *username, basira_hu
     pwhash_cost(&ops, &mem);
     if (crypto_pwhash_str(hash, password, strlen(password), ops, mem) != 0)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    PGconn *c = NULL;
-    basira_code rc = hub_conn_get(hub, &c, err);
-    if (rc)
-        return rc;
     const char *vals[] = {username, basira_hub_role_name(role), hash};
-    rc = hub_exec(c, "INSERT INTO hub_users(username, role, pwhash) VALUES($1, $2, $3)", 3, vals,
+    basira_code rc =
+        hub_query(hub, "INSERT INTO hub_users(username, role, pwhash) VALUES($1, $2, $3)", 3, vals,
                   NULL, err);
     if (rc == BASIRA_E_CONFLICT)
         basira_error_set(err, rc, _("the user %s already exists"), username);
-    hub_conn_put(hub, c);
     return rc;
 }
 
 basira_code basira_hub_authenticate(basira_hub *hub, const char *username, const char *password,
                                     basira_hub_role *role, basira_error *err)
 {
-    PGconn *c = NULL;
-    basira_code rc = hub_conn_get(hub, &c, err);
-    if (rc)
-        return rc;
     PGresult *r = NULL;
     const char *vals[] = {username ? username : ""};
-    rc = hub_exec(c, "SELECT role, pwhash FROM hub_users WHERE username = $1", 1, vals, &r, err);
-    hub_conn_put(hub, c);
+    basira_code rc =
+        hub_query(hub, "SELECT role, pwhash FROM hub_users WHERE username = $1", 1, vals, &r, err);
     if (rc)
         return rc;
     int found = PQntuples(r) == 1;
@@ -376,13 +387,10 @@ basira_code basira_hub_enrol(basira_hub *hub, const char *node_name, char token[
     randombytes_buf(raw, sizeof raw);
     sodium_bin2hex(token, 65, raw, sizeof raw);
     token_hash(token, th);
-    PGconn *c = NULL;
-    basira_code rc = hub_conn_get(hub, &c, err);
-    if (rc)
-        return rc;
     PGresult *r = NULL;
     const char *vals[] = {node_name, th};
-    rc = hub_exec(c,
+    basira_code rc =
+        hub_query(hub,
                   "INSERT INTO hub_nodes(name, token_hash) VALUES($1, $2) ON CONFLICT(name) DO "
                   "UPDATE SET token_hash = $2 WHERE hub_nodes.public_key IS NULL RETURNING id",
                   2, vals, &r, err);
@@ -390,7 +398,6 @@ basira_code basira_hub_enrol(basira_hub *hub, const char *node_name, char token[
         rc = basira_error_set(err, BASIRA_E_CONFLICT, _("the node %s is already enrolled"),
                               node_name);
     PQclear(r);
-    hub_conn_put(hub, c);
     return rc;
 }
 
@@ -407,13 +414,10 @@ basira_code basira_hub_register(basira_hub *hub, const char *token, const char *
                                 _("enrolment needs a token and an Ed25519 public key (hex)"));
     char th[65];
     token_hash(token, th);
-    PGconn *c = NULL;
-    basira_code rc = hub_conn_get(hub, &c, err);
-    if (rc)
-        return rc;
     PGresult *r = NULL;
     const char *vals[] = {th, public_key_hex};
-    rc = hub_exec(c,
+    basira_code rc =
+        hub_query(hub,
                   "UPDATE hub_nodes SET public_key = $2, token_hash = NULL, enrolled_at = now() "
                   "WHERE token_hash = $1 AND public_key IS NULL RETURNING name",
                   2, vals, &r, err);
@@ -424,7 +428,6 @@ basira_code basira_hub_register(basira_hub *hub, const char *token, const char *
     if (!rc)
         snprintf(node_name, 65, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    hub_conn_put(hub, c);
     return rc;
 }
 

@@ -30,6 +30,13 @@ basira_code hub_exec(PGconn *c, const char *sql, int n, const char *const *vals,
                      basira_error *err);
 
 /*
+ * hub_exec on a pooled connection, once more on a new one when PostgreSQL
+ * restarted under the pooled one. For single statements outside hub_tx.
+ */
+basira_code hub_query(basira_hub *hub, const char *sql, int n, const char *const *vals,
+                      PGresult **res, basira_error *err);
+
+/*
  * Run fn(c, ctx, err) inside BEGIN ... COMMIT on a pooled connection. When the
  * connection turns out to be dead (PostgreSQL restarted), the transaction is
  * retried once on a fresh one: nothing was committed on the dead one.

@@ -39,26 +39,6 @@ static json_t *real_or_null(PGresult *r, int row, int col)
                                     : json_real(strtod(PQgetvalue(r, row, col), NULL));
 }
 
-/* Run one read query on a pooled connection. */
-static basira_code query(basira_hub *hub, const char *sql, int n, const char *const *vals,
-                         PGresult **r, basira_error *err)
-{
-    PGconn *c = NULL;
-    basira_code rc = hub_conn_get(hub, &c, err);
-    if (rc)
-        return rc;
-    rc = hub_exec(c, sql, n, vals, r, err);
-    if (rc == BASIRA_E_STORE && PQstatus(c) != CONNECTION_OK) {
-        /* PostgreSQL restarted under the pooled connection: once more on a new one. */
-        hub_conn_put(hub, c);
-        if ((rc = hub_conn_get(hub, &c, err)))
-            return rc;
-        rc = hub_exec(c, sql, n, vals, r, err);
-    }
-    hub_conn_put(hub, c);
-    return rc;
-}
-
 #define CASE_SELECT                                                                                \
     "SELECT n.name, c.case_id, c.patient_ref, c.age, c.sex, c.body_site, c.category, "             \
     "c.ai_category, c.ai_risk_index, c.status, c.created_at, c.received_at, "                      \
@@ -105,12 +85,12 @@ static json_t *case_row(PGresult *r, int i)
 basira_code basira_hub_cases(basira_hub *hub, json_t **out, basira_error *err)
 {
     PGresult *r = NULL;
-    basira_code rc =
-        query(hub,
-              CASE_SELECT "ORDER BY CASE c.category WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN "
-                          "'low' THEN 2 ELSE 3 END, c.ai_risk_index DESC NULLS LAST, "
-                          "c.received_at, n.name, c.case_id",
-              0, NULL, &r, err);
+    basira_code rc = hub_query(
+        hub,
+        CASE_SELECT "ORDER BY CASE c.category WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN "
+                    "'low' THEN 2 ELSE 3 END, c.ai_risk_index DESC NULLS LAST, "
+                    "c.received_at, n.name, c.case_id",
+        0, NULL, &r, err);
     if (rc)
         return rc;
     json_t *arr = json_array();
@@ -128,8 +108,8 @@ basira_code basira_hub_case_get(basira_hub *hub, const char *node, int64_t case_
     snprintf(cid, sizeof cid, "%" PRId64, case_id);
     const char *vals[] = {node, cid};
     PGresult *r = NULL;
-    basira_code rc =
-        query(hub, CASE_SELECT "WHERE n.name = $1 AND c.case_id = $2::bigint", 2, vals, &r, err);
+    basira_code rc = hub_query(hub, CASE_SELECT "WHERE n.name = $1 AND c.case_id = $2::bigint", 2,
+                               vals, &r, err);
     if (rc)
         return rc;
     if (PQntuples(r) != 1) {
@@ -163,7 +143,7 @@ basira_code basira_hub_case_get(basira_hub *hub, const char *node, int64_t case_
          "WHERE n.name = $1 AND c.case_id = $2::bigint"},
     };
     for (size_t k = 0; !rc && k < sizeof lists / sizeof lists[0]; k++) {
-        if (!(rc = query(hub, lists[k][1], 2, vals, &r, err))) {
+        if (!(rc = hub_query(hub, lists[k][1], 2, vals, &r, err))) {
             json_object_set_new(o, lists[k][0], json_col(r, 0, 0));
             PQclear(r);
         }
@@ -232,12 +212,13 @@ basira_code basira_hub_reply(basira_hub *hub, const basira_hub_reply_new *rp, in
     snprintf(cid, sizeof cid, "%" PRId64, rp->case_id);
     const char *vals[] = {rp->node, cid, rp->diagnosis, rp->plan, rp->message, rp->author};
     PGresult *r = NULL;
-    basira_code rc = query(hub,
-                           "INSERT INTO hub_replies(node_id, case_id, diagnosis, plan, message, "
-                           "author) SELECT c.node_id, c.case_id, $3, $4, $5, $6 FROM hub_cases c "
-                           "JOIN hub_nodes n ON n.id = c.node_id WHERE n.name = $1 AND c.case_id "
-                           "= $2::bigint RETURNING id",
-                           6, vals, &r, err);
+    basira_code rc =
+        hub_query(hub,
+                  "INSERT INTO hub_replies(node_id, case_id, diagnosis, plan, message, "
+                  "author) SELECT c.node_id, c.case_id, $3, $4, $5, $6 FROM hub_cases c "
+                  "JOIN hub_nodes n ON n.id = c.node_id WHERE n.name = $1 AND c.case_id "
+                  "= $2::bigint RETURNING id",
+                  6, vals, &r, err);
     if (rc)
         return rc;
     if (PQntuples(r) != 1)
@@ -253,11 +234,11 @@ basira_code basira_hub_nodes(basira_hub *hub, json_t **out, basira_error *err)
 {
     PGresult *r = NULL;
     basira_code rc =
-        query(hub,
-              "SELECT n.name, n.public_key IS NOT NULL, n.last_seq, (SELECT count(*) FROM "
-              "hub_audit a WHERE a.node_id = n.id), n.audit_head, n.audit_ok, n.audit_error, "
-              "n.last_seen, n.reply_acked FROM hub_nodes n ORDER BY n.name",
-              0, NULL, &r, err);
+        hub_query(hub,
+                  "SELECT n.name, n.public_key IS NOT NULL, n.last_seq, (SELECT count(*) FROM "
+                  "hub_audit a WHERE a.node_id = n.id), n.audit_head, n.audit_ok, n.audit_error, "
+                  "n.last_seen, n.reply_acked FROM hub_nodes n ORDER BY n.name",
+                  0, NULL, &r, err);
     if (rc)
         return rc;
     json_t *arr = json_array();
