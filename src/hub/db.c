@@ -118,7 +118,7 @@ static basira_code connect_db(const char *conninfo, PGconn **out, basira_error *
         return BASIRA_E_STORE;
     }
     /* Quiet NOTICEs (they would go to stderr) and a bounded wait for locks. */
-    PQexec(c, "SET client_min_messages = warning");
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
     *out = c;
     return BASIRA_OK;
 }
