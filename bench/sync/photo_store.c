@@ -45,7 +45,7 @@ int main(int argc, char **argv)
     int n = atoi(argv[3]);
     size_t size = (size_t)atol(argv[4]);
     unsigned char *photo = malloc(size);
-    char (*sha)[65] = calloc((size_t)n, 65);
+    char(*sha)[65] = calloc((size_t)n, 65);
     must(PQexec(c, "DROP TABLE IF EXISTS bp_bytea, bp_files;"
                    "CREATE TABLE bp_bytea(sha256 text PRIMARY KEY, data bytea NOT NULL);"
                    "ALTER TABLE bp_bytea ALTER COLUMN data SET STORAGE EXTERNAL;"
@@ -61,7 +61,8 @@ int main(int argc, char **argv)
             if (way == 0) {
                 const char *v[] = {sha[i], (const char *)photo};
                 int l[] = {0, (int)size}, f[] = {0, 1};
-                must(PQexecParams(c, "INSERT INTO bp_bytea VALUES($1, $2)", 2, NULL, v, l, f, 0), c);
+                must(PQexecParams(c, "INSERT INTO bp_bytea VALUES($1, $2)", 2, NULL, v, l, f, 0),
+                     c);
             } else {
                 /* Write, fsync, rename into place, fsync the folder; then the row. */
                 char tmp[4200], path[4200], num[24];
@@ -112,8 +113,8 @@ int main(int argc, char **argv)
         printf("{\"bench\": \"hub_photo_store\", \"way\": \"%s\", \"photos\": %d, \"bytes\": %zu, "
                "\"stored_per_s\": %.1f, \"read_per_s\": %.1f, \"disk_bytes_per_photo\": %lld, "
                "\"read_ok\": %s}\n",
-               way == 0 ? "postgresql_bytea" : "content_addressed_folder", n, size,
-               n / t_store, n / t_read, disk / n, got == (size_t)n * size ? "true" : "false");
+               way == 0 ? "postgresql_bytea" : "content_addressed_folder", n, size, n / t_store,
+               n / t_read, disk / n, got == (size_t)n * size ? "true" : "false");
     }
     must(PQexec(c, "DROP TABLE bp_bytea, bp_files"), c);
     PQfinish(c);

@@ -103,6 +103,24 @@ basira_code basira_hub_push(basira_hub *hub, const char *node, const void *signe
                             json_t **answer, basira_error *err);
 
 /*
+ * The shape of a push, checked before anything touches the database: "node"
+ * (at most 64 characters), "changes" (at most 10000: seq >= 1, a known kind,
+ * case_id >= 1, optional image_id, record and photo {mime, sha256 hex, data
+ * base64, original_bytes}) and "audit" (at most 10000: id, ts, hash and
+ * prev_hash hex, texts). BASIRA_E_FORMAT naming the first bad item,
+ * BASIRA_E_LIMIT when too many.
+ */
+basira_code basira_hub_batch_check(const json_t *body, basira_error *err);
+
+/*
+ * Inflate a deflate (zlib) body into *out (malloc'd, NUL-terminated), at most
+ * cap bytes: BASIRA_E_LIMIT beyond (a compression bomb stops there),
+ * BASIRA_E_FORMAT for damaged data.
+ */
+basira_code basira_hub_inflate(const void *in, size_t len, size_t cap, unsigned char **out,
+                               size_t *out_len, basira_error *err);
+
+/*
  * A signed pull: {"after": N} acknowledges the node's replies up to N and
  * answers {"replies": [...]} with those after it (at most 100).
  */

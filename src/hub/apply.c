@@ -385,13 +385,14 @@ basira_code basira_hub_push(basira_hub *hub, const char *node, const void *signe
                             json_t **answer, basira_error *err)
 {
     *answer = NULL;
-    if (!json_is_object(body) || !json_is_array(json_object_get(body, "changes")) ||
-        !json_is_array(json_object_get(body, "audit")) || !str(body, "node") ||
-        strcmp(str(body, "node"), node ? node : ""))
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("a push is {\"node\", \"changes\": [...], \"audit\": [...]}"));
+    basira_code rc = basira_hub_batch_check(body, err);
+    if (rc)
+        return rc;
+    if (strcmp(str(body, "node"), node ? node : ""))
+        return basira_error_set(err, BASIRA_E_AUTH,
+                                _("unknown node or bad signature: the batch was not applied"));
     push_ctx p = {node, signed_bytes, signed_len, sig_hex, body, 0, 0, 1, 0, 0};
-    basira_code rc = hub_tx(hub, push_tx, &p, err);
+    rc = hub_tx(hub, push_tx, &p, err);
     if (rc)
         return rc;
     *answer = json_pack("{s:I, s:I, s:b, s:i, s:i}", "acked_seq", (json_int_t)p.last_seq,

@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #define BODY_MAX ((size_t)24 * 1024 * 1024)     /* one batch on the wire */
 #define INFLATED_MAX ((size_t)64 * 1024 * 1024) /* one batch once inflated */
@@ -105,50 +104,6 @@ static enum MHD_Result fail(struct MHD_Connection *c, const basira_error *e)
                                "message", e->message));
 }
 
-/* Inflate a deflate (zlib) body with a cap. */
-static basira_code inflate_body(const unsigned char *in, size_t len, unsigned char **out,
-                                size_t *out_len, basira_error *err)
-{
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (inflateInit(&z) != Z_OK)
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    size_t cap = len * 4 + 4096, n = 0;
-    unsigned char *buf = NULL;
-    int zr = Z_OK;
-    z.next_in = (unsigned char *)in;
-    z.avail_in = (uInt)len;
-    while (zr == Z_OK) {
-        if (n == cap || !buf) {
-            if (buf)
-                cap *= 2;
-            unsigned char *nb = cap <= INFLATED_MAX ? realloc(buf, cap) : NULL;
-            if (!nb) {
-                free(buf);
-                inflateEnd(&z);
-                return basira_error_set(err, BASIRA_E_LIMIT, _("the batch is too large"));
-            }
-            buf = nb;
-        }
-        z.next_out = buf + n;
-        z.avail_out = (uInt)(cap - n);
-        zr = inflate(&z, Z_NO_FLUSH);
-        n = cap - z.avail_out;
-        if (zr == Z_BUF_ERROR && z.avail_in == 0)
-            break;
-        if (zr == Z_BUF_ERROR)
-            zr = Z_OK;
-    }
-    inflateEnd(&z);
-    if (zr != Z_STREAM_END) {
-        free(buf);
-        return basira_error_set(err, BASIRA_E_FORMAT, _("the compressed batch is damaged"));
-    }
-    *out = buf;
-    *out_len = n;
-    return BASIRA_OK;
-}
-
 typedef basira_code (*signed_op)(basira_hub *, const char *, const void *, size_t, const char *,
                                  const json_t *, json_t **, basira_error *);
 
@@ -162,7 +117,7 @@ static enum MHD_Result h_signed(basira_hub_server *s, struct MHD_Connection *c, 
     unsigned char *plain = rq->body;
     size_t plain_len = rq->len;
     if (enc && !strcmp(enc, "deflate")) {
-        if (inflate_body(rq->body, rq->len, &plain, &plain_len, &e))
+        if (basira_hub_inflate(rq->body, rq->len, INFLATED_MAX, &plain, &plain_len, &e))
             return fail(c, &e);
     } else if (enc && *enc && strcmp(enc, "identity")) {
         basira_error_set(&e, BASIRA_E_FORMAT, _("unsupported Content-Encoding %s"), enc);

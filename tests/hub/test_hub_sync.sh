@@ -115,8 +115,22 @@ def post(body, sig="00"*64, node="n1"):
 forged = json.dumps({"node": "n1", "changes": [{"seq": 999, "kind": "erase", "case_id": 1}], "audit": []}).encode()
 print("forged", post(forged))
 print("unknown-node", post(forged.replace(b'"n1"', b'"nobody"'), node="nobody"))
+print("malformed", post(json.dumps({"node": "n1", "changes": [{"seq": "x"}], "audit": []}).encode()))
+import zlib
+def post_z(body):
+    req = urllib.request.Request(hub + "/sync/v1/push", data=body, headers={
+        "Content-Type": "application/json", "Content-Encoding": "deflate", "X-Basira-Node": "n1",
+        "X-Basira-Signature": "00" * 64})
+    try:
+        return urllib.request.urlopen(req).status
+    except urllib.error.HTTPError as e:
+        return e.code
+print("bomb", post_z(zlib.compress(b"[" * (80 << 20), 9)))
+print("damaged", post_z(b"not deflate at all"))
 PY
 check "a forged batch is refused (401)" "grep -q 'forged 401' '$T/replay.out' && grep -q 'unknown-node 401' '$T/replay.out' || { cat '$T/replay.out'; false; }"
+check "a malformed batch is refused (400), a compression bomb stops at the cap (413), damaged data (400)" "grep -q 'malformed 400' '$T/replay.out' && grep -q 'bomb 413' '$T/replay.out' && grep -q 'damaged 400' '$T/replay.out' || { cat '$T/replay.out'; false; }"
+check "the hub still answers" "curl -sf '$(HUB)/health' >/dev/null"
 check "nothing was erased by it" "[ \$('$B' hub cases --db '$DB' --json | wc -l) -eq 4 ]"
 # Duplicated delivery: forget the acknowledgement at the node; the hub skips what it has.
 n_before=$(psql_q "SELECT count(*) FROM hub_changes")
