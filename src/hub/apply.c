@@ -104,14 +104,14 @@ static basira_code apply_image(PGconn *c, const char *node_id, int64_t case_id, 
                               sodium_base64_VARIANT_ORIGINAL) != 0 ||
             len == 0) {
             free(bin);
-            return basira_error_set(err, BASIRA_E_FORMAT, _("a photo in the batch is malformed"));
+            return basira_error_setm(err, BASIRA_E_FORMAT, N_("a photo in the batch is malformed"));
         }
         crypto_hash_sha256(h, bin, len);
         sodium_bin2hex(sha_hex, sizeof sha_hex, h, sizeof h);
         if (str(photo, "sha256") && strcmp(str(photo, "sha256"), sha_hex)) {
             free(bin);
-            return basira_error_set(err, BASIRA_E_FORMAT,
-                                    _("a photo arrived damaged (its SHA-256 differs)"));
+            return basira_error_setm(err, BASIRA_E_FORMAT,
+                                     N_("a photo arrived damaged (its SHA-256 differs)"));
         }
         char nbytes[24];
         snprintf(nbytes, sizeof nbytes, "%zu", len);
@@ -123,8 +123,8 @@ static basira_code apply_image(PGconn *c, const char *node_id, int64_t case_id, 
                                    "$2, $3::int, $4) ON CONFLICT DO NOTHING",
                                    4, NULL, pv, lens, fmts, 0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            rc = basira_error_set(err, BASIRA_E_STORE, _("hub database error: %s"),
-                                  PQresultErrorMessage(r));
+            rc = basira_error_setm(err, BASIRA_E_STORE, N_("hub database error: %s"),
+                                   PQresultErrorMessage(r));
         PQclear(r);
         free(bin);
         if (rc)
@@ -166,7 +166,7 @@ static basira_code apply_decision(PGconn *c, const char *node_id, const char *se
                                   const json_t *rec, basira_error *err)
 {
     if (!json_is_object(rec))
-        return basira_error_set(err, BASIRA_E_FORMAT, _("a decision in the batch is malformed"));
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("a decision in the batch is malformed"));
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRId64, case_id);
     char *d = dump(rec);
@@ -344,8 +344,8 @@ static basira_code push_tx(PGconn *c, void *ctx, basira_error *err)
         snprintf(sseq, sizeof sseq, "%" PRId64, seq);
         snprintf(scid, sizeof scid, "%" PRId64, case_id);
         if (!kind || case_id <= 0)
-            return basira_error_set(err, BASIRA_E_FORMAT, _("change %" PRId64 " is malformed"),
-                                    seq);
+            return basira_error_setm(err, BASIRA_E_FORMAT, N_("change %" PRId64 " is malformed"),
+                                     seq);
         if (!strcmp(kind, "case"))
             rc = apply_case(c, node_id, case_id, rec, err);
         else if (!strcmp(kind, "image"))
@@ -359,8 +359,8 @@ static basira_code push_tx(PGconn *c, void *ctx, basira_error *err)
             rc = apply_erase(c, node_id, case_id,
                              json_integer_value(json_object_get(ch, "image_id")), err);
         else
-            rc = basira_error_set(err, BASIRA_E_FORMAT, _("change %" PRId64 " has unknown kind %s"),
-                                  seq, kind);
+            rc = basira_error_setm(err, BASIRA_E_FORMAT,
+                                   N_("change %" PRId64 " has unknown kind %s"), seq, kind);
         const char *cv[] = {node_id, sseq, kind, scid};
         if (rc || (rc = hub_exec(c,
                                  "INSERT INTO hub_changes(node_id, seq, kind, case_id) VALUES($1, "
@@ -389,8 +389,8 @@ basira_code basira_hub_push(basira_hub *hub, const char *node, const void *signe
     if (rc)
         return rc;
     if (strcmp(str(body, "node"), node ? node : ""))
-        return basira_error_set(err, BASIRA_E_AUTH,
-                                _("unknown node or bad signature: the batch was not applied"));
+        return basira_error_setm(err, BASIRA_E_AUTH,
+                                 N_("unknown node or bad signature: the batch was not applied"));
     push_ctx p = {node, signed_bytes, signed_len, sig_hex, body, 0, 0, 1, 0, 0};
     rc = hub_tx(hub, push_tx, &p, err);
     if (rc)
@@ -454,7 +454,7 @@ basira_code basira_hub_pull(basira_hub *hub, const char *node, const void *signe
     json_t *after = json_object_get(body, "after");
     if (!json_is_integer(after) || json_integer_value(after) < 0 || !str(body, "node") ||
         strcmp(str(body, "node"), node ? node : ""))
-        return basira_error_set(err, BASIRA_E_FORMAT, _("a pull is {\"node\", \"after\": N}"));
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("a pull is {\"node\", \"after\": N}"));
     pull_ctx p = {node, signed_bytes, signed_len, sig_hex, json_integer_value(after), json_array()};
     if (!p.replies)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);

@@ -36,7 +36,7 @@ basira_code basira_hub_inflate(const void *in, size_t len, size_t cap, unsigned 
             if (!nb) {
                 free(buf);
                 inflateEnd(&z);
-                return basira_error_set(err, BASIRA_E_LIMIT, _("the batch is too large"));
+                return basira_error_setm(err, BASIRA_E_LIMIT, N_("the batch is too large"));
             }
             buf = nb;
             size = bigger;
@@ -53,7 +53,7 @@ basira_code basira_hub_inflate(const void *in, size_t len, size_t cap, unsigned 
         free(buf);
         return zr == Z_MEM_ERROR
                    ? basira_error_set(err, BASIRA_E_NOMEM, NULL)
-                   : basira_error_set(err, BASIRA_E_FORMAT, _("the compressed batch is damaged"));
+                   : basira_error_setm(err, BASIRA_E_FORMAT, N_("the compressed batch is damaged"));
     }
     buf[n] = '\0';
     *out = buf;
@@ -125,23 +125,23 @@ basira_code basira_hub_batch_check(const json_t *body, basira_error *err)
     if (!json_is_object(body) || !json_is_string(json_object_get(body, "node")) ||
         json_string_length(json_object_get(body, "node")) > 64 || !json_is_array(changes) ||
         !json_is_array(audit))
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("a push is {\"node\", \"changes\": [...], \"audit\": [...]}"));
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("a push is {\"node\", \"changes\": [...], \"audit\": [...]}"));
     if (json_array_size(changes) > MAX_CHANGES || json_array_size(audit) > MAX_AUDIT)
-        return basira_error_set(err, BASIRA_E_LIMIT, _("the batch is too large"));
+        return basira_error_setm(err, BASIRA_E_LIMIT, N_("the batch is too large"));
     size_t i;
     const json_t *v;
     json_array_foreach(changes, i, v)
     {
         if (!change_ok(v))
-            return basira_error_set(err, BASIRA_E_FORMAT, _("change %zu of the batch is malformed"),
-                                    i);
+            return basira_error_setm(err, BASIRA_E_FORMAT,
+                                     N_("change %zu of the batch is malformed"), i);
     }
     json_array_foreach(audit, i, v)
     {
         if (!audit_ok(v))
-            return basira_error_set(err, BASIRA_E_FORMAT,
-                                    _("audit entry %zu of the batch is malformed"), i);
+            return basira_error_setm(err, BASIRA_E_FORMAT,
+                                     N_("audit entry %zu of the batch is malformed"), i);
     }
     return BASIRA_OK;
 }

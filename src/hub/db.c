@@ -77,8 +77,8 @@ basira_code hub_exec(PGconn *c, const char *sql, int n, const char *const *vals,
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
         basira_code code = state && !strcmp(state, "23505") ? BASIRA_E_CONFLICT : BASIRA_E_STORE;
-        basira_error_set(err, code, _("hub database error: %s"),
-                         r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+        basira_error_setm(err, code, N_("hub database error: %s"),
+                          r ? PQresultErrorMessage(r) : PQerrorMessage(c));
         PQclear(r);
         return code;
     }
@@ -112,8 +112,8 @@ static basira_code connect_db(const char *conninfo, PGconn **out, basira_error *
 {
     PGconn *c = PQconnectdb(conninfo);
     if (!c || PQstatus(c) != CONNECTION_OK) {
-        basira_error_set(err, BASIRA_E_STORE, _("cannot reach the hub database: %s"),
-                         c ? PQerrorMessage(c) : "?");
+        basira_error_setm(err, BASIRA_E_STORE, N_("cannot reach the hub database: %s"),
+                          c ? PQerrorMessage(c) : "?");
         PQfinish(c);
         return BASIRA_E_STORE;
     }
@@ -215,10 +215,10 @@ basira_code basira_hub_init(const char *conninfo, int *version, basira_error *er
                         NULL, err)) &&
         !(rc = schema_version(c, &v, err))) {
         if (v > N_MIGRATIONS)
-            rc = basira_error_set(err, BASIRA_E_UNSUPPORTED,
-                                  _("the hub database has schema version %d, newer than this "
-                                    "program (%d); upgrade Basira"),
-                                  v, N_MIGRATIONS);
+            rc = basira_error_setm(err, BASIRA_E_UNSUPPORTED,
+                                   N_("the hub database has schema version %d, newer than this "
+                                      "program (%d); upgrade Basira"),
+                                   v, N_MIGRATIONS);
         for (; !rc && v < N_MIGRATIONS; v++) {
             char num[16];
             snprintf(num, sizeof num, "%d", v + 1);
@@ -242,7 +242,7 @@ basira_code basira_hub_open(const char *conninfo, basira_hub **out, basira_error
 {
     *out = NULL;
     if (sodium_init() < 0)
-        return basira_error_set(err, BASIRA_E_INTERNAL, _("libsodium failed to start"));
+        return basira_error_setm(err, BASIRA_E_INTERNAL, N_("libsodium failed to start"));
     PGconn *c = NULL;
     basira_code rc = connect_db(conninfo, &c, err);
     if (rc)
@@ -250,13 +250,13 @@ basira_code basira_hub_open(const char *conninfo, basira_hub **out, basira_error
     int v = 0;
     rc = schema_version(c, &v, err);
     if (!rc && v != N_MIGRATIONS)
-        rc = basira_error_set(err, BASIRA_E_UNSUPPORTED,
-                              v > N_MIGRATIONS
-                                  ? _("the hub database has schema version %d, newer than this "
-                                      "program (%d); upgrade Basira")
-                                  : _("the hub database has schema version %d, this program "
-                                      "needs %d: run `basira hub init --db CONNINFO`"),
-                              v, N_MIGRATIONS);
+        rc = basira_error_setm(err, BASIRA_E_UNSUPPORTED,
+                               v > N_MIGRATIONS
+                                   ? N_("the hub database has schema version %d, newer than this "
+                                        "program (%d); upgrade Basira")
+                                   : N_("the hub database has schema version %d, this program "
+                                        "needs %d: run `basira hub init --db CONNINFO`"),
+                               v, N_MIGRATIONS);
     basira_hub *hub = rc ? NULL : calloc(1, sizeof *hub);
     if (!rc && (!hub || !(hub->conninfo = strdup(conninfo)))) {
         free(hub);
@@ -300,9 +300,9 @@ basira_code basira_hub_role_parse(const char *name, basira_hub_role *out, basira
             *out = (basira_hub_role)i;
             return BASIRA_OK;
         }
-    return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                            _("unknown hub role '%s' (expected dermatologist, admin or auditor)"),
-                            name ? name : "");
+    return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                             N_("unknown hub role '%s' (expected dermatologist, admin or auditor)"),
+                             name ? name : "");
 }
 
 static int name_ok(const char *s)
@@ -329,11 +329,11 @@ basira_code basira_hub_user_add(basira_hub *hub, const char *username, basira_hu
                                 const char *password, basira_error *err)
 {
     if (!name_ok(username))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("usernames are 1 to 64 letters, digits, '.', '_' or '-'"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("usernames are 1 to 64 letters, digits, '.', '_' or '-'"));
     if (!password || strlen(password) < 8)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the password must be at least 8 characters"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the password must be at least 8 characters"));
     char hash[crypto_pwhash_STRBYTES];
     unsigned long long ops;
     size_t mem;
@@ -345,7 +345,7 @@ basira_code basira_hub_user_add(basira_hub *hub, const char *username, basira_hu
         hub_query(hub, "INSERT INTO hub_users(username, role, pwhash) VALUES($1, $2, $3)", 3, vals,
                   NULL, err);
     if (rc == BASIRA_E_CONFLICT)
-        basira_error_set(err, rc, _("the user %s already exists"), username);
+        basira_error_setm(err, rc, N_("the user %s already exists"), username);
     return rc;
 }
 
@@ -364,7 +364,7 @@ basira_code basira_hub_authenticate(basira_hub *hub, const char *username, const
     if (ok)
         basira_hub_role_parse(PQgetvalue(r, 0, 0), role, NULL);
     PQclear(r);
-    return ok ? BASIRA_OK : basira_error_set(err, BASIRA_E_AUTH, _("wrong username or password"));
+    return ok ? BASIRA_OK : basira_error_setm(err, BASIRA_E_AUTH, N_("wrong username or password"));
 }
 
 /* ---- enrolment ---- */
@@ -380,8 +380,8 @@ basira_code basira_hub_enrol(basira_hub *hub, const char *node_name, char token[
                              basira_error *err)
 {
     if (!name_ok(node_name))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("node names are 1 to 64 letters, digits, '.', '_' or '-'"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("node names are 1 to 64 letters, digits, '.', '_' or '-'"));
     unsigned char raw[32];
     char th[65];
     randombytes_buf(raw, sizeof raw);
@@ -395,8 +395,8 @@ basira_code basira_hub_enrol(basira_hub *hub, const char *node_name, char token[
                   "UPDATE SET token_hash = $2 WHERE hub_nodes.public_key IS NULL RETURNING id",
                   2, vals, &r, err);
     if (!rc && PQntuples(r) != 1)
-        rc = basira_error_set(err, BASIRA_E_CONFLICT, _("the node %s is already enrolled"),
-                              node_name);
+        rc = basira_error_setm(err, BASIRA_E_CONFLICT, N_("the node %s is already enrolled"),
+                               node_name);
     PQclear(r);
     return rc;
 }
@@ -410,8 +410,8 @@ basira_code basira_hub_register(basira_hub *hub, const char *token, const char *
         sodium_hex2bin(pk, sizeof pk, public_key_hex, strlen(public_key_hex), NULL, &pk_len,
                        NULL) != 0 ||
         pk_len != sizeof pk)
-        return basira_error_set(err, BASIRA_E_FORMAT,
-                                _("enrolment needs a token and an Ed25519 public key (hex)"));
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("enrolment needs a token and an Ed25519 public key (hex)"));
     char th[65];
     token_hash(token, th);
     PGresult *r = NULL;
@@ -422,9 +422,9 @@ basira_code basira_hub_register(basira_hub *hub, const char *token, const char *
                   "WHERE token_hash = $1 AND public_key IS NULL RETURNING name",
                   2, vals, &r, err);
     if (!rc && PQntuples(r) != 1)
-        rc = basira_error_set(err, BASIRA_E_AUTH,
-                              _("unknown or already used enrolment token; ask the hub's "
-                                "administrator for a new one"));
+        rc = basira_error_setm(err, BASIRA_E_AUTH,
+                               N_("unknown or already used enrolment token; ask the hub's "
+                                  "administrator for a new one"));
     if (!rc)
         snprintf(node_name, 65, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
@@ -454,6 +454,6 @@ basira_code hub_node_verify(PGconn *c, const char *node, const void *bytes, size
         snprintf(node_id, 24, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     return ok ? BASIRA_OK
-              : basira_error_set(err, BASIRA_E_AUTH,
-                                 _("unknown node or bad signature: the batch was not applied"));
+              : basira_error_setm(err, BASIRA_E_AUTH,
+                                  N_("unknown node or bad signature: the batch was not applied"));
 }

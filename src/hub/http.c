@@ -21,6 +21,7 @@
  */
 #include "basira/json.h"
 #include "basira/fs.h"
+#include "basira/i18n.h"
 #include "basira/paths.h"
 #include "core/i18n.h"
 #include "hub_internal.h"
@@ -41,6 +42,7 @@ struct basira_hub_server {
     struct MHD_Daemon *daemon;
     uint16_t port;
     unsigned char *tls_cert, *tls_key; /* PEM, NUL-terminated */
+    basira_translator *tr;             /* fr and ar: each answer in the asker's language */
     size_t tls_key_len;
 };
 
@@ -97,11 +99,23 @@ static unsigned status_of(basira_code rc)
     }
 }
 
-static enum MHD_Result fail(struct MHD_Connection *c, const basira_error *e)
+/*
+ * An error in the language of whoever asked (Accept-Language; the web app sends
+ * the language chosen in the page), the code stable for programs.
+ */
+static enum MHD_Result fail(basira_hub_server *s, struct MHD_Connection *c, const basira_error *e)
 {
-    return send_json(c, status_of(e->code),
-                     json_pack("{s:{s:s, s:s}}", "error", "code", basira_code_name(e->code),
-                               "message", e->message));
+    const char *lang = basira_language_negotiate(
+        NULL, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"),
+        basira_language());
+    char text[BASIRA_ERROR_MESSAGE_MAX];
+    if (e->msg.id)
+        basira_msg_text(&e->msg, s->tr, lang, text, sizeof text);
+    else
+        snprintf(text, sizeof text, "%s", e->message);
+    return send_json(
+        c, status_of(e->code),
+        json_pack("{s:{s:s, s:s}}", "error", "code", basira_code_name(e->code), "message", text));
 }
 
 typedef basira_code (*signed_op)(basira_hub *, const char *, const void *, size_t, const char *,
@@ -118,23 +132,23 @@ static enum MHD_Result h_signed(basira_hub_server *s, struct MHD_Connection *c, 
     size_t plain_len = rq->len;
     if (enc && !strcmp(enc, "deflate")) {
         if (basira_hub_inflate(rq->body, rq->len, INFLATED_MAX, &plain, &plain_len, &e))
-            return fail(c, &e);
+            return fail(s, c, &e);
     } else if (enc && *enc && strcmp(enc, "identity")) {
-        basira_error_set(&e, BASIRA_E_FORMAT, _("unsupported Content-Encoding %s"), enc);
-        return fail(c, &e);
+        basira_error_setm(&e, BASIRA_E_FORMAT, N_("unsupported Content-Encoding %s"), enc);
+        return fail(s, c, &e);
     }
     json_error_t je;
     json_t *body = json_loadb((const char *)plain, plain_len, JSON_REJECT_DUPLICATES, &je);
     if (plain != rq->body)
         free(plain);
     if (!body) {
-        basira_error_set(&e, BASIRA_E_FORMAT, _("the batch is not valid JSON: %s"), je.text);
-        return fail(c, &e);
+        basira_error_setm(&e, BASIRA_E_FORMAT, N_("the batch is not valid JSON: %s"), je.text);
+        return fail(s, c, &e);
     }
     json_t *answer = NULL;
     basira_code rc = op(s->hub, node, rq->body, rq->len, sig, body, &answer, &e);
     json_decref(body);
-    return rc ? fail(c, &e) : send_json(c, 200, answer);
+    return rc ? fail(s, c, &e) : send_json(c, 200, answer);
 }
 
 static enum MHD_Result h_enrol(basira_hub_server *s, struct MHD_Connection *c, request *rq)
@@ -146,7 +160,7 @@ static enum MHD_Result h_enrol(basira_hub_server *s, struct MHD_Connection *c, r
         basira_hub_register(s->hub, json_string_value(json_object_get(body, "token")),
                             json_string_value(json_object_get(body, "public_key")), name, &e);
     json_decref(body);
-    return rc ? fail(c, &e) : send_json(c, 200, json_pack("{s:s}", "node", name));
+    return rc ? fail(s, c, &e) : send_json(c, 200, json_pack("{s:s}", "node", name));
 }
 
 /* HTTP Basic credentials of a hub user with one of the allowed roles (a bit set). */
@@ -157,9 +171,9 @@ static basira_code person(basira_hub_server *s, struct MHD_Connection *c, unsign
     char *name = MHD_basic_auth_get_username_password(c, &pass);
     basira_hub_role role = BASIRA_HUB_DERMATOLOGIST;
     basira_code rc = name ? basira_hub_authenticate(s->hub, name, pass, &role, e)
-                          : basira_error_set(e, BASIRA_E_AUTH, _("sign in to the hub"));
+                          : basira_error_setm(e, BASIRA_E_AUTH, N_("sign in to the hub"));
     if (!rc && !(roles & (1u << role)))
-        rc = basira_error_set(e, BASIRA_E_FORBIDDEN, _("your role does not allow this"));
+        rc = basira_error_setm(e, BASIRA_E_FORBIDDEN, N_("your role does not allow this"));
     if (!rc)
         snprintf(user, 65, "%s", name);
     MHD_free(name);
@@ -183,13 +197,13 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
     if (is_get && !strcmp(path, "cases")) {
         if ((rc = person(s, c, R_DERM | R_AUDIT, user, &e)) ||
             (rc = basira_hub_cases(s->hub, &out, &e)))
-            return fail(c, &e);
+            return fail(s, c, &e);
         return send_json(c, 200, json_pack("{s:o}", "items", out));
     }
     if (is_get && !strcmp(path, "nodes")) {
         if ((rc = person(s, c, R_AUDIT | R_ADMIN, user, &e)) ||
             (rc = basira_hub_nodes(s->hub, &out, &e)))
-            return fail(c, &e);
+            return fail(s, c, &e);
         return send_json(c, 200, json_pack("{s:o}", "items", out));
     }
     if (is_get && !strncmp(path, "photos/", 7) && strlen(path + 7) == 64) {
@@ -198,19 +212,19 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
         char mime[32];
         if ((rc = person(s, c, R_DERM, user, &e)) ||
             (rc = basira_hub_photo(s->hub, path + 7, &data, &len, mime, &e)))
-            return fail(c, &e);
+            return fail(s, c, &e);
         return send_text(c, 200, mime, data, len, 0);
     }
     int k = sscanf(path, "cases/%64[A-Za-z0-9._-]/%lld/%15s", node, &id, tail);
     if (k >= 2 && is_get && k == 2) {
         if ((rc = person(s, c, R_DERM | R_AUDIT, user, &e)) ||
             (rc = basira_hub_case_get(s->hub, node, id, &out, &e)))
-            return fail(c, &e);
+            return fail(s, c, &e);
         return send_json(c, 200, out);
     }
     if (k == 3 && is_post && !strcmp(tail, "reply")) {
         if ((rc = person(s, c, R_DERM, user, &e)))
-            return fail(c, &e);
+            return fail(s, c, &e);
         json_t *b = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
         basira_hub_reply_new r = {node,
                                   id,
@@ -221,10 +235,10 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
         int64_t rid = 0;
         rc = basira_hub_reply(s->hub, &r, &rid, &e);
         json_decref(b);
-        return rc ? fail(c, &e) : send_json(c, 201, json_pack("{s:I}", "id", (json_int_t)rid));
+        return rc ? fail(s, c, &e) : send_json(c, 201, json_pack("{s:I}", "id", (json_int_t)rid));
     }
-    basira_error_set(&e, BASIRA_E_NOT_FOUND, _("no such resource"));
-    return fail(c, &e);
+    basira_error_setm(&e, BASIRA_E_NOT_FOUND, N_("no such resource"));
+    return fail(s, c, &e);
 }
 
 /*
@@ -232,7 +246,7 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
  * reaches the file system. The page loads only its own files (CSP); photos are
  * fetched with the user's credentials and shown from blob: URLs.
  */
-static enum MHD_Result h_web(struct MHD_Connection *c, const char *url)
+static enum MHD_Result h_web(basira_hub_server *s, struct MHD_Connection *c, const char *url)
 {
     static const char *const files[][3] = {
         {"/", "web/hub/index.html", "text/html; charset=utf-8"},
@@ -245,11 +259,11 @@ static enum MHD_Result h_web(struct MHD_Connection *c, const char *url)
             continue;
         char path[4096];
         if (basira_data_file(files[i][1], path, sizeof path, &e))
-            return fail(c, &e);
+            return fail(s, c, &e);
         unsigned char *buf = NULL;
         size_t n = 0;
         if (basira_fs_read(path, (size_t)1024 * 1024, &buf, &n, &e))
-            return fail(c, &e);
+            return fail(s, c, &e);
         struct MHD_Response *r = MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE);
         if (!r) {
             free(buf);
@@ -265,8 +279,8 @@ static enum MHD_Result h_web(struct MHD_Connection *c, const char *url)
         MHD_destroy_response(r);
         return ret;
     }
-    basira_error_set(&e, BASIRA_E_NOT_FOUND, _("no such resource"));
-    return fail(c, &e);
+    basira_error_setm(&e, BASIRA_E_NOT_FOUND, N_("no such resource"));
+    return fail(s, c, &e);
 }
 
 static enum MHD_Result route(basira_hub_server *s, struct MHD_Connection *c, request *rq,
@@ -285,9 +299,9 @@ static enum MHD_Result route(basira_hub_server *s, struct MHD_Connection *c, req
     if (!strncmp(url, "/api/v1/", 8))
         return h_api(s, c, rq, method, url + 8);
     if (!strcmp(method, "GET") && (!strcmp(url, "/") || !strncmp(url, "/app/", 5)))
-        return h_web(c, url);
-    basira_error_set(&e, BASIRA_E_NOT_FOUND, _("no such resource"));
-    return fail(c, &e);
+        return h_web(s, c, url);
+    basira_error_setm(&e, BASIRA_E_NOT_FOUND, N_("no such resource"));
+    return fail(s, c, &e);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -325,8 +339,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (rq->too_big) {
         basira_error e;
-        basira_error_set(&e, BASIRA_E_LIMIT, _("the request is larger than %zu bytes"), BODY_MAX);
-        return fail(c, &e);
+        basira_error_setm(&e, BASIRA_E_LIMIT, N_("the request is larger than %zu bytes"), BODY_MAX);
+        return fail(s, c, &e);
     }
     return route(s, c, rq, url, method);
 }
@@ -347,6 +361,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static void server_free(basira_hub_server *s)
 {
+    basira_translator_free(s->tr);
     if (s->tls_key)
         sodium_memzero(s->tls_key, s->tls_key_len);
     free(s->tls_key);
@@ -364,15 +379,20 @@ basira_code basira_hub_server_start(basira_hub *hub, const char *addr, uint16_t 
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
     if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("invalid listen address %s (expected an IPv4 address)"), addr);
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("invalid listen address %s (expected an IPv4 address)"), addr);
     if (!tls_cert != !tls_key)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("HTTPS needs both --tls-cert and --tls-key"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("HTTPS needs both --tls-cert and --tls-key"));
     basira_hub_server *s = calloc(1, sizeof *s);
     if (!s)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     s->hub = hub;
+    basira_code trc = basira_translator_new(&s->tr, err);
+    if (trc) {
+        server_free(s);
+        return trc;
+    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     size_t n = 0;
     basira_code rc = BASIRA_OK;
@@ -397,10 +417,10 @@ basira_code basira_hub_server_start(basira_hub *hub, const char *addr, uint16_t 
         MHD_OPTION_ARRAY, tls_cert ? tls_opts : no_opts, MHD_OPTION_END);
     if (!s->daemon) {
         server_free(s);
-        return basira_error_set(err, BASIRA_E_IO,
-                                _("cannot listen on %s port %u (in use, not allowed, or a bad "
-                                  "TLS certificate or key)"),
-                                addr, (unsigned)port);
+        return basira_error_setm(err, BASIRA_E_IO,
+                                 N_("cannot listen on %s port %u (in use, not allowed, or a bad "
+                                    "TLS certificate or key)"),
+                                 addr, (unsigned)port);
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : port;

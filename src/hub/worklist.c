@@ -114,8 +114,8 @@ basira_code basira_hub_case_get(basira_hub *hub, const char *node, int64_t case_
         return rc;
     if (PQntuples(r) != 1) {
         PQclear(r);
-        return basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %s/%" PRId64 " at the hub"),
-                                node, case_id);
+        return basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %s/%" PRId64 " at the hub"),
+                                 node, case_id);
     }
     json_t *o = case_row(r, 0);
     PQclear(r);
@@ -167,10 +167,10 @@ basira_code basira_hub_photo(basira_hub *hub, const char *sha256_hex, unsigned c
     PGresult *r = PQexecParams(c, "SELECT mime, data FROM hub_photos WHERE sha256 = $1", 1, NULL,
                                vals, NULL, NULL, 1);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        rc = basira_error_set(err, BASIRA_E_STORE, _("hub database error: %s"),
-                              PQresultErrorMessage(r));
+        rc = basira_error_setm(err, BASIRA_E_STORE, N_("hub database error: %s"),
+                               PQresultErrorMessage(r));
     else if (PQntuples(r) != 1)
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no such photo at the hub"));
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no such photo at the hub"));
     else if (!(*data = malloc((size_t)PQgetlength(r, 0, 1) + 1)))
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
     if (!rc) {
@@ -202,12 +202,12 @@ basira_code basira_hub_reply(basira_hub *hub, const basira_hub_reply_new *rp, in
     for (size_t i = 0; rp->plan && i < 4; i++)
         ok |= !strcmp(rp->plan, plans[i]);
     if (!ok)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("plan must be urgent_visit, biopsy, follow_up or reassure"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("plan must be urgent_visit, biopsy, follow_up or reassure"));
     if (!text_ok(rp->diagnosis, 200) || !text_ok(rp->message, 2000))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("the diagnosis is at most 200 characters and the message at "
-                                  "most 2000"));
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("the diagnosis is at most 200 characters and the message at "
+                                    "most 2000"));
     char cid[24];
     snprintf(cid, sizeof cid, "%" PRId64, rp->case_id);
     const char *vals[] = {rp->node, cid, rp->diagnosis, rp->plan, rp->message, rp->author};
@@ -222,8 +222,8 @@ basira_code basira_hub_reply(basira_hub *hub, const basira_hub_reply_new *rp, in
     if (rc)
         return rc;
     if (PQntuples(r) != 1)
-        rc = basira_error_set(err, BASIRA_E_NOT_FOUND, _("no case %s/%" PRId64 " at the hub"),
-                              rp->node, rp->case_id);
+        rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %s/%" PRId64 " at the hub"),
+                               rp->node, rp->case_id);
     else if (id)
         *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);

@@ -84,6 +84,8 @@ check "reply over the hub API (201)" "[ '$code' = 201 ]"
 code=$(curl -s -o /dev/null -w '%{http_code}' -u audA:audit-password-1 -H 'Content-Type: application/json' \
   -d '{"plan":"reassure"}' "$(HUB)/api/v1/cases/n2/${CASES[n2.b]}/reply")
 check "an auditor cannot reply (403)" "[ '$code' = 403 ]"
+check "an error in the asker's language (fr)" "curl -s -u drA:derm-password-1 -H 'Accept-Language: fr-FR,fr;q=0.9' -H 'Content-Type: application/json' -d '{\"plan\":\"x\"}' '$(HUB)/api/v1/cases/n2/${CASES[n2.b]}/reply' | grep -q 'le plan doit'"
+check "and in Arabic for the next asker" "curl -s -u drA:derm-password-1 -H 'Accept-Language: ar' '$(HUB)/api/v1/cases/n2/999999' | grep -q 'لا توجد حالة'"
 code=$(curl -s -o /dev/null -w '%{http_code}' -u drA:wrong "$(HUB)/api/v1/cases")
 check "wrong password (401)" "[ '$code' = 401 ]"
 check "worklist over the API" "curl -s -u drA:derm-password-1 '$(HUB)/api/v1/cases' | python3 -c 'import json,sys; assert len(json.load(sys.stdin)[\"items\"])==4'"

@@ -90,7 +90,7 @@ function applyLang() {
 
 async function api(method, path, body) {
   const r = await fetch('/api/v1/' + path, {
-    method, headers: { Authorization: 'Basic ' + auth, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    method, headers: { Authorization: 'Basic ' + auth, 'Accept-Language': lang, ...(body ? { 'Content-Type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined, cache: 'no-store',
   });
   const j = r.headers.get('Content-Type') && r.headers.get('Content-Type').includes('json') ? await r.json() : null;
