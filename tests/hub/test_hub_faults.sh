@@ -21,7 +21,7 @@ base=$((25000 + (RANDOM % 90) * 10 + 5))
 
 mkdir -p "$T/fx" && "$FIX" "$T/fx" >/dev/null || { echo "FAIL fixtures"; exit 1; }
 MODEL=$T/fx/tiny.safetensors
-# 30 distinct 12 MP phone-like photos (the fixture lesion, upscaled, with sensor noise).
+# 26 distinct 12 MP phone-like photos (the fixture lesion, upscaled, with sensor noise).
 "$PY" - "$T/fx" <<'PY'
 import sys
 import numpy as np
@@ -29,7 +29,7 @@ from PIL import Image
 d = sys.argv[1]
 im = Image.open(d + "/photo.jpg").resize((4000, 3000), Image.BICUBIC)
 base = np.asarray(im).astype("int16")
-for i in range(30):
+for i in range(26):
     a = base + np.random.default_rng(i).integers(-4, 5, size=base.shape)
     Image.fromarray(a.clip(0, 255).astype("uint8")).save("%s/big%02d.jpg" % (d, i), quality=90)
 PY
@@ -77,7 +77,7 @@ curl -s -u drB:derm-password-2 -o "$T/hubphoto.jpg" "$(HUB)/api/v1/photos/$sha"
 check "the photos at the hub are the budgeted copy (long side <= 1024 px)" "'$PY' -c 'from PIL import Image; im = Image.open(\"$T/hubphoto.jpg\"); assert max(im.size) <= 1024, im.size'"
 
 # 2. A link cut at random offsets, no throttling: retry rounds until one succeeds.
-for i in $(seq 20 29); do new_case n1 "CUT-$i" true "$T/fx/big$i.jpg" >/dev/null; done
+for i in $(seq 20 24); do new_case n1 "CUT-$i" true "$T/fx/big$i.jpg" >/dev/null; done
 api n1 POST "/cases/$(new_case n1 CUT-D true "$T/fx/big20.jpg")/decision" -H 'Content-Type: application/json' \
   -d '{"accept_ai":false,"category":"high","reason":"bleeds","referral":"requested"}' >/dev/null
 proxy $((base + 4)) --cut 0.6 --seed 11
@@ -88,7 +88,7 @@ done
 cuts=$(grep -c ' 1$' "$T/link.stats")
 echo "     (succeeded on attempt $attempt; $cuts connections cut mid-transfer)"
 check "rounds over a cutting link eventually succeed" "[ $ok -eq 1 ] && [ $cuts -ge 1 ]"
-check "every change exactly once (no gap, no duplicate)" "[ \$(psql_q 'SELECT count(*) FROM (SELECT node_id, max(seq) m, count(*) c FROM hub_changes GROUP BY node_id) x WHERE m <> c') -eq 0 ] && [ \$(psql_q \"SELECT count(*) FROM hub_cases WHERE patient_ref LIKE 'CUT-%'\") -eq 11 ]"
+check "every change exactly once (no gap, no duplicate)" "[ \$(psql_q 'SELECT count(*) FROM (SELECT node_id, max(seq) m, count(*) c FROM hub_changes GROUP BY node_id) x WHERE m <> c') -eq 0 ] && [ \$(psql_q \"SELECT count(*) FROM hub_cases WHERE patient_ref LIKE 'CUT-%'\") -eq 6 ]"
 check "the audit chain verifies at the hub" "'$B' hub nodes --db '$DB' | python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; assert all(x[\"audit_ok\"] for x in r), r'"
 
 # 3. The node's clock 2 hours ahead.
