@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "basira/csv.h"
 #include "basira/error.h"
 
 #ifdef __cplusplus
@@ -212,23 +213,7 @@ basira_code basira_eval_reliability_svg(const json_t *calibration, const char *t
 /* Age band used in breakdowns: "<30", "30-49", "50-69", ">=70", or NULL when unknown. */
 const char *basira_eval_age_band(const char *age);
 
-/* ---- CSV (the label files written by `basira train`, HAM10000 metadata) --------------- */
-
-/* A parsed CSV table (RFC 4180: quotes, doubled quotes, CRLF). Opaque. */
-typedef struct basira_csv basira_csv;
-
-/* Parse a CSV from memory; the first row is the header. Limits protect against hostile files. */
-basira_code basira_csv_parse(const char *data, size_t len, basira_csv **out, basira_error *err);
-basira_code basira_csv_read_file(const char *path, basira_csv **out, basira_error *err);
-void basira_csv_free(basira_csv *c);
-size_t basira_csv_rows(const basira_csv *c);
-int basira_csv_cols(const basira_csv *c);
-/* Name of column col in the header, or NULL. */
-const char *basira_csv_header(const basira_csv *c, int col);
-/* Column index of a header name, or -1. */
-int basira_csv_column(const basira_csv *c, const char *name);
-/* Cell (row excludes the header); "" for missing trailing cells. Never NULL for valid indices. */
-const char *basira_csv_cell(const basira_csv *c, size_t row, int col);
+/* ---- CSV: the label files are read with basira_csv (basira/csv.h) ---- */
 
 #ifdef __cplusplus
 }

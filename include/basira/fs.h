@@ -51,6 +51,10 @@ basira_code basira_fs_join(const char *dir, const char *rel, char *out, size_t o
 basira_code basira_fs_find_image(const char *dir, const char *name, char *out, size_t outsz,
                                  basira_error *err);
 
+/* Create path and its missing parents (each with mode, less the umask); an existing folder is fine.
+ */
+basira_code basira_fs_mkdirs(const char *path, int mode, basira_error *err);
+
 /* Replace path with len bytes of data, atomically and durably; the file gets mode (e.g. 0600). */
 basira_code basira_fs_write_atomic(const char *path, const void *data, size_t len, int mode,
                                    basira_error *err);

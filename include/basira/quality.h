@@ -44,6 +44,7 @@ typedef struct basira_quality_check {
     double threshold;    /* the limit it was compared with */
     int passed;          /* 1 if within the limit */
     const char *message; /* localised instruction for the photographer (static string) */
+    const char *msgid;   /* the same instruction untranslated: basira_translate() it per request */
 } basira_quality_check;
 
 typedef struct basira_quality_report {

@@ -24,10 +24,9 @@
  * audit entry holds the SHA-256 of the previous one; basira_store_audit_verify()
  * finds edited, inserted or deleted entries.
  *
- * Test mode: with the environment variable BASIRA_ARGON2_FAST=1, new password
- * hashes and new database keys use libsodium's minimum Argon2id cost. Only the
- * test suite sets it; never set it on a real node. (A database created in fast
- * mode records its cost in keyinfo.json and keeps opening with it.)
+ * The store reads no environment and never prompts: the key and the Argon2id
+ * cost (basira_store_options) are given by the caller; the `basira` program
+ * resolves them from its options, the environment or the terminal (src/cli).
  *
  * A basira_store is safe to use from several threads (one connection behind a
  * mutex; SQLite work is short and the slow parts - photo analysis, password
@@ -73,31 +72,31 @@ typedef struct basira_store_key {
 } basira_store_key;
 
 /*
- * Resolve the key the way every command does: key_file if given, else the
- * environment variable BASIRA_DB_PASSPHRASE, else a prompt on the terminal
- * (twice when confirm is set, for a new database). buf receives the passphrase.
+ * Argon2id cost of the password hashes and database keys this store makes.
+ * MINIMUM is libsodium's minimum, for test suites only (never on a real node);
+ * a database created with it records its cost in keyinfo.json and keeps
+ * opening with it.
  */
-basira_code basira_store_key_resolve(const char *key_file, int confirm, char *buf, size_t bufsz,
-                                     basira_store_key *out, basira_error *err);
+typedef enum basira_argon2_cost {
+    BASIRA_ARGON2_STANDARD = 0, /* key: "moderate" (~0.7 s, 256 MiB); passwords: "interactive" */
+    BASIRA_ARGON2_MINIMUM = 1,
+} basira_argon2_cost;
 
-/*
- * Ask for a secret on the terminal (/dev/tty) without echo; with again_prompt,
- * ask twice and fail when the two differ. BASIRA_E_INVALID_ARGUMENT without a
- * terminal or when nothing was typed.
- */
-basira_code basira_store_prompt_secret(const char *prompt, const char *again_prompt, char *buf,
-                                       size_t bufsz, basira_error *err);
+typedef struct basira_store_options {
+    basira_argon2_cost argon2;
+} basira_store_options;
 
 /* 1 when dir already holds a Basira database. */
 int basira_store_exists(const char *dir);
 
 /*
  * Open (create = 1: create when absent) the store in dir, apply pending schema
- * migrations. Errors: BASIRA_E_WRONG_KEY, BASIRA_E_NOT_FOUND (no database and
- * create = 0), BASIRA_E_IO, BASIRA_E_STORE.
+ * migrations. opts NULL: standard Argon2id cost. Errors: BASIRA_E_WRONG_KEY, BASIRA_E_NOT_FOUND (no
+ * database and create = 0), BASIRA_E_IO, BASIRA_E_STORE.
  */
 basira_code basira_store_open(const char *dir, const basira_store_key *key, int create,
-                              basira_store **out, basira_error *err);
+                              const basira_store_options *opts, basira_store **out,
+                              basira_error *err);
 void basira_store_free(basira_store *st);
 
 /* Current schema version (number of migrations applied). */

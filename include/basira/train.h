@@ -5,7 +5,7 @@
  * The pieces are public so that other tools (evaluation, calibration, a site
  * retraining on its own photos) use the very same CSV reader, split and class list:
  *
- *   basira_train_csv         a strict RFC 4180 reader for untrusted CSV files
+ *   basira_csv         the strict RFC 4180 reader for untrusted CSV files (basira/csv.h)
  *   basira_split_*     deterministic split BY GROUP (lesion/patient), stratified by label
  *   basira_classes     the class list: order, display names, malignant flag
  *   basira_augment_*   on-the-fly augmentation of packed RGB for dermoscopy
@@ -20,55 +20,12 @@
 
 #include <jansson.h>
 
+#include "basira/csv.h"
 #include "basira/error.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- CSV ------------------------------------------------------------------------
- * RFC 4180: comma separated, fields may be quoted with '"' (a quote inside is
- * written twice), quoted fields may hold commas and line breaks, lines end with
- * LF or CRLF, a UTF-8 byte order mark is ignored, blank lines are skipped. The
- * first record is the header. Anything else (a stray quote, text after a closing
- * quote, an unterminated quote, a NUL byte, a record whose number of fields
- * differs from the header, an empty or duplicate column name, a file beyond the
- * limits) is a BASIRA_E_FORMAT error naming the line.
- * Unlike the lighter reader of eval.h (basira_csv), this one keeps the original
- * bytes and line of every record: the split files must reproduce rows exactly,
- * and errors in a training table must point at the line to fix.
- */
-typedef struct basira_train_csv basira_train_csv;
-
-#define BASIRA_TRAIN_CSV_MAX_BYTES ((size_t)256 << 20) /* largest file read */
-#define BASIRA_TRAIN_CSV_MAX_COLUMNS 1024
-#define BASIRA_TRAIN_CSV_MAX_FIELD 65536 /* bytes in one field */
-
-/* Parse a CSV held in memory (copied). */
-basira_code basira_train_csv_parse(const char *data, size_t len, basira_train_csv **out,
-                                   basira_error *err);
-/* Read and parse a CSV file. */
-basira_code basira_train_csv_read_file(const char *path, basira_train_csv **out, basira_error *err);
-void basira_train_csv_free(basira_train_csv *csv);
-
-/* Number of data records (the header not counted) and of columns. */
-size_t basira_train_csv_num_rows(const basira_train_csv *csv);
-int basira_train_csv_num_cols(const basira_train_csv *csv);
-/* Name of column col (0-based). */
-const char *basira_train_csv_header(const basira_train_csv *csv, int col);
-/* Index of the column called name, or -1. */
-int basira_train_csv_column(const basira_train_csv *csv, const char *name);
-/* Unquoted value of a field (NUL-terminated, borrowed); "" when out of range. */
-const char *basira_train_csv_field(const basira_train_csv *csv, size_t row, int col);
-/* 1-based line number of the file where record row starts (for messages). */
-size_t basira_train_csv_line(const basira_train_csv *csv, size_t row);
-
-/*
- * Write the header and the records rows[0..n) exactly as they were in the input
- * (same bytes, each record ended by "\n"), through a temporary file renamed into place.
- */
-basira_code basira_train_csv_write_rows(const basira_train_csv *csv, const size_t *rows, size_t n,
-                                        const char *path, basira_error *err);
 
 /* ---- split by group ---------------------------------------------------------------- */
 
@@ -89,6 +46,23 @@ basira_code basira_split_groups(size_t n, const int *label, int n_labels, const 
                                 basira_error *err);
 
 /* Parse "0.70,0.15,0.15" (three non-negative numbers summing to 1 within 1e-6). */
+/*
+ * The rows a run uses: all, or with limit > 0 a seeded random subset of limit rows,
+ * in file order. rows has room for nrows; returns the number used.
+ */
+size_t basira_split_select_rows(size_t nrows, long limit, uint64_t seed, size_t *rows);
+
+/*
+ * Split rows[0..n) of csv by the group column gc (-1: every row its own group),
+ * stratified by the label column lc. Labels are ranked by their text, not by a class
+ * list, so the split depends only on the CSV, the fractions and the seed: `basira
+ * split` and `basira train` give the same parts. group (may be NULL) receives each
+ * row's group id.
+ */
+basira_code basira_split_rows(const basira_csv *csv, const size_t *rows, size_t n, int lc, int gc,
+                              const double fractions[3], uint64_t seed, int *part, int *group,
+                              basira_error *err);
+
 basira_code basira_split_parse(const char *s, double fractions[3], basira_error *err);
 
 /* ---- classes ------------------------------------------------------------------------ */

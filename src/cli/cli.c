@@ -74,8 +74,11 @@ int basira_cli_open_store(const char *dir, const char *key_file, int create, bas
     char pass[1024];
     basira_store_key key;
     *out = NULL;
-    int failed = basira_store_key_resolve(key_file, create, pass, sizeof pass, &key, &err) ||
-                 basira_store_open(dir, &key, create, out, &err);
+    const char *fast = getenv("BASIRA_ARGON2_FAST");
+    basira_store_options opts = {fast && !strcmp(fast, "1") ? BASIRA_ARGON2_MINIMUM
+                                                            : BASIRA_ARGON2_STANDARD};
+    int failed = basira_cli_key_resolve(key_file, create, pass, sizeof pass, &key, &err) ||
+                 basira_store_open(dir, &key, create, &opts, out, &err);
     memset(pass, 0, sizeof pass);
     memset(&key, 0, sizeof key);
     if (failed) {
@@ -122,4 +125,13 @@ void basira_cli_close_cases(basira_cli_cases *c)
     basira_site_config_free(&c->site);
     c->svc = NULL;
     c->store = NULL;
+}
+
+int basira_cli_store_option(int o, basira_cli_store_args *a)
+{
+    if (o == 'd')
+        a->dir = optarg;
+    else if (o == 'K')
+        a->key_file = optarg;
+    return o == 'd' || o == 'K';
 }

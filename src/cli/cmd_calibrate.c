@@ -34,7 +34,7 @@
 #include "basira/triage.h"
 #include "cli.h"
 #include "core/i18n.h"
-#include "eval/eval_cli.h"
+#include "eval_cli.h"
 
 static void usage(FILE *f)
 {

@@ -9,7 +9,7 @@
  * one lesion (--group-col), because image-level figures then count a lesion twice.
  *
  * This file also holds the prediction runner shared with cmd_calibrate.c
- * (src/eval/eval_cli.h): it needs the model pipeline, which the pure statistics
+ * (src/cli/eval_cli.h): it needs the model pipeline, which the pure statistics
  * library does not link.
  */
 #include <errno.h>
@@ -30,7 +30,7 @@
 #include "basira/triage.h"
 #include "cli.h"
 #include "core/i18n.h"
-#include "eval/eval_cli.h"
+#include "eval_cli.h"
 
 #define MAX_BY 16
 #define MAX_THREADS 64

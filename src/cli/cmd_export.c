@@ -28,21 +28,20 @@ static void usage(FILE *f)
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},   {"key-file", required_argument, NULL, 'K'},
-        {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        BASIRA_CLI_STORE_OPTIONS,
+        {"format", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *dir = "./basira-data", *key_file = NULL, *format = "csv", *out = NULL;
+    basira_cli_store_args sa = {"./basira-data", NULL};
+    const char *format = "csv", *out = NULL;
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        if (basira_cli_store_option(o, &sa))
+            continue;
         switch (o) {
-        case 'd':
-            dir = optarg;
-            break;
-        case 'K':
-            key_file = optarg;
-            break;
         case 'f':
             format = optarg;
             break;
@@ -63,7 +62,7 @@ static int run(int argc, char **argv)
         return BASIRA_EXIT_USAGE;
     }
     basira_cli_cases cc;
-    if (basira_cli_open_cases(dir, key_file, &cc))
+    if (basira_cli_open_cases(sa.dir, sa.key_file, &cc))
         return BASIRA_EXIT_FAILED;
     basira_error err;
     char *text = NULL;

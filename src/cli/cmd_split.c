@@ -12,7 +12,6 @@
 #include "basira/train.h"
 #include "cli.h"
 #include "core/i18n.h"
-#include "train/dataset.h"
 
 static void usage(FILE *f)
 {
@@ -93,15 +92,15 @@ static int run(int argc, char **argv)
         usage(stderr);
         return BASIRA_EXIT_USAGE;
     }
-    basira_train_csv *csv = NULL;
-    if (basira_train_csv_read_file(csv_path, &csv, &err)) {
+    basira_csv *csv = NULL;
+    if (basira_csv_read_file(csv_path, &csv, &err)) {
         basira_cli_report(NULL, &err);
         return BASIRA_EXIT_FAILED;
     }
     int status = BASIRA_EXIT_FAILED;
-    size_t nrows = basira_train_csv_num_rows(csv);
-    int lc = basira_train_csv_column(csv, label_col);
-    int gc = group_col ? basira_train_csv_column(csv, group_col) : -1;
+    size_t nrows = basira_csv_rows(csv);
+    int lc = basira_csv_column(csv, label_col);
+    int gc = group_col ? basira_csv_column(csv, group_col) : -1;
     size_t *rows = malloc((nrows ? nrows : 1) * sizeof *rows);
     int *part = malloc((nrows ? nrows : 1) * sizeof *part);
     size_t *sel = malloc((nrows ? nrows : 1) * sizeof *sel);
@@ -113,8 +112,8 @@ static int run(int argc, char **argv)
         fprintf(stderr, _("basira: the CSV has no column '%s'\n"), lc < 0 ? label_col : group_col);
         goto done;
     }
-    size_t n = train_select_rows(nrows, limit, (uint64_t)seed, rows);
-    if (train_split_rows(csv, rows, n, lc, gc, fr, (uint64_t)seed, part, NULL, &err)) {
+    size_t n = basira_split_select_rows(nrows, limit, (uint64_t)seed, rows);
+    if (basira_split_rows(csv, rows, n, lc, gc, fr, (uint64_t)seed, part, NULL, &err)) {
         basira_cli_report(NULL, &err);
         goto done;
     }
@@ -126,7 +125,7 @@ static int run(int argc, char **argv)
                 sel[k++] = rows[i];
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", out, names[p]);
-        if (basira_train_csv_write_rows(csv, sel, k, path, &err)) {
+        if (basira_csv_write_rows(csv, sel, k, path, &err)) {
             basira_cli_report(NULL, &err);
             goto done;
         }
@@ -137,7 +136,7 @@ done:
     free(rows);
     free(part);
     free(sel);
-    basira_train_csv_free(csv);
+    basira_csv_free(csv);
     return status;
 }
 

@@ -46,8 +46,8 @@ static int read_password(const char *file, int confirm, char *buf, size_t bufsz)
 {
     basira_error err;
     if (!file) {
-        if (basira_store_prompt_secret(_("Password: "), confirm ? _("Repeat the password: ") : NULL,
-                                       buf, bufsz, &err)) {
+        if (basira_cli_prompt_secret(_("Password: "), confirm ? _("Repeat the password: ") : NULL,
+                                     buf, bufsz, &err)) {
             basira_cli_report(NULL, &err);
             return -1;
         }

@@ -234,3 +234,27 @@ basira_code basira_fs_write_atomic(const char *path, const void *data, size_t le
     }
     return basira_fs_atomic_commit(&a, err);
 }
+
+basira_code basira_fs_mkdirs(const char *path, int mode, basira_error *err)
+{
+    char buf[4096];
+    if (!path || !*path || snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("path too long: %s"),
+                                 path ? path : "");
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, (mode_t)mode) != 0 && errno != EEXIST)
+                return basira_error_setm(err, BASIRA_E_IO, N_("cannot create the folder %s: %s"),
+                                         buf, strerror(errno));
+            *p = c;
+            if (!c)
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return basira_error_setm(err, BASIRA_E_IO, N_("%s is not a folder"), path);
+    return BASIRA_OK;
+}

@@ -74,6 +74,7 @@ static void add(basira_quality_report *r, const char *code, double value, double
     c->threshold = threshold;
     c->passed = passed;
     c->message = _(message);
+    c->msgid = message;
     if (!passed)
         r->ok = 0;
 }

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,10 +94,9 @@ void store_iso_time(int64_t t, char out[32])
         snprintf(out, 32, "%lld", (long long)t);
 }
 
-void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem)
+void store_pwhash_cost(basira_argon2_cost cost, int for_key, unsigned long long *ops, size_t *mem)
 {
-    const char *fast = getenv("BASIRA_ARGON2_FAST");
-    if (fast && !strcmp(fast, "1")) {
+    if (cost == BASIRA_ARGON2_MINIMUM) {
         *ops = crypto_pwhash_OPSLIMIT_MIN;
         *mem = crypto_pwhash_MEMLIMIT_MIN;
     } else if (for_key) {
@@ -198,7 +196,7 @@ static basira_code key_from_file(const char *path, unsigned char key[32], basira
  * the Argon2id cost chosen at creation keeps being used.
  */
 static basira_code derive_key(const char *dir, const basira_store_key *key, int creating,
-                              unsigned char out[32], basira_error *err)
+                              basira_argon2_cost cost, unsigned char out[32], basira_error *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/keyinfo.json", dir);
@@ -216,7 +214,7 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
             size_t mem;
             randombytes_buf(salt, sizeof salt);
             sodium_bin2hex(salt_hex, sizeof salt_hex, salt, sizeof salt);
-            store_pwhash_cost(1, &ops, &mem);
+            store_pwhash_cost(cost, 1, &ops, &mem);
             snprintf(text, sizeof text,
                      "{\"kdf\": \"argon2id\", \"salt\": \"%s\", \"opslimit\": %llu, "
                      "\"memlimit\": %zu}\n",
@@ -273,78 +271,6 @@ static basira_code derive_key(const char *dir, const basira_store_key *key, int 
     return rc;
 }
 
-basira_code basira_store_prompt_secret(const char *prompt, const char *again_prompt, char *buf,
-                                       size_t bufsz, basira_error *err)
-{
-    int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("no terminal to ask on; give the secret in a file or the "
-                                    "environment"));
-    char again[1024];
-    basira_code rc = BASIRA_OK;
-    for (int round = 0; round < (again_prompt ? 2 : 1) && !rc; round++) {
-        const char *p = round ? again_prompt : prompt;
-        char *dst = round ? again : buf;
-        size_t dstsz = round ? sizeof again : bufsz;
-        struct termios old, quiet;
-        int have_tc = tcgetattr(fd, &old) == 0;
-        if (write(fd, p, strlen(p)) < 0)
-            rc = basira_error_setm(err, BASIRA_E_IO, N_("cannot use the terminal"));
-        if (have_tc) {
-            /* No echo: the secret must not appear on screen or in scrollback. */
-            quiet = old;
-            quiet.c_lflag &= ~(tcflag_t)ECHO;
-            tcsetattr(fd, TCSAFLUSH, &quiet);
-        }
-        size_t n = 0;
-        char c;
-        while (!rc && read(fd, &c, 1) == 1 && c != '\n') {
-            if (n + 1 < dstsz)
-                dst[n++] = c;
-        }
-        dst[n] = '\0';
-        if (have_tc)
-            tcsetattr(fd, TCSAFLUSH, &old);
-        if (write(fd, "\n", 1) < 0)
-            rc = basira_error_setm(err, BASIRA_E_IO, N_("cannot use the terminal"));
-        if (!rc && n == 0)
-            rc = basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("nothing was typed"));
-    }
-    close(fd);
-    if (!rc && again_prompt && strcmp(buf, again))
-        rc = basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("the two entries differ"));
-    sodium_memzero(again, sizeof again);
-    return rc;
-}
-
-basira_code basira_store_key_resolve(const char *key_file, int confirm, char *buf, size_t bufsz,
-                                     basira_store_key *out, basira_error *err)
-{
-    memset(out, 0, sizeof *out);
-    if (key_file) {
-        out->key_file = key_file;
-        return BASIRA_OK;
-    }
-    const char *env = getenv("BASIRA_DB_PASSPHRASE");
-    if (env && *env) {
-        if (strlen(env) >= bufsz)
-            return basira_error_setm(err, BASIRA_E_LIMIT, N_("BASIRA_DB_PASSPHRASE is too long"));
-        snprintf(buf, bufsz, "%s", env);
-        out->passphrase = buf;
-        return BASIRA_OK;
-    }
-    if (!isatty(STDIN_FILENO))
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("no database key: give --key-file FILE, set "
-                                    "BASIRA_DB_PASSPHRASE, or run on a terminal to be asked"));
-    basira_code rc = basira_store_prompt_secret(
-        _("Database passphrase: "), confirm ? _("Repeat the passphrase: ") : NULL, buf, bufsz, err);
-    if (!rc)
-        out->passphrase = buf;
-    return rc;
-}
-
 int basira_store_exists(const char *dir)
 {
     char path[4200];
@@ -397,8 +323,10 @@ int basira_store_schema_version(basira_store *st)
 }
 
 basira_code basira_store_open(const char *dir, const basira_store_key *key, int create,
-                              basira_store **out, basira_error *err)
+                              const basira_store_options *opts, basira_store **out,
+                              basira_error *err)
 {
+    basira_argon2_cost cost = opts ? opts->argon2 : BASIRA_ARGON2_STANDARD;
     *out = NULL;
     if (!dir || !*dir || strlen(dir) > 4000)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid data folder"));
@@ -415,7 +343,7 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
                                  strerror(errno));
 
     unsigned char raw[32];
-    basira_code rc = derive_key(dir, key, !exists, raw, err);
+    basira_code rc = derive_key(dir, key, !exists, cost, raw, err);
     if (rc)
         return rc;
 
@@ -425,6 +353,7 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
     snprintf(st->dir, sizeof st->dir, "%s", dir);
+    st->argon2 = cost;
     pthread_mutex_init(&st->lock, NULL);
     char path[4200];
     snprintf(path, sizeof path, "%s/basira.db", dir);

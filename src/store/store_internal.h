@@ -11,6 +11,7 @@ struct basira_store {
     sqlite3 *db;
     pthread_mutex_t lock; /* one connection, one writer at a time */
     char dir[4096];
+    basira_argon2_cost argon2; /* cost of new password hashes (basira_store_options) */
 };
 
 /* Fill err from the connection's last error (BASIRA_E_STORE). */
@@ -39,8 +40,9 @@ void store_iso_time(int64_t t, char out[32]);
 /* Current time, unix seconds. */
 int64_t store_now(void);
 
-/* Argon2id cost: libsodium's minimum when BASIRA_ARGON2_FAST=1 (tests only). */
-void store_pwhash_cost(int for_key, unsigned long long *ops, size_t *mem);
+/* Argon2id cost of a new key (for_key) or password hash: libsodium's minimum for
+ * BASIRA_ARGON2_MINIMUM. */
+void store_pwhash_cost(basira_argon2_cost cost, int for_key, unsigned long long *ops, size_t *mem);
 
 /* The case record of basira_store_case_get, without its audit entry (lock held). */
 basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, basira_error *err);

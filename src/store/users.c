@@ -23,8 +23,8 @@ static basira_code check_username(const char *u, basira_error *err)
     return BASIRA_OK;
 }
 
-static basira_code hash_password(const char *password, char out[crypto_pwhash_STRBYTES],
-                                 basira_error *err)
+static basira_code hash_password(const basira_store *st, const char *password,
+                                 char out[crypto_pwhash_STRBYTES], basira_error *err)
 {
     size_t n = password ? strlen(password) : 0;
     if (n < 8)
@@ -34,7 +34,7 @@ static basira_code hash_password(const char *password, char out[crypto_pwhash_ST
         return basira_error_setm(err, BASIRA_E_LIMIT, N_("the password is too long"));
     unsigned long long ops;
     size_t mem;
-    store_pwhash_cost(0, &ops, &mem);
+    store_pwhash_cost(st->argon2, 0, &ops, &mem);
     if (crypto_pwhash_str(out, password, n, ops, mem) != 0)
         return basira_error_setm(err, BASIRA_E_NOMEM, N_("not enough memory to hash the password"));
     return BASIRA_OK;
@@ -45,7 +45,7 @@ basira_code basira_store_user_add(basira_store *st, const basira_actor *who, con
 {
     char hash[crypto_pwhash_STRBYTES];
     basira_code rc = check_username(username, err);
-    if (rc || (rc = hash_password(password, hash, err)))
+    if (rc || (rc = hash_password(st, password, hash, err)))
         return rc;
     if ((int)role < 0 || role >= BASIRA_ROLE_COUNT_)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid role"));
@@ -130,7 +130,7 @@ basira_code basira_store_user_passwd(basira_store *st, const basira_actor *who,
 {
     char hash[crypto_pwhash_STRBYTES];
     basira_code rc = check_username(username, err);
-    if (rc || (rc = hash_password(password, hash, err)))
+    if (rc || (rc = hash_password(st, password, hash, err)))
         return rc;
     return update_user(st, who, "UPDATE users SET pwhash = ? WHERE username = ?", hash, 0, username,
                        "user_passwd", 1, err);
@@ -252,7 +252,7 @@ basira_code basira_store_authenticate(basira_store *st, const char *username, co
         char dummy[crypto_pwhash_STRBYTES];
         unsigned long long ops;
         size_t mem;
-        store_pwhash_cost(0, &ops, &mem);
+        store_pwhash_cost(st->argon2, 0, &ops, &mem);
         if (crypto_pwhash_str(dummy, "dummy-password", 14, ops, mem) == 0 &&
             crypto_pwhash_str_verify(dummy, "x", 1) == 0)
             good = 0; /* cannot happen; the work is what matters */

@@ -9,6 +9,7 @@
  */
 #include "basira/fs.h"
 #include "train/dataset.h"
+#include "train/progress.h"
 #include "basira/image.h"
 #include "core/i18n.h"
 #include "train/rng.h"
@@ -18,22 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-basira_code train_find_image(const char *dir, const char *value, char *out, size_t outsz,
-                             basira_error *err)
-{
-    if (!dir || !value || !out)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    /* Names come from the CSV: they must stay inside the images folder. */
-    return basira_fs_find_image(dir, value, out, outsz, err);
-}
 
 void train_dataset_free(train_dataset *ds)
 {
@@ -48,18 +33,18 @@ void train_dataset_free(train_dataset *ds)
     free(ds->part);
     for (int p = 0; p < 3; p++)
         free(ds->index[p]);
-    basira_train_csv_free(ds->csv);
+    basira_csv_free(ds->csv);
     memset(ds, 0, sizeof *ds);
 }
 
-static basira_code missing_column(const basira_train_csv *csv, const char *option, const char *name,
+static basira_code missing_column(const basira_csv *csv, const char *option, const char *name,
                                   basira_error *err)
 {
     char cols[256] = "";
     size_t used = 0;
-    for (int i = 0; i < basira_train_csv_num_cols(csv) && used < sizeof cols; i++) {
+    for (int i = 0; i < basira_csv_cols(csv) && used < sizeof cols; i++) {
         int k = snprintf(cols + used, sizeof cols - used, "%s%s", i ? ", " : "",
-                         basira_train_csv_header(csv, i));
+                         basira_csv_header(csv, i));
         if (k < 0)
             break;
         used += (size_t)k;
@@ -85,7 +70,7 @@ static int cmp_str_item(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
-size_t train_select_rows(size_t nrows, long limit, uint64_t seed, size_t *rows)
+size_t basira_split_select_rows(size_t nrows, long limit, uint64_t seed, size_t *rows)
 {
     for (size_t i = 0; i < nrows; i++)
         rows[i] = i;
@@ -110,20 +95,20 @@ size_t train_select_rows(size_t nrows, long limit, uint64_t seed, size_t *rows)
 }
 
 /* Ids of the distinct values of column col over rows (identical text, same id). */
-static basira_code value_ids(const basira_train_csv *csv, const size_t *rows, size_t n, int col,
-                             int *ids, int *n_ids, const char *empty_msg_col, basira_error *err)
+static basira_code value_ids(const basira_csv *csv, const size_t *rows, size_t n, int col, int *ids,
+                             int *n_ids, const char *empty_msg_col, basira_error *err)
 {
     str_item *items = malloc((n ? n : 1) * sizeof *items);
     if (!items)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     for (size_t i = 0; i < n; i++) {
-        items[i].s = basira_train_csv_field(csv, rows[i], col);
+        items[i].s = basira_csv_field(csv, rows[i], col);
         items[i].i = i;
         if (empty_msg_col && !*items[i].s) {
             free(items);
             return basira_error_set(err, BASIRA_E_FORMAT,
                                     _("CSV line %zu: the group column '%s' is empty"),
-                                    basira_train_csv_line(csv, rows[i]), empty_msg_col);
+                                    basira_csv_line(csv, rows[i]), empty_msg_col);
         }
     }
     qsort(items, n, sizeof *items, cmp_str_item);
@@ -138,9 +123,9 @@ static basira_code value_ids(const basira_train_csv *csv, const size_t *rows, si
     return BASIRA_OK;
 }
 
-basira_code train_split_rows(const basira_train_csv *csv, const size_t *rows, size_t n, int lc,
-                             int gc, const double fractions[3], uint64_t seed, int *part,
-                             int *group, basira_error *err)
+basira_code basira_split_rows(const basira_csv *csv, const size_t *rows, size_t n, int lc, int gc,
+                              const double fractions[3], uint64_t seed, int *part, int *group,
+                              basira_error *err)
 {
     int *label = malloc((n ? n : 1) * sizeof *label);
     int *g = group ? group : malloc((n ? n : 1) * sizeof *g);
@@ -153,7 +138,7 @@ basira_code train_split_rows(const basira_train_csv *csv, const size_t *rows, si
     if ((rc = value_ids(csv, rows, n, lc, label, &n_labels, NULL, err)))
         goto out;
     if (gc >= 0) {
-        if ((rc = value_ids(csv, rows, n, gc, g, &n_groups, basira_train_csv_header(csv, gc), err)))
+        if ((rc = value_ids(csv, rows, n, gc, g, &n_groups, basira_csv_header(csv, gc), err)))
             goto out;
     } else {
         for (size_t i = 0; i < n; i++)
@@ -186,9 +171,9 @@ typedef struct load_job {
 static basira_code load_one(load_job *job, size_t i, basira_error *err)
 {
     train_dataset *ds = job->ds;
-    const char *value = basira_train_csv_field(ds->csv, ds->row[i], job->ic);
+    const char *value = basira_csv_field(ds->csv, ds->row[i], job->ic);
     char path[4096];
-    basira_code rc = train_find_image(job->o->images_dir, value, path, sizeof path, err);
+    basira_code rc = basira_fs_find_image(job->o->images_dir, value, path, sizeof path, err);
     if (rc)
         return rc;
     basira_intake_options opts;
@@ -238,7 +223,7 @@ static void *load_worker(void *arg)
         basira_code rc = load_one(job, i, &e);
         if (!rc)
             continue;
-        size_t line = basira_train_csv_line(ds->csv, ds->row[i]);
+        size_t line = basira_csv_line(ds->csv, ds->row[i]);
         pthread_mutex_lock(&job->mu);
         if (job->o->skip_bad && rc != BASIRA_E_NOMEM) {
             ds->skipped++;
@@ -297,17 +282,16 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                 _("the CSV file, images folder, image and label columns are "
                                   "needed"));
-    double t0 = now_seconds();
+    double t0 = train_now_seconds();
     int *group = NULL;
     const char **labels = NULL;
-    basira_code rc = basira_train_csv_read_file(o->csv_path, &ds->csv, err);
+    basira_code rc = basira_csv_read_file(o->csv_path, &ds->csv, err);
     if (rc)
         return rc;
-    const basira_train_csv *csv = ds->csv;
-    int ic = basira_train_csv_column(csv, o->image_col),
-        lc = basira_train_csv_column(csv, o->label_col);
-    int gc = o->group_col ? basira_train_csv_column(csv, o->group_col) : -1;
-    size_t nrows = basira_train_csv_num_rows(csv);
+    const basira_csv *csv = ds->csv;
+    int ic = basira_csv_column(csv, o->image_col), lc = basira_csv_column(csv, o->label_col);
+    int gc = o->group_col ? basira_csv_column(csv, o->group_col) : -1;
+    size_t nrows = basira_csv_rows(csv);
     if (ic < 0) {
         rc = missing_column(csv, "--image-col", o->image_col, err);
         goto out;
@@ -340,12 +324,12 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         goto out;
     }
-    n = train_select_rows(nrows, o->limit, o->seed, ds->row);
+    n = basira_split_select_rows(nrows, o->limit, o->seed, ds->row);
     ds->n = n;
 
     /* Classes and labels. */
     for (size_t i = 0; i < n; i++)
-        labels[i] = basira_train_csv_field(csv, ds->row[i], lc);
+        labels[i] = basira_csv_field(csv, ds->row[i], lc);
     if (o->classes_path)
         rc = basira_classes_load(o->classes_path, &ds->classes, err);
     else
@@ -363,13 +347,13 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
         if (ds->label[i] < 0) {
             rc = basira_error_set(err, BASIRA_E_FORMAT,
                                   _("CSV line %zu: label '%s' is not one of the classes"),
-                                  basira_train_csv_line(csv, ds->row[i]), labels[i]);
+                                  basira_csv_line(csv, ds->row[i]), labels[i]);
             goto out;
         }
     }
 
     /* The split depends only on the CSV, the fractions and the seed (not on --classes). */
-    if ((rc = train_split_rows(csv, ds->row, n, lc, gc, o->split, o->seed, ds->part, group, err)))
+    if ((rc = basira_split_rows(csv, ds->row, n, lc, gc, o->split, o->seed, ds->part, group, err)))
         goto out;
 
     /* Decode. The working side leaves room for crops: 1.25 x the input. */
@@ -412,7 +396,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
                               ds->count[BASIRA_PART_TRAIN]);
         goto out;
     }
-    ds->load_seconds = now_seconds() - t0;
+    ds->load_seconds = train_now_seconds() - t0;
 out:
     free(group);
     free(labels);
@@ -433,7 +417,7 @@ basira_code train_dataset_write_split(const train_dataset *ds, const char *dir, 
             rows[k] = ds->row[ds->index[p][k]];
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, names[p]);
-        rc = basira_train_csv_write_rows(ds->csv, rows, ds->count[p], path, err);
+        rc = basira_csv_write_rows(ds->csv, rows, ds->count[p], path, err);
     }
     free(rows);
     return rc;

@@ -16,7 +16,7 @@
 #include "basira/train.h"
 
 typedef struct train_dataset {
-    basira_train_csv *csv;
+    basira_csv *csv;
     basira_classes classes;
     size_t n;      /* items (CSV rows used) */
     size_t *row;   /* CSV row of each item */
@@ -39,26 +39,5 @@ void train_dataset_free(train_dataset *ds);
 
 /* Write train.csv, val.csv, test.csv (the original rows) into dir. */
 basira_code train_dataset_write_split(const train_dataset *ds, const char *dir, basira_error *err);
-
-/*
- * The rows a run uses: all, or with limit > 0 a seeded random subset of limit rows,
- * in file order. rows has room for nrows; returns the number used.
- */
-size_t train_select_rows(size_t nrows, long limit, uint64_t seed, size_t *rows);
-
-/*
- * Split rows[0..n) of csv by the group column gc (-1: every row its own group),
- * stratified by the label column lc. Labels are ranked by their text, not by a class
- * list, so the split depends only on the CSV, the fractions and the seed: `basira
- * split` and `basira train` give the same parts. group (may be NULL) receives each
- * row's group id.
- */
-basira_code train_split_rows(const basira_train_csv *csv, const size_t *rows, size_t n, int lc,
-                             int gc, const double fractions[3], uint64_t seed, int *part,
-                             int *group, basira_error *err);
-
-/* Resolve an image file from the image column value: as is, then with .jpg, .png, .jpeg. */
-basira_code train_find_image(const char *dir, const char *value, char *out, size_t outsz,
-                             basira_error *err);
 
 #endif

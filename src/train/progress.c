@@ -3,6 +3,7 @@
 #include "core/i18n.h"
 
 #include <math.h>
+#include <time.h>
 
 void train_progress_init(train_progress *p, FILE *f, int tty)
 {
@@ -65,4 +66,18 @@ void train_progress_break(train_progress *p)
         fflush(p->f);
     }
     p->line_open = 0;
+}
+
+double train_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double train_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

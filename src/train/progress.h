@@ -19,6 +19,14 @@ typedef struct train_progress {
     double interval; /* seconds between prints */
 } train_progress;
 
+/* Monotonic wall-clock seconds. */
+double train_now_seconds(void);
+/*
+ * CPU time of the whole process: on a shared machine, images per CPU second is the
+ * figure that compares configurations; images per wall second depends on the neighbours.
+ */
+double train_cpu_seconds(void);
+
 void train_progress_init(train_progress *p, FILE *f, int tty);
 
 /* "12s", "3m05s", "1h02m". */

@@ -72,22 +72,6 @@ void basira_train_options_default(basira_train_options *o)
     o->progress = 1;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* CPU time of the whole process: on a shared machine, images per CPU second is the
- * figure that compares configurations; images per wall second depends on the neighbours. */
-static double cpu_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static json_t *jnum(double v)
 {
     /* JSON has no NaN: an undefined figure (e.g. AUC without malignant cases) is null. */
@@ -95,29 +79,6 @@ static json_t *jnum(double v)
 }
 
 /* ---- files ---------------------------------------------------------------------- */
-
-static basira_code make_dirs(const char *path, basira_error *err)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return basira_error_set(err, BASIRA_E_IO, _("cannot create the folder %s: %s"), buf,
-                                        strerror(errno));
-            *p = c;
-            if (!c)
-                break;
-        }
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return basira_error_set(err, BASIRA_E_IO, _("%s is not a folder"), path);
-    return BASIRA_OK;
-}
 
 /* Write text to dir/name through a temporary file renamed into place. */
 static basira_code write_file_atomic(const char *dir, const char *name, const char *text,
@@ -637,11 +598,11 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
     const basira_train_options *o = t->o;
     epoch_order(t, epoch);
     t->data_wait = 0;
-    t->cpu0 = cpu_seconds();
+    t->cpu0 = train_cpu_seconds();
     basira_code rc = prepare_batch(t, 0, epoch, 0, err);
     if (rc)
         return rc;
-    double t0 = now_seconds(), loss_sum = 0;
+    double t0 = train_now_seconds(), loss_sum = 0;
     for (long s = 0; s < t->steps; s++) {
         int slot = (int)(s & 1);
         batch_job job = {.t = t, .slot = slot ^ 1, .epoch = epoch, .step = s + 1};
@@ -670,7 +631,7 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
             basira_net_clip_grad(t->net, o->clip_grad);
         if (!rc)
             rc = basira_optim_step(t->opt, lr, err);
-        double w0 = now_seconds();
+        double w0 = train_now_seconds();
         if (threaded)
             pthread_join(th, NULL);
         else if (s + 1 < t->steps && !rc)
@@ -680,23 +641,23 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
             if (err)
                 *err = job.err;
         }
-        t->data_wait += now_seconds() - w0;
+        t->data_wait += train_now_seconds() - w0;
         if (rc)
             return rc;
         t->global_step++;
         loss_sum += l;
-        double el = now_seconds() - t0;
+        double el = train_now_seconds() - t0;
         double per_step = el / (double)(s + 1);
         double remaining =
             (double)(t->steps - s - 1) + (double)(o->epochs - epoch - 1) * (double)t->steps;
         if (o->progress)
-            train_progress_step(&t->prog, now_seconds(), epoch + 1, o->epochs, s + 1, t->steps,
-                                loss_sum / (double)(s + 1),
+            train_progress_step(&t->prog, train_now_seconds(), epoch + 1, o->epochs, s + 1,
+                                t->steps, loss_sum / (double)(s + 1),
                                 (double)(s + 1) * t->batch / (el > 0 ? el : 1e-9),
                                 per_step * remaining);
     }
-    t->train_seconds += now_seconds() - t0;
-    t->train_cpu = cpu_seconds() - t->cpu0;
+    t->train_seconds += train_now_seconds() - t0;
+    t->train_cpu = train_cpu_seconds() - t->cpu0;
     t->train_images += t->steps * t->batch;
     *loss = loss_sum / (double)t->steps;
     return BASIRA_OK;
@@ -791,7 +752,7 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
     t->history = json_array();
     basira_nn_set_threads(o->threads);
 
-    if ((rc = make_dirs(o->out_dir, err)))
+    if ((rc = basira_fs_mkdirs(o->out_dir, 0777, err)))
         goto out;
     if ((rc = train_dataset_load(o, &t->ds, t->log, err)))
         goto out;
@@ -859,7 +820,7 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
      * continues it. The schedule still spans all --epochs. */
     int last = o->stop_after > 0 && o->stop_after < o->epochs ? o->stop_after : o->epochs;
     for (int epoch = t->start_epoch; epoch < last; epoch++) {
-        double t0 = now_seconds(), loss;
+        double t0 = train_now_seconds(), loss;
         double images0 = (double)t->train_images, secs0 = t->train_seconds;
         if ((rc = train_epoch(t, epoch, &loss, err)))
             goto out;
@@ -897,13 +858,13 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
         json_t *h =
             json_pack("{s:i, s:f, s:f, s:o, s:f, s:f, s:f, s:f, s:b}", "epoch", epoch + 1, "lr",
                       lr_end, "train_loss", loss, "validation", metrics_json(t, &m), "seconds",
-                      now_seconds() - t0, "images_per_second", ips, "train_cpu_seconds",
+                      train_now_seconds() - t0, "images_per_second", ips, "train_cpu_seconds",
                       t->train_cpu, "data_wait_seconds", t->data_wait, "best", improved);
         if (!h || json_array_append_new(t->history, h)) {
             rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
             goto out;
         }
-        print_epoch_report(t, epoch, loss, &m, now_seconds() - t0, ips, improved);
+        print_epoch_report(t, epoch, loss, &m, train_now_seconds() - t0, ips, improved);
         if ((rc = write_history(t, err)) || (rc = save_checkpoint(t, epoch + 1, err)))
             goto out;
         if (res) {

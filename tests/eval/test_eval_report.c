@@ -381,10 +381,14 @@ static void test_csv(void)
         basira_code code;
         const char *needle;
     } bad[] = {
-        {"a,b\n1,\"2\n", BASIRA_E_FORMAT, "line 2"}, {"a,b\n1,2,3\n", BASIRA_E_FORMAT, "3 fields"},
-        {"a,b\n1\n", BASIRA_E_FORMAT, "line 2"},     {"a,b\n1,\"2\"x\n", BASIRA_E_FORMAT, "quote"},
-        {"a,b\n1,2\"x\n", BASIRA_E_FORMAT, "quote"}, {"", BASIRA_E_FORMAT, "header"},
-        {"\n\n", BASIRA_E_FORMAT, "header"},
+        {"a,b\n1,\"2\n", BASIRA_E_FORMAT, "line 2"},
+        {"a,b\n1,2,3\n", BASIRA_E_FORMAT, "3 fields"},
+        {"a,b\n1\n", BASIRA_E_FORMAT, "line 2"},
+        {"a,b\n1,\"2\"x\n", BASIRA_E_FORMAT, "quote"},
+        {"a,b\n1,2\"x\n", BASIRA_E_FORMAT, "quote"},
+        /* One reader for train and eval since issue 18: no header is "empty_file". */
+        {"", BASIRA_E_EMPTY_FILE, "header"},
+        {"\n\n", BASIRA_E_EMPTY_FILE, "header"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         c = NULL;

@@ -10,6 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The test suite uses libsodium's minimum Argon2id cost (never on a real node). */
+static const basira_store_options fast = {BASIRA_ARGON2_MINIMUM};
+
 static char tmpdir[256];
 static const basira_actor cli = {"tester", "local"};
 
@@ -61,27 +64,37 @@ static void test_keys(void)
     basira_store_key good = {"correct horse battery", NULL};
     basira_store_key bad = {"wrong horse battery", NULL};
     CHECK(!basira_store_exists(dir));
-    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &st, &err), BASIRA_E_NOT_FOUND);
-    CHECK_EQ_INT(basira_store_open(dir, &good, 1, &st, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &fast, &st, &err), BASIRA_E_NOT_FOUND);
+    CHECK_EQ_INT(basira_store_open(dir, &good, 1, &fast, &st, &err), BASIRA_OK);
     CHECK(basira_store_schema_version(st) >= 1);
     CHECK_EQ_INT(basira_store_user_add(st, &cli, "alice", BASIRA_ROLE_ADMIN, "password1", &err),
                  BASIRA_OK);
     basira_store_free(st);
     CHECK(basira_store_exists(dir));
+    /* The Argon2id cost is the option given, not the environment (none is set here). */
+    CHECK(getenv("BASIRA_ARGON2_FAST") == NULL);
+    char kinfo[600];
+    snprintf(kinfo, sizeof kinfo, "%s/keyinfo.json", dir);
+    json_t *ki_json = json_load_file(kinfo, 0, NULL);
+    CHECK_EQ_INT(json_integer_value(json_object_get(ki_json, "opslimit")),
+                 crypto_pwhash_OPSLIMIT_MIN);
+    CHECK_EQ_INT(json_integer_value(json_object_get(ki_json, "memlimit")),
+                 crypto_pwhash_MEMLIMIT_MIN);
+    json_decref(ki_json);
 
     st = NULL;
-    CHECK_EQ_INT(basira_store_open(dir, &bad, 0, &st, &err), BASIRA_E_WRONG_KEY);
+    CHECK_EQ_INT(basira_store_open(dir, &bad, 0, &fast, &st, &err), BASIRA_E_WRONG_KEY);
     CHECK(st == NULL);
     CHECK(strstr(err.message, "key") != NULL);
     char kf[600];
     snprintf(kf, sizeof kf, "%s/some.key", tmpdir);
     write_key_file(kf, 1);
     basira_store_key by_file = {NULL, kf};
-    CHECK_EQ_INT(basira_store_open(dir, &by_file, 0, &st, &err), BASIRA_E_WRONG_KEY);
+    CHECK_EQ_INT(basira_store_open(dir, &by_file, 0, &fast, &st, &err), BASIRA_E_WRONG_KEY);
     basira_store_key both = {"x", kf};
-    CHECK_EQ_INT(basira_store_open(dir, &both, 0, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_open(dir, &both, 0, &fast, &st, &err), BASIRA_E_INVALID_ARGUMENT);
 
-    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &st, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &fast, &st, &err), BASIRA_OK);
     long n = 0;
     CHECK_EQ_INT(basira_store_user_count(st, &n, &err), BASIRA_OK);
     CHECK_EQ_INT(n, 1);
@@ -95,7 +108,7 @@ static void test_keys(void)
     fputs("tiny", f);
     fclose(f);
     basira_store_key sk = {NULL, shortkey};
-    CHECK_EQ_INT(basira_store_open(d2, &sk, 1, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_open(d2, &sk, 1, &fast, &st, &err), BASIRA_E_INVALID_ARGUMENT);
     CHECK(strstr(err.message, "32") != NULL);
 
     /* A damaged keyinfo.json is a clear format error, not a crash. */
@@ -104,7 +117,7 @@ static void test_keys(void)
     f = fopen(ki, "w");
     fputs("{\"kdf\": \"argon2id\", \"salt\": \"zz\"", f);
     fclose(f);
-    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &st, &err), BASIRA_E_FORMAT);
+    CHECK_EQ_INT(basira_store_open(dir, &good, 0, &fast, &st, &err), BASIRA_E_FORMAT);
 }
 
 static basira_store *fresh_store(const char *name, char *dir, size_t dirsz, char *kf, size_t kfsz)
@@ -115,7 +128,7 @@ static basira_store *fresh_store(const char *name, char *dir, size_t dirsz, char
     snprintf(kf, kfsz, "%s/%s.key", tmpdir, name);
     write_key_file(kf, 7);
     basira_store_key key = {NULL, kf};
-    if (basira_store_open(dir, &key, 1, &st, &err))
+    if (basira_store_open(dir, &key, 1, &fast, &st, &err))
         fprintf(stderr, "open: %s\n", err.message);
     return st;
 }
@@ -448,7 +461,7 @@ static void test_audit_tamper(void)
     sqlite3_close(db);
     basira_store_key key = {NULL, kf};
     st = NULL;
-    CHECK_EQ_INT(basira_store_open(dir, &key, 0, &st, &err), BASIRA_E_UNSUPPORTED);
+    CHECK_EQ_INT(basira_store_open(dir, &key, 0, &fast, &st, &err), BASIRA_E_UNSUPPORTED);
     CHECK(st == NULL);
     CHECK(strstr(err.message, "99") != NULL);
 }
@@ -609,7 +622,6 @@ static void test_audit_failure_fails_the_operation(void)
 
 int main(void)
 {
-    setenv("BASIRA_ARGON2_FAST", "1", 1);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/basira-store-test-XXXXXX");
     if (!mkdtemp(tmpdir))
         return 1;

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static basira_train_csv *parse(const char *s, basira_code *rc, basira_error *err)
+static basira_csv *parse(const char *s, basira_code *rc, basira_error *err)
 {
-    basira_train_csv *csv = NULL;
-    *rc = basira_train_csv_parse(s, strlen(s), &csv, err);
+    basira_csv *csv = NULL;
+    *rc = basira_csv_parse(s, strlen(s), &csv, err);
     return csv;
 }
 
@@ -16,18 +16,18 @@ static void test_simple(void)
 {
     basira_error err;
     basira_code rc;
-    basira_train_csv *csv = parse("a,b,c\n1,2,3\n4,5,6\n", &rc, &err);
+    basira_csv *csv = parse("a,b,c\n1,2,3\n4,5,6\n", &rc, &err);
     CHECK_EQ_INT(rc, BASIRA_OK);
-    CHECK_EQ_INT(basira_train_csv_num_rows(csv), 2);
-    CHECK_EQ_INT(basira_train_csv_num_cols(csv), 3);
-    CHECK_STR(basira_train_csv_header(csv, 2), "c");
-    CHECK_EQ_INT(basira_train_csv_column(csv, "b"), 1);
-    CHECK_EQ_INT(basira_train_csv_column(csv, "z"), -1);
-    CHECK_STR(basira_train_csv_field(csv, 1, 2), "6");
-    CHECK_STR(basira_train_csv_field(csv, 2, 0), ""); /* out of range */
-    CHECK_STR(basira_train_csv_field(csv, 0, 3), "");
-    CHECK_EQ_INT(basira_train_csv_line(csv, 1), 3);
-    basira_train_csv_free(csv);
+    CHECK_EQ_INT(basira_csv_rows(csv), 2);
+    CHECK_EQ_INT(basira_csv_cols(csv), 3);
+    CHECK_STR(basira_csv_header(csv, 2), "c");
+    CHECK_EQ_INT(basira_csv_column(csv, "b"), 1);
+    CHECK_EQ_INT(basira_csv_column(csv, "z"), -1);
+    CHECK_STR(basira_csv_field(csv, 1, 2), "6");
+    CHECK_STR(basira_csv_field(csv, 2, 0), ""); /* out of range */
+    CHECK_STR(basira_csv_field(csv, 0, 3), "");
+    CHECK_EQ_INT(basira_csv_line(csv, 1), 3);
+    basira_csv_free(csv);
 }
 
 static void test_quoting(void)
@@ -41,27 +41,27 @@ static void test_quoting(void)
                     "\r\n"
                     "x3,\"two\nlines\",3\n"
                     ",,";
-    basira_train_csv *csv = parse(s, &rc, &err);
+    basira_csv *csv = parse(s, &rc, &err);
     CHECK_EQ_INT(rc, BASIRA_OK);
-    CHECK_EQ_INT(basira_train_csv_num_rows(csv), 4);
-    CHECK_STR(basira_train_csv_header(csv, 0), "id"); /* BOM stripped */
-    CHECK_STR(basira_train_csv_field(csv, 0, 1), "hello, world");
-    CHECK_STR(basira_train_csv_field(csv, 1, 1), "she said \"hi\"");
-    CHECK_STR(basira_train_csv_field(csv, 1, 2), "");
-    CHECK_STR(basira_train_csv_field(csv, 2, 1), "two\nlines");
-    CHECK_EQ_INT(basira_train_csv_line(csv, 2), 5); /* the blank line 4 was skipped */
-    CHECK_STR(basira_train_csv_field(csv, 3, 0), "");
-    CHECK_STR(basira_train_csv_field(csv, 3, 2), "");
-    CHECK_EQ_INT(basira_train_csv_line(csv, 3), 7);
-    basira_train_csv_free(csv);
+    CHECK_EQ_INT(basira_csv_rows(csv), 4);
+    CHECK_STR(basira_csv_header(csv, 0), "id"); /* BOM stripped */
+    CHECK_STR(basira_csv_field(csv, 0, 1), "hello, world");
+    CHECK_STR(basira_csv_field(csv, 1, 1), "she said \"hi\"");
+    CHECK_STR(basira_csv_field(csv, 1, 2), "");
+    CHECK_STR(basira_csv_field(csv, 2, 1), "two\nlines");
+    CHECK_EQ_INT(basira_csv_line(csv, 2), 5); /* the blank line 4 was skipped */
+    CHECK_STR(basira_csv_field(csv, 3, 0), "");
+    CHECK_STR(basira_csv_field(csv, 3, 2), "");
+    CHECK_EQ_INT(basira_csv_line(csv, 3), 7);
+    basira_csv_free(csv);
 }
 
 /* Each malformed input is refused with the given code and a message naming the line. */
 static void expect_error(const char *s, size_t len, basira_code code, const char *needle)
 {
     basira_error err;
-    basira_train_csv *csv = (basira_train_csv *)1;
-    basira_code rc = basira_train_csv_parse(s, len, &csv, &err);
+    basira_csv *csv = (basira_csv *)1;
+    basira_code rc = basira_csv_parse(s, len, &csv, &err);
     CHECK_MSG(rc == code, "input %.40s: got %d, want %d", s, rc, code);
     CHECK(csv == NULL);
     if (rc && needle)
@@ -87,7 +87,7 @@ static void test_malformed(void)
     E("a,b\n1,2\n\0,3\n", BASIRA_E_FORMAT, "NUL");    /* binary */
 #undef E
     /* A field beyond the limit. */
-    size_t big = BASIRA_TRAIN_CSV_MAX_FIELD + 10;
+    size_t big = BASIRA_CSV_MAX_FIELD + 10;
     char *s = malloc(big + 16);
     memcpy(s, "a\n", 2);
     memset(s + 2, 'x', big);
@@ -97,7 +97,7 @@ static void test_malformed(void)
     expect_error(s, big + 2, BASIRA_E_FORMAT, "longer");
     free(s);
     /* Too many columns. */
-    size_t nc = BASIRA_TRAIN_CSV_MAX_COLUMNS + 1;
+    size_t nc = BASIRA_CSV_MAX_COLUMNS + 1;
     s = malloc(nc * 8 + 2);
     size_t p = 0;
     for (size_t i = 0; i < nc; i++)
@@ -106,12 +106,12 @@ static void test_malformed(void)
     free(s);
     /* Invalid arguments. */
     basira_error err;
-    CHECK_EQ_INT(basira_train_csv_parse(NULL, 3, NULL, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_csv_parse(NULL, 3, NULL, &err), BASIRA_E_INVALID_ARGUMENT);
 }
 
 static void test_write_rows_and_files(void)
 {
-    char dir[] = "/tmp/basira_train_csv_XXXXXX";
+    char dir[] = "/tmp/basira_csv_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char in[512], out[512];
     snprintf(in, sizeof in, "%s/in.csv", dir);
@@ -122,11 +122,11 @@ static void test_write_rows_and_files(void)
     fputs(text, f);
     fclose(f);
     basira_error err;
-    basira_train_csv *csv = NULL;
-    CHECK_EQ_INT(basira_train_csv_read_file(in, &csv, &err), BASIRA_OK);
-    CHECK_EQ_INT(basira_train_csv_num_rows(csv), 3);
+    basira_csv *csv = NULL;
+    CHECK_EQ_INT(basira_csv_read_file(in, &csv, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_csv_rows(csv), 3);
     size_t rows[2] = {2, 0};
-    CHECK_EQ_INT(basira_train_csv_write_rows(csv, rows, 2, out, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_csv_write_rows(csv, rows, 2, out, &err), BASIRA_OK);
     char buf[256] = {0};
     f = fopen(out, "rb");
     size_t got = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
@@ -135,32 +135,31 @@ static void test_write_rows_and_files(void)
     CHECK_EQ_INT(got, strlen("id,v\nC,\"p\nq\"\nA,\"x,y\"\n"));
     CHECK_STR(buf, "id,v\nC,\"p\nq\"\nA,\"x,y\"\n");
     /* The written file reads back to the same values. */
-    basira_train_csv *back = NULL;
-    CHECK_EQ_INT(basira_train_csv_read_file(out, &back, &err), BASIRA_OK);
-    CHECK_STR(basira_train_csv_field(back, 0, 1), "p\nq");
-    CHECK_STR(basira_train_csv_field(back, 1, 1), "x,y");
-    basira_train_csv_free(back);
+    basira_csv *back = NULL;
+    CHECK_EQ_INT(basira_csv_read_file(out, &back, &err), BASIRA_OK);
+    CHECK_STR(basira_csv_field(back, 0, 1), "p\nq");
+    CHECK_STR(basira_csv_field(back, 1, 1), "x,y");
+    basira_csv_free(back);
     size_t bad_row = 3;
-    CHECK_EQ_INT(basira_train_csv_write_rows(csv, &bad_row, 1, out, &err),
-                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_csv_write_rows(csv, &bad_row, 1, out, &err), BASIRA_E_INVALID_ARGUMENT);
     char nodir[600];
     snprintf(nodir, sizeof nodir, "%s/missing/out.csv", dir);
-    CHECK_EQ_INT(basira_train_csv_write_rows(csv, rows, 1, nodir, &err), BASIRA_E_IO);
-    basira_train_csv_free(csv);
+    CHECK_EQ_INT(basira_csv_write_rows(csv, rows, 1, nodir, &err), BASIRA_E_IO);
+    basira_csv_free(csv);
 
     /* Missing and empty files. */
     snprintf(out, sizeof out, "%s/none.csv", dir);
-    CHECK_EQ_INT(basira_train_csv_read_file(out, &csv, &err), BASIRA_E_NOT_FOUND);
+    CHECK_EQ_INT(basira_csv_read_file(out, &csv, &err), BASIRA_E_NOT_FOUND);
     CHECK(strstr(err.message, "none.csv") != NULL);
     snprintf(out, sizeof out, "%s/empty.csv", dir);
     f = fopen(out, "wb");
     fclose(f);
-    CHECK_EQ_INT(basira_train_csv_read_file(out, &csv, &err), BASIRA_E_EMPTY_FILE);
+    CHECK_EQ_INT(basira_csv_read_file(out, &csv, &err), BASIRA_E_EMPTY_FILE);
     /* A malformed file names itself in the message. */
     f = fopen(out, "wb");
     fputs("a,b\n\"x\n", f);
     fclose(f);
-    CHECK_EQ_INT(basira_train_csv_read_file(out, &csv, &err), BASIRA_E_FORMAT);
+    CHECK_EQ_INT(basira_csv_read_file(out, &csv, &err), BASIRA_E_FORMAT);
     CHECK(strstr(err.message, "empty.csv") != NULL);
     remove(out);
     snprintf(out, sizeof out, "%s/in.csv", dir);
@@ -183,14 +182,14 @@ static void test_random_garbage(void)
             s = s * 6364136223846793005ULL + 1442695040888963407ULL;
             buf[i] = alphabet[(s >> 33) % (sizeof alphabet - 1)];
         }
-        basira_train_csv *csv = NULL;
+        basira_csv *csv = NULL;
         basira_error err;
-        if (basira_train_csv_parse(buf, n, &csv, &err) == BASIRA_OK) {
+        if (basira_csv_parse(buf, n, &csv, &err) == BASIRA_OK) {
             ok++;
-            for (size_t r = 0; r < basira_train_csv_num_rows(csv); r++)
-                for (int c = 0; c < basira_train_csv_num_cols(csv); c++)
-                    (void)strlen(basira_train_csv_field(csv, r, c));
-            basira_train_csv_free(csv);
+            for (size_t r = 0; r < basira_csv_rows(csv); r++)
+                for (int c = 0; c < basira_csv_cols(csv); c++)
+                    (void)strlen(basira_csv_field(csv, r, c));
+            basira_csv_free(csv);
         } else {
             bad++;
             CHECK(err.message[0] != '\0');

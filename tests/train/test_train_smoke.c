@@ -264,7 +264,7 @@ static void test_validation_matches_inference(void)
         size_t item = ds.index[BASIRA_PART_VAL][k];
         char path[256];
         snprintf(path, sizeof path, "%s/images/%s.jpg", root,
-                 basira_train_csv_field(ds.csv, ds.row[item], 0));
+                 basira_csv_field(ds.csv, ds.row[item], 0));
         basira_image *img = NULL;
         basira_intake_options io;
         basira_intake_options_default(&io);

@@ -4,7 +4,7 @@
  * Predicting a labelled image folder needs the model pipeline (model, quality,
  * intake), which the statistics library must not depend on (its tests run without
  * a model). So the runner is defined in src/cli/cmd_evaluate.c, linked only into the
- * `basira` program, and declared here for cmd_calibrate.c.
+ * `basira` program, and declared here, beside it, for cmd_calibrate.c.
  */
 #ifndef BASIRA_EVAL_CLI_H
 #define BASIRA_EVAL_CLI_H

@@ -1,5 +1,6 @@
 /*
- * csv.c - a strict RFC 4180 reader for the CSV files `basira train` is given.
+ * csv.c - the strict RFC 4180 reader for the CSV files Basira is given (the
+ * label tables of train, split, evaluate and calibrate).
  *
  * The file comes from outside (a spreadsheet export, a download), so the reader
  * treats it as hostile: sizes are bounded, every malformed construct is an
@@ -12,7 +13,7 @@
  * each record exactly as it was.
  */
 #include "basira/fs.h"
-#include "basira/train.h"
+#include "basira/csv.h"
 #include "core/i18n.h"
 
 #include <errno.h>
@@ -20,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct basira_train_csv {
+struct basira_csv {
     char *data; /* copy of the input */
     size_t len;
     char *arena; /* unquoted values, NUL-terminated */
@@ -31,7 +32,7 @@ struct basira_train_csv {
     int ncols;
 };
 
-void basira_train_csv_free(basira_train_csv *csv)
+void basira_csv_free(basira_csv *csv)
 {
     if (!csv)
         return;
@@ -102,7 +103,7 @@ static int check_text(const char *data, size_t len, size_t *line, int *nul)
     return 0;
 }
 
-static int arena_put(basira_train_csv *csv, char c)
+static int arena_put(basira_csv *csv, char c)
 {
     if (csv->arena_len == csv->arena_cap) {
         size_t cap = csv->arena_cap ? csv->arena_cap * 2 : 4096;
@@ -117,7 +118,7 @@ static int arena_put(basira_train_csv *csv, char c)
 }
 
 /* Room for one more record of ncols fields (cols known after the header). */
-static int grow_records(basira_train_csv *csv, size_t cols)
+static int grow_records(basira_csv *csv, size_t cols)
 {
     if (csv->nrec < csv->rec_cap)
         return 0;
@@ -149,7 +150,29 @@ static int grow_records(basira_train_csv *csv, size_t cols)
  * (their number is not known yet); after the header every record must have
  * exactly that many fields.
  */
-static basira_code parse(basira_train_csv *csv, basira_error *err)
+/* The number of fields of the record starting at pos (for the message about a long record). */
+static size_t count_fields(const char *d, size_t len, size_t pos)
+{
+    size_t n = 1;
+    int quoted = 0;
+    for (; pos < len; pos++) {
+        if (quoted) {
+            if (d[pos] == '"' && pos + 1 < len && d[pos + 1] == '"')
+                pos++;
+            else if (d[pos] == '"')
+                quoted = 0;
+        } else if (d[pos] == '"') {
+            quoted = 1;
+        } else if (d[pos] == ',') {
+            n++;
+        } else if (d[pos] == '\n' || d[pos] == '\r') {
+            break;
+        }
+    }
+    return n;
+}
+
+static basira_code parse(basira_csv *csv, basira_error *err)
 {
     const char *d = csv->data;
     size_t len = csv->len, pos = 0, line = 1;
@@ -202,11 +225,11 @@ static basira_code parse(basira_train_csv *csv, basira_error *err)
                         if (c == '\n')
                             line++;
                     }
-                    if (csv->arena_len - start >= BASIRA_TRAIN_CSV_MAX_FIELD) {
+                    if (csv->arena_len - start >= BASIRA_CSV_MAX_FIELD) {
                         free(hdr);
                         return basira_error_set(err, BASIRA_E_FORMAT,
                                                 _("CSV line %zu: a field is longer than %d bytes"),
-                                                fline, BASIRA_TRAIN_CSV_MAX_FIELD);
+                                                fline, BASIRA_CSV_MAX_FIELD);
                     }
                     if (arena_put(csv, c))
                         goto nomem;
@@ -241,11 +264,11 @@ static basira_code parse(basira_train_csv *csv, basira_error *err)
                               "the whole field and double the quote)"),
                             line);
                     }
-                    if (csv->arena_len - start >= BASIRA_TRAIN_CSV_MAX_FIELD) {
+                    if (csv->arena_len - start >= BASIRA_CSV_MAX_FIELD) {
                         free(hdr);
                         return basira_error_set(err, BASIRA_E_FORMAT,
                                                 _("CSV line %zu: a field is longer than %d bytes"),
-                                                fline, BASIRA_TRAIN_CSV_MAX_FIELD);
+                                                fline, BASIRA_CSV_MAX_FIELD);
                     }
                     if (arena_put(csv, c))
                         goto nomem;
@@ -256,11 +279,11 @@ static basira_code parse(basira_train_csv *csv, basira_error *err)
                 goto nomem;
             /* Store the field's offset. */
             if (rec == 0) {
-                if (nf >= BASIRA_TRAIN_CSV_MAX_COLUMNS) {
+                if (nf >= BASIRA_CSV_MAX_COLUMNS) {
                     free(hdr);
                     return basira_error_set(err, BASIRA_E_FORMAT,
                                             _("CSV header has more than %d columns"),
-                                            BASIRA_TRAIN_CSV_MAX_COLUMNS);
+                                            BASIRA_CSV_MAX_COLUMNS);
                 }
                 if (nf == hdr_cap) {
                     size_t cap = hdr_cap ? hdr_cap * 2 : 16;
@@ -274,10 +297,10 @@ static basira_code parse(basira_train_csv *csv, basira_error *err)
             } else {
                 if (nf >= (size_t)csv->ncols) {
                     free(hdr);
-                    return basira_error_set(
-                        err, BASIRA_E_FORMAT,
-                        _("CSV line %zu: more fields than the %d columns of the header"),
-                        csv->rec_line[rec], csv->ncols);
+                    return basira_error_set(err, BASIRA_E_FORMAT,
+                                            _("CSV line %zu has %zu fields but the header has %d"),
+                                            csv->rec_line[rec],
+                                            count_fields(d, len, csv->rec_start[rec]), csv->ncols);
                 }
                 csv->field[rec * (size_t)csv->ncols + nf] = start;
             }
@@ -329,15 +352,14 @@ nomem:
     return basira_error_set(err, BASIRA_E_NOMEM, _("not enough memory to read the CSV file"));
 }
 
-basira_code basira_train_csv_parse(const char *data, size_t len, basira_train_csv **out,
-                                   basira_error *err)
+basira_code basira_csv_parse(const char *data, size_t len, basira_csv **out, basira_error *err)
 {
     if (!out || (!data && len))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     *out = NULL;
-    if (len > BASIRA_TRAIN_CSV_MAX_BYTES)
+    if (len > BASIRA_CSV_MAX_BYTES)
         return basira_error_set(err, BASIRA_E_LIMIT, _("the CSV file is larger than %zu MiB"),
-                                BASIRA_TRAIN_CSV_MAX_BYTES >> 20);
+                                BASIRA_CSV_MAX_BYTES >> 20);
     size_t bad_line;
     int nul;
     if (check_text(data, len, &bad_line, &nul)) {
@@ -350,12 +372,12 @@ basira_code basira_train_csv_parse(const char *data, size_t len, basira_train_cs
                                   "UTF-8 CSV)"),
                                 bad_line);
     }
-    basira_train_csv *csv = calloc(1, sizeof *csv);
+    basira_csv *csv = calloc(1, sizeof *csv);
     if (!csv)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     csv->data = malloc(len + 1);
     if (!csv->data) {
-        basira_train_csv_free(csv);
+        basira_csv_free(csv);
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
     if (len)
@@ -364,14 +386,14 @@ basira_code basira_train_csv_parse(const char *data, size_t len, basira_train_cs
     csv->len = len;
     basira_code rc = parse(csv, err);
     if (rc) {
-        basira_train_csv_free(csv);
+        basira_csv_free(csv);
         return rc;
     }
     *out = csv;
     return BASIRA_OK;
 }
 
-basira_code basira_train_csv_read_file(const char *path, basira_train_csv **out, basira_error *err)
+basira_code basira_csv_read_file(const char *path, basira_csv **out, basira_error *err)
 {
     if (!path || !out)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
@@ -379,10 +401,10 @@ basira_code basira_train_csv_read_file(const char *path, basira_train_csv **out,
     unsigned char *data = NULL;
     size_t len = 0;
     basira_error rerr;
-    basira_code rrc = basira_fs_read(path, BASIRA_TRAIN_CSV_MAX_BYTES, &data, &len, &rerr);
+    basira_code rrc = basira_fs_read(path, BASIRA_CSV_MAX_BYTES, &data, &len, &rerr);
     if (rrc == BASIRA_E_LIMIT)
         return basira_error_set(err, BASIRA_E_LIMIT, _("the CSV file %s is larger than %zu MiB"),
-                                path, BASIRA_TRAIN_CSV_MAX_BYTES >> 20);
+                                path, BASIRA_CSV_MAX_BYTES >> 20);
     if (rrc) {
         if (err)
             *err = rerr;
@@ -393,7 +415,7 @@ basira_code basira_train_csv_read_file(const char *path, basira_train_csv **out,
         free(buf);
         return basira_error_set(err, BASIRA_E_EMPTY_FILE, _("the CSV file %s is empty"), path);
     }
-    basira_code rc = basira_train_csv_parse(buf, len, out, err);
+    basira_code rc = basira_csv_parse(buf, len, out, err);
     free(buf);
     if (rc && err) {
         /* Prefix the file name so the message says which file is wrong. */
@@ -404,24 +426,24 @@ basira_code basira_train_csv_read_file(const char *path, basira_train_csv **out,
     return rc;
 }
 
-size_t basira_train_csv_num_rows(const basira_train_csv *csv)
+size_t basira_csv_rows(const basira_csv *csv)
 {
     return csv && csv->nrec ? csv->nrec - 1 : 0;
 }
 
-int basira_train_csv_num_cols(const basira_train_csv *csv)
+int basira_csv_cols(const basira_csv *csv)
 {
     return csv ? csv->ncols : 0;
 }
 
-const char *basira_train_csv_header(const basira_train_csv *csv, int col)
+const char *basira_csv_header(const basira_csv *csv, int col)
 {
     if (!csv || col < 0 || col >= csv->ncols)
-        return "";
+        return NULL;
     return csv->arena + csv->field[col];
 }
 
-int basira_train_csv_column(const basira_train_csv *csv, const char *name)
+int basira_csv_column(const basira_csv *csv, const char *name)
 {
     if (!csv || !name)
         return -1;
@@ -431,21 +453,28 @@ int basira_train_csv_column(const basira_train_csv *csv, const char *name)
     return -1;
 }
 
-const char *basira_train_csv_field(const basira_train_csv *csv, size_t row, int col)
+const char *basira_csv_field(const basira_csv *csv, size_t row, int col)
 {
-    if (!csv || row >= basira_train_csv_num_rows(csv) || col < 0 || col >= csv->ncols)
+    if (!csv || row >= basira_csv_rows(csv) || col < 0 || col >= csv->ncols)
         return "";
     return csv->arena + csv->field[(row + 1) * (size_t)csv->ncols + (size_t)col];
 }
 
-size_t basira_train_csv_line(const basira_train_csv *csv, size_t row)
+const char *basira_csv_cell(const basira_csv *csv, size_t row, int col)
 {
-    if (!csv || row >= basira_train_csv_num_rows(csv))
+    if (!csv || row >= basira_csv_rows(csv) || col < 0 || col >= csv->ncols)
+        return NULL;
+    return basira_csv_field(csv, row, col);
+}
+
+size_t basira_csv_line(const basira_csv *csv, size_t row)
+{
+    if (!csv || row >= basira_csv_rows(csv))
         return 0;
     return csv->rec_line[row + 1];
 }
 
-static int write_record(const basira_train_csv *csv, size_t rec, FILE *f)
+static int write_record(const basira_csv *csv, size_t rec, FILE *f)
 {
     size_t n = csv->rec_end[rec] - csv->rec_start[rec];
     if (fwrite(csv->data + csv->rec_start[rec], 1, n, f) != n)
@@ -453,12 +482,12 @@ static int write_record(const basira_train_csv *csv, size_t rec, FILE *f)
     return fputc('\n', f) == EOF ? -1 : 0;
 }
 
-basira_code basira_train_csv_write_rows(const basira_train_csv *csv, const size_t *rows, size_t n,
-                                        const char *path, basira_error *err)
+basira_code basira_csv_write_rows(const basira_csv *csv, const size_t *rows, size_t n,
+                                  const char *path, basira_error *err)
 {
     if (!csv || !path || (n && !rows))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    size_t nrows = basira_train_csv_num_rows(csv);
+    size_t nrows = basira_csv_rows(csv);
     for (size_t i = 0; i < n; i++)
         if (rows[i] >= nrows)
             return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
