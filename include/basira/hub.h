@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "basira/error.h"
+#include "basira/store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,8 +54,10 @@ basira_code basira_hub_init(const char *conninfo, int *version, basira_error *er
 /*
  * Connect to a hub database whose schema is current (else BASIRA_E_UNSUPPORTED
  * saying to run `basira hub init`). BASIRA_E_STORE when it cannot be reached.
+ * argon2: the cost of the password hashes it makes (MINIMUM for test suites).
  */
-basira_code basira_hub_open(const char *conninfo, basira_hub **out, basira_error *err);
+basira_code basira_hub_open(const char *conninfo, basira_argon2_cost argon2, basira_hub **out,
+                            basira_error *err);
 void basira_hub_free(basira_hub *hub);
 
 /* Roles at the hub. */

@@ -231,7 +231,7 @@ static int run(int argc, char **argv)
         return BASIRA_EXIT_USAGE;
     }
     basira_hub *hub = NULL;
-    if (basira_hub_open(a.db, &hub, &e))
+    if (basira_hub_open(a.db, basira_cli_argon2_cost(), &hub, &e))
         return failed(&e);
     int status = BASIRA_EXIT_OK;
     if (!sub) {

@@ -238,7 +238,8 @@ basira_code basira_hub_init(const char *conninfo, int *version, basira_error *er
     return rc;
 }
 
-basira_code basira_hub_open(const char *conninfo, basira_hub **out, basira_error *err)
+basira_code basira_hub_open(const char *conninfo, basira_argon2_cost argon2, basira_hub **out,
+                            basira_error *err)
 {
     *out = NULL;
     if (sodium_init() < 0)
@@ -268,6 +269,7 @@ basira_code basira_hub_open(const char *conninfo, basira_hub **out, basira_error
         return rc;
     }
     pthread_mutex_init(&hub->lock, NULL);
+    hub->argon2 = argon2;
     hub->idle[hub->n_idle++] = c;
     *out = hub;
     return BASIRA_OK;
@@ -317,10 +319,9 @@ static int name_ok(const char *s)
     return 1;
 }
 
-static void pwhash_cost(unsigned long long *ops, size_t *mem)
+static void pwhash_cost(const basira_hub *hub, unsigned long long *ops, size_t *mem)
 {
-    const char *fast = getenv("BASIRA_ARGON2_FAST");
-    int test = fast && !strcmp(fast, "1");
+    int test = hub->argon2 == BASIRA_ARGON2_MINIMUM;
     *ops = test ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE;
     *mem = test ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE;
 }
@@ -337,7 +338,7 @@ basira_code basira_hub_user_add(basira_hub *hub, const char *username, basira_hu
     char hash[crypto_pwhash_STRBYTES];
     unsigned long long ops;
     size_t mem;
-    pwhash_cost(&ops, &mem);
+    pwhash_cost(hub, &ops, &mem);
     if (crypto_pwhash_str(hash, password, strlen(password), ops, mem) != 0)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     const char *vals[] = {username, basira_hub_role_name(role), hash};

@@ -11,6 +11,7 @@
 
 struct basira_hub {
     char *conninfo;
+    basira_argon2_cost argon2;
     pthread_mutex_t lock;
     PGconn *idle[HUB_POOL_MAX];
     int n_idle;
