@@ -43,8 +43,7 @@ static void usage(FILE *f)
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},
-        {"key-file", required_argument, NULL, 'K'},
+        BASIRA_CLI_STORE_OPTIONS,
         {"hub", required_argument, NULL, 'u'},
         {"enrol", required_argument, NULL, 'e'},
         {"once", no_argument, NULL, 'o'},
@@ -55,7 +54,8 @@ static int run(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *dir = "./basira-data", *key_file = NULL, *token = NULL;
+    basira_cli_store_args sa = {"./basira-data", NULL};
+    const char *token = NULL;
     int once = 0, resend = 0;
     long kbps = 0, side = 1024;
     basira_sync_options so;
@@ -63,13 +63,9 @@ static int run(int argc, char **argv)
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (basira_cli_store_option(o, &sa))
+            continue;
         switch (o) {
-        case 'd':
-            dir = optarg;
-            break;
-        case 'K':
-            key_file = optarg;
-            break;
         case 'u':
             so.hub_url = optarg;
             break;
@@ -109,7 +105,7 @@ static int run(int argc, char **argv)
     so.max_kbps = kbps;
     so.photo_max_side = (int)side;
     basira_store *st = NULL;
-    if (basira_cli_open_store(dir, key_file, 0, &st))
+    if (basira_cli_open_store(sa.dir, sa.key_file, 0, &st))
         return BASIRA_EXIT_FAILED;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     basira_error err;

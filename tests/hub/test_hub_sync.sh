@@ -134,6 +134,51 @@ check "a forged batch is refused (401)" "grep -q 'forged 401' '$T/replay.out' &&
 check "a malformed batch is refused (400), a compression bomb stops at the cap (413), damaged data (400)" "grep -q 'malformed 400' '$T/replay.out' && grep -q 'bomb 413' '$T/replay.out' && grep -q 'damaged 400' '$T/replay.out' || { cat '$T/replay.out'; false; }"
 check "the hub still answers" "curl -sf '$(HUB)/health' >/dev/null"
 check "nothing was erased by it" "[ \$('$B' hub cases --db '$DB' --json | wc -l) -eq 4 ]"
+# Reordered and duplicated deliveries, at the protocol level: a node whose Ed25519 key is made
+# and used by openssl (independent of our libsodium code) sends batches out of order and twice.
+if command -v openssl >/dev/null && openssl genpkey -algorithm ed25519 -out "$T/rogue.pem" 2>/dev/null; then
+  rtok=$("$B" hub enrol --db "$DB" rogue | tail -1)
+  python3 - "$T" "$(HUB)" "$rtok" <<'PY' > "$T/reorder.out" 2>&1
+import json, subprocess, sys, urllib.request, urllib.error
+T, hub, tok = sys.argv[1:4]
+pk = subprocess.run(["openssl", "pkey", "-in", T + "/rogue.pem", "-pubout", "-outform", "DER"],
+                    stdout=subprocess.PIPE, check=True).stdout[-32:].hex()
+def post(path, obj, sign=True):
+    body = json.dumps(obj).encode()
+    h = {"Content-Type": "application/json"}
+    if sign:
+        open(T + "/msg", "wb").write(body)
+        sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", T + "/rogue.pem", "-rawin",
+                              "-in", T + "/msg"], stdout=subprocess.PIPE, check=True).stdout.hex()
+        h.update({"X-Basira-Node": "rogue", "X-Basira-Signature": sig})
+    try:
+        r = urllib.request.urlopen(urllib.request.Request(hub + path, data=body, headers=h))
+        return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return {"status": e.code}
+print("enrol", post("/sync/v1/enrol", {"token": tok, "public_key": pk}, sign=False))
+rec = lambda ref: {"patient_ref": ref, "age": 40, "sex": "female", "consent": {"care": True, "remote_review": True}}
+c1 = {"seq": 1, "kind": "case", "case_id": 1, "record": rec("R-1")}
+c2 = {"seq": 2, "kind": "case", "case_id": 2, "record": rec("R-2")}
+d3 = {"seq": 3, "kind": "decision", "case_id": 1, "record": {"category": "high", "outcome": "overridden"}}
+g5 = {"seq": 5, "kind": "case", "case_id": 5, "record": rec("R-5")}
+batch = lambda *ch: {"node": "rogue", "changes": list(ch), "audit": []}
+def show(name, a):
+    print(name, a.get("acked_seq"), a.get("applied"), a.get("duplicates"))
+show("early", post("/sync/v1/push", batch(c2)))
+show("inorder", post("/sync/v1/push", batch(c1, c2, d3)))
+show("again", post("/sync/v1/push", batch(c1, c2, d3)))
+show("gap", post("/sync/v1/push", batch(d3, g5)))
+PY
+  check "enrolled with an openssl-made key" "grep -q \"enrol {'node': 'rogue'}\" '$T/reorder.out' || { cat '$T/reorder.out'; false; }"
+  check "a batch arriving before its predecessor applies nothing" "grep -q '^early 0 0 0' '$T/reorder.out'"
+  check "in order: all applied" "grep -q '^inorder 3 3 0' '$T/reorder.out'"
+  check "the same batch again: all duplicates" "grep -q '^again 3 0 3' '$T/reorder.out'"
+  check "a gap stops the apply at the acknowledged sequence" "grep -q '^gap 3 0 1' '$T/reorder.out'"
+  check "at the hub: 2 cases and 1 decision of that node, once" "[ \$(psql_q \"SELECT count(*) FROM hub_cases c JOIN hub_nodes n ON n.id = c.node_id WHERE n.name = 'rogue'\") -eq 2 ] && [ \$(psql_q \"SELECT count(*) FROM hub_decisions d JOIN hub_nodes n ON n.id = d.node_id WHERE n.name = 'rogue'\") -eq 1 ]"
+  psql_q "DELETE FROM hub_cases WHERE node_id = (SELECT id FROM hub_nodes WHERE name = 'rogue')" >/dev/null
+fi
+
 # Duplicated delivery: forget the acknowledgement at the node; the hub skips what it has.
 n_before=$(psql_q "SELECT count(*) FROM hub_changes")
 check "a full resend is all duplicates" "'$B' sync --data '$T/n2' --key-file '$T/n2.key' --hub '$(HUB)' --once --resend | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[\"pushed\"]==0 and r[\"duplicates\"]>=4, r'"
