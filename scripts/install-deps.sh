@@ -15,9 +15,11 @@ PACKAGES=(
   libdnnl-dev libopenblas-dev
   # storage, crypto, network
   libsqlcipher-dev sqlcipher libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev libqrencode-dev
-  libcurl4-openssl-dev libjansson-dev libpq-dev
+  libcurl4-openssl-dev libjansson-dev libpq-dev zlib1g-dev
   # national image archive: DICOM (DCMTK), Orthanc with its PostgreSQL index
-  libdcmtk-dev orthanc orthanc-postgresql postgresql
+  libdcmtk-dev orthanc orthanc-postgresql
+  # the regional hub's tests start their own PostgreSQL server (initdb, pg_ctl)
+  postgresql faketime
   # documents
   libcairo2-dev libpango1.0-dev fonts-noto-core fonts-dejavu-core poppler-utils
   # test-time references and tools (never needed by the product at run time)

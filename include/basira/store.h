@@ -230,6 +230,7 @@ typedef struct basira_case_new {
     double duration_months;         /* < 0 unknown */
     int consent_care;               /* must be 1 */
     int consent_research;
+    int consent_remote_review;       /* 1: the case may be sent to the regional hub (src/sync) */
     const char *consent_recorded_by; /* who recorded the consent */
     int rapid_growth;                /* 1 yes, 0 no, -1 not asked (0 in older callers: no) */
 } basira_case_new;
@@ -384,6 +385,15 @@ basira_code basira_store_idem_finish(basira_store *st, int64_t user_id, const ch
                                      const char *body, basira_error *err);
 
 /* ---- audit ---- */
+
+/*
+ * The hash of one audit entry: SHA-256 over prev and the fields, each
+ * length-prefixed (case_id 0 = none, detail NULL = none), as 64 hex characters.
+ * The regional hub recomputes it to verify each node's chain.
+ */
+void basira_audit_entry_hash(int64_t id, int64_t ts, const char *actor, const char *action,
+                             int64_t case_id, const char *ip, const char *outcome,
+                             const char *detail, const char *prev, char out[65]);
 
 /* Append one entry. case_id 0 = none. detail may be NULL (never patient data). */
 basira_code basira_store_audit_append(basira_store *st, const basira_actor *who, const char *action,

@@ -69,15 +69,19 @@ int basira_cli_no_operands(const char *command, int argc, char **argv)
     return BASIRA_EXIT_USAGE;
 }
 
+basira_argon2_cost basira_cli_argon2_cost(void)
+{
+    const char *fast = getenv("BASIRA_ARGON2_FAST");
+    return fast && !strcmp(fast, "1") ? BASIRA_ARGON2_MINIMUM : BASIRA_ARGON2_STANDARD;
+}
+
 int basira_cli_open_store(const char *dir, const char *key_file, int create, basira_store **out)
 {
     basira_error err;
     char pass[1024];
     basira_store_key key;
     *out = NULL;
-    const char *fast = getenv("BASIRA_ARGON2_FAST");
-    basira_store_options opts = {fast && !strcmp(fast, "1") ? BASIRA_ARGON2_MINIMUM
-                                                            : BASIRA_ARGON2_STANDARD};
+    basira_store_options opts = {basira_cli_argon2_cost()};
     int failed = basira_cli_key_resolve(key_file, create, pass, sizeof pass, &key, &err) ||
                  basira_store_open(dir, &key, create, &opts, out, &err);
     memset(pass, 0, sizeof pass);

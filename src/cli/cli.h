@@ -64,6 +64,9 @@ basira_code basira_cli_prompt_secret(const char *prompt, const char *again_promp
 basira_code basira_cli_key_resolve(const char *key_file, int confirm, char *buf, size_t bufsz,
                                    basira_store_key *out, basira_error *err);
 
+/* The Argon2id cost: libsodium's minimum when BASIRA_ARGON2_FAST=1 (test suites only). */
+basira_argon2_cost basira_cli_argon2_cost(void);
+
 /*
  * Open the clinic node's store in dir with the key of key_file (or from the
  * environment or a prompt: basira_cli_key_resolve()); create = 1 makes a new

@@ -24,6 +24,7 @@
 #include "basira/server.h"
 #include "basira/site.h"
 #include "basira/store.h"
+#include "basira/sync.h"
 #include "basira/triage.h"
 #include "cli.h"
 #include "serve_tls.h"
@@ -56,6 +57,10 @@ static void usage(FILE *f)
                  "instead of HTTPS with the node's own certificate (DIR/tls)\n"));
     fprintf(f, _("  --audit-syslog       also send the audit trail's periodic checkpoints to "
                  "syslog\n"));
+    fprintf(f, _("\nWith a regional hub (enrol first: basira sync --enrol TOKEN):\n"
+                 "  --hub URL            send consented cases and fetch replies in the "
+                 "background\n"
+                 "  --max-kbps N         cap the link to the hub at N kilobits per second\n"));
 }
 
 /* ---- the real analysis: the triage pipeline, photos decoded once and re-encoded without metadata
@@ -166,9 +171,13 @@ static int run(int argc, char **argv)
         {"audit-syslog", no_argument, NULL, 'S'},
         {"insecure-http", no_argument, NULL, 'I'},
         {"idle-logout", required_argument, NULL, 'L'},
+        {"hub", required_argument, NULL, 'H'},
+        {"max-kbps", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    basira_sync_options sync_opts;
+    basira_sync_options_init(&sync_opts);
     const char *dir = "./basira-data", *key_file = NULL, *model = NULL, *log_path = NULL;
     char addr[64] = "127.0.0.1";
     long port = 8080, threads = 8;
@@ -220,6 +229,13 @@ static int run(int argc, char **argv)
             break;
         case 'I':
             insecure_http = 1;
+            break;
+        case 'H':
+            sync_opts.hub_url = optarg;
+            break;
+        case 'B':
+            if (basira_cli_parse_long("--max-kbps", optarg, 1, 10000000, &sync_opts.max_kbps))
+                return BASIRA_EXIT_USAGE;
             break;
         case 'h':
             usage(stdout);
@@ -363,6 +379,11 @@ static int run(int argc, char **argv)
                      host, (unsigned)basira_server_port(srv));
             serve_tls_print_pairing(stderr, url, fingerprint);
         }
+        /* Background sync with the regional hub: a round whenever the outbox grows. */
+        basira_sync_worker *sync = NULL;
+        if (sync_opts.hub_url &&
+            basira_sync_worker_start(st, &sync_opts, 250, 20, stderr, &sync, &err))
+            basira_cli_report("sync", &err);
         struct signalfd_siginfo si;
         ssize_t n;
         do
@@ -370,6 +391,7 @@ static int run(int argc, char **argv)
         while (n < 0 && errno == EINTR);
         fprintf(stderr, _("basira: stopping (signal %u); finishing requests in flight\n"),
                 n == (ssize_t)sizeof si ? si.ssi_signo : 0u);
+        basira_sync_worker_stop(sync);
         basira_server_stop(srv, 15);
         status = BASIRA_EXIT_OK;
     }

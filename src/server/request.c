@@ -97,7 +97,8 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
                                       "history",     "consent", NULL};
     static const char *const hist_keys[] = {"changed", "bleeding",        "rapid_growth",
                                             "itching", "duration_months", NULL};
-    static const char *const consent_keys[] = {"care", "research", "recorded_by", NULL};
+    static const char *const consent_keys[] = {"care", "research", "remote_review", "recorded_by",
+                                               NULL};
     memset(c, 0, sizeof *c);
     c->age = -1;
     c->changed = c->bleeding = c->itching = c->rapid_growth = -1;
@@ -155,10 +156,11 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
                                   "...}; nothing was stored"));
         goto fail;
     }
-    int care = -1, research = -1;
+    int care = -1, research = -1, remote = -1;
     if ((rc = only_keys(cons, consent_keys, "consent", err)) ||
         (rc = get_tristate(cons, "care", &care, err)) ||
-        (rc = get_tristate(cons, "research", &research, err)))
+        (rc = get_tristate(cons, "research", &research, err)) ||
+        (rc = get_tristate(cons, "remote_review", &remote, err)))
         goto fail;
     if (care != 1) {
         rc = basira_error_setm(err, BASIRA_E_CONSENT,
@@ -168,6 +170,7 @@ basira_code basira_request_parse_case(const char *body, size_t len, basira_case_
     }
     c->consent_care = 1;
     c->consent_research = research == 1;
+    c->consent_remote_review = remote == 1; /* false or absent: the case stays at the clinic */
     if ((rc = get_string(cons, "recorded_by", 1, &c->consent_recorded_by, err)))
         goto fail;
     *holder = j;

@@ -36,9 +36,9 @@ static void hash_field(crypto_hash_sha256_state *h, const char *s)
         crypto_hash_sha256_update(h, (const unsigned char *)s, n);
 }
 
-static void entry_hash(int64_t id, int64_t ts, const char *actor, const char *action,
-                       int64_t case_id, const char *ip, const char *outcome, const char *detail,
-                       const char *prev, char out[65])
+void basira_audit_entry_hash(int64_t id, int64_t ts, const char *actor, const char *action,
+                             int64_t case_id, const char *ip, const char *outcome,
+                             const char *detail, const char *prev, char out[65])
 {
     crypto_hash_sha256_state h;
     char num[3][24];
@@ -107,7 +107,7 @@ basira_code store_audit_append_locked(basira_store *st, const basira_actor *who,
     int64_t ts = store_now();
     const char *actor = who && who->username ? who->username : "?";
     const char *ip = who && who->ip ? who->ip : "?";
-    entry_hash(id, ts, actor, action, case_id, ip, outcome, detail, prev, hash);
+    basira_audit_entry_hash(id, ts, actor, action, case_id, ip, outcome, detail, prev, hash);
     sqlite3_stmt *s;
     if ((rc = store_prepare(st,
                             "INSERT INTO audit(id, ts, actor, action, case_id, ip, outcome, "
@@ -361,9 +361,10 @@ basira_code basira_store_audit_verify(basira_store *st, basira_audit_report *rep
         int64_t id = sqlite3_column_int64(s, 0);
         const char *stored_prev = col_text(s, 8), *stored = col_text(s, 9);
         char h[65];
-        entry_hash(id, sqlite3_column_int64(s, 1), col_text(s, 2), col_text(s, 3),
-                   sqlite3_column_type(s, 4) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 4),
-                   col_text(s, 5), col_text(s, 6), col_text(s, 7), stored_prev, h);
+        basira_audit_entry_hash(
+            id, sqlite3_column_int64(s, 1), col_text(s, 2), col_text(s, 3),
+            sqlite3_column_type(s, 4) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 4),
+            col_text(s, 5), col_text(s, 6), col_text(s, 7), stored_prev, h);
         if (id > expect) {
             rep->bad_id = expect;
             rc = basira_error_setm(err, BASIRA_E_TAMPERED,

@@ -114,8 +114,8 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
         !(rc = store_prepare(st,
                              "INSERT INTO cases(patient_ref, age, sex, body_site, history, "
                              "consent_care, consent_research, consent_recorded_by, "
-                             "consent_recorded_at, created_by, created_at, updated_at) "
-                             "VALUES(?,?,?,?,?,1,?,?,?,?,?,?)",
+                             "consent_recorded_at, created_by, created_at, updated_at, "
+                             "consent_remote_review) VALUES(?,?,?,?,?,1,?,?,?,?,?,?,?)",
                              &s, err))) {
         store_bound(st, sqlite3_bind_text(s, 1, c->patient_ref, -1, SQLITE_STATIC));
         if (c->age >= 0)
@@ -131,6 +131,7 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
                                           SQLITE_STATIC));
         store_bound(st, sqlite3_bind_int64(s, 10, now));
         store_bound(st, sqlite3_bind_int64(s, 11, now));
+        store_bound(st, sqlite3_bind_int(s, 12, c->consent_remote_review ? 1 : 0));
         if (sqlite3_step(s) != SQLITE_DONE)
             rc = store_sql_error(st, "recording a case", err);
         sqlite3_finalize(s);
@@ -138,7 +139,11 @@ basira_code basira_store_case_create(basira_store *st, const basira_actor *who,
             *id = sqlite3_last_insert_rowid(st->db);
             rc = store_audit_append_locked(
                 st, who, "case_create", *id, "ok",
-                c->consent_research ? "consent=care,research" : "consent=care", err);
+                c->consent_remote_review
+                    ? (c->consent_research ? "consent=care,research,remote_review"
+                                           : "consent=care,remote_review")
+                    : (c->consent_research ? "consent=care,research" : "consent=care"),
+                err);
         }
         if (!rc)
             rc = store_commit(st, err);
@@ -260,20 +265,18 @@ static basira_code related_cases_locked(basira_store *st, json_t *kase, basira_e
     return BASIRA_OK;
 }
 
-basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int64_t id,
-                                  json_t **out, basira_error *err)
+basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, basira_error *err)
 {
     sqlite3_stmt *s = NULL;
     json_t *j = NULL;
     basira_code rc;
-    pthread_mutex_lock(&st->lock);
-    if ((rc = store_begin(st, err)))
-        goto out;
+    *out = NULL;
     if ((rc = store_prepare(st,
                             "SELECT " CASE_COLUMNS ", history, consent_care, consent_research, "
-                            "consent_recorded_by, consent_recorded_at FROM cases WHERE id = ?",
+                            "consent_recorded_by, consent_recorded_at, consent_remote_review "
+                            "FROM cases WHERE id = ?",
                             &s, err)))
-        goto out;
+        return rc;
     store_bound(st, sqlite3_bind_int64(s, 1, id));
     if (sqlite3_step(s) != SQLITE_ROW) {
         rc = basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no case %" PRId64), id);
@@ -282,21 +285,24 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
     } else {
         const int k = STORE_CASE_NCOLUMNS;
         json_object_set_new(j, "history", col_json(s, k));
-        json_object_set_new(j, "consent",
-                            json_pack("{s:b, s:b, s:s, s:o}", "care", sqlite3_column_int(s, k + 1),
-                                      "research", sqlite3_column_int(s, k + 2), "recorded_by",
-                                      store_col_text(s, k + 3), "recorded_at", col_time(s, k + 4)));
+        json_object_set_new(
+            j, "consent",
+            json_pack("{s:b, s:b, s:b, s:s, s:o}", "care", sqlite3_column_int(s, k + 1), "research",
+                      sqlite3_column_int(s, k + 2), "remote_review", sqlite3_column_int(s, k + 5),
+                      "recorded_by", store_col_text(s, k + 3), "recorded_at", col_time(s, k + 4)));
     }
     sqlite3_finalize(s);
     s = NULL;
     if (rc)
-        goto audit;
+        return rc;
     if ((rc = store_prepare(st,
                             "SELECT i.id, i.kind, i.created_at, i.created_by, i.result, "
                             "p.image_id IS NOT NULL FROM images i LEFT JOIN photos p ON "
                             "p.image_id = i.id WHERE i.case_id = ? ORDER BY i.id",
-                            &s, err)))
-        goto out;
+                            &s, err))) {
+        json_decref(j);
+        return rc;
+    }
     store_bound(st, sqlite3_bind_int64(s, 1, id));
     json_t *images = json_array();
     while (sqlite3_step(s) == SQLITE_ROW)
@@ -307,29 +313,41 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
                               "result", col_json(s, 4), "photo_stored", sqlite3_column_int(s, 5)));
     json_object_set_new(j, "images", images);
     sqlite3_finalize(s);
-    s = NULL;
     json_t *decisions = NULL;
-    if ((rc = store_decisions_locked(st, id, &decisions, err)))
+    if (!(rc = store_decisions_locked(st, id, &decisions, err)))
+        json_object_set_new(j, "decisions", decisions);
+    if (rc || (rc = related_cases_locked(st, j, err)) ||
+        /* The regional hub's replies (src/store/outbox.c), oldest first. */
+        (rc = store_sync_replies_locked(st, id, j, err))) {
+        json_decref(j);
+        return rc;
+    }
+    *out = j;
+    return BASIRA_OK;
+}
+
+basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int64_t id,
+                                  json_t **out, basira_error *err)
+{
+    json_t *j = NULL;
+    basira_code rc;
+    pthread_mutex_lock(&st->lock);
+    if ((rc = store_begin(st, err)))
         goto out;
-    json_object_set_new(j, "decisions", decisions);
-    if ((rc = related_cases_locked(st, j, err)))
+    rc = store_case_json_locked(st, id, &j, err);
+    if (rc && rc != BASIRA_E_NOT_FOUND)
         goto out;
-audit:
     /* Reading a case is an access to patient data: audited, including refusals. */
-    if (rc == BASIRA_OK || rc == BASIRA_E_NOT_FOUND) {
-        basira_error aerr;
-        if (store_audit_append_locked(st, who, "case_read", id, rc ? "not_found" : "ok", NULL,
-                                      &aerr) ||
-            store_commit(st, &aerr)) {
-            if (!rc) {
-                rc = aerr.code;
-                if (err)
-                    *err = aerr;
-            }
+    basira_error aerr;
+    if (store_audit_append_locked(st, who, "case_read", id, rc ? "not_found" : "ok", NULL, &aerr) ||
+        store_commit(st, &aerr)) {
+        if (!rc) {
+            rc = aerr.code;
+            if (err)
+                *err = aerr;
         }
     }
 out:
-    sqlite3_finalize(s);
     store_rollback(st);
     pthread_mutex_unlock(&st->lock);
     if (rc) {

@@ -102,6 +102,8 @@ static const char *const migrations[] = {
     "ALTER TABLE sessions ADD COLUMN last_seen INTEGER;"
     "CREATE INDEX decisions_case ON decisions(case_id, version);"
     "CREATE INDEX cases_patient ON cases(patient_ref, created_at);",
+    /* 6: consent for remote review, the outbox to the regional hub, its replies (outbox.c). */
+    store_migration_sync,
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -144,5 +144,15 @@ basira_code store_check_key_file(const char *path, const char *dir, const unsign
 
 /* Restrict the data folder to its owner (0700 at most). */
 basira_code store_fix_folder(const char *dir, basira_error *err);
+/* The case record of basira_store_case_get, without its audit entry (lock held). */
+basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, basira_error *err);
+
+/* ---- sync with the regional hub (outbox.c) ---- */
+
+/* Schema step adding consent for remote review, the outbox and the replies (store.c). */
+extern const char store_migration_sync[];
+
+/* Add "replies": [...] (the hub's answers about case id) to the case record j. */
+basira_code store_sync_replies_locked(basira_store *st, int64_t id, json_t *j, basira_error *err);
 
 #endif

@@ -1,0 +1,94 @@
+/*
+ * sync.h - the clinic node's side of the regional hub: enrolment, one sync
+ * round (push the outbox and the audit chain, pull the replies), and the
+ * background worker of `basira serve --hub URL`.
+ *
+ * A round, over HTTP(S) with libcurl:
+ *   1. push: batches of outbox entries (store_sync.h) after the sequence the
+ *      hub acknowledged, each with the audit entries the hub lacks; photos as
+ *      a size-budgeted copy (long side photo_max_side, JPEG) so a 12 MP photo
+ *      costs about 150 kB on the link, not 4 MB; the body deflate-compressed and
+ *      signed with the node's Ed25519 key (made at enrolment, kept in the
+ *      encrypted store). The hub answers with what it has applied; the node
+ *      adopts that answer as its cursor, so a lost answer, a killed hub or a
+ *      duplicated delivery only makes the next batch resend what the hub then
+ *      skips. A dropped link loses at most the batch in flight (batch_bytes).
+ *   2. pull: replies after the last one applied; applying is idempotent (the
+ *      hub's reply id is the key), and the next pull's cursor acknowledges them.
+ *   3. push again the audit entries the round itself wrote.
+ * Nothing depends on the node's clock: order is the outbox sequence, and the
+ * hub stamps arrival times itself.
+ */
+#ifndef BASIRA_SYNC_H
+#define BASIRA_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "basira/error.h"
+#include "basira/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct basira_sync_options {
+    const char *hub_url;    /* "http://host:port" or "https://..." (required) */
+    long max_kbps;          /* link cap in kilobits per second each way; 0 = none */
+    int photo_max_side;     /* long side of the photo copy sent first (default 1024) */
+    int photo_quality;      /* its JPEG quality (default 80) */
+    size_t batch_bytes;     /* target size of one batch before compression (default 256 KiB) */
+    long request_timeout_s; /* give up one request after this long (default 120) */
+    const char *ca_file;    /* HTTPS: trust this CA bundle (NULL: the system's) */
+    int retry_transport;    /* retry a request on a cut link (default 1) */
+} basira_sync_options;
+
+void basira_sync_options_init(basira_sync_options *o);
+
+typedef struct basira_sync_report {
+    int64_t pushed;               /* changes the hub applied this round */
+    int64_t duplicates;           /* changes it already had */
+    int64_t audit_sent;           /* audit entries it took */
+    int64_t replies;              /* new replies applied here */
+    int64_t pending;              /* outbox entries still unacknowledged at the end */
+    int64_t bytes_up, bytes_down; /* on the link, headers included */
+    int64_t photos, photo_bytes_original, photo_bytes_sent;
+    int requests;
+    int audit_ok; /* the hub verifies this node's chain */
+} basira_sync_report;
+
+/*
+ * Enrol this node with the hub using a one-time token from `basira hub enrol`:
+ * a new Ed25519 key pair is made, the public key sent, the secret key, node
+ * name and hub URL kept in the store. BASIRA_E_CONFLICT when already enrolled.
+ */
+basira_code basira_sync_enrol(basira_store *st, const basira_sync_options *o, const char *token,
+                              char node_name[65], basira_error *err);
+
+/*
+ * One round (push, pull, push). BASIRA_OK only when every outbox entry present
+ * at the start and every audit entry up to the end of the pull was
+ * acknowledged and every reply offered was applied. rep may be NULL.
+ */
+basira_code basira_sync_round(basira_store *st, const basira_sync_options *o,
+                              basira_sync_report *rep, basira_error *err);
+
+/* The background sync of `basira serve --hub`. */
+typedef struct basira_sync_worker basira_sync_worker;
+
+/*
+ * Start a thread that runs a round whenever the outbox has something new
+ * (checked every poll_ms) and at least every idle_s seconds (to pull
+ * replies). o and its strings must outlive the worker. Failures are reported
+ * as JSON lines on log (may be NULL) and retried with backoff.
+ */
+basira_code basira_sync_worker_start(basira_store *st, const basira_sync_options *o, int poll_ms,
+                                     int idle_s, FILE *log, basira_sync_worker **out,
+                                     basira_error *err);
+void basira_sync_worker_stop(basira_sync_worker *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

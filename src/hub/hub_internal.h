@@ -1,0 +1,53 @@
+/* hub_internal.h - what the files of src/hub share. Not a public API. */
+#ifndef BASIRA_HUB_INTERNAL_H
+#define BASIRA_HUB_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+
+#include "basira/hub.h"
+
+#define HUB_POOL_MAX 16
+
+struct basira_hub {
+    char *conninfo;
+    basira_argon2_cost argon2;
+    pthread_mutex_t lock;
+    PGconn *idle[HUB_POOL_MAX];
+    int n_idle;
+};
+
+/* A connection from the pool (or a new one). BASIRA_E_STORE when the database cannot be reached. */
+basira_code hub_conn_get(basira_hub *hub, PGconn **out, basira_error *err);
+/* Back to the pool when healthy and idle; closed otherwise. */
+void hub_conn_put(basira_hub *hub, PGconn *c);
+
+/*
+ * Run sql with text parameters (NULL values are SQL NULL). *res (may be NULL
+ * to discard) gets the result; BASIRA_E_STORE with PostgreSQL's message on
+ * failure, BASIRA_E_CONFLICT for a unique violation.
+ */
+basira_code hub_exec(PGconn *c, const char *sql, int n, const char *const *vals, PGresult **res,
+                     basira_error *err);
+
+/*
+ * hub_exec on a pooled connection, once more on a new one when PostgreSQL
+ * restarted under the pooled one. For single statements outside hub_tx.
+ */
+basira_code hub_query(basira_hub *hub, const char *sql, int n, const char *const *vals,
+                      PGresult **res, basira_error *err);
+
+/*
+ * Run fn(c, ctx, err) inside BEGIN ... COMMIT on a pooled connection. When the
+ * connection turns out to be dead (PostgreSQL restarted), the transaction is
+ * retried once on a fresh one: nothing was committed on the dead one.
+ */
+basira_code hub_tx(basira_hub *hub, basira_code (*fn)(PGconn *c, void *ctx, basira_error *err),
+                   void *ctx, basira_error *err);
+
+/* The node row (id, public key) of an enrolled node, locked FOR UPDATE; then check sig over bytes.
+ */
+basira_code hub_node_verify(PGconn *c, const char *node, const void *bytes, size_t len,
+                            const char *sig_hex, char node_id[24], basira_error *err);
+
+#endif

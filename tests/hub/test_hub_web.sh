@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The hub's web app in Chromium (hub_browser_test.js) against a real hub on a private
+# PostgreSQL with one clinic node's cases synced. Skips (77) without chromium or node.
+# Usage: test_hub_web.sh MAKE_FIXTURES
+set -u
+B=${BASIRA_CLI:?}
+FIX=${1:?make_fixtures}
+command -v node >/dev/null || { echo "SKIP: node not installed"; exit 77; }
+[ -x "${BASIRA_CHROMIUM:-/usr/bin/chromium}" ] || { echo "SKIP: chromium not installed"; exit 77; }
+here=$(cd "$(dirname "$0")" && pwd)
+if [ ! -d "$here/../web/node_modules/playwright-core" ]; then
+  command -v npm >/dev/null && (cd "$here/../web" && timeout 180 npm ci --no-audit --no-fund --loglevel=error) ||
+    { echo "SKIP: playwright-core missing (cd tests/web && npm ci)"; exit 77; }
+fi
+T=$(mktemp -d)
+trap 'hub_cleanup' EXIT
+. "$here/lib.sh"
+base=$((25500 + (RANDOM % 40) * 10))
+mkdir -p "$T/fx" && "$FIX" "$T/fx" >/dev/null || { echo "FAIL fixtures"; exit 1; }
+MODEL=$T/fx/tiny.safetensors
+pg_start $base
+"$B" hub init --db "$DB" >/dev/null
+printf 'derm-password-1\n' > "$T/dpw"; printf 'audit-password-1\n' > "$T/apw"
+"$B" hub user add --db "$DB" --role dermatologist --password-file "$T/dpw" drA >/dev/null
+"$B" hub user add --db "$DB" --role auditor --password-file "$T/apw" audA >/dev/null
+hub_start $((base + 1))
+node_new fes01
+node_serve fes01 $((base + 2))
+enrol fes01
+high=$(new_case fes01 PT-HIGH true "$T/fx/photo.jpg")
+low=$(api fes01 POST /cases -H 'Content-Type: application/json' \
+  -d '{"patient_ref":"PT-LOW","age":30,"sex":"male","body_site":"arm","history":{"changed":false,"bleeding":false},"consent":{"care":true,"research":false,"remote_review":true,"recorded_by":"gp1"}}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+api fes01 POST "/cases/$low/decision" -H 'Content-Type: application/json' \
+  -d '{"accept_ai":false,"category":"low","reason":"benign naevus","referral":"none"}' >/dev/null
+sync_once fes01 >/dev/null || { echo "FAIL sync"; exit 1; }
+node "$here/hub_browser_test.js" "$(HUB)" fes01 "$high" "$low" "${BASIRA_BUILD_DIR:-$T}/tests/hub/artefacts"
+rc=$?
+[ $rc -eq 0 ] || exit $rc
+check "the reply from the browser reaches the node" "sync_once fes01 >/dev/null && api fes01 GET /cases/$high | grep -q 'mélanome suspecté'"
+exit $fail

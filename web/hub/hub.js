@@ -1,0 +1,254 @@
+// hub.js - the regional hub's web app: dermatologists' worklist across clinics, the case
+// view (photos zoomable, AI result with its explanation, history, earlier lesions), the
+// reply form, and the auditors' view of each node's audit chain. French, Arabic (RTL,
+// embedded Latin text isolated in <bdi>) and English, chosen per user in the page.
+// Talks to the hub's JSON API with HTTP Basic credentials kept in memory only.
+'use strict';
+
+const T = {
+  en: {
+    title: 'Basira — regional hub', signin: 'Sign in', username: 'Username', password: 'Password',
+    logout: 'Sign out', worklist: 'Worklist', nodes: 'Clinics and audit chains',
+    order: 'Ordered by category (high first), AI risk index, then waiting time.',
+    category: 'Category', risk: 'Risk index', waiting: 'Waiting', clinic: 'Clinic', age: 'Age',
+    site: 'Site', reply: 'Reply', empty: 'No case is waiting.', back: '← Worklist',
+    reply_title: 'Your reply to the clinic', plan: 'Plan', diagnosis: 'Diagnosis',
+    message: 'Message to the GP', send: 'Send the reply', sent: 'Reply recorded; the clinic receives it at its next sync.',
+    urgent_visit: 'Urgent in-person visit', biopsy: 'Biopsy', follow_up: 'Follow-up', reassure: 'Reassure',
+    high: 'high', medium: 'medium', low: 'low', none: 'none', bad_login: 'Wrong username or password.',
+    ai: 'AI result', candidates: 'Most likely conditions', raised: 'Category raised by',
+    history: 'History', decisions: 'Clinicians\' decisions', replies: 'Replies', earlier: 'Earlier lesions of this patient',
+    sex: 'Sex', patient: 'Patient', chain: 'Audit chain', entries: 'Entries', last_seq: 'Last change',
+    last_seen: 'Last seen', head: 'Head hash', verified: 'verified', broken: 'BROKEN',
+    changed: 'changed', bleeding: 'bleeding', itching: 'itching', yes: 'yes', no: 'no', unknown: 'not asked',
+    minutes: 'min', hours: 'h', days: 'd', error: 'Error',
+  },
+  fr: {
+    title: 'Basira — hub régional', signin: 'Se connecter', username: 'Identifiant', password: 'Mot de passe',
+    logout: 'Se déconnecter', worklist: 'Liste de travail', nodes: 'Cliniques et chaînes d\'audit',
+    order: 'Triée par catégorie (élevée d\'abord), indice de risque IA, puis temps d\'attente.',
+    category: 'Catégorie', risk: 'Indice de risque', waiting: 'Attente', clinic: 'Clinique', age: 'Âge',
+    site: 'Siège', reply: 'Réponse', empty: 'Aucun cas en attente.', back: '← Liste de travail',
+    reply_title: 'Votre réponse à la clinique', plan: 'Conduite', diagnosis: 'Diagnostic',
+    message: 'Message au médecin généraliste', send: 'Envoyer la réponse', sent: 'Réponse enregistrée ; la clinique la recevra à sa prochaine synchronisation.',
+    urgent_visit: 'Consultation urgente en présentiel', biopsy: 'Biopsie', follow_up: 'Suivi', reassure: 'Rassurer',
+    high: 'élevée', medium: 'moyenne', low: 'faible', none: 'aucune', bad_login: 'Identifiant ou mot de passe incorrect.',
+    ai: 'Résultat de l\'IA', candidates: 'Affections les plus probables', raised: 'Catégorie relevée par',
+    history: 'Anamnèse', decisions: 'Décisions des cliniciens', replies: 'Réponses', earlier: 'Lésions antérieures de ce patient',
+    sex: 'Sexe', patient: 'Patient', chain: 'Chaîne d\'audit', entries: 'Entrées', last_seq: 'Dernière modification',
+    last_seen: 'Vu pour la dernière fois', head: 'Empreinte de tête', verified: 'vérifiée', broken: 'ROMPUE',
+    changed: 'a changé', bleeding: 'saigne', itching: 'démange', yes: 'oui', no: 'non', unknown: 'non demandé',
+    minutes: 'min', hours: 'h', days: 'j', error: 'Erreur',
+  },
+  ar: {
+    title: 'بصيرة — المركز الإقليمي', signin: 'تسجيل الدخول', username: 'اسم المستخدم', password: 'كلمة المرور',
+    logout: 'تسجيل الخروج', worklist: 'قائمة العمل', nodes: 'العيادات وسلاسل التدقيق',
+    order: 'مرتبة حسب الفئة (المرتفعة أولًا)، ثم مؤشر الخطر، ثم مدة الانتظار.',
+    category: 'الفئة', risk: 'مؤشر الخطر', waiting: 'الانتظار', clinic: 'العيادة', age: 'العمر',
+    site: 'الموضع', reply: 'الرد', empty: 'لا توجد حالة في الانتظار.', back: 'قائمة العمل →',
+    reply_title: 'ردّك على العيادة', plan: 'الخطة', diagnosis: 'التشخيص',
+    message: 'رسالة إلى الطبيب العام', send: 'إرسال الرد', sent: 'سُجّل الرد؛ ستستلمه العيادة في مزامنتها القادمة.',
+    urgent_visit: 'زيارة حضورية عاجلة', biopsy: 'خزعة', follow_up: 'متابعة', reassure: 'طمأنة',
+    high: 'مرتفعة', medium: 'متوسطة', low: 'منخفضة', none: 'لا شيء', bad_login: 'اسم المستخدم أو كلمة المرور غير صحيحة.',
+    ai: 'نتيجة الذكاء الاصطناعي', candidates: 'الحالات الأكثر احتمالًا', raised: 'رُفعت الفئة بسبب',
+    history: 'السوابق', decisions: 'قرارات الأطباء', replies: 'الردود', earlier: 'آفات سابقة لهذا المريض',
+    sex: 'الجنس', patient: 'المريض', chain: 'سلسلة التدقيق', entries: 'المدخلات', last_seq: 'آخر تغيير',
+    last_seen: 'آخر ظهور', head: 'بصمة الرأس', verified: 'موثَّقة', broken: 'مكسورة',
+    changed: 'تغيّرت', bleeding: 'تنزف', itching: 'تحكّ', yes: 'نعم', no: 'لا', unknown: 'لم يُسأل',
+    minutes: 'د', hours: 'س', days: 'ي', error: 'خطأ',
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+let lang = (localStorage.getItem('basira-hub-lang') || navigator.language || 'fr').slice(0, 2);
+if (!T[lang]) lang = 'fr';
+let auth = null;
+let current = null;
+const t = (k) => (T[lang][k] !== undefined ? T[lang][k] : k);
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v; else if (k.startsWith('on')) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(k == null ? '' : String(k)));
+  return e;
+}
+// Latin text (node names, references, numbers) inside Arabic: isolated so it reads right.
+const bdi = (s) => el('bdi', {}, s == null ? '—' : String(s));
+
+function applyLang() {
+  document.documentElement.lang = lang;
+  document.documentElement.dir = lang === 'ar' ? 'rtl' : 'ltr';
+  document.title = t('title');
+  for (const n of document.querySelectorAll('[data-t]')) n.textContent = t(n.dataset.t);
+  $('lang').value = lang;
+  if (current) openCase(current.node, current.case_id);
+  else if (auth && !$('worklist').hidden) loadWorklist();
+  else if (auth && !$('nodes').hidden) loadNodes();
+}
+
+async function api(method, path, body) {
+  const r = await fetch('/api/v1/' + path, {
+    method, headers: { Authorization: 'Basic ' + auth, 'Accept-Language': lang, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined, cache: 'no-store',
+  });
+  const j = r.headers.get('Content-Type') && r.headers.get('Content-Type').includes('json') ? await r.json() : null;
+  return { status: r.status, json: j, res: r };
+}
+
+async function photoUrl(sha) {
+  const r = await fetch('/api/v1/photos/' + sha, { headers: { Authorization: 'Basic ' + auth } });
+  return r.ok ? URL.createObjectURL(await r.blob()) : '';
+}
+
+function show(id) {
+  for (const s of ['login', 'worklist', 'case', 'nodes']) $(s).hidden = s !== id;
+}
+
+function waiting(sec) {
+  if (sec == null) return '—';
+  if (sec < 3600) return Math.max(0, Math.round(sec / 60)) + ' ' + t('minutes');
+  if (sec < 86400) return Math.round(sec / 3600) + ' ' + t('hours');
+  return Math.round(sec / 86400) + ' ' + t('days');
+}
+
+function catBadge(c) {
+  return el('span', { class: 'cat cat-' + (c || 'none'), 'data-category': c || 'none' }, t(c || 'none'));
+}
+
+async function loadWorklist() {
+  current = null;
+  const r = await api('GET', 'cases');
+  if (r.status !== 200) return;
+  show('worklist');
+  const tb = $('cases').tBodies[0];
+  tb.replaceChildren();
+  $('empty').hidden = r.json.items.length > 0;
+  for (const c of r.json.items) {
+    const img = el('img', { class: 'thumb', alt: '' });
+    if (c.thumbnail) photoUrl(c.thumbnail).then((u) => { if (u) img.src = u; });
+    const tr = el('tr', { 'data-node': c.node, 'data-case': c.case_id, onclick: () => openCase(c.node, c.case_id) },
+      el('td', {}, img), el('td', {}, catBadge(c.category)),
+      el('td', {}, bdi(c.risk_index == null ? '—' : Math.round(c.risk_index))),
+      el('td', {}, bdi(waiting(c.waiting_s))), el('td', {}, bdi(c.node)), el('td', {}, bdi(c.age)),
+      el('td', {}, bdi(c.body_site)), el('td', {}, c.reply ? t(c.reply.plan) : '—'));
+    tb.append(tr);
+  }
+}
+
+function tri(v) { return v === true ? t('yes') : v === false ? t('no') : t('unknown'); }
+
+async function openCase(node, id) {
+  const r = await api('GET', 'cases/' + encodeURIComponent(node) + '/' + id);
+  if (r.status !== 200) return;
+  const c = r.json;
+  current = { node, case_id: id };
+  show('case');
+  $('case-title').replaceChildren(bdi(c.node), ' / ', bdi(c.case_id), ' — ', catBadge(c.category));
+  const photos = $('photos');
+  photos.replaceChildren();
+  for (const im of c.images) {
+    if (!im.photo) continue;
+    const img = el('img', { alt: t('ai'), 'data-sha': im.photo, onclick: (e) => e.target.classList.toggle('zoomed') });
+    photoUrl(im.photo).then((u) => { if (u) img.src = u; });
+    photos.append(img);
+  }
+  const body = $('case-body');
+  body.replaceChildren();
+  const h = c.history || {};
+  body.append(el('dl', {},
+    el('dt', {}, t('patient')), el('dd', {}, bdi(c.patient_ref)),
+    el('dt', {}, t('age')), el('dd', {}, bdi(c.age)),
+    el('dt', {}, t('sex')), el('dd', {}, bdi(c.sex)),
+    el('dt', {}, t('site')), el('dd', {}, bdi(c.body_site)),
+    el('dt', {}, t('history')), el('dd', {}, `${t('changed')}: ${tri(h.changed)} · ${t('bleeding')}: ${tri(h.bleeding)} · ${t('itching')}: ${tri(h.itching)}`),
+    el('dt', {}, t('waiting')), el('dd', {}, bdi(waiting(c.waiting_s)))));
+  for (const im of c.images) {
+    const risk = im.result && im.result.risk;
+    if (!risk) continue;
+    const sec = el('section', { class: 'ai' }, el('h3', {}, t('ai')),
+      el('p', {}, t('risk'), ': ', bdi(risk.index), ' — ', catBadge(risk.category)));
+    if (risk.raised_by && risk.raised_by.length) sec.append(el('p', {}, t('raised') + ': ', bdi(risk.raised_by.join(', '))));
+    const cands = im.result.candidates || [];
+    if (cands.length) {
+      sec.append(el('h4', {}, t('candidates')));
+      const ul = el('ul');
+      for (const k of cands.slice(0, 3)) ul.append(el('li', {}, bdi((k.name || k.code || k.class || '') + ' ' + Math.round(100 * (k.probability || 0)) + ' %')));
+      sec.append(ul);
+    }
+    body.append(sec);
+  }
+  const list = (title, items, fmt) => {
+    if (!items || !items.length) return;
+    const ul = el('ul');
+    for (const x of items) ul.append(el('li', {}, ...fmt(x)));
+    body.append(el('h3', {}, t(title)), ul);
+  };
+  list('decisions', c.decisions, (d) => [bdi(d.decided_at), ' ', catBadge(d.category), ' ', bdi(d.decided_by), d.reason ? ' — ' : '', d.reason ? bdi(d.reason) : '']);
+  list('replies', c.replies, (p) => [bdi(p.author), ': ', t(p.plan), p.diagnosis ? ' — ' : '', p.diagnosis ? bdi(p.diagnosis) : '', p.message ? ' — ' : '', p.message ? bdi(p.message) : '']);
+  list('earlier', c.earlier_cases, (e) => [bdi(e.case_id), ' ', catBadge(e.category), ' ', bdi(e.body_site), ' ', bdi(e.created_at)]);
+  $('reply-status').textContent = '';
+}
+
+async function loadNodes() {
+  current = null;
+  const r = await api('GET', 'nodes');
+  if (r.status !== 200) return;
+  show('nodes');
+  const tb = $('node-table').tBodies[0];
+  tb.replaceChildren();
+  for (const n of r.json.items) {
+    tb.append(el('tr', { 'data-node': n.node },
+      el('td', {}, bdi(n.node)),
+      el('td', { class: n.audit_ok ? 'good' : 'bad' }, n.audit_ok ? t('verified') : t('broken') + (n.audit_error ? ' (' + n.audit_error + ')' : '')),
+      el('td', {}, bdi(n.audit_entries)), el('td', {}, bdi(n.last_seq)), el('td', {}, bdi(n.last_seen)),
+      el('td', { class: 'ltr' }, bdi(n.audit_head ? n.audit_head.slice(0, 16) + '…' : '—'))));
+  }
+}
+
+async function login(ev) {
+  ev.preventDefault();
+  auth = btoa(unescape(encodeURIComponent($('user').value + ':' + $('pass').value)));
+  $('pass').value = '';
+  const w = await api('GET', 'cases');
+  const n = await api('GET', 'nodes');
+  if (w.status !== 200 && n.status !== 200) {
+    auth = null;
+    $('login-error').textContent = t('bad_login');
+    return;
+  }
+  $('login-error').textContent = '';
+  $('tab-worklist').hidden = w.status !== 200;
+  $('tab-nodes').hidden = n.status !== 200;
+  $('logout').hidden = false;
+  if (w.status === 200) loadWorklist(); else loadNodes();
+}
+
+async function sendReply(ev) {
+  ev.preventDefault();
+  const r = await api('POST', 'cases/' + encodeURIComponent(current.node) + '/' + current.case_id + '/reply',
+    { plan: $('plan').value, diagnosis: $('diagnosis').value || undefined, message: $('message').value || undefined });
+  const st = $('reply-status');
+  if (r.status === 201) {
+    $('diagnosis').value = '';
+    $('message').value = '';
+    await openCase(current.node, current.case_id);
+    st.className = 'ok';
+    st.textContent = t('sent');
+  } else {
+    st.className = 'error';
+    st.textContent = t('error') + ': ' + (r.json && r.json.error ? r.json.error.message : r.status);
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('login-form').addEventListener('submit', login);
+  $('reply-form').addEventListener('submit', sendReply);
+  $('back').addEventListener('click', loadWorklist);
+  $('tab-worklist').addEventListener('click', loadWorklist);
+  $('tab-nodes').addEventListener('click', loadNodes);
+  $('logout').addEventListener('click', () => { auth = null; current = null; location.reload(); });
+  $('lang').addEventListener('change', () => { lang = $('lang').value; localStorage.setItem('basira-hub-lang', lang); applyLang(); });
+  applyLang();
+});
