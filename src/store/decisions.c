@@ -220,7 +220,8 @@ static char *decision_audit_detail(int64_t version, const basira_decision *d, ba
                           d->accept_ai ? "accepted" : "overridden", "category", category,
                           "ai_category", ai, "referral", d->referral ? d->referral : "none",
                           "reason", d->reason, "note", d->note, "follow_up", follow_up ? fu : NULL);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    /* Checked by parsing it back: jansson can emit malformed JSON when memory runs out. */
+    char *text = store_json_text(j);
     json_decref(j);
     return text;
 }
@@ -271,7 +272,7 @@ static basira_code case_update(basira_store *st, int64_t case_id, int64_t versio
     basira_code rc = store_decisions_locked(st, case_id, &all, err);
     if (rc)
         return rc;
-    char *latest = json_dumps(json_array_get(all, json_array_size(all) - 1), JSON_COMPACT);
+    char *latest = store_json_text(json_array_get(all, json_array_size(all) - 1));
     json_decref(all);
     if (!latest)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);

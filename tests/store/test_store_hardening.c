@@ -58,20 +58,24 @@ static void test_key_file_hygiene(void)
     /* Readable by others (0644, what `head -c 32 /dev/urandom > key` gives with umask 022). */
     random_key(key);
     chmod(key, 0644);
-    CHECK_EQ_INT(basira_store_open(dir, &k, 1, &test_fast_store, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_open(dir, &k, 1, &test_fast_store, &st, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
     CHECK(strstr(err.message, "chmod 600") != NULL);
     chmod(key, 0666);
-    CHECK_EQ_INT(basira_store_open(dir, &k, 1, &test_fast_store, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_open(dir, &k, 1, &test_fast_store, &st, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
 
     /* 32 identical bytes, or a short repeated pattern: not a secret. */
     unsigned char same[32];
     memset(same, 'A', sizeof same);
     write_bytes(key, same, sizeof same, 0600);
-    CHECK_EQ_INT(basira_store_open(dir, &k, 1, &test_fast_store, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_open(dir, &k, 1, &test_fast_store, &st, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
     CHECK(strstr(err.message, "random") != NULL);
     const char *pattern = "abababababababababababababababababababab";
     write_bytes(key, (const unsigned char *)pattern, strlen(pattern), 0600);
-    CHECK_EQ_INT(basira_store_open(dir, &k, 1, &test_fast_store, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_open(dir, &k, 1, &test_fast_store, &st, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
 
     /* A good key: 32 random bytes, owner only, outside the data folder. */
     random_key(key);
@@ -97,13 +101,15 @@ static void test_key_file_hygiene(void)
     snprintf(inner, sizeof inner, "%s/db.key", dir);
     CHECK(rename(key, inner) == 0);
     basira_store_key ki = {NULL, inner};
-    CHECK_EQ_INT(basira_store_open(dir, &ki, 0, &test_fast_store, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_open(dir, &ki, 0, &test_fast_store, &st, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
     CHECK(strstr(err.message, "data folder") != NULL);
     /* Through a relative path with "..", too. */
     char sneaky[800];
     snprintf(sneaky, sizeof sneaky, "%s/../hyg/db.key", dir);
     basira_store_key ks = {NULL, sneaky};
-    CHECK_EQ_INT(basira_store_open(dir, &ks, 0, &test_fast_store, &st, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_store_open(dir, &ks, 0, &test_fast_store, &st, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
     CHECK(rename(inner, key) == 0);
     CHECK_EQ_INT(basira_store_open(dir, &k, 0, &test_fast_store, &st, &err), BASIRA_OK);
     basira_store_free(st);
