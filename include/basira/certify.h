@@ -40,12 +40,12 @@ extern "C" {
 
 /* One labelled test case as the model (and optionally its parent) scored it. */
 typedef struct basira_certify_case {
-    const char *id;          /* image name, listed among false negatives / positives */
-    const char *group;       /* phototype group ("I".."VI" or an ITA category); NULL unknown */
-    const char *lesion_type; /* recorded class code */
-    int malignant;           /* recorded truth: 1 malignant or pre-malignant */
-    double p_malignant;      /* calibrated P(malignant) of the model */
-    double p_parent;         /* of the parent model; NaN when there is none */
+    const char *id;               /* image name, listed among false negatives / positives */
+    const char *group;            /* phototype group ("I".."VI" or an ITA category); NULL unknown */
+    const char *lesion_type;      /* recorded class code */
+    int malignant;                /* recorded truth: 1 malignant or pre-malignant */
+    double p_malignant;           /* calibrated P(malignant) of the model */
+    double p_parent;              /* of the parent model; NaN when there is none */
     const char *adjudicated_type; /* adjudicated class code; NULL when not reviewed */
     int adjudicated_malignant;    /* its truth; ignored when adjudicated_type is NULL */
 } basira_certify_case;

@@ -213,7 +213,6 @@ basira_code basira_eval_reliability_svg(const json_t *calibration, const char *t
 /* Age band used in breakdowns: "<30", "30-49", "50-69", ">=70", or NULL when unknown. */
 const char *basira_eval_age_band(const char *age);
 
-
 /* ---- paired comparisons (paired.c) ---------------------------------------------- */
 
 /* Two correlated AUCs (model a and model b scored on the same cases). */
@@ -234,7 +233,7 @@ basira_code basira_auc_delong_paired(const double *a, const double *b, const int
 
 /* Agreement of two raters beyond chance. */
 typedef struct basira_kappa {
-    double kappa, lo, hi;       /* Cohen's kappa with its asymptotic 95% interval */
+    double kappa, lo, hi;      /* Cohen's kappa with its asymptotic 95% interval */
     double observed, expected; /* agreement observed and expected by chance */
     long n;
 } basira_kappa;

@@ -94,18 +94,18 @@ static basira_code metrics(const basira_certify_case *c, const size_t *idx, size
     }
     json_t *bins = json_array();
     for (int b = 0; b < BASIRA_EVAL_ECE_BINS; b++)
-        json_array_append_new(
-            bins, json_pack("{s:f, s:f, s:I, s:o, s:o}", "lo", cal.bins[b].lo, "hi", cal.bins[b].hi,
-                            "n", (json_int_t)cal.bins[b].n, "mean_conf", num(cal.bins[b].mean_conf),
-                            "frac_positive", num(cal.bins[b].frac_positive)));
+        json_array_append_new(bins, json_pack("{s:f, s:f, s:I, s:o, s:o}", "lo", cal.bins[b].lo,
+                                              "hi", cal.bins[b].hi, "n", (json_int_t)cal.bins[b].n,
+                                              "mean_conf", num(cal.bins[b].mean_conf),
+                                              "frac_positive", num(cal.bins[b].frac_positive)));
     *auc_out = auc.value;
-    *out = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:o, s:I, s:I}",
-                     "n", (json_int_t)m, "n_malignant", (json_int_t)(tp + fn), "sensitivity",
-                     prop(tp, tp + fn), "specificity", prop(tn, tn + fp), "ppv", prop(tp, tp + fp),
-                     "npv", prop(tn, tn + fn), "auc", "value", num(auc.value), "lo", num(auc.lo),
-                     "hi", num(auc.hi), "ece", num(cal.ece), "reliability", bins,
-                     "false_negatives", fns, "false_positives", fps, "n_false_negatives",
-                     (json_int_t)fn, "n_false_positives", (json_int_t)fp);
+    *out = json_pack(
+        "{s:I, s:I, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:o, s:I, s:I}", "n",
+        (json_int_t)m, "n_malignant", (json_int_t)(tp + fn), "sensitivity", prop(tp, tp + fn),
+        "specificity", prop(tn, tn + fp), "ppv", prop(tp, tp + fp), "npv", prop(tn, tn + fn), "auc",
+        "value", num(auc.value), "lo", num(auc.lo), "hi", num(auc.hi), "ece", num(cal.ece),
+        "reliability", bins, "false_negatives", fns, "false_positives", fps, "n_false_negatives",
+        (json_int_t)fn, "n_false_positives", (json_int_t)fp);
     if (!*out)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     return BASIRA_OK;
@@ -424,8 +424,8 @@ static double pick(const json_t *m, const char *metric, const char *stat)
     return json_is_number(x) ? json_number_value(x) : NAN;
 }
 
-static const char *const group_metrics[] = {"sensitivity", "specificity", "ppv", "npv", "auc",
-                                            "ece"};
+static const char *const group_metrics[] = {"sensitivity", "specificity", "ppv",
+                                            "npv",         "auc",         "ece"};
 
 static int is_group_metric(const char *m)
 {
@@ -499,19 +499,18 @@ static basira_code judge(const json_t *crit, size_t i, const json_t *report, lon
         json_array_append_new(
             ev, evidence("overall", (long)json_integer_value(json_object_get(ov, "n")), x));
     } else {
-        const json_t *src = !strcmp(metric, "auc_gap") ? json_object_get(report, "group_gap")
-                            : !strcmp(metric, "auc_vs_parent")
-                                ? json_object_get(report, "parent")
-                                : json_object_get(json_object_get(report, "adjudication"),
-                                                  "kappa_malignant");
+        const json_t *src =
+            !strcmp(metric, "auc_gap") ? json_object_get(report, "group_gap")
+            : !strcmp(metric, "auc_vs_parent")
+                ? json_object_get(report, "parent")
+                : json_object_get(json_object_get(report, "adjudication"), "kappa_malignant");
         const char *vk = !strcmp(metric, "auc_vs_parent") ? "difference" : "value";
         const char *key = !strcmp(stat, "lower") ? "lo" : !strcmp(stat, "upper") ? "hi" : vk;
         const json_t *x = json_object_get(src, key);
         double xv = json_is_number(x) ? json_number_value(x) : NAN;
         ok = compare(xv, op, v);
-        json_array_append_new(ev, evidence(metric, (long)json_integer_value(
-                                                       json_object_get(report, "n")),
-                                           xv));
+        json_array_append_new(
+            ev, evidence(metric, (long)json_integer_value(json_object_get(report, "n")), xv));
     }
     *pass = ok;
     *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:b, s:o}", "id", id ? id : metric, "metric",

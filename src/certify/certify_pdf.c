@@ -54,8 +54,8 @@ static double text(doc *d, const char *s, double x, double w, double size, int b
     pango_context_set_base_dir(ctx, d->rtl ? PANGO_DIRECTION_RTL : PANGO_DIRECTION_LTR);
     pango_layout_context_changed(l);
     pango_layout_set_auto_dir(l, FALSE);
-    PangoFontDescription *fd = pango_font_description_from_string(d->rtl ? FONTS_ARABIC
-                                                                          : FONTS_LATIN);
+    PangoFontDescription *fd =
+        pango_font_description_from_string(d->rtl ? FONTS_ARABIC : FONTS_LATIN);
     pango_font_description_set_size(fd, (gint)(size * PANGO_SCALE));
     if (bold)
         pango_font_description_set_weight(fd, PANGO_WEIGHT_BOLD);
@@ -137,7 +137,8 @@ static void table(doc *d, const json_t *groups, const char *first)
     json_array_foreach(groups, i, g)
     {
         char c1[64], c2[64], c3[64], c4[64], c5[32], c6[64];
-        snprintf(c1, sizeof c1, "%lld (%lld)", (long long)json_integer_value(json_object_get(g, "n")),
+        snprintf(c1, sizeof c1, "%lld (%lld)",
+                 (long long)json_integer_value(json_object_get(g, "n")),
                  (long long)json_integer_value(json_object_get(g, "n_malignant")));
         fmt_ci(json_object_get(g, "sensitivity"), c2, sizeof c2);
         fmt_ci(json_object_get(g, "specificity"), c3, sizeof c3);
@@ -184,8 +185,9 @@ static void reliability(doc *d, const json_t *bins)
     }
     cairo_set_source_rgb(cr, 0.08, 0.09, 0.11);
     d->y = y0 + 4.0;
-    para(d, tr(d, N_("Bars: observed share of malignant lesions per bin of predicted "
-                     "probability; diagonal: perfect calibration.")),
+    para(d,
+         tr(d, N_("Bars: observed share of malignant lesions per bin of predicted "
+                  "probability; diagonal: perfect calibration.")),
          7.5, 0);
 }
 
@@ -202,9 +204,9 @@ static void listing(doc *d, const json_t *groups)
             if (!json_array_size(a))
                 continue;
             char buf[4096];
-            size_t used = (size_t)snprintf(buf, sizeof buf, "\u2068%s\u2069 — %s: \u2066",
-                                           json_string_value(json_object_get(g, "value")),
-                                           names[k]);
+            size_t used =
+                (size_t)snprintf(buf, sizeof buf, "\u2068%s\u2069 — %s: \u2066",
+                                 json_string_value(json_object_get(g, "value")), names[k]);
             size_t j;
             json_t *id;
             json_array_foreach(a, j, id)
@@ -230,13 +232,13 @@ static void criteria(doc *d, const json_t *list)
     {
         char buf[1024];
         int pass = json_is_true(json_object_get(c, "pass"));
-        size_t used = (size_t)snprintf(
-            buf, sizeof buf, "%s  \u2066%s: %s (%s) %s %g\u2069 — ",
-            pass ? tr(d, N_("PASS")) : tr(d, N_("FAIL")),
-            json_string_value(json_object_get(c, "id")),
-            json_string_value(json_object_get(c, "metric")),
-            json_string_value(json_object_get(c, "statistic")),
-            json_string_value(json_object_get(c, "op")), jnum(c, "value"));
+        size_t used =
+            (size_t)snprintf(buf, sizeof buf, "%s  \u2066%s: %s (%s) %s %g\u2069 — ",
+                             pass ? tr(d, N_("PASS")) : tr(d, N_("FAIL")),
+                             json_string_value(json_object_get(c, "id")),
+                             json_string_value(json_object_get(c, "metric")),
+                             json_string_value(json_object_get(c, "statistic")),
+                             json_string_value(json_object_get(c, "op")), jnum(c, "value"));
         size_t j;
         json_t *e;
         json_array_foreach(json_object_get(c, "evidence"), j, e)
@@ -302,8 +304,8 @@ static void body(doc *d, const json_t *r, const basira_certify_identity *id)
     table(d, json_object_get(r, "groups"), tr(d, N_("phototype")));
     const json_t *gap = json_object_get(r, "group_gap");
     if (isfinite(jnum(gap, "value"))) {
-        snprintf(buf, sizeof buf,
-                 "%s: \u2066%.3f [%.3f, %.3f] (%s − %s)\u2069",
+        snprintf(buf, sizeof buf, "%s: \u2066%.3f [%.3f, %.3f] (%s − %s)\u2069",
+                 /* xgettext:no-c-format */
                  tr(d, N_("AUC gap between the best and the worst group (bootstrap 95% interval)")),
                  jnum(gap, "value"), jnum(gap, "lo"), jnum(gap, "hi"),
                  json_string_value(json_object_get(gap, "best")),
@@ -322,8 +324,7 @@ static void body(doc *d, const json_t *r, const basira_certify_identity *id)
     const json_t *par = json_object_get(r, "parent");
     if (json_is_object(par)) {
         heading(d, tr(d, N_("Comparison with the parent model")));
-        snprintf(buf, sizeof buf,
-                 "%s: \u2066%.3f − %.3f = %+.3f [%+.3f, %+.3f], p = %.4f\u2069",
+        snprintf(buf, sizeof buf, "%s: \u2066%.3f − %.3f = %+.3f [%+.3f, %+.3f], p = %.4f\u2069",
                  tr(d, N_("AUC of the model minus the parent's (DeLong test, same cases)")),
                  jnum(par, "auc_model"), jnum(par, "auc_parent"), jnum(par, "difference"),
                  jnum(par, "lo"), jnum(par, "hi"), jnum(par, "p_value"));
@@ -334,14 +335,14 @@ static void body(doc *d, const json_t *r, const basira_certify_identity *id)
         heading(d, tr(d, N_("Agreement with the adjudicated labels")));
         const json_t *kt = json_object_get(adj, "kappa_lesion_type");
         const json_t *km = json_object_get(adj, "kappa_malignant");
-        snprintf(buf, sizeof buf, "%s: \u2066%.3f [%.3f, %.3f]\u2069 — %s: \u2066%.3f [%.3f, %.3f]\u2069",
+        snprintf(buf, sizeof buf,
+                 "%s: \u2066%.3f [%.3f, %.3f]\u2069 — %s: \u2066%.3f [%.3f, %.3f]\u2069",
                  tr(d, N_("Cohen's kappa, lesion type")), jnum(kt, "value"), jnum(kt, "lo"),
-                 jnum(kt, "hi"), tr(d, N_("malignant or not")), jnum(km, "value"),
-                 jnum(km, "lo"), jnum(km, "hi"));
+                 jnum(kt, "hi"), tr(d, N_("malignant or not")), jnum(km, "value"), jnum(km, "lo"),
+                 jnum(km, "hi"));
         para(d, buf, 8.5, 0);
         json_t *sc = json_pack("[O]", json_object_get(adj, "scored_against_adjudicated"));
-        json_object_set_new(json_array_get(sc, 0), "value",
-                            json_string(tr(d, N_("adjudicated"))));
+        json_object_set_new(json_array_get(sc, 0), "value", json_string(tr(d, N_("adjudicated"))));
         table(d, sc, tr(d, N_("cases")));
         json_decref(sc);
     }
@@ -349,6 +350,7 @@ static void body(doc *d, const json_t *r, const basira_certify_identity *id)
     listing(d, json_object_get(r, "groups"));
     d->y += 8.0;
     para(d,
+         /* xgettext:no-c-format */
          tr(d, N_("Figures measured on the test set named by the manifest above, with 95% "
                   "intervals (Wilson for proportions, DeLong for AUC). They hold for photos "
                   "like these only.")),

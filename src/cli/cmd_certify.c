@@ -97,8 +97,7 @@ static basira_code manifest_hash(const char *csv_path, const char *images, const
     }
     if (path && !(f = fopen(path, "w"))) {
         basira_csv_free(csv);
-        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), path,
-                                strerror(errno));
+        return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), path, strerror(errno));
     }
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
@@ -328,7 +327,6 @@ static int run_certify(int argc, char **argv)
         basira_error_set(&err, BASIRA_E_NOMEM, NULL);
         goto fail;
     }
-    /* The criteria first: a typo there must not cost an hour of prediction. */
     if (!(criteria = json_load_file(op.criteria, JSON_REJECT_DUPLICATES, &je))) {
         basira_error_set(&err, BASIRA_E_FORMAT, _("%s: invalid JSON at line %d: %s"), op.criteria,
                          je.line, je.text);
@@ -336,6 +334,17 @@ static int run_certify(int argc, char **argv)
         status = BASIRA_EXIT_USAGE;
         goto out;
     }
+    basira_certify_options co;
+    basira_certify_options_default(&co);
+    int pass = 0;
+    /* The criteria are checked on an empty set first: a typo must not cost an hour. */
+    if (basira_certify_run(NULL, 0, &co, criteria, &report, &pass, &err)) {
+        basira_cli_report(op.criteria, &err);
+        status = BASIRA_EXIT_USAGE;
+        goto out;
+    }
+    json_decref(report);
+    report = NULL;
     if (eval_cli_predict(&op.in, info, sha, &set, &failed, &err))
         goto fail;
     if (op.parent) {
@@ -350,15 +359,12 @@ static int run_certify(int argc, char **argv)
         goto fail;
     }
     if (build_cases(&op, info, set, pset, cases, &err) ||
-        manifest_hash(op.in.csv, op.in.images, op.in.image_col, op.in.label_col, op.manifest,
-                      mhash, &err))
+        manifest_hash(op.in.csv, op.in.images, op.in.image_col, op.in.label_col, op.manifest, mhash,
+                      &err))
         goto fail;
-    basira_certify_options co;
-    basira_certify_options_default(&co);
     co.medium_threshold = info->threshold_medium;
     co.bootstrap = (int)op.bootstrap;
     co.seed = (uint64_t)op.seed;
-    int pass = 0;
     basira_code rc = basira_certify_run(cases, n, &co, criteria, &report, &pass, &err);
     if (rc == BASIRA_E_FORMAT) {
         basira_cli_report(op.criteria, &err);
@@ -379,14 +385,14 @@ static int run_certify(int argc, char **argv)
                                   : json_null());
     json_object_set_new(report, "test_set",
                         json_pack("{s:s, s:s, s:s, s:I, s:I}", "csv", op.in.csv, "manifest_sha256",
-                                  mhash, "label_col", op.in.label_col, "evaluated",
-                                  (json_int_t)n, "failed", (json_int_t)(failed + pfailed)));
+                                  mhash, "label_col", op.in.label_col, "evaluated", (json_int_t)n,
+                                  "failed", (json_int_t)(failed + pfailed)));
     json_object_set_new(report, "date", json_string(date));
     if (op.json_out && write_json(op.json_out, report, &err))
         goto fail;
     if (op.pdf_out) {
-        basira_certify_identity id = {info->name,           info->version, sha,
-                                      op.parent ? psha : NULL, mhash,       date};
+        basira_certify_identity id = {info->name, info->version, sha, op.parent ? psha : NULL,
+                                      mhash,      date};
         if (basira_certify_pdf(report, &id, op.lang, op.pdf_out, &err))
             goto fail;
     }

@@ -95,11 +95,11 @@ basira_code basira_auc_delong_paired(const double *a, const double *b, const int
     out->difference = out->auc_a - out->auc_b;
     if (m >= 2 && k >= 2) {
         double dm = (double)m, dk = (double)k;
-        double var = (covariance(va, va, m) + covariance(vb, vb, m) - 2 * covariance(va, vb, m)) /
-                         dm +
-                     (covariance(va + m, va + m, k) + covariance(vb + m, vb + m, k) -
-                      2 * covariance(va + m, vb + m, k)) /
-                         dk;
+        double var =
+            (covariance(va, va, m) + covariance(vb, vb, m) - 2 * covariance(va, vb, m)) / dm +
+            (covariance(va + m, va + m, k) + covariance(vb + m, vb + m, k) -
+             2 * covariance(va + m, vb + m, k)) /
+                dk;
         out->se = sqrt(fmax(var, 0.0));
         out->lo = out->difference - Z95 * out->se;
         out->hi = out->difference + Z95 * out->se;

@@ -39,8 +39,8 @@ static void test_kappa(void)
 }
 
 /* Structural components by their definition (DeLong 1988), O(m n). */
-static void slow_components(const double *s, const int *y, int n, double *v10, double *v01,
-                            int *m, int *k)
+static void slow_components(const double *s, const int *y, int n, double *v10, double *v01, int *m,
+                            int *k)
 {
     *m = *k = 0;
     for (int i = 0; i < n; i++) {
@@ -189,8 +189,8 @@ static void test_report_figures(void)
     const json_t *ii = group(r, "II"), *v = group(r, "V"), *u = group(r, "unknown");
     CHECK(ii && v && u);
     /* phototypes in their order, unknown last */
-    CHECK(!strcmp(json_string_value(json_object_get(json_array_get(json_object_get(r, "groups"), 0),
-                                                    "value")),
+    CHECK(!strcmp(json_string_value(
+                      json_object_get(json_array_get(json_object_get(r, "groups"), 0), "value")),
                   "II"));
     CHECK_NEAR(at(ii, "sensitivity", "value"), 1.0, 1e-12);
     CHECK_NEAR(at(ii, "specificity", "value"), 27.0 / 30.0, 1e-12);
@@ -223,8 +223,8 @@ static void test_report_figures(void)
     size_t i;
     json_t *b;
     long tot = 0;
-    json_array_foreach(json_object_get(json_object_get(r, "overall"), "reliability"), i, b)
-        tot += (long)json_integer_value(json_object_get(b, "n"));
+    json_array_foreach(json_object_get(json_object_get(r, "overall"), "reliability"), i, b) tot +=
+        (long)json_integer_value(json_object_get(b, "n"));
     CHECK_EQ_INT((int)tot, NC);
     json_decref(r);
     json_decref(crit);
@@ -288,9 +288,9 @@ static void test_criteria(void)
                          &pass, &r),
                  BASIRA_E_FORMAT);
     CHECK(r == NULL && !pass);
-    CHECK_EQ_INT(verdict("{\"criteria\": [{\"metric\": \"auc\", \"op\": \"=>\", \"value\": 0}]}",
-                         &pass, &r),
-                 BASIRA_E_FORMAT);
+    CHECK_EQ_INT(
+        verdict("{\"criteria\": [{\"metric\": \"auc\", \"op\": \"=>\", \"value\": 0}]}", &pass, &r),
+        BASIRA_E_FORMAT);
     CHECK_EQ_INT(verdict("{\"criteria\": [{\"metric\": \"auc_gap\", \"scope\": \"each_group\", "
                          "\"op\": \"<=\", \"value\": 1}]}",
                          &pass, &r),
@@ -335,8 +335,8 @@ static void test_adjudication_and_parent(void)
     CHECK(json_number_value(json_object_get(par, "p_value")) < 0.05);
     CHECK(pass);
     /* the PDF in each language */
-    basira_certify_identity id = {"basira-derm", "1.0.0", "ab12", "cd34", "ef56",
-                                  "2026-12-01T00:00:00Z"};
+    basira_certify_identity id = {"basira-derm", "1.0.0", "ab12",
+                                  "cd34",        "ef56",  "2026-12-01T00:00:00Z"};
     const char *langs[] = {"en", "fr", "ar"};
     for (int l = 0; l < 3; l++) {
         char path[64];
