@@ -246,10 +246,12 @@ static void criteria(doc *d, const json_t *list)
             if (used + 64 >= sizeof buf)
                 break;
             double x = jnum(e, "observed");
+            char val[32];
+            snprintf(val, sizeof val, isfinite(x) ? "%.3f" : "—", x);
+            /* one isolate per item: group, n and figure stay together in an Arabic line */
             used += (size_t)snprintf(buf + used, sizeof buf - used, "%s\u2066%s (n=%lld): %s\u2069",
                                      j ? "; " : "", json_string_value(json_object_get(e, "where")),
-                                     (long long)json_integer_value(json_object_get(e, "n")), "");
-            used += (size_t)snprintf(buf + used, sizeof buf - used, isfinite(x) ? "%.3f" : "—", x);
+                                     (long long)json_integer_value(json_object_get(e, "n")), val);
         }
         if (!json_array_size(json_object_get(c, "evidence")))
             snprintf(buf + used, sizeof buf - used, "%s", tr(d, N_("no group large enough")));
