@@ -80,9 +80,9 @@ static const char *phototype(const char *v)
  * SHA-256 of the manifest: one line "<image sha256> <image name> <label>" per CSV row,
  * in the order of the file (also written to path when given).
  */
-static basira_code manifest_hash(const char *csv_path, const char *images, const char *image_col,
-                                 const char *label_col, const char *path, char hex[65],
-                                 basira_error *err)
+basira_code eval_cli_manifest_sha256(const char *csv_path, const char *images,
+                                     const char *image_col, const char *label_col, const char *path,
+                                     char hex[65], basira_error *err)
 {
     basira_csv *csv = NULL;
     basira_code rc = basira_csv_read_file(csv_path, &csv, err);
@@ -359,8 +359,8 @@ static int run_certify(int argc, char **argv)
         goto fail;
     }
     if (build_cases(&op, info, set, pset, cases, &err) ||
-        manifest_hash(op.in.csv, op.in.images, op.in.image_col, op.in.label_col, op.manifest, mhash,
-                      &err))
+        eval_cli_manifest_sha256(op.in.csv, op.in.images, op.in.image_col, op.in.label_col,
+                                 op.manifest, mhash, &err))
         goto fail;
     co.medium_threshold = info->threshold_medium;
     co.bootstrap = (int)op.bootstrap;
