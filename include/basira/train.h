@@ -231,6 +231,18 @@ basira_code basira_freeze_new(basira_net *net, const char *const *prefixes, int 
 void basira_freeze_restore(const basira_freeze *f, basira_net *net);
 void basira_freeze_free(basira_freeze *f);
 
+/* ---- near-duplicates (phash.c) ----------------------------------------------------- */
+
+typedef struct basira_image basira_image;
+/* 64-bit difference hash of a photo (9x8 grey levels, brighter than the right neighbour). */
+basira_code basira_image_dhash(const basira_image *img, uint64_t *hash, basira_error *err);
+/*
+ * Group photos whose hashes differ in at most max_distance bits (connected components):
+ * group[i] in [0, *n_groups), numbered in order of each group's first photo.
+ */
+basira_code basira_group_near_duplicates(const uint64_t *hash, size_t n, int max_distance,
+                                         int *group, size_t *n_groups, basira_error *err);
+
 #ifdef __cplusplus
 }
 #endif
