@@ -76,4 +76,20 @@ f = ad["test_figures"]
 check("before and after on the same test cases", f["parent"]["n"] == f["adapted"]["n"] > 0)
 sys.exit(0 if ok else 1)
 PY
+# `basira triage --json` gives the three partitions for every model (dermoscopy: no
+# non-neoplastic class, so 0); they sum to 1 and malignant is risk.malignant_probability.
+IMG=$D/images/$(sed -n 2p "$T/local.csv" | cut -d, -f1).jpg
+for m in "$MODEL" "$T/run/adapted.safetensors"; do
+  "$B" triage --json --force --model "$m" "$IMG" >"$T/tri.json" 2>/dev/null
+  python3 - "$T/tri.json" "$m" <<'PY' || fail=1
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+p = r["partition"]
+derm = sys.argv[2].endswith("basira-derm.safetensors")
+ok = (abs(sum(p.values()) - 1) < 1e-5 and abs(p["malignant"] - r["risk"]["malignant_probability"]) < 1e-9
+      and (p["non-neoplastic"] == 0) == derm)
+print(("ok   " if ok else "FAIL ") + "partition of " + sys.argv[2].split("/")[-1], p)
+sys.exit(0 if ok else 1)
+PY
+done
 exit $fail
