@@ -96,9 +96,12 @@ static basira_code write_parent_classes(const basira_model_info *info, const cha
     cl.n = info->num_classes;
     for (int c = 0; c < cl.n; c++) {
         snprintf(cl.c[c].code, sizeof cl.c[c].code, "%s", info->classes[c].code);
-        snprintf(cl.c[c].name_en, sizeof cl.c[c].name_en, "%s", info->classes[c].name_en);
-        snprintf(cl.c[c].name_fr, sizeof cl.c[c].name_fr, "%s", info->classes[c].name_fr);
-        snprintf(cl.c[c].name_ar, sizeof cl.c[c].name_ar, "%s", info->classes[c].name_ar);
+        snprintf(cl.c[c].name_en, sizeof cl.c[c].name_en, "%.*s", (int)sizeof cl.c[c].name_en - 1,
+                 info->classes[c].name_en);
+        snprintf(cl.c[c].name_fr, sizeof cl.c[c].name_fr, "%.*s", (int)sizeof cl.c[c].name_fr - 1,
+                 info->classes[c].name_fr);
+        snprintf(cl.c[c].name_ar, sizeof cl.c[c].name_ar, "%.*s", (int)sizeof cl.c[c].name_ar - 1,
+                 info->classes[c].name_ar);
         cl.c[c].malignant = info->classes[c].malignant;
     }
     json_t *j = basira_classes_to_json(&cl);
