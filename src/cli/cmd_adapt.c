@@ -132,7 +132,7 @@ static const char *roman_type(const char *v)
 typedef struct test_part {
     size_t n;
     basira_certify_case *parent, *adapted; /* same cases, p_malignant of each model */
-    char **ids, **groups;
+    char **ids, **groups, **types;         /* owned: they outlive the classifiers */
 } test_part;
 
 static void test_part_free(test_part *tp)
@@ -140,9 +140,11 @@ static void test_part_free(test_part *tp)
     for (size_t i = 0; i < tp->n; i++) {
         free(tp->ids[i]);
         free(tp->groups[i]);
+        free(tp->types[i]);
     }
     free(tp->ids);
     free(tp->groups);
+    free(tp->types);
     free(tp->parent);
     free(tp->adapted);
 }
@@ -184,7 +186,8 @@ static basira_code score_test(const char *csv_path, const char *images, const ch
     tp->adapted = calloc(n ? n : 1, sizeof *tp->adapted);
     tp->ids = calloc(n ? n : 1, sizeof *tp->ids);
     tp->groups = calloc(n ? n : 1, sizeof *tp->groups);
-    if (!tp->parent || !tp->adapted || !tp->ids || !tp->groups) {
+    tp->types = calloc(n ? n : 1, sizeof *tp->types);
+    if (!tp->parent || !tp->adapted || !tp->ids || !tp->groups || !tp->types) {
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         goto done;
     }
@@ -218,14 +221,18 @@ static basira_code score_test(const char *csv_path, const char *images, const ch
         size_t i = tp->n;
         tp->ids[i] = strdup(name);
         tp->groups[i] = g ? strdup(g) : NULL;
-        if (!tp->ids[i] || (g && !tp->groups[i])) {
+        tp->types[i] = strdup(ia->classes[label].code);
+        if (!tp->ids[i] || (g && !tp->groups[i]) || !tp->types[i]) {
             free(tp->ids[i]);
+            free(tp->groups[i]);
+            free(tp->types[i]);
+            tp->ids[i] = tp->groups[i] = tp->types[i] = NULL;
             rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
             break;
         }
         basira_certify_case c = {.id = tp->ids[i],
                                  .group = tp->groups[i],
-                                 .lesion_type = ia->classes[label].code,
+                                 .lesion_type = tp->types[i],
                                  .malignant = ia->classes[label].malignant,
                                  .p_malignant = fmin(1.0, p_malignant(ia, pa)),
                                  .p_parent = fmin(1.0, p_malignant(ip, pp))};
