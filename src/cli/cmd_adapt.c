@@ -71,22 +71,6 @@ static void usage(FILE *f)
                  "Exit status: 0 the adapted model was written, 1 failure, 2 usage error.\n"));
 }
 
-static char *join_args(int argc, char **argv)
-{
-    size_t len = 8;
-    for (int i = 0; i < argc; i++)
-        len += strlen(argv[i]) + 1;
-    char *s = malloc(len);
-    if (!s)
-        return NULL;
-    strcpy(s, "basira");
-    for (int i = 0; i < argc; i++) {
-        strcat(s, " ");
-        strcat(s, argv[i]);
-    }
-    return s;
-}
-
 /* The parent's classes as a classes file for the trainer (head kept). */
 static basira_code write_parent_classes(const basira_model_info *info, const char *path,
                                         basira_error *err)
@@ -510,7 +494,7 @@ static int run_adapt(int argc, char **argv)
     int status = BASIRA_EXIT_FAILED;
     char psha[65] = "", msha[65] = "", path[4096], best[4096], calibrated[4096], test_csv[4096],
          val_csv[4096], final[4096], date[32];
-    char *cmdline = join_args(argc, argv);
+    char *cmdline = basira_cli_join_args(argc, argv);
     basira_model_info *info = malloc(sizeof *info);
     json_t *before = NULL, *after = NULL, *adaptation = NULL, *cmp = NULL;
     test_part tp = {0};
