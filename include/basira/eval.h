@@ -213,6 +213,35 @@ basira_code basira_eval_reliability_svg(const json_t *calibration, const char *t
 /* Age band used in breakdowns: "<30", "30-49", "50-69", ">=70", or NULL when unknown. */
 const char *basira_eval_age_band(const char *age);
 
+/* ---- paired comparisons (paired.c) ---------------------------------------------- */
+
+/* Two correlated AUCs (model a and model b scored on the same cases). */
+typedef struct basira_auc_comparison {
+    double auc_a, auc_b;
+    double difference, lo, hi; /* auc_a - auc_b with its 95% interval */
+    double se, z, p_value;     /* two-sided DeLong test; NaN when undefined */
+    long n_pos, n_neg;
+} basira_auc_comparison;
+
+/*
+ * DeLong's test for two correlated AUCs (DeLong et al. 1988): a[i] and b[i] are the
+ * scores of the two models on case i, positive[i] its truth. Undefined values are NaN
+ * (no positives or negatives; the variance needs >= 2 of each).
+ */
+basira_code basira_auc_delong_paired(const double *a, const double *b, const int *positive,
+                                     size_t n, basira_auc_comparison *out, basira_error *err);
+
+/* Agreement of two raters beyond chance. */
+typedef struct basira_kappa {
+    double kappa, lo, hi;      /* Cohen's kappa with its asymptotic 95% interval */
+    double observed, expected; /* agreement observed and expected by chance */
+    long n;
+} basira_kappa;
+
+/* Cohen's kappa of ratings r1[i], r2[i] in [0, k); NaN when chance agreement is 1. */
+basira_code basira_cohen_kappa(const int *r1, const int *r2, size_t n, int k, basira_kappa *out,
+                               basira_error *err);
+
 /* ---- CSV: the label files are read with basira_csv (basira/csv.h) ---- */
 
 #ifdef __cplusplus

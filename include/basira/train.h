@@ -22,6 +22,7 @@
 
 #include "basira/csv.h"
 #include "basira/error.h"
+#include "basira/nn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -183,7 +184,12 @@ typedef struct basira_train_options {
     int stop_after;            /* stop (resumably) after this many epochs in total; 0 = run all */
     const char *select_metric; /* "balanced_accuracy" (default) | "accuracy" | "auc" | "loss" */
     int progress;              /* 1 = report progress on the progress stream */
-    FILE *progress_stream;     /* NULL = stderr */
+    /* `basira adapt`: start from this model (its architecture, a new head when the
+     * classes differ) instead of random weights; keep the stages named in freeze. */
+    const char *init_from;
+    const char *const *freeze;
+    int n_freeze;
+    FILE *progress_stream; /* NULL = stderr */
 } basira_train_options;
 
 /* The defaults of `basira train` (see `basira help train`). */
@@ -204,6 +210,38 @@ typedef struct basira_train_result {
  */
 basira_code basira_train_run(const basira_train_options *o, basira_train_result *res,
                              basira_error *err);
+
+/* ---- adapting a parent model (transfer.c) ----------------------------------------- */
+
+/*
+ * A network with the parent's architecture and k outputs: every tensor whose name and
+ * size match is copied from the parent (*copied), the others (the head when k differs)
+ * initialised from seed (*fresh).
+ */
+basira_code basira_train_net_from_parent(const char *parent_path, int k, uint64_t seed,
+                                         basira_net **out, size_t *copied, size_t *fresh,
+                                         basira_error *err);
+
+/* The tensors of the stages named by prefixes ("conv1", "layer1", ...), kept as they are. */
+typedef struct basira_freeze basira_freeze;
+/* Snapshot the tensors; a prefix that names no tensor is BASIRA_E_INVALID_ARGUMENT. */
+basira_code basira_freeze_new(basira_net *net, const char *const *prefixes, int n_prefixes,
+                              basira_freeze **out, size_t *n_frozen, basira_error *err);
+/* Put the snapshot back (after each optimiser step). f may be NULL. */
+void basira_freeze_restore(const basira_freeze *f, basira_net *net);
+void basira_freeze_free(basira_freeze *f);
+
+/* ---- near-duplicates (phash.c) ----------------------------------------------------- */
+
+typedef struct basira_image basira_image;
+/* 64-bit difference hash of a photo (9x8 grey levels, brighter than the right neighbour). */
+basira_code basira_image_dhash(const basira_image *img, uint64_t *hash, basira_error *err);
+/*
+ * Group photos whose hashes differ in at most max_distance bits (connected components):
+ * group[i] in [0, *n_groups), numbered in order of each group's first photo.
+ */
+basira_code basira_group_near_duplicates(const uint64_t *hash, size_t n, int max_distance,
+                                         int *group, size_t *n_groups, basira_error *err);
 
 #ifdef __cplusplus
 }

@@ -193,3 +193,20 @@ void basira_cli_free_names(char **names, size_t n)
         free(names[i]);
     free(names);
 }
+
+/* "basira " and the arguments, space-separated (a command line for provenance); malloc'd. */
+char *basira_cli_join_args(int argc, char **argv)
+{
+    size_t len = 16;
+    for (int i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    strcpy(s, "basira");
+    for (int i = 0; i < argc; i++) {
+        strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
+}

@@ -25,6 +25,10 @@ typedef struct basira_command {
     void (*usage)(FILE *f);
 } basira_command;
 
+/* "basira" and argv joined by spaces, the command line recorded in a model's provenance
+ * (malloc'd; NULL when out of memory). */
+char *basira_cli_join_args(int argc, char **argv);
+
 /* Print "basira: <message>" on stderr for an error. */
 void basira_cli_report(const char *context, const basira_error *err);
 

@@ -164,23 +164,6 @@ static int choice(const char *opt, const char *s, const char *const *choices)
     return -1;
 }
 
-/* The command line as one string, for the model's provenance. */
-static char *join_args(int argc, char **argv)
-{
-    size_t len = 16;
-    for (int i = 0; i < argc; i++)
-        len += strlen(argv[i]) + 1;
-    char *s = malloc(len);
-    if (!s)
-        return NULL;
-    strcpy(s, "basira");
-    for (int i = 0; i < argc; i++) {
-        strcat(s, " ");
-        strcat(s, argv[i]);
-    }
-    return s;
-}
-
 static int run(int argc, char **argv)
 {
     basira_train_options o;
@@ -373,7 +356,7 @@ static int run(int argc, char **argv)
         usage(stderr);
         return BASIRA_EXIT_USAGE;
     }
-    char *cmdline = join_args(argc, argv);
+    char *cmdline = basira_cli_join_args(argc, argv);
     o.command_line = cmdline;
     basira_train_result res;
     basira_code rc = basira_train_run(&o, &res, &err);

@@ -35,6 +35,15 @@ typedef struct eval_cli_input {
 basira_code eval_cli_predict(const eval_cli_input *in, basira_model_info *info, char *sha256,
                              basira_eval_set **out, long *failed, basira_error *err);
 
+/*
+ * SHA-256 of a data manifest: one line "<image SHA-256> <image name> <label>" per CSV
+ * row, in file order ("-" for an image that is not found), also written to path when
+ * not NULL (defined in cmd_certify.c, used by certify and adapt).
+ */
+basira_code eval_cli_manifest_sha256(const char *csv_path, const char *images,
+                                     const char *image_col, const char *label_col, const char *path,
+                                     char hex[65], basira_error *err);
+
 /* Parse a comma-separated list into at most max items (pointers into buf). Returns count or -1. */
 int eval_cli_split_list(char *buf, const char **items, int max);
 

@@ -127,11 +127,13 @@ typedef struct trainer {
     double cpu0;      /* process CPU time at the start of the epoch */
     double train_cpu; /* CPU seconds of this epoch's training steps (all threads) */
     long train_images;
+    basira_freeze *frozen; /* `basira adapt --freeze`: stages kept as the parent's */
 } trainer;
 
 static void trainer_free(trainer *t)
 {
     basira_optim_free(t->opt);
+    basira_freeze_free(t->frozen);
     basira_net_free(t->net);
     for (int s = 0; s < 2; s++) {
         free(t->x[s]);
@@ -457,10 +459,13 @@ static basira_code new_model(trainer *t, basira_error *err)
                              .width = o->width,
                              .depth = o->depth,
                              .dropout = o->dropout};
-    char *arch = basira_arch_build(&ap, err);
-    if (!arch)
+    size_t copied, fresh;
+    char *arch = o->init_from ? NULL : basira_arch_build(&ap, err);
+    if (!arch && !o->init_from)
         return err ? err->code : BASIRA_E_INVALID_ARGUMENT;
-    basira_code rc = basira_net_new(arch, o->seed, &t->net, err);
+    basira_code rc = o->init_from ? basira_train_net_from_parent(o->init_from, t->k, o->seed,
+                                                                 &t->net, &copied, &fresh, err)
+                                  : basira_net_new(arch, o->seed, &t->net, err);
     free(arch);
     if (rc)
         return rc;
@@ -631,6 +636,8 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
             basira_net_clip_grad(t->net, o->clip_grad);
         if (!rc)
             rc = basira_optim_step(t->opt, lr, err);
+        if (!rc)
+            basira_freeze_restore(t->frozen, t->net);
         double w0 = train_now_seconds();
         if (threaded)
             pthread_join(th, NULL);
@@ -792,6 +799,10 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
     if ((rc = alloc_buffers(t, err)))
         goto out;
     if ((rc = o->resume_path ? resume(t, err) : new_model(t, err)))
+        goto out;
+    size_t n_frozen;
+    if (o->n_freeze &&
+        (rc = basira_freeze_new(t->net, o->freeze, o->n_freeze, &t->frozen, &n_frozen, err)))
         goto out;
     if ((rc = set_model_metadata(t, t->start_epoch, NULL, err)))
         goto out;

@@ -234,6 +234,20 @@ static json_t *scores_json(const basira_pipeline *p, const float *probs, double 
     cand = NULL;
     if (put(out, "risk", risk))
         goto oom;
+    /*
+     * The three-partition view every model gives (issue 11): malignant is the calibrated
+     * P(malignant) above; non-neoplastic (inflammatory, infectious) the classes coded
+     * "non-neoplastic", 0 for a dermoscopy model, which has none; benign the rest.
+     */
+    double nonneo = 0.0;
+    for (int i = 0; i < k; i++)
+        if (!strcmp(info->classes[i].code, "non-neoplastic"))
+            nonneo += probs[i];
+    nonneo = fmin(nonneo, 1.0 - pmal);
+    if (put(out, "partition",
+            json_pack("{s:f, s:f, s:f}", "malignant", pmal, "benign",
+                      fmax(0.0, 1.0 - pmal - nonneo), "non-neoplastic", nonneo)))
+        goto oom;
     return out;
 oom:
     json_decref(pr);
