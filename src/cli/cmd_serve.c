@@ -103,6 +103,8 @@ static FILE *open_private_log(const char *path)
     int e = 0;
     if (fstat(fd, &st) != 0)
         e = errno;
+    else if (S_ISCHR(st.st_mode))
+        ; /* a device such as /dev/null: nothing is kept, nothing to restrict */
     else if (!S_ISREG(st.st_mode))
         e = EINVAL;
     else if ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) != 0)

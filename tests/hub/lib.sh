@@ -46,7 +46,7 @@ HUB() { echo "http://127.0.0.1:$HUB_PORT"; }
 
 # node_new NAME: data folder $T/NAME with a GP account gp1.
 node_new() {
-  head -c 32 /dev/urandom > "$T/$1.key"
+  (umask 077 && head -c 32 /dev/urandom > "$T/$1.key")
   printf 'a-long-test-password\n' > "$T/pw"
   "$B" user add --data "$T/$1" --key-file "$T/$1.key" --role gp --password-file "$T/pw" gp1 >/dev/null
 }
