@@ -62,7 +62,8 @@ static int fail(const basira_error *err)
     return 1;
 }
 
-static int train(const char *family, int size, int threads, int batch, int steps)
+static int train(const char *family, int size, int threads, int batch, int steps,
+                 basira_precision precision)
 {
     basira_nn_set_threads(threads);
     char *arch = arch_for(family, size);
@@ -71,6 +72,8 @@ static int train(const char *family, int size, int threads, int batch, int steps
     if (!arch || basira_net_new(arch, 1, &net, &err))
         return arch ? fail(&err) : 1;
     free(arch);
+    if (basira_net_set_precision(net, precision, &err))
+        return fail(&err);
     basira_optim_config cfg = {
         .kind = BASIRA_OPTIM_SGD, .momentum = 0.9, .nesterov = 1, .weight_decay = 1e-4};
     basira_optim *opt;
@@ -148,8 +151,14 @@ int main(int argc, char **argv)
         free(a);
         return 0;
     }
-    if (argc >= 7 && !strcmp(argv[1], "train"))
-        return train(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+    if (argc >= 7 && !strcmp(argv[1], "train")) {
+        basira_precision pr = BASIRA_PRECISION_FP32;
+        if (argc >= 8 && !strcmp(argv[7], "bf16"))
+            pr = BASIRA_PRECISION_BF16;
+        else if (argc >= 8 && !strcmp(argv[7], "auto"))
+            pr = BASIRA_PRECISION_AUTO;
+        return train(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), pr);
+    }
     if (argc >= 6 && !strcmp(argv[1], "infer") && atoi(argv[5]) > 0)
         return infer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     fprintf(stderr, "usage: nn_bench arch FAMILY SIZE | train FAMILY SIZE THREADS BATCH STEPS | "

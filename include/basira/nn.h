@@ -150,6 +150,31 @@ double basira_net_clip_grad(basira_net *net, double max_norm);
  */
 basira_code basira_net_prepare_inference(basira_net *net, int max_batch, basira_error *err);
 
+/*
+ * Precision of training (basira_net_forward with train = 1, and backward).
+ *   FP32  everything in float32 (the default; bit for bit reproducible).
+ *   BF16  mixed precision: activations, their gradients and the weights handed to
+ *         the convolutions and fc layers in bfloat16 through oneDNN's bf16 kernels
+ *         (AVX-512 BF16 / AMX); the master weights, their gradients, batch-norm
+ *         statistics and the optimiser state stay float32. Refused
+ *         (BASIRA_E_UNSUPPORTED) on a processor without bf16 instructions.
+ *   AUTO  BF16 where the processor has bf16 instructions, FP32 elsewhere.
+ * A net whose layers oneDNN cannot run in bf16 falls back to FP32 at its first
+ * training forward; basira_net_precision() then says FP32. Evaluation and prepared
+ * inference always run in float32.
+ */
+typedef enum basira_precision {
+    BASIRA_PRECISION_FP32,
+    BASIRA_PRECISION_BF16,
+    BASIRA_PRECISION_AUTO
+} basira_precision;
+basira_code basira_net_set_precision(basira_net *net, basira_precision precision,
+                                     basira_error *err);
+/* The precision training runs in now (FP32 or BF16). */
+basira_precision basira_net_precision(const basira_net *net);
+/* 1 when the processor has native bf16 arithmetic (as oneDNN sees it). */
+int basira_nn_bf16_supported(void);
+
 /* Number of threads the engine uses (oneDNN / OpenMP). 0 = all cores. */
 void basira_nn_set_threads(int n);
 

@@ -288,7 +288,8 @@ out:
     return rc;
 }
 
-static basira_code plan_build(basira_net *net, int n, int mode, nn_plan **out, basira_error *err)
+static basira_code plan_build(basira_net *net, int n, int mode, dnnl_data_type_t adt, nn_plan **out,
+                              basira_error *err)
 {
     basira_code rc = ensure_engine(net, err);
     if (rc)
@@ -303,6 +304,7 @@ static basira_code plan_build(basira_net *net, int n, int mode, nn_plan **out, b
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     p->n = n;
     p->mode = mode;
+    p->adt = adt;
     p->nt = net->nlayers + 1;
     p->t = calloc((size_t)p->nt, sizeof *p->t);
     p->op = calloc((size_t)net->nlayers, sizeof *p->op);
@@ -419,9 +421,51 @@ static basira_code get_plan(basira_net *net, int n, int mode, nn_plan **out, bas
     }
     nn_plan_free(*slot);
     *slot = NULL;
-    basira_code rc = plan_build(net, n, mode, slot, err);
+    int bf16 = mode == MODE_TRAIN && net->train_bf16;
+    basira_code rc = plan_build(net, n, mode, bf16 ? dnnl_bf16 : dnnl_f32, slot, err);
+    if (rc == BASIRA_E_UNSUPPORTED && bf16) {
+        /* Some layer has no bf16 implementation here: the whole net trains in fp32. */
+        net->train_bf16 = 0;
+        rc = plan_build(net, n, mode, dnnl_f32, slot, err);
+    }
     *out = *slot;
     return rc;
+}
+
+int basira_nn_bf16_supported(void)
+{
+    /* Native bf16 arithmetic (AVX-512 BF16 or AMX), as oneDNN sees the processor and
+     * any ONEDNN_MAX_CPU_ISA limit; elsewhere oneDNN would only emulate it, slowly. */
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) ==
+           (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+}
+
+basira_code basira_net_set_precision(basira_net *net, basira_precision precision, basira_error *err)
+{
+    if (!net || (precision != BASIRA_PRECISION_FP32 && precision != BASIRA_PRECISION_BF16 &&
+                 precision != BASIRA_PRECISION_AUTO))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    int supported = basira_nn_bf16_supported();
+    if (precision == BASIRA_PRECISION_BF16 && !supported)
+        return basira_error_set(err, BASIRA_E_UNSUPPORTED,
+                                _("this processor has no bfloat16 instructions (AVX-512 BF16 or "
+                                  "AMX): train in fp32 or let the precision be chosen "
+                                  "automatically"));
+    int bf16 =
+        precision == BASIRA_PRECISION_BF16 || (precision == BASIRA_PRECISION_AUTO && supported);
+    if (bf16 != net->train_bf16) {
+        nn_plan_free(net->plan_train);
+        net->plan_train = NULL;
+        net->train_ready = 0;
+    }
+    net->train_bf16 = bf16;
+    return BASIRA_OK;
+}
+
+basira_precision basira_net_precision(const basira_net *net)
+{
+    return net && net->train_bf16 ? BASIRA_PRECISION_BF16 : BASIRA_PRECISION_FP32;
 }
 
 basira_code basira_net_forward(basira_net *net, const float *x, int n, int train, float *logits,

@@ -15,6 +15,9 @@
 #ifndef BASIRA_NN_EXEC_H
 #define BASIRA_NN_EXEC_H
 
+#include <stdint.h>
+#include <string.h>
+
 #include <dnnl.h>
 
 #include "nn/engine.h"
@@ -68,7 +71,10 @@ typedef struct nn_op {
 } nn_op;
 
 struct nn_plan {
-    int n, mode; /* mode: 0 eval, 1 train, 2 prepared */
+    int n, mode;          /* mode: 0 eval, 1 train, 2 prepared */
+    dnnl_data_type_t adt; /* activations, their gradients and the weights given to
+                             oneDNN: f32, or bf16 in bf16 training (weight gradients
+                             and the master weights stay f32) */
     int nt;
     nn_tensor *t;
     nn_op *op;
@@ -152,9 +158,9 @@ dnnl_status_t nn_mk_reorder(nn_plan *p, dnnl_engine_t eng, const dnnl_memory_des
 /* A conversion into layout `to` (none when the layouts are equal). */
 dnnl_status_t nn_mk_cvt(nn_plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t *from,
                         const dnnl_memory_desc_t *to, nn_cvt *c);
-/* Plain (row-major) and any-layout float descriptors of nd <= 5 dimensions. */
+/* Plain (row-major) float descriptor and any-layout descriptor of type dt, nd <= 5. */
 void nn_md_plain(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims);
-void nn_md_any(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims);
+void nn_md_any(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims, dnnl_data_type_t dt);
 
 /* The only consumer (layer index) of tensor t, or -1. */
 int nn_sole_consumer(const basira_net *net, const nn_plan *p, int t);
@@ -189,9 +195,29 @@ static inline void *mem_ptr(dnnl_memory_t m)
     return h;
 }
 
-static inline size_t md_floats(const dnnl_memory_desc_t *md)
+/* Number of elements (padding included) of an f32 or bf16 tensor. */
+static inline size_t md_elems(const dnnl_memory_desc_t *md)
 {
-    return dnnl_memory_desc_get_size(md) / sizeof(float);
+    return dnnl_memory_desc_get_size(md) / (md->data_type == dnnl_bf16 ? 2 : 4);
+}
+
+/* bfloat16: the top 16 bits of an IEEE float; rounding to nearest even. */
+static inline float bf16_to_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline uint16_t f32_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN stays a (quiet) NaN */
+        return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
 }
 
 static inline float *param_ptr(basira_net *net, const nn_layer *l, int k)

@@ -139,11 +139,11 @@ void nn_md_plain(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims)
     dnnl_memory_desc_init_by_tag(md, nd, d, dnnl_f32, tags[nd]);
 }
 
-void nn_md_any(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims)
+void nn_md_any(dnnl_memory_desc_t *md, int nd, const dnnl_dim_t *dims, dnnl_data_type_t dt)
 {
     dnnl_dims_t d = {0};
     memcpy(d, dims, (size_t)nd * sizeof *d);
-    dnnl_memory_desc_init_by_tag(md, nd, d, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(md, nd, d, dt, dnnl_format_tag_any);
 }
 
 int nn_is_act(nn_ltype t)

@@ -47,7 +47,9 @@ static basira_code build_add(basira_net *net, nn_plan *p, int i, basira_error *e
         if (t == 0)
             continue;
         p->t[t].dzero = 1;
-        if (!dnnl_memory_desc_equal(&p->t[t].md, md0)) {
+        /* The C loop of backward_add() adds floats: bf16 gradients always go through a
+         * reorder with a sum post-op. */
+        if (md0->data_type != dnnl_f32 || !dnnl_memory_desc_equal(&p->t[t].md, md0)) {
             DN(nn_mk_reorder(p, eng, md0, &p->t[t].md, 1, &bacc[k]));
         }
     }
@@ -84,7 +86,7 @@ static basira_code backward_add(basira_net *net, nn_plan *p, int i, basira_error
     dnnl_stream_t stream = net->stream;
     dnnl_memory_t ddst = p->t[op->out].dmem;
     dnnl_primitive_t *bacc = op->baccs;
-    size_t nf = md_floats(&p->t[i + 1].md);
+    size_t nf = md_elems(&p->t[i + 1].md);
     for (int k = 0; k < l->ninputs; k++) {
         int t = l->inputs[k];
         if (t == 0)

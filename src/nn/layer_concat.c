@@ -22,7 +22,8 @@ static basira_code build_concat(basira_net *net, nn_plan *p, int i, basira_error
     /* Output in plain NCHW so that each input is a simple channel slice of it. */
     dnnl_dim_t dd[4] = {p->n, l->c, l->h, l->w};
     dnnl_memory_desc_t dmd;
-    nn_md_plain(&dmd, 4, dd);
+    dnnl_dims_t ddims = {dd[0], dd[1], dd[2], dd[3]};
+    dnnl_memory_desc_init_by_tag(&dmd, 4, ddims, p->adt, dnnl_abcd);
     dnnl_primitive_desc_t pd;
     dnnl_status_t s = dnnl_concat_primitive_desc_create(&pd, &dmd, l->ninputs, 1, mds, NULL, eng);
     free(mds);

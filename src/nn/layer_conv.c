@@ -81,9 +81,9 @@ static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *
     weight_dims(l, ic, &wnd, wd);
     conv_geometry(l, ih, iw, st, dil, pl, pr);
     dnnl_memory_desc_t smd, wmd, bmd, dmd, wplain, bplain;
-    nn_md_any(&smd, 4, sd);
-    nn_md_any(&wmd, wnd, wd);
-    nn_md_any(&dmd, 4, dd);
+    nn_md_any(&smd, 4, sd, p->adt);
+    nn_md_any(&wmd, wnd, wd, p->adt);
+    nn_md_any(&dmd, 4, dd, p->adt);
     nn_md_plain(&bmd, 1, bd);
     nn_md_plain(&wplain, wnd, wd);
     nn_md_plain(&bplain, 1, bd);
@@ -195,9 +195,9 @@ static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *
     if (l->inputs[0] != 0) {
         dnnl_convolution_desc_t bdd;
         dnnl_memory_desc_t dsmd, dwmd, ddmd;
-        nn_md_any(&dsmd, 4, sd);
-        nn_md_any(&dwmd, wnd, wd);
-        nn_md_any(&ddmd, 4, dd);
+        nn_md_any(&dsmd, 4, sd, p->adt);
+        nn_md_any(&dwmd, wnd, wd, p->adt);
+        nn_md_any(&ddmd, 4, dd, p->adt);
         dnnl_primitive_desc_t bpd;
         DN(dnnl_dilated_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &dsmd,
                                                             &dwmd, &ddmd, st, dil, pl, pr));
@@ -212,9 +212,9 @@ static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *
     }
     dnnl_convolution_desc_t bwd;
     dnnl_memory_desc_t ssmd, dwmd, ddmd;
-    nn_md_any(&ssmd, 4, sd);
-    nn_md_any(&dwmd, wnd, wd);
-    nn_md_any(&ddmd, 4, dd);
+    nn_md_any(&ssmd, 4, sd, p->adt);
+    nn_md_any(&dwmd, wnd, wd, dnnl_f32); /* weight gradients in f32 */
+    nn_md_any(&ddmd, 4, dd, p->adt);
     dnnl_primitive_desc_t wpd;
     DN(dnnl_dilated_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &ssmd,
                                                            &dwmd, l->bias ? &bmd : NULL, &ddmd, st,

@@ -22,7 +22,7 @@ static basira_code build_dropout(basira_net *net, nn_plan *p, int i, basira_erro
         p->t[i + 1].owner = p->t[l->inputs[0]].owner;
         return BASIRA_OK;
     }
-    op->mask_n = md_floats(&p->t[i + 1].md);
+    op->mask_n = md_elems(&p->t[i + 1].md);
     op->mask = malloc(op->mask_n * sizeof(float) + 1);
     if (!op->mask)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -37,8 +37,8 @@ static basira_code forward_dropout(basira_net *net, nn_plan *p, int i, basira_er
     nn_op *op = &p->op[i];
     (void)err;
     /* Inverted dropout: kept units are scaled by 1/(1-p) so eval needs no change. */
-    const float *x = mem_ptr(p->t[p->t[l->inputs[0]].owner].mem);
-    float *y = mem_ptr(p->t[op->out].mem);
+    const void *xv = mem_ptr(p->t[p->t[l->inputs[0]].owner].mem);
+    void *yv = mem_ptr(p->t[op->out].mem);
     float keep = 1.0f - l->p, scale = 1.0f / keep;
     uint64_t thr = (uint64_t)((double)l->p * 4294967296.0);
     for (size_t k = 0; k < op->mask_n; k += 2) {
@@ -47,6 +47,15 @@ static basira_code forward_dropout(basira_net *net, nn_plan *p, int i, basira_er
         if (k + 1 < op->mask_n)
             op->mask[k + 1] = (r >> 32) >= thr ? scale : 0.0f;
     }
+    if (p->t[op->out].md.data_type == dnnl_bf16) {
+        const uint16_t *xh = xv;
+        uint16_t *yh = yv;
+        for (size_t k = 0; k < op->mask_n; k++)
+            yh[k] = f32_to_bf16(bf16_to_f32(xh[k]) * op->mask[k]);
+        return BASIRA_OK;
+    }
+    const float *x = xv;
+    float *y = yv;
     for (size_t k = 0; k < op->mask_n; k++)
         y[k] = x[k] * op->mask[k];
     return BASIRA_OK;
@@ -60,8 +69,17 @@ static basira_code backward_dropout(basira_net *net, nn_plan *p, int i, basira_e
     (void)err;
     if (in == 0)
         return BASIRA_OK;
-    float *dx = mem_ptr(p->t[in].dmem);
-    const float *dy = mem_ptr(p->t[op->out].dmem);
+    void *dxv = mem_ptr(p->t[in].dmem);
+    const void *dyv = mem_ptr(p->t[op->out].dmem);
+    if (p->t[op->out].md.data_type == dnnl_bf16) {
+        uint16_t *dxh = dxv;
+        const uint16_t *dyh = dyv;
+        for (size_t k = 0; k < op->mask_n; k++)
+            dxh[k] = f32_to_bf16(bf16_to_f32(dxh[k]) + bf16_to_f32(dyh[k]) * op->mask[k]);
+        return BASIRA_OK;
+    }
+    float *dx = dxv;
+    const float *dy = dyv;
     for (size_t k = 0; k < op->mask_n; k++)
         dx[k] += dy[k] * op->mask[k];
     return BASIRA_OK;

@@ -21,10 +21,10 @@ static basira_code build_fc(basira_net *net, nn_plan *p, int i, basira_error *er
     for (int k = 1; k < wnd; k++)
         wd[k] = md->dims[k];
     dnnl_memory_desc_t wmd, wplain, bmd, dmd;
-    nn_md_any(&wmd, wnd, wd);
+    nn_md_any(&wmd, wnd, wd, p->adt);
     nn_md_plain(&wplain, wnd, wd);
     nn_md_plain(&bmd, 1, bd);
-    nn_md_any(&dmd, 2, dd);
+    nn_md_any(&dmd, 2, dd, p->adt);
     dnnl_inner_product_desc_t d;
     dnnl_primitive_desc_t pd;
     DN(dnnl_inner_product_forward_desc_init(&d,
@@ -50,7 +50,7 @@ static basira_code build_fc(basira_net *net, nn_plan *p, int i, basira_error *er
     if (l->inputs[0] != 0) {
         dnnl_inner_product_desc_t bdd;
         dnnl_primitive_desc_t bpd;
-        nn_md_any(&wmd, wnd, wd);
+        nn_md_any(&wmd, wnd, wd, p->adt);
         DN(dnnl_inner_product_backward_data_desc_init(&bdd, md, &wmd, omd));
         DN(nn_mk_pd(p, eng, &bdd, NULL, pd, &bpd));
         DN(nn_mk_prim(p, bpd, &op->bwd_d));
@@ -62,7 +62,7 @@ static basira_code build_fc(basira_net *net, nn_plan *p, int i, basira_error *er
     }
     dnnl_inner_product_desc_t bwd;
     dnnl_primitive_desc_t wpd;
-    nn_md_any(&wmd, wnd, wd);
+    nn_md_any(&wmd, wnd, wd, dnnl_f32); /* weight gradients in f32 */
     DN(dnnl_inner_product_backward_weights_desc_init(&bwd, md, &wmd, l->bias ? &bmd : NULL, omd));
     DN(nn_mk_pd(p, eng, &bwd, NULL, pd, &wpd));
     DN(nn_mk_prim(p, wpd, &op->bwd_w));

@@ -37,7 +37,7 @@ static basira_code build_pool(basira_net *net, nn_plan *p, int i, basira_error *
         l->type == NN_MAXPOOL ? dnnl_pooling_max : dnnl_pooling_avg_include_padding;
     dnnl_dim_t dd[4] = {p->n, l->c, l->h, l->w};
     dnnl_memory_desc_t dmd;
-    nn_md_any(&dmd, 4, dd);
+    nn_md_any(&dmd, 4, dd, p->adt);
     dnnl_pooling_v2_desc_t d;
     dnnl_primitive_desc_t pd;
     DN(dnnl_pooling_v2_forward_desc_init(&d, train ? dnnl_forward_training : dnnl_forward_inference,
