@@ -497,8 +497,11 @@ basira_code basira_net_forward(basira_net *net, const float *x, int n, int train
     for (int i = 0; i < net->nlayers; i++) {
         if (p->op[i].skip)
             continue;
+        double t0 = net->prof_on ? nn_now() : 0;
         if ((rc = nn_kind_of(net->layers[i].type)->forward(net, p, i, err)))
             return rc;
+        if (net->prof_on)
+            nn_profile_add(net, p, i, 0, nn_now() - t0);
     }
     if ((s = dnnl_memory_set_data_handle(p->logits_user, logits)))
         return nn_dn_fail(err, s, lname);
@@ -533,9 +536,12 @@ basira_code basira_net_backward(basira_net *net, const float *dlogits, basira_er
             memset(mem_ptr(p->t[t].dmem), 0, dnnl_memory_desc_get_size(&p->t[t].md));
         if (p->op[i].skip)
             continue;
+        double t0 = net->prof_on ? nn_now() : 0;
         basira_code rc = nn_kind_of(net->layers[i].type)->backward(net, p, i, err);
         if (rc)
             return rc;
+        if (net->prof_on)
+            nn_profile_add(net, p, i, 1, nn_now() - t0);
     }
     dnnl_stream_wait(stream);
     return BASIRA_OK;

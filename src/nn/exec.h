@@ -118,6 +118,12 @@ extern const nn_kind nn_kind_dropout; /* layer_dropout.c */
 extern const nn_kind nn_kind_add;     /* layer_add.c */
 extern const nn_kind nn_kind_concat;  /* layer_concat.c */
 
+/* ---- profile (profile.c) ---------------------------------------------------------------- */
+
+double nn_now(void);
+/* Account `seconds` of op i's forward (bwd = 0) or backward (1) to the net's profile. */
+void nn_profile_add(basira_net *net, const nn_plan *p, int i, int bwd, double seconds);
+
 /* ---- helpers (exec_util.c) ------------------------------------------------------------ */
 
 /* A basira error for a failed oneDNN call in layer `layer`. */

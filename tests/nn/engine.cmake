@@ -12,3 +12,6 @@ basira_add_test(NAME nn_bf16 SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_bf16.c LIB
                 TIMEOUT 120)
 basira_add_test(NAME nn_bf16_fallback SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_bf16.c
                 LIBS basira_nn ARGS fallback TIMEOUT 120)
+# The per-layer profile (FLOP counts, pause/reset, roofline table).
+basira_add_test(NAME nn_profile SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_profile.c LIBS basira_nn
+                TIMEOUT 60)
