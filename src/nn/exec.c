@@ -59,6 +59,7 @@ void nn_plan_free(nn_plan *p)
         dnnl_memory_destroy(p->mems[i]);
     for (int i = 0; p->op && i < p->nt - 1; i++) {
         free(p->op[i].fold);
+        free(p->op[i].fold_b);
         free(p->op[i].sub);
         free(p->op[i].accs);
         free(p->op[i].mask);

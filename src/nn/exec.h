@@ -55,7 +55,7 @@ typedef struct nn_op {
     dnnl_primitive_t w_re;
     dnnl_memory_t ws;                      /* max-pool workspace */
     dnnl_memory_t mean, var, scale, shift; /* batch norm */
-    float *fold;                           /* prepared conv: folded weights then bias */
+    float *fold, *fold_b; /* prepared conv: folded weights (freed once reordered), bias */
     /* backward */
     dnnl_primitive_t bwd_d, bwd_w;
     nn_cvt bd_ddst, bd_w, bw_ddst, bw_src;

@@ -168,13 +168,14 @@ static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *
     float *wsrc = param_ptr(net, l, 0), *bsrc = l->bias ? param_ptr(net, l, 1) : NULL;
     if (prepared) {
         const nn_param *pw = &net->params[l->param0];
-        op->fold = malloc((pw->numel + (size_t)l->out_ch) * sizeof(float));
-        if (!op->fold)
+        op->fold = malloc(pw->numel * sizeof(float));
+        op->fold_b = malloc((size_t)l->out_ch * sizeof(float));
+        if (!op->fold || !op->fold_b)
             return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-        basira_prefault(op->fold, (pw->numel + (size_t)l->out_ch) * sizeof(float));
-        fold_conv(net, l, bn >= 0 ? &net->layers[bn] : NULL, op->fold, op->fold + pw->numel);
+        basira_prefault(op->fold, pw->numel * sizeof(float));
+        fold_conv(net, l, bn >= 0 ? &net->layers[bn] : NULL, op->fold, op->fold_b);
         wsrc = op->fold;
-        bsrc = op->fold + pw->numel;
+        bsrc = op->fold_b;
     }
     DN(nn_mk_mem_at(p, eng, &wplain, wsrc, &op->w_plain));
     if (dnnl_memory_desc_equal(wq, &wplain)) {
@@ -182,6 +183,15 @@ static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *
     } else {
         DN(nn_mk_reorder(p, eng, &wplain, wq, 0, &op->w_re));
         DN(nn_mk_mem(p, eng, wq, 1, &op->w));
+        if (prepared) {
+            /* Reorder the folded weights once, now, and keep only that copy: holding
+             * the plain one until every layer is built would double the peak memory. */
+            dnnl_exec_arg_t a[] = {{DNNL_ARG_FROM, op->w_plain}, {DNNL_ARG_TO, op->w}};
+            DN(dnnl_primitive_execute(op->w_re, (dnnl_stream_t)net->stream, 2, a));
+            op->w_re = NULL;
+            free(op->fold);
+            op->fold = NULL;
+        }
     }
     if (has_bias)
         DN(nn_mk_mem_at(p, eng, &bplain, bsrc, &op->b));
