@@ -209,6 +209,8 @@ typedef struct basira_train_options {
     int stop_after;            /* stop (resumably) after this many epochs in total; 0 = run all */
     const char *select_metric; /* "balanced_accuracy" (default) | "accuracy" | "auc" | "loss" */
     int progress;              /* 1 = report progress on the progress stream */
+    int precision;             /* basira_precision of the training steps (FP32) */
+    int profile;               /* 1 = after the first epoch, print where its time went */
     FILE *progress_stream;     /* NULL = stderr */
 } basira_train_options;
 
