@@ -176,6 +176,10 @@ void nn_act_alg(nn_ltype t, dnnl_alg_kind_t *alg, float *alpha, float *beta);
 basira_code nn_mk_deliver(basira_net *net, nn_plan *p, int ti, const dnnl_memory_desc_t *md,
                           nn_deliver *d, const char *lname, basira_error *err);
 
+/* Run prim with the na arguments of a, plus (opt_arg, opt) when opt is not NULL (a bias,
+ * a workspace); a must have room for it. */
+basira_code nn_exec(dnnl_primitive_t prim, dnnl_stream_t stream, dnnl_exec_arg_t *a, int na,
+                    int opt_arg, dnnl_memory_t opt, const char *lname, basira_error *err);
 /* Run a conversion made by nn_mk_cvt(): *used is the converted memory (or from). */
 basira_code nn_run_cvt(dnnl_stream_t stream, nn_cvt *c, dnnl_memory_t from, dnnl_memory_t *used,
                        const char *lname, basira_error *err);

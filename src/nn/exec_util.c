@@ -194,6 +194,17 @@ basira_code nn_mk_deliver(basira_net *net, nn_plan *p, int ti, const dnnl_memory
     DN(nn_mk_reorder(p, eng, md, &t->md, 1, &d->acc));
     return BASIRA_OK;
 }
+basira_code nn_exec(dnnl_primitive_t prim, dnnl_stream_t stream, dnnl_exec_arg_t *a, int na,
+                    int opt_arg, dnnl_memory_t opt, const char *lname, basira_error *err)
+{
+    if (opt)
+        a[na++] = (dnnl_exec_arg_t){opt_arg, opt};
+    dnnl_status_t st = dnnl_primitive_execute(prim, stream, na, a);
+    if (st)
+        return nn_dn_fail(err, st, lname);
+    return BASIRA_OK;
+}
+
 basira_code nn_run_cvt(dnnl_stream_t stream, nn_cvt *c, dnnl_memory_t from, dnnl_memory_t *used,
                        const char *lname, basira_error *err)
 {
@@ -235,12 +246,9 @@ basira_code nn_backward_weights(basira_net *net, const nn_layer *l, nn_op *op, d
 {
     dnnl_exec_arg_t a[4] = {
         {DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, op->dw}};
-    int na = 3;
-    if (op->db)
-        a[na++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_BIAS, op->db};
-    dnnl_status_t st = dnnl_primitive_execute(op->bwd_w, stream, na, a);
-    if (st)
-        return nn_dn_fail(err, st, lname);
+    basira_code xrc = nn_exec(op->bwd_w, stream, a, 3, DNNL_ARG_DIFF_BIAS, op->db, lname, err);
+    if (xrc)
+        return xrc;
     dnnl_exec_arg_t c[] = {{DNNL_ARG_FROM, op->dw}, {DNNL_ARG_TO, op->dw_plain}};
     EXEC(op->dw_acc, c);
     if (op->db)

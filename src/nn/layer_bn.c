@@ -83,12 +83,9 @@ static basira_code forward_bn(basira_net *net, nn_plan *p, int i, basira_error *
     dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, src},         {DNNL_ARG_DST, dst},
                             {DNNL_ARG_SCALE, op->scale}, {DNNL_ARG_SHIFT, op->shift},
                             {DNNL_ARG_MEAN, op->mean},   {DNNL_ARG_VARIANCE, op->var}};
-    int na = 6;
-    if (op->ws)
-        a[na++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, op->ws};
-    dnnl_status_t st = dnnl_primitive_execute(op->fwd, stream, na, a);
-    if (st)
-        return nn_dn_fail(err, st, lname);
+    basira_code xrc = nn_exec(op->fwd, stream, a, 6, DNNL_ARG_WORKSPACE, op->ws, lname, err);
+    if (xrc)
+        return xrc;
     if (p->mode == MODE_TRAIN) {
         /* PyTorch: running = (1 - m) running + m batch, with the unbiased variance. */
         const float *bm = mem_ptr(op->mean), *bv = mem_ptr(op->var);
@@ -121,12 +118,9 @@ static basira_code backward_bn(basira_net *net, nn_plan *p, int i, basira_error 
                              {DNNL_ARG_DIFF_SRC, dsrc},
                              {DNNL_ARG_DIFF_SCALE, op->dscale},
                              {DNNL_ARG_DIFF_SHIFT, op->dshift}};
-    int na = 9;
-    if (op->ws)
-        a[na++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, op->ws};
-    dnnl_status_t st = dnnl_primitive_execute(op->bwd_d, stream, na, a);
-    if (st)
-        return nn_dn_fail(err, st, lname);
+    basira_code xrc = nn_exec(op->bwd_d, stream, a, 9, DNNL_ARG_WORKSPACE, op->ws, lname, err);
+    if (xrc)
+        return xrc;
     nn_add_into(grad_ptr(net, l, 0), mem_ptr(op->dscale), (size_t)l->c);
     nn_add_into(grad_ptr(net, l, 1), mem_ptr(op->dshift), (size_t)l->c);
     return nn_deliver_diff(net, p, in, &op->dsrc, lname, err);

@@ -278,13 +278,7 @@ static basira_code forward_conv(basira_net *net, nn_plan *p, int i, basira_error
         EXEC(op->w_re, c);
     }
     dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, op->w}, {DNNL_ARG_DST, dst}};
-    int na = 3;
-    if (op->b)
-        a[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, op->b};
-    dnnl_status_t st = dnnl_primitive_execute(op->fwd, stream, na, a);
-    if (st)
-        return nn_dn_fail(err, st, lname);
-    return BASIRA_OK;
+    return nn_exec(op->fwd, stream, a, 3, DNNL_ARG_BIAS, op->b, lname, err);
 }
 
 static basira_code backward_conv(basira_net *net, nn_plan *p, int i, basira_error *err)

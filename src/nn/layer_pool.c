@@ -69,13 +69,7 @@ static basira_code forward_pool(basira_net *net, nn_plan *p, int i, basira_error
     dnnl_stream_t stream = net->stream;
     dnnl_memory_t src = p->t[p->t[l->inputs[0]].owner].mem;
     dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, p->t[op->out].mem}};
-    int na = 2;
-    if (op->ws)
-        a[na++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, op->ws};
-    dnnl_status_t st = dnnl_primitive_execute(op->fwd, stream, na, a);
-    if (st)
-        return nn_dn_fail(err, st, lname);
-    return BASIRA_OK;
+    return nn_exec(op->fwd, stream, a, 2, DNNL_ARG_WORKSPACE, op->ws, lname, err);
 }
 
 static basira_code backward_pool(basira_net *net, nn_plan *p, int i, basira_error *err)
@@ -88,12 +82,9 @@ static basira_code backward_pool(basira_net *net, nn_plan *p, int i, basira_erro
         return BASIRA_OK;
     dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, p->t[op->out].dmem},
                             {DNNL_ARG_DIFF_SRC, op->dsrc.mem}};
-    int na = 2;
-    if (op->ws)
-        a[na++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, op->ws};
-    dnnl_status_t st = dnnl_primitive_execute(op->bwd_d, stream, na, a);
-    if (st)
-        return nn_dn_fail(err, st, lname);
+    basira_code xrc = nn_exec(op->bwd_d, stream, a, 2, DNNL_ARG_WORKSPACE, op->ws, lname, err);
+    if (xrc)
+        return xrc;
     return nn_deliver_diff(net, p, l->inputs[0], &op->dsrc, lname, err);
 }
 
