@@ -16,6 +16,20 @@ static basira_code build_bn(basira_net *net, nn_plan *p, int i, basira_error *er
     int in = p->t[l->inputs[0]].owner;
     const dnnl_memory_desc_t *md = &p->t[in].md;
     int train = p->mode == MODE_TRAIN;
+    /*
+     * oneDNN 2.6 has no fast bf16 batch norm for channels-last tensors whose channel
+     * count is not a multiple of 16 (it falls back to a reference loop some 20 times
+     * slower): such an input is reordered to the channel-blocked layout first.
+     */
+    dnnl_memory_desc_t blk;
+    op->src.prim = NULL;
+    if (md->data_type == dnnl_bf16 && md->format_kind == dnnl_blocked &&
+        md->format_desc.blocking.inner_nblks == 0 && l->c % 16 && md->ndims == 4) {
+        dnnl_dims_t d = {md->dims[0], md->dims[1], md->dims[2], md->dims[3]};
+        DN(dnnl_memory_desc_init_by_tag(&blk, 4, d, dnnl_bf16, dnnl_aBcd16b));
+        DN(nn_mk_cvt(p, eng, md, &blk, &op->src));
+        md = &blk;
+    }
     unsigned flags =
         dnnl_use_scale | dnnl_use_shift | (train ? 0u : (unsigned)dnnl_use_global_stats);
     /*
@@ -78,8 +92,12 @@ static basira_code forward_bn(basira_net *net, nn_plan *p, int i, basira_error *
     const char *lname = l->name;
     nn_op *op = &p->op[i];
     dnnl_stream_t stream = net->stream;
-    dnnl_memory_t src = p->t[p->t[l->inputs[0]].owner].mem;
+    dnnl_memory_t src = NULL;
     dnnl_memory_t dst = p->t[op->out].mem;
+    basira_code rc =
+        nn_run_cvt(stream, &op->src, p->t[p->t[l->inputs[0]].owner].mem, &src, lname, err);
+    if (rc)
+        return rc;
     dnnl_exec_arg_t a[7] = {{DNNL_ARG_SRC, src},         {DNNL_ARG_DST, dst},
                             {DNNL_ARG_SCALE, op->scale}, {DNNL_ARG_SHIFT, op->shift},
                             {DNNL_ARG_MEAN, op->mean},   {DNNL_ARG_VARIANCE, op->var}};
@@ -107,7 +125,7 @@ static basira_code backward_bn(basira_net *net, nn_plan *p, int i, basira_error 
     nn_op *op = &p->op[i];
     dnnl_stream_t stream = net->stream;
     int in = l->inputs[0];
-    dnnl_memory_t src = p->t[in].mem, dsrc = op->dsrc.mem;
+    dnnl_memory_t src = op->src.prim ? op->src.mem : p->t[in].mem, dsrc = op->dsrc.mem;
     dnnl_memory_t ddst = p->t[op->out].dmem;
     dnnl_exec_arg_t a[10] = {{DNNL_ARG_SRC, src},
                              {DNNL_ARG_MEAN, op->mean},

@@ -128,6 +128,11 @@ static void test_layer_kinds(void)
     compare("conv+bn+relu",
             CONV("c", 16, 3, ",\"bias\":false") ",{\"type\":\"batchnorm\",\"name\":\"b\"},"
                                                 "{\"type\":\"relu\",\"name\":\"r\"}");
+    /* 24 channels: the batch norm runs on a channel-blocked copy (layer_bn.c) */
+    compare("bn, 24 channels",
+            CONV("c", 24, 1,
+                 ",\"bias\":false") ",{\"type\":\"batchnorm\",\"name\":\"b\"},"
+                                    "{\"type\":\"relu6\",\"name\":\"r\"}," CONV("c2", 24, 1, ""));
     compare("relu6, silu", CONV("c", 16, 3, "") ",{\"type\":\"relu6\",\"name\":\"r\"}," CONV(
                                "c2", 16, 1, "") ",{\"type\":\"silu\",\"name\":\"s\"}");
     compare("depthwise",
