@@ -4,13 +4,17 @@
  * peak RSS is that of the measured work alone.
  *
  *   nn_bench arch  FAMILY SIZE                      print the architecture JSON
- *   nn_bench train FAMILY SIZE THREADS BATCH STEPS  {"images_per_s": x}
+ *   nn_bench train FAMILY SIZE THREADS BATCH STEPS [PRECISION]   {"images_per_s": x}
+ *   nn_bench profile FAMILY SIZE THREADS BATCH STEPS [PRECISION] the same steps, then the
+ *                   per-layer profile (time, FLOP/s against the peak, roofline bound)
+ *                   and the optimiser's share, as text
  *   nn_bench infer FAMILY SIZE THREADS REPEATS      {"ms_batch1": median, "peak_rss_mb": y}
  *
  * The model settings (classes, width, depth) are fixed here and the Python side
  * builds its model from the architecture this program prints, so both run the same
  * network. Training is what `basira train` does per step: forward, softmax cross-
- * entropy, backward, SGD with Nesterov momentum.
+ * entropy, backward, SGD with Nesterov momentum. PRECISION is fp32 (default), bf16
+ * or auto (basira_net_set_precision).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -62,7 +66,8 @@ static int fail(const basira_error *err)
     return 1;
 }
 
-static int train(const char *family, int size, int threads, int batch, int steps)
+static int train(const char *family, int size, int threads, int batch, int steps,
+                 basira_precision precision, int profile)
 {
     basira_nn_set_threads(threads);
     char *arch = arch_for(family, size);
@@ -71,6 +76,8 @@ static int train(const char *family, int size, int threads, int batch, int steps
     if (!arch || basira_net_new(arch, 1, &net, &err))
         return arch ? fail(&err) : 1;
     free(arch);
+    if (basira_net_set_precision(net, precision, &err))
+        return fail(&err);
     basira_optim_config cfg = {
         .kind = BASIRA_OPTIM_SGD, .momentum = 0.9, .nesterov = 1, .weight_decay = 1e-4};
     basira_optim *opt;
@@ -84,18 +91,39 @@ static int train(const char *family, int size, int threads, int batch, int steps
     fill(x, in, 7);
     for (int i = 0; i < batch; i++)
         labels[i] = i % NUM_CLASSES;
-    double t0 = 0;
+    double t0 = 0, opt_s = 0;
     for (int s = -1; s < steps; s++) { /* step -1 warms up (plans, JIT kernels) */
-        if (s == 0)
+        if (s == 0) {
             t0 = now_s();
+            if (profile && basira_net_profile_enable(net, 1, &err))
+                return fail(&err);
+        }
         if (basira_net_forward(net, x, batch, 1, logits, &err))
             return fail(&err);
         basira_softmax_xent(logits, labels, batch, NUM_CLASSES, NULL, 0.1f, dlogits, NULL);
-        if (basira_net_backward(net, dlogits, &err) || basira_optim_step(opt, 0.01, &err))
+        if (basira_net_backward(net, dlogits, &err))
             return fail(&err);
+        double o0 = now_s();
+        if (basira_optim_step(opt, 0.01, &err))
+            return fail(&err);
+        if (s >= 0)
+            opt_s += now_s() - o0;
     }
     double dt = now_s() - t0;
-    printf("{\"images_per_s\": %.3f}\n", (double)steps * batch / dt);
+    if (profile) {
+        basira_nn_peak peak;
+        if (basira_nn_peak_measure(threads, &peak, &err))
+            return fail(&err);
+        printf("%s %dpx, batch %d, %d threads, %s, %d steps: %.1f images/s; optimiser %.1f ms "
+               "per step (%.1f%%)\n",
+               family, size, batch, threads,
+               basira_net_precision(net) == BASIRA_PRECISION_BF16 ? "bf16" : "fp32", steps,
+               (double)steps * batch / dt, 1e3 * opt_s / steps, 100 * opt_s / dt);
+        basira_net_profile_print(net, &peak, basira_net_precision(net) == BASIRA_PRECISION_BF16,
+                                 stdout);
+    } else {
+        printf("{\"images_per_s\": %.3f}\n", (double)steps * batch / dt);
+    }
     free(x);
     free(logits);
     free(dlogits);
@@ -148,11 +176,20 @@ int main(int argc, char **argv)
         free(a);
         return 0;
     }
-    if (argc >= 7 && !strcmp(argv[1], "train"))
-        return train(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+    if (argc >= 7 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "profile"))) {
+        basira_precision pr = BASIRA_PRECISION_FP32;
+        if (argc >= 8 && !strcmp(argv[7], "bf16"))
+            pr = BASIRA_PRECISION_BF16;
+        else if (argc >= 8 && !strcmp(argv[7], "auto"))
+            pr = BASIRA_PRECISION_AUTO;
+        return train(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), pr,
+                     !strcmp(argv[1], "profile"));
+    }
     if (argc >= 6 && !strcmp(argv[1], "infer") && atoi(argv[5]) > 0)
         return infer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
-    fprintf(stderr, "usage: nn_bench arch FAMILY SIZE | train FAMILY SIZE THREADS BATCH STEPS | "
-                    "infer FAMILY SIZE THREADS REPEATS\n");
+    fprintf(stderr,
+            "usage: nn_bench arch FAMILY SIZE | train|profile FAMILY SIZE THREADS BATCH STEPS "
+            "[fp32|bf16|auto] | "
+            "infer FAMILY SIZE THREADS REPEATS\n");
     return 2;
 }

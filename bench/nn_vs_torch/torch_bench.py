@@ -1,13 +1,18 @@
 #!/usr/bin/python3
 """torch_bench.py - PyTorch's side of bench/nn_vs_torch (same measurements as nn_bench.c).
 
-    torch_bench.py train ARCH.json THREADS BATCH STEPS   {"images_per_s": x}
-    torch_bench.py infer ARCH.json THREADS REPEATS       {"ms_batch1": m, "peak_rss_mb": y}
+    torch_bench.py train ARCH.json THREADS BATCH STEPS [bf16]   {"images_per_s": x}
+    torch_bench.py infer ARCH.json THREADS REPEATS [bf16]       {"ms_batch1": m, "peak_rss_mb": y}
+
+bf16: the same under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's mixed
+precision on CPU. Where the installed version cannot run the model that way (PyTorch
+1.13 has no bf16 backward of hardtanh, MobileNetV2's ReLU6), it prints {"error": why}.
 
 The model is built from the architecture JSON that nn_bench prints
 (tests/nn/torch_graph.py), so both sides run the same network. Inference uses
 torch.inference_mode() in eval mode, which is what a PyTorch user would deploy.
 """
+import contextlib
 import json
 import os
 import resource
@@ -24,6 +29,12 @@ from torch_graph import GraphNet  # noqa: E402
 
 def main():
     mode, arch_path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    bf16 = sys.argv[-1] == "bf16"
+    if bf16 and not hasattr(torch, "autocast"):
+        print(json.dumps({"error": "torch %s has no torch.autocast" % torch.__version__}))
+        return
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else (
+        lambda: contextlib.nullcontext())
     torch.set_num_threads(threads)
     with open(arch_path) as f:
         arch = json.load(f)
@@ -43,8 +54,14 @@ def main():
             if s == 0:
                 t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), labels, label_smoothing=0.1)
-            loss.backward()
+            with autocast():
+                out = model(x)
+            loss = F.cross_entropy(out.float(), labels, label_smoothing=0.1)
+            try:
+                loss.backward()
+            except RuntimeError as e:
+                print(json.dumps({"error": str(e).splitlines()[0]}))
+                return
             opt.step()
         dt = time.perf_counter() - t0
         print(json.dumps({"images_per_s": steps * batch / dt}))
@@ -53,7 +70,7 @@ def main():
         model.eval()
         x = torch.rand(1, c, h, w) * 2 - 1
         ms = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             for r in range(-3, repeats):
                 t0 = time.perf_counter()
                 model(x)

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -149,6 +150,73 @@ double basira_net_clip_grad(basira_net *net, double max_norm);
  * After this the network can no longer be trained (training forwards are refused).
  */
 basira_code basira_net_prepare_inference(basira_net *net, int max_batch, basira_error *err);
+
+/*
+ * Precision of training (basira_net_forward with train = 1, and backward).
+ *   FP32  everything in float32 (the default; bit for bit reproducible).
+ *   BF16  mixed precision: activations, their gradients and the weights handed to
+ *         the convolutions and fc layers in bfloat16 through oneDNN's bf16 kernels
+ *         (AVX-512 BF16 / AMX); the master weights, their gradients, batch-norm
+ *         statistics and the optimiser state stay float32. Refused
+ *         (BASIRA_E_UNSUPPORTED) on a processor without bf16 instructions.
+ *   AUTO  BF16 where the processor has bf16 instructions, FP32 elsewhere.
+ * A net whose layers oneDNN cannot run in bf16 falls back to FP32 at its first
+ * training forward; basira_net_precision() then says FP32. Evaluation and prepared
+ * inference always run in float32.
+ */
+typedef enum basira_precision {
+    BASIRA_PRECISION_FP32,
+    BASIRA_PRECISION_BF16,
+    BASIRA_PRECISION_AUTO
+} basira_precision;
+basira_code basira_net_set_precision(basira_net *net, basira_precision precision,
+                                     basira_error *err);
+/* The precision training runs in now (FP32 or BF16). */
+basira_precision basira_net_precision(const basira_net *net);
+/* 1 when the processor has native bf16 arithmetic (as oneDNN sees it). */
+int basira_nn_bf16_supported(void);
+
+/* ---- profile ------------------------------------------------------------------------
+ * Where the time of forward and backward passes goes, layer by layer. While
+ * profiling is on, every op's wall time is accumulated with its arithmetic (FLOP)
+ * and an estimate of the bytes it moves (activations read and written, weights);
+ * an op that absorbed the layers after it (batch norm + ReLU in training; conv +
+ * batch norm + add + activation in prepared inference) counts under its first layer.
+ */
+typedef struct basira_layer_profile {
+    char name[64];
+    const char *type; /* "conv", "batchnorm", ... (static string) */
+    int fused;        /* layers absorbed into this one */
+    long fwd_calls, bwd_calls;
+    double fwd_s, bwd_s;       /* seconds */
+    double fwd_flop, bwd_flop; /* total FLOP (multiply + add = 2) */
+    double fwd_bytes, bwd_bytes;
+} basira_layer_profile;
+
+/* Start (on = 1) or pause (0) accumulating; BASIRA_E_NOMEM when it cannot start. */
+basira_code basira_net_profile_enable(basira_net *net, int on, basira_error *err);
+void basira_net_profile_reset(basira_net *net);
+/* The profile of every layer that ran (up to max entries copied); returns how many there are. */
+size_t basira_net_profile(const basira_net *net, basira_layer_profile *out, size_t max);
+
+/* The processor's limits for the roofline: peak FLOP/s of `threads` cores in fp32
+ * (AVX-512/AVX2 FMA) and in bf16 (AMX or AVX-512 BF16, = fp32 without them), from the
+ * instruction set oneDNN uses and the nominal clock; memory bandwidth measured now
+ * (a short parallel copy of 2 x 64 MiB). */
+typedef struct basira_nn_peak {
+    double fp32_flops, bf16_flops, bytes_per_s, ghz;
+    const char *isa; /* oneDNN's name of the instruction set */
+} basira_nn_peak;
+basira_code basira_nn_peak_measure(int threads, basira_nn_peak *out, basira_error *err);
+
+/*
+ * Print the profile as a table: per layer forward and backward milliseconds per call,
+ * share of the time, achieved GFLOP/s, percentage of peak, and whether the layer is
+ * bound by compute or memory on the roofline (arithmetic intensity against the
+ * machine's FLOP per byte). bf16 = 1 judges against the bf16 peak. Layers under
+ * 0.5% of the time are summed in one line.
+ */
+void basira_net_profile_print(const basira_net *net, const basira_nn_peak *peak, int bf16, FILE *f);
 
 /* Number of threads the engine uses (oneDNN / OpenMP). 0 = all cores. */
 void basira_nn_set_threads(int n);

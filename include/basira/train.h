@@ -189,6 +189,8 @@ typedef struct basira_train_options {
     const char *init_from;
     const char *const *freeze;
     int n_freeze;
+    int precision;         /* basira_precision of the training steps (FP32) */
+    int profile;           /* 1 = after the first epoch, print where its time went */
     FILE *progress_stream; /* NULL = stderr */
 } basira_train_options;
 

@@ -57,6 +57,10 @@ static void usage(FILE *f)
                  "  --select-metric M     balanced_accuracy, accuracy, auc or loss "
                  "(balanced_accuracy)\n"
                  "  --seed N (1)  --threads N (2)\n"
+                 "  --precision P         fp32, bf16 (mixed precision, AVX-512 BF16 or AMX) or "
+                 "auto (bf16 where the processor has it) (fp32)\n"
+                 "  --profile             after the first epoch, print where its time went "
+                 "(phases, layers against the processor's peak)\n"
                  "Output:\n"
                  "  --out DIR             best.safetensors, checkpoint.safetensors, "
                  "train/val/test.csv, history.jsonl, summary.json\n"
@@ -108,6 +112,8 @@ enum {
     OPT_VERSION,
     OPT_QUIET,
     OPT_STOP_AFTER,
+    OPT_PRECISION,
+    OPT_PROFILE,
 };
 
 static const struct option long_opts[] = {
@@ -150,6 +156,8 @@ static const struct option long_opts[] = {
     {"model-version", required_argument, NULL, OPT_VERSION},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"stop-after", required_argument, NULL, OPT_STOP_AFTER},
+    {"precision", required_argument, NULL, OPT_PRECISION},
+    {"profile", no_argument, NULL, OPT_PROFILE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -174,6 +182,7 @@ static int run(int argc, char **argv)
     static const char *const scheds[] = {"constant", "cosine", "onecycle", NULL};
     static const char *const weights[] = {"none", "balanced", "sqrt", NULL};
     static const char *const samplers[] = {"uniform", "balanced", NULL};
+    static const char *const precisions[] = {"fp32", "bf16", "auto", NULL};
     basira_error err;
     long l;
     int c, k;
@@ -341,6 +350,14 @@ static int run(int argc, char **argv)
             break;
         case OPT_QUIET:
             o.progress = 0;
+            break;
+        case OPT_PRECISION:
+            if ((k = choice("--precision", optarg, precisions)) < 0)
+                return BASIRA_EXIT_USAGE;
+            o.precision = k; /* the order of basira_precision */
+            break;
+        case OPT_PROFILE:
+            o.profile = 1;
             break;
         case 'h':
             usage(stdout);

@@ -79,6 +79,9 @@ struct basira_net {
     nn_plan *plan_train;
     nn_plan *plan_eval;
     int train_ready; /* the last forward was a training forward: backward may run */
+    int train_bf16;  /* training forwards and backwards run in bf16 (fp32 master weights) */
+    basira_layer_profile *prof; /* nlayers entries while profiling (profile.c), else NULL */
+    int prof_on;
     int prepared;
     int prepared_stale; /* parameters changed since the folded weights were made */
 };

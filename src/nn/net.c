@@ -572,6 +572,7 @@ void basira_net_free(basira_net *net)
     if (!net)
         return;
     nn_exec_release(net);
+    free(net->prof);
     json_decref(net->arch);
     json_decref(net->meta);
     free(net->layers);

@@ -28,6 +28,7 @@
 #include "basira/train.h"
 #include "core/i18n.h"
 #include "train/dataset.h"
+#include "train/profile.h"
 #include "train/metrics.h"
 #include "train/progress.h"
 #include "train/rng.h"
@@ -128,6 +129,7 @@ typedef struct trainer {
     double train_cpu; /* CPU seconds of this epoch's training steps (all threads) */
     long train_images;
     basira_freeze *frozen; /* `basira adapt --freeze`: stages kept as the parent's */
+    train_phases ph;       /* --profile: this epoch's phases */
 } trainer;
 
 static void trainer_free(trainer *t)
@@ -255,6 +257,7 @@ typedef struct batch_job {
     long step;
     basira_code rc;
     basira_error err;
+    double seconds; /* augmentation and preprocessing */
 } batch_job;
 
 /* Augment and preprocess the images of one step into buffer slot. */
@@ -281,7 +284,9 @@ static basira_code prepare_batch(trainer *t, int slot, int epoch, long step, bas
 static void *batch_worker(void *arg)
 {
     batch_job *job = arg;
+    double t0 = train_now_seconds();
     job->rc = prepare_batch(job->t, job->slot, job->epoch, job->step, &job->err);
+    job->seconds = train_now_seconds() - t0;
     return NULL;
 }
 
@@ -618,7 +623,13 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
 
         double lr = basira_lr_at((basira_schedule)o->schedule, o->lr, t->global_step,
                                  t->total_steps, t->warmup_steps);
+        /* --profile: the first step (plans built, kernels compiled) is not measured */
+        int prof = o->profile && epoch == t->start_epoch && s > 0;
+        if (o->profile && epoch == t->start_epoch && s <= 1)
+            basira_net_profile_enable(t->net, s == 1, NULL);
+        double p0 = train_now_seconds();
         rc = basira_net_forward(t->net, t->x[slot], t->batch, 1, t->logits, err);
+        double p1 = train_now_seconds();
         float l = 0;
         if (!rc) {
             l = basira_softmax_xent(t->logits, t->y[slot], t->batch, t->k,
@@ -630,8 +641,10 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
                                         "%ld: try a lower --lr or --clip-grad 1"),
                                       epoch + 1, s + 1);
         }
+        double p2 = train_now_seconds();
         if (!rc)
             rc = basira_net_backward(t->net, t->dlogits, err);
+        double p3 = train_now_seconds();
         if (!rc && o->clip_grad > 0)
             basira_net_clip_grad(t->net, o->clip_grad);
         if (!rc)
@@ -649,6 +662,9 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
                 *err = job.err;
         }
         t->data_wait += train_now_seconds() - w0;
+        if (prof)
+            train_phases_add(&t->ph, p1 - p0, p2 - p1, p3 - p2, w0 - p3, job.seconds,
+                             train_now_seconds() - w0, t->batch);
         if (rc)
             return rc;
         t->global_step++;
@@ -705,13 +721,14 @@ static basira_code write_summary(trainer *t, basira_train_result *res, basira_er
     }
     double ips = t->train_seconds > 0 ? (double)t->train_images / t->train_seconds : NAN;
     json_t *sum = json_pack(
-        "{s:s, s:i, s:i, s:s, s:o, s:O?, s:o, s:o, s:o, s:f, s:I, s:i, s:s}", "model",
+        "{s:s, s:i, s:i, s:s, s:o, s:O?, s:o, s:o, s:o, s:f, s:I, s:i, s:s, s:s}", "model",
         "best.safetensors", "best_epoch", t->best_epoch + 1, "epochs", t->o->epochs,
         "select_metric", t->o->select_metric ? t->o->select_metric : "balanced_accuracy",
         "best_value", jnum(t->best), "validation", best_val, "test",
         ds->count[BASIRA_PART_TEST] ? metrics_json(t, &test) : json_null(), "split", split_json(t),
         "class_counts", per_class, "images_per_second_this_run", isfinite(ips) ? ips : 0.0,
-        "skipped_images", (json_int_t)ds->skipped, "threads", t->o->threads, "date", t->date);
+        "skipped_images", (json_int_t)ds->skipped, "threads", t->o->threads, "date", t->date,
+        "precision", basira_net_precision(t->net) == BASIRA_PRECISION_BF16 ? "bf16" : "fp32");
     char *text = sum ? json_dumps(sum, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(sum);
     if (!text)
@@ -798,7 +815,8 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
     }
     if ((rc = alloc_buffers(t, err)))
         goto out;
-    if ((rc = o->resume_path ? resume(t, err) : new_model(t, err)))
+    if ((rc = o->resume_path ? resume(t, err) : new_model(t, err)) ||
+        (rc = basira_net_set_precision(t->net, (basira_precision)o->precision, err)))
         goto out;
     size_t n_frozen;
     if (o->n_freeze &&
@@ -822,6 +840,8 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
               "epoch\n"),
             o->arch, basira_net_num_params(t->net), o->input_size, o->input_size, t->steps,
             t->batch);
+    fprintf(t->log, _("training precision: %s\n"),
+            basira_net_precision(t->net) == BASIRA_PRECISION_BF16 ? "bf16" : "fp32");
     if (o->resume_path)
         fprintf(t->log, _("resuming after epoch %d\n"), t->start_epoch);
     if ((rc = write_history(t, err)))
@@ -876,6 +896,10 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
             goto out;
         }
         print_epoch_report(t, epoch, loss, &m, train_now_seconds() - t0, ips, improved);
+        if (o->profile && epoch == t->start_epoch) {
+            basira_net_profile_enable(t->net, 0, NULL);
+            train_profile_print(t->log, t->net, &t->ph, o->threads);
+        }
         if ((rc = write_history(t, err)) || (rc = save_checkpoint(t, epoch + 1, err)))
             goto out;
         if (res) {

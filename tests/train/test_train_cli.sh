@@ -21,6 +21,9 @@ check "no options is a usage error" "[ $rc -eq 2 ]"
 check "bad --split is a usage error" "[ $rc -eq 2 ] && grep -q 'split' '$tmp/err'"
 "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --augment heavy 2>/dev/null; rc=$?
 check "bad --augment is a usage error" "[ $rc -eq 2 ]"
+"$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --precision fp16 2>"$tmp/err"; rc=$?
+check "bad --precision is a usage error" "[ $rc -eq 2 ] && grep -q 'precision' '$tmp/err'"
+check "help lists --precision and --profile" "grep -q -- '--precision' '$tmp/help' && grep -q -- '--profile' '$tmp/help'"
 "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --batch 1 2>/dev/null; rc=$?
 check "--batch 1 is a usage error" "[ $rc -eq 2 ]"
 "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" extra 2>/dev/null; rc=$?

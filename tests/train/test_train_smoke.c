@@ -337,6 +337,54 @@ static void test_bad_input(void)
     CHECK(basira_train_run(&o, &res, &err) != BASIRA_OK);
 }
 
+/* --precision auto and --profile: bf16 where the processor has it, it learns, a stopped
+ * and resumed bf16 run is bit for bit the uninterrupted one, and the profile is printed. */
+static void test_precision_profile(void)
+{
+    char out_a[128], out_b[128], path[256];
+    snprintf(out_a, sizeof out_a, "%s/bf16-a", root);
+    snprintf(out_b, sizeof out_b, "%s/bf16-b", root);
+    basira_train_options o;
+    basira_train_result res;
+    basira_error err;
+    base_options(&o, out_a);
+    o.precision = BASIRA_PRECISION_AUTO;
+    o.profile = 1;
+    FILE *log = tmpfile();
+    o.progress_stream = log;
+    basira_code rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", rc ? err.message : "");
+    if (rc || !log)
+        return;
+    CHECK_MSG(res.final_val_accuracy > 0.9, "accuracy %g", res.final_val_accuracy);
+    char text[32768] = {0};
+    rewind(log);
+    size_t got = fread(text, 1, sizeof text - 1, log);
+    fclose(log);
+    CHECK(got > 0 && strstr(text, "profile of") && strstr(text, "all layers") &&
+          strstr(text, "waiting for data"));
+    const char *want = basira_nn_bf16_supported() ? "bf16" : "fp32";
+    snprintf(path, sizeof path, "%s/summary.json", out_a);
+    json_t *sum = json_load_file(path, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(sum, "precision")), want);
+    json_decref(sum);
+    /* Stopped after epoch 1 and resumed in bf16: the same weights. */
+    base_options(&o, out_b);
+    o.precision = BASIRA_PRECISION_AUTO;
+    o.stop_after = 1;
+    CHECK(!basira_train_run(&o, &res, &err));
+    char ckpt[256];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out_b);
+    base_options(&o, out_b);
+    o.precision = BASIRA_PRECISION_AUTO;
+    o.resume_path = ckpt;
+    CHECK(!basira_train_run(&o, &res, &err));
+    float la[8], lb[8];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", out_a);
+    CHECK(logits_of(path, la) == 0 && logits_of(ckpt, lb) == 0);
+    CHECK_MSG(!memcmp(la, lb, sizeof la), "%s resume: logits differ: %g vs %g", want, la[0], lb[0]);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/basira_train_XXXXXX");
@@ -358,6 +406,7 @@ int main(void)
     RUN(test_train_and_resume);
     RUN(test_validation_matches_inference);
     RUN(test_bad_input);
+    RUN(test_precision_profile);
     int rc = test_summary();
     if (!rc) {
         char cmd[256];
