@@ -27,6 +27,7 @@
 #include "basira/paths.h"
 #include "basira/train.h"
 #include "core/i18n.h"
+#include "train/trainer_internal.h"
 #include "train/dataset.h"
 #include "train/profile.h"
 #include "train/metrics.h"
@@ -73,12 +74,6 @@ void basira_train_options_default(basira_train_options *o)
     o->progress = 1;
 }
 
-static json_t *jnum(double v)
-{
-    /* JSON has no NaN: an undefined figure (e.g. AUC without malignant cases) is null. */
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
 /* ---- files ---------------------------------------------------------------------- */
 
 /* Write text to dir/name through a temporary file renamed into place. */
@@ -90,47 +85,6 @@ static basira_code write_file_atomic(const char *dir, const char *name, const ch
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), dir);
     return basira_fs_write_atomic(path, text, strlen(text), 0644, err);
 }
-
-/* ---- the trainer ------------------------------------------------------------------ */
-
-typedef struct trainer {
-    const basira_train_options *o;
-    train_dataset ds;
-    basira_preprocess pp;
-    basira_net *net;
-    basira_optim *opt;
-    int k;
-    size_t in_floats; /* floats of one input tensor */
-    int batch;        /* images per step */
-    long steps;       /* steps per epoch */
-    long total_steps, warmup_steps;
-    float weights[BASIRA_MAX_CLASSES];
-    int use_weights;
-    int malignant[BASIRA_MAX_CLASSES];
-    float *x[2];
-    int *y[2];
-    uint8_t *rgb[2];
-    float *logits, *dlogits, *probs;
-    int *labels_all;
-    size_t *order; /* this epoch's sample order: positions in the training items */
-    double *cum;   /* class-balanced sampler */
-    FILE *log;
-    train_progress prog;
-    json_t *history; /* array of epoch objects */
-    json_t *config;  /* what must match for --resume */
-    int start_epoch;
-    long global_step;
-    double best;
-    int best_epoch;
-    char date[32];
-    double train_seconds;
-    double data_wait; /* seconds the engine waited for the next batch, this epoch */
-    double cpu0;      /* process CPU time at the start of the epoch */
-    double train_cpu; /* CPU seconds of this epoch's training steps (all threads) */
-    long train_images;
-    basira_freeze *frozen; /* `basira adapt --freeze`: stages kept as the parent's */
-    train_phases ph;       /* --profile: this epoch's phases */
-} trainer;
 
 static void trainer_free(trainer *t)
 {
@@ -327,21 +281,6 @@ static basira_code evaluate(trainer *t, basira_net *net, int part, train_metrics
     return BASIRA_OK;
 }
 
-static json_t *metrics_json(const trainer *t, const train_metrics *m)
-{
-    json_t *recall = json_object();
-    for (int c = 0; c < t->k; c++)
-        json_object_set_new(recall, t->ds.classes.c[c].code, jnum(m->recall[c]));
-    json_t *j = json_object();
-    json_object_set_new(j, "n", json_integer((json_int_t)m->n));
-    json_object_set_new(j, "loss", jnum(m->loss));
-    json_object_set_new(j, "accuracy", jnum(m->accuracy));
-    json_object_set_new(j, "balanced_accuracy", jnum(m->balanced_accuracy));
-    json_object_set_new(j, "auc_malignant", jnum(m->auc));
-    json_object_set_new(j, "recall", recall);
-    return j;
-}
-
 /* The figure that picks the best epoch; higher is better, NAN counts as worst. */
 static double select_value(const basira_train_options *o, const train_metrics *m, double train_loss,
                            size_t n_val)
@@ -356,78 +295,6 @@ static double select_value(const basira_train_options *o, const train_metrics *m
     if (!strcmp(s, "loss"))
         return -m->loss;
     return m->balanced_accuracy;
-}
-
-/* ---- the model's metadata ------------------------------------------------------------ */
-
-static json_t *split_json(const trainer *t)
-{
-    const train_dataset *ds = &t->ds;
-    return json_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:[f,f,f], s:s?}", "train",
-                     (json_int_t)ds->count[0], "val", (json_int_t)ds->count[1], "test",
-                     (json_int_t)ds->count[2], "groups", "train", (json_int_t)ds->groups[0], "val",
-                     (json_int_t)ds->groups[1], "test", (json_int_t)ds->groups[2], "fractions",
-                     t->o->split[0], t->o->split[1], t->o->split[2], "by", t->o->group_col);
-}
-
-/*
- * The "basira" metadata document (schema in triage.h), written with the model
- * module's own serialiser so that basira_model_info_from_json() reads it back.
- * Temperature 1 and the thresholds are placeholders until calibration on the
- * validation part sets them.
- */
-static json_t *model_document(const trainer *t, int epoch, const train_metrics *val)
-{
-    const basira_train_options *o = t->o;
-    basira_model_info *mi = calloc(1, sizeof *mi);
-    if (!mi)
-        return NULL;
-    snprintf(mi->name, sizeof mi->name, "%s", o->name ? o->name : "basira-derm");
-    snprintf(mi->version, sizeof mi->version, "%s", o->version ? o->version : "0.1.0");
-    mi->num_classes = t->k;
-    for (int i = 0; i < t->k; i++) {
-        const basira_class_info *c = &t->ds.classes.c[i];
-        basira_model_class *m = &mi->classes[i];
-        snprintf(m->code, sizeof m->code, "%s", c->code);
-        snprintf(m->name_en, sizeof m->name_en, "%s", c->name_en);
-        snprintf(m->name_fr, sizeof m->name_fr, "%s", c->name_fr);
-        snprintf(m->name_ar, sizeof m->name_ar, "%s", c->name_ar);
-        m->malignant = c->malignant;
-    }
-    mi->preprocess = t->pp;
-    mi->temperature = 1.0;
-    mi->threshold_high = 0.40;
-    mi->threshold_medium = 0.08;
-    mi->tta = 1;
-    json_t *doc = basira_model_info_to_json(mi);
-    free(mi);
-    if (!doc)
-        return NULL;
-    json_t *prov = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o}", "data_set", o->csv_path, "images",
-        o->images_dir, "command_line", o->command_line ? o->command_line : "", "date", t->date,
-        "split", split_json(t), "seed", (json_int_t)o->seed, "software", basira_version(),
-        "training", json_pack("{s:i, s:s, s:f}", "epoch", epoch + 1, "arch", o->arch, "lr", o->lr));
-    if (prov && val)
-        json_object_set_new(prov, "validation", metrics_json(t, val));
-    if (!prov || json_object_set_new(doc, "provenance", prov)) {
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
-}
-
-static basira_code set_model_metadata(trainer *t, int epoch, const train_metrics *val,
-                                      basira_error *err)
-{
-    json_t *doc = model_document(t, epoch, val);
-    char *s = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-    json_decref(doc);
-    if (!s)
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    int bad = json_object_set_new(basira_net_metadata(t->net), "basira", json_string(s));
-    free(s);
-    return bad ? basira_error_set(err, BASIRA_E_NOMEM, NULL) : BASIRA_OK;
 }
 
 /* ---- set-up ---------------------------------------------------------------------------- */
@@ -510,7 +377,7 @@ static basira_code resume(trainer *t, basira_error *err)
                                     key);
         }
     }
-    json_t *split = split_json(t);
+    json_t *split = train_split_json(t);
     int same_split = json_equal(split, json_object_get(state, "split"));
     json_decref(split);
     json_t *hist = json_object_get(state, "history");
@@ -570,7 +437,7 @@ static basira_code save_checkpoint(trainer *t, int epochs_done, basira_error *er
     json_t *state = json_pack("{s:i, s:I, s:i, s:o, s:O, s:O, s:o, s:s}", "epoch", epochs_done,
                               "global_step", (json_int_t)t->global_step, "best_epoch",
                               t->best_epoch, "best", jnum(t->best), "history", t->history, "config",
-                              t->config, "split", split_json(t), "date", t->date);
+                              t->config, "split", train_split_json(t), "date", t->date);
     if (!state)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     char path[4096];
@@ -725,10 +592,11 @@ static basira_code write_summary(trainer *t, basira_train_result *res, basira_er
         "best.safetensors", "best_epoch", t->best_epoch + 1, "epochs", t->o->epochs,
         "select_metric", t->o->select_metric ? t->o->select_metric : "balanced_accuracy",
         "best_value", jnum(t->best), "validation", best_val, "test",
-        ds->count[BASIRA_PART_TEST] ? metrics_json(t, &test) : json_null(), "split", split_json(t),
-        "class_counts", per_class, "images_per_second_this_run", isfinite(ips) ? ips : 0.0,
-        "skipped_images", (json_int_t)ds->skipped, "threads", t->o->threads, "date", t->date,
-        "precision", basira_net_precision(t->net) == BASIRA_PRECISION_BF16 ? "bf16" : "fp32");
+        ds->count[BASIRA_PART_TEST] ? train_metrics_json(t, &test) : json_null(), "split",
+        train_split_json(t), "class_counts", per_class, "images_per_second_this_run",
+        isfinite(ips) ? ips : 0.0, "skipped_images", (json_int_t)ds->skipped, "threads",
+        t->o->threads, "date", t->date, "precision",
+        basira_net_precision(t->net) == BASIRA_PRECISION_BF16 ? "bf16" : "fp32");
     char *text = sum ? json_dumps(sum, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(sum);
     if (!text)
@@ -822,11 +690,11 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
     if (o->n_freeze &&
         (rc = basira_freeze_new(t->net, o->freeze, o->n_freeze, &t->frozen, &n_frozen, err)))
         goto out;
-    if ((rc = set_model_metadata(t, t->start_epoch, NULL, err)))
+    if ((rc = train_set_model_metadata(t, t->start_epoch, NULL, err)))
         goto out;
     {
         /* Check now, not after hours of training, that the model will be usable for triage. */
-        json_t *doc = model_document(t, 0, NULL);
+        json_t *doc = train_model_document(t, 0, NULL);
         basira_model_info *mi = calloc(1, sizeof *mi);
         basira_error e2;
         if (doc && mi && basira_model_info_from_json(doc, mi, &e2))
@@ -869,7 +737,7 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
             t->best_epoch = epoch;
             char path[4096];
             snprintf(path, sizeof path, "%s/best.safetensors", o->out_dir);
-            rc = set_model_metadata(t, epoch, &m, err);
+            rc = train_set_model_metadata(t, epoch, &m, err);
             if (!rc)
                 rc = basira_net_save(t->net, path, err);
         }
@@ -886,11 +754,11 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
             goto out;
         double lr_end = basira_lr_at((basira_schedule)o->schedule, o->lr, t->global_step - 1,
                                      t->total_steps, t->warmup_steps);
-        json_t *h =
-            json_pack("{s:i, s:f, s:f, s:o, s:f, s:f, s:f, s:f, s:b}", "epoch", epoch + 1, "lr",
-                      lr_end, "train_loss", loss, "validation", metrics_json(t, &m), "seconds",
-                      train_now_seconds() - t0, "images_per_second", ips, "train_cpu_seconds",
-                      t->train_cpu, "data_wait_seconds", t->data_wait, "best", improved);
+        json_t *h = json_pack("{s:i, s:f, s:f, s:o, s:f, s:f, s:f, s:f, s:b}", "epoch", epoch + 1,
+                              "lr", lr_end, "train_loss", loss, "validation",
+                              train_metrics_json(t, &m), "seconds", train_now_seconds() - t0,
+                              "images_per_second", ips, "train_cpu_seconds", t->train_cpu,
+                              "data_wait_seconds", t->data_wait, "best", improved);
         if (!h || json_array_append_new(t->history, h)) {
             rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
             goto out;
