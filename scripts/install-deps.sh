@@ -10,7 +10,7 @@ PACKAGES=(
   # toolchain
   build-essential cmake pkg-config gettext clang libclang-rt-14-dev clang-format valgrind
   # images
-  libvips-dev libheif-dev libwebp-dev libtiff-dev libjpeg-dev libpng-dev liblcms2-dev libexif-dev zlib1g-dev
+  libvips-dev libheif-dev libwebp-dev libtiff-dev libjpeg-dev libpng-dev liblcms2-dev libexif-dev
   # neural networks
   libdnnl-dev libopenblas-dev
   # storage, crypto, network

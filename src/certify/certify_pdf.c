@@ -17,13 +17,12 @@
 #include "basira/certify.h"
 #include "core/catalog.h"
 #include "core/i18n.h"
+#include "export/layout.h"
 
 #define PAGE_W 595.276
 #define PAGE_H 841.890
 #define MARGIN 42.0
 #define BODY_W (PAGE_W - 2 * MARGIN)
-#define FONTS_LATIN "Noto Sans, DejaVu Sans"
-#define FONTS_ARABIC "Noto Sans Arabic, Noto Sans, DejaVu Sans"
 
 typedef struct doc {
     cairo_t *cr;
@@ -49,18 +48,9 @@ static void ensure(doc *d, double h)
 /* Text in the column [x, x + w) (mirrored for right-to-left), at d->y; returns its height. */
 static double text(doc *d, const char *s, double x, double w, double size, int bold)
 {
-    PangoLayout *l = pango_cairo_create_layout(d->cr);
-    PangoContext *ctx = pango_layout_get_context(l);
-    pango_context_set_base_dir(ctx, d->rtl ? PANGO_DIRECTION_RTL : PANGO_DIRECTION_LTR);
-    pango_layout_context_changed(l);
-    pango_layout_set_auto_dir(l, FALSE);
-    PangoFontDescription *fd =
-        pango_font_description_from_string(d->rtl ? FONTS_ARABIC : FONTS_LATIN);
-    pango_font_description_set_size(fd, (gint)(size * PANGO_SCALE));
-    if (bold)
-        pango_font_description_set_weight(fd, PANGO_WEIGHT_BOLD);
-    pango_layout_set_font_description(l, fd);
-    pango_font_description_free(fd);
+    PangoLayout *l = basira_pdf_layout(d->cr, d->rtl, size, bold);
+    if (!l)
+        return 0;
     pango_layout_set_width(l, (int)(w * PANGO_SCALE));
     pango_layout_set_wrap(l, PANGO_WRAP_WORD_CHAR);
     pango_layout_set_alignment(l, d->rtl ? PANGO_ALIGN_RIGHT : PANGO_ALIGN_LEFT);

@@ -17,6 +17,7 @@
 #include "basira/paths.h"
 #include "core/i18n.h"
 #include "core/catalog.h"
+#include "export/layout.h"
 #include "export/util.h"
 
 #include <cairo-pdf.h>
@@ -33,10 +34,6 @@
 #define MARGIN 42.0
 #define PHOTO_BOX 170.0 /* the photo fits in a square this size */
 #define PDF_MAX_BYTES (64u << 20)
-
-/* Families named explicitly (Debian fonts-noto-core, fonts-dejavu-core as fallback). */
-#define FONTS_LATIN "Noto Sans, DejaVu Sans"
-#define FONTS_ARABIC "Noto Sans Arabic, Noto Sans, DejaVu Sans"
 
 typedef struct pdf_out {
     unsigned char *buf;
@@ -103,27 +100,15 @@ static double text_at(page *p, const char *text, int markup, double x, double y,
     double top = y < 0 ? p->y : y, pitch = size * LINE_PITCH;
     if (top + pitch > p->limit)
         return 0; /* never draw over the disclaimer */
-    PangoLayout *layout = pango_cairo_create_layout(p->cr);
+    PangoLayout *layout = basira_pdf_layout(p->cr, p->rtl, size, bold);
+    if (!layout)
+        return 0;
     PangoContext *ctx = pango_layout_get_context(layout);
-    pango_context_set_base_dir(ctx, p->rtl ? PANGO_DIRECTION_RTL : PANGO_DIRECTION_LTR);
-    pango_layout_context_changed(layout);
-    /*
-     * auto_dir off: the page's direction decides, not the first strong letter
-     * of each paragraph (a line starting with a Latin patient reference must
-     * still be laid out right to left in an Arabic letter).
-     */
-    pango_layout_set_auto_dir(layout, FALSE);
-    PangoFontDescription *fd =
-        pango_font_description_from_string(p->rtl ? FONTS_ARABIC : FONTS_LATIN);
-    pango_font_description_set_size(fd, (gint)(size * PANGO_SCALE));
-    if (bold)
-        pango_font_description_set_weight(fd, PANGO_WEIGHT_BOLD);
-    pango_layout_set_font_description(layout, fd);
+    const PangoFontDescription *fd = pango_layout_get_font_description(layout);
     PangoFontMetrics *fm = pango_context_get_metrics(ctx, fd, NULL);
     int font_h = fm ? pango_font_metrics_get_height(fm) : 0;
     if (fm)
         pango_font_metrics_unref(fm);
-    pango_font_description_free(fd);
     if (font_h > 0)
         pango_layout_set_line_spacing(layout, (float)(pitch * PANGO_SCALE / font_h));
     pango_layout_set_width(layout, (int)(w * PANGO_SCALE));
