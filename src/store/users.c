@@ -651,8 +651,13 @@ basira_code basira_store_session_touch(basira_store *st, const char *token, int6
     if (sql && !store_prepare(st, sql, &s, NULL)) {
         sqlite3_bind_text(s, 1, th, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, now);
-        if (sqlite3_step(s) != SQLITE_DONE && !rc)
-            rc = store_sql_error(st, "recording a session's use", err);
+        /*
+         * Recording a use is best effort: failing to write it only brings the idle
+         * sign-out closer, while refusing would make every read fail once the disk
+         * is full (space.c promises reads and sign-in keep working then).
+         */
+        if (sqlite3_step(s) != SQLITE_DONE && sqlite3_errcode(st->db) == SQLITE_FULL)
+            store_space_note_full(st);
         sqlite3_finalize(s);
     }
     pthread_mutex_unlock(&st->lock);
