@@ -61,6 +61,8 @@ typedef enum basira_role {
 
 /* "gp", "nurse", "dermatologist", "admin", "auditor", "data_steward". */
 const char *basira_role_name(basira_role r);
+/* Every role's name, from the role table, as "gp, nurse, ..." (truncated to n). */
+void basira_role_list(char *out, size_t n);
 /* Parse a role name; BASIRA_E_INVALID_ARGUMENT naming the valid ones otherwise. */
 basira_code basira_role_parse(const char *name, basira_role *out, basira_error *err);
 

@@ -18,21 +18,24 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, _("Usage: basira user add --role ROLE [options] USERNAME\n"
-                 "       basira user passwd [options] USERNAME\n"
-                 "       basira user disable|enable [options] USERNAME\n"
-                 "       basira user list [options]\n"
-                 "Manage the accounts of the clinic node. Roles: gp, nurse, dermatologist, "
-                 "admin, auditor.\n\n"
-                 "Options:\n"
-                 "  --data DIR            data folder (default ./basira-data); created by the "
-                 "first 'user add'\n"
-                 "  --role ROLE           role of a new user\n"
-                 "  --password-file FILE  read the password from the first line of FILE (else "
-                 "asked on the terminal)\n"
-                 "  --key-file FILE       database key file (else BASIRA_DB_PASSPHRASE, else "
-                 "asked)\n"
-                 "  -h, --help            show this help\n"));
+    char roles[256]; /* from the role table, so a new role is never missing here */
+    basira_role_list(roles, sizeof roles);
+    fprintf(f,
+            _("Usage: basira user add --role ROLE [options] USERNAME\n"
+              "       basira user passwd [options] USERNAME\n"
+              "       basira user disable|enable [options] USERNAME\n"
+              "       basira user list [options]\n"
+              "Manage the accounts of the clinic node. Roles: %s.\n\n"
+              "Options:\n"
+              "  --data DIR            data folder (default ./basira-data); created by the "
+              "first 'user add'\n"
+              "  --role ROLE           role of a new user\n"
+              "  --password-file FILE  read the password from the first line of FILE (else "
+              "asked on the terminal)\n"
+              "  --key-file FILE       database key file (else BASIRA_DB_PASSPHRASE, else "
+              "asked)\n"
+              "  -h, --help            show this help\n"),
+            roles);
     fprintf(f, _("Also: basira user unlock [options] USERNAME lifts the sign-in lockout of an "
                  "account (after too many failed sign-ins).\n"));
 }

@@ -23,6 +23,20 @@ static const char *const role_names[BASIRA_ROLE_COUNT_] = {
     [BASIRA_ROLE_DATA_STEWARD] = "data_steward",
 };
 
+void basira_role_list(char *out, size_t n)
+{
+    size_t used = 0;
+    if (!n)
+        return;
+    out[0] = '\0';
+    for (int i = 0; i < BASIRA_ROLE_COUNT_ && used < n; i++) {
+        int w = snprintf(out + used, n - used, "%s%s", i ? ", " : "", role_names[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
 const char *basira_role_name(basira_role r)
 {
     if ((int)r < 0 || r >= BASIRA_ROLE_COUNT_)
@@ -38,10 +52,11 @@ basira_code basira_role_parse(const char *name, basira_role *out, basira_error *
             return BASIRA_OK;
         }
     }
+    char roles[256];
+    basira_role_list(roles, sizeof roles);
     return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                             N_("unknown role '%s' (expected gp, nurse, dermatologist, admin, "
-                                "auditor or data_steward)"),
-                             name ? name : "");
+                             N_("unknown role '%s' (expected one of: %s)"), name ? name : "",
+                             roles);
 }
 
 /*

@@ -52,4 +52,17 @@ out=$("$B" check --json "$heic" 2>/dev/null)
 check "HEIC decoded through the restricted plugin folder" "grep -q '\"image_too_small\"' <<<\"\$out\""
 loaded=$(LD_DEBUG=files "$B" check --json "$heic" 2>&1 >/dev/null | grep -c 'MagickCore\|libpoppler\|libopenslide' || true)
 check "no ImageMagick, poppler or OpenSlide in the process" "[ '$loaded' = 0 ]"
+
+# `basira user --help` and the unknown-role error name every role of the role enum
+# (include/basira/store.h), data_steward included: the list is generated, never typed.
+roles=$(grep -o 'BASIRA_ROLE_[A-Z_]*' "${BASIRA_SOURCE_DIR:?}/include/basira/store.h" |
+        grep -v 'COUNT_$' | sort -u | sed 's/^BASIRA_ROLE_//' | tr 'A-Z' 'a-z')
+help=$("$B" user --help); rc=$?
+check "user --help exits 0" "[ $rc -eq 0 ]"
+check "the role enum has data_steward" "grep -qx data_steward <<<\"\$roles\""
+badrole=$(BASIRA_DB_PASSPHRASE=x "$B" user add --data "$(mktemp -u)" --role king k1 2>&1 </dev/null)
+for r in $roles; do
+  check "user --help names the role $r" "grep -q 'Roles:.*\\b$r\\b' <<<\"\$help\""
+  check "the unknown-role error names $r" "grep -q '\\b$r\\b' <<<\"\$badrole\""
+done
 exit $fail
