@@ -142,6 +142,7 @@
     if (name === 'password') return B.screens.password();
     if (name === 'users' && state.user.role === 'admin') return B.screens.users();
     if (state.user.role === 'admin') return B.screens.users();
+    if (state.user.role === 'data_steward') return show('export');
     return showWorklist();
   }
 
@@ -153,9 +154,11 @@
       $('who-name').textContent = `${u.username} (${t('role_' + u.role)})`;
       // Each role sees only the entries that lead somewhere for it.
       const admin = u.role === 'admin';
+      const steward = u.role === 'data_steward'; // bulk export, and nothing clinical
       $('nav-users').hidden = !admin;
-      $('nav-worklist').hidden = admin;
-      $('nav-new').hidden = admin || u.role === 'auditor';
+      $('nav-export').hidden = !steward;
+      $('nav-worklist').hidden = admin || steward;
+      $('nav-new').hidden = admin || steward || u.role === 'auditor';
       $('nav-queue').hidden = u.role !== 'dermatologist';
       if (u.idle_timeout_s > 0) state.idleMs = u.idle_timeout_s * 1000;
       idleReset();
@@ -210,7 +213,8 @@
       const r = await api('POST', '/session', { username, password });
       $('login-pass').value = '';
       setUser(r.body);
-      location.hash = r.body.role === 'admin' ? '#/users' : '#/worklist';
+      location.hash = r.body.role === 'admin' ? '#/users'
+        : r.body.role === 'data_steward' ? '#/export' : '#/worklist';
       B.queueFlush();
       route();
     } catch (e) {

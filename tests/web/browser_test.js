@@ -330,6 +330,14 @@ async function flow(ctx, base, lang, photo, canAnalyse) {
   check(first.includes(T.cat_high), `${lang}: high risk first in the worklist`);
   check(first.includes(T.referral_requested) && first.includes(T.waiting), `${lang}: waiting time and referral shown`);
   await shot(page, `${lang}-06-worklist`);
+  // Bulk export is the data steward's alone (issue 13): a clinician sees no export button,
+  // not even by going to the export screen's address.
+  const noExport = async () => !(await page.isVisible('#export-csv')) && !(await page.isVisible('#export-json')) &&
+    !(await page.isVisible('#nav-export'));
+  check(await noExport(), `${lang}: no export buttons on a clinician's worklist`);
+  await page.goto(`${base}/?lang=${lang}#/export`);
+  await page.waitForSelector('#screen-worklist:not([hidden])');
+  check(await noExport(), `${lang}: #/export shows a clinician the worklist, without export buttons`);
 
   // The PDF letter, once the node serves it.
   const pdf = await page.request.get(`${base}/api/v1/cases/${caseId}/report.pdf?lang=${lang}`);
@@ -433,12 +441,29 @@ function catalogueChecks() {
   check(cat('fr').disclaimer.startsWith('Aide à la décision, pas un diagnostic'), 'fr disclaimer wording');
 }
 
+// The data steward (bulk export, nothing clinical) sees the export buttons, and only them.
+async function stewardFlow(ctx, base) {
+  const T = cat('fr');
+  const page = await freshPage(ctx);
+  await signIn(page, base, 'fr', 'steward1');
+  await page.waitForSelector('#screen-export:not([hidden])');
+  check(await page.isVisible('#export-csv') && await page.isVisible('#export-json'), 'data steward: export buttons shown');
+  check(await page.isVisible('#nav-export') && !(await page.isVisible('#nav-worklist')) &&
+    !(await page.isVisible('#nav-new')) && !(await page.isVisible('#nav-users')), 'data steward: export in the menu, no clinical entry');
+  check((await page.textContent('#export-title')) === T.export_title, 'data steward: export screen in French');
+  const csv = await page.request.get(`${base}/api/v1/export?format=csv`);
+  check(csv.status() === 200, `data steward: bulk export served (${csv.status()})`);
+  await shot(page, 'fr-07-steward-export');
+  await page.close();
+}
+
 async function main() {
   catalogueChecks();
   cliRun(['user', 'add', '--data', data, '--key-file', key, '--role', 'admin', '--password-file', pw, 'admin1']);
   cliRun(['user', 'add', '--data', data, '--key-file', key, '--role', 'nurse', '--password-file', pw, 'nurse1']);
   cliRun(['user', 'add', '--data', data, '--key-file', key, '--role', 'gp', '--password-file', pw, 'gp1']);
   cliRun(['user', 'add', '--data', data, '--key-file', key, '--role', 'dermatologist', '--password-file', pw, 'derm1']);
+  cliRun(['user', 'add', '--data', data, '--key-file', key, '--role', 'data_steward', '--password-file', pw, 'steward1']);
 
   // The model: the bundled one, else the triage tests' tiny random model, else none (503).
   const extra = [];
@@ -494,13 +519,14 @@ async function main() {
     // Generous: CI machines are shared and chromium can be slow to start there.
     browser.setDefaultTimeout(90000);
     // WEB_FLOWS=fr,ar,admin (default: all) runs a part, when working on one screen.
-    const flows = (process.env.WEB_FLOWS || 'fr,ar,admin,workflow').split(',');
+    const flows = (process.env.WEB_FLOWS || 'fr,ar,admin,steward,workflow').split(',');
     for (const lang of ['fr', 'ar'].filter((l) => flows.includes(l))) {
       const t0 = Date.now();
       await flow(browser, base, lang, photo, canAnalyse);
       console.log(`  flow ${lang}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
     if (flows.includes('admin')) await adminFlow(browser, base);
+    if (flows.includes('steward')) await stewardFlow(browser, base);
     if (flows.includes('workflow')) {
       // English too: its catalogue's wording is checked the same way.
       for (const lang of ['fr', 'ar', 'en']) {
