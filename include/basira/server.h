@@ -55,7 +55,7 @@ typedef struct basira_server_config {
     uint16_t port;           /* 0 = any free port (see basira_server_port) */
     const char *tls_cert;    /* PEM files; both or neither (HTTPS via GnuTLS) */
     const char *tls_key;
-    unsigned threads;                /* worker threads (epoll each); default 8 */
+    unsigned threads;                /* requests whose handlers run at once; default 8 */
     size_t max_json_bytes;           /* default 64 KiB */
     size_t max_image_bytes;          /* default 16 MiB */
     unsigned idle_timeout_s;         /* close a connection silent this long; default 60 */

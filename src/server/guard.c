@@ -20,6 +20,10 @@
  * written to the access log, so no request vanishes without a trace. The socket
  * is shut down under the lock that the close notification takes, before
  * libmicrohttpd closes the descriptor, so a reused descriptor is never touched.
+ * Every other close is logged too, when libmicrohttpd reports it (NOTIFY_CONNECTION
+ * closed): before any request ("no_request"), on its idle timeout ("idle_timeout"),
+ * between requests ("after_requests") or during one ("during_request"), with the
+ * client's address and port and the number of requests the connection began.
  * The same thread writes the audit checkpoints (store.h) every
  * checkpoint_interval_s, and to syslog with audit_syslog.
  */
@@ -41,7 +45,9 @@ struct conn_guard {
     int fd;
     int phase; /* GUARD_HEAD, GUARD_BODY, GUARD_HANDLER */
     int shut;
-    int kept; /* kept alive after an answer: waiting for its next request */
+    int kept;     /* kept alive after an answer: waiting for its next request */
+    long started; /* requests begun on this connection */
+    unsigned port;
     struct timespec since;
     char ip[INET6_ADDRSTRLEN];
 };
@@ -60,8 +66,9 @@ static void log_close(basira_server *s, const conn_guard *g, const char *why, do
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:f}", "ts", when, "event", "closed", "reason",
-                             why, "ip", g->ip, "s", held);
+    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:f}", "ts", when, "event", "closed",
+                             "reason", why, "ip", g->ip, "port", (int)g->port, "requests",
+                             (json_int_t)g->started, "s", held);
     if (!line)
         return;
     pthread_mutex_lock(&s->log_lock);
@@ -69,6 +76,20 @@ static void log_close(basira_server *s, const conn_guard *g, const char *why, do
     fflush(s->cfg.access_log);
     pthread_mutex_unlock(&s->log_lock);
     json_decref(line);
+}
+
+/*
+ * Why libmicrohttpd (or the client) closed a connection that the watchdog did not cut.
+ * libmicrohttpd does not say which side closed; what is known is what the connection
+ * was doing and for how long.
+ */
+static const char *close_reason(const basira_server *s, const conn_guard *g)
+{
+    if (g->phase != GUARD_HEAD)
+        return "during_request"; /* the request's own line says "end": "aborted" */
+    if (seconds_since(&g->since) + 0.5 >= (double)s->cfg.idle_timeout_s)
+        return "idle_timeout";
+    return g->started ? "after_requests" : "no_request";
 }
 
 void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -87,8 +108,10 @@ void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
         snprintf(g->ip, sizeof g->ip, "?");
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (ci && ci->client_addr)
+        if (ci && ci->client_addr) {
             server_format_ip(ci->client_addr, g->ip, sizeof g->ip);
+            g->port = server_client_port(ci->client_addr);
+        }
         pthread_mutex_lock(&s->guard_lock);
         g->next = s->guards;
         if (s->guards)
@@ -102,6 +125,11 @@ void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
     if (!g)
         return;
     pthread_mutex_lock(&s->guard_lock);
+    /* Every close is logged (the watchdog's own cuts already were): one that came before
+     * the connection's first request, or while a request head was awaited, would otherwise
+     * leave no trace (issue 13: a kept-alive request closed unanswered, unlogged). */
+    if (!g->shut)
+        log_close(s, g, close_reason(s, g), seconds_since(&g->since));
     if (g->prev)
         g->prev->next = g->next;
     else
@@ -128,6 +156,8 @@ void guard_phase(basira_server *s, struct MHD_Connection *c, int phase)
             clock_gettime(CLOCK_MONOTONIC, &g->since);
         if (phase == GUARD_HEAD)
             g->kept = 1;
+        if (phase == GUARD_BODY)
+            g->started++;
     }
     pthread_mutex_unlock(&s->guard_lock);
 }

@@ -47,6 +47,15 @@ void basira_server_config_default(basira_server_config *cfg)
     cfg->checkpoint_interval_s = 600;
 }
 
+unsigned server_client_port(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+    if (sa->sa_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+    return 0;
+}
+
 void server_format_ip(const struct sockaddr *sa, char *out, size_t outsz)
 {
     snprintf(out, outsz, "?");
@@ -123,7 +132,7 @@ static int first_call(basira_server *s, struct MHD_Connection *c, request *rq, c
  * requests that did nothing (an error answer) are forgotten, so they can be sent
  * again. See src/store/idempotency.c.
  */
-static enum MHD_Result run_handler(basira_server *s, struct MHD_Connection *c, request *rq)
+static enum MHD_Result run_handler_now(basira_server *s, struct MHD_Connection *c, request *rq)
 {
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
     if (!key || !rq->authed || !strcmp(rq->method, "GET") || !strcmp(rq->method, "HEAD"))
@@ -154,6 +163,27 @@ static enum MHD_Result run_handler(basira_server *s, struct MHD_Connection *c, r
     if (basira_store_idem_finish(s->store, rq->user.id, key, keep ? (int)rq->status : 0,
                                  keep ? rq->captured : NULL, &e))
         fprintf(stderr, "basira serve: idempotency key: %s\n", e.message);
+    return r;
+}
+
+/*
+ * Each connection has its own thread (a busy handler never holds up another
+ * connection, whose request libmicrohttpd would otherwise close unanswered on its
+ * idle timeout); cfg.threads handlers at most run at once, the others wait here,
+ * in the handler phase (no connection deadline applies, see guard.c).
+ */
+static enum MHD_Result run_handler(basira_server *s, struct MHD_Connection *c, request *rq)
+{
+    pthread_mutex_lock(&s->slot_lock);
+    while (s->slots_busy >= s->cfg.threads)
+        pthread_cond_wait(&s->slot_free, &s->slot_lock);
+    s->slots_busy++;
+    pthread_mutex_unlock(&s->slot_lock);
+    enum MHD_Result r = run_handler_now(s, c, rq);
+    pthread_mutex_lock(&s->slot_lock);
+    s->slots_busy--;
+    pthread_cond_signal(&s->slot_free);
+    pthread_mutex_unlock(&s->slot_lock);
     return r;
 }
 
@@ -344,6 +374,8 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
     pthread_mutex_init(&s->guard_lock, NULL);
     pthread_mutex_init(&s->refusal_lock, NULL);
     pthread_mutex_init(&s->export_lock, NULL);
+    pthread_mutex_init(&s->slot_lock, NULL);
+    pthread_cond_init(&s->slot_free, NULL);
     s->refusal_tokens = 60;
     clock_gettime(CLOCK_MONOTONIC, &s->refusal_refill);
     basira_store_set_login_limits(st, s->cfg.login_max_failures, s->cfg.login_window_s);
@@ -374,8 +406,9 @@ basira_code basira_server_start(basira_server *s, basira_error *err)
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     socklen_t sl;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* A thread per connection (see run_handler); poll(), as that mode requires. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)&ss;
     if (inet_pton(AF_INET, s->listen_addr, &v4->sin_addr) == 1) {
@@ -412,9 +445,8 @@ basira_code basira_server_start(basira_server *s, basira_error *err)
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
     s->daemon = MHD_start_daemon(
         flags, s->cfg.port, NULL, NULL, &handler, s, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_THREAD_POOL_SIZE, s->cfg.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        s->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections_per_ip,
         MHD_OPTION_NOTIFY_CONNECTION, &guard_notify, s, MHD_OPTION_UNESCAPE_CALLBACK,
         &guard_unescape, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
         MHD_OPTION_NOTIFY_COMPLETED, &completed, s, MHD_OPTION_ARRAY,
@@ -462,6 +494,8 @@ void basira_server_free(basira_server *s)
     pthread_mutex_destroy(&s->guard_lock);
     pthread_mutex_destroy(&s->refusal_lock);
     pthread_mutex_destroy(&s->export_lock);
+    pthread_mutex_destroy(&s->slot_lock);
+    pthread_cond_destroy(&s->slot_free);
     basira_case_service_free(s->cases);
     basira_translator_free(s->tr);
     free(s->openapi);

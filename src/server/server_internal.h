@@ -51,6 +51,10 @@ struct basira_server {
     uint16_t port;
     atomic_int in_flight;
     atomic_int stopping; /* set by basira_server_stop: new requests get 503 */
+    /* http.c: each connection has its own thread; at most cfg.threads handlers run at once. */
+    pthread_mutex_t slot_lock;
+    pthread_cond_t slot_free;
+    unsigned slots_busy;
     pthread_mutex_t log_lock;
     /* guard.c: every open connection and the watchdog that enforces its deadline. */
     pthread_mutex_t guard_lock;
@@ -188,6 +192,8 @@ size_t guard_unescape(void *cls, struct MHD_Connection *c, char *s);
 const char *guard_check_head(struct MHD_Connection *c, const char *url, const char *version);
 /* The numeric address of a client. */
 void server_format_ip(const struct sockaddr *sa, char *out, size_t outsz);
+/* The client's port (0 when not IP), for matching a client's view with the access log. */
+unsigned server_client_port(const struct sockaddr *sa);
 
 /* ---- sessions.c ---- */
 
