@@ -15,6 +15,15 @@
  * BASIRA_FAULT_FREE bytes left: writes past them fail with ENOSPC, unlink gives a
  * file's bytes back, basira_fault_add_free() frees more.
  *
+ * In "disk" mode only writes to regular files count (a full disk does not stop a
+ * pipe or a socket).
+ *
+ * A program that does not arm the shim itself (the real `basira serve`) is driven
+ * from outside through a control file: with BASIRA_FAULT_CONTROL=PATH a thread of
+ * the shim reads PATH every 50 ms, applies it and deletes it (so the driver knows
+ * it was applied): "disk N" arms the disk kind with N bytes left, "free N" gives N
+ * more bytes, "off" disarms.
+ *
  * Allocations made from inside libcrypto are not counted: SQLCipher 4.5's OpenSSL
  * provider does not check the HMAC context it allocates for every page, and
  * crashes (SIGSEGV in SHA1_Update) when that allocation fails - found by this
@@ -26,6 +35,10 @@
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <link.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -79,10 +92,13 @@ void basira_fault_add_free(long bytes)
     atomic_fetch_add(&free_bytes, bytes);
 }
 
-/* The "disk" kind: 1 when n more bytes do not fit (the write must fail). */
-static int no_room(size_t n)
+/* The "disk" kind: 1 when n more bytes to fd do not fit (the write must fail). */
+static int no_room(int fd, size_t n)
 {
     if (!atomic_load(&armed) || !kind_disk)
+        return 0;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         return 0;
     long left = atomic_load(&free_bytes);
     if ((long)n > left)
@@ -168,7 +184,7 @@ void *realloc(void *p, size_t n)
 
 ssize_t write(int fd, const void *b, size_t n)
 {
-    if (no_room(n)) {
+    if (no_room(fd, n)) {
         errno = ENOSPC;
         return -1;
     }
@@ -178,7 +194,7 @@ ssize_t write(int fd, const void *b, size_t n)
 
 ssize_t pwrite(int fd, const void *b, size_t n, off_t off)
 {
-    if (no_room(n)) {
+    if (no_room(fd, n)) {
         errno = ENOSPC;
         return -1;
     }
@@ -188,7 +204,7 @@ ssize_t pwrite(int fd, const void *b, size_t n, off_t off)
 
 ssize_t pwrite64(int fd, const void *b, size_t n, off_t off)
 {
-    if (no_room(n)) {
+    if (no_room(fd, n)) {
         errno = ENOSPC;
         return -1;
     }
@@ -201,7 +217,7 @@ ssize_t writev(int fd, const struct iovec *v, int n)
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total += v[i].iov_len;
-    if (no_room(total)) {
+    if (no_room(fd, total)) {
         errno = ENOSPC;
         return -1;
     }
@@ -237,6 +253,61 @@ int rename(const char *a, const char *b)
 {
     IO_FAULT();
     return NEXT("rename", int (*)(const char *, const char *))(a, b);
+}
+
+/* The control file's commands (see the top of this file). */
+static void apply_control(const char *cmd)
+{
+    long v = 0;
+    if (sscanf(cmd, "disk %ld", &v) == 1) {
+        atomic_store(&armed, 0);
+        kind_alloc = kind_io = 0;
+        kind_disk = 1;
+        atomic_store(&free_bytes, v);
+        atomic_store(&armed, 1);
+    } else if (sscanf(cmd, "free %ld", &v) == 1) {
+        atomic_fetch_add(&free_bytes, v);
+    } else if (!strncmp(cmd, "off", 3)) {
+        atomic_store(&armed, 0);
+    }
+}
+
+static void *control_thread(void *arg)
+{
+    const char *path = arg;
+    typedef ssize_t (*read_fn)(int, void *, size_t);
+    typedef int (*unlink_fn)(const char *);
+    read_fn rd = NEXT("read", read_fn);
+    unlink_fn rm = NEXT("unlink", unlink_fn);
+    for (;;) {
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        char buf[128];
+        ssize_t n = rd(fd, buf, sizeof buf - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        apply_control(buf);
+        rm(path);
+    }
+    return NULL;
+}
+
+__attribute__((constructor)) static void start_control(void)
+{
+    const char *path = getenv("BASIRA_FAULT_CONTROL");
+    if (!path || !*path)
+        return;
+    /* The thread takes no signal: the program's own handling (a signalfd) must get them. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t th;
+    if (pthread_create(&th, NULL, control_thread, (void *)path) == 0)
+        pthread_detach(th);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 int unlink(const char *path)
