@@ -6,6 +6,7 @@
  */
 #include "basira/image.h"
 #include "test.h"
+#include "png_chunks.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -14,11 +15,6 @@
 #include <zlib.h>
 
 #include <vips/vips.h>
-
-typedef struct blob {
-    unsigned char *data;
-    size_t len;
-} blob;
 
 static double cpu_seconds(void)
 {
@@ -48,48 +44,6 @@ static blob png_of(VipsImage *im, int interlace)
     CHECK(!vips_pngsave_buffer(im, &mem, &b.len, "interlace", interlace, NULL));
     b.data = mem;
     return b;
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
-/* png with `count` copies of one chunk (type, payload) inserted after IHDR. */
-static blob with_chunks(const blob *png, const char *type, const unsigned char *d, size_t n,
-                        int count)
-{
-    size_t one = n + 12;
-    blob b = {g_malloc(png->len + one * (size_t)count), png->len + one * (size_t)count};
-    memcpy(b.data, png->data, 33); /* signature + IHDR */
-    unsigned char *p = b.data + 33;
-    for (int i = 0; i < count; i++) {
-        put32(p, (uint32_t)n);
-        memcpy(p + 4, type, 4);
-        memcpy(p + 8, d, n);
-        uLong crc = crc32(0, (const Bytef *)type, 4);
-        crc = crc32(crc, d, (uInt)n);
-        put32(p + 8 + n, (uint32_t)crc);
-        p += one;
-    }
-    memcpy(p, png->data + 33, png->len - 33);
-    return b;
-}
-
-/* A zTXt payload: keyword, method 0, then `raw` bytes of zeros deflated. */
-static unsigned char *ztxt_payload(size_t raw, size_t *n)
-{
-    unsigned char *zeros = calloc(1, raw);
-    uLongf cl = compressBound(raw);
-    unsigned char *p = malloc(cl + 9);
-    memcpy(p, "Comment\0\0", 9);
-    CHECK(compress2(p + 9, &cl, zeros, raw, 9) == Z_OK);
-    free(zeros);
-    *n = cl + 9;
-    return p;
 }
 
 static void test_png_text_chunks(void)
