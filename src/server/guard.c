@@ -24,6 +24,8 @@
  * closed): before any request ("no_request"), on its idle timeout ("idle_timeout"),
  * between requests ("after_requests") or during one ("during_request"), with the
  * client's address and port and the number of requests the connection began.
+ * The connection caps are checked here at accept (guard_accept), and each refusal
+ * is logged too: {"event":"refused","reason":"per_address_limit"|"connection_limit"}.
  * The same thread writes the audit checkpoints (store.h) every
  * checkpoint_interval_s, and to syslog with audit_syslog.
  */
@@ -57,7 +59,13 @@ static double seconds_since(const struct timespec *t)
     return elapsed_ms(t) / 1000.0;
 }
 
-static void log_close(basira_server *s, const conn_guard *g, const char *why, double held)
+/*
+ * One access-log line about a connection: "closed" (why, after held seconds, with the
+ * number of requests it began) or "refused" at accept (why, with the number of refusals
+ * not logged since the last line).
+ */
+static void log_conn(basira_server *s, const conn_guard *g, const char *event, const char *why,
+                     double held, long count)
 {
     if (!s->cfg.access_log)
         return;
@@ -66,9 +74,12 @@ static void log_close(basira_server *s, const conn_guard *g, const char *why, do
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:f}", "ts", when, "event", "closed",
-                             "reason", why, "ip", g->ip, "port", (int)g->port, "requests",
-                             (json_int_t)g->started, "s", held);
+    int closed = !strcmp(event, "closed");
+    json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I}", "ts", when, "event", event, "reason",
+                             why, "ip", g->ip, "port", (int)g->port,
+                             closed ? "requests" : "not_logged", (json_int_t)count);
+    if (line && closed)
+        json_object_set_new(line, "s", json_real(held));
     if (!line)
         return;
     pthread_mutex_lock(&s->log_lock);
@@ -90,6 +101,43 @@ static const char *close_reason(const basira_server *s, const conn_guard *g)
     if (seconds_since(&g->since) + 0.5 >= (double)s->cfg.idle_timeout_s)
         return "idle_timeout";
     return g->started ? "after_requests" : "no_request";
+}
+
+/*
+ * The connection caps are enforced here, not by libmicrohttpd: its refusals close the
+ * socket without a trace. Each refusal is logged, at most one line a second (a flood of
+ * connections must not fill the disk), with the number of refusals not written since.
+ * Called by libmicrohttpd's listening thread before the connection's start notification,
+ * one connection at a time, so the count below includes every connection accepted before.
+ */
+enum MHD_Result guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    basira_server *s = cls;
+    (void)addrlen;
+    conn_guard probe;
+    memset(&probe, 0, sizeof probe);
+    server_format_ip(addr, probe.ip, sizeof probe.ip);
+    probe.port = server_client_port(addr);
+    unsigned same = 0, all = 0;
+    pthread_mutex_lock(&s->guard_lock);
+    for (const conn_guard *g = s->guards; g; g = g->next) {
+        all++;
+        same += !strcmp(g->ip, probe.ip);
+    }
+    const char *why = same >= s->cfg.max_connections_per_ip ? "per_address_limit"
+                      : all >= s->cfg.max_connections       ? "connection_limit"
+                                                            : NULL;
+    if (why) {
+        if (s->refused_logged.tv_sec == 0 || seconds_since(&s->refused_logged) >= 1.0) {
+            log_conn(s, &probe, "refused", why, 0.0, s->refused_unlogged);
+            s->refused_unlogged = 0;
+            clock_gettime(CLOCK_MONOTONIC, &s->refused_logged);
+        } else {
+            s->refused_unlogged++;
+        }
+    }
+    pthread_mutex_unlock(&s->guard_lock);
+    return why ? MHD_NO : MHD_YES;
 }
 
 void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -129,7 +177,7 @@ void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
      * the connection's first request, or while a request head was awaited, would otherwise
      * leave no trace (issue 13: a kept-alive request closed unanswered, unlogged). */
     if (!g->shut)
-        log_close(s, g, close_reason(s, g), seconds_since(&g->since));
+        log_conn(s, g, "closed", close_reason(s, g), seconds_since(&g->since), g->started);
     if (g->prev)
         g->prev->next = g->next;
     else
@@ -213,7 +261,9 @@ static void *watchdog(void *arg)
                 continue;
             shutdown(g->fd, SHUT_RDWR);
             g->shut = 1;
-            log_close(s, g, g->phase == GUARD_HEAD ? "header_deadline" : "request_deadline", held);
+            log_conn(s, g, "closed",
+                     g->phase == GUARD_HEAD ? "header_deadline" : "request_deadline", held,
+                     g->started);
         }
     }
     pthread_mutex_unlock(&s->guard_lock);

@@ -444,13 +444,14 @@ basira_code basira_server_start(basira_server *s, basira_error *err)
     };
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
     s->daemon = MHD_start_daemon(
-        flags, s->cfg.port, NULL, NULL, &handler, s, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        s->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->cfg.max_connections_per_ip,
-        MHD_OPTION_NOTIFY_CONNECTION, &guard_notify, s, MHD_OPTION_UNESCAPE_CALLBACK,
-        &guard_unescape, NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-        MHD_OPTION_NOTIFY_COMPLETED, &completed, s, MHD_OPTION_ARRAY,
-        s->tls_cert ? tls_opts : no_opts, MHD_OPTION_END);
+        flags, s->cfg.port, &guard_accept, s, &handler, s, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.idle_timeout_s,
+        /* The caps are guard_accept's (the accept policy above: each refusal logged);
+         * libmicrohttpd's own global limit, a little higher, only backs it up. */
+        MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections + 16, MHD_OPTION_NOTIFY_CONNECTION,
+        &guard_notify, s, MHD_OPTION_UNESCAPE_CALLBACK, &guard_unescape, NULL,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_NOTIFY_COMPLETED,
+        &completed, s, MHD_OPTION_ARRAY, s->tls_cert ? tls_opts : no_opts, MHD_OPTION_END);
     if (!s->daemon)
         return basira_error_setm(err, BASIRA_E_IO,
                                  N_("cannot listen on %s port %u (in use, or not allowed)"),

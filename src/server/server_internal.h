@@ -62,6 +62,8 @@ struct basira_server {
     pthread_t guard_thread;
     int guard_running, guard_stop;
     conn_guard *guards;
+    struct timespec refused_logged; /* connections refused at the caps: one log line a second */
+    long refused_unlogged;
     struct timespec last_checkpoint; /* audit checkpoints, written by the watchdog */
     /* Refusals (401, bad CSRF) are audited, at most a burst then one per second. */
     pthread_mutex_t refusal_lock;
@@ -175,6 +177,8 @@ double elapsed_ms(const struct timespec *t0);
 
 /* ---- guard.c: deadlines of connections, strict request heads ---- */
 
+/* The accept policy of MHD_start_daemon: the per-address and global caps, each refusal logged. */
+enum MHD_Result guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
 /* MHD_OPTION_NOTIFY_CONNECTION: track a connection from accept to close. */
 void guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                   enum MHD_ConnectionNotificationCode code);

@@ -215,12 +215,17 @@ static void test_slow_connections(void)
     usleep(300000);
     FILE *f = fopen(logpath, "r");
     char line[1024];
-    int cuts = 0;
-    while (f && fgets(line, sizeof line, f))
+    int cuts = 0, refused = 0;
+    while (f && fgets(line, sizeof line, f)) {
         cuts += strstr(line, "\"header_deadline\"") != NULL;
+        /* The connection over the per-address cap was turned away, and that is logged too. */
+        refused += strstr(line, "\"refused\"") && strstr(line, "\"per_address_limit\"") &&
+                   strstr(line, "\"127.0.0.10\"");
+    }
     if (f)
         fclose(f);
     CHECK_MSG(cuts >= N_ADDR * PER_ADDR + 1, "%d cuts logged", cuts);
+    CHECK_MSG(refused >= 1, "the refusal at the per-address cap is not in the access log");
 }
 
 /* Count audit entries with this outcome. */
