@@ -43,7 +43,7 @@ static void usage(FILE *f)
                  "  --tls-key FILE       HTTPS private key (PEM)\n"
                  "  --key-file FILE      database key file (else BASIRA_DB_PASSPHRASE, else "
                  "asked on the terminal)\n"
-                 "  --threads N          worker threads (default 8)\n"
+                 "  --threads N          requests handled at once (default 8)\n"
                  "  --model FILE         classifier model (default: the bundled model)\n"
                  "  --access-log FILE    JSON Lines access log (default: standard output)\n"
                  "  -h, --help           show this help\n\n"
