@@ -20,7 +20,7 @@
 #include "server/serve_proc.h"
 #include "test.h"
 
-static char keyf[300], pwf[300], ctl[300], model[400];
+static char ctl[300], model[400];
 static unsigned char photo[1 << 20];
 static size_t photo_len;
 
@@ -295,24 +295,11 @@ int main(int argc, char **argv)
     if (argc < 3 || access(argv[1], R_OK) || access(argv[2], X_OK))
         TEST_SKIP("usage: test_fault_serve SHIM MAKE_FIXTURES");
     setenv("BASIRA_TEST_SHIM", argv[1], 1);
-    setenv("BASIRA_ARGON2_FAST", "1", 1);
     curl_global_init(CURL_GLOBAL_ALL);
-    snprintf(tmp, sizeof tmp, "/tmp/basira-fault-serve-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (serve_test_dirs("basira-fault-serve"))
         return 1;
-    snprintf(data, sizeof data, "%s/data", tmp);
-    snprintf(keyf, sizeof keyf, "%s/db.key", tmp);
-    snprintf(pwf, sizeof pwf, "%s/password.txt", tmp);
-    snprintf(accesslog, sizeof accesslog, "%s/access.log", tmp);
     snprintf(ctl, sizeof ctl, "%s/fault.control", tmp);
     snprintf(model, sizeof model, "%s/tiny.safetensors", tmp);
-    unsigned char k[32];
-    FILE *r = fopen("/dev/urandom", "rb");
-    if (!r || fread(k, 1, sizeof k, r) != sizeof k)
-        return 1;
-    fclose(r);
-    write_file(keyf, k, sizeof k);
-    write_file(pwf, "password-123\n", 13);
     char cmd[1200], err[4096], photo_path[400];
     snprintf(cmd, sizeof cmd, "'%s' '%s' >/dev/null 2>&1", argv[2], tmp);
     if (system(cmd) != 0)

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 static const char *cli;
-static char tmp[256], data[300], accesslog[300];
+static char tmp[256], data[300], accesslog[300], keyf[300], pwf[300];
 static const char *const *serve_env;
 
 static inline void sleep_ms(int ms)
@@ -158,6 +158,33 @@ static inline int stop_server(server_proc *sp, int sig)
     waitpid(sp->pid, &st, 0);
     sp->pid = 0;
     return -2;
+}
+
+/*
+ * A fresh folder /tmp/PREFIX-XXXXXX (tmp) with the paths of the tests: data (made by the
+ * first `basira user add`), a random database key (keyf), a password file (pwf,
+ * "password-123") and the access log; BASIRA_ARGON2_FAST set. 0 on success.
+ */
+static inline int serve_test_dirs(const char *prefix)
+{
+    setenv("BASIRA_ARGON2_FAST", "1", 1);
+    snprintf(tmp, sizeof tmp, "/tmp/%s-XXXXXX", prefix);
+    if (!mkdtemp(tmp))
+        return -1;
+    snprintf(data, sizeof data, "%s/data", tmp);
+    snprintf(keyf, sizeof keyf, "%s/db.key", tmp);
+    snprintf(pwf, sizeof pwf, "%s/password.txt", tmp);
+    snprintf(accesslog, sizeof accesslog, "%s/access.log", tmp);
+    unsigned char k[32];
+    FILE *r = fopen("/dev/urandom", "rb");
+    size_t got = r ? fread(k, 1, sizeof k, r) : 0;
+    if (r)
+        fclose(r);
+    if (got != sizeof k)
+        return -1;
+    write_file(keyf, k, sizeof k);
+    write_file(pwf, "password-123\n", 13);
+    return 0;
 }
 
 #endif

@@ -17,7 +17,7 @@
 #include <pthread.h>
 #include <vips/vips.h>
 
-static char keyf[300], pwf[300], model[400];
+static char model[400];
 
 #define N_FORMATS 4
 static const char *const names[N_FORMATS] = {"GIF", "progressive JPEG", "interlaced PNG",
@@ -306,23 +306,10 @@ int main(int argc, char **argv)
         TEST_SKIP("BASIRA_CLI does not name the basira program");
     if (argc < 2 || access(argv[1], X_OK))
         TEST_SKIP("no tiny model maker (tests/triage's make_fixtures)");
-    setenv("BASIRA_ARGON2_FAST", "1", 1);
     curl_global_init(CURL_GLOBAL_ALL);
-    snprintf(tmp, sizeof tmp, "/tmp/basira-serve-floor-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (serve_test_dirs("basira-serve-floor"))
         return 1;
-    snprintf(data, sizeof data, "%s/data", tmp);
-    snprintf(keyf, sizeof keyf, "%s/db.key", tmp);
-    snprintf(pwf, sizeof pwf, "%s/password.txt", tmp);
-    snprintf(accesslog, sizeof accesslog, "%s/access.log", tmp);
     snprintf(model, sizeof model, "%s/tiny.safetensors", tmp);
-    unsigned char k[32];
-    FILE *r = fopen("/dev/urandom", "rb");
-    if (!r || fread(k, 1, sizeof k, r) != sizeof k)
-        return 1;
-    fclose(r);
-    write_file(keyf, k, sizeof k);
-    write_file(pwf, "password-123\n", 13);
     char cmd[1200], err[4096];
     snprintf(cmd, sizeof cmd, "'%s' '%s' >/dev/null 2>&1", argv[1], tmp);
     if (system(cmd) != 0)

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char keyf[300], badkey[300], pwf[300];
+static char badkey[300];
 
 static const char *case_body =
     "{\"patient_ref\": \"P-PROC\", \"age\": 40, \"sex\": \"female\", \"body_site\": \"leg\", "
@@ -443,22 +443,13 @@ int main(int argc, char **argv)
     cli = getenv("BASIRA_CLI");
     if (!cli || access(cli, X_OK))
         TEST_SKIP("BASIRA_CLI does not name the basira program");
-    setenv("BASIRA_ARGON2_FAST", "1", 1);
     curl_global_init(CURL_GLOBAL_ALL);
-    snprintf(tmp, sizeof tmp, "/tmp/basira-serve-test-XXXXXX");
-    if (!mkdtemp(tmp))
+    if (serve_test_dirs("basira-serve-test"))
         return 1;
-    snprintf(data, sizeof data, "%s/data", tmp);
-    snprintf(keyf, sizeof keyf, "%s/db.key", tmp);
     snprintf(badkey, sizeof badkey, "%s/other.key", tmp);
-    snprintf(pwf, sizeof pwf, "%s/password.txt", tmp);
-    snprintf(accesslog, sizeof accesslog, "%s/access.log", tmp);
     unsigned char k[32];
     randombytes_buf(k, sizeof k);
-    write_file(keyf, k, sizeof k);
-    randombytes_buf(k, sizeof k);
     write_file(badkey, k, sizeof k);
-    write_file(pwf, "password-123\n", 13);
 
     RUN(test_first_run_and_keys);
     RUN(test_kill9_during_writes);
