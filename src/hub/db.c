@@ -58,6 +58,25 @@ static const char *const migrations[] = {
     " detail text, prev_hash text NOT NULL, hash text NOT NULL, PRIMARY KEY(node_id, id));"
     "CREATE TABLE hub_sessions(token_hash text PRIMARY KEY, user_id bigint NOT NULL"
     " REFERENCES hub_users(id) ON DELETE CASCADE, expires_at timestamptz NOT NULL);",
+    /*
+     * 2: photos in chunks (resumable inside a photo, upload.c), the stored
+     * originals and their requests, the hub's signing key and the signed items
+     * that travel down to a node (site configuration, original requests, ...:
+     * down.c).
+     */
+    "CREATE TABLE hub_upload_chunks(node_id bigint NOT NULL REFERENCES hub_nodes(id),"
+    " sha256 text NOT NULL, off bigint NOT NULL, data bytea NOT NULL,"
+    " received_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY(node_id, sha256, off));"
+    "ALTER TABLE hub_upload_chunks ALTER COLUMN data SET STORAGE EXTERNAL;"
+    "ALTER TABLE hub_images ADD COLUMN original_sha256 text REFERENCES hub_photos(sha256),"
+    " ADD COLUMN original_requested_by text, ADD COLUMN original_requested_at timestamptz;"
+    "CREATE TABLE hub_keys(id int PRIMARY KEY CHECK(id = 1), public_key text NOT NULL,"
+    " secret_key text NOT NULL);"
+    "CREATE TABLE hub_down(id bigserial PRIMARY KEY, node_id bigint NOT NULL REFERENCES"
+    " hub_nodes(id), kind text NOT NULL, payload text NOT NULL, sig text NOT NULL,"
+    " created_by text, created_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE INDEX hub_down_node ON hub_down(node_id, id);"
+    "ALTER TABLE hub_nodes ADD COLUMN down_acked bigint NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -4,10 +4,14 @@
  *   GET  /health                       liveness
  *   POST /sync/v1/enrol                {"token","public_key"} -> {"node"}
  *   POST /sync/v1/push                 signed batch -> {"acked_seq",...}
- *   POST /sync/v1/pull                 signed {"after"} -> {"replies"}
+ *   POST /sync/v1/pull                 signed {"after","down_after"} -> {"replies","down"}
+ *   POST /sync/v1/chunk                signed chunk of a photo (upload.c) -> {"have","complete"}
+ *   POST /sync/v1/original             signed {"image_id","sha256"} -> {"stored"}
  *   GET  /api/v1/cases                 the worklist (dermatologist, auditor)
  *   GET  /api/v1/cases/NODE/ID         one case
  *   POST /api/v1/cases/NODE/ID/reply   {"diagnosis","plan","message"} (dermatologist)
+ *   POST /api/v1/cases/NODE/ID/original {"image_id"}: ask the node for the original (dermatologist)
+ *   POST /api/v1/nodes/NODE/site-config the clinic's site configuration, sent down (admin)
  *   GET  /api/v1/photos/SHA256         a photo
  *   GET  /api/v1/nodes                 the nodes and their audit chains (auditor, admin)
  *   GET  /, /app/hub.js, /app/hub.css  the web app (web/hub/)
@@ -160,7 +164,23 @@ static enum MHD_Result h_enrol(basira_hub_server *s, struct MHD_Connection *c, r
         basira_hub_register(s->hub, json_string_value(json_object_get(body, "token")),
                             json_string_value(json_object_get(body, "public_key")), name, &e);
     json_decref(body);
-    return rc ? fail(s, c, &e) : send_json(c, 200, json_pack("{s:s}", "node", name));
+    char pk[65];
+    if (!rc)
+        rc = basira_hub_public_key(s->hub, pk, &e);
+    return rc ? fail(s, c, &e)
+              : send_json(c, 200, json_pack("{s:s, s:s}", "node", name, "hub_key", pk));
+}
+
+static enum MHD_Result h_chunk(basira_hub_server *s, struct MHD_Connection *c, request *rq)
+{
+    basira_error e;
+    const char *node = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Basira-Node");
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Basira-Signature");
+    json_t *answer = NULL;
+    if (!rq->body)
+        return fail(s, c, (basira_error_setm(&e, BASIRA_E_FORMAT, N_("a chunk needs a body")), &e));
+    basira_code rc = basira_hub_chunk(s->hub, node, rq->body, rq->len, sig, &answer, &e);
+    return rc ? fail(s, c, &e) : send_json(c, 200, answer);
 }
 
 /* HTTP Basic credentials of a hub user with one of the allowed roles (a bit set). */
@@ -215,7 +235,27 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
             return fail(s, c, &e);
         return send_text(c, 200, mime, data, len, 0);
     }
+    if (is_post && sscanf(path, "nodes/%64[A-Za-z0-9._-]/%15s", node, tail) == 2 &&
+        !strcmp(tail, "site-config")) {
+        if ((rc = person(s, c, R_ADMIN, user, &e)))
+            return fail(s, c, &e);
+        json_t *b = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
+        int64_t did = 0;
+        rc = basira_hub_site_config(s->hub, node, b, user, &did, &e);
+        json_decref(b);
+        return rc ? fail(s, c, &e) : send_json(c, 201, json_pack("{s:I}", "id", (json_int_t)did));
+    }
     int k = sscanf(path, "cases/%64[A-Za-z0-9._-]/%lld/%15s", node, &id, tail);
+    if (k == 3 && is_post && !strcmp(tail, "original")) {
+        if ((rc = person(s, c, R_DERM, user, &e)))
+            return fail(s, c, &e);
+        json_t *b = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
+        json_int_t iid = json_integer_value(json_object_get(b, "image_id"));
+        json_decref(b);
+        if ((rc = basira_hub_original_request(s->hub, node, id, iid, user, &e)))
+            return fail(s, c, &e);
+        return send_json(c, 202, json_pack("{s:b}", "requested", 1));
+    }
     if (k >= 2 && is_get && k == 2) {
         if ((rc = person(s, c, R_DERM | R_AUDIT, user, &e)) ||
             (rc = basira_hub_case_get(s->hub, node, id, &out, &e)))
@@ -296,6 +336,10 @@ static enum MHD_Result route(basira_hub_server *s, struct MHD_Connection *c, req
         return h_signed(s, c, rq, basira_hub_push);
     if (post && !strcmp(url, "/sync/v1/pull"))
         return h_signed(s, c, rq, basira_hub_pull);
+    if (post && !strcmp(url, "/sync/v1/chunk"))
+        return h_chunk(s, c, rq);
+    if (post && !strcmp(url, "/sync/v1/original"))
+        return h_signed(s, c, rq, basira_hub_original);
     if (!strncmp(url, "/api/v1/", 8))
         return h_api(s, c, rq, method, url + 8);
     if (!strcmp(method, "GET") && (!strcmp(url, "/") || !strncmp(url, "/app/", 5)))

@@ -151,6 +151,8 @@ basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, b
 
 /* Schema step adding consent for remote review, the outbox and the replies (store.c). */
 extern const char store_migration_sync[];
+/* Schema step 7: originals due at the hub, replies read (originals.c). */
+extern const char store_migration_originals[];
 
 /* Add "replies": [...] (the hub's answers about case id) to the case record j. */
 basira_code store_sync_replies_locked(basira_store *st, int64_t id, json_t *j, basira_error *err);

@@ -17,7 +17,7 @@ trap '[ -n "$PROXY_PID" ] && kill $PROXY_PID 2>/dev/null; hub_cleanup' EXIT
 PY=
 for p in /usr/bin/python3 python3; do "$p" -c 'import PIL, numpy' 2>/dev/null && PY=$p && break; done
 [ -n "$PY" ] || { echo "SKIP: python3 with PIL and numpy (python3-pil) needed to make the photos"; exit 77; }
-base=$((25000 + (RANDOM % 90) * 10 + 5))
+base=${HUB_TEST_PORT_BASE:-$((25000 + (RANDOM % 90) * 10 + 5))}
 
 mkdir -p "$T/fx" && "$FIX" "$T/fx" >/dev/null || { echo "FAIL fixtures"; exit 1; }
 MODEL=$T/fx/tiny.safetensors

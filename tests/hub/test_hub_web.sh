@@ -15,7 +15,7 @@ fi
 T=$(mktemp -d)
 trap 'hub_cleanup' EXIT
 . "$here/lib.sh"
-base=$((25500 + (RANDOM % 40) * 10))
+base=${HUB_TEST_PORT_BASE:-$((25500 + (RANDOM % 40) * 10))}
 mkdir -p "$T/fx" && "$FIX" "$T/fx" >/dev/null || { echo "FAIL fixtures"; exit 1; }
 MODEL=$T/fx/tiny.safetensors
 pg_start $base
