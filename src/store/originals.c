@@ -148,3 +148,56 @@ basira_code basira_store_original_sent(basira_store *st, int64_t image_id, basir
     pthread_mutex_unlock(&st->lock);
     return rc;
 }
+
+basira_code store_sync_reply_summary_locked(basira_store *st, int64_t case_id, json_t *item,
+                                            basira_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    basira_code rc = store_prepare(st,
+                                   "SELECT plan, diagnosis, author, replied_at, (SELECT count(*) "
+                                   "FROM sync_replies u WHERE u.case_id = r.case_id AND u.read_at "
+                                   "IS NULL), (SELECT count(*) FROM sync_replies u WHERE "
+                                   "u.case_id = r.case_id) FROM sync_replies r WHERE r.case_id = ? "
+                                   "ORDER BY hub_id DESC LIMIT 1",
+                                   &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, case_id);
+    json_t *reply = json_null();
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        char when[32];
+        store_iso_time(sqlite3_column_int64(s, 3), when);
+        json_decref(reply);
+        /* The latest reply, and whether any reply has not been opened here yet. */
+        reply = json_pack("{s:s?, s:s?, s:s?, s:s, s:b, s:I}", "plan", store_col_text(s, 0),
+                          "diagnosis", store_col_text(s, 1), "author", store_col_text(s, 2),
+                          "replied_at", when, "unread", sqlite3_column_int64(s, 4) > 0, "count",
+                          (json_int_t)sqlite3_column_int64(s, 5));
+    } else if (step != SQLITE_DONE) {
+        rc = store_sql_error(st, "reading the hub's replies", err);
+    }
+    sqlite3_finalize(s);
+    if (!rc && (!reply || json_object_set_new(item, "reply", reply)))
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    return rc;
+}
+
+basira_code store_sync_replies_read_locked(basira_store *st, int64_t case_id,
+                                           const basira_actor *who, basira_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    basira_code rc = store_prepare(st,
+                                   "UPDATE sync_replies SET read_at = ?, read_by = ? WHERE case_id "
+                                   "= ? AND read_at IS NULL",
+                                   &s, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(s, 1, store_now());
+    sqlite3_bind_text(s, 2, who && who->username ? who->username : "?", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, case_id);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = store_sql_error(st, "marking the hub's replies read", err);
+    sqlite3_finalize(s);
+    return rc;
+}
