@@ -203,6 +203,33 @@ basira_code basira_hub_site_config(basira_hub *hub, const char *node, const json
 basira_code basira_hub_original_request(basira_hub *hub, const char *node, int64_t case_id,
                                         int64_t image_id, const char *by, basira_error *err);
 
+/* ---- sign-in sessions of hub users (src/hub/session.c; rules shared with the node) ---- */
+
+/* Session lifetime and idle sign-out (default 8 h, 15 min), lockout (5 per 15 min). */
+void basira_hub_set_session_limits(basira_hub *hub, int64_t ttl_s, int64_t idle_s, int max_failures,
+                                   int window_s);
+
+/*
+ * Sign in: the attempt counts against the account's lockout before the
+ * password is checked (BASIRA_E_LIMIT with *retry_s when locked out,
+ * BASIRA_E_AUTH for a wrong username or password), then a session is made:
+ * token and csrf (64 hex each); only the token's hash is stored.
+ */
+basira_code basira_hub_sign_in(basira_hub *hub, const char *username, const char *password,
+                               char token[BASIRA_TOKEN_LEN + 1], char csrf[BASIRA_TOKEN_LEN + 1],
+                               basira_hub_role *role, int *retry_s, basira_error *err);
+
+/*
+ * The session of token: its user, role and CSRF token. BASIRA_E_AUTH when
+ * unknown, expired or idle too long (then it ends).
+ */
+basira_code basira_hub_session(basira_hub *hub, const char *token, char user[65],
+                               basira_hub_role *role, char csrf[BASIRA_TOKEN_LEN + 1],
+                               basira_error *err);
+
+/* Sign out (the session ends). */
+basira_code basira_hub_sign_out(basira_hub *hub, const char *token, basira_error *err);
+
 /* ---- the HTTP service (src/hub/http.c) ---- */
 
 typedef struct basira_hub_server basira_hub_server;

@@ -47,6 +47,8 @@ static void usage(FILE *f)
                  "  --tls-cert F    HTTPS certificate (PEM), with --tls-key F (private key)\n"
                  "  --role ROLE     dermatologist, admin or auditor\n"
                  "  --plan PLAN     urgent_visit, biopsy, follow_up or reassure\n"
+                 "  --session-idle S  sign hub users out after S seconds without activity "
+                 "(default 900; 0: never)\n"
                  "`enrol` prints a one-time token as its last line: give it to the node's "
                  "`basira sync --enrol TOKEN`.\n"));
 }
@@ -54,25 +56,36 @@ static void usage(FILE *f)
 typedef struct hub_args {
     const char *db, *listen, *role, *password_file, *node, *plan, *diagnosis, *message, *by;
     const char *tls_cert, *tls_key, *file;
-    long threads, case_id, image_id;
+    long threads, case_id, image_id, session_idle;
     int json;
 } hub_args;
 
 static int parse(int argc, char **argv, hub_args *a)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
-        {"role", required_argument, NULL, 'r'},     {"password-file", required_argument, NULL, 'p'},
-        {"node", required_argument, NULL, 'n'},     {"case", required_argument, NULL, 'c'},
-        {"plan", required_argument, NULL, 'P'},     {"diagnosis", required_argument, NULL, 'D'},
-        {"message", required_argument, NULL, 'm'},  {"by", required_argument, NULL, 'b'},
-        {"threads", required_argument, NULL, 't'},  {"json", no_argument, NULL, 'j'},
-        {"tls-cert", required_argument, NULL, 'C'}, {"tls-key", required_argument, NULL, 'k'},
-        {"file", required_argument, NULL, 'f'},     {"image", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"role", required_argument, NULL, 'r'},
+        {"password-file", required_argument, NULL, 'p'},
+        {"node", required_argument, NULL, 'n'},
+        {"case", required_argument, NULL, 'c'},
+        {"plan", required_argument, NULL, 'P'},
+        {"diagnosis", required_argument, NULL, 'D'},
+        {"message", required_argument, NULL, 'm'},
+        {"by", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"file", required_argument, NULL, 'f'},
+        {"image", required_argument, NULL, 'i'},
+        {"session-idle", required_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
     a->threads = 16;
+    a->session_idle = -1;
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
@@ -100,6 +113,10 @@ static int parse(int argc, char **argv, hub_args *a)
             break;
         case 'f':
             a->file = optarg;
+            break;
+        case 'I':
+            if (basira_cli_parse_long("--session-idle", optarg, 0, 86400, &a->session_idle))
+                return BASIRA_EXIT_USAGE;
             break;
         case 'i':
             if (basira_cli_parse_long("--image", optarg, 1, 1L << 40, &a->image_id))
@@ -184,6 +201,7 @@ static int serve(basira_hub *hub, const hub_args *a)
     int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
     basira_error e;
     basira_hub_server *srv = NULL;
+    basira_hub_set_session_limits(hub, 0, a->session_idle, 0, 0);
     if (sfd < 0 || basira_hub_server_start(hub, addr, (uint16_t)port, (unsigned)a->threads,
                                            a->tls_cert, a->tls_key, &srv, &e)) {
         if (sfd >= 0)

@@ -76,7 +76,12 @@ static const char *const migrations[] = {
     " hub_nodes(id), kind text NOT NULL, payload text NOT NULL, sig text NOT NULL,"
     " created_by text, created_at timestamptz NOT NULL DEFAULT now());"
     "CREATE INDEX hub_down_node ON hub_down(node_id, id);"
-    "ALTER TABLE hub_nodes ADD COLUMN down_acked bigint NOT NULL DEFAULT 0;",
+    "ALTER TABLE hub_nodes ADD COLUMN down_acked bigint NOT NULL DEFAULT 0;"
+    /* ... and sign-in sessions for people, as on the node (session.c, basira/session.h). */
+    "ALTER TABLE hub_sessions ADD COLUMN csrf text NOT NULL,"
+    " ADD COLUMN last_seen timestamptz NOT NULL DEFAULT now();"
+    "CREATE TABLE hub_login_failures(username text PRIMARY KEY, failures int NOT NULL,"
+    " window_start bigint NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -289,6 +294,10 @@ basira_code basira_hub_open(const char *conninfo, basira_argon2_cost argon2, bas
     }
     pthread_mutex_init(&hub->lock, NULL);
     hub->argon2 = argon2;
+    hub->session_ttl_s = 8 * 3600;
+    hub->session_idle_s = 15 * 60;
+    hub->login_max_failures = BASIRA_LOGIN_MAX_FAILURES;
+    hub->login_window_s = BASIRA_LOGIN_WINDOW_S;
     hub->idle[hub->n_idle++] = c;
     *out = hub;
     return BASIRA_OK;

@@ -12,6 +12,8 @@
 struct basira_hub {
     char *conninfo;
     basira_argon2_cost argon2;
+    int64_t session_ttl_s, session_idle_s; /* sign-in sessions (session.c) */
+    int login_max_failures, login_window_s;
     pthread_mutex_t lock;
     PGconn *idle[HUB_POOL_MAX];
     int n_idle;

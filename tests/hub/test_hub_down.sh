@@ -27,6 +27,8 @@ printf 'admin-password-1\n' > "$T/apw"
 "$B" hub user add --db "$DB" --role dermatologist --password-file "$T/dpw" drA >/dev/null
 "$B" hub user add --db "$DB" --role admin --password-file "$T/apw" admA >/dev/null
 hub_start $((base + 1))
+hub_login drA derm-password-1 >/dev/null
+hub_login admA admin-password-1 >/dev/null
 node_new n1
 node_serve n1 $((base + 2))
 enrol n1
@@ -48,9 +50,9 @@ import json; c=json.load(open(\"$T/n1/config.json\"))
 assert c[\"thresholds\"]=={\"high\":0.55,\"medium\":0.11} and c[\"clinic\"][\"name\"]==\"Clinique du Nord\", c'"
 check "the change is audited at the node" "'$B' audit list --data '$T/n1' --key-file '$T/n1.key' | grep '\"site_config\"' | grep -q sha256="
 check "a second round applies nothing again" "sync_once n1 --originals never | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[\"down\"]==0, r'"
-code=$(curl -s -o /dev/null -w '%{http_code}' -u drA:derm-password-1 -d '{"thresholds":{"high":0.6}}' "$(HUB)/api/v1/nodes/n1/site-config")
+code=$(hcurl drA -o /dev/null -w '%{http_code}' -d '{"thresholds":{"high":0.6}}' "$(HUB)/api/v1/nodes/n1/site-config")
 check "a dermatologist cannot set a site configuration (403)" "[ '$code' = 403 ]"
-code=$(curl -s -o /dev/null -w '%{http_code}' -u admA:admin-password-1 -d '{"thresholds":{"high":0.6,"medium":0.12}}' "$(HUB)/api/v1/nodes/n1/site-config")
+code=$(hcurl admA -o /dev/null -w '%{http_code}' -d '{"thresholds":{"high":0.6,"medium":0.12}}' "$(HUB)/api/v1/nodes/n1/site-config")
 check "an admin can, over the API (201)" "[ '$code' = 201 ]"
 # Tampered on the way (here: in the hub's table): the payload no longer matches the signature.
 psql_q "UPDATE hub_down SET payload = replace(payload, '\"high\":', '\"high\": ') WHERE id = (SELECT max(id) FROM hub_down)" >/dev/null
@@ -65,19 +67,19 @@ check "once the bad item is gone the node syncs again" "sync_once n1 --originals
 c2=$(new_case n1 D-2 true "$PHOTO")
 sync_once n1 --max-kbps 1000 >/dev/null
 i1=$(psql_q "SELECT image_id FROM hub_images i JOIN hub_cases c USING (node_id, case_id) WHERE c.patient_ref = 'D-1'")
-code=$(curl -s -o /dev/null -w '%{http_code}' -u drA:derm-password-1 -d "{\"image_id\":$i1}" "$(HUB)/api/v1/cases/n1/$c1/original")
+code=$(hcurl drA -o /dev/null -w '%{http_code}' -d "{\"image_id\":$i1}" "$(HUB)/api/v1/cases/n1/$c1/original")
 check "a dermatologist requests the original (202)" "[ '$code' = 202 ]"
-code=$(curl -s -o /dev/null -w '%{http_code}' -u drA:derm-password-1 -d '{"image_id":999}' "$(HUB)/api/v1/cases/n1/$c1/original")
+code=$(hcurl drA -o /dev/null -w '%{http_code}' -d '{"image_id":999}' "$(HUB)/api/v1/cases/n1/$c1/original")
 check "of a photo the hub has not: 404" "[ '$code' = 404 ]"
 check "the request travels down and the original up" "sync_once n1 --max-kbps 1000 > '$T/r2.json' && python3 -c 'import json; r=json.load(open(\"$T/r2.json\")); assert r[\"originals\"]==1 and r[\"down\"]==1, r'"
-curl -s -u drA:derm-password-1 "$(HUB)/api/v1/cases/n1/$c1" > "$T/case1.json"
+hcurl drA "$(HUB)/api/v1/cases/n1/$c1" > "$T/case1.json"
 osha=$(python3 -c "import json; print(json.load(open('$T/case1.json'))['images'][0]['original'] or '')")
 check "the hub case view names the original" "[ -n '$osha' ] && grep -q '\"original_requested_by\": *\"drA\"' <(python3 -m json.tool '$T/case1.json')"
-curl -s -u drA:derm-password-1 -o "$T/orig.jpg" "$(HUB)/api/v1/photos/$osha"
+hcurl drA -o "$T/orig.jpg" "$(HUB)/api/v1/photos/$osha"
 api n1 GET "/cases/$c1/images/$(api n1 GET "/cases/$c1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["images"][0]["id"])')" -o "$T/node.jpg"
 check "and serves it: the node's stored photo, byte for byte" "[ -s '$T/orig.jpg' ] && cmp -s '$T/orig.jpg' '$T/node.jpg'"
 check "the original of the photo nobody asked for stayed at the node" "[ \$(psql_q \"SELECT count(*) FROM hub_images i JOIN hub_cases c USING (node_id, case_id) WHERE c.patient_ref = 'D-2' AND original_sha256 IS NOT NULL\") -eq 0 ]"
-code=$(curl -s -o /dev/null -w '%{http_code}' -u drA:derm-password-1 -d "{\"image_id\":$i1}" "$(HUB)/api/v1/cases/n1/$c1/original")
+code=$(hcurl drA -o /dev/null -w '%{http_code}' -d "{\"image_id\":$i1}" "$(HUB)/api/v1/cases/n1/$c1/original")
 check "asking again once it is there: 409" "[ '$code' = 409 ]"
 check "the request is in the node's audit trail" "'$B' audit list --data '$T/n1' --key-file '$T/n1.key' | grep -q '\"original_request\"'"
 

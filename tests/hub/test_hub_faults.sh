@@ -39,6 +39,7 @@ pg_start $base
 printf 'derm-password-2\n' > "$T/dpw"
 "$B" hub user add --db "$DB" --role dermatologist --password-file "$T/dpw" drB >/dev/null
 hub_start $((base + 1))
+hub_login drB derm-password-2 >/dev/null
 node_new n1
 node_serve n1 $((base + 2))
 enrol n1
@@ -74,7 +75,7 @@ echo "     (round: ${took} s; link: $link bytes for 20 cases = $((link / 20)) B/
 check "bytes on the link per case <= 1/3 of the original photos" "[ $((link * 3)) -le $orig ]"
 check "all 20 at the hub with their photo" "[ \$(psql_q \"SELECT count(*) FROM hub_cases WHERE patient_ref LIKE 'TH-%'\") -eq 20 ] && [ \$(psql_q \"SELECT count(*) FROM hub_images i JOIN hub_cases c USING (node_id, case_id) WHERE c.patient_ref LIKE 'TH-%' AND i.photo_sha256 IS NOT NULL\") -eq 20 ]"
 sha=$(psql_q "SELECT sha256 FROM hub_photos ORDER BY bytes DESC LIMIT 1")
-curl -s -u drB:derm-password-2 -o "$T/hubphoto.jpg" "$(HUB)/api/v1/photos/$sha"
+hcurl drB -o "$T/hubphoto.jpg" "$(HUB)/api/v1/photos/$sha"
 check "the photos at the hub are the budgeted copy (long side <= 1024 px)" "'$PY' -c 'from PIL import Image; im = Image.open(\"$T/hubphoto.jpg\"); assert max(im.size) <= 1024, im.size'"
 
 # 2. A link cut at random offsets, no throttling: retry rounds until one succeeds.
