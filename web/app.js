@@ -312,6 +312,20 @@
         meta.textContent = parts.join(' · ');
         if (c.overdue) a.classList.add('overdue');
         a.append(thumb, ref, risk, idx, meta);
+        if (c.reply) {
+          // A dermatologist's reply from the regional hub: the plan, flagged until the case is opened.
+          const rp = document.createElement('span');
+          rp.className = 'wl-reply' + (c.reply.unread ? ' unread' : '');
+          rp.dataset.plan = c.reply.plan;
+          rp.textContent = t('reply_from_hub', { plan: t('plan_' + c.reply.plan) });
+          if (c.reply.unread) {
+            const b = document.createElement('strong');
+            b.className = 'wl-new';
+            b.textContent = t('reply_unread');
+            rp.append(' ', b);
+          }
+          a.append(rp);
+        }
         li.append(a);
         ul.append(li);
       }

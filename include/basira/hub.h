@@ -167,6 +167,69 @@ basira_code basira_hub_reply(basira_hub *hub, const basira_hub_reply_new *r, int
  */
 basira_code basira_hub_nodes(basira_hub *hub, json_t **out, basira_error *err);
 
+/* ---- chunks, originals and what travels down (upload.c, down.c; basira/down.h) ---- */
+
+/*
+ * One signed chunk of a photo (body: a JSON line {"node","sha256","total",
+ * "offset","mime"}, a newline, at most 1 MiB of bytes; signed: the whole
+ * body). *answer is {"have": bytes the hub holds, "complete": bool}.
+ */
+basira_code basira_hub_chunk(basira_hub *hub, const char *node, const void *signed_bytes,
+                             size_t signed_len, const char *sig_hex, json_t **answer,
+                             basira_error *err);
+
+/* A signed {"node","image_id","sha256"}: that uploaded photo is the image's stored original. */
+basira_code basira_hub_original(basira_hub *hub, const char *node, const void *signed_bytes,
+                                size_t signed_len, const char *sig_hex, const json_t *body,
+                                json_t **answer, basira_error *err);
+
+/* The hub's Ed25519 public key (64 hex characters), made on first use. */
+basira_code basira_hub_public_key(basira_hub *hub, char out[65], basira_error *err);
+
+/* Queue a down item of kind with payload (a JSON text) for node, signed by the hub. */
+basira_code basira_hub_down_add(basira_hub *hub, const char *node, const char *kind,
+                                const char *payload, const char *by, int64_t *id,
+                                basira_error *err);
+
+/* The node's site configuration (checked as the node checks DIR/config.json), sent down. */
+basira_code basira_hub_site_config(basira_hub *hub, const char *node, const json_t *config,
+                                   const char *by, int64_t *id, basira_error *err);
+
+/*
+ * A dermatologist asks for the stored original of one photo: recorded on the
+ * image, and an "original_request" goes down. BASIRA_E_NOT_FOUND (no such
+ * photo), BASIRA_E_CONFLICT (the original is there already).
+ */
+basira_code basira_hub_original_request(basira_hub *hub, const char *node, int64_t case_id,
+                                        int64_t image_id, const char *by, basira_error *err);
+
+/* ---- sign-in sessions of hub users (src/hub/session.c; rules shared with the node) ---- */
+
+/* Session lifetime and idle sign-out (default 8 h, 15 min), lockout (5 per 15 min). */
+void basira_hub_set_session_limits(basira_hub *hub, int64_t ttl_s, int64_t idle_s, int max_failures,
+                                   int window_s);
+
+/*
+ * Sign in: the attempt counts against the account's lockout before the
+ * password is checked (BASIRA_E_LIMIT with *retry_s when locked out,
+ * BASIRA_E_AUTH for a wrong username or password), then a session is made:
+ * token and csrf (64 hex each); only the token's hash is stored.
+ */
+basira_code basira_hub_sign_in(basira_hub *hub, const char *username, const char *password,
+                               char token[BASIRA_TOKEN_LEN + 1], char csrf[BASIRA_TOKEN_LEN + 1],
+                               basira_hub_role *role, int *retry_s, basira_error *err);
+
+/*
+ * The session of token: its user, role and CSRF token. BASIRA_E_AUTH when
+ * unknown, expired or idle too long (then it ends).
+ */
+basira_code basira_hub_session(basira_hub *hub, const char *token, char user[65],
+                               basira_hub_role *role, char csrf[BASIRA_TOKEN_LEN + 1],
+                               basira_error *err);
+
+/* Sign out (the session ends). */
+basira_code basira_hub_sign_out(basira_hub *hub, const char *token, basira_error *err);
+
 /* ---- the HTTP service (src/hub/http.c) ---- */
 
 typedef struct basira_hub_server basira_hub_server;

@@ -46,6 +46,11 @@ void basira_site_config_default(basira_site_config *site);
  */
 basira_code basira_site_config_load(const char *dir, basira_site_config *site, basira_error *err);
 
+/* The same from a JSON document (copied; path names it in messages): the hub checks what it sends.
+ */
+basira_code basira_site_config_from_json(const json_t *doc, const char *path,
+                                         basira_site_config *site, basira_error *err);
+
 void basira_site_config_free(basira_site_config *site);
 
 #ifdef __cplusplus

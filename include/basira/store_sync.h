@@ -96,6 +96,37 @@ typedef struct basira_hub_reply {
 basira_code basira_store_reply_apply(basira_store *st, const basira_hub_reply *r, int *applied,
                                      basira_error *err);
 
+/* ---- stored originals (src/store/originals.c) ---- */
+
+/*
+ * A dermatologist asked for the original of image_id (a down item): recorded
+ * with its audit entry. *known = 0 when this node has no such photo (erased).
+ */
+basira_code basira_store_original_request(basira_store *st, int64_t case_id, int64_t image_id,
+                                          const char *by, int64_t down_id, int *known,
+                                          basira_error *err);
+
+typedef struct basira_original {
+    int64_t image_id, case_id;
+    unsigned char *photo; /* the stored photo, malloc'd */
+    size_t photo_len;
+    char mime[32];
+} basira_original;
+
+void basira_original_clear(basira_original *o);
+
+/*
+ * The next original (image id > after_image) due at the hub: its budgeted copy
+ * acknowledged (outbox seq <= acked_seq), not sent yet, and requested (or any
+ * when all). *found = 0 when none.
+ */
+basira_code basira_store_original_next(basira_store *st, int all, int64_t acked_seq,
+                                       int64_t after_image, basira_original *out, int *found,
+                                       basira_error *err);
+
+/* The hub has the original of image_id. */
+basira_code basira_store_original_sent(basira_store *st, int64_t image_id, basira_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -42,6 +42,15 @@ typedef struct basira_sync_options {
     long request_timeout_s; /* give up one request after this long (default 120) */
     const char *ca_file;    /* HTTPS: trust this CA bundle (NULL: the system's) */
     int retry_transport;    /* retry a request on a cut link (default 1) */
+    size_t chunk_bytes;     /* photos travel in chunks of this size (default 64 KiB) */
+    const char *data_dir;   /* the node's data folder (site configuration from the hub) */
+    /*
+     * The stored originals: NEVER, ALWAYS (each after its budgeted copy) or
+     * AUTO (default): those a dermatologist requested, and all of them when
+     * the link measured this round (or last measured) reaches good_link_kbps.
+     */
+    enum { BASIRA_ORIGINALS_AUTO = 0, BASIRA_ORIGINALS_NEVER, BASIRA_ORIGINALS_ALWAYS } originals;
+    long good_link_kbps; /* default 2000 */
 } basira_sync_options;
 
 void basira_sync_options_init(basira_sync_options *o);
@@ -55,7 +64,11 @@ typedef struct basira_sync_report {
     int64_t bytes_up, bytes_down; /* on the link, headers included */
     int64_t photos, photo_bytes_original, photo_bytes_sent;
     int requests;
-    int audit_ok; /* the hub verifies this node's chain */
+    int audit_ok;      /* the hub verifies this node's chain */
+    int64_t chunks;    /* photo chunks the hub took */
+    int64_t originals; /* stored originals sent */
+    int64_t down;      /* down items applied (site configuration, requests) */
+    long link_kbps;    /* upload speed measured on chunks (0: none this round) */
 } basira_sync_report;
 
 /*

@@ -61,13 +61,23 @@ basira_code basira_site_config_load(const char *dir, basira_site_config *site, b
         return BASIRA_OK;
     if (rc)
         return rc;
-    if (!json_is_object(j)) {
-        json_decref(j);
+    rc = basira_site_config_from_json(j, path, site, err);
+    json_decref(j);
+    return rc;
+}
+
+basira_code basira_site_config_from_json(const json_t *doc, const char *path,
+                                         basira_site_config *site, basira_error *err)
+{
+    basira_site_config_default(site);
+    if (!json_is_object(doc))
         return basira_error_setm(err, BASIRA_E_FORMAT, N_("%s: not a JSON object (line %d: %s)"),
                                  path, 1, "");
-    }
+    json_t *j = json_deep_copy(doc);
+    if (!j)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     site->doc_ = j;
-    rc = basira_retention_from_json(j, path, &site->retention, err);
+    basira_code rc = basira_retention_from_json(j, path, &site->retention, err);
     const json_t *c = json_object_get(j, "clinic");
     if (!rc && c)
         rc = clinic_from_json(c, path, &site->clinic, err);

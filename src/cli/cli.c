@@ -1,5 +1,6 @@
 /* cli.c - helpers shared by subcommands. */
 #include "cli.h"
+#include "basira/sync.h"
 #include "core/i18n.h"
 
 #include <dirent.h>
@@ -32,6 +33,21 @@ int basira_cli_parse_long(const char *opt, const char *s, long min, long max, lo
     }
     *out = v;
     return 0;
+}
+
+int basira_cli_parse_originals(const char *s, basira_sync_options *o)
+{
+    static const char *const names[] = {"auto", "never", "always"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, names[i])) {
+            o->originals = i;
+            return 0;
+        }
+    fprintf(stderr,
+            _("basira: invalid value for --originals: '%s' (expected auto, never or "
+              "always)\n"),
+            s);
+    return -1;
 }
 
 int basira_cli_parse_double(const char *opt, const char *s, double min, double max, double *out)

@@ -37,6 +37,9 @@ void basira_cli_report(const char *context, const basira_error *err);
  * return -1 when malformed.
  */
 int basira_cli_parse_long(const char *opt, const char *s, long min, long max, long *out);
+struct basira_sync_options;
+/* --originals auto|never|always into o->originals (sync and serve); -1 with a message. */
+int basira_cli_parse_originals(const char *s, struct basira_sync_options *o);
 int basira_cli_parse_double(const char *opt, const char *s, double min, double max, double *out);
 
 /*

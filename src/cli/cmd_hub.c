@@ -7,6 +7,8 @@
  *   basira hub cases --db CONNINFO [--json]
  *   basira hub reply --db CONNINFO --node N --case ID --plan P [--diagnosis D] [--message M] --by
  * USER basira hub nodes --db CONNINFO                   (each node's audit chain, JSON Lines)
+ *   basira hub site-config --db CONNINFO --node N --file CONFIG.json [--by USER]
+ *   basira hub request-original --db CONNINFO --node N --case ID --image ID --by USER
  *   basira hub --db CONNINFO --listen ADDR:PORT      (serve)
  */
 #include <errno.h>
@@ -33,6 +35,10 @@ static void usage(FILE *f)
                  "       basira hub reply --db CONNINFO --node NODE --case ID --plan PLAN "
                  "[--diagnosis TEXT] [--message TEXT] --by USER\n"
                  "       basira hub nodes --db CONNINFO\n"
+                 "       basira hub site-config --db CONNINFO --node NODE --file CONFIG.json "
+                 "[--by USER]\n"
+                 "       basira hub request-original --db CONNINFO --node NODE --case ID --image "
+                 "ID --by USER\n"
                  "The regional hub: the consented cases of many clinic nodes, the "
                  "dermatologists' worklist and replies, in PostgreSQL.\n\n"
                  "  --db CONNINFO   libpq connection string, e.g. \"host=/run/postgresql "
@@ -41,31 +47,45 @@ static void usage(FILE *f)
                  "  --tls-cert F    HTTPS certificate (PEM), with --tls-key F (private key)\n"
                  "  --role ROLE     dermatologist, admin or auditor\n"
                  "  --plan PLAN     urgent_visit, biopsy, follow_up or reassure\n"
+                 "  --session-idle S  sign hub users out after S seconds without activity "
+                 "(default 900; 0: never)\n"
                  "`enrol` prints a one-time token as its last line: give it to the node's "
                  "`basira sync --enrol TOKEN`.\n"));
 }
 
 typedef struct hub_args {
     const char *db, *listen, *role, *password_file, *node, *plan, *diagnosis, *message, *by;
-    const char *tls_cert, *tls_key;
-    long threads, case_id;
+    const char *tls_cert, *tls_key, *file;
+    long threads, case_id, image_id, session_idle;
     int json;
 } hub_args;
 
 static int parse(int argc, char **argv, hub_args *a)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
-        {"role", required_argument, NULL, 'r'},     {"password-file", required_argument, NULL, 'p'},
-        {"node", required_argument, NULL, 'n'},     {"case", required_argument, NULL, 'c'},
-        {"plan", required_argument, NULL, 'P'},     {"diagnosis", required_argument, NULL, 'D'},
-        {"message", required_argument, NULL, 'm'},  {"by", required_argument, NULL, 'b'},
-        {"threads", required_argument, NULL, 't'},  {"json", no_argument, NULL, 'j'},
-        {"tls-cert", required_argument, NULL, 'C'}, {"tls-key", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"role", required_argument, NULL, 'r'},
+        {"password-file", required_argument, NULL, 'p'},
+        {"node", required_argument, NULL, 'n'},
+        {"case", required_argument, NULL, 'c'},
+        {"plan", required_argument, NULL, 'P'},
+        {"diagnosis", required_argument, NULL, 'D'},
+        {"message", required_argument, NULL, 'm'},
+        {"by", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"file", required_argument, NULL, 'f'},
+        {"image", required_argument, NULL, 'i'},
+        {"session-idle", required_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
     a->threads = 16;
+    a->session_idle = -1;
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
@@ -90,6 +110,17 @@ static int parse(int argc, char **argv, hub_args *a)
             break;
         case 'P':
             a->plan = optarg;
+            break;
+        case 'f':
+            a->file = optarg;
+            break;
+        case 'I':
+            if (basira_cli_parse_long("--session-idle", optarg, 0, 86400, &a->session_idle))
+                return BASIRA_EXIT_USAGE;
+            break;
+        case 'i':
+            if (basira_cli_parse_long("--image", optarg, 1, 1L << 40, &a->image_id))
+                return BASIRA_EXIT_USAGE;
             break;
         case 'D':
             a->diagnosis = optarg;
@@ -170,6 +201,7 @@ static int serve(basira_hub *hub, const hub_args *a)
     int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
     basira_error e;
     basira_hub_server *srv = NULL;
+    basira_hub_set_session_limits(hub, 0, a->session_idle, 0, 0);
     if (sfd < 0 || basira_hub_server_start(hub, addr, (uint16_t)port, (unsigned)a->threads,
                                            a->tls_cert, a->tls_key, &srv, &e)) {
         if (sfd >= 0)
@@ -214,7 +246,8 @@ static int run(int argc, char **argv)
         printf(_("hub schema at version %d\n"), v);
         return BASIRA_EXIT_OK;
     }
-    static const char *const known[] = {"user", "enrol", "cases", "reply", "nodes", NULL};
+    static const char *const known[] = {
+        "user", "enrol", "cases", "reply", "nodes", "site-config", "request-original", NULL};
     int ok = !sub;
     for (int i = 0; sub && known[i]; i++)
         ok |= !strcmp(sub, known[i]);
@@ -255,6 +288,30 @@ static int run(int argc, char **argv)
             printf(_("one-time enrolment token for node %s (give it to `basira sync --enrol`):\n"
                      "%s\n"),
                    ops[0], token);
+    } else if (!strcmp(sub, "site-config")) {
+        json_t *doc = NULL;
+        int64_t id = 0;
+        if (!a.node || !a.file) {
+            fprintf(stderr, _("basira hub site-config: --node and --file are required\n"));
+            status = BASIRA_EXIT_USAGE;
+        } else if (basira_json_read_file(a.file, (size_t)1 << 20, &doc, NULL, &e) ||
+                   basira_hub_site_config(hub, a.node, doc, a.by, &id, &e)) {
+            status = failed(&e);
+        } else {
+            printf(_("site configuration queued for node %s (down item %lld)\n"), a.node,
+                   (long long)id);
+        }
+        json_decref(doc);
+    } else if (!strcmp(sub, "request-original")) {
+        if (!a.node || !a.case_id || !a.image_id || !a.by) {
+            fprintf(stderr, _("basira hub request-original: --node, --case, --image and --by are "
+                              "required\n"));
+            status = BASIRA_EXIT_USAGE;
+        } else if (basira_hub_original_request(hub, a.node, a.case_id, a.image_id, a.by, &e)) {
+            status = failed(&e);
+        } else {
+            printf(_("original requested from node %s\n"), a.node);
+        }
     } else if (!strcmp(sub, "reply")) {
         basira_hub_reply_new r = {a.node, a.case_id, a.diagnosis, a.plan, a.message, a.by};
         int64_t id = 0;

@@ -60,7 +60,9 @@ static void usage(FILE *f)
     fprintf(f, _("\nWith a regional hub (enrol first: basira sync --enrol TOKEN):\n"
                  "  --hub URL            send consented cases and fetch replies in the "
                  "background\n"
-                 "  --max-kbps N         cap the link to the hub at N kilobits per second\n"));
+                 "  --max-kbps N         cap the link to the hub at N kilobits per second\n"
+                 "  --originals POLICY   the stored original photos: auto (default: on request, "
+                 "all on a good link), never or always\n"));
 }
 
 /* ---- the real analysis: the triage pipeline, photos decoded once and re-encoded without metadata
@@ -175,6 +177,7 @@ static int run(int argc, char **argv)
         {"idle-logout", required_argument, NULL, 'L'},
         {"hub", required_argument, NULL, 'H'},
         {"max-kbps", required_argument, NULL, 'B'},
+        {"originals", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -237,6 +240,10 @@ static int run(int argc, char **argv)
             break;
         case 'B':
             if (basira_cli_parse_long("--max-kbps", optarg, 1, 10000000, &sync_opts.max_kbps))
+                return BASIRA_EXIT_USAGE;
+            break;
+        case 'O':
+            if (basira_cli_parse_originals(optarg, &sync_opts))
                 return BASIRA_EXIT_USAGE;
             break;
         case 'h':
@@ -383,6 +390,7 @@ static int run(int argc, char **argv)
         }
         /* Background sync with the regional hub: a round whenever the outbox grows. */
         basira_sync_worker *sync = NULL;
+        sync_opts.data_dir = dir;
         if (sync_opts.hub_url &&
             basira_sync_worker_start(st, &sync_opts, 250, 20, stderr, &sync, &err))
             basira_cli_report("sync", &err);

@@ -35,6 +35,10 @@ static void usage(FILE *f)
                  "  --max-kbps N       cap the link at N kilobits per second\n"
                  "  --photo-side PX    long side of the photo copy sent (default 1024)\n"
                  "  --ca-file FILE     trust this CA for HTTPS\n"
+                 "  --originals P      the stored original photos: auto (default: those a "
+                 "dermatologist requested, all on a good link of 2000 kbit/s or more), never or "
+                 "always\n"
+                 "  --chunk-kib N      photos travel in chunks of N KiB (default 64)\n"
                  "  --resend           with --once: send everything again from the start (after "
                  "the hub was restored from a backup; it skips what it has)\n"
                  "  -h, --help         show this help\n"));
@@ -51,13 +55,15 @@ static int run(int argc, char **argv)
         {"photo-side", required_argument, NULL, 's'},
         {"ca-file", required_argument, NULL, 'c'},
         {"resend", no_argument, NULL, 'r'},
+        {"originals", required_argument, NULL, 'O'},
+        {"chunk-kib", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     basira_cli_store_args sa = {"./basira-data", NULL};
     const char *token = NULL;
     int once = 0, resend = 0;
-    long kbps = 0, side = 1024;
+    long kbps = 0, side = 1024, chunk_kib = 64;
     basira_sync_options so;
     basira_sync_options_init(&so);
     int o;
@@ -89,6 +95,14 @@ static int run(int argc, char **argv)
         case 'r':
             resend = 1;
             break;
+        case 'O':
+            if (basira_cli_parse_originals(optarg, &so))
+                return BASIRA_EXIT_USAGE;
+            break;
+        case 'K':
+            if (basira_cli_parse_long("--chunk-kib", optarg, 4, 1024, &chunk_kib))
+                return BASIRA_EXIT_USAGE;
+            break;
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
@@ -104,6 +118,8 @@ static int run(int argc, char **argv)
     }
     so.max_kbps = kbps;
     so.photo_max_side = (int)side;
+    so.chunk_bytes = (size_t)chunk_kib * 1024;
+    so.data_dir = sa.dir;
     basira_store *st = NULL;
     if (basira_cli_open_store(sa.dir, sa.key_file, 0, &st))
         return BASIRA_EXIT_FAILED;
@@ -135,6 +151,10 @@ static int run(int argc, char **argv)
             (json_int_t)rep.photos, "photo_bytes_original", (json_int_t)rep.photo_bytes_original,
             "photo_bytes_sent", (json_int_t)rep.photo_bytes_sent, "requests", rep.requests,
             "audit_ok", rep.audit_ok);
+        json_object_set_new(j, "chunks", json_integer(rep.chunks));
+        json_object_set_new(j, "originals", json_integer(rep.originals));
+        json_object_set_new(j, "down", json_integer(rep.down));
+        json_object_set_new(j, "link_kbps", json_integer(rep.link_kbps));
         basira_json_print_line(stdout, j);
         json_decref(j);
         if (rc) {

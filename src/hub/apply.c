@@ -92,7 +92,22 @@ static basira_code apply_image(PGconn *c, const char *node_id, int64_t case_id, 
     const char *sha = NULL;
     char sha_hex[65];
     const json_t *photo = json_object_get(ch, "photo");
-    if (json_is_object(photo)) {
+    if (json_is_object(photo) && !str(photo, "data")) {
+        /* Uploaded in chunks before the batch (upload.c): named by its hash. */
+        const char *pv[] = {str(photo, "sha256")};
+        PGresult *r = NULL;
+        if ((rc = hub_exec(c, "SELECT 1 FROM hub_photos WHERE sha256 = $1", 1, pv, &r, err)))
+            return rc;
+        int there = PQntuples(r) == 1;
+        PQclear(r);
+        if (!there)
+            return basira_error_setm(err, BASIRA_E_CONFLICT,
+                                     N_("a photo of the batch was not uploaded; send it again"));
+        snprintf(sha_hex, sizeof sha_hex, "%s", pv[0]);
+        sha = sha_hex;
+        snprintf(orig, sizeof orig, "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(photo, "original_bytes")));
+    } else if (json_is_object(photo)) {
         const char *b64 = str(photo, "data"), *mime = str(photo, "mime");
         size_t n64 = b64 ? strlen(b64) : 0, len = 0;
         unsigned char *bin = malloc(n64 / 4 * 3 + 3);
@@ -197,10 +212,10 @@ static basira_code apply_erase(PGconn *c, const char *node_id, int64_t case_id, 
      */
     PGresult *r = NULL;
     basira_code rc = hub_exec(c,
-                              "SELECT coalesce(array_agg(DISTINCT photo_sha256) FILTER (WHERE "
-                              "photo_sha256 IS NOT NULL), '{}') FROM hub_images WHERE node_id = $1 "
-                              "AND case_id = $2::bigint AND ($3::bigint = 0 OR image_id = "
-                              "$3::bigint)",
+                              "SELECT coalesce(array_agg(DISTINCT s) FILTER (WHERE s IS NOT "
+                              "NULL), '{}') FROM hub_images, unnest(ARRAY[photo_sha256, "
+                              "original_sha256]) s WHERE node_id = $1 AND case_id = $2::bigint "
+                              "AND ($3::bigint = 0 OR image_id = $3::bigint)",
                               3, vals, &r, err);
     if (rc)
         return rc;
@@ -209,7 +224,8 @@ static basira_code apply_erase(PGconn *c, const char *node_id, int64_t case_id, 
     if (!shas)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     rc = hub_exec(c,
-                  image_id ? "UPDATE hub_images SET photo_sha256 = NULL WHERE node_id = $1 AND "
+                  image_id ? "UPDATE hub_images SET photo_sha256 = NULL, original_sha256 = NULL "
+                             "WHERE node_id = $1 AND "
                              "case_id = $2::bigint AND image_id = $3::bigint"
                            : "DELETE FROM hub_cases WHERE node_id = $1 AND case_id = $2::bigint "
                              "AND $3::bigint = 0",
@@ -218,7 +234,8 @@ static basira_code apply_erase(PGconn *c, const char *node_id, int64_t case_id, 
     if (!rc)
         rc = hub_exec(c,
                       "DELETE FROM hub_photos p WHERE p.sha256 = ANY($1::text[]) AND NOT "
-                      "EXISTS(SELECT 1 FROM hub_images x WHERE x.photo_sha256 = p.sha256)",
+                      "EXISTS(SELECT 1 FROM hub_images x WHERE x.photo_sha256 = p.sha256 OR "
+                      "x.original_sha256 = p.sha256)",
                       1, pv, NULL, err);
     free(shas);
     /* The audit entries stay: they carry ids and actions, and the chain must keep verifying. */
@@ -406,8 +423,8 @@ typedef struct pull_ctx {
     const void *bytes;
     size_t len;
     const char *sig;
-    int64_t after;
-    json_t *replies;
+    int64_t after, down_after; /* down_after < 0: a node that does not take down items */
+    json_t *replies, *down;
 } pull_ctx;
 
 static basira_code pull_tx(PGconn *c, void *ctx, basira_error *err)
@@ -432,6 +449,11 @@ static basira_code pull_tx(PGconn *c, void *ctx, basira_error *err)
                        2, vals, &r, err)))
         return rc;
     json_array_clear(p->replies);
+    json_array_clear(p->down);
+    if (p->down_after >= 0 && (rc = hub_down_list(c, node_id, p->down_after, p->down, err))) {
+        PQclear(r);
+        return rc;
+    }
     for (int i = 0; i < PQntuples(r); i++) {
         json_t *o = json_pack(
             "{s:I, s:I, s:s?, s:s, s:s?, s:s, s:I}", "id",
@@ -455,14 +477,28 @@ basira_code basira_hub_pull(basira_hub *hub, const char *node, const void *signe
     if (!json_is_integer(after) || json_integer_value(after) < 0 || !str(body, "node") ||
         strcmp(str(body, "node"), node ? node : ""))
         return basira_error_setm(err, BASIRA_E_FORMAT, N_("a pull is {\"node\", \"after\": N}"));
-    pull_ctx p = {node, signed_bytes, signed_len, sig_hex, json_integer_value(after), json_array()};
-    if (!p.replies)
+    const json_t *da = json_object_get(body, "down_after");
+    if (da && (!json_is_integer(da) || json_integer_value(da) < 0))
+        return basira_error_setm(err, BASIRA_E_FORMAT, N_("a pull is {\"node\", \"after\": N}"));
+    pull_ctx p = {node,
+                  signed_bytes,
+                  signed_len,
+                  sig_hex,
+                  json_integer_value(after),
+                  da ? json_integer_value(da) : -1,
+                  json_array(),
+                  json_array()};
+    if (!p.replies || !p.down) {
+        json_decref(p.replies);
+        json_decref(p.down);
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
     basira_code rc = hub_tx(hub, pull_tx, &p, err);
     if (rc) {
         json_decref(p.replies);
+        json_decref(p.down);
         return rc;
     }
-    *answer = json_pack("{s:o}", "replies", p.replies);
+    *answer = json_pack("{s:o, s:o}", "replies", p.replies, "down", p.down);
     return *answer ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
 }

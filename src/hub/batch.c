@@ -101,7 +101,7 @@ static int change_ok(const json_t *ch)
     if (!photo)
         return 1;
     return json_is_object(photo) && opt_string(photo, "mime", 64) &&
-           json_is_string(json_object_get(photo, "data")) &&
+           (!json_object_get(photo, "data") || json_is_string(json_object_get(photo, "data"))) &&
            hex64(json_object_get(photo, "sha256")) && int_at_least(photo, "original_bytes", 0, 0);
 }
 

@@ -58,6 +58,30 @@ static const char *const migrations[] = {
     " detail text, prev_hash text NOT NULL, hash text NOT NULL, PRIMARY KEY(node_id, id));"
     "CREATE TABLE hub_sessions(token_hash text PRIMARY KEY, user_id bigint NOT NULL"
     " REFERENCES hub_users(id) ON DELETE CASCADE, expires_at timestamptz NOT NULL);",
+    /*
+     * 2: photos in chunks (resumable inside a photo, upload.c), the stored
+     * originals and their requests, the hub's signing key and the signed items
+     * that travel down to a node (site configuration, original requests, ...:
+     * down.c).
+     */
+    "CREATE TABLE hub_upload_chunks(node_id bigint NOT NULL REFERENCES hub_nodes(id),"
+    " sha256 text NOT NULL, off bigint NOT NULL, data bytea NOT NULL,"
+    " received_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY(node_id, sha256, off));"
+    "ALTER TABLE hub_upload_chunks ALTER COLUMN data SET STORAGE EXTERNAL;"
+    "ALTER TABLE hub_images ADD COLUMN original_sha256 text REFERENCES hub_photos(sha256),"
+    " ADD COLUMN original_requested_by text, ADD COLUMN original_requested_at timestamptz;"
+    "CREATE TABLE hub_keys(id int PRIMARY KEY CHECK(id = 1), public_key text NOT NULL,"
+    " secret_key text NOT NULL);"
+    "CREATE TABLE hub_down(id bigserial PRIMARY KEY, node_id bigint NOT NULL REFERENCES"
+    " hub_nodes(id), kind text NOT NULL, payload text NOT NULL, sig text NOT NULL,"
+    " created_by text, created_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE INDEX hub_down_node ON hub_down(node_id, id);"
+    "ALTER TABLE hub_nodes ADD COLUMN down_acked bigint NOT NULL DEFAULT 0;"
+    /* ... and sign-in sessions for people, as on the node (session.c, basira/session.h). */
+    "ALTER TABLE hub_sessions ADD COLUMN csrf text NOT NULL,"
+    " ADD COLUMN last_seen timestamptz NOT NULL DEFAULT now();"
+    "CREATE TABLE hub_login_failures(username text PRIMARY KEY, failures int NOT NULL,"
+    " window_start bigint NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -270,6 +294,10 @@ basira_code basira_hub_open(const char *conninfo, basira_argon2_cost argon2, bas
     }
     pthread_mutex_init(&hub->lock, NULL);
     hub->argon2 = argon2;
+    hub->session_ttl_s = 8 * 3600;
+    hub->session_idle_s = 15 * 60;
+    hub->login_max_failures = BASIRA_LOGIN_MAX_FAILURES;
+    hub->login_window_s = BASIRA_LOGIN_WINDOW_S;
     hub->idle[hub->n_idle++] = c;
     *out = hub;
     return BASIRA_OK;

@@ -2,12 +2,17 @@
  * http.c - the hub's HTTP service (libmicrohttpd), one route table:
  *
  *   GET  /health                       liveness
+ *   POST /api/v1/session               sign in {"username","password"}; DELETE: sign out; GET
  *   POST /sync/v1/enrol                {"token","public_key"} -> {"node"}
  *   POST /sync/v1/push                 signed batch -> {"acked_seq",...}
- *   POST /sync/v1/pull                 signed {"after"} -> {"replies"}
+ *   POST /sync/v1/pull                 signed {"after","down_after"} -> {"replies","down"}
+ *   POST /sync/v1/chunk                signed chunk of a photo (upload.c) -> {"have","complete"}
+ *   POST /sync/v1/original             signed {"image_id","sha256"} -> {"stored"}
  *   GET  /api/v1/cases                 the worklist (dermatologist, auditor)
  *   GET  /api/v1/cases/NODE/ID         one case
  *   POST /api/v1/cases/NODE/ID/reply   {"diagnosis","plan","message"} (dermatologist)
+ *   POST /api/v1/cases/NODE/ID/original {"image_id"}: ask the node for the original (dermatologist)
+ *   POST /api/v1/nodes/NODE/site-config the clinic's site configuration, sent down (admin)
  *   GET  /api/v1/photos/SHA256         a photo
  *   GET  /api/v1/nodes                 the nodes and their audit chains (auditor, admin)
  *   GET  /, /app/hub.js, /app/hub.css  the web app (web/hub/)
@@ -15,14 +20,16 @@
  * Nodes sign with their Ed25519 key (headers X-Basira-Node and
  * X-Basira-Signature over the exact body bytes sent, compressed or not); a
  * body may be deflate-compressed (Content-Encoding: deflate) and is inflated
- * under a hard cap. People use HTTP Basic
- * authentication, over HTTPS (--tls-cert/--tls-key, GnuTLS through
- * libmicrohttpd) or a TLS terminator in front of the hub (docs/hub.md).
+ * under a hard cap. People sign in (POST /api/v1/session) and carry a session
+ * cookie and a CSRF token, with the node's rules (basira/session.h), over
+ * HTTPS (--tls-cert/--tls-key, GnuTLS through libmicrohttpd) or a TLS
+ * terminator in front of the hub (docs/hub.md).
  */
 #include "basira/json.h"
 #include "basira/fs.h"
 #include "basira/i18n.h"
 #include "basira/paths.h"
+#include "basira/session.h"
 #include "core/i18n.h"
 #include "hub_internal.h"
 
@@ -52,13 +59,15 @@ typedef struct request {
     int too_big;
 } request;
 
-static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
-                                 const void *data, size_t len, int copy)
+static enum MHD_Result send_text_h(struct MHD_Connection *c, unsigned status, const char *type,
+                                   const void *data, size_t len, int copy, const char *const *hdrs)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(
         len, (void *)data, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
     if (!r)
         return MHD_NO;
+    for (size_t i = 0; hdrs && hdrs[i] && hdrs[i + 1]; i += 2)
+        MHD_add_response_header(r, hdrs[i], hdrs[i + 1]);
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -67,13 +76,26 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
     return ret;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
+                                 const void *data, size_t len, int copy)
+{
+    return send_text_h(c, status, type, data, len, copy, NULL);
+}
+
+/* JSON with extra headers (name, value, ..., NULL). */
+static enum MHD_Result send_json_h(struct MHD_Connection *c, unsigned status, json_t *j,
+                                   const char *const *hdrs)
 {
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text)
         return MHD_NO;
-    return send_text(c, status, "application/json", text, strlen(text), 0);
+    return send_text_h(c, status, "application/json", text, strlen(text), 0, hdrs);
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    return send_json_h(c, status, j, NULL);
 }
 
 static unsigned status_of(basira_code rc)
@@ -103,7 +125,8 @@ static unsigned status_of(basira_code rc)
  * An error in the language of whoever asked (Accept-Language; the web app sends
  * the language chosen in the page), the code stable for programs.
  */
-static enum MHD_Result fail(basira_hub_server *s, struct MHD_Connection *c, const basira_error *e)
+static enum MHD_Result fail_h(basira_hub_server *s, struct MHD_Connection *c, const basira_error *e,
+                              unsigned status, const char *const *hdrs)
 {
     const char *lang = basira_language_negotiate(
         NULL, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"),
@@ -113,9 +136,15 @@ static enum MHD_Result fail(basira_hub_server *s, struct MHD_Connection *c, cons
         basira_msg_text(&e->msg, s->tr, lang, text, sizeof text);
     else
         snprintf(text, sizeof text, "%s", e->message);
-    return send_json(
-        c, status_of(e->code),
-        json_pack("{s:{s:s, s:s}}", "error", "code", basira_code_name(e->code), "message", text));
+    return send_json_h(
+        c, status ? status : status_of(e->code),
+        json_pack("{s:{s:s, s:s}}", "error", "code", basira_code_name(e->code), "message", text),
+        hdrs);
+}
+
+static enum MHD_Result fail(basira_hub_server *s, struct MHD_Connection *c, const basira_error *e)
+{
+    return fail_h(s, c, e, 0, NULL);
 }
 
 typedef basira_code (*signed_op)(basira_hub *, const char *, const void *, size_t, const char *,
@@ -160,30 +189,112 @@ static enum MHD_Result h_enrol(basira_hub_server *s, struct MHD_Connection *c, r
         basira_hub_register(s->hub, json_string_value(json_object_get(body, "token")),
                             json_string_value(json_object_get(body, "public_key")), name, &e);
     json_decref(body);
-    return rc ? fail(s, c, &e) : send_json(c, 200, json_pack("{s:s}", "node", name));
+    char pk[65];
+    if (!rc)
+        rc = basira_hub_public_key(s->hub, pk, &e);
+    return rc ? fail(s, c, &e)
+              : send_json(c, 200, json_pack("{s:s, s:s}", "node", name, "hub_key", pk));
 }
 
-/* HTTP Basic credentials of a hub user with one of the allowed roles (a bit set). */
-static basira_code person(basira_hub_server *s, struct MHD_Connection *c, unsigned roles,
-                          char user[65], basira_error *e)
+static enum MHD_Result h_chunk(basira_hub_server *s, struct MHD_Connection *c, request *rq)
 {
-    char *pass = NULL;
-    char *name = MHD_basic_auth_get_username_password(c, &pass);
-    basira_hub_role role = BASIRA_HUB_DERMATOLOGIST;
-    basira_code rc = name ? basira_hub_authenticate(s->hub, name, pass, &role, e)
-                          : basira_error_setm(e, BASIRA_E_AUTH, N_("sign in to the hub"));
-    if (!rc && !(roles & (1u << role)))
-        rc = basira_error_setm(e, BASIRA_E_FORBIDDEN, N_("your role does not allow this"));
-    if (!rc)
-        snprintf(user, 65, "%s", name);
-    MHD_free(name);
-    MHD_free(pass);
-    return rc;
+    basira_error e;
+    const char *node = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Basira-Node");
+    const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Basira-Signature");
+    json_t *answer = NULL;
+    if (!rq->body)
+        return fail(s, c, (basira_error_setm(&e, BASIRA_E_FORMAT, N_("a chunk needs a body")), &e));
+    basira_code rc = basira_hub_chunk(s->hub, node, rq->body, rq->len, sig, &answer, &e);
+    return rc ? fail(s, c, &e) : send_json(c, 200, answer);
 }
 
 #define R_DERM (1u << BASIRA_HUB_DERMATOLOGIST)
 #define R_ADMIN (1u << BASIRA_HUB_ADMIN)
 #define R_AUDIT (1u << BASIRA_HUB_AUDITOR)
+
+/*
+ * The signed-in hub user (session cookie, as on the node: basira/session.h)
+ * with one of the allowed roles (a bit set); a request that changes something
+ * must carry the session's CSRF token (X-CSRF-Token).
+ */
+static basira_code person(basira_hub_server *s, struct MHD_Connection *c, int changing,
+                          unsigned roles, char user[65], basira_error *e)
+{
+    const char *token = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "basira_session");
+    char csrf[BASIRA_TOKEN_LEN + 1];
+    basira_hub_role role = BASIRA_HUB_DERMATOLOGIST;
+    basira_code rc = basira_hub_session(s->hub, token, user, &role, csrf, e);
+    if (!rc && !(roles & (1u << role)))
+        rc = basira_error_setm(e, BASIRA_E_FORBIDDEN, N_("your role does not allow this"));
+    if (!rc && changing &&
+        !basira_session_csrf_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token"),
+                                csrf))
+        rc = basira_error_setm(e, BASIRA_E_FORBIDDEN,
+                               N_("missing or wrong X-CSRF-Token header (use the value of the "
+                                  "basira_csrf cookie)"));
+    sodium_memzero(csrf, sizeof csrf);
+    return rc;
+}
+
+/* POST /api/v1/session {"username","password"}, DELETE (sign out), GET (who am I). */
+static enum MHD_Result h_session(basira_hub_server *s, struct MHD_Connection *c, request *rq,
+                                 const char *method)
+{
+    basira_error e;
+    const char *token = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "basira_session");
+    if (!strcmp(method, "DELETE")) {
+        char user[65];
+        /* Signing out needs the session and its CSRF token, like any change. */
+        if (person(s, c, 1, R_DERM | R_ADMIN | R_AUDIT, user, &e) ||
+            basira_hub_sign_out(s->hub, token, &e))
+            return fail(s, c, &e);
+        const char *hdrs[] = {"Set-Cookie", basira_session_cookie_clear, "Set-Cookie",
+                              basira_csrf_cookie_clear, NULL};
+        return send_json_h(c, 200, json_pack("{s:b}", "signed_out", 1), hdrs);
+    }
+    if (!strcmp(method, "GET")) {
+        char user[65], csrf[BASIRA_TOKEN_LEN + 1];
+        basira_hub_role role;
+        if (basira_hub_session(s->hub, token, user, &role, csrf, &e))
+            return fail(s, c, &e);
+        sodium_memzero(csrf, sizeof csrf);
+        return send_json(c, 200,
+                         json_pack("{s:s, s:s, s:I}", "username", user, "role",
+                                   basira_hub_role_name(role), "idle_timeout_s",
+                                   (json_int_t)s->hub->session_idle_s));
+    }
+    json_t *b = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
+    const char *name = json_string_value(json_object_get(b, "username"));
+    const char *pass = json_string_value(json_object_get(b, "password"));
+    char tok[BASIRA_TOKEN_LEN + 1], csrf[BASIRA_TOKEN_LEN + 1];
+    basira_hub_role role = BASIRA_HUB_DERMATOLOGIST;
+    int retry = 0;
+    basira_code rc = name && pass
+                         ? basira_hub_sign_in(s->hub, name, pass, tok, csrf, &role, &retry, &e)
+                         : basira_error_setm(&e, BASIRA_E_FORMAT,
+                                             N_("send {\"username\": ..., \"password\": ...} "
+                                                "as JSON"));
+    json_t *who = rc ? NULL
+                     : json_pack("{s:s, s:s, s:s, s:I, s:I}", "username", name, "role",
+                                 basira_hub_role_name(role), "csrf_token", csrf, "expires_in",
+                                 (json_int_t)s->hub->session_ttl_s, "idle_timeout_s",
+                                 (json_int_t)s->hub->session_idle_s);
+    json_decref(b);
+    if (rc == BASIRA_E_LIMIT && retry > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", retry);
+        const char *hdrs[] = {"Retry-After", ra, NULL};
+        return fail_h(s, c, &e, 429, hdrs);
+    }
+    if (rc)
+        return fail(s, c, &e);
+    char c1[256], c2[256];
+    basira_session_cookies(tok, csrf, s->hub->session_ttl_s, s->tls_cert != NULL, c1, c2);
+    sodium_memzero(tok, sizeof tok);
+    sodium_memzero(csrf, sizeof csrf);
+    const char *hdrs[] = {"Set-Cookie", c1, "Set-Cookie", c2, NULL};
+    return send_json_h(c, 200, who, hdrs);
+}
 
 static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, request *rq,
                              const char *method, const char *path)
@@ -194,14 +305,20 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
     int is_get = !strcmp(method, "GET"), is_post = !strcmp(method, "POST");
     json_t *out = NULL;
     basira_code rc;
+    if (!strcmp(path, "session"))
+        return h_session(s, c, rq, method);
+    if (!is_get && !is_post) {
+        basira_error_setm(&e, BASIRA_E_NOT_FOUND, N_("no such resource"));
+        return fail(s, c, &e);
+    }
     if (is_get && !strcmp(path, "cases")) {
-        if ((rc = person(s, c, R_DERM | R_AUDIT, user, &e)) ||
+        if ((rc = person(s, c, is_post, R_DERM | R_AUDIT, user, &e)) ||
             (rc = basira_hub_cases(s->hub, &out, &e)))
             return fail(s, c, &e);
         return send_json(c, 200, json_pack("{s:o}", "items", out));
     }
     if (is_get && !strcmp(path, "nodes")) {
-        if ((rc = person(s, c, R_AUDIT | R_ADMIN, user, &e)) ||
+        if ((rc = person(s, c, is_post, R_AUDIT | R_ADMIN, user, &e)) ||
             (rc = basira_hub_nodes(s->hub, &out, &e)))
             return fail(s, c, &e);
         return send_json(c, 200, json_pack("{s:o}", "items", out));
@@ -210,20 +327,40 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
         unsigned char *data = NULL;
         size_t len = 0;
         char mime[32];
-        if ((rc = person(s, c, R_DERM, user, &e)) ||
+        if ((rc = person(s, c, is_post, R_DERM, user, &e)) ||
             (rc = basira_hub_photo(s->hub, path + 7, &data, &len, mime, &e)))
             return fail(s, c, &e);
         return send_text(c, 200, mime, data, len, 0);
     }
+    if (is_post && sscanf(path, "nodes/%64[A-Za-z0-9._-]/%15s", node, tail) == 2 &&
+        !strcmp(tail, "site-config")) {
+        if ((rc = person(s, c, is_post, R_ADMIN, user, &e)))
+            return fail(s, c, &e);
+        json_t *b = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
+        int64_t did = 0;
+        rc = basira_hub_site_config(s->hub, node, b, user, &did, &e);
+        json_decref(b);
+        return rc ? fail(s, c, &e) : send_json(c, 201, json_pack("{s:I}", "id", (json_int_t)did));
+    }
     int k = sscanf(path, "cases/%64[A-Za-z0-9._-]/%lld/%15s", node, &id, tail);
+    if (k == 3 && is_post && !strcmp(tail, "original")) {
+        if ((rc = person(s, c, is_post, R_DERM, user, &e)))
+            return fail(s, c, &e);
+        json_t *b = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
+        json_int_t iid = json_integer_value(json_object_get(b, "image_id"));
+        json_decref(b);
+        if ((rc = basira_hub_original_request(s->hub, node, id, iid, user, &e)))
+            return fail(s, c, &e);
+        return send_json(c, 202, json_pack("{s:b}", "requested", 1));
+    }
     if (k >= 2 && is_get && k == 2) {
-        if ((rc = person(s, c, R_DERM | R_AUDIT, user, &e)) ||
+        if ((rc = person(s, c, is_post, R_DERM | R_AUDIT, user, &e)) ||
             (rc = basira_hub_case_get(s->hub, node, id, &out, &e)))
             return fail(s, c, &e);
         return send_json(c, 200, out);
     }
     if (k == 3 && is_post && !strcmp(tail, "reply")) {
-        if ((rc = person(s, c, R_DERM, user, &e)))
+        if ((rc = person(s, c, is_post, R_DERM, user, &e)))
             return fail(s, c, &e);
         json_t *b = json_loadb((const char *)rq->body, rq->len, JSON_REJECT_DUPLICATES, NULL);
         basira_hub_reply_new r = {node,
@@ -296,6 +433,10 @@ static enum MHD_Result route(basira_hub_server *s, struct MHD_Connection *c, req
         return h_signed(s, c, rq, basira_hub_push);
     if (post && !strcmp(url, "/sync/v1/pull"))
         return h_signed(s, c, rq, basira_hub_pull);
+    if (post && !strcmp(url, "/sync/v1/chunk"))
+        return h_chunk(s, c, rq);
+    if (post && !strcmp(url, "/sync/v1/original"))
+        return h_signed(s, c, rq, basira_hub_original);
     if (!strncmp(url, "/api/v1/", 8))
         return h_api(s, c, rq, method, url + 8);
     if (!strcmp(method, "GET") && (!strcmp(url, "/") || !strncmp(url, "/app/", 5)))

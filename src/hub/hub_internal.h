@@ -12,6 +12,8 @@
 struct basira_hub {
     char *conninfo;
     basira_argon2_cost argon2;
+    int64_t session_ttl_s, session_idle_s; /* sign-in sessions (session.c) */
+    int login_max_failures, login_window_s;
     pthread_mutex_t lock;
     PGconn *idle[HUB_POOL_MAX];
     int n_idle;
@@ -49,5 +51,13 @@ basira_code hub_tx(basira_hub *hub, basira_code (*fn)(PGconn *c, void *ctx, basi
  */
 basira_code hub_node_verify(PGconn *c, const char *node, const void *bytes, size_t len,
                             const char *sig_hex, char node_id[24], basira_error *err);
+
+/* Queue a down item for a node (its row locked by the caller or not), signed with the hub key. */
+basira_code hub_down_insert(PGconn *c, const char *node_id, const char *node, const char *kind,
+                            const char *payload, const char *by, int64_t *id, basira_error *err);
+
+/* Acknowledge the node's down items up to after and append those after it (at most 20) to out. */
+basira_code hub_down_list(PGconn *c, const char *node_id, int64_t after, json_t *out,
+                          basira_error *err);
 
 #endif

@@ -122,12 +122,14 @@ basira_code basira_hub_case_get(basira_hub *hub, const char *node, int64_t case_
     if (!o)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     static const char *const lists[][2] = {
-        {"images", "SELECT coalesce(json_agg(json_build_object('image_id', i.image_id, 'kind', "
-                   "i.kind, 'created_at', i.created_at, 'result', i.result, 'photo', "
-                   "i.photo_sha256, 'bytes', p.bytes, 'original_bytes', i.original_bytes) ORDER BY "
-                   "i.image_id), '[]') FROM hub_images i JOIN hub_nodes n ON n.id = i.node_id "
-                   "LEFT JOIN hub_photos p ON p.sha256 = i.photo_sha256 WHERE n.name = $1 AND "
-                   "i.case_id = $2::bigint"},
+        {"images",
+         "SELECT coalesce(json_agg(json_build_object('image_id', i.image_id, 'kind', "
+         "i.kind, 'created_at', i.created_at, 'result', i.result, 'photo', "
+         "i.photo_sha256, 'bytes', p.bytes, 'original_bytes', i.original_bytes, 'original', "
+         "i.original_sha256, 'original_requested_by', i.original_requested_by) ORDER BY "
+         "i.image_id), '[]') FROM hub_images i JOIN hub_nodes n ON n.id = i.node_id "
+         "LEFT JOIN hub_photos p ON p.sha256 = i.photo_sha256 WHERE n.name = $1 AND "
+         "i.case_id = $2::bigint"},
         {"decisions", "SELECT coalesce(json_agg(d.decision || jsonb_build_object('seq', d.seq) "
                       "ORDER BY d.seq), '[]') FROM hub_decisions d JOIN hub_nodes n ON n.id = "
                       "d.node_id WHERE n.name = $1 AND d.case_id = $2::bigint"},

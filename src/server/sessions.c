@@ -5,6 +5,7 @@
  * requests.
  */
 #include "basira/json.h"
+#include "basira/session.h"
 #include "core/i18n.h"
 #include "server_internal.h"
 
@@ -90,13 +91,7 @@ enum MHD_Result h_login(basira_server *s, struct MHD_Connection *c, request *rq)
     rq->user = u;
     rq->lang = basira_language_negotiate(u.lang, NULL, rq->lang);
     char c1[256], c2[256];
-    const char *secure = s->tls_cert ? "; Secure" : "";
-    snprintf(c1, sizeof c1,
-             "basira_session=%s; Path=/api/v1; Max-Age=%lld; HttpOnly; "
-             "SameSite=Strict%s",
-             token, (long long)s->cfg.session_ttl_s, secure);
-    snprintf(c2, sizeof c2, "basira_csrf=%s; Path=/; Max-Age=%lld; SameSite=Strict%s", csrf,
-             (long long)s->cfg.session_ttl_s, secure);
+    basira_session_cookies(token, csrf, s->cfg.session_ttl_s, s->tls_cert != NULL, c1, c2);
     const char *hdrs[] = {"Set-Cookie", c1, "Set-Cookie", c2, NULL};
     sodium_memzero(token, sizeof token);
     return send_json(c, rq, 200,
@@ -114,9 +109,8 @@ enum MHD_Result h_logout(basira_server *s, struct MHD_Connection *c, request *rq
     basira_actor a = actor_of(rq);
     if (basira_store_session_delete(s->store, &a, token, &e))
         return fail(c, rq, &e);
-    const char *hdrs[] = {"Set-Cookie",
-                          "basira_session=; Path=/api/v1; Max-Age=0; HttpOnly; SameSite=Strict",
-                          "Set-Cookie", "basira_csrf=; Path=/; Max-Age=0; SameSite=Strict", NULL};
+    const char *hdrs[] = {"Set-Cookie", basira_session_cookie_clear, "Set-Cookie",
+                          basira_csrf_cookie_clear, NULL};
     return send_json(c, rq, 200, json_pack("{s:b}", "signed_out", 1), hdrs);
 }
 
@@ -212,8 +206,7 @@ int session_check(basira_server *s, struct MHD_Connection *c, request *rq, const
     /* Every state-changing request proves it comes from our own page (CSRF). */
     if (strcmp(method, "GET")) {
         const char *sent = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
-        if (!sent || strlen(sent) != BASIRA_TOKEN_LEN ||
-            sodium_memcmp(sent, csrf, BASIRA_TOKEN_LEN) != 0) {
+        if (!basira_session_csrf_ok(sent, csrf)) {
             audit_refusal(s, rq, "csrf_refused");
             *ret = fail_with(c, rq, 403, BASIRA_E_FORBIDDEN,
                              N_("missing or wrong X-CSRF-Token header (use the value of the "

@@ -335,6 +335,11 @@ basira_code basira_store_case_get(basira_store *st, const basira_actor *who, int
     if ((rc = store_begin(st, err)))
         goto out;
     rc = store_case_json_locked(st, id, &j, err);
+    /* Opening the case reads the hub's replies: the worklist stops flagging them. */
+    if (!rc && (rc = store_sync_replies_read_locked(st, id, who, err))) {
+        json_decref(j);
+        j = NULL;
+    }
     if (rc && rc != BASIRA_E_NOT_FOUND)
         goto out;
     /* Reading a case is an access to patient data: audited, including refusals. */
@@ -464,11 +469,17 @@ basira_code basira_store_case_list(basira_store *st, const basira_actor *who,
         while ((step = sqlite3_step(s)) == SQLITE_ROW) {
             if (pass == 0)
                 total = sqlite3_column_int64(s, 0);
-            else
-                json_array_append_new(items, store_case_summary(s));
+            else if (json_array_append_new(items, store_case_summary(s)) ||
+                     /* The worklist shows that a dermatologist replied (originals.c). */
+                     (rc = store_sync_reply_summary_locked(
+                          st, sqlite3_column_int64(s, 0),
+                          json_array_get(items, json_array_size(items) - 1), err)))
+                break;
         }
-        if (step != SQLITE_DONE)
+        if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
             rc = store_sql_error(st, "listing cases", err);
+        else if (!rc && step == SQLITE_ROW)
+            rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         sqlite3_finalize(s);
         s = NULL;
     }

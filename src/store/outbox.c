@@ -339,21 +339,24 @@ basira_code store_sync_replies_locked(basira_store *st, int64_t id, json_t *j, b
 {
     sqlite3_stmt *s;
     basira_code rc = store_prepare(st,
-                                   "SELECT hub_id, diagnosis, plan, message, author, replied_at "
-                                   "FROM sync_replies WHERE case_id = ? ORDER BY hub_id",
+                                   "SELECT hub_id, diagnosis, plan, message, author, replied_at, "
+                                   "read_at FROM sync_replies WHERE case_id = ? ORDER BY hub_id",
                                    &s, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(s, 1, id);
     json_t *arr = json_array();
     while (arr && sqlite3_step(s) == SQLITE_ROW) {
-        char when[32];
+        char when[32], read[32];
         store_iso_time(sqlite3_column_int64(s, 5), when);
-        json_array_append_new(arr, json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s}", "hub_id",
+        int unread = sqlite3_column_type(s, 6) == SQLITE_NULL;
+        if (!unread)
+            store_iso_time(sqlite3_column_int64(s, 6), read);
+        json_array_append_new(arr, json_pack("{s:I, s:s?, s:s?, s:s?, s:s?, s:s, s:s?}", "hub_id",
                                              (json_int_t)sqlite3_column_int64(s, 0), "diagnosis",
                                              col_text(s, 1), "plan", col_text(s, 2), "message",
                                              col_text(s, 3), "author", col_text(s, 4), "replied_at",
-                                             when));
+                                             when, "read_at", unread ? NULL : read));
     }
     sqlite3_finalize(s);
     if (!arr)

@@ -119,6 +119,8 @@ static const char *const migrations[] = {
     "CREATE INDEX cases_patient ON cases(patient_ref, created_at);",
     /* 6: consent for remote review, the outbox to the regional hub, its replies (outbox.c). */
     store_migration_sync,
+    /* 7: the stored originals due at the hub, and when a hub reply was read (originals.c). */
+    store_migration_originals,
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

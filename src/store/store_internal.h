@@ -151,6 +151,14 @@ basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, b
 
 /* Schema step adding consent for remote review, the outbox and the replies (store.c). */
 extern const char store_migration_sync[];
+/* Schema step 7: originals due at the hub, replies read (originals.c). */
+extern const char store_migration_originals[];
+/* item["reply"]: the latest hub reply about case_id {"plan",...,"unread","count"} or null. */
+basira_code store_sync_reply_summary_locked(basira_store *st, int64_t case_id, json_t *item,
+                                            basira_error *err);
+/* A clinician opened the case: its hub replies are read (by who, now). */
+basira_code store_sync_replies_read_locked(basira_store *st, int64_t case_id,
+                                           const basira_actor *who, basira_error *err);
 
 /* Add "replies": [...] (the hub's answers about case id) to the case record j. */
 basira_code store_sync_replies_locked(basira_store *st, int64_t id, json_t *j, basira_error *err);

@@ -1,5 +1,6 @@
 /* users.c - accounts (Argon2id password hashes) and sessions (random tokens, stored hashed). */
 #include "core/i18n.h"
+#include "basira/session.h"
 #include "store_internal.h"
 
 #include <ctype.h>
@@ -310,15 +311,11 @@ static basira_code reserve_attempt(basira_store *st, const char *key, int64_t no
         start = sqlite3_column_int64(s, 1);
     }
     sqlite3_finalize(s);
-    if (now - start >= st->login_window_s || now < start) {
-        failures = 0; /* the window is over: the lock lifts, whatever the address */
-        start = now;
-    }
-    *locked = failures >= st->login_max_failures;
-    *retry = (int)(start + st->login_window_s - now);
-    if (*retry < 1)
-        *retry = 1;
-    *refusals = failures - st->login_max_failures;
+    basira_lockout lk;
+    basira_lockout_reserve(failures, start, now, st->login_max_failures, st->login_window_s, &lk);
+    *locked = lk.locked;
+    *retry = lk.retry_s;
+    *refusals = lk.refusals;
     /* Every attempt counts before it is checked: 40 concurrent guesses get 5 checks. */
     if ((rc = store_prepare(
              st,
@@ -327,8 +324,8 @@ static basira_code reserve_attempt(basira_store *st, const char *key, int64_t no
              &s, err)))
         return rc;
     store_bound(st, sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC));
-    store_bound(st, sqlite3_bind_int(s, 2, failures + 1));
-    store_bound(st, sqlite3_bind_int64(s, 3, start));
+    store_bound(st, sqlite3_bind_int(s, 2, lk.failures));
+    store_bound(st, sqlite3_bind_int64(s, 3, lk.window_start));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "counting a sign-in attempt", err);
     sqlite3_finalize(s);
@@ -490,28 +487,14 @@ long basira_store_password_checks(basira_store *st)
 }
 
 /* Sessions are looked up by SHA-256 of the token, so a copy of the database opens none. */
-static void token_hash(const char *token, char out[65])
-{
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
-    sodium_bin2hex(out, 65, h, sizeof h);
-}
-
-static void random_token(char out[BASIRA_TOKEN_LEN + 1])
-{
-    unsigned char b[BASIRA_TOKEN_LEN / 2];
-    randombytes_buf(b, sizeof b);
-    sodium_bin2hex(out, BASIRA_TOKEN_LEN + 1, b, sizeof b);
-}
-
 basira_code basira_store_session_create(basira_store *st, const basira_user *user, int64_t ttl_s,
                                         char token[BASIRA_TOKEN_LEN + 1],
                                         char csrf[BASIRA_TOKEN_LEN + 1], basira_error *err)
 {
     char th[65];
-    random_token(token);
-    random_token(csrf);
-    token_hash(token, th);
+    basira_session_token_new(token);
+    basira_session_token_new(csrf);
+    basira_session_token_hash(token, th);
     int64_t now = store_now();
     sqlite3_stmt *s;
     basira_code rc;
@@ -541,23 +524,13 @@ basira_code basira_store_session_create(basira_store *st, const basira_user *use
     return rc;
 }
 
-static int is_token(const char *t)
-{
-    if (!t || strlen(t) != BASIRA_TOKEN_LEN)
-        return 0;
-    for (int i = 0; i < BASIRA_TOKEN_LEN; i++)
-        if (!isxdigit((unsigned char)t[i]))
-            return 0;
-    return 1;
-}
-
 basira_code basira_store_session_lookup(basira_store *st, const char *token, basira_user *user,
                                         char csrf[BASIRA_TOKEN_LEN + 1], basira_error *err)
 {
-    if (!is_token(token))
+    if (!basira_session_token_valid(token))
         return basira_error_setm(err, BASIRA_E_AUTH, N_("please sign in"));
     char th[65];
-    token_hash(token, th);
+    basira_session_token_hash(token, th);
     sqlite3_stmt *s;
     basira_code rc;
     pthread_mutex_lock(&st->lock);
@@ -592,10 +565,10 @@ basira_code basira_store_session_lookup(basira_store *st, const char *token, bas
 basira_code basira_store_session_delete(basira_store *st, const basira_actor *who,
                                         const char *token, basira_error *err)
 {
-    if (!is_token(token))
+    if (!basira_session_token_valid(token))
         return BASIRA_OK;
     char th[65];
-    token_hash(token, th);
+    basira_session_token_hash(token, th);
     sqlite3_stmt *s;
     basira_code rc;
     pthread_mutex_lock(&st->lock);
@@ -620,10 +593,10 @@ basira_code basira_store_session_touch(basira_store *st, const char *token, int6
 {
     if (idle_s <= 0)
         return BASIRA_OK;
-    if (!is_token(token))
+    if (!basira_session_token_valid(token))
         return basira_error_setm(err, BASIRA_E_AUTH, N_("please sign in"));
     char th[65];
-    token_hash(token, th);
+    basira_session_token_hash(token, th);
     int64_t now = store_now(), seen = 0;
     sqlite3_stmt *s;
     basira_code rc;
@@ -640,12 +613,13 @@ basira_code basira_store_session_touch(basira_store *st, const char *token, int6
         sqlite3_finalize(s);
     }
     const char *sql = NULL;
-    if (!rc && now - seen >= idle_s) {
+    int idle = rc ? 0 : basira_session_idle_state(seen, now, idle_s);
+    if (idle == 2) {
         sql = "DELETE FROM sessions WHERE token_hash = ?";
         rc = basira_error_setm(err, BASIRA_E_AUTH,
                                N_("you were signed out after a period without activity; please "
                                   "sign in again"));
-    } else if (!rc && now - seen >= 30) {
+    } else if (idle == 1) {
         sql = "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1";
     }
     if (sql && !store_prepare(st, sql, &s, NULL)) {

@@ -39,15 +39,15 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
 }
 
 static basira_code post_once(const basira_sync_options *o, const char *path, const char *node,
-                             const unsigned char *sk, const char *json, json_t **answer,
-                             basira_sync_report *rep, basira_error *err)
+                             const unsigned char *sk, const void *data, size_t len, int compress,
+                             json_t **answer, basira_sync_report *rep, basira_error *err)
 {
     *answer = NULL;
-    size_t len = strlen(json);
+    const char *json = data;
     unsigned char *z = NULL;
-    const unsigned char *body = (const unsigned char *)json;
+    const unsigned char *body = data;
     size_t body_len = len;
-    if (len > 512) {
+    if (compress && len > 512) {
         uLongf zlen = compressBound((uLong)len);
         z = malloc(zlen);
         if (!z)
@@ -71,7 +71,9 @@ static basira_code post_once(const basira_sync_options *o, const char *path, con
         free(z);
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h =
+        curl_slist_append(NULL, compress ? "Content-Type: application/json"
+                                         : "Content-Type: application/octet-stream");
     h = curl_slist_append(h, "Expect:");
     if (z)
         h = curl_slist_append(h, "Content-Encoding: deflate");
@@ -112,6 +114,14 @@ static basira_code post_once(const basira_sync_options *o, const char *path, con
         rep->bytes_up += (int64_t)up + req;
         rep->bytes_down += (int64_t)down + hdr;
         rep->requests++;
+        curl_off_t us = 0;
+        curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &us);
+        /* The link's speed, measured on requests big enough to say something (chunks). */
+        if (cr == CURLE_OK && body_len >= 32 * 1024 && us > 0) {
+            long kbps = (long)((double)up * 8.0 * 1000.0 / (double)us);
+            if (kbps > rep->link_kbps)
+                rep->link_kbps = kbps;
+        }
     }
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
@@ -152,9 +162,9 @@ static basira_code post_once(const basira_sync_options *o, const char *path, con
  * Answers from the hub (HTTP errors) are not retried. Enrolment (unsigned) is
  * sent once: a token is spent by the first delivery that arrives.
  */
-basira_code sync_post(const basira_sync_options *o, const char *path, const char *node,
-                      const unsigned char *sk, const char *json, json_t **answer,
-                      basira_sync_report *rep, basira_error *err)
+static basira_code post_retried(const basira_sync_options *o, const char *path, const char *node,
+                                const unsigned char *sk, const void *body, size_t len, int compress,
+                                json_t **answer, basira_sync_report *rep, basira_error *err)
 {
     basira_code rc = BASIRA_OK;
     for (int attempt = 0; attempt < (sk ? 4 : 1); attempt++) {
@@ -166,9 +176,23 @@ basira_code sync_post(const basira_sync_options *o, const char *path, const char
             }
             nanosleep(&ts, NULL);
         }
-        rc = post_once(o, path, node, sk, json, answer, rep, err);
+        rc = post_once(o, path, node, sk, body, len, compress, answer, rep, err);
         if (rc != BASIRA_E_IO || !o->retry_transport)
             break;
     }
     return rc;
+}
+
+basira_code sync_post(const basira_sync_options *o, const char *path, const char *node,
+                      const unsigned char *sk, const char *json, json_t **answer,
+                      basira_sync_report *rep, basira_error *err)
+{
+    return post_retried(o, path, node, sk, json, strlen(json), 1, answer, rep, err);
+}
+
+basira_code sync_post_raw(const basira_sync_options *o, const char *path, const char *node,
+                          const unsigned char *sk, const void *body, size_t len, json_t **answer,
+                          basira_sync_report *rep, basira_error *err)
+{
+    return post_retried(o, path, node, sk, body, len, 0, answer, rep, err);
 }

@@ -24,6 +24,8 @@ void basira_sync_options_init(basira_sync_options *o)
     o->batch_bytes = (size_t)256 * 1024;
     o->request_timeout_s = 120;
     o->retry_transport = 1;
+    o->chunk_bytes = (size_t)64 * 1024;
+    o->good_link_kbps = 2000;
 }
 
 static basira_code load_identity(basira_store *st, char node[65],
@@ -68,11 +70,13 @@ basira_code basira_sync_enrol(basira_store *st, const basira_sync_options *o, co
                           : basira_error_set(err, BASIRA_E_NOMEM, NULL);
     free(text);
     const char *name = json_string_value(json_object_get(ans, "node"));
-    if (!rc && !name)
+    const char *hub_key = json_string_value(json_object_get(ans, "hub_key"));
+    if (!rc && (!name || !hub_key || strlen(hub_key) != 64))
         rc = basira_error_set(err, BASIRA_E_FORMAT, _("the hub's answer is not valid JSON"));
     /* The secret key first: a node name without its key would be a node that cannot sign. */
     if (!rc && !(rc = basira_store_sync_set(st, "signing_key", sk_hex, err)) &&
         !(rc = basira_store_sync_set(st, "hub_url", o->hub_url, err)) &&
+        !(rc = basira_store_sync_set(st, "hub_key", hub_key, err)) &&
         !(rc = basira_store_sync_set(st, "node", name, err))) {
         snprintf(node_name, 65, "%s", name);
         basira_actor a = {"sync", "local"};
@@ -129,9 +133,9 @@ static basira_code budget_photo(const basira_sync_options *o, const basira_outbo
     return BASIRA_OK;
 }
 
-static basira_code change_json(const basira_sync_options *o, const basira_outbox_item *it,
-                               json_t **out, size_t *cost, basira_sync_report *rep,
-                               basira_error *err)
+static basira_code change_json(const basira_sync_options *o, const char *node,
+                               const unsigned char *sk, const basira_outbox_item *it, json_t **out,
+                               size_t *cost, basira_sync_report *rep, basira_error *err)
 {
     json_t *ch = json_pack("{s:I, s:s, s:I}", "seq", (json_int_t)it->seq, "kind", it->kind,
                            "case_id", (json_int_t)it->case_id);
@@ -150,24 +154,19 @@ static basira_code change_json(const basira_sync_options *o, const basira_outbox
             json_decref(ch);
             return rc;
         }
-        unsigned char h[crypto_hash_sha256_BYTES];
+        /* The photo goes first, in chunks; the change names it by its hash. */
         char sha[65];
-        crypto_hash_sha256(h, p, n);
-        sodium_bin2hex(sha, sizeof sha, h, sizeof h);
-        size_t b64len = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
-        char *b64 = malloc(b64len);
-        if (!b64) {
-            free(p);
-            json_decref(ch);
-            return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-        }
-        sodium_bin2base64(b64, b64len, p, n, sodium_base64_VARIANT_ORIGINAL);
-        json_object_set_new(ch, "photo",
-                            json_pack("{s:s, s:s, s:s, s:I}", "mime", "image/jpeg", "sha256", sha,
-                                      "data", b64, "original_bytes", (json_int_t)it->photo_len));
-        free(b64);
+        rc = sync_upload(o, node, sk, p, n, "image/jpeg", sha, rep, err);
         free(p);
-        *cost += b64len;
+        if (rc) {
+            json_decref(ch);
+            return rc;
+        }
+        json_object_set_new(ch, "photo",
+                            json_pack("{s:s, s:s, s:I, s:I}", "mime", "image/jpeg", "sha256", sha,
+                                      "bytes", (json_int_t)n, "original_bytes",
+                                      (json_int_t)it->photo_len));
+        *cost += n;
         if (rep) {
             rep->photos++;
             rep->photo_bytes_original += (int64_t)it->photo_len;
@@ -198,7 +197,7 @@ static basira_code push_once(basira_store *st, const basira_sync_options *o, con
     for (; !rc && used < n && (used == 0 || bytes < o->batch_bytes); used++) {
         json_t *ch = NULL;
         size_t cost = 0;
-        if (!(rc = change_json(o, &items[used], &ch, &cost, rep, err))) {
+        if (!(rc = change_json(o, node, sk, &items[used], &ch, &cost, rep, err))) {
             json_array_append_new(changes, ch);
             bytes += cost;
         }
@@ -281,8 +280,9 @@ static basira_code pull_all(basira_store *st, const basira_sync_options *o, cons
                             const unsigned char *sk, basira_sync_report *rep, basira_error *err)
 {
     for (;;) {
-        int64_t after = cursor(st, "reply_cursor");
-        json_t *req = json_pack("{s:s, s:I}", "node", node, "after", (json_int_t)after);
+        int64_t after = cursor(st, "reply_cursor"), down_after = cursor(st, "down_cursor");
+        json_t *req = json_pack("{s:s, s:I, s:I}", "node", node, "after", (json_int_t)after,
+                                "down_after", (json_int_t)down_after);
         char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
         json_decref(req);
         if (!text)
@@ -316,9 +316,18 @@ static basira_code pull_all(basira_store *st, const basira_sync_options *o, cons
                 last = hr.hub_id;
         }
         size_t got = json_array_size(replies);
+        const json_t *down = json_object_get(ans, "down");
+        got += json_array_size(down);
+        int64_t down_last = down_after;
+        basira_code drc = rc ? rc : sync_down_apply(st, o, node, down, &down_last, rep, err);
         json_decref(ans);
         if (!rc && last != after)
             rc = set_cursor(st, "reply_cursor", last, err);
+        /* What was applied is acknowledged even when a later item was refused. */
+        if (!rc && down_last != down_after)
+            rc = set_cursor(st, "down_cursor", down_last, err);
+        if (!rc)
+            rc = drc;
         if (rc)
             return rc;
         if (got == 0)
@@ -344,6 +353,8 @@ basira_code basira_sync_round(basira_store *st, const basira_sync_options *o,
     rc = push_all(st, o, node, sk, 1, rep, err);
     if (!rc)
         rc = pull_all(st, o, node, sk, rep, err);
+    if (!rc)
+        rc = sync_originals(st, o, node, sk, rep, err);
     if (!rc) {
         /* The round's own audit entry travels in the same round. */
         char detail[128];

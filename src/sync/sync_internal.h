@@ -16,4 +16,31 @@ basira_code sync_post(const basira_sync_options *o, const char *path, const char
                       const unsigned char *sk, const char *json, json_t **answer,
                       basira_sync_report *rep, basira_error *err);
 
+/* The same with a body sent as it is (photo chunks: JPEG does not compress). */
+basira_code sync_post_raw(const basira_sync_options *o, const char *path, const char *node,
+                          const unsigned char *sk, const void *body, size_t len, json_t **answer,
+                          basira_sync_report *rep, basira_error *err);
+
+/*
+ * Upload a photo in chunks of o->chunk_bytes (src/sync/upload.c): ask the hub
+ * where it stands, then send from there; a cut link costs the chunk in
+ * flight. sha_hex gets the photo's SHA-256.
+ */
+basira_code sync_upload(const basira_sync_options *o, const char *node, const unsigned char *sk,
+                        const unsigned char *data, size_t len, const char *mime, char sha_hex[65],
+                        basira_sync_report *rep, basira_error *err);
+
+/* The stored originals due this round (upload.c), after the pull. */
+basira_code sync_originals(basira_store *st, const basira_sync_options *o, const char *node,
+                           const unsigned char *sk, basira_sync_report *rep, basira_error *err);
+
+/*
+ * Verify and apply the down items of a pull answer in order (src/sync/down.c);
+ * *last gets the id of the last applied. A bad signature or an unknown kind
+ * stops there (audited; BASIRA_E_TAMPERED / BASIRA_E_UNSUPPORTED).
+ */
+basira_code sync_down_apply(basira_store *st, const basira_sync_options *o, const char *node,
+                            const json_t *items, int64_t *last, basira_sync_report *rep,
+                            basira_error *err);
+
 #endif

@@ -2,13 +2,15 @@
 """faulty_link.py - a loopback TCP proxy that behaves like a bad rural link.
 
   faulty_link.py --listen PORT --to PORT [--rate BYTES_PER_S] [--latency S]
-                 [--drop P] [--cut P] [--seed N] [--stats FILE]
+                 [--drop P] [--cut P] [--cut-max BYTES] [--seed N] [--stats FILE]
 
 --rate      bandwidth of the whole link, each direction (token bucket)
 --latency   one-way delay added when a connection opens and before each answer
 --drop      probability that a new connection is closed at once
 --cut       probability that a connection is cut at a random byte offset of
             what the client sends (mid-batch, mid-photo)
+--cut-max   that offset is drawn from 1..BYTES (default 400000; ~70000 puts the
+            cuts inside 64 KiB photo chunks)
 --stats     appends "UP DOWN CUT" per connection (bytes through the link)
 Prints "ready" on stdout once listening. Standard library only.
 """
@@ -47,6 +49,7 @@ def main():
     ap.add_argument("--latency", type=float, default=0)
     ap.add_argument("--drop", type=float, default=0)
     ap.add_argument("--cut", type=float, default=0)
+    ap.add_argument("--cut-max", type=int, default=400000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stats")
     a = ap.parse_args()
@@ -88,7 +91,7 @@ def main():
     def handle(client):
         with rng_lock:
             drop = rng.random() < a.drop
-            cut_at = rng.randint(1, 400000) if rng.random() < a.cut else None
+            cut_at = rng.randint(1, a.cut_max) if rng.random() < a.cut else None
         counter = {"up": 0, "down": 0, "cut": 0}
         if drop:
             client.close()

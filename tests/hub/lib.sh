@@ -33,16 +33,27 @@ pg_ctl_start() {
 pg_stop() { as_pg "$PGBIN/pg_ctl" -D "$T/pg" -m fast -w stop >/dev/null 2>&1; }
 psql_q() { "$PGBIN/psql" -X -A -t -q "$DB" -c "$1"; }
 
-# hub_start PORT: `basira hub` serving on 127.0.0.1:PORT.
+# hub_start PORT [options]: `basira hub` serving on 127.0.0.1:PORT.
 hub_start() {
-  HUB_PORT=$1
-  "$B" hub --db "$DB" --listen 127.0.0.1:$HUB_PORT 2>>"$T/hub.err" &
+  HUB_PORT=$1; shift
+  "$B" hub --db "$DB" --listen 127.0.0.1:$HUB_PORT "$@" 2>>"$T/hub.err" &
   HUB_PID=$!
   PIDS+=("$HUB_PID")
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HUB_PORT/health" >/dev/null && return 0; sleep 0.1; done
   cat "$T/hub.err"; echo "FAIL hub did not start"; exit 1
 }
 HUB() { echo "http://127.0.0.1:$HUB_PORT"; }
+# hub_login USER PASSWORD: sign in at the hub (session cookie in $T/hub-USER.cj); prints the status.
+hub_login() {
+  curl -s -o "$T/hub-$1.login" -D "$T/hub-$1.headers" -w '%{http_code}' -c "$T/hub-$1.cj" \
+    -H 'Content-Type: application/json' -d "{\"username\":\"$1\",\"password\":\"$2\"}" "$(HUB)/api/v1/session"
+}
+# hcurl USER [curl args...]: curl with USER's hub session and its CSRF token.
+hcurl() {
+  local u=$1; shift
+  local csrf; csrf=$(awk '$6 == "basira_csrf" {print $7}' "$T/hub-$u.cj" 2>/dev/null)
+  curl -s -b "$T/hub-$u.cj" -H "X-CSRF-Token: $csrf" "$@"
+}
 
 # node_new NAME: data folder $T/NAME with a GP account gp1.
 node_new() {

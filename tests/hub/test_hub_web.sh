@@ -15,7 +15,7 @@ fi
 T=$(mktemp -d)
 trap 'hub_cleanup' EXIT
 . "$here/lib.sh"
-base=$((25500 + (RANDOM % 40) * 10))
+base=${HUB_TEST_PORT_BASE:-$((25500 + (RANDOM % 40) * 10))}
 mkdir -p "$T/fx" && "$FIX" "$T/fx" >/dev/null || { echo "FAIL fixtures"; exit 1; }
 MODEL=$T/fx/tiny.safetensors
 pg_start $base
@@ -37,5 +37,14 @@ sync_once fes01 >/dev/null || { echo "FAIL sync"; exit 1; }
 node "$here/hub_browser_test.js" "$(HUB)" fes01 "$high" "$low" "${BASIRA_BUILD_DIR:-$T}/tests/hub/artefacts"
 rc=$?
 [ $rc -eq 0 ] || exit $rc
-check "the reply from the browser reaches the node" "sync_once fes01 >/dev/null && api fes01 GET /cases/$high | grep -q 'mélanome suspecté'"
+check "the node pulls the reply sent from the browser" "sync_once fes01 >/dev/null"
+wl_reply() { # wl_reply CASE: the worklist's "reply" of that case (GET /cases), as JSON
+  api fes01 GET /cases | python3 -c "import json,sys; print(json.dumps([c.get('reply') for c in json.load(sys.stdin)['items'] if c['id'] == $1][0]))"
+}
+check "GET /cases (worklist) shows the reply arrived: plan, unread" "wl_reply $high | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[\"plan\"]==\"biopsy\" and r[\"unread\"] is True and r[\"author\"]==\"drA\", r'"
+check "and no reply on the case without one" "[ \"\$(wl_reply $low)\" = null ]"
+node "$here/node_reply_browser_test.js" "http://127.0.0.1:$NODE_PORT_fes01" "$high" biopsy gp1 a-long-test-password "${BASIRA_BUILD_DIR:-$T}/tests/hub/artefacts" ||
+  { echo "FAIL the node's web app shows the reply in its worklist"; fail=1; }
+check "the reply is in the node's GET /cases/{id}" "api fes01 GET /cases/$high | grep -q 'mélanome suspecté'"
+check "opened: the worklist no longer flags it" "wl_reply $high | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[\"unread\"] is False and r[\"count\"]==1, r'"
 exit $fail

@@ -870,10 +870,11 @@ static void test_migration(void)
     /* Back to schema 1 behind the store's back, with a decision the old way. */
     sqlite3 *db = raw_open(dir, kf);
     /* The hub's sync step (after the decisions migration) goes too: it did not exist then. */
-    CHECK_EQ_INT(
-        raw_exec(db, "DROP TRIGGER sync_image_new; DROP TRIGGER sync_photo_erased;"
-                     "DROP TABLE sync_outbox; DROP TABLE sync_state; DROP TABLE sync_replies;"),
-        SQLITE_OK);
+    CHECK_EQ_INT(raw_exec(db,
+                          "DROP TRIGGER sync_image_new; DROP TRIGGER sync_photo_erased;"
+                          "DROP TABLE sync_outbox; DROP TABLE sync_state; DROP TABLE sync_replies;"
+                          "DROP TABLE sync_originals;"),
+                 SQLITE_OK);
     CHECK_EQ_INT(raw_exec(db, "DROP TABLE decisions; DROP INDEX cases_patient; DROP TABLE sessions;"
                               "CREATE TABLE sessions(token_hash TEXT PRIMARY KEY, user_id INTEGER"
                               " NOT NULL, csrf TEXT NOT NULL, created_at INTEGER NOT NULL,"
@@ -896,9 +897,12 @@ static void test_migration(void)
                               "\"ulcerated\",\"referral\":\"requested\",\"decided_by\":\"derm0\","
                               "\"decided_at\":\"2026-01-02T03:04:05Z\"}';"),
                  SQLITE_OK);
-    /* The version before the decisions migration (the last but one; the hub's sync is last). */
+    /*
+     * The version before the decisions migration (5): the hub's sync (6) and the
+     * originals and read replies (7) follow it.
+     */
     char pragma[64];
-    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v2 - 2);
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v2 - 3);
     CHECK_EQ_INT(raw_exec(db, pragma), SQLITE_OK);
     sqlite3_close(db);
     basira_store_key key = {NULL, kf};

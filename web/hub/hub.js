@@ -2,7 +2,7 @@
 // view (photos zoomable, AI result with its explanation, history, earlier lesions), the
 // reply form, and the auditors' view of each node's audit chain. French, Arabic (RTL,
 // embedded Latin text isolated in <bdi>) and English, chosen per user in the page.
-// Talks to the hub's JSON API with HTTP Basic credentials kept in memory only.
+// Talks to the hub's JSON API with a sign-in session (HttpOnly cookie, CSRF token kept in memory).
 'use strict';
 
 const T = {
@@ -22,6 +22,9 @@ const T = {
     last_seen: 'Last seen', head: 'Head hash', verified: 'verified', broken: 'BROKEN',
     changed: 'changed', bleeding: 'bleeding', itching: 'itching', yes: 'yes', no: 'no', unknown: 'not asked',
     minutes: 'min', hours: 'h', days: 'd', error: 'Error',
+    original: 'Stored original', request_original: 'Request the original photo',
+    original_requested: 'Original requested; the clinic sends it at its next sync.',
+    signed_out: 'You were signed out; please sign in again.', locked: 'Too many failed sign-ins: try again later.',
   },
   fr: {
     title: 'Basira — hub régional', signin: 'Se connecter', username: 'Identifiant', password: 'Mot de passe',
@@ -39,6 +42,9 @@ const T = {
     last_seen: 'Vu pour la dernière fois', head: 'Empreinte de tête', verified: 'vérifiée', broken: 'ROMPUE',
     changed: 'a changé', bleeding: 'saigne', itching: 'démange', yes: 'oui', no: 'non', unknown: 'non demandé',
     minutes: 'min', hours: 'h', days: 'j', error: 'Erreur',
+    original: 'Original conservé', request_original: 'Demander la photo originale',
+    original_requested: 'Original demandé\u202f; la clinique l\u2019enverra à sa prochaine synchronisation.',
+    signed_out: 'Vous avez été déconnecté\u202f; reconnectez-vous.', locked: 'Trop d\u2019échecs de connexion\u202f: réessayez plus tard.',
   },
   ar: {
     title: 'بصيرة — المركز الإقليمي', signin: 'تسجيل الدخول', username: 'اسم المستخدم', password: 'كلمة المرور',
@@ -56,13 +62,16 @@ const T = {
     last_seen: 'آخر ظهور', head: 'بصمة الرأس', verified: 'موثَّقة', broken: 'مكسورة',
     changed: 'تغيّرت', bleeding: 'تنزف', itching: 'تحكّ', yes: 'نعم', no: 'لا', unknown: 'لم يُسأل',
     minutes: 'د', hours: 'س', days: 'ي', error: 'خطأ',
+    original: 'الأصل المحفوظ', request_original: 'طلب الصورة الأصلية',
+    original_requested: 'طُلب الأصل؛ سترسله العيادة في مزامنتها القادمة.',
+    signed_out: 'سُجّل خروجك؛ يرجى تسجيل الدخول مجددًا.', locked: 'محاولات دخول فاشلة كثيرة: أعد المحاولة لاحقًا.',
   },
 };
 
 const $ = (id) => document.getElementById(id);
 let lang = (localStorage.getItem('basira-hub-lang') || navigator.language || 'fr').slice(0, 2);
 if (!T[lang]) lang = 'fr';
-let auth = null;
+let auth = null; // the session: { csrf, role } once signed in (the session cookie is HttpOnly)
 let current = null;
 const t = (k) => (T[lang][k] !== undefined ? T[lang][k] : k);
 
@@ -89,16 +98,27 @@ function applyLang() {
 }
 
 async function api(method, path, body) {
+  const headers = { 'Accept-Language': lang, ...(body ? { 'Content-Type': 'application/json' } : {}) };
+  if (method !== 'GET' && auth) headers['X-CSRF-Token'] = auth.csrf;
   const r = await fetch('/api/v1/' + path, {
-    method, headers: { Authorization: 'Basic ' + auth, 'Accept-Language': lang, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined, cache: 'no-store',
+    method, headers, body: body ? JSON.stringify(body) : undefined, cache: 'no-store', credentials: 'same-origin',
   });
   const j = r.headers.get('Content-Type') && r.headers.get('Content-Type').includes('json') ? await r.json() : null;
+  if (r.status === 401 && auth && path !== 'session') signedOut();
   return { status: r.status, json: j, res: r };
 }
 
+// The session ended (idle sign-out, or signed out elsewhere): back to the sign-in form.
+function signedOut() {
+  auth = null;
+  current = null;
+  for (const b of ['tab-worklist', 'tab-nodes', 'logout']) $(b).hidden = true;
+  show('login');
+  $('login-error').textContent = t('signed_out');
+}
+
 async function photoUrl(sha) {
-  const r = await fetch('/api/v1/photos/' + sha, { headers: { Authorization: 'Basic ' + auth } });
+  const r = await fetch('/api/v1/photos/' + sha, { credentials: 'same-origin', cache: 'no-store' });
   return r.ok ? URL.createObjectURL(await r.blob()) : '';
 }
 
@@ -153,6 +173,24 @@ async function openCase(node, id) {
     const img = el('img', { alt: t('ai'), 'data-sha': im.photo, onclick: (e) => e.target.classList.toggle('zoomed') });
     photoUrl(im.photo).then((u) => { if (u) img.src = u; });
     photos.append(img);
+    if (im.original) {
+      // The stored original, once the clinic sent it: shown at full size on request.
+      const o = el('button', { type: 'button', class: 'original', 'data-sha': im.original }, t('original'));
+      o.addEventListener('click', async () => {
+        const u = await photoUrl(im.original);
+        if (u) { img.src = u; img.classList.add('zoomed'); }
+      });
+      photos.append(o);
+    } else if (auth && auth.role === 'dermatologist') {
+      const q = el('button', { type: 'button', class: 'request-original', 'data-image': String(im.image_id) },
+        t('request_original'));
+      q.addEventListener('click', async () => {
+        const r = await api('POST', 'cases/' + encodeURIComponent(node) + '/' + id + '/original', { image_id: im.image_id });
+        q.replaceWith(el('span', { class: r.status === 202 ? 'ok' : 'error' },
+          r.status === 202 ? t('original_requested') : t('error') + ': ' + (r.json && r.json.error ? r.json.error.message : r.status)));
+      });
+      photos.append(q);
+    }
   }
   const body = $('case-body');
   body.replaceChildren();
@@ -209,15 +247,16 @@ async function loadNodes() {
 
 async function login(ev) {
   ev.preventDefault();
-  auth = btoa(unescape(encodeURIComponent($('user').value + ':' + $('pass').value)));
+  const s = await api('POST', 'session', { username: $('user').value, password: $('pass').value });
   $('pass').value = '';
-  const w = await api('GET', 'cases');
-  const n = await api('GET', 'nodes');
-  if (w.status !== 200 && n.status !== 200) {
+  if (s.status !== 200) {
     auth = null;
-    $('login-error').textContent = t('bad_login');
+    $('login-error').textContent = s.status === 429 ? t('locked') : t('bad_login');
     return;
   }
+  auth = { csrf: s.json.csrf_token, role: s.json.role };
+  const w = s.json.role === 'admin' ? { status: 403 } : await api('GET', 'cases');
+  const n = s.json.role === 'dermatologist' ? { status: 403 } : await api('GET', 'nodes');
   $('login-error').textContent = '';
   $('tab-worklist').hidden = w.status !== 200;
   $('tab-nodes').hidden = n.status !== 200;
@@ -248,7 +287,10 @@ document.addEventListener('DOMContentLoaded', () => {
   $('back').addEventListener('click', loadWorklist);
   $('tab-worklist').addEventListener('click', loadWorklist);
   $('tab-nodes').addEventListener('click', loadNodes);
-  $('logout').addEventListener('click', () => { auth = null; current = null; location.reload(); });
+  $('logout').addEventListener('click', async () => {
+    if (auth) await api('DELETE', 'session');
+    auth = null; current = null; location.reload();
+  });
   $('lang').addEventListener('change', () => { lang = $('lang').value; localStorage.setItem('basira-hub-lang', lang); applyLang(); });
   applyLang();
 });
