@@ -107,8 +107,10 @@ static const char *close_reason(const basira_server *s, const conn_guard *g)
  * The connection caps are enforced here, not by libmicrohttpd: its refusals close the
  * socket without a trace. Each refusal is logged, at most one line a second (a flood of
  * connections must not fill the disk), with the number of refusals not written since.
- * Called by libmicrohttpd's listening thread before the connection's start notification,
- * one connection at a time, so the count below includes every connection accepted before.
+ * Called by libmicrohttpd's listening thread as it accepts; a connection is counted from
+ * its start notification (guard_notify), so should that come later, in the connection's
+ * own thread, a burst of simultaneous connections could pass a cap by a few (the global
+ * limit given to libmicrohttpd, a little higher, still holds).
  */
 enum MHD_Result guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
