@@ -169,6 +169,24 @@ basira_code basira_hub_nodes(basira_hub *hub, json_t **out, basira_error *err);
 
 /* ---- chunks, originals and what travels down (upload.c, down.c; basira/down.h) ---- */
 
+/* A chunk's head, checked (basira_hub_chunk_parse; data points into the body). */
+typedef struct basira_hub_chunk_head {
+    char sha256[65];
+    char mime[65];
+    int64_t total, offset;
+    const unsigned char *data;
+    size_t data_len;
+} basira_hub_chunk_head;
+
+/*
+ * The shape of a chunk body before anything touches the database: a JSON line
+ * naming node (it must be the signer), a SHA-256, total (1 byte .. 64 MiB), the
+ * offset, a MIME type; then at most 1 MiB ending within total.
+ * BASIRA_E_FORMAT otherwise. Fuzzed (fuzz/fuzz_hub_batch.c).
+ */
+basira_code basira_hub_chunk_parse(const void *body, size_t len, const char *node,
+                                   basira_hub_chunk_head *out, basira_error *err);
+
 /*
  * One signed chunk of a photo (body: a JSON line {"node","sha256","total",
  * "offset","mime"}, a newline, at most 1 MiB of bytes; signed: the whole

@@ -56,7 +56,7 @@ static int run(int argc, char **argv)
         {"ca-file", required_argument, NULL, 'c'},
         {"resend", no_argument, NULL, 'r'},
         {"originals", required_argument, NULL, 'O'},
-        {"chunk-kib", required_argument, NULL, 'K'},
+        {"chunk-kib", required_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -99,7 +99,7 @@ static int run(int argc, char **argv)
             if (basira_cli_parse_originals(optarg, &so))
                 return BASIRA_EXIT_USAGE;
             break;
-        case 'K':
+        case 'z':
             if (basira_cli_parse_long("--chunk-kib", optarg, 4, 1024, &chunk_kib))
                 return BASIRA_EXIT_USAGE;
             break;

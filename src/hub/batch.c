@@ -75,7 +75,7 @@ static int int_at_least(const json_t *o, const char *k, json_int_t min, int requ
     return json_is_integer(v) && json_integer_value(v) >= min;
 }
 
-static int hex64(const json_t *v)
+int hub_hex64(const json_t *v)
 {
     const char *s = json_string_value(v);
     if (!s || strlen(s) != 64)
@@ -102,15 +102,16 @@ static int change_ok(const json_t *ch)
         return 1;
     return json_is_object(photo) && opt_string(photo, "mime", 64) &&
            (!json_object_get(photo, "data") || json_is_string(json_object_get(photo, "data"))) &&
-           hex64(json_object_get(photo, "sha256")) && int_at_least(photo, "original_bytes", 0, 0);
+           hub_hex64(json_object_get(photo, "sha256")) &&
+           int_at_least(photo, "original_bytes", 0, 0);
 }
 
 static int audit_ok(const json_t *e)
 {
     static const char *const texts[] = {"actor", "action", "ip", "outcome", "detail"};
     if (!json_is_object(e) || !int_at_least(e, "id", 1, 1) || !int_at_least(e, "ts", 0, 1) ||
-        !int_at_least(e, "case_id", 0, 0) || !hex64(json_object_get(e, "hash")) ||
-        !hex64(json_object_get(e, "prev_hash")))
+        !int_at_least(e, "case_id", 0, 0) || !hub_hex64(json_object_get(e, "hash")) ||
+        !hub_hex64(json_object_get(e, "prev_hash")))
         return 0;
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
         if (!opt_string(e, texts[i], 4096))
@@ -144,4 +145,42 @@ basira_code basira_hub_batch_check(const json_t *body, basira_error *err)
                                      N_("audit entry %zu of the batch is malformed"), i);
     }
     return BASIRA_OK;
+}
+
+#define CHUNK_MAX ((size_t)1 << 20)
+#define PHOTO_MAX ((int64_t)64 << 20)
+
+basira_code basira_hub_chunk_parse(const void *body, size_t len, const char *node,
+                                   basira_hub_chunk_head *out, basira_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const unsigned char *b = body;
+    const unsigned char *nl = b ? memchr(b, '\n', len < 4096 ? len : 4096) : NULL;
+    json_t *head =
+        nl ? json_loadb((const char *)b, (size_t)(nl - b), JSON_REJECT_DUPLICATES, NULL) : NULL;
+    const json_t *total = json_object_get(head, "total"), *off = json_object_get(head, "offset");
+    const char *mime = json_string_value(json_object_get(head, "mime"));
+    const char *who = json_string_value(json_object_get(head, "node"));
+    size_t data_len = nl ? len - (size_t)(nl + 1 - b) : 0;
+    int ok = json_is_object(head) && hub_hex64(json_object_get(head, "sha256")) && mime &&
+             strlen(mime) <= 64 && json_is_integer(total) && json_integer_value(total) >= 1 &&
+             json_integer_value(total) <= PHOTO_MAX && json_is_integer(off) &&
+             json_integer_value(off) >= 0 && json_integer_value(off) <= PHOTO_MAX &&
+             data_len <= CHUNK_MAX &&
+             json_integer_value(off) + (json_int_t)data_len <= json_integer_value(total) && who &&
+             node && !strcmp(who, node);
+    if (ok) {
+        snprintf(out->sha256, sizeof out->sha256, "%s",
+                 json_string_value(json_object_get(head, "sha256")));
+        snprintf(out->mime, sizeof out->mime, "%s", mime);
+        out->total = json_integer_value(total);
+        out->offset = json_integer_value(off);
+        out->data = nl + 1;
+        out->data_len = data_len;
+    }
+    json_decref(head);
+    return ok ? BASIRA_OK
+              : basira_error_setm(err, BASIRA_E_FORMAT,
+                                  N_("a chunk is {\"node\",\"sha256\",\"total\",\"offset\","
+                                     "\"mime\"}, a newline, then at most 1 MiB of the photo"));
 }

@@ -52,6 +52,9 @@ basira_code hub_tx(basira_hub *hub, basira_code (*fn)(PGconn *c, void *ctx, basi
 basira_code hub_node_verify(PGconn *c, const char *node, const void *bytes, size_t len,
                             const char *sig_hex, char node_id[24], basira_error *err);
 
+/* A JSON string of 64 lowercase hex characters (a SHA-256). batch.c */
+int hub_hex64(const json_t *v);
+
 /* Queue a down item for a node (its row locked by the caller or not), signed with the hub key. */
 basira_code hub_down_insert(PGconn *c, const char *node_id, const char *node, const char *kind,
                             const char *payload, const char *by, int64_t *id, basira_error *err);

@@ -20,29 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_MAX ((size_t)1 << 20)
-#define PHOTO_MAX ((int64_t)64 << 20)
-
 typedef struct chunk_ctx {
     const char *node, *sig;
     const void *bytes;
     size_t len;
-    const json_t *head;
-    const unsigned char *data;
-    size_t data_len;
-    int64_t have, total;
+    basira_hub_chunk_head h;
+    int64_t have;
     int complete;
 } chunk_ctx;
-
-static int hex64(const char *s)
-{
-    if (!s || strlen(s) != 64)
-        return 0;
-    for (; *s; s++)
-        if (!strchr("0123456789abcdef", *s))
-            return 0;
-    return 1;
-}
 
 static basira_code chunk_tx(PGconn *c, void *ctx, basira_error *err)
 {
@@ -51,11 +36,10 @@ static basira_code chunk_tx(PGconn *c, void *ctx, basira_error *err)
     basira_code rc = hub_node_verify(c, k->node, k->bytes, k->len, k->sig, nid, err);
     if (rc)
         return rc;
-    const char *sha = json_string_value(json_object_get(k->head, "sha256"));
-    const char *mime = json_string_value(json_object_get(k->head, "mime"));
-    int64_t off = json_integer_value(json_object_get(k->head, "offset"));
+    const char *sha = k->h.sha256, *mime = k->h.mime;
+    int64_t off = k->h.offset;
     char stotal[24], soff[24];
-    snprintf(stotal, sizeof stotal, "%" PRId64, k->total);
+    snprintf(stotal, sizeof stotal, "%" PRId64, k->h.total);
     const char *pv[] = {sha};
     PGresult *r = NULL;
     if ((rc = hub_exec(c, "SELECT 1 FROM hub_photos WHERE sha256 = $1", 1, pv, &r, err)))
@@ -63,7 +47,7 @@ static basira_code chunk_tx(PGconn *c, void *ctx, basira_error *err)
     int have_photo = PQntuples(r) == 1;
     PQclear(r);
     if (have_photo) {
-        k->have = k->total;
+        k->have = k->h.total;
         k->complete = 1;
         return BASIRA_OK;
     }
@@ -75,10 +59,10 @@ static basira_code chunk_tx(PGconn *c, void *ctx, basira_error *err)
         return rc;
     k->have = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
-    if (k->data_len && off == k->have && k->have + (int64_t)k->data_len <= k->total) {
+    if (k->h.data_len && off == k->have && k->have + (int64_t)k->h.data_len <= k->h.total) {
         snprintf(soff, sizeof soff, "%" PRId64, off);
-        const char *iv[] = {nid, sha, soff, (const char *)k->data};
-        int lens[] = {0, 0, 0, (int)k->data_len};
+        const char *iv[] = {nid, sha, soff, (const char *)k->h.data};
+        int lens[] = {0, 0, 0, (int)k->h.data_len};
         int fmts[] = {0, 0, 0, 1};
         r = PQexecParams(c,
                          "INSERT INTO hub_upload_chunks(node_id, sha256, off, data) VALUES($1, "
@@ -90,9 +74,9 @@ static basira_code chunk_tx(PGconn *c, void *ctx, basira_error *err)
         PQclear(r);
         if (rc)
             return rc;
-        k->have += (int64_t)k->data_len;
+        k->have += (int64_t)k->h.data_len;
     }
-    if (k->have < k->total)
+    if (k->have < k->h.total)
         return BASIRA_OK;
     /* Complete: assembled and checked by PostgreSQL itself, then the chunks go. */
     const char *av[] = {nid, sha, mime, stotal};
@@ -122,31 +106,10 @@ basira_code basira_hub_chunk(basira_hub *hub, const char *node, const void *sign
                              basira_error *err)
 {
     *answer = NULL;
-    const unsigned char *body = signed_bytes;
-    const unsigned char *nl = memchr(body, '\n', signed_len < 4096 ? signed_len : 4096);
-    json_t *head =
-        nl ? json_loadb((const char *)body, (size_t)(nl - body), JSON_REJECT_DUPLICATES, NULL)
-           : NULL;
-    const json_t *total = json_object_get(head, "total"), *off = json_object_get(head, "offset");
-    const char *mime = json_string_value(json_object_get(head, "mime"));
-    size_t data_len = nl ? signed_len - (size_t)(nl + 1 - body) : 0;
-    if (!json_is_object(head) || !hex64(json_string_value(json_object_get(head, "sha256"))) ||
-        !mime || strlen(mime) > 64 || !json_is_integer(total) || json_integer_value(total) < 1 ||
-        json_integer_value(total) > PHOTO_MAX || !json_is_integer(off) ||
-        json_integer_value(off) < 0 || data_len > CHUNK_MAX ||
-        json_integer_value(off) + (json_int_t)data_len > json_integer_value(total) ||
-        strcmp(json_string_value(json_object_get(head, "node")) ?: "", node ? node : "")) {
-        json_decref(head);
-        return basira_error_setm(err, BASIRA_E_FORMAT,
-                                 N_("a chunk is {\"node\",\"sha256\",\"total\",\"offset\","
-                                    "\"mime\"}, a newline, then at most 1 MiB of the photo"));
-    }
-    chunk_ctx k = {node,       sig_hex, signed_bytes,
-                   signed_len, head,    nl + 1,
-                   data_len,   0,       json_integer_value(total),
-                   0};
-    basira_code rc = hub_tx(hub, chunk_tx, &k, err);
-    json_decref(head);
+    chunk_ctx k = {node, sig_hex, signed_bytes, signed_len, {{0}, {0}, 0, 0, NULL, 0}, 0, 0};
+    basira_code rc = basira_hub_chunk_parse(signed_bytes, signed_len, node, &k.h, err);
+    if (!rc)
+        rc = hub_tx(hub, chunk_tx, &k, err);
     if (rc)
         return rc;
     *answer = json_pack("{s:I, s:b}", "have", (json_int_t)k.have, "complete", k.complete);
@@ -199,7 +162,7 @@ basira_code basira_hub_original(basira_hub *hub, const char *node, const void *s
     *answer = NULL;
     const json_t *iid = json_object_get(body, "image_id");
     if (!json_is_integer(iid) || json_integer_value(iid) < 1 ||
-        !hex64(json_string_value(json_object_get(body, "sha256"))) ||
+        !hub_hex64(json_object_get(body, "sha256")) ||
         strcmp(json_string_value(json_object_get(body, "node")) ?: "", node ? node : ""))
         return basira_error_setm(err, BASIRA_E_FORMAT,
                                  N_("an original is {\"node\", \"image_id\", \"sha256\"}"));

@@ -133,7 +133,7 @@ static basira_code budget_photo(const basira_sync_options *o, const basira_outbo
     return BASIRA_OK;
 }
 
-static basira_code change_json(const basira_sync_options *o, const char *node,
+static basira_code change_json(basira_store *st, const basira_sync_options *o, const char *node,
                                const unsigned char *sk, const basira_outbox_item *it, json_t **out,
                                size_t *cost, basira_sync_report *rep, basira_error *err)
 {
@@ -156,7 +156,7 @@ static basira_code change_json(const basira_sync_options *o, const char *node,
         }
         /* The photo goes first, in chunks; the change names it by its hash. */
         char sha[65];
-        rc = sync_upload(o, node, sk, p, n, "image/jpeg", sha, rep, err);
+        rc = sync_upload(st, o, node, sk, p, n, "image/jpeg", sha, rep, err);
         free(p);
         if (rc) {
             json_decref(ch);
@@ -197,7 +197,7 @@ static basira_code push_once(basira_store *st, const basira_sync_options *o, con
     for (; !rc && used < n && (used == 0 || bytes < o->batch_bytes); used++) {
         json_t *ch = NULL;
         size_t cost = 0;
-        if (!(rc = change_json(o, node, sk, &items[used], &ch, &cost, rep, err))) {
+        if (!(rc = change_json(st, o, node, sk, &items[used], &ch, &cost, rep, err))) {
             json_array_append_new(changes, ch);
             bytes += cost;
         }

@@ -26,9 +26,10 @@ basira_code sync_post_raw(const basira_sync_options *o, const char *path, const 
  * where it stands, then send from there; a cut link costs the chunk in
  * flight. sha_hex gets the photo's SHA-256.
  */
-basira_code sync_upload(const basira_sync_options *o, const char *node, const unsigned char *sk,
-                        const unsigned char *data, size_t len, const char *mime, char sha_hex[65],
-                        basira_sync_report *rep, basira_error *err);
+basira_code sync_upload(basira_store *st, const basira_sync_options *o, const char *node,
+                        const unsigned char *sk, const unsigned char *data, size_t len,
+                        const char *mime, char sha_hex[65], basira_sync_report *rep,
+                        basira_error *err);
 
 /* The stored originals due this round (upload.c), after the pull. */
 basira_code sync_originals(basira_store *st, const basira_sync_options *o, const char *node,

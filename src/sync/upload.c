@@ -54,9 +54,10 @@ static basira_code chunk(const basira_sync_options *o, const char *node, const u
     return BASIRA_OK;
 }
 
-basira_code sync_upload(const basira_sync_options *o, const char *node, const unsigned char *sk,
-                        const unsigned char *data, size_t len, const char *mime, char sha_hex[65],
-                        basira_sync_report *rep, basira_error *err)
+basira_code sync_upload(basira_store *st, const basira_sync_options *o, const char *node,
+                        const unsigned char *sk, const unsigned char *data, size_t len,
+                        const char *mime, char sha_hex[65], basira_sync_report *rep,
+                        basira_error *err)
 {
     unsigned char h[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(h, data, len);
@@ -64,7 +65,21 @@ basira_code sync_upload(const basira_sync_options *o, const char *node, const un
     size_t step = o->chunk_bytes ? o->chunk_bytes : (size_t)64 * 1024;
     int64_t have = 0;
     int complete = 0;
-    basira_code rc = chunk(o, node, sk, sha_hex, mime, data, len, 0, 0, &have, &complete, rep, err);
+    /*
+     * The photo being uploaded is noted in the sync state: only a photo whose
+     * upload was cut (this round or an earlier one) starts with the question
+     * where to resume; a new one starts with its first chunk (one round trip
+     * less per photo on a high-latency link).
+     */
+    char was[80];
+    int resume = basira_store_sync_get(st, "upload_sha", was, sizeof was, NULL) == BASIRA_OK &&
+                 !strcmp(was, sha_hex);
+    basira_code rc = resume ? BASIRA_OK : basira_store_sync_set(st, "upload_sha", sha_hex, err);
+    if (!rc)
+        rc = chunk(o, node, sk, sha_hex, mime, data, len, 0, resume ? 0 : (len < step ? len : step),
+                   &have, &complete, rep, err);
+    if (!rc && !resume && rep && have > 0)
+        rep->chunks++;
     /* Bounded: each answer moves "have" forward or the hub dropped a damaged photo (once). */
     for (int guard = 0; !rc && !complete && guard < (int)(2 * (len / step + 2)); guard++) {
         size_t off = (size_t)have, n = len - off < step ? len - off : step;
@@ -80,12 +95,12 @@ basira_code sync_upload(const basira_sync_options *o, const char *node, const un
     return rc;
 }
 
-static basira_code send_original(const basira_sync_options *o, const char *node,
+static basira_code send_original(basira_store *st, const basira_sync_options *o, const char *node,
                                  const unsigned char *sk, const basira_original *g,
                                  basira_sync_report *rep, basira_error *err)
 {
     char sha[65];
-    basira_code rc = sync_upload(o, node, sk, g->photo, g->photo_len,
+    basira_code rc = sync_upload(st, o, node, sk, g->photo, g->photo_len,
                                  *g->mime ? g->mime : "image/jpeg", sha, rep, err);
     if (rc)
         return rc;
@@ -132,7 +147,7 @@ basira_code sync_originals(basira_store *st, const basira_sync_options *o, const
         if (rc || !found)
             return rc;
         after = g.image_id;
-        rc = send_original(o, node, sk, &g, rep, err);
+        rc = send_original(st, o, node, sk, &g, rep, err);
         basira_original_clear(&g);
         if (!rc)
             rc = basira_store_original_sent(st, after, err);

@@ -66,6 +66,11 @@ function check(cond, what) {
   await page.waitForSelector('#reply-status.ok');
   check((await page.textContent('#case-body')).includes('mélanome suspecté'), 'reply sent and shown in the case');
   await page.screenshot({ path: path.join(art, 'hub-case-fr.png'), fullPage: true });
+  // The stored original: a dermatologist asks for it from the case view (it goes down to the node).
+  check(await page.isVisible('#photos button.request-original'), 'the case view offers to request the original');
+  await page.click('#photos button.request-original');
+  await page.waitForSelector('#photos span.ok');
+  check((await page.textContent('#photos span.ok')).includes('Original demandé'), 'original requested, said in French');
 
   await page.selectOption('#lang', 'ar');
   await page.waitForFunction(() => document.documentElement.dir === 'rtl');

@@ -37,7 +37,8 @@ sync_once fes01 >/dev/null || { echo "FAIL sync"; exit 1; }
 node "$here/hub_browser_test.js" "$(HUB)" fes01 "$high" "$low" "${BASIRA_BUILD_DIR:-$T}/tests/hub/artefacts"
 rc=$?
 [ $rc -eq 0 ] || exit $rc
-check "the node pulls the reply sent from the browser" "sync_once fes01 >/dev/null"
+check "the node pulls the reply sent from the browser, and sends the original asked for" "sync_once fes01 | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[\"replies\"]==1 and r[\"originals\"]==1, r'"
+check "the hub has the original the browser asked for" "[ \$(psql_q 'SELECT count(*) FROM hub_images WHERE original_sha256 IS NOT NULL AND original_requested_by = '\"'drA'\") -eq 1 ]"
 wl_reply() { # wl_reply CASE: the worklist's "reply" of that case (GET /cases), as JSON
   api fes01 GET /cases | python3 -c "import json,sys; print(json.dumps([c.get('reply') for c in json.load(sys.stdin)['items'] if c['id'] == $1][0]))"
 }
