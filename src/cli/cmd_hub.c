@@ -7,6 +7,7 @@
  *   basira hub cases --db CONNINFO [--json]
  *   basira hub reply --db CONNINFO --node N --case ID --plan P [--diagnosis D] [--message M] --by
  * USER basira hub nodes --db CONNINFO                   (each node's audit chain, JSON Lines)
+ *   basira hub indicators | outcome | costs ...       (hub_indicators.c)
  *   basira hub --db CONNINFO --listen ADDR:PORT      (serve)
  */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "basira/hub.h"
+#include "hub_cli.h"
 #include "basira/json.h"
 #include "cli.h"
 #include "core/i18n.h"
@@ -198,6 +200,8 @@ static int run(int argc, char **argv)
         fprintf(stderr, _("basira hub: expected `user add`\n"));
         return BASIRA_EXIT_USAGE;
     }
+    if (sub && (!strcmp(sub, "indicators") || !strcmp(sub, "outcome") || !strcmp(sub, "costs")))
+        return basira_hub_indicator_command(argc - 1, argv + 1);
     int skip = sub ? (is_user ? 2 : 1) : 0;
     hub_args a;
     optind = 1;

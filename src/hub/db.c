@@ -58,6 +58,20 @@ static const char *const migrations[] = {
     " detail text, prev_hash text NOT NULL, hash text NOT NULL, PRIMARY KEY(node_id, id));"
     "CREATE TABLE hub_sessions(token_hash text PRIMARY KEY, user_id bigint NOT NULL"
     " REFERENCES hub_users(id) ON DELETE CASCADE, expires_at timestamptz NOT NULL);",
+    /*
+     * 3 (issue 14, indicators; the lead renumbers at merge): histology outcomes,
+     * each dermatologist's first opening of a case (review time), settings (costs).
+     */
+    "CREATE TABLE hub_outcomes(id bigserial PRIMARY KEY, node_id bigint NOT NULL,"
+    " case_id bigint NOT NULL, histology text NOT NULL CHECK(histology IN ('malignant','benign')),"
+    " recorded_by text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),"
+    " FOREIGN KEY(node_id, case_id) REFERENCES hub_cases(node_id, case_id) ON DELETE CASCADE);"
+    "CREATE TABLE hub_case_views(node_id bigint NOT NULL, case_id bigint NOT NULL,"
+    " username text NOT NULL, first_opened_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY(node_id, case_id, username), FOREIGN KEY(node_id, case_id)"
+    " REFERENCES hub_cases(node_id, case_id) ON DELETE CASCADE);"
+    "CREATE TABLE hub_settings(key text PRIMARY KEY, value jsonb NOT NULL,"
+    " updated_at timestamptz NOT NULL DEFAULT now());",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -25,6 +25,8 @@
 #include "basira/paths.h"
 #include "core/i18n.h"
 #include "hub_internal.h"
+#include "http_indicators.h"
+#include "basira/hub_indicators.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -215,11 +217,24 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
             return fail(s, c, &e);
         return send_text(c, 200, mime, data, len, 0);
     }
+    if (is_get && (!strcmp(path, "indicators") || !strcmp(path, "indicators.csv"))) {
+        char *body = NULL;
+        size_t len = 0;
+        if ((rc = person(s, c, R_AUDIT | R_ADMIN, user, &e)) ||
+            (rc = hub_http_indicators(s->hub, c, path[10] == '.', s->tr, &body, &len, &e)))
+            return fail(s, c, &e);
+        return send_text(c, 200, path[10] ? "text/csv; charset=utf-8" : "application/json", body,
+                         len, 0);
+    }
     int k = sscanf(path, "cases/%64[A-Za-z0-9._-]/%lld/%15s", node, &id, tail);
     if (k >= 2 && is_get && k == 2) {
         if ((rc = person(s, c, R_DERM | R_AUDIT, user, &e)) ||
             (rc = basira_hub_case_get(s->hub, node, id, &out, &e)))
             return fail(s, c, &e);
+        if ((rc = basira_hub_case_opened(s->hub, node, id, user, &e))) {
+            json_decref(out);
+            return fail(s, c, &e);
+        }
         return send_json(c, 200, out);
     }
     if (k == 3 && is_post && !strcmp(tail, "reply")) {

@@ -1,0 +1,20 @@
+/* http_indicators.h - the dashboard's API (http_indicators.c), called from http.c. */
+#ifndef BASIRA_HUB_HTTP_INDICATORS_H
+#define BASIRA_HUB_HTTP_INDICATORS_H
+
+#include <microhttpd.h>
+#include <stddef.h>
+
+#include "basira/hub.h"
+#include "basira/i18n.h"
+
+/*
+ * GET /api/v1/indicators[.csv]?by=&from=&to=&clinic=&sex=&phototype=&age_band=&as_of=
+ * (dates YYYY-MM-DD): *body (malloc'd) is the JSON document or the CSV, the
+ * names in the asker's language (Accept-Language). Costs: those stored at the hub.
+ */
+basira_code hub_http_indicators(basira_hub *hub, struct MHD_Connection *c, int csv,
+                                const basira_translator *tr, char **body, size_t *len,
+                                basira_error *err);
+
+#endif
