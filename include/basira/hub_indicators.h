@@ -141,6 +141,15 @@ basira_code basira_hub_indicators_csv(const basira_hub_indicators *ind,
                                       char **out, size_t *len, basira_error *err);
 
 /*
+ * The same as a PDF (*out malloc'd): a title, subtitle (the filters, may be
+ * NULL), each indicator's figures and, with more than one group, its plot
+ * across the groups. rtl: an Arabic page. BASIRA_E_INTERNAL when cairo fails.
+ */
+basira_code basira_hub_indicators_pdf(const basira_hub_indicators *ind, const char *subtitle,
+                                      const char *(*name)(const char *msgid, void *ctx), void *ctx,
+                                      int rtl, unsigned char **out, size_t *len, basira_error *err);
+
+/*
  * Histology of a case, when it is known (after a biopsy or excision):
  * "malignant" or "benign". It takes precedence over the replies as the
  * reference of the high-risk and PPV indicators. BASIRA_E_NOT_FOUND.

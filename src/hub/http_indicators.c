@@ -4,6 +4,7 @@
  */
 #include "http_indicators.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,7 +30,7 @@ static const char *arg(struct MHD_Connection *c, const char *k)
     return v && *v ? v : NULL;
 }
 
-basira_code hub_http_indicators(basira_hub *hub, struct MHD_Connection *c, int csv,
+basira_code hub_http_indicators(basira_hub *hub, struct MHD_Connection *c, int format,
                                 const basira_translator *tr, char **body, size_t *len,
                                 basira_error *err)
 {
@@ -57,13 +58,25 @@ basira_code hub_http_indicators(basira_hub *hub, struct MHD_Connection *c, int c
         q.as_of = (int64_t)timegm(&tm) + 86399;
     }
     lang_ctx l = {tr, basira_language_negotiate(
-                          NULL, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"),
+                          arg(c, "lang"),
+                          MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Language"),
                           basira_language())};
     basira_hub_indicators ind;
     if ((rc = basira_hub_indicators_compute(hub, &q, &ind, err)))
         return rc;
-    if (csv) {
+    if (format == 1) {
         rc = basira_hub_indicators_csv(&ind, translate, &l, body, len, err);
+    } else if (format == 2) {
+        char sub[512], filters[300];
+        snprintf(filters, sizeof filters, "%s %s %s %s", q.clinic ? q.clinic : "",
+                 q.sex ? q.sex : "", q.phototype ? q.phototype : "", q.age_band ? q.age_band : "");
+        basira_msg m;
+        basira_msg_set(&m, N_("groups: %s · first visits from %s to %s · filters: %s"),
+                       arg(c, "by") ? arg(c, "by") : "none", q.from ? q.from : "…",
+                       q.to ? q.to : "…", filters);
+        basira_msg_text(&m, tr, l.lang, sub, sizeof sub);
+        rc = basira_hub_indicators_pdf(&ind, sub, translate, &l, !strcmp(l.lang, "ar"),
+                                       (unsigned char **)body, len, err);
     } else {
         json_t *groups = basira_hub_indicators_json(&ind, translate, &l);
         json_t *doc = groups ? json_pack("{s:o, s:b}", "groups", groups, "costs", have) : NULL;

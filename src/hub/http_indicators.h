@@ -9,11 +9,12 @@
 #include "basira/i18n.h"
 
 /*
- * GET /api/v1/indicators[.csv]?by=&from=&to=&clinic=&sex=&phototype=&age_band=&as_of=
- * (dates YYYY-MM-DD): *body (malloc'd) is the JSON document or the CSV, the
- * names in the asker's language (Accept-Language). Costs: those stored at the hub.
+ * GET /api/v1/indicators[.csv|.pdf]?by=&from=&to=&clinic=&sex=&phototype=&age_band=
+ * &as_of= (dates YYYY-MM-DD): *body (malloc'd) is the JSON document (format 0),
+ * the CSV (1) or the PDF (2), the names in the asker's language
+ * (Accept-Language, or ?lang= for a download link). Costs: those stored at the hub.
  */
-basira_code hub_http_indicators(basira_hub *hub, struct MHD_Connection *c, int csv,
+basira_code hub_http_indicators(basira_hub *hub, struct MHD_Connection *c, int format,
                                 const basira_translator *tr, char **body, size_t *len,
                                 basira_error *err);
 

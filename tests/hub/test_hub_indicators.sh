@@ -188,4 +188,12 @@ assert g == {\"all\": 5, \"c1\": 4, \"c2\": 1}, g
 '"
 check "names in the asker's language (fr)" "curl -sf -u audA:derm-password-1 -H 'Accept-Language: fr' '$(HUB)/api/v1/indicators' | grep -q 'Délai'"
 check "CSV export" "curl -sf -u audA:derm-password-1 '$(HUB)/api/v1/indicators.csv?by=clinic' > '$T/ind.csv' && head -1 '$T/ind.csv' | grep -q '^group,id,name' && [ \$(wc -l < '$T/ind.csv') -eq 37 ]"
+code=$(curl -s -o "$T/ind.pdf" -w '%{http_code}' -u audA:derm-password-1 "$(HUB)/api/v1/indicators.pdf?by=week&lang=ar")
+check "PDF export (Arabic, per week)" "[ '$code' = 200 ] && head -c 5 '$T/ind.pdf' | grep -q '%PDF-'"
+if command -v pdftotext >/dev/null; then
+  check "the PDF has the indicators' Arabic names and the weeks" "pdftotext '$T/ind.pdf' - | grep -q 'طبيب الجلد' && pdftotext '$T/ind.pdf' - | grep -q '2026-W45'"
+  curl -sf -u audA:derm-password-1 "$(HUB)/api/v1/indicators.pdf?clinic=c1&lang=fr" > "$T/fr.pdf"
+  check "in French, filtered to one clinic" "pdftotext '$T/fr.pdf' - | grep -q 'Coût par cas à risque élevé détecté' && pdftotext '$T/fr.pdf' - | grep -q 'c1'"
+fi
+[ -n "${INDICATORS_KEEP:-}" ] && cp "$T"/*.pdf "$INDICATORS_KEEP"/
 exit $fail
