@@ -3,6 +3,7 @@
  * dashboard's export): every figure with its definition's id and name, and its
  * interval and method where it has one.
  */
+#include "basira/csv.h"
 #include "basira/hub_indicators.h"
 #include "core/i18n.h"
 
@@ -65,22 +66,6 @@ json_t *basira_hub_indicators_json(const basira_hub_indicators *ind,
     return groups;
 }
 
-/* A CSV field: quoted when it holds a comma, quote or line break (RFC 4180). */
-static void field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void fnum(FILE *f, double v)
 {
     if (isfinite(v))
@@ -101,9 +86,9 @@ basira_code basira_hub_indicators_csv(const basira_hub_indicators *ind,
     for (size_t g = 0; g < ind->n_groups; g++)
         for (int i = 0; i < BASIRA_IND_COUNT; i++) {
             const basira_hub_indicator_value *v = &ind->groups[g].v[i];
-            field(f, ind->groups[g].key);
+            basira_csv_put_cell(f, ind->groups[g].key);
             fprintf(f, ",%s,", defs[i].code);
-            field(f, name ? name(defs[i].name, ctx) : defs[i].name);
+            basira_csv_put_cell(f, name ? name(defs[i].name, ctx) : defs[i].name);
             fprintf(f, ",%s,%ld,", defs[i].unit, v->n);
             if (defs[i].kind == BASIRA_IND_PROPORTION)
                 fprintf(f, "%ld", v->k);
