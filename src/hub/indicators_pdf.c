@@ -198,7 +198,7 @@ basira_code basira_hub_indicators_pdf(const basira_hub_indicators *ind, const ch
     int bad = fclose(f);
     if (st != CAIRO_STATUS_SUCCESS || bad) {
         free(buf);
-        return basira_error_setm(err, BASIRA_E_INTERNAL, N_("the PDF could not be made: %s"),
+        return basira_error_setm(err, BASIRA_E_INTERNAL, N_("the PDF could not be produced: %s"),
                                  cairo_status_to_string(st));
     }
     *out = (unsigned char *)buf;
