@@ -71,7 +71,13 @@ static const char *const migrations[] = {
     " PRIMARY KEY(node_id, case_id, username), FOREIGN KEY(node_id, case_id)"
     " REFERENCES hub_cases(node_id, case_id) ON DELETE CASCADE);"
     "CREATE TABLE hub_settings(key text PRIMARY KEY, value jsonb NOT NULL,"
-    " updated_at timestamptz NOT NULL DEFAULT now());",
+    " updated_at timestamptz NOT NULL DEFAULT now());"
+    /* The per-case lookups of the indicators (and the worklist): 2000 cases took 8 s without. */
+    "CREATE INDEX hub_outcomes_case ON hub_outcomes(node_id, case_id, id);"
+    "CREATE INDEX hub_decisions_case ON hub_decisions(node_id, case_id, seq);"
+    "CREATE INDEX hub_replies_case ON hub_replies(node_id, case_id, id);"
+    "CREATE INDEX hub_images_case ON hub_images(node_id, case_id, image_id);"
+    "CREATE INDEX hub_cases_patient ON hub_cases(node_id, patient_ref, created_at);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
