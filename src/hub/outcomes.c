@@ -49,14 +49,14 @@ basira_code basira_hub_outcome(basira_hub *hub, const char *node, int64_t case_i
 basira_code basira_hub_case_opened(basira_hub *hub, const char *node, int64_t case_id,
                                    const char *user, basira_error *err)
 {
-    /* An opening already recorded keeps its time: the review started then. */
-    return one_case_row(hub,
-                        "INSERT INTO hub_case_views(node_id, case_id, username) SELECT c.node_id, "
-                        "c.case_id, $3 FROM hub_cases c JOIN hub_nodes n ON n.id = c.node_id "
-                        "WHERE n.name = $1 AND c.case_id = $2::bigint "
-                        "ON CONFLICT (node_id, case_id, username) DO UPDATE SET username = "
-                        "excluded.username RETURNING 1",
-                        node, case_id, 3, user ? user : "", NULL, err);
+    /* An opening already recorded keeps its time (the review started then); no row is rewritten. */
+    return one_case_row(
+        hub,
+        "WITH k AS (SELECT c.node_id, c.case_id FROM hub_cases c JOIN hub_nodes n ON "
+        "n.id = c.node_id WHERE n.name = $1 AND c.case_id = $2::bigint), ins AS "
+        "(INSERT INTO hub_case_views(node_id, case_id, username) SELECT node_id, "
+        "case_id, $3 FROM k ON CONFLICT DO NOTHING) SELECT 1 FROM k",
+        node, case_id, 3, user ? user : "", NULL, err);
 }
 
 basira_code basira_hub_costs_parse(const char *json_text, basira_hub_costs *out, basira_error *err)
