@@ -217,19 +217,14 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
             return fail(s, c, &e);
         return send_text(c, 200, mime, data, len, 0);
     }
-    int ind = !strcmp(path, "indicators")       ? 1
-              : !strcmp(path, "indicators.csv") ? 2
-              : !strcmp(path, "indicators.pdf") ? 3
-                                                : 0;
-    if (is_get && ind) {
-        static const char *const types[] = {"", "application/json", "text/csv; charset=utf-8",
-                                            "application/pdf"};
+    if (is_get && !strncmp(path, "indicators", 10)) {
         char *body = NULL;
         size_t len = 0;
+        const char *type = NULL;
         if ((rc = person(s, c, R_AUDIT | R_ADMIN, user, &e)) ||
-            (rc = hub_http_indicators(s->hub, c, ind - 1, s->tr, &body, &len, &e)))
+            (rc = hub_http_indicators(s->hub, c, path + 10, s->tr, &body, &len, &type, &e)))
             return fail(s, c, &e);
-        return send_text(c, 200, types[ind], body, len, 0);
+        return send_text(c, 200, type, body, len, 0);
     }
     int k = sscanf(path, "cases/%64[A-Za-z0-9._-]/%lld/%15s", node, &id, tail);
     if (k >= 2 && is_get && k == 2) {

@@ -30,12 +30,21 @@ static const char *arg(struct MHD_Connection *c, const char *k)
     return v && *v ? v : NULL;
 }
 
-basira_code hub_http_indicators(basira_hub *hub, struct MHD_Connection *c, int format,
+basira_code hub_http_indicators(basira_hub *hub, struct MHD_Connection *c, const char *suffix,
                                 const basira_translator *tr, char **body, size_t *len,
-                                basira_error *err)
+                                const char **type, basira_error *err)
 {
     *body = NULL;
     *len = 0;
+    int format = !strcmp(suffix, "")       ? 0
+                 : !strcmp(suffix, ".csv") ? 1
+                 : !strcmp(suffix, ".pdf") ? 2
+                                           : -1;
+    static const char *const types[] = {"application/json", "text/csv; charset=utf-8",
+                                        "application/pdf"};
+    if (format < 0)
+        return basira_error_setm(err, BASIRA_E_NOT_FOUND, N_("no such resource"));
+    *type = types[format];
     basira_hub_indicator_query q = {0};
     basira_hub_costs costs;
     int have = 0;

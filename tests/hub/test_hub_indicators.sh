@@ -188,6 +188,10 @@ assert g == {\"all\": 5, \"c1\": 4, \"c2\": 1}, g
 '"
 check "names in the asker's language (fr)" "curl -sf -u audA:derm-password-1 -H 'Accept-Language: fr' '$(HUB)/api/v1/indicators' | grep -q 'Délai'"
 check "CSV export" "curl -sf -u audA:derm-password-1 '$(HUB)/api/v1/indicators.csv?by=clinic' > '$T/ind.csv' && head -1 '$T/ind.csv' | grep -q '^group,id,name' && [ \$(wc -l < '$T/ind.csv') -eq 37 ]"
+code=$(curl -s -o /dev/null -w '%{http_code}' -u audA:derm-password-1 "$(HUB)/api/v1/indicators.xls")
+check "an unknown export format is not found (404)" "[ '$code' = 404 ]"
+code=$(curl -s -o /dev/null -w '%{http_code}' -u audA:derm-password-1 "$(HUB)/api/v1/indicators?by=planet")
+check "a bad group over the API (400)" "[ '$code' = 400 ]"
 code=$(curl -s -o "$T/ind.pdf" -w '%{http_code}' -u audA:derm-password-1 "$(HUB)/api/v1/indicators.pdf?by=week&lang=ar")
 check "PDF export (Arabic, per week)" "[ '$code' = 200 ] && head -c 5 '$T/ind.pdf' | grep -q '%PDF-'"
 if command -v pdftotext >/dev/null; then
