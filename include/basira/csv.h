@@ -7,6 +7,7 @@
 #define BASIRA_CSV_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "basira/error.h"
 
@@ -58,6 +59,13 @@ size_t basira_csv_line(const basira_csv *csv, size_t row);
  */
 basira_code basira_csv_write_rows(const basira_csv *csv, const size_t *rows, size_t n,
                                   const char *path, basira_error *err);
+
+/*
+ * One CSV cell on f (RFC 4180): quoted when it holds a comma, quote or line
+ * break (a quote inside doubled). A cell a spreadsheet would take for a
+ * formula (starting with = + - @, a tab or CR) is quoted and prefixed with '.
+ */
+void basira_csv_put_cell(FILE *f, const char *s);
 
 #ifdef __cplusplus
 }

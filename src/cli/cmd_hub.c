@@ -9,6 +9,7 @@
  * USER basira hub nodes --db CONNINFO                   (each node's audit chain, JSON Lines)
  *   basira hub site-config --db CONNINFO --node N --file CONFIG.json [--by USER]
  *   basira hub request-original --db CONNINFO --node N --case ID --image ID --by USER
+ *   basira hub indicators | outcome | costs ...       (hub_indicators.c)
  *   basira hub --db CONNINFO --listen ADDR:PORT      (serve)
  */
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "basira/hub.h"
+#include "hub_cli.h"
 #include "basira/json.h"
 #include "cli.h"
 #include "core/i18n.h"
@@ -230,6 +232,8 @@ static int run(int argc, char **argv)
         fprintf(stderr, _("basira hub: expected `user add`\n"));
         return BASIRA_EXIT_USAGE;
     }
+    if (sub && (!strcmp(sub, "indicators") || !strcmp(sub, "outcome") || !strcmp(sub, "costs")))
+        return basira_hub_indicator_command(argc - 1, argv + 1);
     int skip = sub ? (is_user ? 2 : 1) : 0;
     hub_args a;
     optind = 1;

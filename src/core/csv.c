@@ -506,3 +506,20 @@ basira_code basira_csv_write_rows(const basira_csv *csv, const size_t *rows, siz
     }
     return basira_fs_atomic_commit(&a, err);
 }
+
+void basira_csv_put_cell(FILE *f, const char *s)
+{
+    int danger = s[0] && strchr("=+-@\t\r", s[0]) != NULL;
+    int quote = danger || strpbrk(s, ",\"\r\n") != NULL;
+    if (quote)
+        fputc('"', f);
+    if (danger)
+        fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '"' && quote)
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    if (quote)
+        fputc('"', f);
+}

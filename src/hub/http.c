@@ -32,6 +32,8 @@
 #include "basira/session.h"
 #include "core/i18n.h"
 #include "hub_internal.h"
+#include "http_indicators.h"
+#include "basira/hub_indicators.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -342,6 +344,15 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
         json_decref(b);
         return rc ? fail(s, c, &e) : send_json(c, 201, json_pack("{s:I}", "id", (json_int_t)did));
     }
+    if (is_get && !strncmp(path, "indicators", 10)) {
+        char *body = NULL;
+        size_t len = 0;
+        const char *type = NULL;
+        if ((rc = person(s, c, is_post, R_AUDIT | R_ADMIN, user, &e)) ||
+            (rc = hub_http_indicators(s->hub, c, path + 10, s->tr, &body, &len, &type, &e)))
+            return fail(s, c, &e);
+        return send_text(c, 200, type, body, len, 0);
+    }
     int k = sscanf(path, "cases/%64[A-Za-z0-9._-]/%lld/%15s", node, &id, tail);
     if (k == 3 && is_post && !strcmp(tail, "original")) {
         if ((rc = person(s, c, is_post, R_DERM, user, &e)))
@@ -357,6 +368,10 @@ static enum MHD_Result h_api(basira_hub_server *s, struct MHD_Connection *c, req
         if ((rc = person(s, c, is_post, R_DERM | R_AUDIT, user, &e)) ||
             (rc = basira_hub_case_get(s->hub, node, id, &out, &e)))
             return fail(s, c, &e);
+        if ((rc = basira_hub_case_opened(s->hub, node, id, user, &e))) {
+            json_decref(out);
+            return fail(s, c, &e);
+        }
         return send_json(c, 200, out);
     }
     if (k == 3 && is_post && !strcmp(tail, "reply")) {

@@ -4,7 +4,7 @@
 // A dermatologist in French: sign in, worklist ordered by category, photo thumbnail, case
 // view with the AI result and a zoomable photo, a reply sent; in Arabic: RTL layout and the
 // Arabic labels, Latin text isolated; an auditor: the nodes' chains, verified; a wrong
-// password is refused.
+// password is refused; the auditor's indicators dashboard (plots, filters, CSV and PDF, fr/ar/en).
 'use strict';
 const path = require('path');
 const fs = require('fs');
@@ -97,6 +97,47 @@ function check(cond, what) {
   const chain = await p2.$eval(`#node-table tbody tr[data-node="${node}"] td:nth-child(2)`, (e) => e.textContent);
   check(chain === 'verified', 'auditor sees the node\'s chain verified');
   await p2.screenshot({ path: path.join(art, 'hub-nodes-en.png') });
+
+  // The auditor's dashboard: the indicators plotted per week (SVG drawn by the app), filters,
+  // CSV and PDF exports, in English, French and Arabic.
+  check(await p2.isVisible('#tab-ind'), 'auditor has the indicators tab');
+  await p2.click('#tab-ind');
+  await p2.waitForSelector('#ind-plots svg.plot');
+  check(await p2.$$eval('#ind-plots svg.plot', (x) => x.length) === 12, 'one plot per indicator (12)');
+  check(await p2.$$eval('#ind-table tbody tr', (x) => x.length) === 12, 'a table row per indicator');
+  check(await p2.$eval('#ind-table', (e) => e.dataset.cases) === '2', 'both synced cases counted');
+  const week = await p2.$$eval('svg.plot[data-id="cases_per_gp_week"] circle', (x) => x.map((c) => c.dataset.key));
+  check(week.length === 1 && /^\d{4}-W\d\d$/.test(week[0]), 'the week of the cases is plotted (' + week.join(',') + ')');
+  const gpWeek = await p2.textContent('#ind-table tr[data-id="cases_per_gp_week"] td:nth-child(2)');
+  await p2.selectOption('#f-sex', 'female');
+  await p2.waitForFunction(() => document.querySelector('#ind-table').dataset.cases === '1');
+  const gpWeekF = await p2.textContent('#ind-table tr[data-id="cases_per_gp_week"] td:nth-child(2)');
+  check(gpWeek.trim() === '1.00' && gpWeekF.trim() === '—', 'the sex filter changes the figures (' + gpWeek + ' → ' + gpWeekF + ')');
+  await p2.selectOption('#f-sex', '');
+  await p2.waitForFunction(() => document.querySelector('#ind-table').dataset.cases === '2');
+  await p2.screenshot({ path: path.join(art, 'hub-indicators-en.png'), fullPage: true });
+  const [csv] = await Promise.all([p2.waitForEvent('download'), p2.click('#ind-csv')]);
+  const csvText = fs.readFileSync(await csv.path(), 'utf8');
+  check(csvText.startsWith('group,id,name') && csvText.includes('cases_per_gp_week') && csv.suggestedFilename() === 'basira-indicators.csv', 'CSV export downloads');
+  await p2.selectOption('#lang', 'fr');
+  await p2.waitForFunction(() => document.querySelector('#ind-table thead').textContent.includes('Indicateur'));
+  await p2.waitForFunction(() => document.querySelector('#ind-table tbody').textContent.includes('Délai entre la première consultation'));
+  check(true, 'indicators in French');
+  const [pdf] = await Promise.all([p2.waitForEvent('download'), p2.click('#ind-pdf')]);
+  const pdfBytes = fs.readFileSync(await pdf.path());
+  check(pdfBytes.slice(0, 5).toString() === '%PDF-' && pdfBytes.length > 2000, 'PDF export downloads (' + pdfBytes.length + ' bytes)');
+  await p2.selectOption('#lang', 'ar');
+  await p2.waitForFunction(() => document.documentElement.dir === 'rtl' && document.querySelector('#ind-table tbody').textContent.includes('المدة من الزيارة الأولى'));
+  check(await p2.$eval('#indicators', (e) => getComputedStyle(e).direction) === 'rtl', 'Arabic dashboard laid out right to left');
+  check(await p2.$eval('svg.plot text.tick', (e) => e.getAttribute('text-anchor')) === 'end', 'plots mirrored in Arabic (scale on the right)');
+  await p2.screenshot({ path: path.join(art, 'hub-indicators-ar.png'), fullPage: true });
+  const p3 = await browser.newPage();
+  await p3.goto(hub + '/');
+  await p3.fill('#user', 'drA');
+  await p3.fill('#pass', 'derm-password-1');
+  await p3.click('#login-form button');
+  await p3.waitForSelector('#cases tbody tr');
+  check(!(await p3.isVisible('#tab-ind')), 'a dermatologist has no indicators tab');
   check(errors.length === 0, 'no script errors (' + errors.join('; ') + ')');
   await browser.close();
   process.exit(failures ? 1 : 0);

@@ -22,7 +22,7 @@ MODEL=$T/fx/tiny.safetensors
 PHOTO=$T/fx/photo.jpg
 
 pg_start $base
-check "hub init creates the schema" "'$B' hub init --db '$DB' | grep -q 'version 2'"
+check "hub init creates the schema" "'$B' hub init --db '$DB' | grep -Eq 'version [1-9]'"
 check "hub init again is a no-op" "'$B' hub init --db '$DB' >/dev/null"
 printf 'derm-password-1\n' > "$T/dpw"
 check "hub user add" "'$B' hub user add --db '$DB' --role dermatologist --password-file '$T/dpw' drA >/dev/null"
@@ -99,6 +99,20 @@ assert len(r)==1 and r[0][\"plan\"]==\"biopsy\" and r[0][\"author\"]==\"drA\" an
 '"
 check "the API reply is in n2's case" "api n2 GET '/cases/${CASES[n2.b]}' | grep -q seborrhoeic"
 check "hub cases shows the latest reply" "'$B' hub cases --db '$DB' --json | grep '\"case_id\": *${CASES[n1.a]},' | grep '\"n1\"' | grep -q biopsy"
+
+check "hub indicators --json: every indicator with its name, proportions with an interval" "'$B' hub indicators --db '$DB' --json --by clinic | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ids = [x[\"id\"] for x in d[\"definitions\"]]
+assert len(ids) == 12 and [x[\"key\"] for x in d[\"groups\"]] == [\"all\", \"n1\", \"n2\"], d
+for g in d[\"groups\"]:
+    assert [i[\"id\"] for i in g[\"indicators\"]] == ids and all(i[\"name\"] for i in g[\"indicators\"])
+    for i in g[\"indicators\"]:
+        assert i[\"unit\"] != \"proportion\" or i[\"interval\"][\"method\"] == \"wilson\", i
+v = {i[\"id\"]: i for i in d[\"groups\"][0][\"indicators\"]}
+assert d[\"groups\"][0][\"cases\"] == 4 and v[\"days_to_reply\"][\"n\"] == 2, v
+assert v[\"days_to_referral\"][\"n\"] == 1 and v[\"cases_per_gp_week\"][\"n\"] == 1
+'"
 
 # Idempotence: another round applies nothing new and pulls nothing twice.
 check "second round: nothing to push, no reply twice" "sync_once n1 | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[\"pushed\"]==0 and r[\"replies\"]==0, r'"

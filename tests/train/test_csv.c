@@ -198,8 +198,45 @@ static void test_random_garbage(void)
     CHECK(ok > 0 && bad > 0);
 }
 
+/* The cell writer: what it writes reads back the same, and a would-be formula is defused. */
+static void test_put_cell(void)
+{
+    static const char *const cells[] = {"plain", "a,b", "say \"hi\"", "two\nlines", "",
+                                        "=1+1",  "-c3", "@cmd",       "+x",         "5"};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("h0,h1,h2,h3,h4,h5,h6,h7,h8,h9\n", f);
+    for (size_t i = 0; i < 10; i++) {
+        if (i)
+            fputc(',', f);
+        basira_csv_put_cell(f, cells[i]);
+    }
+    fputc('\n', f);
+    fclose(f);
+    basira_csv *csv = NULL;
+    basira_error err;
+    CHECK(basira_csv_parse(buf, len, &csv, &err) == BASIRA_OK);
+    if (csv) {
+        CHECK(basira_csv_rows(csv) == 1 && basira_csv_cols(csv) == 10);
+        for (int i = 0; i < 5; i++)
+            CHECK(!strcmp(basira_csv_field(csv, 0, i), cells[i]));
+        CHECK(!strcmp(basira_csv_field(csv, 0, 5), "'=1+1"));
+        CHECK(!strcmp(basira_csv_field(csv, 0, 6), "'-c3"));
+        CHECK(!strcmp(basira_csv_field(csv, 0, 7), "'@cmd"));
+        CHECK(!strcmp(basira_csv_field(csv, 0, 8), "'+x"));
+        CHECK(!strcmp(basira_csv_field(csv, 0, 9), "5"));
+        basira_csv_free(csv);
+    }
+    free(buf);
+}
+
 int main(void)
 {
+    RUN(test_put_cell);
     RUN(test_simple);
     RUN(test_quoting);
     RUN(test_malformed);

@@ -25,6 +25,7 @@ const T = {
     original: 'Stored original', request_original: 'Request the original photo',
     original_requested: 'Original requested; the clinic sends it at its next sync.',
     signed_out: 'You were signed out; please sign in again.', locked: 'Too many failed sign-ins: try again later.',
+    indicators: 'Indicators', period: 'Period', week: 'per week', month: 'per month', all: 'all', female: 'female', male: 'male', phototype: 'Phototype group', pt_light: 'light (I–II)', pt_medium: 'medium (III–IV)', pt_dark: 'dark (V–VI)', age_band: 'Age band', from: 'From', to: 'To', csv: 'Export CSV', pdf: 'Export PDF', indicator: 'Indicator', value: 'Value (all)', interval: '95% interval', ind_hint: 'Each case counts at its first visit. Proportions with their Wilson 95% interval, medians with their order-statistic interval (definitions: docs/indicators.md).', no_data: 'no data',
   },
   fr: {
     title: 'Basira — hub régional', signin: 'Se connecter', username: 'Identifiant', password: 'Mot de passe',
@@ -45,6 +46,7 @@ const T = {
     original: 'Original conservé', request_original: 'Demander la photo originale',
     original_requested: 'Original demandé\u202f; la clinique l\u2019enverra à sa prochaine synchronisation.',
     signed_out: 'Vous avez été déconnecté\u202f; reconnectez-vous.', locked: 'Trop d\u2019échecs de connexion\u202f: réessayez plus tard.',
+    indicators: 'Indicateurs', period: 'Période', week: 'par semaine', month: 'par mois', all: 'tous', female: 'femme', male: 'homme', phototype: 'Groupe de phototype', pt_light: 'clair (I–II)', pt_medium: 'intermédiaire (III–IV)', pt_dark: 'foncé (V–VI)', age_band: 'Tranche d\'âge', from: 'Du', to: 'Au', csv: 'Exporter en CSV', pdf: 'Exporter en PDF', indicator: 'Indicateur', value: 'Valeur (tous)', interval: 'Intervalle à 95\u202f%', ind_hint: 'Chaque cas compte à sa première consultation. Proportions avec leur intervalle de Wilson à 95\u202f%, médianes avec leur intervalle par statistiques d\'ordre (définitions\u202f: docs/indicators.md).', no_data: 'aucune donnée',
   },
   ar: {
     title: 'بصيرة — المركز الإقليمي', signin: 'تسجيل الدخول', username: 'اسم المستخدم', password: 'كلمة المرور',
@@ -65,6 +67,7 @@ const T = {
     original: 'الأصل المحفوظ', request_original: 'طلب الصورة الأصلية',
     original_requested: 'طُلب الأصل؛ سترسله العيادة في مزامنتها القادمة.',
     signed_out: 'سُجّل خروجك؛ يرجى تسجيل الدخول مجددًا.', locked: 'محاولات دخول فاشلة كثيرة: أعد المحاولة لاحقًا.',
+    indicators: 'المؤشرات', period: 'الفترة', week: 'أسبوعيًا', month: 'شهريًا', all: 'الكل', female: 'أنثى', male: 'ذكر', phototype: 'فئة النمط الضوئي', pt_light: 'فاتح (I–II)', pt_medium: 'متوسط (III–IV)', pt_dark: 'داكن (V–VI)', age_band: 'الفئة العمرية', from: 'من', to: 'إلى', csv: 'تصدير CSV', pdf: 'تصدير PDF', indicator: 'المؤشر', value: 'القيمة (الكل)', interval: 'مجال الثقة 95%', ind_hint: 'تُحسب كل حالة في زيارتها الأولى. النسب مع مجال ويلسون 95%، والوسيطات مع مجالها بإحصاءات الرتبة (التعاريف: docs/indicators.md).', no_data: 'لا بيانات',
   },
 };
 
@@ -95,6 +98,7 @@ function applyLang() {
   if (current) openCase(current.node, current.case_id);
   else if (auth && !$('worklist').hidden) loadWorklist();
   else if (auth && !$('nodes').hidden) loadNodes();
+  else if (auth && !$('indicators').hidden) loadIndicators();
 }
 
 async function api(method, path, body) {
@@ -123,7 +127,7 @@ async function photoUrl(sha) {
 }
 
 function show(id) {
-  for (const s of ['login', 'worklist', 'case', 'nodes']) $(s).hidden = s !== id;
+  for (const s of ['login', 'worklist', 'case', 'nodes', 'indicators']) $(s).hidden = s !== id;
 }
 
 function waiting(sec) {
@@ -245,6 +249,88 @@ async function loadNodes() {
   }
 }
 
+// ---- the programme's indicators (admins, auditors): plots over time drawn here as SVG ----
+
+function indQuery(by) {
+  const q = new URLSearchParams({ by });
+  const f = { clinic: 'f-clinic', sex: 'f-sex', phototype: 'f-phototype', age_band: 'f-age', from: 'f-from', to: 'f-to' };
+  for (const [k, id] of Object.entries(f)) if ($(id).value) q.set(k, $(id).value);
+  return q.toString();
+}
+
+function fmt(i) {
+  if (i.value == null) return '—';
+  return i.unit === 'proportion' ? (100 * i.value).toFixed(1) + '\u202f%' : i.value.toFixed(2);
+}
+function fmtCi(i) {
+  if (!i.interval || i.interval.lo == null) return '—';
+  const k = i.unit === 'proportion' ? 100 : 1, d = i.unit === 'proportion' ? 1 : 2;
+  return '[' + (k * i.interval.lo).toFixed(d) + ', ' + (k * i.interval.hi).toFixed(d) + ']';
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text != null) e.textContent = text;
+  return e;
+}
+
+// One indicator over the periods: its value as a line, its 95% interval as bars. Time runs with
+// the reading direction (right to left in Arabic).
+function plot(id, groups) {
+  const W = 520, H = 150, L = 44, R = 10, TOP = 10, B = 28, n = groups.length;
+  const vals = groups.map((g) => g.indicators.find((x) => x.id === id));
+  const prop = vals.length && vals[0].unit === 'proportion';
+  let max = prop ? 1 : 0;
+  for (const v of vals) if (!prop) max = Math.max(max, v.interval && v.interval.hi != null ? v.interval.hi : v.value || 0);
+  if (!prop) max = max > 0 ? max * 1.1 : 1;
+  const rtl = document.documentElement.dir === 'rtl';
+  const x = (i) => { const f = n === 1 ? 0.5 : i / (n - 1); return rtl ? W - R - f * (W - L - R) : L + f * (W - L - R); };
+  const y = (v) => TOP + (H - TOP - B) * (1 - v / max);
+  const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'plot', 'data-id': id, role: 'img' });
+  s.append(svg('line', { x1: L, x2: W - R, y1: y(0), y2: y(0), class: 'axis' }), svg('line', { x1: L, x2: W - R, y1: y(max), y2: y(max), class: 'grid' }));
+  s.append(svg('text', { x: rtl ? W - 2 : 2, y: y(max) + 4, class: 'tick', 'text-anchor': rtl ? 'end' : 'start' }, prop ? '100\u202f%' : max.toPrecision(3)));
+  const pts = [];
+  vals.forEach((v, i) => {
+    if (v.interval && v.interval.lo != null) s.append(svg('line', { x1: x(i), x2: x(i), y1: y(v.interval.lo), y2: y(v.interval.hi), class: 'ci' }));
+    if (v.value != null) pts.push([x(i), y(v.value)]);
+  });
+  if (pts.length) s.append(svg('polyline', { points: pts.map((p) => p.join(',')).join(' '), class: 'line' }));
+  vals.forEach((v, i) => { if (v.value != null) s.append(svg('circle', { cx: x(i), cy: y(v.value), r: 3, class: 'pt', 'data-key': groups[i].key }, null)); });
+  groups.forEach((g, i) => { if (i === 0 || i === n - 1 || n <= 6) s.append(svg('text', { x: x(i), y: H - 8, class: 'tick', 'text-anchor': 'middle' }, g.key)); });
+  if (!pts.length) s.append(svg('text', { x: W / 2, y: H / 2, class: 'tick', 'text-anchor': 'middle' }, t('no_data')));
+  return s;
+}
+
+async function loadIndicators() {
+  current = null;
+  const r = await api('GET', 'indicators?' + indQuery($('f-by').value));
+  if (r.status !== 200) return;
+  show('indicators');
+  const [all, ...periods] = r.json.groups;
+  const tb = $('ind-table').tBodies[0];
+  tb.replaceChildren();
+  for (const i of all.indicators) {
+    tb.append(el('tr', { 'data-id': i.id }, el('td', {}, i.name), el('td', { class: 'num' }, bdi(fmt(i))),
+      el('td', { class: 'num' }, bdi(fmtCi(i))), el('td', { class: 'num' }, bdi(i.n))));
+  }
+  const box = $('ind-plots');
+  box.replaceChildren();
+  $('ind-table').dataset.cases = all.cases;
+  for (const i of all.indicators) box.append(el('figure', {}, el('figcaption', {}, i.name), plot(i.id, periods)));
+}
+
+async function download(kind) {
+  const r = await fetch('/api/v1/indicators.' + kind + '?' + indQuery($('f-by').value) + '&lang=' + lang,
+    { headers: { 'Accept-Language': lang }, credentials: 'same-origin', cache: 'no-store' });
+  if (!r.ok) return;
+  const a = $('ind-download');
+  a.href = URL.createObjectURL(await r.blob());
+  a.download = 'basira-indicators.' + kind;
+  a.click();
+}
+
 async function login(ev) {
   ev.preventDefault();
   const s = await api('POST', 'session', { username: $('user').value, password: $('pass').value });
@@ -260,6 +346,12 @@ async function login(ev) {
   $('login-error').textContent = '';
   $('tab-worklist').hidden = w.status !== 200;
   $('tab-nodes').hidden = n.status !== 200;
+  $('tab-ind').hidden = n.status !== 200; // the same roles (admins, auditors) as the nodes' list
+  if (n.status === 200) {
+    const sel = $('f-clinic');
+    sel.replaceChildren(sel.options[0]);
+    for (const x of n.json.items) sel.append(el('option', { value: x.node }, x.node));
+  }
   $('logout').hidden = false;
   if (w.status === 200) loadWorklist(); else loadNodes();
 }
@@ -291,6 +383,10 @@ document.addEventListener('DOMContentLoaded', () => {
     if (auth) await api('DELETE', 'session');
     auth = null; current = null; location.reload();
   });
+  $('tab-ind').addEventListener('click', loadIndicators);
+  for (const f of ['f-by', 'f-clinic', 'f-sex', 'f-phototype', 'f-age', 'f-from', 'f-to']) $(f).addEventListener('change', loadIndicators);
+  $('ind-csv').addEventListener('click', () => download('csv'));
+  $('ind-pdf').addEventListener('click', () => download('pdf'));
   $('lang').addEventListener('change', () => { lang = $('lang').value; localStorage.setItem('basira-hub-lang', lang); applyLang(); });
   applyLang();
 });
