@@ -20,6 +20,7 @@ printf 'derm-password-1\n' > "$T/pw"
 for u in drA drB; do "$B" hub user add --db "$DB" --role dermatologist --password-file "$T/pw" $u >/dev/null; done
 "$B" hub user add --db "$DB" --role auditor --password-file "$T/pw" audA >/dev/null
 hub_start $((base + 1))
+for u in drA drB audA; do hub_login $u derm-password-1 >/dev/null; done
 for n in c1 c2; do "$B" hub enrol --db "$DB" $n | tail -1 > "$T/$n.tok"; done
 
 # The dataset. Case: (node, id, patient, visit, sex, age, tone, AI category, decision).
@@ -90,9 +91,9 @@ reply c2 7 urgent_visit drB 2026-11-20T09:00:00Z   # 10
 check "a histology other than malignant|benign is refused" "! '$B' hub outcome --db '$DB' --node c1 --case 1 --histology maybe --by drA 2>/dev/null"
 check "an outcome for an unknown case is refused" "! '$B' hub outcome --db '$DB' --node c1 --case 99 --histology benign --by drA 2>/dev/null"
 for x in "drA c1 1" "drA c1 2" "drB c2 7" "drA c2 7"; do set -- $x
-  curl -sf -u $1:derm-password-1 "$(HUB)/api/v1/cases/$2/$3" >/dev/null; done
+  hcurl $1 -sf "$(HUB)/api/v1/cases/$2/$3" >/dev/null; done
 check "opening a case records the dermatologist's first opening" "[ \$(psql_q 'SELECT count(*) FROM hub_case_views') -eq 4 ]"
-curl -sf -u drA:derm-password-1 "$(HUB)/api/v1/cases/c1/1" >/dev/null
+hcurl drA -sf "$(HUB)/api/v1/cases/c1/1" >/dev/null
 check "a second opening keeps the first" "[ \$(psql_q 'SELECT count(*) FROM hub_case_views') -eq 4 ]"
 psql_q "UPDATE hub_case_views v SET first_opened_at = r.created_at - (CASE v.case_id WHEN 1 THEN 30 WHEN 2 THEN 10 ELSE 90 END) * interval '1 minute' FROM hub_replies r WHERE r.node_id = v.node_id AND r.case_id = v.case_id" >/dev/null
 printf '{"currency": "MAD", "per_case": 10, "per_review": 50, "per_biopsy": 200, "per_urgent_visit": 100}\n' > "$T/costs.json"
@@ -179,24 +180,24 @@ check "a bad date is refused" "! '$B' hub indicators --db '$DB' --from 2026-13 2
 check "text output" "'$B' hub indicators --db '$DB' | grep -q 'high_risk_triaged'"
 
 # The HTTP API of the dashboard: admins and auditors only; JSON and CSV.
-code=$(curl -s -o /dev/null -w '%{http_code}' -u drA:derm-password-1 "$(HUB)/api/v1/indicators")
+code=$(hcurl drA -s -o /dev/null -w '%{http_code}' "$(HUB)/api/v1/indicators")
 check "a dermatologist cannot read the indicators (403)" "[ '$code' = 403 ]"
-check "an auditor reads them, filtered, as JSON" "curl -sf -u audA:derm-password-1 '$(HUB)/api/v1/indicators?by=clinic&sex=female&as_of=2026-12-31' | python3 -c '
+check "an auditor reads them, filtered, as JSON" "hcurl audA -sf '$(HUB)/api/v1/indicators?by=clinic&sex=female&as_of=2026-12-31' | python3 -c '
 import json, sys
 d = json.load(sys.stdin); g = {x[\"key\"]: x[\"cases\"] for x in d[\"groups\"]}
 assert g == {\"all\": 5, \"c1\": 4, \"c2\": 1}, g
 '"
-check "names in the asker's language (fr)" "curl -sf -u audA:derm-password-1 -H 'Accept-Language: fr' '$(HUB)/api/v1/indicators' | grep -q 'Délai'"
-check "CSV export" "curl -sf -u audA:derm-password-1 '$(HUB)/api/v1/indicators.csv?by=clinic' > '$T/ind.csv' && head -1 '$T/ind.csv' | grep -q '^group,id,name' && [ \$(wc -l < '$T/ind.csv') -eq 37 ]"
-code=$(curl -s -o /dev/null -w '%{http_code}' -u audA:derm-password-1 "$(HUB)/api/v1/indicators.xls")
+check "names in the asker's language (fr)" "hcurl audA -sf -H 'Accept-Language: fr' '$(HUB)/api/v1/indicators' | grep -q 'Délai'"
+check "CSV export" "hcurl audA -sf '$(HUB)/api/v1/indicators.csv?by=clinic' > '$T/ind.csv' && head -1 '$T/ind.csv' | grep -q '^group,id,name' && [ \$(wc -l < '$T/ind.csv') -eq 37 ]"
+code=$(hcurl audA -s -o /dev/null -w '%{http_code}' "$(HUB)/api/v1/indicators.xls")
 check "an unknown export format is not found (404)" "[ '$code' = 404 ]"
-code=$(curl -s -o /dev/null -w '%{http_code}' -u audA:derm-password-1 "$(HUB)/api/v1/indicators?by=planet")
+code=$(hcurl audA -s -o /dev/null -w '%{http_code}' "$(HUB)/api/v1/indicators?by=planet")
 check "a bad group over the API (400)" "[ '$code' = 400 ]"
-code=$(curl -s -o "$T/ind.pdf" -w '%{http_code}' -u audA:derm-password-1 "$(HUB)/api/v1/indicators.pdf?by=week&lang=ar")
+code=$(hcurl audA -s -o "$T/ind.pdf" -w '%{http_code}' "$(HUB)/api/v1/indicators.pdf?by=week&lang=ar")
 check "PDF export (Arabic, per week)" "[ '$code' = 200 ] && head -c 5 '$T/ind.pdf' | grep -q '%PDF-'"
 if command -v pdftotext >/dev/null; then
   check "the PDF has the indicators' Arabic names and the weeks" "pdftotext '$T/ind.pdf' - | grep -q 'طبيب الجلد' && pdftotext '$T/ind.pdf' - | grep -q '2026-W45'"
-  curl -sf -u audA:derm-password-1 "$(HUB)/api/v1/indicators.pdf?clinic=c1&lang=fr" > "$T/fr.pdf"
+  hcurl audA -sf "$(HUB)/api/v1/indicators.pdf?clinic=c1&lang=fr" > "$T/fr.pdf"
   check "in French, filtered to one clinic" "pdftotext '$T/fr.pdf' - | grep -q 'Coût par cas à risque élevé détecté' && pdftotext '$T/fr.pdf' - | grep -q 'c1'"
 fi
 [ -n "${INDICATORS_KEEP:-}" ] && cp "$T"/*.pdf "$INDICATORS_KEEP"/
