@@ -118,12 +118,18 @@ double basira_drift_normal_p2(double z);
 
 /*
  * The reference document of the validation cases (their clinic and ts are not
- * used). codes / malignant: the model's classes (num_classes). model: the
+ * used). codes / malignant: the model's classes and which count as malignant
+ * (num_classes). model: the
  * model's identity object {name, version, sha256} (borrowed). New reference.
  */
 basira_code basira_drift_reference_build(const basira_drift_case *cases, size_t n,
-                                         const char *const *codes, int num_classes,
-                                         const json_t *model, json_t **out, basira_error *err);
+                                         const char *const *codes, const int *malignant,
+                                         int num_classes, const json_t *model, json_t **out,
+                                         basira_error *err);
+
+/* The outcome a diagnosis code means under ref: 1 a malignant class, 0 another class, -1 unknown.
+ */
+int basira_drift_reference_outcome(const json_t *ref, const char *diagnosis);
 
 /* Check a reference document's shape (what the monitor will read). BASIRA_E_FORMAT. */
 basira_code basira_drift_reference_check(const json_t *ref, basira_error *err);
@@ -137,6 +143,16 @@ basira_code basira_drift_reference_check(const json_t *ref, basira_error *err);
  */
 basira_code basira_drift_monitor(const json_t *ref, const basira_drift_case *cases, size_t n,
                                  json_t **out, basira_error *err);
+
+/*
+ * Read a triage result document (status, quality, skin_tone, probabilities,
+ * risk, image_stats) into c, the classes in the order of classes (a JSON array
+ * of codes, the reference's). Leaves clinic, ts, photo_kind, body_site and
+ * outcome to the caller. Returns 0 for a result without an analysis (status
+ * "error"), 1 otherwise.
+ */
+int basira_drift_case_from_result(const json_t *result, const json_t *classes,
+                                  basira_drift_case *c);
 
 /* Mean colour and brightness of packed RGB (w*h pixels) into c->mean_rgb, c->brightness. */
 void basira_drift_image_stats(const unsigned char *rgb, int w, int h, basira_drift_case *c);

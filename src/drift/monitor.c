@@ -101,11 +101,27 @@ static json_t *shares_of(const basira_drift_case *cases, size_t n, int f)
     return shares;
 }
 
-basira_code basira_drift_reference_build(const basira_drift_case *cases, size_t n,
-                                         const char *const *codes, int num_classes,
-                                         const json_t *model, json_t **out, basira_error *err)
+int basira_drift_reference_outcome(const json_t *ref, const char *diagnosis)
 {
-    if (!out || (n && !cases) || !codes || num_classes < 2 ||
+    size_t i;
+    json_t *v;
+    if (!diagnosis || !diagnosis[0])
+        return -1;
+    json_array_foreach(json_object_get(ref, "malignant"), i,
+                       v) if (json_is_string(v) &&
+                              !strcmp(json_string_value(v), diagnosis)) return 1;
+    json_array_foreach(json_object_get(ref, "classes"), i,
+                       v) if (json_is_string(v) &&
+                              !strcmp(json_string_value(v), diagnosis)) return 0;
+    return -1;
+}
+
+basira_code basira_drift_reference_build(const basira_drift_case *cases, size_t n,
+                                         const char *const *codes, const int *malignant,
+                                         int num_classes, const json_t *model, json_t **out,
+                                         basira_error *err)
+{
+    if (!out || (n && !cases) || !codes || !malignant || num_classes < 2 ||
         num_classes > BASIRA_DRIFT_MAX_CLASSES)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     *out = NULL;
@@ -116,10 +132,15 @@ basira_code basira_drift_reference_build(const basira_drift_case *cases, size_t 
     json_t *ref = json_pack("{s:s, s:i, s:I}", "format", "basira-drift-reference", "version", 1,
                             "n", (json_int_t)n);
     json_t *classes = json_array(), *shares = json_object(), *samples = json_object();
-    if (!ref || !classes || !shares || !samples)
+    json_t *mal = json_array();
+    if (!ref || !classes || !shares || !samples || !mal ||
+        json_object_set_new(ref, "malignant", mal))
         goto oom;
-    for (int k = 0; k < num_classes; k++)
+    for (int k = 0; k < num_classes; k++) {
         json_array_append_new(classes, json_string(codes[k]));
+        if (malignant[k])
+            json_array_append_new(mal, json_string(codes[k]));
+    }
     long failed = 0;
     for (size_t i = 0; i < n; i++)
         failed += !cases[i].quality_ok;

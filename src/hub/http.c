@@ -23,6 +23,7 @@
 #include "basira/fs.h"
 #include "basira/i18n.h"
 #include "basira/paths.h"
+#include "basira/hub_oversight.h"
 #include "core/i18n.h"
 #include "hub_internal.h"
 
@@ -296,6 +297,8 @@ static enum MHD_Result route(basira_hub_server *s, struct MHD_Connection *c, req
         return h_signed(s, c, rq, basira_hub_push);
     if (post && !strcmp(url, "/sync/v1/pull"))
         return h_signed(s, c, rq, basira_hub_pull);
+    if (post && !strcmp(url, "/sync/v1/release"))
+        return h_signed(s, c, rq, basira_hub_release_offer);
     if (!strncmp(url, "/api/v1/", 8))
         return h_api(s, c, rq, method, url + 8);
     if (!strcmp(method, "GET") && (!strcmp(url, "/") || !strncmp(url, "/app/", 5)))

@@ -16,4 +16,8 @@ basira_code sync_post(const basira_sync_options *o, const char *path, const char
                       const unsigned char *sk, const char *json, json_t **answer,
                       basira_sync_report *rep, basira_error *err);
 
+/* The node's name and Ed25519 secret key (64 bytes) from the store. */
+basira_code sync_load_identity(basira_store *st, char node[65], unsigned char sk[64],
+                               basira_error *err);
+
 #endif

@@ -125,10 +125,16 @@ static void test_monitor(void)
     for (int i = 0; i < NREF; i++)
         synth(&ref_cases[i], "", 0, 0, 0.0, &s);
     const char *codes[2] = {"benign", "malignant"};
+    const int mal[2] = {0, 1};
     json_t *model = json_pack("{s:s}", "sha256", "00");
     json_t *ref = NULL;
-    CHECK(basira_drift_reference_build(ref_cases, NREF, codes, 2, model, &ref, NULL) == BASIRA_OK);
+    CHECK(basira_drift_reference_build(ref_cases, NREF, codes, mal, 2, model, &ref, NULL) ==
+          BASIRA_OK);
     CHECK(basira_drift_reference_check(ref, NULL) == BASIRA_OK);
+    CHECK_EQ_INT(basira_drift_reference_outcome(ref, "malignant"), 1);
+    CHECK_EQ_INT(basira_drift_reference_outcome(ref, "benign"), 0);
+    CHECK_EQ_INT(basira_drift_reference_outcome(ref, "psoriasis"), -1);
+    CHECK_EQ_INT(basira_drift_reference_outcome(ref, NULL), -1);
     /* 2026-01-05 is a Monday. */
     const int64_t t0 = 1767571200;
     size_t n = 0;
@@ -184,7 +190,7 @@ static void test_monitor(void)
     json_object_set_new(bad, "format", json_string("x"));
     CHECK(basira_drift_reference_check(bad, NULL) == BASIRA_E_FORMAT);
     json_decref(bad);
-    CHECK(basira_drift_reference_build(ref_cases, 3, codes, 2, model, &bad, NULL) ==
+    CHECK(basira_drift_reference_build(ref_cases, 3, codes, mal, 2, model, &bad, NULL) ==
           BASIRA_E_INVALID_ARGUMENT);
     json_decref(ref);
     json_decref(model);
