@@ -56,7 +56,7 @@ static int run(int argc, char **argv)
         {"ca-file", required_argument, NULL, 'c'},
         {"resend", no_argument, NULL, 'r'},
         {"models", required_argument, NULL, 'M'},
-        {"release-key", required_argument, NULL, 'K'},
+        {"release-key", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -98,7 +98,7 @@ static int run(int argc, char **argv)
         case 'M':
             models = optarg;
             break;
-        case 'K':
+        case 'P':
             release_key = optarg;
             break;
         case 'h':

@@ -2,6 +2,7 @@
  * hub_oversight.c - the oversight subcommands of `basira hub`:
  *
  *   basira hub monitor --db CONNINFO [--reference F] [--json]
+ *   basira hub monitor-reference ...               (drift_reference.c)
  *   basira hub releases --db CONNINFO [--json]
  *   basira hub release-key --out FILE             (prints the public key)
  *   basira hub release create --db C --id ID --model F --certify-report F --by USER
@@ -31,6 +32,8 @@
 void basira_hub_oversight_usage(FILE *f)
 {
     fprintf(f, _("       basira hub monitor --db CONNINFO [--reference FILE] [--json]\n"
+                 "       basira hub monitor-reference --model FILE --csv SPLIT --images DIR "
+                 "[--metadata CSV] [--photo-kind KIND] --out FILE\n"
                  "       basira hub releases --db CONNINFO [--json]\n"
                  "       basira hub release-key --out FILE\n"
                  "       basira hub release create --db CONNINFO --id ID --model FILE "
@@ -44,8 +47,9 @@ void basira_hub_oversight_usage(FILE *f)
 
 int basira_hub_oversight_is(const char *sub)
 {
-    return sub && (!strcmp(sub, "monitor") || !strcmp(sub, "releases") || !strcmp(sub, "release") ||
-                   !strcmp(sub, "release-key"));
+    return sub &&
+           (!strcmp(sub, "monitor") || !strcmp(sub, "monitor-reference") ||
+            !strcmp(sub, "releases") || !strcmp(sub, "release") || !strcmp(sub, "release-key"));
 }
 
 typedef struct ov_args {
@@ -307,6 +311,8 @@ int basira_hub_oversight_main(int argc, char **argv)
 {
     const char *sub = argv[0];
     const char *op = NULL;
+    if (!strcmp(sub, "monitor-reference"))
+        return basira_hub_monitor_reference_main(argc, argv);
     int skip = 0;
     if (!strcmp(sub, "release")) {
         if (argc < 2 || argv[1][0] == '-') {

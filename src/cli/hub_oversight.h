@@ -4,10 +4,12 @@
 
 #include <stdio.h>
 
-/* 1 when sub is one of them: monitor, releases, release, release-key. */
+/* 1 when sub is one of them: monitor, monitor-reference, releases, release, release-key. */
 int basira_hub_oversight_is(const char *sub);
 /* argv[0] is the subcommand. Returns the exit status. */
 int basira_hub_oversight_main(int argc, char **argv);
 void basira_hub_oversight_usage(FILE *f);
+/* `basira hub monitor-reference` (drift_reference.c); argv[0] is the subcommand. */
+int basira_hub_monitor_reference_main(int argc, char **argv);
 
 #endif
