@@ -87,6 +87,15 @@ basira_code basira_hub_release_offer(basira_hub *hub, const char *node, const vo
                                      size_t signed_len, const char *sig_hex, const json_t *body,
                                      json_t **answer, basira_error *err);
 
+/*
+ * Write clinic's adjudicated photos (those whose case's latest reply has a
+ * diagnosis among codes) into dir as SHA.jpg, and csv_path as image_id,dx.
+ * *n gets how many. For `basira recalibrate`.
+ */
+basira_code basira_hub_export_adjudicated(basira_hub *hub, const char *clinic,
+                                          const char *const *codes, int n_codes, const char *dir,
+                                          const char *csv_path, size_t *n, basira_error *err);
+
 #ifdef __cplusplus
 }
 #endif

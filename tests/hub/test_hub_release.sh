@@ -44,6 +44,15 @@ echo '{"format":"basira-drift-reference","version":1}' > "$T/bad.json"
 check "a malformed reference is refused" "! '$B' hub monitor --db '$DB' --reference '$T/bad.json' >/dev/null 2>&1"
 check "the table output" "'$B' hub monitor --db '$DB' --reference '$T/reference.json' | grep -q '^c-dark  *alert'"
 
+# ---- recalibration on a clinic's adjudicated photos (the same photo stands for each) ----
+PH=$T/fx/photo.jpg
+psql_q "INSERT INTO hub_photos VALUES('$(sha256sum "$PH" | cut -d' ' -f1)', 'image/jpeg', $(stat -c %s "$PH"), decode('$(base64 -w0 "$PH")', 'base64'))"
+psql_q "UPDATE hub_images SET photo_sha256 = '$(sha256sum "$PH" | cut -d' ' -f1)' WHERE node_id = (SELECT id FROM hub_nodes WHERE name = 'c-dark')"
+psql_q "INSERT INTO hub_replies(node_id, case_id, diagnosis, plan, author) SELECT node_id, case_id, CASE WHEN case_id % 3 = 0 THEN 'mel' WHEN case_id % 3 = 1 THEN 'nv' ELSE 'not a class' END, 'follow_up', 'drA' FROM hub_cases WHERE node_id = (SELECT id FROM hub_nodes WHERE name = 'c-dark')"
+check "recalibrate refuses too few adjudicated photos" "! '$B' recalibrate --db '$DB' --clinic c-dark --model '$T/fx/tiny.safetensors' --out '$T/cand.safetensors' > '$T/recal0.out' 2>&1 && grep -q '32 adjudicated' '$T/recal0.out' && [ ! -e '$T/cand.safetensors' ]"
+check "recalibrate on the 32 adjudicated photos writes a candidate" "'$B' recalibrate --db '$DB' --clinic c-dark --model '$T/fx/tiny.safetensors' --out '$T/cand.safetensors' --min-cases 30 --json '$T/recal.json' > '$T/recal.out' 2>&1 && [ -s '$T/cand.safetensors' ] && python3 -c \"import json; d=json.load(open('$T/recal.json')); assert d['validation']['images'] == 32, d['validation']\""
+check "and leaves no photo behind" "! ls -d \${TMPDIR:-/tmp}/basira-recal-* >/dev/null 2>&1"
+
 # ---- releases ----
 node_new n1
 enrol n1
