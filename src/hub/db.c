@@ -332,7 +332,7 @@ basira_code basira_hub_role_parse(const char *name, basira_hub_role *out, basira
                              name ? name : "");
 }
 
-static int name_ok(const char *s)
+int hub_name_ok(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     if (n < 1 || n > 64)
@@ -354,7 +354,7 @@ static void pwhash_cost(const basira_hub *hub, unsigned long long *ops, size_t *
 basira_code basira_hub_user_add(basira_hub *hub, const char *username, basira_hub_role role,
                                 const char *password, basira_error *err)
 {
-    if (!name_ok(username))
+    if (!hub_name_ok(username))
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("usernames are 1 to 64 letters, digits, '.', '_' or '-'"));
     if (!password || strlen(password) < 8)
@@ -405,7 +405,7 @@ static void token_hash(const char *token, char out[65])
 basira_code basira_hub_enrol(basira_hub *hub, const char *node_name, char token[65],
                              basira_error *err)
 {
-    if (!name_ok(node_name))
+    if (!hub_name_ok(node_name))
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("node names are 1 to 64 letters, digits, '.', '_' or '-'"));
     unsigned char raw[32];

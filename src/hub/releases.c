@@ -13,18 +13,6 @@
 #include "core/i18n.h"
 #include "oversight_internal.h"
 
-static int id_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' && s[i] <= 'Z') &&
-            !(s[i] >= '0' && s[i] <= '9') && !strchr("._-", s[i]))
-            return 0;
-    return 1;
-}
-
 static basira_code bad_id(basira_error *err)
 {
     return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
@@ -64,7 +52,7 @@ static basira_code create_tx(PGconn *c, void *ctx, basira_error *err)
 basira_code basira_hub_release_create(basira_hub *hub, const basira_hub_release_new *r,
                                       basira_error *err)
 {
-    if (!r || !id_ok(r->id))
+    if (!r || !hub_name_ok(r->id))
         return bad_id(err);
     if (!r->model || !r->model_len || !r->model_name || !r->model_version || !r->by)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
@@ -139,7 +127,7 @@ static basira_code approve_tx(PGconn *c, void *ctx, basira_error *err)
 basira_code basira_hub_release_approve(basira_hub *hub, const char *id, const char *username,
                                        const char *password, basira_error *err)
 {
-    if (!id_ok(id))
+    if (!hub_name_ok(id))
         return bad_id(err);
     basira_hub_role role;
     basira_code rc = basira_hub_authenticate(hub, username, password, &role, err);
@@ -223,7 +211,7 @@ static basira_code sign_tx(PGconn *c, void *ctx, basira_error *err)
 basira_code basira_hub_release_sign(basira_hub *hub, const char *id, const char *sk_hex,
                                     const char *by, basira_error *err)
 {
-    if (!id_ok(id))
+    if (!hub_name_ok(id))
         return bad_id(err);
     sign_ctx x = {id, sk_hex, by ? by : "hub"};
     return hub_tx(hub, sign_tx, &x, err);
@@ -309,7 +297,7 @@ static basira_code stage_tx(PGconn *c, void *ctx, basira_error *err)
 basira_code basira_hub_release_stage(basira_hub *hub, const char *id, const char *clinic,
                                      const char *by, basira_error *err)
 {
-    if (!id_ok(id))
+    if (!hub_name_ok(id))
         return bad_id(err);
     stage_ctx x = {id, clinic ? clinic : "", by ? by : "hub", 0};
     return hub_tx(hub, stage_tx, &x, err);
