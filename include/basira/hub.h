@@ -65,6 +65,8 @@ typedef enum basira_hub_role {
     BASIRA_HUB_DERMATOLOGIST = 0,
     BASIRA_HUB_ADMIN,
     BASIRA_HUB_AUDITOR,
+    BASIRA_HUB_DATA_STEWARD, /* approves model releases (change control) */
+    BASIRA_HUB_MEDICAL_LEAD, /* approves model releases (change control) */
 } basira_hub_role;
 
 basira_code basira_hub_role_parse(const char *name, basira_hub_role *out, basira_error *err);

@@ -87,6 +87,26 @@ basira_code basira_sync_enrol(basira_store *st, const basira_sync_options *o, co
 basira_code basira_sync_round(basira_store *st, const basira_sync_options *o,
                               basira_sync_report *rep, basira_error *err);
 
+/*
+ * The model release step (basira/release.h): the node tells the hub which
+ * release it runs (a signed POST /sync/v1/release); when the hub has staged
+ * another one for it, the node verifies it against the hub's release public key
+ * (release_pk_hex) and installs it under models_dir, or refuses it and keeps
+ * the model it runs. Either way it reports the outcome to the hub and writes it
+ * to its audit trail (release_install / release_refused).
+ * BASIRA_OK when nothing was offered or the offer was installed; a refusal is
+ * the verification's error (BASIRA_E_AUTH for a bad signature...).
+ */
+typedef struct basira_sync_release_report {
+    int offered, installed, refused;
+    char release_id[65];
+    char sha256[65]; /* what runs now ("" when nothing is installed) */
+} basira_sync_release_report;
+
+basira_code basira_sync_release(basira_store *st, const basira_sync_options *o,
+                                const char *models_dir, const char *release_pk_hex,
+                                basira_sync_release_report *rep, basira_error *err);
+
 /* The background sync of `basira serve --hub`. */
 typedef struct basira_sync_worker basira_sync_worker;
 

@@ -25,6 +25,7 @@
 #include "hub_cli.h"
 #include "basira/json.h"
 #include "cli.h"
+#include "hub_oversight.h"
 #include "core/i18n.h"
 
 static void usage(FILE *f)
@@ -53,6 +54,7 @@ static void usage(FILE *f)
                  "(default 900; 0: never)\n"
                  "`enrol` prints a one-time token as its last line: give it to the node's "
                  "`basira sync --enrol TOKEN`.\n"));
+    basira_hub_oversight_usage(f);
 }
 
 typedef struct hub_args {
@@ -227,6 +229,8 @@ static int serve(basira_hub *hub, const hub_args *a)
 static int run(int argc, char **argv)
 {
     const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
+    if (basira_hub_oversight_is(sub))
+        return basira_hub_oversight_main(argc - 1, argv + 1);
     int is_user = sub && !strcmp(sub, "user");
     if (is_user && (argc < 3 || strcmp(argv[2], "add"))) {
         fprintf(stderr, _("basira hub: expected `user add`\n"));

@@ -3,6 +3,7 @@
  *
  *   basira sync --data DIR --key-file K --hub URL --enrol TOKEN   (once)
  *   basira sync --data DIR --key-file K --hub URL --once          (one round)
+ *   ... --once --models DIR --release-key HEX    (and the model release step)
  *
  * `--once` exits 0 only when everything pending was acknowledged by the hub;
  * its report is one JSON line on standard output.
@@ -42,6 +43,9 @@ static void usage(FILE *f)
                  "  --resend           with --once: send everything again from the start (after "
                  "the hub was restored from a backup; it skips what it has)\n"
                  "  -h, --help         show this help\n"));
+    fprintf(f, _("  --models DIR       with --once: the node's folder of model releases; install "
+                 "the release the hub staged for this node when it verifies\n"
+                 "  --release-key HEX  the hub's release public key (64 hex digits)\n"));
 }
 
 static int run(int argc, char **argv)
@@ -57,11 +61,13 @@ static int run(int argc, char **argv)
         {"resend", no_argument, NULL, 'r'},
         {"originals", required_argument, NULL, 'O'},
         {"chunk-kib", required_argument, NULL, 'z'},
+        {"models", required_argument, NULL, 'M'},
+        {"release-key", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     basira_cli_store_args sa = {"./basira-data", NULL};
-    const char *token = NULL;
+    const char *token = NULL, *models = NULL, *release_key = NULL;
     int once = 0, resend = 0;
     long kbps = 0, side = 1024, chunk_kib = 64;
     basira_sync_options so;
@@ -103,6 +109,12 @@ static int run(int argc, char **argv)
             if (basira_cli_parse_long("--chunk-kib", optarg, 4, 1024, &chunk_kib))
                 return BASIRA_EXIT_USAGE;
             break;
+        case 'M':
+            models = optarg;
+            break;
+        case 'P':
+            release_key = optarg;
+            break;
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
@@ -114,6 +126,11 @@ static int run(int argc, char **argv)
         return BASIRA_EXIT_USAGE;
     if (!so.hub_url || (!token == !once)) {
         fprintf(stderr, _("basira sync: give --hub URL and one of --enrol TOKEN or --once\n"));
+        return BASIRA_EXIT_USAGE;
+    }
+    if (!models != !release_key || (models && !once)) {
+        fprintf(stderr, _("basira sync: --models DIR and --release-key HEX go together, with "
+                          "--once\n"));
         return BASIRA_EXIT_USAGE;
     }
     so.max_kbps = kbps;
@@ -157,6 +174,15 @@ static int run(int argc, char **argv)
         json_object_set_new(j, "link_kbps", json_integer(rep.link_kbps));
         basira_json_print_line(stdout, j);
         json_decref(j);
+        if (!rc && models) {
+            basira_sync_release_report rr;
+            rc = basira_sync_release(st, &so, models, release_key, &rr, &err);
+            j = json_pack("{s:s, s:b, s:b, s:b, s:s, s:s}", "event", "release", "offered",
+                          rr.offered, "installed", rr.installed, "refused", rr.refused,
+                          "release_id", rr.release_id, "running", rr.sha256);
+            basira_json_print_line(stdout, j);
+            json_decref(j);
+        }
         if (rc) {
             basira_cli_report("sync", &err);
             status = BASIRA_EXIT_FAILED;

@@ -102,6 +102,29 @@ static const char *const migrations[] = {
     "CREATE INDEX hub_replies_case ON hub_replies(node_id, case_id, id);"
     "CREATE INDEX hub_images_case ON hub_images(node_id, case_id, image_id);"
     "CREATE INDEX hub_cases_patient ON hub_cases(node_id, patient_ref, created_at);",
+    /*
+     * 4 (issue 14, oversight): the hub's own oversight audit trail (drift
+     * alerts, release approvals), model releases and their staging per clinic,
+     * and what each node reports of installing them.
+     */
+    "CREATE TABLE hub_oversight_audit(id bigserial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT"
+    " now(), actor text NOT NULL, action text NOT NULL, clinic text, detail jsonb);"
+    "CREATE TABLE hub_releases(id text PRIMARY KEY, model_name text NOT NULL,"
+    " model_version text NOT NULL, sha256 text NOT NULL, bytes bigint NOT NULL,"
+    " model bytea NOT NULL, certify_sha256 text, created_by text NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT now(), manifest text, signature text,"
+    " signed_at timestamptz);"
+    "ALTER TABLE hub_releases ALTER COLUMN model SET STORAGE EXTERNAL;"
+    "CREATE TABLE hub_release_approvals(release_id text NOT NULL REFERENCES hub_releases(id),"
+    " role text NOT NULL CHECK(role IN ('data_steward','medical_lead')), username text NOT NULL,"
+    " approved_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY(release_id, role));"
+    "CREATE TABLE hub_release_stages(id bigserial PRIMARY KEY, release_id text NOT NULL"
+    " REFERENCES hub_releases(id), node_id bigint NOT NULL REFERENCES hub_nodes(id),"
+    " action text NOT NULL CHECK(action IN ('stage','rollback')), by_user text NOT NULL,"
+    " at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE hub_release_reports(id bigserial PRIMARY KEY, node_id bigint NOT NULL"
+    " REFERENCES hub_nodes(id), release_id text, sha256 text, outcome text NOT NULL,"
+    " detail text, at timestamptz NOT NULL DEFAULT now());",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -336,26 +359,28 @@ void basira_hub_free(basira_hub *hub)
 
 /* ---- accounts ---- */
 
-static const char *const hub_roles[] = {"dermatologist", "admin", "auditor"};
+static const char *const hub_roles[] = {"dermatologist", "admin", "auditor", "data_steward",
+                                        "medical_lead"};
 
 const char *basira_hub_role_name(basira_hub_role r)
 {
-    return (int)r >= 0 && r <= BASIRA_HUB_AUDITOR ? hub_roles[r] : "unknown";
+    return (int)r >= 0 && r <= BASIRA_HUB_MEDICAL_LEAD ? hub_roles[r] : "unknown";
 }
 
 basira_code basira_hub_role_parse(const char *name, basira_hub_role *out, basira_error *err)
 {
-    for (int i = 0; name && i <= BASIRA_HUB_AUDITOR; i++)
+    for (int i = 0; name && i <= BASIRA_HUB_MEDICAL_LEAD; i++)
         if (!strcmp(name, hub_roles[i])) {
             *out = (basira_hub_role)i;
             return BASIRA_OK;
         }
     return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                             N_("unknown hub role '%s' (expected dermatologist, admin or auditor)"),
+                             N_("unknown hub role '%s' (expected dermatologist, admin, auditor, "
+                                "data_steward or medical_lead)"),
                              name ? name : "");
 }
 
-static int name_ok(const char *s)
+int hub_name_ok(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     if (n < 1 || n > 64)
@@ -377,7 +402,7 @@ static void pwhash_cost(const basira_hub *hub, unsigned long long *ops, size_t *
 basira_code basira_hub_user_add(basira_hub *hub, const char *username, basira_hub_role role,
                                 const char *password, basira_error *err)
 {
-    if (!name_ok(username))
+    if (!hub_name_ok(username))
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("usernames are 1 to 64 letters, digits, '.', '_' or '-'"));
     if (!password || strlen(password) < 8)
@@ -428,7 +453,7 @@ static void token_hash(const char *token, char out[65])
 basira_code basira_hub_enrol(basira_hub *hub, const char *node_name, char token[65],
                              basira_error *err)
 {
-    if (!name_ok(node_name))
+    if (!hub_name_ok(node_name))
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
                                  N_("node names are 1 to 64 letters, digits, '.', '_' or '-'"));
     unsigned char raw[32];

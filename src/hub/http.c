@@ -30,6 +30,7 @@
 #include "basira/i18n.h"
 #include "basira/paths.h"
 #include "basira/session.h"
+#include "basira/hub_oversight.h"
 #include "core/i18n.h"
 #include "hub_internal.h"
 #include "http_indicators.h"
@@ -452,6 +453,8 @@ static enum MHD_Result route(basira_hub_server *s, struct MHD_Connection *c, req
         return h_chunk(s, c, rq);
     if (post && !strcmp(url, "/sync/v1/original"))
         return h_signed(s, c, rq, basira_hub_original);
+    if (post && !strcmp(url, "/sync/v1/release"))
+        return h_signed(s, c, rq, basira_hub_release_offer);
     if (!strncmp(url, "/api/v1/", 8))
         return h_api(s, c, rq, method, url + 8);
     if (!strcmp(method, "GET") && (!strcmp(url, "/") || !strncmp(url, "/app/", 5)))

@@ -19,6 +19,9 @@ struct basira_hub {
     int n_idle;
 };
 
+/* 1 when s is 1..64 of [A-Za-z0-9._-] (user, node and release names). */
+int hub_name_ok(const char *s);
+
 /* A connection from the pool (or a new one). BASIRA_E_STORE when the database cannot be reached. */
 basira_code hub_conn_get(basira_hub *hub, PGconn **out, basira_error *err);
 /* Back to the pool when healthy and idle; closed otherwise. */

@@ -28,8 +28,8 @@ void basira_sync_options_init(basira_sync_options *o)
     o->good_link_kbps = 2000;
 }
 
-static basira_code load_identity(basira_store *st, char node[65],
-                                 unsigned char sk[crypto_sign_SECRETKEYBYTES], basira_error *err)
+basira_code sync_load_identity(basira_store *st, char node[65],
+                               unsigned char sk[crypto_sign_SECRETKEYBYTES], basira_error *err)
 {
     char hex[2 * crypto_sign_SECRETKEYBYTES + 8];
     size_t n = 0;
@@ -347,7 +347,7 @@ basira_code basira_sync_round(basira_store *st, const basira_sync_options *o,
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("no hub URL given (--hub URL)"));
     char node[65];
     unsigned char sk[crypto_sign_SECRETKEYBYTES];
-    basira_code rc = load_identity(st, node, sk, err);
+    basira_code rc = sync_load_identity(st, node, sk, err);
     if (rc)
         return rc;
     rc = push_all(st, o, node, sk, 1, rep, err);

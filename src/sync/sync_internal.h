@@ -44,4 +44,8 @@ basira_code sync_down_apply(basira_store *st, const basira_sync_options *o, cons
                             const json_t *items, int64_t *last, basira_sync_report *rep,
                             basira_error *err);
 
+/* The node's name and Ed25519 secret key (64 bytes) from the store. */
+basira_code sync_load_identity(basira_store *st, char node[65], unsigned char sk[64],
+                               basira_error *err);
+
 #endif

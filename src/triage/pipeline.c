@@ -9,10 +9,12 @@
  * and serialises the forward passes (see classifier.c: a forward pass of the small
  * model takes milliseconds, so the queue stays short).
  */
+#include "basira/drift.h"
 #include "basira/json.h"
 #include "basira/model.h"
 #include "basira/paths.h"
 #include "basira/quality.h"
+#include "basira/release.h"
 #include "basira/triage.h"
 #include "basira/i18n.h"
 #include "core/i18n.h"
@@ -21,6 +23,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define BUNDLED_MODEL "models/basira-derm.safetensors"
 #define N_CANDIDATES 3
@@ -46,6 +49,15 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
                                         "file with --model FILE"),
                                      BUNDLED_MODEL);
         model_path = bundled;
+    }
+    /* A node's folder of releases (basira/release.h): the current one, if it still verifies. */
+    char released[4096];
+    struct stat sb;
+    if (stat(model_path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        basira_code rc = basira_release_current(model_path, released, sizeof released, NULL, err);
+        if (rc)
+            return rc;
+        model_path = released;
     }
     basira_pipeline *p = calloc(1, sizeof *p);
     if (!p)
@@ -284,6 +296,16 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
         return NULL;
     }
     if (put(r, "skin_tone", tone_json)) {
+        json_decref(r);
+        return NULL;
+    }
+    /* Mean colour and brightness: what the hub's drift monitor compares across clinics. */
+    basira_drift_case st;
+    basira_drift_image_stats(basira_image_pixels(img), basira_image_width(img),
+                             basira_image_height(img), &st);
+    if (put(r, "image_stats",
+            json_pack("{s:[f, f, f], s:f}", "mean_rgb", st.mean_rgb[0], st.mean_rgb[1],
+                      st.mean_rgb[2], "brightness", st.brightness))) {
         json_decref(r);
         return NULL;
     }
