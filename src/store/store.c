@@ -104,6 +104,12 @@ static const char *const migrations[] = {
     "CREATE INDEX cases_patient ON cases(patient_ref, created_at);",
     /* 6: consent for remote review, the outbox to the regional hub, its replies (outbox.c). */
     store_migration_sync,
+    /*
+     * 9 (issue 11; 7 and 8 come from other branches): the kind of each photo, as the
+     * pipeline treated it ("dermoscopic" | "clinical") and as the user declared it.
+     */
+    "ALTER TABLE images ADD COLUMN modality TEXT;"
+    "ALTER TABLE images ADD COLUMN modality_declared TEXT;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -881,7 +881,7 @@ int main(void)
     cfg.max_image_bytes = 1 << 20;
     cfg.openapi_path = api;
     cfg.access_log = log;
-    basira_analyzer an = {fake_analyze, NULL, NULL};
+    basira_analyzer an = {fake_analyze, NULL, NULL, NULL};
     if (basira_server_new(store, &an, &cfg, &server, &err) || basira_server_start(server, &err)) {
         fprintf(stderr, "server: %s\n", err.message);
         return 1;
