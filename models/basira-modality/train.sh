@@ -14,8 +14,8 @@ python3 models/basira-modality/make_csv.py $D "$W/fitz-dedup.csv" "$W/modality.c
 # 3. Train: balanced sampler, the "modality" augmentation (wide crops, colour, blur, noise).
 nice -n 19 "$B" train --images $D --csv "$W/modality.csv" --image-col image --label-col kind \
   --group-col group --classes models/modality-classes.json \
-  --arch resnet --width 8 --depth 1 --input-size 48 --dropout 0.1 --colour-constancy none \
-  --epochs ${EPOCHS:-8} --batch 64 --lr 0.004 --optimizer adamw --weight-decay 0.02 \
+  --arch resnet --width 8 --depth 1 --input-size 32 --dropout 0.1 --colour-constancy none \
+  --epochs ${EPOCHS:-5} --batch 64 --lr 0.004 --optimizer adamw --weight-decay 0.02 \
   --schedule onecycle --warmup-epochs 1 --label-smoothing 0.05 --class-weights none \
   --sampler balanced --augment modality --select-metric balanced_accuracy \
   --split 0.70,0.15,0.15 --seed 1 --threads 2 --name basira-modality --model-version 1.0.0 \

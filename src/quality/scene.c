@@ -33,8 +33,8 @@
 #define SKIN_MIN 0.02          /* at least this share of the field of view has skin colours */
 #define FLAT_MAX 0.70          /* at most this share of the picture is perfectly flat */
 #define FIELD_MIN 0.10         /* at least this share of the picture is not black border */
-#define CONTRAST_MIN 6.0       /* with less skin colour: a lesion (Delta E) must stand out */
-#define FLAT_LOW_SKIN_MAX 0.15 /* ... and the picture must not be flat */
+#define CONTRAST_MIN 8.0       /* with less skin colour: a lesion (Delta E) must stand out */
+#define FLAT_LOW_SKIN_MAX 0.30 /* ... and the picture must not be flat */
 
 static int skin_colour(float L, float a, float b)
 {

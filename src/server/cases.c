@@ -199,6 +199,12 @@ static json_t *guidance(const request *rq, const json_t *result)
     json_t *g = json_array();
     size_t i;
     json_t *chk;
+    /* A photo that shows no skin: the refusal says what to photograph instead. */
+    const json_t *e = json_object_get(result, "error");
+    const char *ecode = json_string_value(json_object_get(e, "code"));
+    const char *em = json_string_value(json_object_get(e, "message"));
+    if (ecode && !strcmp(ecode, "not_skin") && em)
+        json_array_append_new(g, json_string(em));
     json_array_foreach(json_object_get(json_object_get(result, "quality"), "checks"), i, chk)
     {
         const char *m = json_string_value(json_object_get(chk, "message"));

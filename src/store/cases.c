@@ -297,9 +297,9 @@ basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, b
         return rc;
     if ((rc = store_prepare(st,
                             "SELECT i.id, i.kind, i.created_at, i.created_by, i.result, "
-                            "p.image_id IS NOT NULL, i.modality, i.modality_declared FROM images i "
-                            "LEFT JOIN photos p ON p.image_id = i.id WHERE i.case_id = ? "
-                            "ORDER BY i.id",
+                            "p.image_id IS NOT NULL, m.kind, m.declared FROM images i "
+                            "LEFT JOIN photos p ON p.image_id = i.id LEFT JOIN image_modality m "
+                            "ON m.image_id = i.id WHERE i.case_id = ? ORDER BY i.id",
                             &s, err))) {
         json_decref(j);
         return rc;
@@ -517,8 +517,8 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
     if ((rc = store_begin(st, err)) || (rc = case_exists_locked(st, case_id, err)))
         goto out;
     if ((rc = store_prepare(st,
-                            "INSERT INTO images(case_id, kind, created_at, created_by, result, "
-                            "modality, modality_declared) VALUES(?,?,?,?,?,?,?)",
+                            "INSERT INTO images(case_id, kind, created_at, created_by, result) "
+                            "VALUES(?,?,?,?,?)",
                             &s, err)))
         goto out;
     store_bound(st, sqlite3_bind_int64(s, 1, case_id));
@@ -528,12 +528,6 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
     store_bound(
         st, sqlite3_bind_text(s, 4, who && who->username ? who->username : "?", -1, SQLITE_STATIC));
     store_bound(st, sqlite3_bind_text(s, 5, text, -1, SQLITE_STATIC));
-    /* The photo's kind, as the pipeline treated it and as declared (NULL when not said). */
-    const json_t *mod = json_object_get(rec->result, "modality");
-    store_bound(st, sqlite3_bind_text(s, 6, json_string_value(json_object_get(mod, "kind")), -1,
-                                      SQLITE_TRANSIENT));
-    store_bound(st, sqlite3_bind_text(s, 7, json_string_value(json_object_get(mod, "declared")), -1,
-                                      SQLITE_TRANSIENT));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "storing an image", err);
     sqlite3_finalize(s);
@@ -541,6 +535,26 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
     if (rc)
         goto out;
     *image_id = sqlite3_last_insert_rowid(st->db);
+    /* The photo's kind, as the pipeline treated it and as declared (issue 11). */
+    const json_t *mod = json_object_get(rec->result, "modality");
+    if (json_is_object(mod)) {
+        if ((rc = store_prepare(st,
+                                "INSERT INTO image_modality(image_id, kind, declared) "
+                                "VALUES(?,?,?)",
+                                &s, err)))
+            goto out;
+        store_bound(st, sqlite3_bind_int64(s, 1, *image_id));
+        store_bound(st, sqlite3_bind_text(s, 2, json_string_value(json_object_get(mod, "kind")), -1,
+                                          SQLITE_TRANSIENT));
+        store_bound(st, sqlite3_bind_text(s, 3, json_string_value(json_object_get(mod, "declared")),
+                                          -1, SQLITE_TRANSIENT));
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = store_sql_error(st, "storing the photo kind", err);
+        sqlite3_finalize(s);
+        s = NULL;
+        if (rc)
+            goto out;
+    }
     if (accepted) {
         if ((rc = store_prepare(st,
                                 "INSERT INTO photos(image_id, mime, created_at, data) "

@@ -108,8 +108,8 @@ static const char *const migrations[] = {
      * 9 (issue 11; 7 and 8 come from other branches): the kind of each photo, as the
      * pipeline treated it ("dermoscopic" | "clinical") and as the user declared it.
      */
-    "ALTER TABLE images ADD COLUMN modality TEXT;"
-    "ALTER TABLE images ADD COLUMN modality_declared TEXT;",
+    "CREATE TABLE image_modality(image_id INTEGER PRIMARY KEY REFERENCES images(id)"
+    " ON DELETE CASCADE, kind TEXT, declared TEXT);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
