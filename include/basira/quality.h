@@ -110,6 +110,8 @@ typedef struct basira_scene {
     double flat_fraction;   /* share of the picture in perfectly flat areas (pages, screens) */
     double field_fraction;  /* share of the picture inside the field of view */
     double lesion_contrast; /* Delta E of the most distinct region against the rest */
+    double colour_fraction; /* share of the field of view with any colour (chroma >= 6) */
+    double bright_fraction; /* share of the field of view as light as paper (L* > 85) */
 } basira_scene;
 
 basira_code basira_scene_assess(const basira_image *img, basira_scene *out, basira_error *err);

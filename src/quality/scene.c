@@ -30,11 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SKIN_MIN 0.02          /* at least this share of the field of view has skin colours */
-#define FLAT_MAX 0.70          /* at most this share of the picture is perfectly flat */
-#define FIELD_MIN 0.10         /* at least this share of the picture is not black border */
-#define CONTRAST_MIN 8.0       /* with less skin colour: a lesion (Delta E) must stand out */
-#define FLAT_LOW_SKIN_MAX 0.30 /* ... and the picture must not be flat */
+#define SKIN_MIN 0.02           /* at least this share of the field of view has skin colours */
+#define FLAT_MAX 0.70           /* at most this share of the picture is perfectly flat */
+#define FIELD_MIN 0.10          /* at least this share of the picture is not black border */
+#define CONTRAST_MIN 8.0        /* with less skin colour: a lesion (Delta E) must stand out */
+#define FLAT_LOW_SKIN_MAX 0.30  /* ... and the picture must not be flat */
+#define BRIGHT_LOW_SKIN_MAX 0.5 /* ... nor mostly paper-white (L* > 85) */
 
 static int skin_colour(float L, float a, float b)
 {
@@ -56,7 +57,8 @@ static int scene_verdict(const basira_scene *s)
         return 1;
     /* Hardly any skin colour: a photo of skin under an odd light still shows a lesion
      * that stands out; a plain wall or a rendered page does not, or is flat. */
-    return s->lesion_contrast >= CONTRAST_MIN && s->flat_fraction <= FLAT_LOW_SKIN_MAX;
+    return s->lesion_contrast >= CONTRAST_MIN && s->flat_fraction <= FLAT_LOW_SKIN_MAX &&
+           s->bright_fraction <= BRIGHT_LOW_SKIN_MAX;
 }
 
 void basira_scene_from_work(const basira_image *img, const basira_qa_work *w, basira_scene *out)
@@ -65,13 +67,15 @@ void basira_scene_from_work(const basira_image *img, const basira_qa_work *w, ba
     basira_qa_features f;
     basira_qa_features_compute(img, w, &f);
     out->lesion_contrast = f.lesion_contrast;
-    long valid = 0, skin = 0, flat = 0;
+    long valid = 0, skin = 0, flat = 0, colour = 0, bright = 0;
     for (int y = 0; y < w->h; y++)
         for (int x = 0; x < w->w; x++) {
             int i = y * w->w + x;
             if (w->valid[i]) {
                 valid++;
                 skin += skin_colour(w->L[i], w->A[i], w->B[i]);
+                colour += hypotf(w->A[i], w->B[i]) >= 6.0f;
+                bright += w->L[i] > 85.0f;
             }
             if (x == 0 || y == 0 || x == w->w - 1 || y == w->h - 1)
                 continue;
@@ -92,6 +96,8 @@ void basira_scene_from_work(const basira_image *img, const basira_qa_work *w, ba
     int inner = (w->w - 2) * (w->h - 2);
     out->field_fraction = w->n ? (double)valid / w->n : 0;
     out->skin_fraction = valid ? (double)skin / valid : 0;
+    out->colour_fraction = valid ? (double)colour / valid : 0;
+    out->bright_fraction = valid ? (double)bright / valid : 0;
     out->flat_fraction = inner > 0 ? (double)flat / inner : 0;
     out->shows_skin = scene_verdict(out);
 }
@@ -113,7 +119,8 @@ json_t *basira_scene_json(const basira_scene *s)
 {
     if (!s)
         return NULL;
-    return json_pack("{s:b, s:f, s:f, s:f, s:f}", "shows_skin", s->shows_skin, "skin_fraction",
-                     s->skin_fraction, "flat_fraction", s->flat_fraction, "field_fraction",
-                     s->field_fraction, "lesion_contrast", s->lesion_contrast);
+    return json_pack("{s:b, s:f, s:f, s:f, s:f, s:f}", "shows_skin", s->shows_skin, "skin_fraction",
+                     s->skin_fraction, "colour_fraction", s->colour_fraction, "flat_fraction",
+                     s->flat_fraction, "field_fraction", s->field_fraction, "lesion_contrast",
+                     s->lesion_contrast);
 }

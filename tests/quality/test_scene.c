@@ -161,6 +161,29 @@ static basira_image *render_skin(double r, double g, double b)
     return img;
 }
 
+/* A picture photographed by a phone: warm light, uneven lighting and sensor noise. */
+static basira_image *photographed(basira_image *img)
+{
+    int w = basira_image_width(img), h = basira_image_height(img);
+    const uint8_t *src = basira_image_pixels(img);
+    uint8_t *px = malloc(3 * (size_t)w * h);
+    uint32_t st = 3;
+    const double tint[3] = {1.0, 0.96, 0.88};
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < 3; k++) {
+                size_t i = 3 * ((size_t)y * w + x) + k;
+                double v = src[i] * tint[k] * (0.8 + 0.2 * y / h) + noise(&st, 8);
+                px[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+    basira_image *out = NULL;
+    basira_error e;
+    CHECK(basira_image_from_rgb(px, w, h, &out, &e) == BASIRA_OK);
+    free(px);
+    basira_image_free(img);
+    return out;
+}
+
 /* The same picture after a JPEG round trip at quality q. */
 static basira_image *jpeg_round_trip(const basira_image *img, int q)
 {
@@ -181,9 +204,9 @@ static int shows_skin(const basira_image *img, const char *what)
     basira_scene s;
     basira_error e;
     CHECK(basira_scene_assess(img, &s, &e) == BASIRA_OK);
-    printf("  %-28s skin %.3f flat %.3f field %.3f contrast %.1f -> %s\n", what, s.skin_fraction,
-           s.flat_fraction, s.field_fraction, s.lesion_contrast,
-           s.shows_skin ? "shows skin" : "refused");
+    printf("  %-28s skin %.3f flat %.3f field %.3f contrast %.1f colour %.3f bright %.3f -> %s\n",
+           what, s.skin_fraction, s.flat_fraction, s.field_fraction, s.lesion_contrast,
+           s.colour_fraction, s.bright_fraction, s.shows_skin ? "shows skin" : "refused");
     /* The same verdict from the combined assessment the pipeline uses. */
     basira_quality_report q;
     basira_scene s2;
@@ -199,6 +222,7 @@ static void test_rendered_refused(void)
         basira_image *img;
     } neg[] = {
         {"document", render_document()},
+        {"photographed screenshot", photographed(render_screenshot())},
         {"screenshot", render_screenshot()},
         {"white wall", render_wall(235, 235, 230, 4)},
         {"grey wall", render_wall(150, 152, 155, 5)},
@@ -262,9 +286,11 @@ static void count_folder(const char *dir, int step, const char *label)
             n++;
             refused += !s.shows_skin;
             if (!s.shows_skin || s.skin_fraction < 0.02) {
-                printf("    %s: %s (skin %.3f flat %.3f field %.3f contrast %.1f)\n",
+                printf("    %s: %s (skin %.3f flat %.3f field %.3f contrast %.1f colour %.3f "
+                       "bright %.3f)\n",
                        s.shows_skin ? "little skin colour" : "refused", de->d_name, s.skin_fraction,
-                       s.flat_fraction, s.field_fraction, s.lesion_contrast);
+                       s.flat_fraction, s.field_fraction, s.lesion_contrast, s.colour_fraction,
+                       s.bright_fraction);
             }
             min_skin = s.skin_fraction < min_skin ? s.skin_fraction : min_skin;
             max_flat = s.flat_fraction > max_flat ? s.flat_fraction : max_flat;
