@@ -59,7 +59,9 @@ basira_code triage_route(basira_classifier *detector, const basira_image *img,
         for (int i = 0; i < info->num_classes; i++)
             if (!strcmp(info->classes[i].code, "clinical"))
                 m->p_clinical = probs[i];
-        m->detected = m->p_clinical >= 0.5 ? BASIRA_PHOTO_CLINICAL : BASIRA_PHOTO_DERMOSCOPIC;
+        /* The detector's shipped threshold (chosen on validation, as `basira classify`). */
+        m->detected = m->p_clinical >= info->threshold_high ? BASIRA_PHOTO_CLINICAL
+                                                            : BASIRA_PHOTO_DERMOSCOPIC;
     }
     m->disagreement = m->declared != BASIRA_PHOTO_UNKNOWN && m->detected != BASIRA_PHOTO_UNKNOWN &&
                       m->declared != m->detected;

@@ -67,7 +67,7 @@ int main(int argc, char **argv)
         float probs[BASIRA_MODEL_MAX_CLASSES];
         if (basira_classifier_predict(det, img, probs, &e) == BASIRA_OK) {
             n[clinical]++;
-            right[clinical] += (probs[ci] >= 0.5f) == clinical;
+            right[clinical] += (probs[ci] >= info->threshold_high) == clinical;
         }
         basira_scene sc;
         if (!basira_scene_assess(img, &sc, &e) && !sc.shows_skin)
