@@ -20,4 +20,7 @@ nice -n 19 "$B" train --images $D --csv "$W/modality.csv" --image-col image --la
   --sampler balanced --augment modality --select-metric balanced_accuracy \
   --split 0.70,0.15,0.15 --seed 1 --threads 2 --name basira-modality --model-version 1.0.0 \
   --out "$W"
-cp "$W/best.safetensors" models/basira-modality.safetensors
+# 4. Temperature and the shipped threshold on the validation part only (the two recalls closest).
+"$B" calibrate --model "$W/best.safetensors" --images $D --csv "$W/val.csv" --label-col kind \
+  --image-col image --high-specificity 0.96 --target-sensitivity 0.95 \
+  --out models/basira-modality.safetensors --json models/basira-modality/calibration-val.json
