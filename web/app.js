@@ -536,6 +536,8 @@
     const type = /^image\/(jpeg|png|heic|heif|webp)$/.test(f.type) ? f.type : 'image/jpeg';
     const kindEl = document.querySelector('input[name="photo-kind"]:checked');
     const kind = kindEl ? kindEl.value : '';
+    // The declared kind wins over the node's detector only when the user confirms it.
+    const confirmed = !!(kind && $('photo-kind-confirm') && $('photo-kind-confirm').checked);
     const key = newKey();
     if (state.caseId === 'offline') {
       await B.queueAdd({ key, caseKey: state.offlineCase.key, caseBody: state.offlineCase.body, photo: f, type, kind });
@@ -545,7 +547,8 @@
       return;
     }
     try {
-      const r = await api('POST', `/cases/${state.caseId}/images${kind ? '?photo_kind=' + kind : ''}`, f, type,
+      const q = kind ? `?modality=${kind}${confirmed ? '&modality_confirmed=true' : ''}` : '';
+      const r = await api('POST', `/cases/${state.caseId}/images${q}`, f, type,
         { 'Idempotency-Key': key });
       if (r.body && r.body.status === 'ok') {
         location.hash = `#/case/${state.caseId}`;
@@ -809,6 +812,13 @@
     if (v.data_set) line(t('explain_validated', { data: v.data_set,
       kinds: (v.photo_kinds || []).map((k) => t('kind_' + k)).join(', '),
       tones: (v.skin_tones || []).map((k) => t('tone_' + k)).join(', ') }));
+    // Which kind of photo it was treated as, and what the detector said (issue 11).
+    const mo = r.modality || {};
+    if (mo.kind) line(t('explain_modality', { kind: t('kind_' + mo.kind),
+      detected: mo.detected ? t('kind_' + mo.detected) : '?',
+      p: mo.detected && mo.probability != null
+        ? Math.round(100 * (mo.detected === mo.kind ? mo.probability : 1 - mo.probability)) : '?' }),
+    mo.disagreement ? 'raised' : '');
     const wl = $('warnings');
     wl.textContent = '';
     for (const w of v.warnings || []) {

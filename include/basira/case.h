@@ -67,6 +67,11 @@ typedef struct basira_analyzer {
     basira_code (*analyze_kind)(void *ctx, const void *data, size_t len,
                                 const basira_history *history, basira_photo_kind kind,
                                 basira_triage_result *out, basira_error *err);
+    /* Optional: the same with the declaration confirmed or not (issue 11: the declared
+     * kind wins over the detector only when confirmed). Used first when set. */
+    basira_code (*analyze_declared)(void *ctx, const void *data, size_t len,
+                                    const basira_history *history, basira_photo_kind kind,
+                                    int confirmed, basira_triage_result *out, basira_error *err);
 } basira_analyzer;
 
 typedef struct basira_case_service basira_case_service;
@@ -136,6 +141,12 @@ basira_code basira_case_add_photo_kind(basira_case_service *svc, const basira_ac
                                        int64_t case_id, const void *data, size_t len,
                                        basira_photo_kind kind, basira_photo_outcome *o,
                                        basira_error *err);
+
+/* The same, with the kind confirmed by the user (it then wins over the photo-kind detector). */
+basira_code basira_case_add_photo_declared(basira_case_service *svc, const basira_actor *who,
+                                           int64_t case_id, const void *data, size_t len,
+                                           basira_photo_kind kind, int confirmed,
+                                           basira_photo_outcome *o, basira_error *err);
 
 /* A clinician's decision (see basira_store_decision). */
 basira_code basira_case_decide(basira_case_service *svc, const basira_actor *who, int64_t case_id,

@@ -99,6 +99,31 @@ const char *basira_skin_tone_category_code(basira_skin_tone_category c);
 basira_code basira_photo_assess(const basira_image *img, basira_quality_report *quality,
                                 basira_skin_tone *tone, basira_error *err);
 
+/*
+ * Does the photo show skin at all (scene.c)? A document, a screenshot, a black screen
+ * or a blank wall does not: shows_skin = 0, and triage refuses it before any model
+ * scores it. See scene.c for the measurements and what they cannot see.
+ */
+typedef struct basira_scene {
+    int shows_skin;         /* 1 = enough skin colours, not a flat rendered picture */
+    double skin_fraction;   /* share of the field of view with skin (or lesion) colours */
+    double flat_fraction;   /* share of the picture in perfectly flat areas (pages, screens) */
+    double field_fraction;  /* share of the picture inside the field of view */
+    double lesion_contrast; /* Delta E of the most distinct region against the rest */
+    double colour_fraction; /* share of the field of view with any colour (chroma >= 6) */
+    double bright_fraction; /* share of the field of view as light as paper (L* > 85) */
+} basira_scene;
+
+basira_code basira_scene_assess(const basira_image *img, basira_scene *out, basira_error *err);
+
+/* basira_photo_assess() plus the scene, from the same resampled copy. scene may be NULL. */
+basira_code basira_photo_assess_scene(const basira_image *img, basira_quality_report *quality,
+                                      basira_skin_tone *tone, basira_scene *scene,
+                                      basira_error *err);
+
+/* {"shows_skin", "skin_fraction", "flat_fraction", "field_fraction", "lesion_contrast"}. */
+json_t *basira_scene_json(const basira_scene *s);
+
 /* {"ita": number, "category": code}. New reference. */
 json_t *basira_skin_tone_json(const basira_skin_tone *t);
 

@@ -113,9 +113,10 @@ typedef enum basira_augment_mode {
     BASIRA_AUGMENT_NONE,       /* the whole image resized, as in inference */
     BASIRA_AUGMENT_LIGHT,      /* mild crop, flips, mild colour jitter */
     BASIRA_AUGMENT_DERMOSCOPY, /* crop 0.6-1.0, flips, 90-degree rotations, colour jitter */
+    BASIRA_AUGMENT_MODALITY,   /* photo-kind detector: crop 0.3-1.0, strong colour, blur, noise */
 } basira_augment_mode;
 
-/* Parse "none" | "light" | "dermoscopy". */
+/* Parse "none" | "light" | "dermoscopy" | "modality". */
 basira_code basira_augment_parse(const char *s, basira_augment_mode *out, basira_error *err);
 
 /* One random draw of the augmentation applied to an image. */
@@ -124,6 +125,9 @@ typedef struct basira_augment_params {
     int flip_h, flip_v, rot90;               /* rot90: quarter turns clockwise, 0..3 */
     double brightness, contrast, saturation; /* multiplicative factors, 1 = unchanged */
     double hue;                              /* rotation of hue, in turns (-0.5..0.5) */
+    int blur;                                /* passes of a 3x3 binomial blur, 0..3 */
+    double noise;                            /* amplitude of uniform pixel noise, 0..32 */
+    uint64_t noise_seed;
 } basira_augment_params;
 
 /* Identity parameters for a src_w x src_h image: the whole image, no change. */

@@ -158,19 +158,39 @@ void basira_triage_localize(json_t *doc, const struct basira_translator *t, cons
 
 typedef struct basira_pipeline basira_pipeline;
 
-/* model_path NULL = the bundled model. cfg NULL = the model's thresholds. */
-basira_code basira_pipeline_new(const char *model_path, const basira_triage_config *cfg,
-                                basira_pipeline **out, basira_error *err);
-void basira_pipeline_free(basira_pipeline *p);
-
-/* {"name","version","sha256"} of the model (new reference). */
-json_t *basira_pipeline_model_json(const basira_pipeline *p);
-
 typedef enum basira_photo_kind {
     BASIRA_PHOTO_UNKNOWN = 0,
     BASIRA_PHOTO_DERMOSCOPIC, /* taken through a dermatoscope */
     BASIRA_PHOTO_CLINICAL,    /* taken without one */
 } basira_photo_kind;
+
+/* model_path NULL = the bundled model. cfg NULL = the model's thresholds. */
+basira_code basira_pipeline_new(const char *model_path, const basira_triage_config *cfg,
+                                basira_pipeline **out, basira_error *err);
+void basira_pipeline_free(basira_pipeline *p);
+
+/*
+ * Photo kinds (issue 11). A pipeline made with model_path NULL also loads the bundled
+ * photo-kind detector (models/basira-modality.safetensors) and the bundled clinical
+ * model (models/basira-clinical.safetensors) when they are installed; with a model_path
+ * only the detector. Each photo is then scored by the model for its kind: the detected
+ * kind, or the declared one when the request confirms it (kind_confirmed) or there is no
+ * detector. A kind no loaded model is validated for is scored by the main model with the
+ * warning "no_model_for_kind".
+ *   set_kind_model: the model for clinical photos (path NULL: the bundled one if installed;
+ *                   its own thresholds, not the site's). Only BASIRA_PHOTO_CLINICAL.
+ *   set_detector:   the photo-kind detector (path NULL: the bundled one if installed);
+ *                   BASIRA_E_MODEL if the file is not one. clear_detector: none.
+ */
+basira_code basira_pipeline_set_kind_model(basira_pipeline *p, basira_photo_kind kind,
+                                           const char *path, basira_error *err);
+basira_code basira_pipeline_set_detector(basira_pipeline *p, const char *path, basira_error *err);
+void basira_pipeline_clear_detector(basira_pipeline *p);
+int basira_pipeline_has_detector(const basira_pipeline *p);
+
+/* {"name","version","sha256"} of the model (new reference). */
+json_t *basira_pipeline_model_json(const basira_pipeline *p);
+
 /*
  * The intake limits photos are decoded under (default: basira_intake_options_default);
  * the clinic node passes its shared decode budget here. Set before the first run;
@@ -182,6 +202,7 @@ typedef struct basira_triage_request {
     const basira_history *history; /* NULL = nothing reported */
     int force;                     /* score even if the quality gate failed */
     basira_photo_kind photo_kind;  /* what the photographer said; UNKNOWN when not asked */
+    int kind_confirmed;            /* photo_kind wins over the detector (the user confirmed it) */
 } basira_triage_request;
 
 /*

@@ -114,6 +114,14 @@ basira_code basira_case_add_photo_kind(basira_case_service *svc, const basira_ac
                                        basira_photo_kind kind, basira_photo_outcome *o,
                                        basira_error *err)
 {
+    return basira_case_add_photo_declared(svc, who, case_id, data, len, kind, 0, o, err);
+}
+
+basira_code basira_case_add_photo_declared(basira_case_service *svc, const basira_actor *who,
+                                           int64_t case_id, const void *data, size_t len,
+                                           basira_photo_kind kind, int confirmed,
+                                           basira_photo_outcome *o, basira_error *err)
+{
     memset(o, 0, sizeof *o);
     basira_triage_result_init(&o->result);
     if (!data || len == 0)
@@ -133,7 +141,10 @@ basira_code basira_case_add_photo_kind(basira_case_service *svc, const basira_ac
                         .duration_months = ch.duration_months};
 
     basira_triage_result *r = &o->result;
-    rc = svc->analyzer.analyze_kind
+    rc = svc->analyzer.analyze_declared
+             ? svc->analyzer.analyze_declared(svc->analyzer.ctx, data, len, &h, kind, confirmed, r,
+                                              err)
+         : svc->analyzer.analyze_kind
              ? svc->analyzer.analyze_kind(svc->analyzer.ctx, data, len, &h, kind, r, err)
              : svc->analyzer.analyze(svc->analyzer.ctx, data, len, &h, r, err);
     if (rc) {

@@ -92,6 +92,17 @@ static basira_code real_analyze_kind(void *ctx, const void *data, size_t len,
     return basira_pipeline_analyze(sa->pipe, data, len, &req, NULL, out, err);
 }
 
+static basira_code real_analyze_declared(void *ctx, const void *data, size_t len,
+                                         const basira_history *history, basira_photo_kind kind,
+                                         int confirmed, basira_triage_result *out,
+                                         basira_error *err)
+{
+    serve_analysis *sa = ctx;
+    basira_triage_request req = {
+        .history = history, .force = 0, .photo_kind = kind, .kind_confirmed = confirmed};
+    return basira_pipeline_analyze(sa->pipe, data, len, &req, NULL, out, err);
+}
+
 /*
  * The access log names users, addresses and case numbers: readable by the
  * node's account only (0600), also when it already existed with wider rights.
@@ -331,7 +342,7 @@ static int run(int argc, char **argv)
     }
 
     basira_pipeline *pipe = NULL;
-    basira_analyzer an = {NULL, NULL, NULL};
+    basira_analyzer an = {NULL, NULL, NULL, NULL};
     /*
      * One memory budget for every photo decoded at once, sized to the machine
      * (image.h): eight 10000 x 10000 uploads at once used to take 2.7 GB.
@@ -353,6 +364,7 @@ static int run(int argc, char **argv)
         sa.pipe = pipe;
         an.analyze = real_analyze;
         an.analyze_kind = real_analyze_kind;
+        an.analyze_declared = real_analyze_declared;
         an.ctx = &sa;
     }
 

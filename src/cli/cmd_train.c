@@ -53,7 +53,7 @@ static void usage(FILE *f)
                  "  --sampler S           uniform or balanced (uniform)\n"
                  "  --ema X               keep an exponential moving average of the weights, "
                  "0 = off (0)\n"
-                 "  --augment A           dermoscopy, light or none (dermoscopy)\n"
+                 "  --augment A           dermoscopy, modality, light or none (dermoscopy)\n"
                  "  --select-metric M     balanced_accuracy, accuracy, auc or loss "
                  "(balanced_accuracy)\n"
                  "  --seed N (1)  --threads N (2)\n"

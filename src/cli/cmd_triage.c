@@ -32,6 +32,13 @@ static void usage(FILE *f)
                  "  -h, --help        show this help\n\n"
                  "Exit status: 0 every photo was assessed, 1 a photo was rejected or could not "
                  "be read, 2 usage error.\n"));
+    fprintf(f, _("\nPhoto kinds (each photo is scored by the model made for its kind):\n"
+                 "  --modality KIND        the photo is dermoscopic or clinical (the detector "
+                 "decides when they disagree)\n"
+                 "  --modality-confirmed   the declared kind wins over the detector\n"
+                 "  --clinical-model FILE  model for clinical photos (default: the bundled one)\n"
+                 "  --modality-model FILE  photo-kind detector (default: the bundled one; none: "
+                 "no detection)\n"));
 }
 
 /* Localised label of a category code ("low", "medium", "high"). */
@@ -88,11 +95,22 @@ static void print_human(FILE *f, const char *file, const json_t *r)
         return;
     }
     const json_t *q = json_object_get(r, "quality");
+    const json_t *e = json_object_get(r, "error");
+    const char *ecode = json_string_value(json_object_get(e, "code"));
+    if (status && !strcmp(status, "rejected") && ecode && !strcmp(ecode, "not_skin")) {
+        fprintf(f, _("  Photo refused: %s\n"), json_string_value(json_object_get(e, "message")));
+        return;
+    }
     if (status && !strcmp(status, "rejected")) {
         fprintf(f, _("  Photo rejected: take a new photo. Problems found:\n"));
         print_quality(f, q);
         return;
     }
+    const json_t *mo = json_object_get(r, "modality");
+    const char *mk = json_string_value(json_object_get(mo, "kind"));
+    if (mk)
+        fprintf(f, _("  Photo kind: %s\n"),
+                !strcmp(mk, "clinical") ? _("clinical (no dermatoscope)") : _("dermoscopic"));
     const json_t *risk = json_object_get(r, "risk");
     fprintf(f, _("  Risk: %s (index %d/100)\n"),
             category_label(json_string_value(json_object_get(risk, "category"))),
@@ -153,11 +171,17 @@ static int run_triage(int argc, char **argv)
         {"history", required_argument, NULL, 'H'},
         {"model", required_argument, NULL, 'm'},
         {"config", required_argument, NULL, 'c'},
+        {"modality", required_argument, NULL, 'K'},
+        {"modality-confirmed", no_argument, NULL, 'C'},
+        {"clinical-model", required_argument, NULL, 'L'},
+        {"modality-model", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int json = 0, force = 0, have_history = 0;
-    const char *model = NULL, *config = NULL;
+    const char *model = NULL, *config = NULL, *clinical = NULL, *detector = NULL;
+    basira_photo_kind kind = BASIRA_PHOTO_UNKNOWN;
+    int confirmed = 0;
     basira_history history;
     basira_history_init(&history);
     basira_error err;
@@ -186,6 +210,25 @@ static int run_triage(int argc, char **argv)
         case 'c':
             config = optarg;
             break;
+        case 'K':
+            if (!strcmp(optarg, "dermoscopic"))
+                kind = BASIRA_PHOTO_DERMOSCOPIC;
+            else if (!strcmp(optarg, "clinical"))
+                kind = BASIRA_PHOTO_CLINICAL;
+            else {
+                fprintf(stderr, _("basira triage: --modality must be dermoscopic or clinical\n"));
+                return BASIRA_EXIT_USAGE;
+            }
+            break;
+        case 'C':
+            confirmed = 1;
+            break;
+        case 'L':
+            clinical = optarg;
+            break;
+        case 'D':
+            detector = optarg;
+            break;
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
@@ -209,7 +252,22 @@ static int run_triage(int argc, char **argv)
         basira_cli_report(model ? model : NULL, &err);
         return BASIRA_EXIT_FAILED;
     }
-    basira_triage_request req = {.history = have_history ? &history : NULL, .force = force};
+    if (clinical && basira_pipeline_set_kind_model(p, BASIRA_PHOTO_CLINICAL, clinical, &err)) {
+        basira_cli_report(clinical, &err);
+        basira_pipeline_free(p);
+        return BASIRA_EXIT_FAILED;
+    }
+    if (detector && !strcmp(detector, "none"))
+        basira_pipeline_clear_detector(p);
+    else if (detector && basira_pipeline_set_detector(p, detector, &err)) {
+        basira_cli_report(detector, &err);
+        basira_pipeline_free(p);
+        return BASIRA_EXIT_FAILED;
+    }
+    basira_triage_request req = {.history = have_history ? &history : NULL,
+                                 .force = force,
+                                 .photo_kind = kind,
+                                 .kind_confirmed = confirmed};
     int failed = 0;
     for (int i = optind; i < argc; i++) {
         json_t *r = NULL;

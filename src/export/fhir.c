@@ -260,6 +260,16 @@ static json_t *observation(const json_t *c, const json_t *res, const char *patie
         "component", components);
     if (!o)
         return NULL;
+    /* How the photo was taken (issue 11): the Observation's method. */
+    const char *kind = ex_str(json_object_get(res, "modality"), "kind");
+    if (kind && json_object_set_new(o, "method",
+                                    concept("urn:basira:photo-kind", kind,
+                                            !strcmp(kind, "dermoscopic")
+                                                ? "Dermoscopic photograph"
+                                                : "Clinical photograph (no dermatoscope)"))) {
+        json_decref(o);
+        return NULL;
+    }
     if (media_urn)
         json_object_set_new(o, "derivedFrom", json_pack("[o]", ref(media_urn)));
     if (isfinite(index))

@@ -564,6 +564,18 @@ static void draw_letter(page *p, const json_t *c, cairo_surface_t *photo,
                  ex_str(model, "name") ? ex_str(model, "name") : "?",
                  ex_str(model, "version") ? ex_str(model, "version") : "?", sha ? sha : "?");
         field(p, MARGIN, full_w, tr(p, N_("Model:")), buf, 1);
+        /* Which kind of photo it was scored as (issue 11), and whether the user said otherwise. */
+        const json_t *mod = json_object_get(res, "modality");
+        const char *kind = ex_str(mod, "kind");
+        if (kind) {
+            snprintf(buf, sizeof buf, "%s%s",
+                     tr(p, !strcmp(kind, "dermoscopic") ? N_("dermoscopic")
+                                                        : N_("clinical (no dermatoscope)")),
+                     json_is_true(json_object_get(mod, "disagreement"))
+                         ? tr(p, N_(" (the declared kind differed)"))
+                         : "");
+            field(p, MARGIN, full_w, tr(p, N_("Photo kind:")), buf, 1);
+        }
     } else {
         para(p, tr(p, N_("No analysis result is available for this case.")), 0, MARGIN, full_w, 9.5,
              0, 2);

@@ -52,6 +52,9 @@ void basira_qa_features_compute(const basira_image *img, const basira_qa_work *w
 basira_code basira_skin_tone_from_work(const basira_qa_work *w, basira_skin_tone *out,
                                        basira_error *err);
 
+/* Whether the photo shows skin at all (scene.c). */
+void basira_scene_from_work(const basira_image *img, const basira_qa_work *w, basira_scene *out);
+
 /* p-th quantile (0..1) of v[i] in [lo, hi] over i where use[i] (use NULL = all); 0 if none. */
 double basira_qa_quantile(const float *v, const uint8_t *use, int n, float lo, float hi, double p);
 

@@ -165,6 +165,13 @@ basira_code basira_quality_assess(const basira_image *img, basira_quality_report
 basira_code basira_photo_assess(const basira_image *img, basira_quality_report *quality,
                                 basira_skin_tone *tone, basira_error *err)
 {
+    return basira_photo_assess_scene(img, quality, tone, NULL, err);
+}
+
+basira_code basira_photo_assess_scene(const basira_image *img, basira_quality_report *quality,
+                                      basira_skin_tone *tone, basira_scene *scene,
+                                      basira_error *err)
+{
     if (!img || !quality)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     memset(quality, 0, sizeof *quality);
@@ -175,6 +182,8 @@ basira_code basira_photo_assess(const basira_image *img, basira_quality_report *
     report_from_work(img, &w, quality);
     if (tone)
         rc = basira_skin_tone_from_work(&w, tone, err);
+    if (scene)
+        basira_scene_from_work(img, &w, scene);
     basira_qa_work_free(&w);
     return rc;
 }

@@ -178,11 +178,33 @@ static const char *image_type(const char *ct)
 }
 
 /* The failed quality checks' instructions, for the person holding the phone. */
+
+/* A short text field of a multipart body into out (NUL-terminated); 0 = found. */
+static int multipart_text(const char *ct, const unsigned char *body, size_t len, const char *name,
+                          char *out, size_t outsz)
+{
+    const unsigned char *v = NULL;
+    size_t vlen = 0;
+    char ptype[64];
+    basira_error e;
+    if (basira_multipart_find(ct, body, len, name, &v, &vlen, ptype, &e) || vlen >= outsz)
+        return -1;
+    memcpy(out, v, vlen);
+    out[vlen] = '\0';
+    return 0;
+}
+
 static json_t *guidance(const request *rq, const json_t *result)
 {
     json_t *g = json_array();
     size_t i;
     json_t *chk;
+    /* A photo that shows no skin: the refusal says what to photograph instead. */
+    const json_t *e = json_object_get(result, "error");
+    const char *ecode = json_string_value(json_object_get(e, "code"));
+    const char *em = json_string_value(json_object_get(e, "message"));
+    if (ecode && !strcmp(ecode, "not_skin") && em)
+        json_array_append_new(g, json_string(em));
     json_array_foreach(json_object_get(json_object_get(result, "quality"), "checks"), i, chk)
     {
         const char *m = json_string_value(json_object_get(chk, "message"));
@@ -213,18 +235,40 @@ enum MHD_Result h_image_add(basira_server *s, struct MHD_Connection *c, request 
                          N_("send the photo as image/jpeg, image/png, image/heic or image/webp, "
                             "or as the field 'image' of multipart/form-data"));
     }
-    /* How the photo was taken (?photo_kind=dermoscopic|clinical): outside what was validated? */
+    /*
+     * How the photo was taken (?modality= or ?photo_kind=dermoscopic|clinical, or the
+     * multipart field "modality"), and whether the user confirmed it over the detector
+     * (?modality_confirmed=true or the field "modality_confirmed").
+     */
     basira_photo_kind kind = BASIRA_PHOTO_UNKNOWN;
-    const char *pk = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "photo_kind");
+    char field[32] = "", confirm[16] = "";
+    const char *pk = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "modality");
+    if (!pk)
+        pk = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "photo_kind");
+    const char *cf = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "modality_confirmed");
+    if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
+        if (!pk && !multipart_text(ct, rq->body, rq->len, "modality", field, sizeof field))
+            pk = field;
+        if (!cf &&
+            !multipart_text(ct, rq->body, rq->len, "modality_confirmed", confirm, sizeof confirm))
+            cf = confirm;
+    }
     if (pk && !strcmp(pk, "dermoscopic"))
         kind = BASIRA_PHOTO_DERMOSCOPIC;
     else if (pk && !strcmp(pk, "clinical"))
         kind = BASIRA_PHOTO_CLINICAL;
     else if (pk && *pk)
         return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
-                         N_("photo_kind must be dermoscopic or clinical"));
+                         N_("modality must be dermoscopic or clinical"));
+    int confirmed = 0;
+    if (cf && (!strcmp(cf, "true") || !strcmp(cf, "1")))
+        confirmed = 1;
+    else if (cf && *cf && strcmp(cf, "false") && strcmp(cf, "0"))
+        return fail_with(c, rq, 400, BASIRA_E_INVALID_ARGUMENT,
+                         N_("modality_confirmed must be true or false"));
     basira_photo_outcome o;
-    basira_code rc = basira_case_add_photo_kind(s->cases, &a, rq->id, data, len, kind, &o, &e);
+    basira_code rc =
+        basira_case_add_photo_declared(s->cases, &a, rq->id, data, len, kind, confirmed, &o, &e);
     if (rc) {
         basira_photo_outcome_clear(&o);
         return fail(c, rq, &e);

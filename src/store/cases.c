@@ -297,8 +297,9 @@ basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, b
         return rc;
     if ((rc = store_prepare(st,
                             "SELECT i.id, i.kind, i.created_at, i.created_by, i.result, "
-                            "p.image_id IS NOT NULL FROM images i LEFT JOIN photos p ON "
-                            "p.image_id = i.id WHERE i.case_id = ? ORDER BY i.id",
+                            "p.image_id IS NOT NULL, m.kind, m.declared FROM images i "
+                            "LEFT JOIN photos p ON p.image_id = i.id LEFT JOIN image_modality m "
+                            "ON m.image_id = i.id WHERE i.case_id = ? ORDER BY i.id",
                             &s, err))) {
         json_decref(j);
         return rc;
@@ -307,10 +308,12 @@ basira_code store_case_json_locked(basira_store *st, int64_t id, json_t **out, b
     json_t *images = json_array();
     while (sqlite3_step(s) == SQLITE_ROW)
         json_array_append_new(
-            images, json_pack("{s:I, s:s, s:o, s:s, s:o, s:b}", "id",
+            images, json_pack("{s:I, s:s, s:o, s:s, s:o, s:b, s:s?, s:s?}", "id",
                               (json_int_t)sqlite3_column_int64(s, 0), "kind", store_col_text(s, 1),
                               "created_at", col_time(s, 2), "created_by", store_col_text(s, 3),
-                              "result", col_json(s, 4), "photo_stored", sqlite3_column_int(s, 5)));
+                              "result", col_json(s, 4), "photo_stored", sqlite3_column_int(s, 5),
+                              "modality", (const char *)sqlite3_column_text(s, 6),
+                              "modality_declared", (const char *)sqlite3_column_text(s, 7)));
     json_object_set_new(j, "images", images);
     sqlite3_finalize(s);
     json_t *decisions = NULL;
@@ -543,6 +546,26 @@ basira_code basira_store_image_add(basira_store *st, const basira_actor *who, in
     if (rc)
         goto out;
     *image_id = sqlite3_last_insert_rowid(st->db);
+    /* The photo's kind, as the pipeline treated it and as declared (issue 11). */
+    const json_t *mod = json_object_get(rec->result, "modality");
+    if (json_is_object(mod)) {
+        if ((rc = store_prepare(st,
+                                "INSERT INTO image_modality(image_id, kind, declared) "
+                                "VALUES(?,?,?)",
+                                &s, err)))
+            goto out;
+        store_bound(st, sqlite3_bind_int64(s, 1, *image_id));
+        store_bound(st, sqlite3_bind_text(s, 2, json_string_value(json_object_get(mod, "kind")), -1,
+                                          SQLITE_TRANSIENT));
+        store_bound(st, sqlite3_bind_text(s, 3, json_string_value(json_object_get(mod, "declared")),
+                                          -1, SQLITE_TRANSIENT));
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = store_sql_error(st, "storing the photo kind", err);
+        sqlite3_finalize(s);
+        s = NULL;
+        if (rc)
+            goto out;
+    }
     if (accepted) {
         if ((rc = store_prepare(st,
                                 "INSERT INTO photos(image_id, mime, created_at, data) "

@@ -121,6 +121,12 @@ static const char *const migrations[] = {
     store_migration_sync,
     /* 7: the stored originals due at the hub, and when a hub reply was read (originals.c). */
     store_migration_originals,
+    /*
+     * 8 (issue 11): the kind of each photo, as the
+     * pipeline treated it ("dermoscopic" | "clinical") and as the user declared it.
+     */
+    "CREATE TABLE image_modality(image_id INTEGER PRIMARY KEY REFERENCES images(id)"
+    " ON DELETE CASCADE, kind TEXT, declared TEXT);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -18,6 +18,7 @@
 #include "train/rng.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 basira_code basira_augment_parse(const char *s, basira_augment_mode *out, basira_error *err)
@@ -30,10 +31,12 @@ basira_code basira_augment_parse(const char *s, basira_augment_mode *out, basira
         *out = BASIRA_AUGMENT_LIGHT;
     else if (!strcmp(s, "dermoscopy"))
         *out = BASIRA_AUGMENT_DERMOSCOPY;
+    else if (!strcmp(s, "modality"))
+        *out = BASIRA_AUGMENT_MODALITY;
     else
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("unknown augmentation '%s' (expected none, light or dermoscopy)"),
-                                s);
+        return basira_error_set(
+            err, BASIRA_E_INVALID_ARGUMENT,
+            _("unknown augmentation '%s' (expected none, light, dermoscopy or modality)"), s);
     return BASIRA_OK;
 }
 
@@ -88,6 +91,68 @@ void basira_augment_sample(basira_augment_mode mode, int src_w, int src_h, uint6
         p->saturation = basira_rng_range(&rs, 0.8, 1.2);
         p->hue = basira_rng_range(&rs, -0.02, 0.02);
         break;
+    case BASIRA_AUGMENT_MODALITY:
+        /* The photo-kind detector must not learn the sources' trivial cues (sharpness,
+         * JPEG noise, one dataset's white balance): wide crops, strong colour jitter,
+         * blur and noise, so only the look of the skin and the optics remain. */
+        sample_crop(&rs, src_w, src_h, 0.3, 3.0 / 4.0, 4.0 / 3.0, p);
+        p->flip_h = (int)basira_rng_below(&rs, 2);
+        p->flip_v = (int)basira_rng_below(&rs, 2);
+        p->rot90 = (int)basira_rng_below(&rs, 4);
+        p->brightness = basira_rng_range(&rs, 0.7, 1.3);
+        p->contrast = basira_rng_range(&rs, 0.7, 1.3);
+        p->saturation = basira_rng_range(&rs, 0.7, 1.3);
+        p->hue = basira_rng_range(&rs, -0.05, 0.05);
+        p->blur = (int)basira_rng_below(&rs, 3);
+        p->noise = basira_rng_below(&rs, 2) ? basira_rng_range(&rs, 0.0, 12.0) : 0.0;
+        p->noise_seed = basira_rng_next(&rs);
+        break;
+    }
+}
+
+/* passes x a separable [1 2 1]/4 blur, edges clamped. */
+static basira_code blur_passes(uint8_t *rgb, int w, int h, int passes, basira_error *err)
+{
+    if (passes <= 0)
+        return BASIRA_OK;
+    uint8_t *tmp = malloc(3 * (size_t)w * (size_t)h);
+    if (!tmp)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    for (int k = 0; k < passes; k++) {
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int xa = x > 0 ? x - 1 : x, xb = x + 1 < w ? x + 1 : x;
+                for (int c = 0; c < 3; c++)
+                    tmp[3 * ((size_t)y * w + x) + c] =
+                        (uint8_t)((rgb[3 * ((size_t)y * w + xa) + c] +
+                                   2 * rgb[3 * ((size_t)y * w + x) + c] +
+                                   rgb[3 * ((size_t)y * w + xb) + c] + 2) >>
+                                  2);
+            }
+        for (int y = 0; y < h; y++) {
+            int ya = y > 0 ? y - 1 : y, yb = y + 1 < h ? y + 1 : y;
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < 3; c++)
+                    rgb[3 * ((size_t)y * w + x) + c] =
+                        (uint8_t)((tmp[3 * ((size_t)ya * w + x) + c] +
+                                   2 * tmp[3 * ((size_t)y * w + x) + c] +
+                                   tmp[3 * ((size_t)yb * w + x) + c] + 2) >>
+                                  2);
+        }
+    }
+    free(tmp);
+    return BASIRA_OK;
+}
+
+/* Uniform noise in [-amp, amp] on every channel, drawn from seed. */
+static void add_noise(uint8_t *rgb, size_t n, double amp, uint64_t seed)
+{
+    if (!(amp > 0))
+        return;
+    uint64_t rs = seed;
+    for (size_t i = 0; i < n; i++) {
+        double v = rgb[i] + basira_rng_range(&rs, -amp, amp);
+        rgb[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5 > 255 ? 255 : v + 0.5);
     }
 }
 
@@ -163,7 +228,8 @@ basira_code basira_augment_apply(const basira_augment_params *p, const uint8_t *
     if (!(p->crop_w > 0 && p->crop_h > 0 && p->crop_x >= 0 && p->crop_y >= 0 &&
           p->crop_x + p->crop_w <= src_w + 1e-9 && p->crop_y + p->crop_h <= src_h + 1e-9) ||
         p->rot90 < 0 || p->rot90 > 3 || !(p->brightness >= 0) || !(p->contrast >= 0) ||
-        !(p->saturation >= 0) || !(fabs(p->hue) <= 0.5))
+        !(p->saturation >= 0) || !(fabs(p->hue) <= 0.5) || p->blur < 0 || p->blur > 3 ||
+        !(p->noise >= 0 && p->noise <= 32))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                 _("augmentation parameters out of range"));
     for (int oy = 0; oy < dst_h; oy++) {
@@ -198,6 +264,10 @@ basira_code basira_augment_apply(const basira_augment_params *p, const uint8_t *
         }
     }
     colour_jitter(p, dst, (size_t)dst_w * dst_h);
+    basira_code rc = blur_passes(dst, dst_w, dst_h, p->blur, err);
+    if (rc)
+        return rc;
+    add_noise(dst, 3 * (size_t)dst_w * dst_h, p->noise, p->noise_seed);
     return BASIRA_OK;
 }
 

@@ -25,6 +25,7 @@ static const struct {
     basira_skin_tone_category darkest; /* darkest skin-tone category well represented */
 } validated[] = {
     {"basira-derm", "HAM10000", "dermoscopic", BASIRA_TONE_INTERMEDIATE},
+    {"basira-clinical", "Fitzpatrick17k", "clinical", BASIRA_TONE_DARK},
 };
 
 /* The warnings a result may carry, as msgids (said in each user's language at the edge). */
@@ -38,6 +39,14 @@ static const struct {
                               "validated on dermoscopic photos only and may be wrong here.")},
     {"photo_kind_unknown", N_("The model was validated on dermoscopic photos only; if this photo "
                               "was taken without a dermatoscope, its result may be wrong.")},
+    {"modality_disagreement",
+     N_("The photo kind you declared differs from what the photo looks like: it was analysed as "
+        "the kind it looks like. If you are sure, confirm the declared kind.")},
+    {"modality_declared_confirmed",
+     N_("The photo kind you declared differs from what the photo looks like: it was analysed as "
+        "you declared, because you confirmed it.")},
+    {"no_model_for_kind", N_("No bundled model is validated for this kind of photo: the risk "
+                             "shown comes from a model made for another kind and may be wrong.")},
     {"skin_tone_outside", N_("The skin in this photo looks darker than most skin in the model's "
                              "validation data (mostly light skin): the result is less reliable.")},
 };
@@ -55,6 +64,27 @@ static int add_warning(json_t *w, const char *code)
     const char *m = warning_msgid(code);
     return json_array_append_new(w,
                                  json_pack("{s:s, s:s}", "code", code, "message", m ? _(m) : ""));
+}
+
+int triage_add_warning(json_t *validation, const char *code)
+{
+    json_t *w = json_object_get(validation, "warnings");
+    return json_is_array(w) ? add_warning(w, code) : -1;
+}
+
+basira_photo_kind triage_model_kind(const char *model_name)
+{
+    for (size_t i = 0; model_name && i < sizeof validated / sizeof validated[0]; i++)
+        if (!strcmp(model_name, validated[i].model))
+            return strcmp(validated[i].photo_kind, "clinical") ? BASIRA_PHOTO_DERMOSCOPIC
+                                                               : BASIRA_PHOTO_CLINICAL;
+    return BASIRA_PHOTO_UNKNOWN;
+}
+
+const char *triage_not_skin_msgid(void)
+{
+    return N_("this photo does not seem to show skin (a document, a screen, a wall?): take a "
+              "close-up photo of the skin lesion");
 }
 
 /* "validation": what the model was validated on, and warnings when this photo is outside. */
@@ -140,6 +170,8 @@ void basira_triage_localize(json_t *doc, const basira_translator *t, const char 
         json_object_set_new(e, "message",
                             json_string(basira_msg_text(&m, t, lang, text, sizeof text)));
     }
+    if (ecode && !strcmp(ecode, "not_skin"))
+        retranslate(e, "message", triage_not_skin_msgid(), t, lang);
     json_t *risk = json_object_get(doc, "risk");
     const char *cat = json_string_value(json_object_get(risk, "category"));
     for (int k = BASIRA_RISK_LOW; cat && k <= BASIRA_RISK_HIGH; k++)

@@ -28,12 +28,116 @@
 #define BUNDLED_MODEL "models/basira-derm.safetensors"
 #define N_CANDIDATES 3
 
-struct basira_pipeline {
-    basira_classifier *clf;
+#define BUNDLED_CLINICAL "models/basira-clinical.safetensors"
+#define BUNDLED_DETECTOR "models/basira-modality.safetensors"
+
+/* One scoring model and the thresholds in force for it. */
+typedef struct pipeline_model {
+    basira_classifier *clf;        /* NULL: none */
     const basira_model_info *info; /* the classifier's, read-only */
     double high, medium;           /* thresholds in force (model's or the site's) */
-    basira_intake_options intake;  /* limits photos are decoded under */
+    basira_photo_kind kind;        /* the kind it was validated on (UNKNOWN: not stated) */
+} pipeline_model;
+
+struct basira_pipeline {
+    pipeline_model main;          /* --model, or the bundled dermoscopy model */
+    pipeline_model clinical;      /* the model for clinical photos when it is another one */
+    basira_classifier *detector;  /* photo-kind detector; NULL: the declaration only */
+    basira_intake_options intake; /* limits photos are decoded under */
 };
+
+static basira_code model_load(const char *path, const basira_triage_config *cfg, pipeline_model *m,
+                              basira_error *err)
+{
+    basira_code rc = basira_classifier_load(path, &m->clf, err);
+    if (rc)
+        return rc;
+    m->info = basira_classifier_info(m->clf);
+    m->kind = triage_model_kind(m->info->name);
+    m->high = m->info->threshold_high;
+    m->medium = m->info->threshold_medium;
+    if (cfg && cfg->high_threshold >= 0)
+        m->high = cfg->high_threshold;
+    if (cfg && cfg->medium_threshold >= 0)
+        m->medium = cfg->medium_threshold;
+    if (!(m->high > 0 && m->high <= 1 && m->medium >= 0 && m->medium <= m->high))
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("triage thresholds must satisfy 0 <= medium <= high <= 1 and "
+                                    "high > 0 (high %g, medium %g)"),
+                                 m->high, m->medium);
+    return BASIRA_OK;
+}
+
+/* path NULL: the bundled file rel when it is installed; *use 0 when it is not. */
+static basira_code resolve(const char *path, const char *rel, char *buf, size_t n, int *use)
+{
+    *use = 1;
+    if (path) {
+        snprintf(buf, n, "%s", path);
+        return BASIRA_OK;
+    }
+    if (basira_data_file(rel, buf, n, NULL))
+        *use = 0;
+    return BASIRA_OK;
+}
+
+basira_code basira_pipeline_set_kind_model(basira_pipeline *p, basira_photo_kind kind,
+                                           const char *path, basira_error *err)
+{
+    if (!p || kind != BASIRA_PHOTO_CLINICAL)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    char file[4096];
+    int use;
+    resolve(path, BUNDLED_CLINICAL, file, sizeof file, &use);
+    if (!use)
+        return BASIRA_OK;
+    pipeline_model m;
+    memset(&m, 0, sizeof m);
+    /* A clinical model has its own calibration: a site's thresholds are for the main model. */
+    basira_code rc = model_load(file, NULL, &m, err);
+    if (rc) {
+        basira_classifier_free(m.clf);
+        return rc;
+    }
+    basira_classifier_free(p->clinical.clf);
+    p->clinical = m;
+    return BASIRA_OK;
+}
+
+basira_code basira_pipeline_set_detector(basira_pipeline *p, const char *path, basira_error *err)
+{
+    if (!p)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    char file[4096];
+    int use;
+    resolve(path, BUNDLED_DETECTOR, file, sizeof file, &use);
+    if (!use)
+        return BASIRA_OK;
+    basira_classifier *d = NULL;
+    basira_code rc = basira_classifier_load(file, &d, err);
+    if (!rc)
+        rc = triage_detector_check(basira_classifier_info(d), err);
+    if (rc) {
+        basira_classifier_free(d);
+        return rc;
+    }
+    basira_classifier_free(p->detector);
+    p->detector = d;
+    return BASIRA_OK;
+}
+
+void basira_pipeline_clear_detector(basira_pipeline *p)
+{
+    if (!p)
+        return;
+    basira_classifier_free(p->detector);
+    p->detector = NULL;
+}
+
+int basira_pipeline_has_detector(const basira_pipeline *p)
+{
+    return p && p->detector;
+}
 
 basira_code basira_pipeline_new(const char *model_path, const basira_triage_config *cfg,
                                 basira_pipeline **out, basira_error *err)
@@ -42,6 +146,7 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     *out = NULL;
     char bundled[4096];
+    int use_bundled = !model_path;
     if (!model_path) {
         if (basira_data_file(BUNDLED_MODEL, bundled, sizeof bundled, NULL))
             return basira_error_setm(err, BASIRA_E_NOT_FOUND,
@@ -62,24 +167,14 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
     basira_pipeline *p = calloc(1, sizeof *p);
     if (!p)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    basira_code rc = basira_classifier_load(model_path, &p->clf, err);
-    if (rc) {
-        free(p);
-        return rc;
-    }
-    p->info = basira_classifier_info(p->clf);
     basira_intake_options_default(&p->intake);
-    p->high = p->info->threshold_high;
-    p->medium = p->info->threshold_medium;
-    if (cfg && cfg->high_threshold >= 0)
-        p->high = cfg->high_threshold;
-    if (cfg && cfg->medium_threshold >= 0)
-        p->medium = cfg->medium_threshold;
-    if (!(p->high > 0 && p->high <= 1 && p->medium >= 0 && p->medium <= p->high)) {
-        rc = basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                               N_("triage thresholds must satisfy 0 <= medium <= high <= 1 and "
-                                  "high > 0 (high %g, medium %g)"),
-                               p->high, p->medium);
+    /* The bundled models come together: the detector, and the clinical model when installed. */
+    basira_code rc = model_load(model_path, cfg, &p->main, err);
+    if (!rc && use_bundled)
+        rc = basira_pipeline_set_kind_model(p, BASIRA_PHOTO_CLINICAL, NULL, err);
+    if (!rc)
+        rc = basira_pipeline_set_detector(p, NULL, err);
+    if (rc) {
         basira_pipeline_free(p);
         return rc;
     }
@@ -101,16 +196,23 @@ void basira_pipeline_free(basira_pipeline *p)
 {
     if (!p)
         return;
-    basira_classifier_free(p->clf);
+    basira_classifier_free(p->main.clf);
+    basira_classifier_free(p->clinical.clf);
+    basira_classifier_free(p->detector);
     free(p);
+}
+
+static json_t *model_json(const pipeline_model *m)
+{
+    return json_pack("{s:s, s:s, s:s}", "name", m->info->name, "version", m->info->version,
+                     "sha256", basira_classifier_sha256(m->clf));
 }
 
 json_t *basira_pipeline_model_json(const basira_pipeline *p)
 {
     if (!p)
         return NULL;
-    return json_pack("{s:s, s:s, s:s}", "name", p->info->name, "version", p->info->version,
-                     "sha256", basira_classifier_sha256(p->clf));
+    return model_json(&p->main);
 }
 
 basira_code basira_pipeline_predict(basira_pipeline *p, const basira_image *img, float *probs,
@@ -119,11 +221,11 @@ basira_code basira_pipeline_predict(basira_pipeline *p, const basira_image *img,
     if (!p || !img || !probs)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     /* The caller's buffer holds 16 floats (contract of triage.h). */
-    if (p->info->num_classes > 16)
+    if (p->main.info->num_classes > 16)
         return basira_error_set(err, BASIRA_E_INTERNAL, NULL);
-    basira_code rc = basira_classifier_predict(p->clf, img, probs, err);
+    basira_code rc = basira_classifier_predict(p->main.clf, img, probs, err);
     if (!rc && num_classes)
-        *num_classes = p->info->num_classes;
+        *num_classes = p->main.info->num_classes;
     return rc;
 }
 
@@ -151,26 +253,25 @@ static json_t *result_base(const char *status)
  * Every result, whatever its status, ends with the model that produced it and the
  * decision-support sentence. Consumes r; returns NULL (r freed) when out of memory.
  */
-static json_t *finish_result(const basira_pipeline *p, json_t *r)
+static json_t *finish_result(const pipeline_model *m, json_t *r)
 {
     if (!r)
         return NULL;
-    if (put(r, "model", basira_pipeline_model_json(p)) ||
-        put(r, "disclaimer", json_string(basira_disclaimer()))) {
+    if (put(r, "model", model_json(m)) || put(r, "disclaimer", json_string(basira_disclaimer()))) {
         json_decref(r);
         return NULL;
     }
     return r;
 }
 
-static json_t *error_result(const basira_pipeline *p, const basira_error *e)
+static json_t *error_result(const pipeline_model *m, const basira_error *e)
 {
     json_t *r = result_base("error");
     if (r && put(r, "error", basira_json_error(e))) {
         json_decref(r);
         return NULL;
     }
-    return finish_result(p, r);
+    return finish_result(m, r);
 }
 
 /* The message of the first failed check: what the photographer should do. */
@@ -189,7 +290,7 @@ static int risk_index_of(double pmal)
     return idx < 0 ? 0 : idx > 100 ? 100 : (int)idx;
 }
 
-static json_t *scores_json(const basira_pipeline *p, const float *probs, double pmal,
+static json_t *scores_json(const pipeline_model *p, const float *probs, double pmal,
                            basira_risk_category cat, unsigned raised)
 {
     const basira_model_info *info = p->info;
@@ -268,6 +369,21 @@ oom:
     return NULL;
 }
 
+/* Refuse a photo: status "rejected", error {code, message}; typed gets the same. */
+static json_t *refuse(const pipeline_model *m, json_t *r, const char *code, basira_error *e,
+                      basira_triage_result *typed)
+{
+    if (put(r, "error", json_pack("{s:s, s:s}", "code", code, "message", e->message))) {
+        json_decref(r);
+        return NULL;
+    }
+    if (typed) {
+        typed->status = BASIRA_TRIAGE_REJECTED;
+        typed->error = *e;
+    }
+    return finish_result(m, r);
+}
+
 /*
  * Everything after decoding. Returns NULL only when out of memory. typed (may
  * be NULL) gets the values the result document shows.
@@ -279,23 +395,35 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
     basira_error_clear(&e);
     basira_quality_report q;
     basira_skin_tone tone;
-    if (basira_photo_assess(img, &q, &tone, &e)) {
+    basira_scene scene;
+    const pipeline_model *m = &p->main;
+    if (basira_photo_assess_scene(img, &q, &tone, &scene, &e)) {
         if (typed)
             typed->error = e;
-        return error_result(p, &e);
+        return error_result(m, &e);
     }
+    /* Which kind of photo, and so which model (route.c). */
+    triage_modality mod;
+    if (triage_route(p->detector, img, req, &mod, &e)) {
+        if (typed)
+            typed->error = e;
+        return error_result(m, &e);
+    }
+    if (mod.used == BASIRA_PHOTO_CLINICAL && p->clinical.clf)
+        m = &p->clinical;
     if (typed)
         typed->quality_ok = q.ok;
     json_t *tone_json = basira_skin_tone_json(&tone);
     int force = req && req->force;
-    int scored = q.ok || force;
+    int scored = (q.ok && scene.shows_skin) || force;
     json_t *r = result_base(scored ? "ok" : "rejected");
     if (!r || put(r, "quality", basira_quality_report_json(&q))) {
         json_decref(tone_json);
         json_decref(r);
         return NULL;
     }
-    if (put(r, "skin_tone", tone_json)) {
+    if (put(r, "skin_tone", tone_json) || put(r, "scene", basira_scene_json(&scene)) ||
+        put(r, "modality", triage_modality_json(&mod))) {
         json_decref(r);
         return NULL;
     }
@@ -309,55 +437,57 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
         json_decref(r);
         return NULL;
     }
+    if (!scored && !scene.shows_skin) {
+        /* Nothing a model says about a document or a screen means anything. */
+        basira_error_set(&e, BASIRA_E_INVALID_ARGUMENT, "%s", _(triage_not_skin_msgid()));
+        return refuse(m, r, "not_skin", &e, typed);
+    }
     if (!scored) {
         /* Say why in one sentence; the checks in "quality" give every detail. */
         basira_error_setm(&e, BASIRA_E_INVALID_ARGUMENT,
                           N_("the photo did not pass the quality check: %s"), first_failure(&q));
-        if (put(r, "error",
-                json_pack("{s:s, s:s}", "code", "quality_rejected", "message", e.message))) {
-            json_decref(r);
-            return NULL;
-        }
-        if (typed) {
-            typed->status = BASIRA_TRIAGE_REJECTED;
-            typed->error = e;
-        }
-        return finish_result(p, r);
+        return refuse(m, r, "quality_rejected", &e, typed);
     }
     float probs[BASIRA_MODEL_MAX_CLASSES], per_view[8 * BASIRA_MODEL_MAX_CLASSES];
-    int k = p->info->num_classes, n_views = 0;
+    int k = m->info->num_classes, n_views = 0;
     if (k > BASIRA_MODEL_MAX_CLASSES ||
-        basira_classifier_predict_views(p->clf, img, probs, per_view, &n_views, &e)) {
+        basira_classifier_predict_views(m->clf, img, probs, per_view, &n_views, &e)) {
         if (k > BASIRA_MODEL_MAX_CLASSES)
             basira_error_set(&e, BASIRA_E_INTERNAL, NULL);
         json_decref(r);
         if (typed)
             typed->error = e;
-        return error_result(p, &e);
+        return error_result(m, &e);
     }
-    const basira_model_info *info = p->info;
+    const basira_model_info *info = m->info;
     double pmal = 0;
     for (int i = 0; i < k; i++)
         if (info->classes[i].malignant)
             pmal += probs[i];
     if (pmal > 1)
         pmal = 1;
+    /* Shown but never scored without saying so: forced past the quality gate or the scene. */
+    int ok = q.ok && scene.shows_skin;
     unsigned raised = 0;
     basira_risk_category cat =
-        basira_triage_decide_ex(pmal, p->high, p->medium, req ? req->history : NULL, q.ok, &raised);
-    json_t *s = scores_json(p, probs, pmal, cat, raised);
+        basira_triage_decide_ex(pmal, m->high, m->medium, req ? req->history : NULL, ok, &raised);
+    json_t *s = scores_json(m, probs, pmal, cat, raised);
+    int outside = mod.used != BASIRA_PHOTO_UNKNOWN && m->kind != mod.used;
     if (!s || json_object_update(r, s) ||
         put(json_object_get(r, "risk"), "uncertainty",
-            triage_uncertainty_json(p->info, per_view, n_views)) ||
-        put(r, "validation",
-            triage_validation_json(p->info->name, &tone,
-                                   req ? req->photo_kind : BASIRA_PHOTO_UNKNOWN))) {
+            triage_uncertainty_json(m->info, per_view, n_views)) ||
+        put(r, "validation", triage_validation_json(m->info->name, &tone, mod.used)) ||
+        (outside && triage_add_warning(json_object_get(r, "validation"), "no_model_for_kind")) ||
+        (mod.disagreement && triage_add_warning(json_object_get(r, "validation"),
+                                                mod.confirmed ? "modality_declared_confirmed"
+                                                              : "modality_disagreement")) ||
+        put(json_object_get(r, "modality"), "model_validated", json_boolean(!outside))) {
         json_decref(s);
         json_decref(r);
         return NULL;
     }
     json_decref(s);
-    if (!q.ok && put(r, "forced", json_true())) {
+    if (!ok && put(r, "forced", json_true())) {
         json_decref(r);
         return NULL;
     }
@@ -368,7 +498,7 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
         typed->malignant_probability = pmal;
         typed->raised = raised;
     }
-    return finish_result(p, r);
+    return finish_result(m, r);
 }
 
 static basira_code finish(json_t *r, json_t **result, basira_error *err)
@@ -390,7 +520,7 @@ basira_code basira_pipeline_run_buffer(basira_pipeline *p, const void *data, siz
     basira_error_clear(&e);
     basira_image *img = NULL;
     if (basira_image_load_buffer(data, len, &p->intake, &img, &e))
-        return finish(error_result(p, &e), result, err);
+        return finish(error_result(&p->main, &e), result, err);
     json_t *r = run_image(p, img, req, NULL);
     basira_image_free(img);
     return finish(r, result, err);
@@ -407,7 +537,7 @@ basira_code basira_pipeline_run_file(basira_pipeline *p, const char *path,
     basira_error_clear(&e);
     basira_image *img = NULL;
     if (basira_image_load_file(path, &p->intake, &img, &e))
-        return finish(error_result(p, &e), result, err);
+        return finish(error_result(&p->main, &e), result, err);
     json_t *r = run_image(p, img, req, NULL);
     basira_image_free(img);
     return finish(r, result, err);
@@ -428,7 +558,7 @@ basira_code basira_pipeline_analyze(basira_pipeline *p, const void *data, size_t
     basira_triage_result_init(out);
     basira_image *img = NULL;
     if (basira_image_load_buffer(data, len, &p->intake, &img, &out->error)) {
-        out->document = error_result(p, &out->error);
+        out->document = error_result(&p->main, &out->error);
         return out->document ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
     basira_code rc = BASIRA_OK;

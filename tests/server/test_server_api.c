@@ -81,6 +81,45 @@ static basira_code fake_analyze(void *ctx, const void *data, size_t len,
     return BASIRA_OK;
 }
 
+/*
+ * Fake analysis told the declared photo kind: "IMG-D..." looks dermoscopic to its
+ * "detector"; the declared kind wins only when confirmed (the rule of route.c). The
+ * result carries "modality" and the warning, in English: the API says it in the
+ * user's language.
+ */
+static basira_code fake_analyze_declared(void *ctx, const void *data, size_t len,
+                                         const basira_history *history, basira_photo_kind kind,
+                                         int confirmed, basira_triage_result *out,
+                                         basira_error *err)
+{
+    if (len < 5 || memcmp(data, "IMG-D", 5))
+        return fake_analyze(ctx, data, len, history, out, err);
+    basira_code rc = fake_analyze(ctx, "IMG-L", 5, history, out, err);
+    if (rc)
+        return rc;
+    free(out->clean);
+    out->clean = malloc(len);
+    memcpy(out->clean, data, len);
+    out->clean_len = len;
+    const char *declared = kind == BASIRA_PHOTO_CLINICAL      ? "clinical"
+                           : kind == BASIRA_PHOTO_DERMOSCOPIC ? "dermoscopic"
+                                                              : NULL;
+    int disagree = kind == BASIRA_PHOTO_CLINICAL;
+    const char *used = disagree && confirmed ? "clinical" : "dermoscopic";
+    json_object_set_new(out->document, "modality",
+                        json_pack("{s:s, s:f, s:s?, s:s, s:b, s:b}", "kind", used, "probability",
+                                  0.9, "declared", declared, "detected", "dermoscopic", "confirmed",
+                                  confirmed, "disagreement", disagree));
+    json_t *w = json_array();
+    if (disagree)
+        json_array_append_new(
+            w, json_pack("{s:s, s:s}", "code",
+                         confirmed ? "modality_declared_confirmed" : "modality_disagreement",
+                         "message", "(English)"));
+    json_object_set_new(out->document, "validation", json_pack("{s:o}", "warnings", w));
+    return BASIRA_OK;
+}
+
 static const char *const role_names[] = {"gp", "nurse", "dermatologist", "admin", "auditor"};
 
 static void add_user(const char *name, basira_role role)
@@ -805,6 +844,64 @@ static void test_retake_language(void)
     http_free(&ar);
 }
 
+/* The declared photo kind over the API: checked, passed on, disagreement said in fr / ar. */
+static void test_modality(void)
+{
+    http_client fr, ar;
+    http_init(&fr, "http", port);
+    http_init(&ar, "http", port);
+    fr.accept_language = "fr";
+    ar.accept_language = "ar-MA";
+    CHECK_EQ_INT(http_login(&fr, "gp", "password-123"), 200);
+    CHECK_EQ_INT(http_login(&ar, "nurse", "password-123"), 200);
+    int64_t id = create_case(&fr, "P-MODALITY");
+    char path[128];
+    const char *photo = "IMG-D modality";
+    snprintf(path, sizeof path, "/cases/%lld/images?modality=clinical", (long long)id);
+    CHECK_EQ_INT(http_req(&fr, "POST", path, "image/jpeg", photo, strlen(photo), 1), 201);
+    json_t *m = json_object_get(fr.json, "modality");
+    CHECK_STR(json_string_value(json_object_get(m, "kind")), "dermoscopic");
+    CHECK_STR(json_string_value(json_object_get(m, "declared")), "clinical");
+    CHECK(json_is_true(json_object_get(m, "disagreement")));
+    json_t *w =
+        json_array_get(json_object_get(json_object_get(fr.json, "validation"), "warnings"), 0);
+    CHECK_STR(json_string_value(json_object_get(w, "code")), "modality_disagreement");
+    const char *msg = json_string_value(json_object_get(w, "message"));
+    CHECK_MSG(msg && strstr(msg, "Le type de photo"), "fr: %s", msg ? msg : "(none)");
+    CHECK_EQ_INT(http_req(&ar, "POST", path, "image/jpeg", photo, strlen(photo), 1), 201);
+    w = json_array_get(json_object_get(json_object_get(ar.json, "validation"), "warnings"), 0);
+    msg = json_string_value(json_object_get(w, "message"));
+    CHECK_MSG(msg && strstr(msg, "نوع الصورة"), "ar: %s", msg ? msg : "(none)");
+    /* Confirmed: the declared kind wins, and the result says why. */
+    snprintf(path, sizeof path, "/cases/%lld/images?modality=clinical&modality_confirmed=true",
+             (long long)id);
+    CHECK_EQ_INT(http_req(&fr, "POST", path, "image/jpeg", photo, strlen(photo), 1), 201);
+    m = json_object_get(fr.json, "modality");
+    CHECK_STR(json_string_value(json_object_get(m, "kind")), "clinical");
+    w = json_array_get(json_object_get(json_object_get(fr.json, "validation"), "warnings"), 0);
+    CHECK_STR(json_string_value(json_object_get(w, "code")), "modality_declared_confirmed");
+    /* The stored photos carry their kind, as treated and as declared. */
+    snprintf(path, sizeof path, "/cases/%lld", (long long)id);
+    CHECK_EQ_INT(http_req(&fr, "GET", path, NULL, NULL, 0, 0), 200);
+    json_t *imgs = json_object_get(fr.json, "images");
+    CHECK_EQ_INT((long)json_array_size(imgs), 3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(imgs, 0), "modality")),
+              "dermoscopic");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(imgs, 0), "modality_declared")),
+              "clinical");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(imgs, 2), "modality")), "clinical");
+    /* Bad values are refused, in the user's language. */
+    snprintf(path, sizeof path, "/cases/%lld/images?modality=xray", (long long)id);
+    CHECK_EQ_INT(http_req(&fr, "POST", path, "image/jpeg", photo, strlen(photo), 1), 400);
+    msg = json_string_value(json_object_get(json_object_get(fr.json, "error"), "message"));
+    CHECK_MSG(msg && strstr(msg, "doit valoir"), "fr: %s", msg ? msg : "(none)");
+    snprintf(path, sizeof path, "/cases/%lld/images?modality=clinical&modality_confirmed=maybe",
+             (long long)id);
+    CHECK_EQ_INT(http_req(&ar, "POST", path, "image/jpeg", photo, strlen(photo), 1), 400);
+    http_free(&fr);
+    http_free(&ar);
+}
+
 static void test_audit_trail(void)
 {
     http_client c;
@@ -881,7 +978,7 @@ int main(void)
     cfg.max_image_bytes = 1 << 20;
     cfg.openapi_path = api;
     cfg.access_log = log;
-    basira_analyzer an = {fake_analyze, NULL, NULL};
+    basira_analyzer an = {fake_analyze, NULL, NULL, fake_analyze_declared};
     if (basira_server_new(store, &an, &cfg, &server, &err) || basira_server_start(server, &err)) {
         fprintf(stderr, "server: %s\n", err.message);
         return 1;
@@ -901,6 +998,7 @@ int main(void)
     RUN(test_audit_trail);
     RUN(test_workflow);
     RUN(test_retake_language);
+    RUN(test_modality);
     RUN(test_idle_signout);
 
     basira_server_stop(server, 5);

@@ -875,6 +875,8 @@ static void test_migration(void)
                           "DROP TABLE sync_outbox; DROP TABLE sync_state; DROP TABLE sync_replies;"
                           "DROP TABLE sync_originals;"),
                  SQLITE_OK);
+    /* So do the photo-kind columns (migration 8, issue 11). */
+    CHECK_EQ_INT(raw_exec(db, "DROP TABLE image_modality;"), SQLITE_OK);
     CHECK_EQ_INT(raw_exec(db, "DROP TABLE decisions; DROP INDEX cases_patient; DROP TABLE sessions;"
                               "CREATE TABLE sessions(token_hash TEXT PRIMARY KEY, user_id INTEGER"
                               " NOT NULL, csrf TEXT NOT NULL, created_at INTEGER NOT NULL,"
@@ -898,11 +900,11 @@ static void test_migration(void)
                               "\"decided_at\":\"2026-01-02T03:04:05Z\"}';"),
                  SQLITE_OK);
     /*
-     * The version before the decisions migration (5): the hub's sync (6) and the
-     * originals and read replies (7) follow it.
+     * The version before the decisions migration (5): the hub's sync (6), the
+     * originals and read replies (7) and the photo kinds (8) follow it.
      */
     char pragma[64];
-    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v2 - 3);
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v2 - 4);
     CHECK_EQ_INT(raw_exec(db, pragma), SQLITE_OK);
     sqlite3_close(db);
     basira_store_key key = {NULL, kf};

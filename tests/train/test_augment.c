@@ -184,8 +184,71 @@ static void test_sampling(void)
     CHECK(strstr(err2.message, "heavy") != NULL);
 }
 
+/* Sum of squared differences between horizontal neighbours: high-frequency energy. */
+static double edge_energy(const uint8_t *rgb, int w, int h)
+{
+    double e = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 1; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                double d = rgb[3 * (y * w + x) + c] - rgb[3 * (y * w + x - 1) + c];
+                e += d * d;
+            }
+    return e;
+}
+
+/* The photo-kind detector's augmentation: wide crops, strong colour, blur and noise. */
+static void test_modality_mode(void)
+{
+    enum { S = 64 };
+    static uint8_t src[3 * S * S], a[3 * S * S], b[3 * S * S];
+    fill_pattern(src, S, S);
+    basira_augment_mode m;
+    basira_error err;
+    CHECK_EQ_INT(basira_augment_parse("modality", &m, &err), BASIRA_OK);
+    CHECK_EQ_INT(m, BASIRA_AUGMENT_MODALITY);
+    int blurred = 0, noisy = 0, small = 0;
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        basira_augment_params p, q;
+        basira_augment_sample(BASIRA_AUGMENT_MODALITY, S, S, seed, &p);
+        basira_augment_sample(BASIRA_AUGMENT_MODALITY, S, S, seed, &q);
+        CHECK(!memcmp(&p, &q, sizeof p));
+        CHECK(p.blur >= 0 && p.blur <= 2 && p.noise >= 0 && p.noise <= 12);
+        double area = p.crop_w * p.crop_h / (S * S);
+        CHECK(area >= 0.3 - 1e-9 && area <= 1 + 1e-9);
+        blurred += p.blur > 0;
+        noisy += p.noise > 0;
+        small += area < 0.6;
+        if (seed <= 10) {
+            CHECK_EQ_INT(basira_augment_apply(&p, src, S, S, a, S, S, &err), BASIRA_OK);
+            CHECK_EQ_INT(basira_augment_apply(&q, src, S, S, b, S, S, &err), BASIRA_OK);
+            CHECK(!memcmp(a, b, sizeof a)); /* noise too is drawn from the seed */
+        }
+    }
+    CHECK(blurred > 150 && noisy > 100 && small > 50);
+    /* Blur removes detail; noise adds it; out-of-range values are refused. */
+    basira_augment_params p;
+    basira_augment_identity(S, S, &p);
+    CHECK_EQ_INT(basira_augment_apply(&p, src, S, S, a, S, S, &err), BASIRA_OK);
+    double sharp = edge_energy(a, S, S);
+    p.blur = 2;
+    CHECK_EQ_INT(basira_augment_apply(&p, src, S, S, b, S, S, &err), BASIRA_OK);
+    CHECK(edge_energy(b, S, S) < 0.8 * sharp);
+    p.blur = 0;
+    p.noise = 12;
+    p.noise_seed = 7;
+    CHECK_EQ_INT(basira_augment_apply(&p, src, S, S, b, S, S, &err), BASIRA_OK);
+    CHECK(edge_energy(b, S, S) > sharp);
+    p.blur = 4;
+    CHECK_EQ_INT(basira_augment_apply(&p, src, S, S, b, S, S, &err), BASIRA_E_INVALID_ARGUMENT);
+    p.blur = 0;
+    p.noise = 40;
+    CHECK_EQ_INT(basira_augment_apply(&p, src, S, S, b, S, S, &err), BASIRA_E_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
+    RUN(test_modality_mode);
     RUN(test_exact_moves);
     RUN(test_apply_geometry);
     RUN(test_colour);

@@ -328,6 +328,8 @@ static void test_explained(void)
     /* The bundled model says what it was validated on; the tiny test model does not. */
     CHECK_EQ_INT(basira_pipeline_new(NULL, NULL, &p, &err), BASIRA_OK);
     CHECK(jpg && p && tiny);
+    /* The declared kind alone (routing with the detector: test_routing.c). */
+    basira_pipeline_clear_detector(p);
     basira_triage_request req = {.history = NULL, .force = 1};
     json_t *r = NULL;
     if (tiny && jpg && !basira_pipeline_run_buffer(tiny, jpg, len, &req, &r, &err)) {

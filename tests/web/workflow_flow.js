@@ -48,8 +48,9 @@ async function newCase(page, base, lang, T, ref, rapid) {
   return caseIdFromHash(page);
 }
 
-async function analyse(page, photo, kind) {
+async function analyse(page, photo, kind, confirm) {
   if (kind) await page.check(`input[name="photo-kind"][value="${kind}"]`);
+  if (confirm) await page.check('#photo-kind-confirm');
   await page.setInputFiles('#photo-input', { name: 'lesion.jpg', mimeType: 'image/jpeg', buffer: photo });
   await page.waitForSelector('#analyse:not([disabled])');
   await page.click('#analyse');
@@ -62,7 +63,8 @@ async function workflowFlow(ctx, base, lang, photo, canAnalyse, h) {
   const page = await ctx.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  const sent = [];
+  const sent = [], urls = [];
+  page.on('request', (r) => urls.push(r.url()));
   page.on('request', (r) => {
     if (r.method() === 'POST' && /\/api\/v1\/cases(\/\d+\/images)?(\?|$)/.test(r.url()))
       sent.push(r.headers()['idempotency-key'] || '');
@@ -94,6 +96,7 @@ async function workflowFlow(ctx, base, lang, photo, canAnalyse, h) {
   for (const k of ['guide_dermatoscope', 'guide_two_photos', 'guide_ruler', 'guide_distance'])
     check(guide.includes(T[k]), `${lang}: capture guide says ${k}`);
   check(await page.textContent('.photo-kind legend') === T.photo_kind, `${lang}: with or without a dermatoscope asked`);
+  check((await page.textContent('.photo-kind')).includes(T.kind_confirm), `${lang}: the declared photo kind can be confirmed`);
 
   // ---- the node's messages in the user's language: retake advice (item 5)
   if (photo) {
@@ -114,7 +117,8 @@ async function workflowFlow(ctx, base, lang, photo, canAnalyse, h) {
   if (withPhoto) {
     await page.goto(`${base}/?lang=${lang}#/capture/${caseA}`);
     await page.waitForSelector('#screen-capture:not([hidden])');
-    await analyse(page, photo, 'clinical');
+    // Declared clinical, confirmed: the node treats it as clinical whatever its detector says.
+    await analyse(page, photo, 'clinical', true);
     const ex = await page.textContent('#explain');
     const th = await page.evaluate(() => ({ m: document.getElementById('gauge-track').dataset.medium, h: document.getElementById('gauge-track').dataset.high }));
     check(ex.includes(fill(T, 'explain_thresholds', { medium: th.m, high: th.h })), `${lang}: thresholds stated, gauge coloured by them (${th.m}/${th.h})`);
@@ -126,6 +130,8 @@ async function workflowFlow(ctx, base, lang, photo, canAnalyse, h) {
       check((await page.$$('#explain .raised')).length > 0, `${lang}: what raised the category is said`);
     const warn = await page.textContent('#warnings');
     check(warn.includes(T.warn_photo_kind_outside), `${lang}: a clinical photo is outside what was validated`);
+    const sentKind = urls.some((u) => /modality=clinical&modality_confirmed=true/.test(u));
+    check(sentKind, `${lang}: the declared, confirmed photo kind is sent to the node`);
     check(ex.includes('HAM10000') || ex.length > 0, `${lang}: what the model was validated on`);
     const top = await page.evaluate(() => [document.getElementById('result').getBoundingClientRect().top,
       document.getElementById('case-summary-card').getBoundingClientRect().top]);
