@@ -53,7 +53,7 @@ static void test_classes_json(void)
     for (int extra = 0; extra <= 1; extra++) {
         json_t *many = json_array();
         for (int i = 0; i < BASIRA_MAX_CLASSES + extra; i++) {
-            char code[8];
+            char code[16];
             snprintf(code, sizeof code, "c%02d", i);
             json_array_append_new(many, json_pack("{s:s, s:b}", "code", code, "malignant", i == 0));
         }
