@@ -294,6 +294,18 @@ static void test_evaluate_errors(void)
     CHECK_MSG(strstr(out, "مصفوفة الالتباس") != NULL, "%s", out);
 }
 
+/* `basira calibrate --classes` with the class list text, writing DIR/name.safetensors. */
+static int calibrate_classes(char *out, size_t cap, const char *classes, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/classes-%s.json", dir, name);
+    write_file(path, classes);
+    return sh(out, cap,
+              "%s calibrate --model %s/m.safetensors --images %s/img --csv %s/labels.csv "
+              "--classes %s --out %s/%s.safetensors --quiet",
+              cli, dir, dir, dir, path, dir, name);
+}
+
 static void test_calibrate(void)
 {
     static char out[65536];
@@ -379,24 +391,14 @@ static void test_calibrate(void)
     }
     strcat(good, "]");
     strcat(bad, "]");
-    snprintf(path, sizeof path, "%s/classes-good.json", dir);
-    write_file(path, good);
-    rc = sh(out, sizeof out,
-            "%s calibrate --model %s/m.safetensors --images %s/img --csv %s/labels.csv "
-            "--classes %s --out %s/named.safetensors --quiet",
-            cli, dir, dir, dir, path, dir);
+    rc = calibrate_classes(out, sizeof out, good, "named");
     CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
     snprintf(path, sizeof path, "%s/named.safetensors", dir);
     CHECK_EQ_INT(predict_all(path, probs, &info), 0);
     CHECK_STR(info.classes[6].name_fr, "F6");
     CHECK_EQ_INT(info.classes[6].partition, BASIRA_PARTITION_NON_NEOPLASTIC);
     CHECK_EQ_INT(info.classes[5].partition, BASIRA_PARTITION_BENIGN);
-    snprintf(path, sizeof path, "%s/classes-bad.json", dir);
-    write_file(path, bad);
-    rc = sh(out, sizeof out,
-            "%s calibrate --model %s/m.safetensors --images %s/img --csv %s/labels.csv "
-            "--classes %s --out %s/bad.safetensors --quiet",
-            cli, dir, dir, dir, path, dir);
+    rc = calibrate_classes(out, sizeof out, bad, "bad");
     CHECK_MSG(rc == 1 && strstr(out, "class 6"), "exit %d: %s", rc, out);
     snprintf(path, sizeof path, "%s/bad.safetensors", dir);
     CHECK(access(path, F_OK) != 0);
