@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 /* Most classes a model may have (same bound as basira_pipeline_predict). */
-#define BASIRA_EVAL_MAX_CLASSES 16
+#define BASIRA_EVAL_MAX_CLASSES 32
 /* Bins of the calibration error and the reliability diagram. */
 #define BASIRA_EVAL_ECE_BINS 15
 

@@ -16,6 +16,7 @@
 
 #include "basira/error.h"
 #include "basira/image.h"
+#include "basira/partition.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,7 +58,8 @@ void basira_preprocess_rgb(const basira_preprocess *p, const unsigned char *rgb,
  * wrong answers.
  */
 
-#define BASIRA_MODEL_MAX_CLASSES 16
+#define BASIRA_MODEL_MAX_CLASSES 32
+
 #define BASIRA_MODEL_CODE_MAX 64  /* class code, e.g. "akiec" (bytes with the NUL) */
 #define BASIRA_MODEL_NAME_MAX 256 /* display name of a class in one language (UTF-8 bytes) */
 
@@ -67,6 +69,7 @@ typedef struct basira_model_class {
     char name_fr[BASIRA_MODEL_NAME_MAX];
     char name_ar[BASIRA_MODEL_NAME_MAX];
     int malignant; /* 1 = malignant or pre-malignant: counts in the risk index */
+    int partition; /* basira_partition of the class (three-partition view, issue 11) */
 } basira_model_class;
 
 typedef struct basira_model_info {

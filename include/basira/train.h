@@ -68,12 +68,13 @@ basira_code basira_split_parse(const char *s, double fractions[3], basira_error 
 
 /* ---- classes ------------------------------------------------------------------------ */
 
-#define BASIRA_MAX_CLASSES 16 /* what basira_pipeline_predict() has room for */
+#define BASIRA_MAX_CLASSES 32 /* what basira_pipeline_predict() has room for */
 
 typedef struct basira_class_info {
     char code[64];
     char name_en[128], name_fr[128], name_ar[256];
     int malignant;
+    int partition; /* basira_partition: the three-partition group (from "malignant" if absent) */
 } basira_class_info;
 
 typedef struct basira_classes {
@@ -158,7 +159,8 @@ typedef struct basira_train_options {
     const char *images_dir; /* folder of the images */
     const char *csv_path;
     const char *image_col, *label_col, *group_col; /* group_col NULL: split by image */
-    const char *classes_path;                      /* NULL: sorted distinct labels */
+    const char *stratify_col; /* column the split is stratified by (NULL: the label column) */
+    const char *classes_path; /* NULL: sorted distinct labels */
     const char *out_dir;
     const char *resume_path;    /* NULL: start afresh */
     const char *name, *version; /* of the model ("basira-derm", "0.1.0" when NULL) */

@@ -87,6 +87,7 @@ static basira_code write_parent_classes(const basira_model_info *info, const cha
         snprintf(cl.c[c].name_ar, sizeof cl.c[c].name_ar, "%.*s", (int)sizeof cl.c[c].name_ar - 1,
                  info->classes[c].name_ar);
         cl.c[c].malignant = info->classes[c].malignant;
+        cl.c[c].partition = info->classes[c].partition;
     }
     json_t *j = basira_classes_to_json(&cl);
     int bad = !j || json_dump_file(j, path, JSON_INDENT(2));

@@ -31,6 +31,7 @@
 #include "basira/eval.h"
 #include "basira/model.h"
 #include "basira/nn.h"
+#include "basira/train.h"
 #include "basira/triage.h"
 #include "cli.h"
 #include "core/i18n.h"
@@ -55,6 +56,8 @@ static void usage(FILE *f)
               "                             to reach the target, not only the estimate\n"
               "  --label-col NAME           column of the true class (default dx)\n"
               "  --image-col NAME           column of the image name (default image_id)\n"
+              "  --classes FILE             class list (names, partitions) to store instead of\n"
+              "                             the model's: same codes, order and malignant flags\n"
               "  --json FILE                write the calibration report as JSON\n"
               "  --threads N                images predicted in parallel (default 1)\n"
               "  -h, --help                 show this help\n\n"
@@ -81,6 +84,37 @@ static json_t *prop_json(const basira_proportion *p)
 static json_t *num_or_null(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
+}
+
+/*
+ * --classes: store the class list of path (names in three languages, partitions) in doc
+ * instead of the model's. Refused unless it has the same codes in the same order with the
+ * same malignant flags, so the network's outputs, P(malignant) and the thresholds keep
+ * their meaning.
+ */
+static basira_code replace_classes(json_t *doc, const char *path, basira_error *err)
+{
+    basira_classes *cl = malloc(sizeof *cl);
+    if (!cl)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    basira_code rc = basira_classes_load(path, cl, err);
+    const json_t *have = json_object_get(doc, "classes");
+    for (int i = 0; !rc && i <= cl->n; i++) {
+        const json_t *c = json_array_get(have, (size_t)i);
+        const char *code = json_string_value(json_object_get(c, "code"));
+        if (i == cl->n ? c != NULL
+                       : !code || strcmp(code, cl->c[i].code) ||
+                             json_is_true(json_object_get(c, "malignant")) != cl->c[i].malignant)
+            rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                  _("--classes %s: class %d differs from the model's (the codes, "
+                                    "their order and the malignant flags must be the same)"),
+                                  path, i + 1);
+    }
+    json_t *j = rc ? NULL : basira_classes_to_json(cl);
+    if (!rc && (!j || json_object_set_new(doc, "classes", j)))
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    free(cl);
+    return rc;
 }
 
 /* Load IN, replace its "basira" metadata by doc, save to OUT. */
@@ -128,13 +162,14 @@ static int run_calibrate(int argc, char **argv)
         {"label-col", required_argument, NULL, 'l'},
         {"image-col", required_argument, NULL, 'I'},
         {"json", required_argument, NULL, 'j'},
+        {"classes", required_argument, NULL, 'K'},
         {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     eval_cli_input in = {.label_col = "dx", .image_col = "image_id", .threads = 1};
-    const char *out = NULL, *json_out = NULL;
+    const char *out = NULL, *json_out = NULL, *classes_path = NULL;
     basira_operating_point_options opo;
     basira_operating_point_options_default(&opo);
     long threads = 1;
@@ -176,6 +211,9 @@ static int run_calibrate(int argc, char **argv)
             break;
         case 'j':
             json_out = optarg;
+            break;
+        case 'K':
+            classes_path = optarg;
             break;
         case 't':
             if (basira_cli_parse_long("--threads", optarg, 1, 64, &threads))
@@ -261,6 +299,8 @@ static int run_calibrate(int argc, char **argv)
         goto fail;
     }
     json_object_set_new(doc, "temperature", json_real(t_new));
+    if (classes_path && replace_classes(doc, classes_path, &err))
+        goto fail;
     /* A scratch copy: OUT is only written once everything is known, never half-calibrated. */
     if (snprintf(partial, sizeof partial, "%s.partial", out) >= (int)sizeof partial) {
         basira_error_set(&err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), out);

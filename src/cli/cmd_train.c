@@ -31,6 +31,8 @@ static void usage(FILE *f)
                  "  --classes FILE        JSON class list: order, names, malignant flag "
                  "(default: the sorted labels)\n"
                  "  --split T,V,S         train, validation, test fractions (0.70,0.15,0.15)\n"
+                 "  --stratify-col NAME   column the split is stratified by, e.g. phototype and "
+                 "label joined (the label column)\n"
                  "  --limit N             use a random subset of N rows (smoke tests)\n"
                  "  --skip-bad            skip missing or unreadable images instead of stopping\n"
                  "Network:\n"
@@ -41,6 +43,8 @@ static void usage(FILE *f)
                  "  --input-size N        input side in pixels (128)\n"
                  "  --dropout P           dropout before the classifier (0.2)\n"
                  "  --colour-constancy M  shades_of_gray or none (shades_of_gray)\n"
+                 "  --init-from MODEL     start from this model's network and weights (a new head "
+                 "when the classes differ; give its input size and colour constancy)\n"
                  "Training:\n"
                  "  --epochs N (30)  --batch N (64)  --lr X (0.002)\n"
                  "  --optimizer NAME      adamw or sgd (adamw); --momentum X (0.9)\n"
@@ -79,6 +83,7 @@ enum {
     OPT_IMAGE_COL,
     OPT_LABEL_COL,
     OPT_GROUP_COL,
+    OPT_STRATIFY_COL,
     OPT_CLASSES,
     OPT_SPLIT,
     OPT_LIMIT,
@@ -89,6 +94,7 @@ enum {
     OPT_INPUT_SIZE,
     OPT_DROPOUT,
     OPT_CC,
+    OPT_INIT_FROM,
     OPT_EPOCHS,
     OPT_BATCH,
     OPT_LR,
@@ -122,6 +128,7 @@ static const struct option long_opts[] = {
     {"image-col", required_argument, NULL, OPT_IMAGE_COL},
     {"label-col", required_argument, NULL, OPT_LABEL_COL},
     {"group-col", required_argument, NULL, OPT_GROUP_COL},
+    {"stratify-col", required_argument, NULL, OPT_STRATIFY_COL},
     {"classes", required_argument, NULL, OPT_CLASSES},
     {"split", required_argument, NULL, OPT_SPLIT},
     {"limit", required_argument, NULL, OPT_LIMIT},
@@ -133,6 +140,7 @@ static const struct option long_opts[] = {
     {"dropout", required_argument, NULL, OPT_DROPOUT},
     {"colour-constancy", required_argument, NULL, OPT_CC},
     {"color-constancy", required_argument, NULL, OPT_CC},
+    {"init-from", required_argument, NULL, OPT_INIT_FROM},
     {"epochs", required_argument, NULL, OPT_EPOCHS},
     {"batch", required_argument, NULL, OPT_BATCH},
     {"lr", required_argument, NULL, OPT_LR},
@@ -204,6 +212,9 @@ static int run(int argc, char **argv)
         case OPT_GROUP_COL:
             o.group_col = optarg;
             break;
+        case OPT_STRATIFY_COL:
+            o.stratify_col = optarg;
+            break;
         case OPT_CLASSES:
             o.classes_path = optarg;
             break;
@@ -249,6 +260,9 @@ static int run(int argc, char **argv)
             if ((k = choice("--colour-constancy", optarg, ccs)) < 0)
                 return BASIRA_EXIT_USAGE;
             o.colour_constancy = k == 1 ? BASIRA_CC_SHADES_OF_GRAY : BASIRA_CC_NONE;
+            break;
+        case OPT_INIT_FROM:
+            o.init_from = optarg;
             break;
         case OPT_EPOCHS:
             if (basira_cli_parse_long("--epochs", optarg, 1, 100000, &l))

@@ -147,6 +147,13 @@ basira_code basira_model_classes_from_json(const json_t *classes, basira_model_i
                 _("model metadata: class \"%s\" needs \"malignant\": true or false"), k->code);
         k->malignant = json_is_true(mal);
         n_malignant += k->malignant;
+        k->partition = basira_partition_of(json_object_get(c, "partition"), k->code, k->malignant);
+        if (k->partition < 0)
+            return basira_error_set(err, BASIRA_E_MODEL,
+                                    _("model metadata: class \"%s\": \"partition\" must be "
+                                      "\"malignant\" (exactly when malignant), \"benign\" or "
+                                      "\"non-neoplastic\""),
+                                    k->code);
     }
     /*
      * A model without any malignant class would report a risk of 0 for every photo:
@@ -250,9 +257,10 @@ json_t *basira_model_info_to_json(const basira_model_info *m)
     json_t *classes = json_array();
     for (int i = 0; classes && i < m->num_classes; i++) {
         const basira_model_class *k = &m->classes[i];
-        json_array_append_new(classes, json_pack("{s:s, s:{s:s, s:s, s:s}, s:b}", "code", k->code,
-                                                 "names", "en", k->name_en, "fr", k->name_fr, "ar",
-                                                 k->name_ar, "malignant", k->malignant));
+        json_array_append_new(
+            classes, json_pack("{s:s, s:{s:s, s:s, s:s}, s:b, s:s}", "code", k->code, "names", "en",
+                               k->name_en, "fr", k->name_fr, "ar", k->name_ar, "malignant",
+                               k->malignant, "partition", basira_partition_code(k->partition)));
     }
     return json_pack("{s:s, s:s, s:o, s:o, s:f, s:{s:f, s:f}, s:i}", "name", m->name, "version",
                      m->version, "classes", classes, "preprocessing",

@@ -4,6 +4,7 @@
  * whether each counts as malignant or pre-malignant for the risk index.
  */
 #include "basira/json.h"
+#include "basira/partition.h"
 #include "basira/train.h"
 #include "core/i18n.h"
 
@@ -74,6 +75,13 @@ basira_code basira_classes_from_json(const json_t *j, basira_classes *out, basir
             return basira_error_set(err, BASIRA_E_FORMAT,
                                     _("class '%s': \"malignant\" must be true or false"), ci->code);
         ci->malignant = json_is_true(mal);
+        ci->partition =
+            basira_partition_of(json_object_get(c, "partition"), ci->code, ci->malignant);
+        if (ci->partition < 0)
+            return basira_error_set(err, BASIRA_E_FORMAT,
+                                    _("class '%s': \"partition\" must be \"malignant\" (exactly "
+                                      "when malignant), \"benign\" or \"non-neoplastic\""),
+                                    ci->code);
     }
     out->n = (int)json_array_size(j);
     return BASIRA_OK;
@@ -140,6 +148,7 @@ basira_code basira_classes_from_labels(const char *const *labels, size_t n, basi
             memcpy(ci->name_en, ci->code, sizeof ci->code);
             memcpy(ci->name_fr, ci->code, sizeof ci->code);
             memcpy(ci->name_ar, ci->code, sizeof ci->code);
+            ci->partition = basira_partition_of(NULL, ci->code, 0);
             out->n++;
         }
     }
@@ -164,9 +173,9 @@ json_t *basira_classes_to_json(const basira_classes *cl)
         return a;
     for (int i = 0; i < cl->n; i++) {
         const basira_class_info *c = &cl->c[i];
-        json_t *o =
-            json_pack("{s:s, s:{s:s, s:s, s:s}, s:b}", "code", c->code, "names", "en", c->name_en,
-                      "fr", c->name_fr, "ar", c->name_ar, "malignant", c->malignant);
+        json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s}, s:b, s:s}", "code", c->code, "names", "en",
+                              c->name_en, "fr", c->name_fr, "ar", c->name_ar, "malignant",
+                              c->malignant, "partition", basira_partition_code(c->partition));
         if (!o || json_array_append_new(a, o)) {
             json_decref(a);
             return NULL;

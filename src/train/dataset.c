@@ -291,6 +291,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
     const basira_csv *csv = ds->csv;
     int ic = basira_csv_column(csv, o->image_col), lc = basira_csv_column(csv, o->label_col);
     int gc = o->group_col ? basira_csv_column(csv, o->group_col) : -1;
+    int sc = o->stratify_col ? basira_csv_column(csv, o->stratify_col) : lc;
     size_t nrows = basira_csv_rows(csv);
     if (ic < 0) {
         rc = missing_column(csv, "--image-col", o->image_col, err);
@@ -302,6 +303,10 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
     }
     if (o->group_col && gc < 0) {
         rc = missing_column(csv, "--group-col", o->group_col, err);
+        goto out;
+    }
+    if (sc < 0) {
+        rc = missing_column(csv, "--stratify-col", o->stratify_col, err);
         goto out;
     }
     if (nrows == 0) {
@@ -353,7 +358,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
     }
 
     /* The split depends only on the CSV, the fractions and the seed (not on --classes). */
-    if ((rc = basira_split_rows(csv, ds->row, n, lc, gc, o->split, o->seed, ds->part, group, err)))
+    if ((rc = basira_split_rows(csv, ds->row, n, sc, gc, o->split, o->seed, ds->part, group, err)))
         goto out;
 
     /* Decode. The working side leaves room for crops: 1.25 x the input. */

@@ -58,6 +58,7 @@ json_t *train_model_document(const trainer *t, int epoch, const train_metrics *v
         snprintf(m->name_fr, sizeof m->name_fr, "%s", c->name_fr);
         snprintf(m->name_ar, sizeof m->name_ar, "%s", c->name_ar);
         m->malignant = c->malignant;
+        m->partition = c->partition;
     }
     mi->preprocess = t->pp;
     mi->temperature = 1.0;
@@ -68,11 +69,13 @@ json_t *train_model_document(const trainer *t, int epoch, const train_metrics *v
     free(mi);
     if (!doc)
         return NULL;
-    json_t *prov = json_pack(
-        "{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o}", "data_set", o->csv_path, "images",
-        o->images_dir, "command_line", o->command_line ? o->command_line : "", "date", t->date,
-        "split", train_split_json(t), "seed", (json_int_t)o->seed, "software", basira_version(),
-        "training", json_pack("{s:i, s:s, s:f}", "epoch", epoch + 1, "arch", o->arch, "lr", o->lr));
+    json_t *prov =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:s, s:o}", "data_set", o->csv_path, "images",
+                  o->images_dir, "command_line", o->command_line ? o->command_line : "", "date",
+                  t->date, "split", train_split_json(t), "seed", (json_int_t)o->seed, "software",
+                  basira_version(), "training",
+                  json_pack("{s:i, s:s, s:f}", "epoch", epoch + 1, "arch", train_arch_family(t),
+                            "lr", o->lr));
     if (prov && val)
         json_object_set_new(prov, "validation", train_metrics_json(t, val));
     if (!prov || json_object_set_new(doc, "provenance", prov)) {

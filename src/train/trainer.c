@@ -341,6 +341,12 @@ static basira_code new_model(trainer *t, basira_error *err)
     free(arch);
     if (rc)
         return rc;
+    int c, h, w;
+    basira_net_input_shape(t->net, &c, &h, &w);
+    if (h != o->input_size || w != o->input_size)
+        return basira_error_set(
+            err, BASIRA_E_INVALID_ARGUMENT,
+            _("--init-from: the model takes %dx%d images; give --input-size %d"), w, h, w);
     basira_optim_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.kind = (basira_optim_kind)o->optimizer;
@@ -706,8 +712,8 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
     fprintf(t->log,
             _("network: %s, %zu parameters, input %dx%d; %ld steps of %d images per "
               "epoch\n"),
-            o->arch, basira_net_num_params(t->net), o->input_size, o->input_size, t->steps,
-            t->batch);
+            train_arch_family(t), basira_net_num_params(t->net), o->input_size, o->input_size,
+            t->steps, t->batch);
     fprintf(t->log, _("training precision: %s\n"),
             basira_net_precision(t->net) == BASIRA_PRECISION_BF16 ? "bf16" : "fp32");
     if (o->resume_path)

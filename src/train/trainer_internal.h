@@ -59,6 +59,13 @@ typedef struct trainer {
     train_phases ph;       /* --profile: this epoch's phases */
 } trainer;
 
+/* The network's architecture family: the parent's with --init-from, else --arch. */
+static inline const char *train_arch_family(const trainer *t)
+{
+    const char *f = json_string_value(json_object_get(basira_net_arch(t->net), "family"));
+    return f ? f : t->o->arch;
+}
+
 static inline json_t *jnum(double v)
 {
     /* JSON has no NaN: an undefined figure (e.g. AUC without malignant cases) is null. */

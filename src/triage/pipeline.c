@@ -349,12 +349,13 @@ static json_t *scores_json(const pipeline_model *p, const float *probs, double p
         goto oom;
     /*
      * The three-partition view every model gives (issue 11): malignant is the calibrated
-     * P(malignant) above; non-neoplastic (inflammatory, infectious) the classes coded
-     * "non-neoplastic", 0 for a dermoscopy model, which has none; benign the rest.
+     * P(malignant) above; non-neoplastic (inflammatory, infectious) the classes of that
+     * partition (coded "non-neoplastic", or marked so in the model's classes), 0 for a
+     * dermoscopy model, which has none; benign the rest.
      */
     double nonneo = 0.0;
     for (int i = 0; i < k; i++)
-        if (!strcmp(info->classes[i].code, "non-neoplastic"))
+        if (info->classes[i].partition == BASIRA_PARTITION_NON_NEOPLASTIC)
             nonneo += probs[i];
     nonneo = fmin(nonneo, 1.0 - pmal);
     if (put(out, "partition",

@@ -294,6 +294,18 @@ static void test_evaluate_errors(void)
     CHECK_MSG(strstr(out, "مصفوفة الالتباس") != NULL, "%s", out);
 }
 
+/* `basira calibrate --classes` with the class list text, writing DIR/name.safetensors. */
+static int calibrate_classes(char *out, size_t cap, const char *classes, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/classes-%s.json", dir, name);
+    write_file(path, classes);
+    return sh(out, cap,
+              "%s calibrate --model %s/m.safetensors --images %s/img --csv %s/labels.csv "
+              "--classes %s --out %s/%s.safetensors --quiet",
+              cli, dir, dir, dir, path, dir, name);
+}
+
 static void test_calibrate(void)
 {
     static char out[65536];
@@ -358,6 +370,38 @@ static void test_calibrate(void)
     CHECK_MSG(strstr(out, "malignant"), "%s", out);
     snprintf(path, sizeof path, "%s/x.safetensors", dir);
     CHECK(access(path, F_OK) != 0); /* nothing written on failure */
+    /* --classes: names and partitions replaced; other codes or malignant flags refused. */
+    static const char *const codes[7] = {"akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"};
+    char good[2048] = "[", bad[2048] = "[";
+    for (int c = 0; c < 7; c++) {
+        int mal = c < 2 || c == 4;
+        snprintf(good + strlen(good), sizeof good - strlen(good),
+                 "%s{\"code\":\"%s\",\"malignant\":%s,\"partition\":\"%s\","
+                 "\"names\":{\"en\":\"E%d\",\"fr\":\"F%d\",\"ar\":\"A%d\"}}",
+                 c ? "," : "", codes[c], mal ? "true" : "false",
+                 mal      ? "malignant"
+                 : c == 6 ? "non-neoplastic"
+                          : "benign",
+                 c, c, c);
+        snprintf(bad + strlen(bad), sizeof bad - strlen(bad),
+                 "%s{\"code\":\"%s\",\"malignant\":%s}", c ? "," : "", codes[c],
+                 c == 5 ? "true"
+                 : mal  ? "true"
+                        : "false");
+    }
+    strcat(good, "]");
+    strcat(bad, "]");
+    rc = calibrate_classes(out, sizeof out, good, "named");
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+    snprintf(path, sizeof path, "%s/named.safetensors", dir);
+    CHECK_EQ_INT(predict_all(path, probs, &info), 0);
+    CHECK_STR(info.classes[6].name_fr, "F6");
+    CHECK_EQ_INT(info.classes[6].partition, BASIRA_PARTITION_NON_NEOPLASTIC);
+    CHECK_EQ_INT(info.classes[5].partition, BASIRA_PARTITION_BENIGN);
+    rc = calibrate_classes(out, sizeof out, bad, "bad");
+    CHECK_MSG(rc == 1 && strstr(out, "class 6"), "exit %d: %s", rc, out);
+    snprintf(path, sizeof path, "%s/bad.safetensors", dir);
+    CHECK(access(path, F_OK) != 0);
     CHECK_EQ_INT(sh(out, sizeof out, "%s calibrate --model a --images b --csv c", cli), 2);
     CHECK_EQ_INT(sh(out, sizeof out,
                     "%s calibrate --model a --images b --csv c --out d --target-sensitivity 2",

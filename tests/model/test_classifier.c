@@ -36,6 +36,9 @@ static void test_meta_valid_and_round_trip(void)
     CHECK_STR(info.name, "tiny-test");
     CHECK_STR(info.classes[4].code, "mel");
     CHECK(info.classes[4].malignant && info.classes[0].malignant && info.classes[1].malignant);
+    /* No "partition" in the file: from the malignant flag. */
+    CHECK_EQ_INT(info.classes[4].partition, BASIRA_PARTITION_MALIGNANT);
+    CHECK_EQ_INT(info.classes[5].partition, BASIRA_PARTITION_BENIGN);
     CHECK(!info.classes[2].malignant && !info.classes[5].malignant && !info.classes[6].malignant);
     CHECK_STR(basira_model_class_name(&info.classes[4], "fr"), "Mélanome");
     CHECK_STR(basira_model_class_name(&info.classes[1], "en"), "Basal cell carcinoma");
@@ -49,7 +52,19 @@ static void test_meta_valid_and_round_trip(void)
     CHECK_EQ_INT(basira_model_info_parse(text, strlen(text), &again, &err), BASIRA_OK);
     CHECK(again.num_classes == info.num_classes && again.tta == info.tta);
     CHECK_STR(again.classes[0].name_ar, info.classes[0].name_ar);
+    for (int c = 0; c < info.num_classes; c++)
+        CHECK_EQ_INT(again.classes[c].partition, info.classes[c].partition);
     free(text);
+    /* A class marked non-neoplastic keeps its partition through a round trip. */
+    json_object_set_new(json_array_get(json_object_get(j, "classes"), 5), "partition",
+                        json_string("non-neoplastic"));
+    CHECK_EQ_INT(basira_model_info_from_json(j, &again, &err), BASIRA_OK);
+    CHECK_EQ_INT(again.classes[5].partition, BASIRA_PARTITION_NON_NEOPLASTIC);
+    json_t *j2 = basira_model_info_to_json(&again);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(j2, "classes"), 5), "partition")),
+              "non-neoplastic");
+    json_decref(j2);
     json_decref(j);
     json_decref(meta);
 }
@@ -96,6 +111,17 @@ static void test_meta_strict(void)
          "\"malignant\":1},{\"code\":\"c\",\"names\":{\"en\":\"B\",\"fr\":\"B\","
          "\"ar\":\"B\"},\"malignant\":false}]",
          "malignant"},
+        /* a partition that is not one of the three, or a benign class said malignant */
+        {"classes",
+         "[{\"code\":\"a\",\"names\":{\"en\":\"A\",\"fr\":\"A\",\"ar\":\"A\"},"
+         "\"malignant\":true},{\"code\":\"c\",\"names\":{\"en\":\"B\",\"fr\":\"B\","
+         "\"ar\":\"B\"},\"malignant\":false,\"partition\":\"inflammatory\"}]",
+         "partition"},
+        {"classes",
+         "[{\"code\":\"a\",\"names\":{\"en\":\"A\",\"fr\":\"A\",\"ar\":\"A\"},"
+         "\"malignant\":true},{\"code\":\"c\",\"names\":{\"en\":\"B\",\"fr\":\"B\","
+         "\"ar\":\"B\"},\"malignant\":false,\"partition\":\"malignant\"}]",
+         "partition"},
         {"preprocessing", NULL, "preprocessing"},
         {"preprocessing.std", "[1,0,1]", "std"},
         {"temperature", NULL, "temperature"},

@@ -1,4 +1,5 @@
 /* Tests of the class list, class weights, validation metrics and the progress line. */
+#include "basira/partition.h"
 #include "basira/train.h"
 #include "test.h"
 #include "train/metrics.h"
@@ -12,13 +13,17 @@ static void test_classes_json(void)
     basira_classes cl;
     json_t *j = json_loads("[{\"code\":\"nv\",\"names\":{\"en\":\"Naevus\",\"fr\":\"Nævus\","
                            "\"ar\":\"وحمة\"},\"malignant\":false},"
-                           "{\"code\":\"mel\",\"malignant\":true}]",
+                           "{\"code\":\"mel\",\"malignant\":true},"
+                           "{\"code\":\"acne\",\"partition\":\"non-neoplastic\"}]",
                            0, NULL);
     CHECK_EQ_INT(basira_classes_from_json(j, &cl, &err), BASIRA_OK);
-    CHECK_EQ_INT(cl.n, 2);
+    CHECK_EQ_INT(cl.n, 3);
     CHECK_STR(cl.c[0].name_fr, "Nævus");
     CHECK_STR(cl.c[1].name_en, "mel"); /* default name = code */
     CHECK_EQ_INT(cl.c[1].malignant, 1);
+    CHECK_EQ_INT(cl.c[0].partition, BASIRA_PARTITION_BENIGN);    /* from the malignant flag */
+    CHECK_EQ_INT(cl.c[1].partition, BASIRA_PARTITION_MALIGNANT); /* idem */
+    CHECK_EQ_INT(cl.c[2].partition, BASIRA_PARTITION_NON_NEOPLASTIC);
     CHECK_EQ_INT(basira_classes_find(&cl, "mel"), 1);
     CHECK_EQ_INT(basira_classes_find(&cl, "bcc"), -1);
     /* Round trip. */
@@ -38,11 +43,23 @@ static void test_classes_json(void)
         "[{\"code\":\"a\",\"names\":{\"fr\":3}}]",
         "[1]",
         "[{\"code\":\"0123456789012345678901234567890123456789012345678901234567890123456789\"}]",
-        "[{\"code\":\"a\"},{\"code\":\"b\"},{\"code\":\"c\"},{\"code\":\"d\"},{\"code\":\"e\"},"
-        "{\"code\":\"f\"},{\"code\":\"g\"},{\"code\":\"h\"},{\"code\":\"i\"},{\"code\":\"j\"},"
-        "{\"code\":\"k\"},{\"code\":\"l\"},{\"code\":\"m\"},{\"code\":\"n\"},{\"code\":\"o\"},"
-        "{\"code\":\"p\"},{\"code\":\"q\"}]",
+        /* a partition that is not one of the three, or disagrees with "malignant" */
+        "[{\"code\":\"a\",\"partition\":\"tumour\"}]",
+        "[{\"code\":\"a\",\"partition\":3}]",
+        "[{\"code\":\"a\",\"malignant\":true,\"partition\":\"benign\"}]",
+        "[{\"code\":\"a\",\"malignant\":false,\"partition\":\"malignant\"}]",
     };
+    /* One class more than BASIRA_MAX_CLASSES is refused; exactly that many is accepted. */
+    for (int extra = 0; extra <= 1; extra++) {
+        json_t *many = json_array();
+        for (int i = 0; i < BASIRA_MAX_CLASSES + extra; i++) {
+            char code[16];
+            snprintf(code, sizeof code, "c%02d", i);
+            json_array_append_new(many, json_pack("{s:s, s:b}", "code", code, "malignant", i == 0));
+        }
+        CHECK_EQ_INT(basira_classes_from_json(many, &cl, &err), extra ? BASIRA_E_LIMIT : BASIRA_OK);
+        json_decref(many);
+    }
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         j = json_loads(bad[i], 0, NULL);
         CHECK(j != NULL);
@@ -73,13 +90,20 @@ static void test_classes_from_labels(void)
     CHECK_STR(cl.c[2].code, "nv");
     const char *with_empty[] = {"a", ""};
     CHECK_EQ_INT(basira_classes_from_labels(with_empty, 2, &cl, &err), BASIRA_E_FORMAT);
-    char names[20][4];
-    const char *many[20];
-    for (int i = 0; i < 20; i++) {
+    /* A label "non-neoplastic" is of that partition; any other, without a class file, benign. */
+    const char *three[] = {"malignant", "benign", "non-neoplastic"};
+    CHECK_EQ_INT(basira_classes_from_labels(three, 3, &cl, &err), BASIRA_OK);
+    CHECK_EQ_INT(cl.c[basira_classes_find(&cl, "non-neoplastic")].partition,
+                 BASIRA_PARTITION_NON_NEOPLASTIC);
+    CHECK_EQ_INT(cl.c[basira_classes_find(&cl, "malignant")].partition, BASIRA_PARTITION_BENIGN);
+    char names[BASIRA_MAX_CLASSES + 1][4];
+    const char *many[BASIRA_MAX_CLASSES + 1];
+    for (int i = 0; i <= BASIRA_MAX_CLASSES; i++) {
         snprintf(names[i], sizeof names[i], "c%02d", i);
         many[i] = names[i];
     }
-    CHECK_EQ_INT(basira_classes_from_labels(many, 20, &cl, &err), BASIRA_E_LIMIT);
+    CHECK_EQ_INT(basira_classes_from_labels(many, BASIRA_MAX_CLASSES + 1, &cl, &err),
+                 BASIRA_E_LIMIT);
 }
 
 static void test_weights(void)

@@ -337,6 +337,69 @@ static void test_bad_input(void)
     CHECK(basira_train_run(&o, &res, &err) != BASIRA_OK);
 }
 
+/*
+ * --stratify-col: the split keeps each value of that column (here a phototype) in the
+ * share of the fractions, whatever the labels; a missing column is refused by name.
+ * Tone "a" is the first 8 images (4 whole lesions); split 50/50 by tone, the validation
+ * part gets 2 of those lesions.
+ */
+static void test_stratify_col(void)
+{
+    char csv[160], out[128];
+    snprintf(csv, sizeof csv, "%s/tone.csv", root);
+    snprintf(out, sizeof out, "%s/run-tone", root);
+    FILE *f = fopen(csv, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("image_id,dx,lesion_id,tone\n", f);
+    for (int i = 0; i < 32; i++)
+        fprintf(f, "img%02d,%s,L%02d,%s\n", i, i % 2 ? "dark" : "light", i / 4 * 2 + i % 2,
+                i < 8 ? "a" : "b");
+    fclose(f);
+    basira_train_options o;
+    basira_error err;
+    basira_train_result res;
+    base_options(&o, out);
+    o.csv_path = csv;
+    o.stratify_col = "phototype";
+    CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_FORMAT);
+    CHECK(strstr(err.message, "phototype") != NULL);
+    o.stratify_col = "tone";
+    o.epochs = 1;
+    basira_code rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    char path[192], line[256];
+    snprintf(path, sizeof path, "%s/val.csv", out);
+    f = fopen(path, "r");
+    CHECK(f != NULL);
+    int tone_a = 0, rows = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        rows++;
+        tone_a += n > 2 && !strcmp(line + n - 2, ",a");
+    }
+    if (f)
+        fclose(f);
+    CHECK_MSG(tone_a == 4, "validation holds %d tone-a images of 8 (%d rows)", tone_a, rows);
+
+    /* --init-from: the parent's input size or a clear refusal, never a crash. */
+    char parent[192], out2[160];
+    snprintf(parent, sizeof parent, "%s/best.safetensors", out);
+    snprintf(out2, sizeof out2, "%s/run-child", root);
+    base_options(&o, out2);
+    o.epochs = 1;
+    o.init_from = parent;
+    o.input_size = 48;
+    CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_MSG(strstr(err.message, "--input-size 32") != NULL, "%s", err.message);
+    o.input_size = 32;
+    rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+}
+
 /* --precision auto and --profile: bf16 where the processor has it, it learns, a stopped
  * and resumed bf16 run is bit for bit the uninterrupted one, and the profile is printed. */
 static void test_precision_profile(void)
@@ -406,6 +469,7 @@ int main(void)
     RUN(test_train_and_resume);
     RUN(test_validation_matches_inference);
     RUN(test_bad_input);
+    RUN(test_stratify_col);
     RUN(test_precision_profile);
     int rc = test_summary();
     if (!rc) {

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The exact recipe of models/basira-clinical.safetensors (see models/basira-clinical.md).
+# Run from the repository root, with ../shared/data present and a release build:
+#   scripts/build.sh release build-release && models/basira-clinical/train.sh
+# Steps: near-duplicate groups, split by group stratified by phototype and partition, train
+# (21 conditions, initialised from the dermoscopy model), calibrate on validation, evaluate and
+# certify on the test groups only. Writes runs/clinical/ and models/basira-clinical*.
+set -euo pipefail
+B=${BASIRA:-./build-release/src/cli/basira}
+D=${BASIRA_DATA:-../shared/data}/fitzpatrick17k
+R=${RUN_DIR:-runs/clinical}
+M=models/basira-clinical
+TARGET_SENSITIVITY=${TARGET_SENSITIVITY:-0.90}
+FROM_STEP=${FROM_STEP:-1} # 3: calibrate, evaluate and certify an existing $R/train
+mkdir -p "$R"
+export OMP_NUM_THREADS=2
+
+if [ "$FROM_STEP" -le 2 ]; then
+# 1. Near-duplicate groups (difference hash, distance <= 6), joined to the table with the
+#    phototype group and the stratum (phototype group / partition) of every photo.
+"$B" dedup --images "$D/images" --csv "$D/metadata.csv" --image-col md5hash --out "$R/dups.csv"
+python3 $M/prepare.py "$D/metadata.csv" "$R/dups.csv" "$R/f17k-grouped.csv"
+
+# 2. Train: 21 conditions (the partitions are sums of them), split 70/15/15 by near-duplicate
+#    group, stratified by phototype group and partition; the best epoch on validation AUC.
+nice -n 19 "$B" train --images "$D/images" --csv "$R/f17k-grouped.csv" \
+  --image-col md5hash --label-col label --group-col dup_group --stratify-col stratum \
+  --classes models/fitzpatrick17k-condition-classes.json \
+  --init-from models/basira-derm.safetensors --input-size 128 --colour-constancy shades_of_gray \
+  --epochs 10 --batch 64 --lr 0.002 --optimizer adamw --weight-decay 0.05 --schedule onecycle \
+  --warmup-epochs 1 --label-smoothing 0.1 --class-weights sqrt --sampler uniform --ema 0.99 \
+  --augment dermoscopy --select-metric auc --split 0.70,0.15,0.15 --seed 1 --threads 2 --precision bf16 \
+  --name basira-clinical --model-version 1.0.0 --out "$R/train"
+fi
+cp "$R/train/history.jsonl" $M/history-train.jsonl
+for p in train val test; do cut -d, -f1,2,4,6,9,10 "$R/train/$p.csv" >"$M/split-$p.csv"; done
+
+# 3. Calibrate on the validation groups only: temperature, then the triage thresholds; the
+#    class list stored with the partitions of the 21 conditions (--classes).
+"$B" calibrate --conservative --target-sensitivity "$TARGET_SENSITIVITY" \
+  --model "$R/train/best.safetensors" --images "$D/images" --csv "$R/train/val.csv" \
+  --label-col label --image-col md5hash --threads 2 \
+  --classes models/fitzpatrick17k-condition-classes.json \
+  --out models/basira-clinical.safetensors --json $M/calibration-val.json
+
+# 4. Evaluate and certify on the test groups, never used for training, calibration or
+#    selection. (certify --parent needs a parent that knows the labels: the dermoscopy
+#    model's classes differ, so the paired comparison is made in step 5.)
+"$B" evaluate --model models/basira-clinical.safetensors --images "$D/images" \
+  --csv "$R/train/test.csv" --label-col label --image-col md5hash \
+  --by phototype_group,fitzpatrick_scale,three_partition_label --threads 2 \
+  --json $M/evaluation-test.json --report $M/evaluation-test.md \
+  --reliability $M/reliability-test.svg
+set +e
+"$B" certify --model models/basira-clinical.safetensors \
+  --images "$D/images" --csv "$R/train/test.csv" --label-col label --image-col md5hash \
+  --phototype-col fitzpatrick_scale --criteria $M/criteria.json --threads 2 \
+  --json $M/certify-test.json --pdf "$R/certify-test.fr.pdf" --lang fr --manifest "$R/manifest.txt"
+echo "certify exit status: $? (0 = every criterion passes)"
+set -e
+
+# 5. The three-partition view (sums of the conditions), per phototype group, with the
+#    same calibrated probabilities `basira triage` reports.
+cut -d, -f1 "$R/train/test.csv" | tail -n +2 | sed "s|^|$D/images/|; s|$|.jpg|" >"$R/test-images.txt"
+xargs "$B" classify --model models/basira-clinical.safetensors --json <"$R/test-images.txt" \
+  >"$R/test-probabilities.jsonl"
+xargs "$B" classify --model models/basira-derm.safetensors --json <"$R/test-images.txt" \
+  >"$R/test-probabilities-derm.jsonl"
+python3 $M/partition_metrics.py models/fitzpatrick17k-condition-classes.json "$R/train/test.csv" \
+  "$R/test-probabilities.jsonl" --thresholds models/basira-clinical.safetensors \
+  --parent "$R/test-probabilities-derm.jsonl" >$M/partition-test.json
+# The same on the validation groups, for the non-neoplastic rule's threshold.
+cut -d, -f1 "$R/train/val.csv" | tail -n +2 | sed "s|^|$D/images/|; s|$|.jpg|" >"$R/val-images.txt"
+xargs "$B" classify --model models/basira-clinical.safetensors --json <"$R/val-images.txt" \
+  >"$R/val-probabilities.jsonl"
+python3 $M/partition_metrics.py models/fitzpatrick17k-condition-classes.json "$R/train/val.csv" \
+  "$R/val-probabilities.jsonl" --thresholds models/basira-clinical.safetensors \
+  >$M/partition-val.json
