@@ -8,7 +8,9 @@
  *   nn_bench profile FAMILY SIZE THREADS BATCH STEPS [PRECISION] the same steps, then the
  *                   per-layer profile (time, FLOP/s against the peak, roofline bound)
  *                   and the optimiser's share, as text
- *   nn_bench infer FAMILY SIZE THREADS REPEATS      {"ms_batch1": median, "peak_rss_mb": y}
+ *   nn_bench infer FAMILY SIZE THREADS REPEATS [PRECISION]
+ *                   {"ms_batch1": median, "peak_rss_mb": y}: prepared inference at batch 1
+ *                   in PRECISION (basira_net_set_inference_precision, fp32 by default)
  *
  * The model settings (classes, width, depth) are fixed here and the Python side
  * builds its model from the architecture this program prints, so both run the same
@@ -58,6 +60,15 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+static basira_precision precision_arg(int argc, char **argv, int i)
+{
+    if (argc > i && !strcmp(argv[i], "bf16"))
+        return BASIRA_PRECISION_BF16;
+    if (argc > i && !strcmp(argv[i], "auto"))
+        return BASIRA_PRECISION_AUTO;
+    return BASIRA_PRECISION_FP32;
 }
 
 static int fail(const basira_error *err)
@@ -133,7 +144,7 @@ static int train(const char *family, int size, int threads, int batch, int steps
     return 0;
 }
 
-static int infer(const char *family, int size, int threads, int repeats)
+static int infer(const char *family, int size, int threads, int repeats, basira_precision precision)
 {
     basira_nn_set_threads(threads);
     char *arch = arch_for(family, size);
@@ -142,7 +153,8 @@ static int infer(const char *family, int size, int threads, int repeats)
     if (!arch || basira_net_new(arch, 1, &net, &err))
         return arch ? fail(&err) : 1;
     free(arch);
-    if (basira_net_prepare_inference(net, 1, &err))
+    if (basira_net_set_inference_precision(net, precision, &err) ||
+        basira_net_prepare_inference(net, 1, &err))
         return fail(&err);
     size_t in = 3 * (size_t)size * (size_t)size;
     float *x = malloc(in * sizeof *x), logits[NUM_CLASSES];
@@ -177,19 +189,16 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc >= 7 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "profile"))) {
-        basira_precision pr = BASIRA_PRECISION_FP32;
-        if (argc >= 8 && !strcmp(argv[7], "bf16"))
-            pr = BASIRA_PRECISION_BF16;
-        else if (argc >= 8 && !strcmp(argv[7], "auto"))
-            pr = BASIRA_PRECISION_AUTO;
+        basira_precision pr = precision_arg(argc, argv, 7);
         return train(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), pr,
                      !strcmp(argv[1], "profile"));
     }
     if (argc >= 6 && !strcmp(argv[1], "infer") && atoi(argv[5]) > 0)
-        return infer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+        return infer(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]),
+                     precision_arg(argc, argv, 6));
     fprintf(stderr,
             "usage: nn_bench arch FAMILY SIZE | train|profile FAMILY SIZE THREADS BATCH STEPS "
             "[fp32|bf16|auto] | "
-            "infer FAMILY SIZE THREADS REPEATS\n");
+            "infer FAMILY SIZE THREADS REPEATS [fp32|bf16|auto]\n");
     return 2;
 }

@@ -80,6 +80,7 @@ struct basira_net {
     nn_plan *plan_eval;
     int train_ready; /* the last forward was a training forward: backward may run */
     int train_bf16;  /* training forwards and backwards run in bf16 (fp32 master weights) */
+    int infer_bf16;  /* prepared inference runs in bf16 (basira_net_set_inference_precision) */
     basira_layer_profile *prof; /* nlayers entries while profiling (profile.c), else NULL */
     int prof_on;
     int prepared;

@@ -422,11 +422,15 @@ static basira_code get_plan(basira_net *net, int n, int mode, nn_plan **out, bas
     }
     nn_plan_free(*slot);
     *slot = NULL;
-    int bf16 = mode == MODE_TRAIN && net->train_bf16;
+    int bf16 =
+        (mode == MODE_TRAIN && net->train_bf16) || (mode == MODE_PREPARED && net->infer_bf16);
     basira_code rc = plan_build(net, n, mode, bf16 ? dnnl_bf16 : dnnl_f32, slot, err);
     if (rc == BASIRA_E_UNSUPPORTED && bf16) {
-        /* Some layer has no bf16 implementation here: the whole net trains in fp32. */
-        net->train_bf16 = 0;
+        /* Some layer has no bf16 implementation here: the whole net runs in fp32. */
+        if (mode == MODE_TRAIN)
+            net->train_bf16 = 0;
+        else
+            net->infer_bf16 = 0;
         rc = plan_build(net, n, mode, dnnl_f32, slot, err);
     }
     *out = *slot;
@@ -467,6 +471,36 @@ basira_code basira_net_set_precision(basira_net *net, basira_precision precision
 basira_precision basira_net_precision(const basira_net *net)
 {
     return net && net->train_bf16 ? BASIRA_PRECISION_BF16 : BASIRA_PRECISION_FP32;
+}
+
+basira_code basira_net_set_inference_precision(basira_net *net, basira_precision precision,
+                                               basira_error *err)
+{
+    if (!net || (precision != BASIRA_PRECISION_FP32 && precision != BASIRA_PRECISION_BF16 &&
+                 precision != BASIRA_PRECISION_AUTO))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    int supported = basira_nn_bf16_supported();
+    if (precision == BASIRA_PRECISION_BF16 && !supported)
+        return basira_error_set(err, BASIRA_E_UNSUPPORTED,
+                                _("this processor has no bfloat16 instructions (AVX-512 BF16 or "
+                                  "AMX): run the network in fp32"));
+    int bf16 =
+        precision == BASIRA_PRECISION_BF16 || (precision == BASIRA_PRECISION_AUTO && supported);
+    if (bf16 != net->infer_bf16) {
+        net->infer_bf16 = bf16;
+        if (net->prepared) {
+            /* The next forward rebuilds the prepared plan in the new precision. */
+            nn_plan_free(net->plan_eval);
+            net->plan_eval = NULL;
+            net->prepared_stale = 0;
+        }
+    }
+    return BASIRA_OK;
+}
+
+basira_precision basira_net_inference_precision(const basira_net *net)
+{
+    return net && net->infer_bf16 ? BASIRA_PRECISION_BF16 : BASIRA_PRECISION_FP32;
 }
 
 basira_code basira_net_forward(basira_net *net, const float *x, int n, int train, float *logits,
