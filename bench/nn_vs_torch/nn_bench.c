@@ -10,7 +10,8 @@
  *                   and the optimiser's share, as text
  *   nn_bench infer FAMILY SIZE THREADS REPEATS [PRECISION]
  *                   {"ms_batch1": median, "peak_rss_mb": y}: prepared inference at batch 1
- *                   in PRECISION (basira_net_set_inference_precision, fp32 by default)
+ *                   in PRECISION (basira_net_set_inference_precision, fp32 by default;
+ *                   int8 is calibrated on the timed input itself)
  *
  * The model settings (classes, width, depth) are fixed here and the Python side
  * builds its model from the architecture this program prints, so both run the same
@@ -68,6 +69,8 @@ static basira_precision precision_arg(int argc, char **argv, int i)
         return BASIRA_PRECISION_BF16;
     if (argc > i && !strcmp(argv[i], "auto"))
         return BASIRA_PRECISION_AUTO;
+    if (argc > i && !strcmp(argv[i], "int8"))
+        return BASIRA_PRECISION_INT8;
     return BASIRA_PRECISION_FP32;
 }
 
@@ -153,13 +156,16 @@ static int infer(const char *family, int size, int threads, int repeats, basira_
     if (!arch || basira_net_new(arch, 1, &net, &err))
         return arch ? fail(&err) : 1;
     free(arch);
-    if (basira_net_set_inference_precision(net, precision, &err) ||
-        basira_net_prepare_inference(net, 1, &err))
-        return fail(&err);
     size_t in = 3 * (size_t)size * (size_t)size;
     float *x = malloc(in * sizeof *x), logits[NUM_CLASSES];
     double *ms = malloc((size_t)repeats * sizeof *ms);
     fill(x, in, 9);
+    int int8 = precision == BASIRA_PRECISION_INT8;
+    if ((!int8 && basira_net_set_inference_precision(net, precision, &err)) ||
+        basira_net_prepare_inference(net, 1, &err) ||
+        (int8 && (basira_net_calibrate(net, x, 1, &err) || /* calibrated on the input itself */
+                  basira_net_set_inference_precision(net, precision, &err))))
+        return fail(&err);
     for (int r = -3; r < repeats; r++) { /* 3 warm-up runs */
         double t0 = now_s();
         if (basira_net_forward(net, x, 1, 0, logits, &err))
@@ -199,6 +205,6 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "usage: nn_bench arch FAMILY SIZE | train|profile FAMILY SIZE THREADS BATCH STEPS "
             "[fp32|bf16|auto] | "
-            "infer FAMILY SIZE THREADS REPEATS [fp32|bf16|auto]\n");
+            "infer FAMILY SIZE THREADS REPEATS [fp32|bf16|auto|int8]\n");
     return 2;
 }

@@ -16,6 +16,7 @@
 
 #include "basira/error.h"
 #include "basira/image.h"
+#include "basira/nn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -108,6 +109,16 @@ typedef struct basira_classifier basira_classifier;
  * scratchpad is per thread and a primitive must run on the thread that created it.
  */
 basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err);
+/*
+ * The same, with the network's inference precision (basira_net_set_inference_precision):
+ * FP32 as basira_classifier_load(), BF16 (refused with BASIRA_E_UNSUPPORTED without bf16
+ * instructions) or AUTO. Use BF16 only for a model whose accuracy in bf16 was measured
+ * (`basira evaluate --precision bf16`).
+ */
+basira_code basira_classifier_load_precision(const char *path, basira_precision precision,
+                                             basira_classifier **out, basira_error *err);
+/* The precision the classifier's network runs in (FP32 or BF16). */
+basira_precision basira_classifier_precision(const basira_classifier *c);
 void basira_classifier_free(basira_classifier *c);
 
 const basira_model_info *basira_classifier_info(const basira_classifier *c);

@@ -167,7 +167,8 @@ basira_code basira_net_prepare_inference(basira_net *net, int max_batch, basira_
 typedef enum basira_precision {
     BASIRA_PRECISION_FP32,
     BASIRA_PRECISION_BF16,
-    BASIRA_PRECISION_AUTO
+    BASIRA_PRECISION_AUTO,
+    BASIRA_PRECISION_INT8 /* prepared inference only, after basira_net_calibrate() */
 } basira_precision;
 basira_code basira_net_set_precision(basira_net *net, basira_precision precision,
                                      basira_error *err);
@@ -191,6 +192,22 @@ basira_precision basira_net_precision(const basira_net *net);
 basira_code basira_net_set_inference_precision(basira_net *net, basira_precision precision,
                                                basira_error *err);
 basira_precision basira_net_inference_precision(const basira_net *net);
+
+/*
+ * int8 post-training quantisation. basira_net_calibrate() runs n inputs x (NCHW) through
+ * the net prepared for inference, in fp32, and records the range of every tensor between
+ * fused layers (call it several times to add batches: the ranges grow). Then
+ * basira_net_set_inference_precision(net, BASIRA_PRECISION_INT8) runs every convolution
+ * in 8-bit integers (inputs u8 after a ReLU else s8, one scale per tensor from its range;
+ * weights s8 with one scale per output channel; accumulation in s32, bias, residual
+ * sum and activation in float32) through oneDNN's int8 kernels, VNNI where the processor
+ * has it; the other layers stay float32. Refused before calibration; a net whose
+ * convolutions oneDNN cannot run in int8 falls back to fp32 (the precision then says FP32).
+ * Measure the accuracy of a model in int8 before using it.
+ */
+basira_code basira_net_calibrate(basira_net *net, const float *x, int n, basira_error *err);
+/* 1 when the processor has 8-bit dot-product instructions (AVX-512 VNNI / AVX-VNNI). */
+int basira_nn_int8_fast(void);
 /* 1 when the processor has native bf16 arithmetic (as oneDNN sees it). */
 int basira_nn_bf16_supported(void);
 

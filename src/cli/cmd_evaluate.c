@@ -187,7 +187,7 @@ basira_code eval_cli_predict(const eval_cli_input *in, basira_model_info *info, 
     if ((size_t)threads > n)
         threads = (int)n;
     basira_classifier *clf = NULL;
-    rc = basira_classifier_load(in->model, &clf, err);
+    rc = basira_classifier_load_precision(in->model, in->precision, &clf, err);
     if (rc) {
         basira_csv_free(csv);
         return rc;
@@ -324,6 +324,8 @@ static void usage(FILE *f)
                  "  --bootstrap N       bootstrap replicates (default 1000; 0 = none)\n"
                  "  --seed N            seed of the bootstrap (default 20261122)\n"
                  "  --threads N         images predicted in parallel (default 1)\n"
+                 "  --precision P       the network in fp32 (default), bf16 or auto (bf16 where\n"
+                 "                      the processor has bf16 instructions)\n"
                  "  -h, --help          show this help\n\n"
                  "Exit status: 0 every image was evaluated, 1 some image failed or the data is\n"
                  "invalid, 2 usage error.\n"));
@@ -364,6 +366,7 @@ static int run_evaluate(int argc, char **argv)
         {"seed", required_argument, NULL, 's'},
         {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
+        {"precision", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -428,6 +431,15 @@ static int run_evaluate(int argc, char **argv)
         case 'q':
             in.quiet = 1;
             break;
+        case 'p':
+            if (!strcmp(optarg, "fp32") || !strcmp(optarg, "bf16") || !strcmp(optarg, "auto")) {
+                in.precision = !strcmp(optarg, "fp32")   ? BASIRA_PRECISION_FP32
+                               : !strcmp(optarg, "bf16") ? BASIRA_PRECISION_BF16
+                                                         : BASIRA_PRECISION_AUTO;
+                break;
+            }
+            fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--precision", optarg);
+            return BASIRA_EXIT_USAGE;
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;

@@ -21,8 +21,9 @@ typedef struct eval_cli_input {
     const char *group_col; /* e.g. "lesion_id"; NULL = none */
     const char *const *by; /* metadata columns to keep ("age" is banded, "skin_tone" measured) */
     int n_by;
-    int threads; /* >= 1 */
-    int quiet;   /* no progress on stderr */
+    int threads;                /* >= 1 */
+    int quiet;                  /* no progress on stderr */
+    basira_precision precision; /* of the network (0 = FP32) */
 } eval_cli_input;
 
 /*

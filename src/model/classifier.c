@@ -60,7 +60,8 @@ struct basira_classifier {
     pthread_mutex_t lock;   /* protects what follows */
     pthread_cond_t cond;
     int loaded, quit, job;
-    const char *path; /* only while loading */
+    const char *path;           /* only while loading */
+    basira_precision precision; /* asked for at load; then the one the net runs in */
     basira_code load_rc;
     basira_error load_err;
     const float *job_chw;
@@ -362,8 +363,10 @@ static basira_code load_here(basira_classifier *c, const char *path, basira_erro
     c->probs = malloc(sizeof(float) * k);
     if (!c->views_buf || !c->logits || !c->probs)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    if ((rc = basira_net_prepare_inference(c->net, 1, err)))
+    if ((rc = basira_net_set_inference_precision(c->net, c->precision, err)) ||
+        (rc = basira_net_prepare_inference(c->net, 1, err)))
         return rc;
+    c->precision = basira_net_inference_precision(c->net);
     c->memory = sizeof *c + basira_net_num_params(c->net) * sizeof(float) +
                 sizeof(float) * (c->in_size + 2 * k);
     return BASIRA_OK;
@@ -428,6 +431,17 @@ static void destroy(basira_classifier *c)
 
 basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err)
 {
+    return basira_classifier_load_precision(path, BASIRA_PRECISION_FP32, out, err);
+}
+
+basira_precision basira_classifier_precision(const basira_classifier *c)
+{
+    return c->precision;
+}
+
+basira_code basira_classifier_load_precision(const char *path, basira_precision precision,
+                                             basira_classifier **out, basira_error *err)
+{
     if (!path || !out)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     *out = NULL;
@@ -450,6 +464,7 @@ basira_code basira_classifier_load(const char *path, basira_classifier **out, ba
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
     c->path = path;
+    c->precision = precision;
     if (pthread_create(&c->thread, NULL, inference_thread, c)) {
         destroy(c);
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
