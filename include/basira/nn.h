@@ -198,10 +198,10 @@ basira_precision basira_net_inference_precision(const basira_net *net);
  * the net prepared for inference, in fp32, and records the range of every tensor between
  * fused layers (call it several times to add batches: the ranges grow). Then
  * basira_net_set_inference_precision(net, BASIRA_PRECISION_INT8) runs every convolution
- * in 8-bit integers (inputs u8 after a ReLU else s8, one scale per tensor from its range;
- * weights s8 with one scale per output channel; accumulation in s32, bias, residual
- * sum and activation in float32) through oneDNN's int8 kernels, VNNI where the processor
- * has it; the other layers stay float32. Refused before calibration; a net whose
+ * except the depthwise (grouped) ones in 8-bit integers (inputs u8 after a ReLU else s8, one scale
+ * per tensor from its range; weights s8 with one scale per output channel; accumulation in s32,
+ * bias, residual sum and activation in float32) through oneDNN's int8 kernels, VNNI where the
+ * processor has it; the other layers stay float32. Refused before calibration; a net whose
  * convolutions oneDNN cannot run in int8 falls back to fp32 (the precision then says FP32).
  * Measure the accuracy of a model in int8 before using it.
  */

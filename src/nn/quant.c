@@ -3,7 +3,8 @@
  *
  * Calibration (basira_net_calibrate) runs the fp32 prepared plan on sample inputs and
  * records, for every tensor a fused op writes, its largest magnitude and its minimum.
- * An int8 plan then runs each convolution on 8-bit integers through oneDNN's x8s8s32x
+ * An int8 plan then runs each convolution (not the depthwise ones, see layer_conv.c) on
+ * 8-bit integers through oneDNN's x8s8s32x
  * kernels (VNNI where the processor has it):
  *   - its input is quantised on the fly by a scaled reorder: u8 with scale 255/max when
  *     calibration never saw it negative (after a ReLU), else s8 with 127/max;
