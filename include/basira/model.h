@@ -117,8 +117,17 @@ basira_code basira_classifier_load(const char *path, basira_classifier **out, ba
  */
 basira_code basira_classifier_load_precision(const char *path, basira_precision precision,
                                              basira_classifier **out, basira_error *err);
-/* The precision the classifier's network runs in (FP32 or BF16). */
+/* The precision the classifier's network runs in (FP32, BF16 or INT8). */
 basira_precision basira_classifier_precision(const basira_classifier *c);
+/*
+ * int8 post-training quantisation (basira_net_calibrate): record the activation ranges of
+ * one preprocessed image chw[3][input_h][input_w] (call it for each calibration image,
+ * e.g. the validation split), then basira_classifier_use_int8() runs the network's
+ * convolutions in int8 (refused before any calibration). Measure the accuracy first.
+ */
+basira_code basira_classifier_calibrate_chw(basira_classifier *c, const float *chw,
+                                            basira_error *err);
+basira_code basira_classifier_use_int8(basira_classifier *c, basira_error *err);
 void basira_classifier_free(basira_classifier *c);
 
 const basira_model_info *basira_classifier_info(const basira_classifier *c);

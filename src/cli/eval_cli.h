@@ -24,6 +24,7 @@ typedef struct eval_cli_input {
     int threads;                /* >= 1 */
     int quiet;                  /* no progress on stderr */
     basira_precision precision; /* of the network (0 = FP32) */
+    const char *calibrate;      /* CSV of images (image_col, in images) for int8, or NULL */
 } eval_cli_input;
 
 /*

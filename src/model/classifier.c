@@ -40,6 +40,7 @@
  * stay parallel in the callers.
  */
 enum { JOB_IDLE, JOB_PENDING, JOB_DONE };
+enum { JOB_PREDICT, JOB_CALIBRATE, JOB_INT8 };
 
 struct basira_classifier {
     /* Read-only once loaded: readable from any thread. */
@@ -68,6 +69,7 @@ struct basira_classifier {
     float *job_probs;
     float *job_each; /* NULL, or room for job_nviews x num_classes: every view's probabilities */
     int job_nviews;
+    int job_kind; /* JOB_PREDICT, JOB_CALIBRATE (job_chw), JOB_INT8 */
     basira_code job_rc;
     basira_error job_err;
 };
@@ -403,7 +405,15 @@ static void *inference_thread(void *arg)
         int nviews = c->job_nviews;
         pthread_mutex_unlock(&c->lock);
         basira_error_clear(&err);
-        basira_code jrc = run_views(c, chw, probs, nviews, each, &err);
+        basira_code jrc;
+        if (c->job_kind == JOB_CALIBRATE) {
+            jrc = basira_net_calibrate(c->net, chw, 1, &err);
+        } else if (c->job_kind == JOB_INT8) {
+            jrc = basira_net_set_inference_precision(c->net, BASIRA_PRECISION_INT8, &err);
+            c->precision = basira_net_inference_precision(c->net);
+        } else {
+            jrc = run_views(c, chw, probs, nviews, each, &err);
+        }
         pthread_mutex_lock(&c->lock);
         c->job_rc = jrc;
         c->job_err = err;
@@ -609,11 +619,12 @@ static basira_code run_views(basira_classifier *c, const float *chw, float *prob
     return BASIRA_OK;
 }
 
-static basira_code submit(basira_classifier *c, const float *chw, float *probs, int nviews,
-                          float *each, basira_error *err)
+static basira_code submit_kind(basira_classifier *c, int kind, const float *chw, float *probs,
+                               int nviews, float *each, basira_error *err)
 {
     pthread_mutex_lock(&c->submit);
     pthread_mutex_lock(&c->lock);
+    c->job_kind = kind;
     c->job_chw = chw;
     c->job_probs = probs;
     c->job_nviews = nviews;
@@ -629,6 +640,27 @@ static basira_code submit(basira_classifier *c, const float *chw, float *probs, 
     pthread_mutex_unlock(&c->lock);
     pthread_mutex_unlock(&c->submit);
     return rc;
+}
+
+static basira_code submit(basira_classifier *c, const float *chw, float *probs, int nviews,
+                          float *each, basira_error *err)
+{
+    return submit_kind(c, JOB_PREDICT, chw, probs, nviews, each, err);
+}
+
+basira_code basira_classifier_calibrate_chw(basira_classifier *c, const float *chw,
+                                            basira_error *err)
+{
+    if (!c || !chw)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    return submit_kind(c, JOB_CALIBRATE, chw, NULL, 0, NULL, err);
+}
+
+basira_code basira_classifier_use_int8(basira_classifier *c, basira_error *err)
+{
+    if (!c)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    return submit_kind(c, JOB_INT8, NULL, NULL, 0, NULL, err);
 }
 
 basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw, float *probs,
