@@ -82,13 +82,20 @@ static void weight_dims(const nn_layer *l, int ic, int *nd, dnnl_dim_t *d)
     }
 }
 
-static basira_code build_conv_fwd(basira_net *net, nn_plan *p, int i, int q, const int8_t *qw,
-                                  float sx, int bn, int act, const dnnl_memory_desc_t *smd_,
-                                  const dnnl_memory_desc_t *wmd_, const dnnl_memory_desc_t *bmd_,
-                                  const dnnl_memory_desc_t *dmd_, const dnnl_dim_t *sd,
-                                  const dnnl_dim_t *dd, const dnnl_dim_t *wd, int wnd,
-                                  const dnnl_dim_t *st, const dnnl_dim_t *dil, const dnnl_dim_t *pl,
-                                  const dnnl_dim_t *pr, basira_error *err);
+/* What build_conv() works out for build_conv_fwd(): shapes, geometry, layouts, fusion. */
+typedef struct conv_geom {
+    dnnl_dim_t sd[4], dd[4], wd[5]; /* source, destination, weights */
+    int wnd;
+    dnnl_dims_t st, dil, pl, pr;
+    dnnl_memory_desc_t smd, wmd, bmd, dmd;
+    int bn, act;      /* absorbed batch norm and activation layers, -1 when none */
+    int q;            /* int8 */
+    float sx;         /* int8: input scale */
+    const int8_t *qw; /* int8: quantised weights, plain layout */
+} conv_geom;
+
+static basira_code build_conv_fwd(basira_net *net, nn_plan *p, int i, const conv_geom *g,
+                                  basira_error *err);
 
 /* The geometry and fusion of a convolution; build_conv_fwd() makes its primitives. */
 static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *err)
@@ -167,19 +174,30 @@ static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *
         if (!qw)
             return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
-    basira_code qrc = build_conv_fwd(net, p, i, q, qw, sx, bn, act, &smd, &wmd, &bmd, &dmd, sd, dd,
-                                     wd, wnd, st, dil, pl, pr, err);
+    conv_geom g = {.wnd = wnd,
+                   .smd = smd,
+                   .wmd = wmd,
+                   .bmd = bmd,
+                   .dmd = dmd,
+                   .bn = bn,
+                   .act = act,
+                   .q = q,
+                   .sx = sx,
+                   .qw = qw};
+    memcpy(g.sd, sd, sizeof sd);
+    memcpy(g.dd, dd, sizeof dd);
+    memcpy(g.wd, wd, sizeof wd);
+    memcpy(g.st, st, sizeof st);
+    memcpy(g.dil, dil, sizeof dil);
+    memcpy(g.pl, pl, sizeof pl);
+    memcpy(g.pr, pr, sizeof pr);
+    basira_code qrc = build_conv_fwd(net, p, i, &g, err);
     free(qw);
     return qrc;
 }
 
-static basira_code build_conv_fwd(basira_net *net, nn_plan *p, int i, int q, const int8_t *qw,
-                                  float sx, int bn, int act, const dnnl_memory_desc_t *smd_,
-                                  const dnnl_memory_desc_t *wmd_, const dnnl_memory_desc_t *bmd_,
-                                  const dnnl_memory_desc_t *dmd_, const dnnl_dim_t *sd,
-                                  const dnnl_dim_t *dd, const dnnl_dim_t *wd, int wnd,
-                                  const dnnl_dim_t *st, const dnnl_dim_t *dil, const dnnl_dim_t *pl,
-                                  const dnnl_dim_t *pr, basira_error *err)
+static basira_code build_conv_fwd(basira_net *net, nn_plan *p, int i, const conv_geom *g,
+                                  basira_error *err)
 {
     const nn_layer *l = &net->layers[i];
     const char *lname = l->name;
@@ -187,7 +205,10 @@ static basira_code build_conv_fwd(basira_net *net, nn_plan *p, int i, int q, con
     dnnl_engine_t eng = net->eng;
     int in = p->t[l->inputs[0]].owner;
     nn_tensor *ti = &p->t[in];
-    dnnl_memory_desc_t smd = *smd_, wmd = *wmd_, bmd = *bmd_, dmd = *dmd_, wplain, bplain;
+    const dnnl_dim_t *sd = g->sd, *dd = g->dd, *wd = g->wd, *st = g->st, *dil = g->dil, *pl = g->pl,
+                     *pr = g->pr;
+    int wnd = g->wnd, bn = g->bn, act = g->act, q = g->q;
+    dnnl_memory_desc_t smd = g->smd, wmd = g->wmd, bmd = g->bmd, dmd = g->dmd, wplain, bplain;
     dnnl_dim_t bd[1] = {l->out_ch};
     nn_md_plain(&wplain, wnd, wd);
     nn_md_plain(&bplain, 1, bd);
@@ -239,7 +260,7 @@ static basira_code build_conv_fwd(basira_net *net, nn_plan *p, int i, int q, con
                          &op->src1.prim));
     }
     if (q)
-        DN(nn_mk_qreorder(p, eng, &ti->md, qmd(pd, dnnl_query_src_md, 0), sx, &op->src));
+        DN(nn_mk_qreorder(p, eng, &ti->md, qmd(pd, dnnl_query_src_md, 0), g->sx, &op->src));
     else
         DN(nn_mk_cvt(p, eng, &ti->md, qmd(pd, dnnl_query_src_md, 0), &op->src));
     const dnnl_memory_desc_t *wq = qmd(pd, dnnl_query_weights_md, 0);
@@ -250,7 +271,7 @@ static basira_code build_conv_fwd(basira_net *net, nn_plan *p, int i, int q, con
         dnnl_dims_t d8 = {0};
         memcpy(d8, wd, (size_t)wnd * sizeof *d8);
         dnnl_memory_desc_init_by_tag(&wplain, wnd, d8, dnnl_s8, wnd == 5 ? dnnl_abcde : dnnl_abcd);
-        wsrc = (void *)qw;
+        wsrc = (void *)g->qw;
         bsrc = op->fold_b;
     } else if (prepared) {
         const nn_param *pw = &net->params[l->param0];
