@@ -557,7 +557,9 @@ basira_code basira_net_forward(basira_net *net, const float *x, int n, int train
             return rc;
         if (net->calib_on) {
             const nn_tensor *t = &p->t[p->op[i].out];
-            nn_calib_scan(net, p->op[i].out, mem_ptr(t->mem), md_elems(&t->md));
+            const float *v = t->mem ? mem_ptr(t->mem) : NULL;
+            if (v)
+                nn_calib_scan(net, p->op[i].out, v, md_elems(&t->md));
         }
         if (net->prof_on)
             nn_profile_add(net, p, i, 0, nn_now() - t0);

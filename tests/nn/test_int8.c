@@ -27,9 +27,8 @@ static char *arch(const char *family)
     return a;
 }
 
-static void family(const char *name)
+static void family(const char *name, char *json)
 {
-    char *json = arch(name);
     if (!json)
         return;
     basira_error err;
@@ -97,10 +96,30 @@ static void family(const char *name)
     basira_net_free(net);
 }
 
+/* Pools, concat, a residual add and SiLU around int8 convolutions (not in the families). */
+static char *mixed(void)
+{
+    static const char j[] =
+        "{\"input\":[3,32,32],\"num_classes\":7,\"layers\":["
+        "{\"type\":\"conv\",\"name\":\"c\",\"out_channels\":16,\"kernel\":3,\"padding\":1},"
+        "{\"type\":\"batchnorm\",\"name\":\"b\"},{\"type\":\"relu\",\"name\":\"r\"},"
+        "{\"type\":\"maxpool\",\"name\":\"mp\",\"kernel\":2},"
+        "{\"type\":\"avgpool\",\"name\":\"ap\",\"kernel\":3,\"stride\":1,\"padding\":1},"
+        "{\"type\":\"concat\",\"name\":\"cat\",\"inputs\":[\"mp\",\"ap\"]},"
+        "{\"type\":\"conv\",\"name\":\"c2\",\"out_channels\":32,\"kernel\":1,\"padding\":0},"
+        "{\"type\":\"silu\",\"name\":\"s\"},"
+        "{\"type\":\"conv\",\"name\":\"c3\",\"out_channels\":32,\"kernel\":3,\"padding\":1},"
+        "{\"type\":\"add\",\"name\":\"a\",\"inputs\":[\"c3\",\"s\"]},"
+        "{\"type\":\"gap\",\"name\":\"g\"},{\"type\":\"fc\",\"name\":\"fc\",\"out_features\":7}],"
+        "\"output\":\"fc\"}";
+    return strdup(j);
+}
+
 static void test_families(void)
 {
-    family("resnet");
-    family("mobilenetv2");
+    family("resnet", arch("resnet"));
+    family("mobilenetv2", arch("mobilenetv2"));
+    family("pools+concat", mixed());
 }
 
 int main(void)
