@@ -17,6 +17,7 @@
 #include "basira/error.h"
 #include "basira/image.h"
 #include "basira/partition.h"
+#include "basira/nn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -111,6 +112,25 @@ typedef struct basira_classifier basira_classifier;
  * scratchpad is per thread and a primitive must run on the thread that created it.
  */
 basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err);
+/*
+ * The same, with the network's inference precision (basira_net_set_inference_precision):
+ * FP32 as basira_classifier_load(), BF16 (refused with BASIRA_E_UNSUPPORTED without bf16
+ * instructions) or AUTO. Use BF16 only for a model whose accuracy in bf16 was measured
+ * (`basira evaluate --precision bf16`).
+ */
+basira_code basira_classifier_load_precision(const char *path, basira_precision precision,
+                                             basira_classifier **out, basira_error *err);
+/* The precision the classifier's network runs in (FP32, BF16 or INT8). */
+basira_precision basira_classifier_precision(const basira_classifier *c);
+/*
+ * int8 post-training quantisation (basira_net_calibrate): record the activation ranges of
+ * one preprocessed image chw[3][input_h][input_w] (call it for each calibration image,
+ * e.g. the validation split), then basira_classifier_use_int8() runs the network's
+ * convolutions in int8 (refused before any calibration). Measure the accuracy first.
+ */
+basira_code basira_classifier_calibrate_chw(basira_classifier *c, const float *chw,
+                                            basira_error *err);
+basira_code basira_classifier_use_int8(basira_classifier *c, basira_error *err);
 void basira_classifier_free(basira_classifier *c);
 
 const basira_model_info *basira_classifier_info(const basira_classifier *c);

@@ -161,18 +161,53 @@ basira_code basira_net_prepare_inference(basira_net *net, int max_batch, basira_
  *         (BASIRA_E_UNSUPPORTED) on a processor without bf16 instructions.
  *   AUTO  BF16 where the processor has bf16 instructions, FP32 elsewhere.
  * A net whose layers oneDNN cannot run in bf16 falls back to FP32 at its first
- * training forward; basira_net_precision() then says FP32. Evaluation and prepared
- * inference always run in float32.
+ * training forward; basira_net_precision() then says FP32. Evaluation always runs in
+ * float32; prepared inference in the precision set below.
  */
 typedef enum basira_precision {
     BASIRA_PRECISION_FP32,
     BASIRA_PRECISION_BF16,
-    BASIRA_PRECISION_AUTO
+    BASIRA_PRECISION_AUTO,
+    BASIRA_PRECISION_INT8 /* prepared inference only, after basira_net_calibrate() */
 } basira_precision;
 basira_code basira_net_set_precision(basira_net *net, basira_precision precision,
                                      basira_error *err);
 /* The precision training runs in now (FP32 or BF16). */
 basira_precision basira_net_precision(const basira_net *net);
+
+/*
+ * Precision of prepared inference (basira_net_prepare_inference; evaluation-mode
+ * forwards of a net not prepared always run in float32).
+ *   FP32  the default: float32 throughout.
+ *   BF16  activations and the folded weights in bfloat16 through oneDNN's AVX-512 BF16 /
+ *         AMX kernels, accumulation, bias and logits in float32: about 1.6x faster at
+ *         batch 1 on AVX-512 BF16, logits within about 1% (use it only for a model whose
+ *         accuracy in bf16 was measured). Refused (BASIRA_E_UNSUPPORTED) on a processor
+ *         without bf16 instructions.
+ *   AUTO  BF16 where the processor has bf16 instructions, FP32 elsewhere.
+ * May be called before or after basira_net_prepare_inference(); a net whose layers oneDNN
+ * cannot run in bf16 falls back to FP32 when its plan is built, and
+ * basira_net_inference_precision() then says FP32.
+ */
+basira_code basira_net_set_inference_precision(basira_net *net, basira_precision precision,
+                                               basira_error *err);
+basira_precision basira_net_inference_precision(const basira_net *net);
+
+/*
+ * int8 post-training quantisation. basira_net_calibrate() runs n inputs x (NCHW) through
+ * the net prepared for inference, in fp32, and records the range of every tensor between
+ * fused layers (call it several times to add batches: the ranges grow). Then
+ * basira_net_set_inference_precision(net, BASIRA_PRECISION_INT8) runs every convolution
+ * except the depthwise (grouped) ones in 8-bit integers (inputs u8 after a ReLU else s8, one scale
+ * per tensor from its range; weights s8 with one scale per output channel; accumulation in s32,
+ * bias, residual sum and activation in float32) through oneDNN's int8 kernels, VNNI where the
+ * processor has it; the other layers stay float32. Refused before calibration; a net whose
+ * convolutions oneDNN cannot run in int8 falls back to fp32 (the precision then says FP32).
+ * Measure the accuracy of a model in int8 before using it.
+ */
+basira_code basira_net_calibrate(basira_net *net, const float *x, int n, basira_error *err);
+/* 1 when the processor has 8-bit dot-product instructions (AVX-512 VNNI / AVX-VNNI). */
+int basira_nn_int8_fast(void);
 /* 1 when the processor has native bf16 arithmetic (as oneDNN sees it). */
 int basira_nn_bf16_supported(void);
 

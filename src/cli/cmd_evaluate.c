@@ -148,6 +148,55 @@ static basira_code need_column(const basira_csv *c, const char *path, const char
                             name, have);
 }
 
+/* Images the int8 calibration sees at most (their activation ranges are what matters). */
+#define MAX_CALIBRATION 512
+
+/* int8: calibrate the classifier on the images of in->calibrate, then switch it to int8. */
+static basira_code calibrate_int8(const eval_cli_input *in, basira_classifier *clf,
+                                  basira_error *err)
+{
+    basira_csv *csv = NULL;
+    basira_code rc = basira_csv_read_file(in->calibrate, &csv, err);
+    if (rc)
+        return rc;
+    int col;
+    if ((rc = need_column(csv, in->calibrate, in->image_col, &col, err))) {
+        basira_csv_free(csv);
+        return rc;
+    }
+    const basira_model_info *info = basira_classifier_info(clf);
+    float *chw = malloc(sizeof(float) * 3 * (size_t)info->preprocess.input_w *
+                        (size_t)info->preprocess.input_h);
+    if (!chw)
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    basira_intake_options io;
+    basira_intake_options_default(&io);
+    io.min_side = 8;
+    size_t n = basira_csv_rows(csv), used = 0;
+    for (size_t i = 0; !rc && i < n && used < MAX_CALIBRATION; i++) {
+        char path[4096];
+        basira_image *img = NULL;
+        rc = basira_fs_find_image(in->images, basira_csv_cell(csv, i, col), path, sizeof path, err);
+        if (!rc)
+            rc = basira_image_load_file(path, &io, &img, err);
+        if (!rc)
+            rc = basira_preprocess_image(&info->preprocess, img, chw, err);
+        if (!rc)
+            rc = basira_classifier_calibrate_chw(clf, chw, err);
+        basira_image_free(img);
+        used++;
+    }
+    if (!rc && used == 0)
+        rc = basira_error_set(err, BASIRA_E_FORMAT, _("%s has no data rows"), in->calibrate);
+    if (!rc)
+        rc = basira_classifier_use_int8(clf, err);
+    if (!rc && !in->quiet)
+        fprintf(stderr, _("basira: int8 calibrated on %zu images\n"), used);
+    free(chw);
+    basira_csv_free(csv);
+    return rc;
+}
+
 basira_code eval_cli_predict(const eval_cli_input *in, basira_model_info *info, char *sha256,
                              basira_eval_set **out, long *failed, basira_error *err)
 {
@@ -187,8 +236,13 @@ basira_code eval_cli_predict(const eval_cli_input *in, basira_model_info *info, 
     if ((size_t)threads > n)
         threads = (int)n;
     basira_classifier *clf = NULL;
-    rc = basira_classifier_load(in->model, &clf, err);
+    int int8 = in->precision == BASIRA_PRECISION_INT8;
+    rc = basira_classifier_load_precision(in->model, int8 ? BASIRA_PRECISION_FP32 : in->precision,
+                                          &clf, err);
+    if (!rc && int8)
+        rc = calibrate_int8(in, clf, err);
     if (rc) {
+        basira_classifier_free(clf);
         basira_csv_free(csv);
         return rc;
     }
@@ -324,6 +378,10 @@ static void usage(FILE *f)
                  "  --bootstrap N       bootstrap replicates (default 1000; 0 = none)\n"
                  "  --seed N            seed of the bootstrap (default 20261122)\n"
                  "  --threads N         images predicted in parallel (default 1)\n"
+                 "  --precision P       the network in fp32 (default), bf16, auto (bf16 where\n"
+                 "                      the processor has bf16 instructions) or int8\n"
+                 "  --calibrate CSV     int8: images whose activation ranges set the scales\n"
+                 "                      (e.g. the validation split; at most 512 are used)\n"
                  "  -h, --help          show this help\n\n"
                  "Exit status: 0 every image was evaluated, 1 some image failed or the data is\n"
                  "invalid, 2 usage error.\n"));
@@ -364,6 +422,8 @@ static int run_evaluate(int argc, char **argv)
         {"seed", required_argument, NULL, 's'},
         {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
+        {"precision", required_argument, NULL, 'p'},
+        {"calibrate", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -428,6 +488,20 @@ static int run_evaluate(int argc, char **argv)
         case 'q':
             in.quiet = 1;
             break;
+        case 'C':
+            in.calibrate = optarg;
+            break;
+        case 'p':
+            if (!strcmp(optarg, "fp32") || !strcmp(optarg, "bf16") || !strcmp(optarg, "auto") ||
+                !strcmp(optarg, "int8")) {
+                in.precision = !strcmp(optarg, "fp32")   ? BASIRA_PRECISION_FP32
+                               : !strcmp(optarg, "bf16") ? BASIRA_PRECISION_BF16
+                               : !strcmp(optarg, "int8") ? BASIRA_PRECISION_INT8
+                                                         : BASIRA_PRECISION_AUTO;
+                break;
+            }
+            fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--precision", optarg);
+            return BASIRA_EXIT_USAGE;
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
@@ -443,6 +517,10 @@ static int run_evaluate(int argc, char **argv)
         return BASIRA_EXIT_USAGE;
     }
     in.threads = (int)threads;
+    if ((in.precision == BASIRA_PRECISION_INT8) != (in.calibrate != NULL)) {
+        fprintf(stderr, _("basira evaluate: --precision int8 and --calibrate CSV go together\n"));
+        return BASIRA_EXIT_USAGE;
+    }
 
     basira_error err;
     basira_error_clear(&err);

@@ -21,8 +21,10 @@ typedef struct eval_cli_input {
     const char *group_col; /* e.g. "lesion_id"; NULL = none */
     const char *const *by; /* metadata columns to keep ("age" is banded, "skin_tone" measured) */
     int n_by;
-    int threads; /* >= 1 */
-    int quiet;   /* no progress on stderr */
+    int threads;                /* >= 1 */
+    int quiet;                  /* no progress on stderr */
+    basira_precision precision; /* of the network (0 = FP32) */
+    const char *calibrate;      /* CSV of images (image_col, in images) for int8, or NULL */
 } eval_cli_input;
 
 /*

@@ -40,6 +40,7 @@
  * stay parallel in the callers.
  */
 enum { JOB_IDLE, JOB_PENDING, JOB_DONE };
+enum { JOB_PREDICT, JOB_CALIBRATE, JOB_INT8 };
 
 struct basira_classifier {
     /* Read-only once loaded: readable from any thread. */
@@ -60,13 +61,15 @@ struct basira_classifier {
     pthread_mutex_t lock;   /* protects what follows */
     pthread_cond_t cond;
     int loaded, quit, job;
-    const char *path; /* only while loading */
+    const char *path;           /* only while loading */
+    basira_precision precision; /* asked for at load; then the one the net runs in */
     basira_code load_rc;
     basira_error load_err;
     const float *job_chw;
     float *job_probs;
     float *job_each; /* NULL, or room for job_nviews x num_classes: every view's probabilities */
     int job_nviews;
+    int job_kind; /* JOB_PREDICT, JOB_CALIBRATE (job_chw), JOB_INT8 */
     basira_code job_rc;
     basira_error job_err;
 };
@@ -370,8 +373,10 @@ static basira_code load_here(basira_classifier *c, const char *path, basira_erro
     c->probs = malloc(sizeof(float) * k);
     if (!c->views_buf || !c->logits || !c->probs)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    if ((rc = basira_net_prepare_inference(c->net, 1, err)))
+    if ((rc = basira_net_set_inference_precision(c->net, c->precision, err)) ||
+        (rc = basira_net_prepare_inference(c->net, 1, err)))
         return rc;
+    c->precision = basira_net_inference_precision(c->net);
     c->memory = sizeof *c + basira_net_num_params(c->net) * sizeof(float) +
                 sizeof(float) * (c->in_size + 2 * k);
     return BASIRA_OK;
@@ -408,7 +413,15 @@ static void *inference_thread(void *arg)
         int nviews = c->job_nviews;
         pthread_mutex_unlock(&c->lock);
         basira_error_clear(&err);
-        basira_code jrc = run_views(c, chw, probs, nviews, each, &err);
+        basira_code jrc;
+        if (c->job_kind == JOB_CALIBRATE) {
+            jrc = basira_net_calibrate(c->net, chw, 1, &err);
+        } else if (c->job_kind == JOB_INT8) {
+            jrc = basira_net_set_inference_precision(c->net, BASIRA_PRECISION_INT8, &err);
+            c->precision = basira_net_inference_precision(c->net);
+        } else {
+            jrc = run_views(c, chw, probs, nviews, each, &err);
+        }
         pthread_mutex_lock(&c->lock);
         c->job_rc = jrc;
         c->job_err = err;
@@ -436,6 +449,17 @@ static void destroy(basira_classifier *c)
 
 basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err)
 {
+    return basira_classifier_load_precision(path, BASIRA_PRECISION_FP32, out, err);
+}
+
+basira_precision basira_classifier_precision(const basira_classifier *c)
+{
+    return c->precision;
+}
+
+basira_code basira_classifier_load_precision(const char *path, basira_precision precision,
+                                             basira_classifier **out, basira_error *err)
+{
     if (!path || !out)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     *out = NULL;
@@ -458,6 +482,7 @@ basira_code basira_classifier_load(const char *path, basira_classifier **out, ba
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
     c->path = path;
+    c->precision = precision;
     if (pthread_create(&c->thread, NULL, inference_thread, c)) {
         destroy(c);
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -602,11 +627,12 @@ static basira_code run_views(basira_classifier *c, const float *chw, float *prob
     return BASIRA_OK;
 }
 
-static basira_code submit(basira_classifier *c, const float *chw, float *probs, int nviews,
-                          float *each, basira_error *err)
+static basira_code submit_kind(basira_classifier *c, int kind, const float *chw, float *probs,
+                               int nviews, float *each, basira_error *err)
 {
     pthread_mutex_lock(&c->submit);
     pthread_mutex_lock(&c->lock);
+    c->job_kind = kind;
     c->job_chw = chw;
     c->job_probs = probs;
     c->job_nviews = nviews;
@@ -622,6 +648,27 @@ static basira_code submit(basira_classifier *c, const float *chw, float *probs, 
     pthread_mutex_unlock(&c->lock);
     pthread_mutex_unlock(&c->submit);
     return rc;
+}
+
+static basira_code submit(basira_classifier *c, const float *chw, float *probs, int nviews,
+                          float *each, basira_error *err)
+{
+    return submit_kind(c, JOB_PREDICT, chw, probs, nviews, each, err);
+}
+
+basira_code basira_classifier_calibrate_chw(basira_classifier *c, const float *chw,
+                                            basira_error *err)
+{
+    if (!c || !chw)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    return submit_kind(c, JOB_CALIBRATE, chw, NULL, 0, NULL, err);
+}
+
+basira_code basira_classifier_use_int8(basira_classifier *c, basira_error *err)
+{
+    if (!c)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    return submit_kind(c, JOB_INT8, NULL, NULL, 0, NULL, err);
 }
 
 basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw, float *probs,

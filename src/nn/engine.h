@@ -80,6 +80,12 @@ struct basira_net {
     nn_plan *plan_eval;
     int train_ready; /* the last forward was a training forward: backward may run */
     int train_bf16;  /* training forwards and backwards run in bf16 (fp32 master weights) */
+    int infer_bf16;  /* prepared inference runs in bf16 (basira_net_set_inference_precision) */
+    int infer_int8;  /* prepared inference runs its convolutions in int8 (quant.c) */
+    int calib_on;    /* the forward running records activation ranges (basira_net_calibrate) */
+    int calibrated;  /* act_max / act_min hold calibration statistics */
+    float *act_max;  /* per tensor (nlayers + 1): largest |value| seen in calibration */
+    float *act_min;  /* per tensor: smallest value seen */
     basira_layer_profile *prof; /* nlayers entries while profiling (profile.c), else NULL */
     int prof_on;
     int prepared;

@@ -60,6 +60,7 @@ void nn_plan_free(nn_plan *p)
     for (int i = 0; p->op && i < p->nt - 1; i++) {
         free(p->op[i].fold);
         free(p->op[i].fold_b);
+        free(p->op[i].oscale);
         free(p->op[i].sub);
         free(p->op[i].accs);
         free(p->op[i].mask);
@@ -289,8 +290,8 @@ out:
     return rc;
 }
 
-static basira_code plan_build(basira_net *net, int n, int mode, dnnl_data_type_t adt, nn_plan **out,
-                              basira_error *err)
+static basira_code plan_build(basira_net *net, int n, int mode, dnnl_data_type_t adt, int int8,
+                              nn_plan **out, basira_error *err)
 {
     basira_code rc = ensure_engine(net, err);
     if (rc)
@@ -306,6 +307,7 @@ static basira_code plan_build(basira_net *net, int n, int mode, dnnl_data_type_t
     p->n = n;
     p->mode = mode;
     p->adt = adt;
+    p->int8 = int8;
     p->nt = net->nlayers + 1;
     p->t = calloc((size_t)p->nt, sizeof *p->t);
     p->op = calloc((size_t)net->nlayers, sizeof *p->op);
@@ -422,12 +424,17 @@ static basira_code get_plan(basira_net *net, int n, int mode, nn_plan **out, bas
     }
     nn_plan_free(*slot);
     *slot = NULL;
-    int bf16 = mode == MODE_TRAIN && net->train_bf16;
-    basira_code rc = plan_build(net, n, mode, bf16 ? dnnl_bf16 : dnnl_f32, slot, err);
-    if (rc == BASIRA_E_UNSUPPORTED && bf16) {
-        /* Some layer has no bf16 implementation here: the whole net trains in fp32. */
-        net->train_bf16 = 0;
-        rc = plan_build(net, n, mode, dnnl_f32, slot, err);
+    int bf16 =
+        (mode == MODE_TRAIN && net->train_bf16) || (mode == MODE_PREPARED && net->infer_bf16);
+    int int8 = mode == MODE_PREPARED && net->infer_int8;
+    basira_code rc = plan_build(net, n, mode, bf16 ? dnnl_bf16 : dnnl_f32, int8, slot, err);
+    if (rc == BASIRA_E_UNSUPPORTED && (bf16 || int8)) {
+        /* Some layer has no bf16 (int8) implementation here: the whole net runs in fp32. */
+        if (mode == MODE_TRAIN)
+            net->train_bf16 = 0;
+        else
+            net->infer_bf16 = net->infer_int8 = 0;
+        rc = plan_build(net, n, mode, dnnl_f32, 0, slot, err);
     }
     *out = *slot;
     return rc;
@@ -469,6 +476,51 @@ basira_precision basira_net_precision(const basira_net *net)
     return net && net->train_bf16 ? BASIRA_PRECISION_BF16 : BASIRA_PRECISION_FP32;
 }
 
+basira_code basira_net_set_inference_precision(basira_net *net, basira_precision precision,
+                                               basira_error *err)
+{
+    if (!net || (precision != BASIRA_PRECISION_FP32 && precision != BASIRA_PRECISION_BF16 &&
+                 precision != BASIRA_PRECISION_AUTO && precision != BASIRA_PRECISION_INT8))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    if (precision == BASIRA_PRECISION_INT8 && !net->calibrated)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("int8 inference needs calibration first "
+                                  "(activation ranges measured on sample inputs)"));
+    int int8 = precision == BASIRA_PRECISION_INT8;
+    if (int8 != net->infer_int8 && net->prepared) {
+        nn_plan_free(net->plan_eval);
+        net->plan_eval = NULL;
+        net->prepared_stale = 0;
+    }
+    net->infer_int8 = int8;
+    if (int8)
+        precision = BASIRA_PRECISION_FP32; /* activations between layers stay float32 */
+    int supported = basira_nn_bf16_supported();
+    if (precision == BASIRA_PRECISION_BF16 && !supported)
+        return basira_error_set(err, BASIRA_E_UNSUPPORTED,
+                                _("this processor has no bfloat16 instructions (AVX-512 BF16 or "
+                                  "AMX): run the network in fp32"));
+    int bf16 =
+        precision == BASIRA_PRECISION_BF16 || (precision == BASIRA_PRECISION_AUTO && supported);
+    if (bf16 != net->infer_bf16) {
+        net->infer_bf16 = bf16;
+        if (net->prepared) {
+            /* The next forward rebuilds the prepared plan in the new precision. */
+            nn_plan_free(net->plan_eval);
+            net->plan_eval = NULL;
+            net->prepared_stale = 0;
+        }
+    }
+    return BASIRA_OK;
+}
+
+basira_precision basira_net_inference_precision(const basira_net *net)
+{
+    if (net && net->infer_int8)
+        return BASIRA_PRECISION_INT8;
+    return net && net->infer_bf16 ? BASIRA_PRECISION_BF16 : BASIRA_PRECISION_FP32;
+}
+
 basira_code basira_net_forward(basira_net *net, const float *x, int n, int train, float *logits,
                                basira_error *err)
 {
@@ -495,12 +547,20 @@ basira_code basira_net_forward(basira_net *net, const float *x, int n, int train
     dnnl_status_t s = dnnl_memory_set_data_handle(p->t[0].mem, (void *)x);
     if (s)
         return nn_dn_fail(err, s, lname);
+    if (net->calib_on)
+        nn_calib_scan(net, 0, x, md_elems(&p->t[0].md));
     for (int i = 0; i < net->nlayers; i++) {
         if (p->op[i].skip)
             continue;
         double t0 = net->prof_on ? nn_now() : 0;
         if ((rc = nn_kind_of(net->layers[i].type)->forward(net, p, i, err)))
             return rc;
+        if (net->calib_on) {
+            const nn_tensor *t = &p->t[p->op[i].out];
+            const float *v = t->mem ? mem_ptr(t->mem) : NULL;
+            if (v)
+                nn_calib_scan(net, p->op[i].out, v, md_elems(&t->md));
+        }
         if (net->prof_on)
             nn_profile_add(net, p, i, 0, nn_now() - t0);
     }

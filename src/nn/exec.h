@@ -56,6 +56,7 @@ typedef struct nn_op {
     dnnl_memory_t ws;                      /* max-pool workspace */
     dnnl_memory_t mean, var, scale, shift; /* batch norm */
     float *fold, *fold_b; /* prepared conv: folded weights (freed once reordered), bias */
+    float *oscale;        /* int8 conv: per-channel output scales */
     /* backward */
     dnnl_primitive_t bwd_d, bwd_w;
     nn_cvt bd_ddst, bd_w, bw_ddst, bw_src;
@@ -72,6 +73,7 @@ typedef struct nn_op {
 
 struct nn_plan {
     int n, mode;          /* mode: 0 eval, 1 train, 2 prepared */
+    int int8;             /* prepared: convolutions in int8 (quant.c) */
     dnnl_data_type_t adt; /* activations, their gradients and the weights given to
                              oneDNN: f32, or bf16 in bf16 training (weight gradients
                              and the master weights stay f32) */
@@ -117,6 +119,20 @@ extern const nn_kind nn_kind_fc;      /* layer_fc.c */
 extern const nn_kind nn_kind_dropout; /* layer_dropout.c */
 extern const nn_kind nn_kind_add;     /* layer_add.c */
 extern const nn_kind nn_kind_concat;  /* layer_concat.c */
+
+/* ---- int8 quantisation (quant.c) ------------------------------------------------------ */
+
+/* Calibration: fold n values of tensor t into its recorded range. */
+void nn_calib_scan(basira_net *net, int t, const float *v, size_t n);
+/* Quantisation of tensor t as a convolution's input: scale, and u8 (1) or s8 (0). */
+void nn_quant_src(const basira_net *net, int t, float *scale, int *is_unsigned);
+/* Per-channel s8 weights of out_ch x per floats (malloc'd, NULL when out of memory), the
+ * output scales 1 / (sx * sw_o) and the bias in the accumulator's units b_o * sx * sw_o. */
+int8_t *nn_quant_weights(const float *w, const float *b, int out_ch, size_t per, float sx,
+                         float *oscale, float *bias_q);
+/* A reorder that multiplies by scale on the way (quantisation), into a new memory. */
+dnnl_status_t nn_mk_qreorder(nn_plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t *from,
+                             const dnnl_memory_desc_t *to, float scale, nn_cvt *c);
 
 /* ---- profile (profile.c) ---------------------------------------------------------------- */
 

@@ -573,6 +573,8 @@ void basira_net_free(basira_net *net)
         return;
     nn_exec_release(net);
     free(net->prof);
+    free(net->act_max);
+    free(net->act_min);
     json_decref(net->arch);
     json_decref(net->meta);
     free(net->layers);

@@ -44,6 +44,10 @@ err=$(LANG=ar_MA.UTF-8 "$B" evaluate --bogus 2>&1 >/dev/null)
 check "unknown option, in Arabic" "grep -q 'خيار غير معروف --bogus' <<<\"\$err\""
 err=$("$B" train extra-operand 2>&1 >/dev/null); rc=$?
 check "an unexpected operand is a usage error" "[ $rc -eq 2 ] && grep -q '^basira train: unexpected argument extra-operand' <<<\"\$err\""
+err=$("$B" evaluate --model m --images d --csv c --precision int8 2>&1 >/dev/null); rc=$?
+check "evaluate: int8 without --calibrate is a usage error" "[ $rc -eq 2 ] && grep -q 'go together' <<<\"\$err\""
+err=$("$B" evaluate --model m --images d --csv c --precision fp16 2>&1 >/dev/null); rc=$?
+check "evaluate: an unknown precision is a usage error" "[ $rc -eq 2 ] && grep -q \"invalid value for --precision: 'fp16'\" <<<\"\$err\""
 
 # libvips is restricted to the decoders Basira uses: HEIF still works, ImageMagick and
 # poppler (hostile-file attack surface, start-up time) are never loaded.

@@ -507,10 +507,56 @@ static void cleanup(void)
     static const char *const names[] = {
         "garbage.safetensors", "empty.safetensors", "nometa.safetensors", "k5.safetensors",
         "in48.safetensors",    "tiny.safetensors",  "t1.safetensors",     "t25.safetensors",
-        "tta1.safetensors",    "tta8.safetensors",  "tta2.safetensors",   "big.safetensors"};
+        "tta1.safetensors",    "tta8.safetensors",  "tta2.safetensors",   "big.safetensors",
+        "int8.safetensors"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         unlink(tmp_path(names[i]));
     rmdir(tmpdir);
+}
+
+/* Reduced precision: int8 refused before calibration, then close to fp32 after it; the
+ * precision asked for at load is the one reported. */
+static void test_precision(void)
+{
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    basira_classifier *c = load_opts(&o, "int8.safetensors");
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    basira_error err;
+    CHECK_EQ_INT(basira_classifier_precision(c), BASIRA_PRECISION_FP32);
+    CHECK_EQ_INT(basira_classifier_use_int8(c, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_classifier_calibrate_chw(c, NULL, &err), BASIRA_E_INVALID_ARGUMENT);
+    const basira_preprocess *pp = &basira_classifier_info(c)->preprocess;
+    float *x = malloc(sizeof(float) * 3 * (size_t)pp->input_w * (size_t)pp->input_h);
+    float a[16], b[16];
+    basira_image *img = make_image(32, 32, 0);
+    CHECK_EQ_INT(basira_preprocess_image(pp, img, x, &err), BASIRA_OK);
+    CHECK_MSG(basira_classifier_predict_chw(c, x, a, &err) == BASIRA_OK, "%s", err.message);
+    CHECK_MSG(basira_classifier_calibrate_chw(c, x, &err) == BASIRA_OK, "%s", err.message);
+    CHECK_MSG(basira_classifier_use_int8(c, &err) == BASIRA_OK, "%s", err.message);
+    CHECK_EQ_INT(basira_classifier_precision(c), BASIRA_PRECISION_INT8);
+    CHECK_MSG(basira_classifier_predict_chw(c, x, b, &err) == BASIRA_OK, "%s", err.message);
+    double d = 0;
+    for (int i = 0; i < 7; i++)
+        d = fmax(d, fabs((double)a[i] - b[i]));
+    CHECK_MSG(d < 0.05, "int8 probabilities differ from fp32 by %g", d);
+    basira_image_free(img);
+    free(x);
+    basira_classifier_free(c);
+    /* bf16 at load: refused without bf16 instructions, reported as asked otherwise. */
+    char path[512];
+    snprintf(path, sizeof path, "%s", tmp_path("int8.safetensors"));
+    basira_code rc = basira_classifier_load_precision(path, BASIRA_PRECISION_BF16, &c, &err);
+    if (basira_nn_bf16_supported()) {
+        CHECK_EQ_INT(rc, BASIRA_OK);
+        if (!rc)
+            CHECK_EQ_INT(basira_classifier_precision(c), BASIRA_PRECISION_BF16);
+        basira_classifier_free(c);
+    } else {
+        CHECK_EQ_INT(rc, BASIRA_E_UNSUPPORTED);
+    }
 }
 
 int main(void)
@@ -528,6 +574,7 @@ int main(void)
     RUN(test_tta);
     RUN(test_threads);
     RUN(test_memory_budget);
+    RUN(test_precision);
     cleanup();
     return test_summary();
 }

@@ -15,3 +15,6 @@ basira_add_test(NAME nn_bf16_fallback SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_b
 # The per-layer profile (FLOP counts, pause/reset, roofline table).
 basira_add_test(NAME nn_profile SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_profile.c LIBS basira_nn
                 TIMEOUT 60)
+# int8 post-training quantisation of prepared inference against fp32 (both families).
+basira_add_test(NAME nn_int8 SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_int8.c LIBS basira_nn
+                TIMEOUT 120)

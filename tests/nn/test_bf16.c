@@ -9,6 +9,8 @@
  *   - master weights stay float32: the SGD step changes them by less than a bf16 ulp
  *     in places (a pure-bf16 copy could not), checked as "some change < 2^-9 |w|"
  * bf16 training must also learn: 30 steps on a fixed batch divide the loss by two.
+ * Prepared inference in bf16 (basira_net_set_inference_precision), set before or after
+ * the plan was made: logits within 2% of the fp32 prepared ones, and not equal to them.
  * Run with "fallback" (a second CTest entry) it limits oneDNN to AVX-512 without
  * BF16 first and checks the fp32 fallback: bf16 refused with a message, auto = fp32,
  * and training then bit-identical to an fp32 net.
@@ -157,6 +159,87 @@ static void test_layer_kinds(void)
                                                                                           1, ""));
 }
 
+/* Logits of a prepared net (batch 8) in precision pr; returns 0 when it ran. */
+static int infer(const char *json, basira_precision pr, int set_after, float *logits)
+{
+    basira_error err;
+    basira_net *net = tu_net(json, 11);
+    if (!net)
+        return -1;
+    float x[8 * 3 * 16 * 16];
+    tu_fill(x, sizeof x / sizeof *x, 3, -1, 1);
+    int rc = 0;
+    if (!set_after)
+        CHECK_MSG(!(rc = basira_net_set_inference_precision(net, pr, &err)), "%s", err.message);
+    if (!rc)
+        CHECK_MSG(!(rc = basira_net_prepare_inference(net, 8, &err)), "%s", err.message);
+    if (!rc && set_after) {
+        /* A plan already made in fp32 is rebuilt in the new precision. */
+        CHECK(!basira_net_forward(net, x, 8, 0, logits, &err));
+        CHECK_MSG(!(rc = basira_net_set_inference_precision(net, pr, &err)), "%s", err.message);
+    }
+    if (!rc)
+        CHECK_MSG(!(rc = basira_net_forward(net, x, 8, 0, logits, &err)), "forward: %s",
+                  err.message);
+    int bf16 =
+        pr == BASIRA_PRECISION_BF16 || (pr == BASIRA_PRECISION_AUTO && basira_nn_bf16_supported());
+    if (!rc)
+        CHECK_EQ_INT(basira_net_inference_precision(net),
+                     bf16 ? BASIRA_PRECISION_BF16 : BASIRA_PRECISION_FP32);
+    basira_net_free(net);
+    return rc ? -1 : 0;
+}
+
+/* Prepared inference in bf16 against fp32: logits within 2% of the largest (+1e-3). */
+static void compare_infer(const char *name, const char *layers, int set_after)
+{
+    char *json = arch(layers);
+    float a[8 * 5], b[8 * 5];
+    if (!infer(json, BASIRA_PRECISION_FP32, 0, a) &&
+        !infer(json, BASIRA_PRECISION_BF16, set_after, b)) {
+        double d = 0, m = 0;
+        for (int i = 0; i < 8 * 5; i++) {
+            d = fmax(d, fabs((double)a[i] - b[i]));
+            m = fmax(m, fabs((double)a[i]));
+        }
+        fprintf(stderr, "  inference %-14s logits max |diff| %.3g (max %.3g)\n", name, d, m);
+        CHECK_MSG(d <= 0.02 * m + 1e-3, "%s: bf16 inference logits differ by %g", name, d);
+        CHECK_MSG(d > 0, "%s: bf16 inference gave the fp32 logits bit for bit", name);
+    }
+    free(json);
+}
+
+static void test_inference(void)
+{
+    compare_infer("conv+bn+relu",
+                  CONV("c", 16, 3, ",\"bias\":false") ",{\"type\":\"batchnorm\",\"name\":\"b\"},"
+                                                      "{\"type\":\"relu\",\"name\":\"r\"}",
+                  0);
+    compare_infer("depthwise",
+                  CONV("c", 16, 1, "") ",{\"type\":\"relu6\",\"name\":\"r\"}," CONV(
+                      "dw", 16, 3, ",\"groups\":16,\"bias\":false") ",{\"type\":\"batchnorm\","
+                                                                    "\"name\":\"b\"}",
+                  0);
+    compare_infer(
+        "residual add",
+        CONV("c", 16, 3, "") ",{\"type\":\"relu\",\"name\":\"r\"}," CONV(
+            "c2", 16, 3, ",\"bias\":false") ",{\"type\":\"batchnorm\",\"name\":\"b\"},"
+                                            "{\"type\":\"add\",\"name\":\"a\",\"inputs\":["
+                                            "\"b\",\"r\",\"c\"]}",
+        1);
+    compare_infer("pools, concat",
+                  CONV("c", 16, 3, "") ",{\"type\":\"maxpool\",\"name\":\"mp\",\"kernel\":2},"
+                                       "{\"type\":\"avgpool\",\"name\":\"ap\",\"kernel\":3,"
+                                       "\"stride\":1,\"padding\":1},"
+                                       "{\"type\":\"concat\",\"name\":\"cat\",\"inputs\":[\"mp\","
+                                       "\"ap\"]}," CONV("c3", 16, 1, ""),
+                  0);
+    compare_infer("dropout, silu",
+                  CONV("c", 16, 3, "") ",{\"type\":\"dropout\",\"name\":\"d\",\"p\":0.3}," CONV(
+                      "c2", 16, 1, "") ",{\"type\":\"silu\",\"name\":\"s\"}",
+                  1);
+}
+
 /* bf16 training learns: 30 SGD steps on one fixed batch halve the loss. */
 static void test_bf16_learns(void)
 {
@@ -193,7 +276,8 @@ static void test_bf16_learns(void)
     basira_net_free(net);
 }
 
-/* Without bf16 instructions: bf16 refused with a message, auto trains in fp32, bit for bit. */
+/* Without bf16 instructions: bf16 refused with a message, auto trains (and infers) in fp32, bit
+ * for bit. */
 static void test_fallback(void)
 {
     CHECK_EQ_INT(basira_nn_bf16_supported(), 0);
@@ -209,6 +293,20 @@ static void test_fallback(void)
                      BASIRA_E_INVALID_ARGUMENT);
         basira_net_free(net);
     }
+    net = tu_net(json, 11);
+    if (net) {
+        /* Inference likewise: bf16 refused, auto runs fp32, bit for bit. */
+        CHECK_EQ_INT(basira_net_set_inference_precision(net, BASIRA_PRECISION_BF16, &err),
+                     BASIRA_E_UNSUPPORTED);
+        CHECK_MSG(strstr(err.message, "bfloat16") != NULL, "message: %s", err.message);
+        CHECK_EQ_INT(basira_net_set_inference_precision(net, (basira_precision)7, &err),
+                     BASIRA_E_INVALID_ARGUMENT);
+        CHECK_EQ_INT(basira_net_inference_precision(net), BASIRA_PRECISION_FP32);
+        basira_net_free(net);
+    }
+    float la[8 * 5], lb[8 * 5];
+    if (!infer(json, BASIRA_PRECISION_FP32, 0, la) && !infer(json, BASIRA_PRECISION_AUTO, 0, lb))
+        CHECK(!memcmp(la, lb, sizeof la));
     run_out a = {0}, b = {0};
     if (!one_step(json, BASIRA_PRECISION_FP32, &a) && !one_step(json, BASIRA_PRECISION_AUTO, &b)) {
         CHECK(!memcmp(a.logits, b.logits, sizeof a.logits));
@@ -232,6 +330,7 @@ int main(int argc, char **argv)
     if (!basira_nn_bf16_supported())
         TEST_SKIP("this processor has no bf16 instructions (the fallback test still runs)");
     RUN(test_layer_kinds);
+    RUN(test_inference);
     RUN(test_bf16_learns);
     return test_summary();
 }
