@@ -54,6 +54,8 @@ static void usage(FILE *f)
                  "(0.05,0.1,0.2,0.3,0.5)\n"
                  "  --recall-class CODE       class whose recall is shown in the Markdown "
                  "table (mel)\n"
+                 "  --stop-after-folds N      stop once N folds are done (run the command "
+                 "again to continue)\n"
                  "  -h, --help                show this help\n"
                  "Every option of `basira train` (see `basira help train`) sets the recipe; "
                  "--split and --limit do not apply.\n"
@@ -69,6 +71,7 @@ enum {
     CV_MARGIN,
     CV_THRESHOLDS,
     CV_RECALL,
+    CV_STOP,
 };
 
 typedef struct cv_options {
@@ -79,6 +82,7 @@ typedef struct cv_options {
     double thresholds[MAX_THRESHOLDS];
     int n_thresholds;
     const char *recall_class;
+    int stop_after; /* folds; 0 = all */
 } cv_options;
 
 /* One fold's held-out results. */
@@ -582,6 +586,7 @@ static int parse(int argc, char **argv, cv_options *c)
         {"threshold-margin", required_argument, NULL, CV_MARGIN},
         {"thresholds", required_argument, NULL, CV_THRESHOLDS},
         {"recall-class", required_argument, NULL, CV_RECALL},
+        {"stop-after-folds", required_argument, NULL, CV_STOP},
         {"help", no_argument, NULL, 'h'},
     };
     size_t n_own = sizeof own / sizeof own[0], n_train = basira_cli_train_opts_count();
@@ -622,6 +627,11 @@ static int parse(int argc, char **argv, cv_options *c)
         case CV_THRESHOLDS:
             if (parse_thresholds(optarg, c))
                 return BASIRA_EXIT_USAGE;
+            break;
+        case CV_STOP:
+            if (basira_cli_parse_long("--stop-after-folds", optarg, 1, MAX_FOLDS, &l))
+                return BASIRA_EXIT_USAGE;
+            c->stop_after = (int)l;
             break;
         case CV_RECALL:
             c->recall_class = *optarg ? optarg : NULL;
@@ -705,13 +715,20 @@ static int run(int argc, char **argv)
         rc = basira_fs_mkdirs(c.o.out_dir, 0755, &err);
     if (!rc)
         rc = write_folds(c.o.out_dir, csv, n, ic, lc, group, fold, &err);
-    for (int f = 0; !rc && f < c.folds; f++) {
+    int done = 0;
+    for (int f = 0; !rc && f < c.folds && !(c.stop_after && done >= c.stop_after); f++) {
         rc = fold_parts(&c, n, label, n_labels > 0 ? n_labels : 1, group, n_groups, fold, f, parts,
                         &err);
         if (!rc)
             rc = run_fold(&c, c.o.out_dir, parts, n, f, &fr[f], &err);
+        done++;
     }
-    if (!rc)
+    if (!rc && done < c.folds)
+        fprintf(stderr,
+                _("basira: stopped after %d of %d folds; run the same command to "
+                  "continue\n"),
+                done, c.folds);
+    else if (!rc)
         rc = write_summary(&c, c.o.out_dir, fr, &err);
     for (int f = 0; f < MAX_FOLDS; f++) {
         json_decref(fr[f].doc);
