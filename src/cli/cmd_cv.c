@@ -185,21 +185,6 @@ static basira_code row_groups(const cv_options *c, const basira_csv *csv, const 
     return rc;
 }
 
-static void put_cell(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static basira_code write_folds(const char *dir, const basira_csv *csv, size_t n, int ic, int lc,
                                const int *group, const int *fold, basira_error *err)
 {
@@ -212,9 +197,9 @@ static basira_code write_folds(const char *dir, const basira_csv *csv, size_t n,
         return basira_error_set(err, BASIRA_E_IO, _("cannot write %s: %s"), path, strerror(errno));
     fputs("image,label,group,fold\n", f);
     for (size_t r = 0; r < n; r++) {
-        put_cell(f, basira_csv_field(csv, r, ic));
+        basira_cli_put_csv_cell(f, basira_csv_field(csv, r, ic));
         fputc(',', f);
-        put_cell(f, basira_csv_field(csv, r, lc));
+        basira_cli_put_csv_cell(f, basira_csv_field(csv, r, lc));
         fprintf(f, ",%d,%d\n", group[r], fold[r]);
     }
     if (ferror(f) | fclose(f))

@@ -60,6 +60,23 @@ check "Markdown summary has a mean row" "grep -q '± ' '$out/cv/cv-summary.md'"
 run_cv >/dev/null 2>"$out/stderr2"; rc=$?
 check "rerun exits 0 and redoes nothing" "[ $rc -eq 0 ] && [ \$(grep -c 'already done' '$out/stderr2') -eq 2 ] && ! grep -q training '$out/stderr2'"
 
+# --dup-groups: a dedup file linking the first image of 6 different lesions into one
+# near-duplicate group puts all 6 lesions (and all their images) into one fold.
+{ echo "image_id,dup_group,dhash"
+  tail -n +2 "$out/small.csv" | awk -F, '!seen[$1]++ {print $2",g0,0"}' | head -6
+  tail -n +2 "$out/small.csv" | awk -F, '{print $2",g"NR",0"}' | tail -n +7; } >"$out/dup.csv"
+"$B" cv --images "$D/ham10000/images" --csv "$out/small.csv" --image-col image_id --label-col dx \
+  --group-col lesion_id --dup-groups "$out/dup.csv" \
+  --classes "$BASIRA_SOURCE_DIR/models/ham10000-classes.json" --arch resnet --width 8 --depth 1 \
+  --input-size 32 --epochs 1 --batch 16 --folds 2 --threads 1 --quiet --stop-after-folds 1 \
+  --out "$out/cvd" >/dev/null 2>"$out/stderr3"; rc=$?
+check "cv --dup-groups --stop-after-folds 1 exits 0" "[ $rc -eq 0 ] && grep -q 'stopped after 1 of 2' '$out/stderr3'"
+check "stopped before the summary" "[ ! -e '$out/cvd/cv-summary.json' ] && [ -s '$out/cvd/fold-0/fold.json' ]"
+linked=$(tail -n +2 "$out/small.csv" | awk -F, '!seen[$1]++ {print $1}' | head -6 | tr '\n' '|')
+folds=$(paste -d, <(tail -n +2 "$out/small.csv" | cut -d, -f1) <(tail -n +2 "$out/cvd/folds.csv" | cut -d, -f4) |
+  awk -F, -v l="$linked" 'index(l, $1"|") {print $2}' | sort -u | wc -l)
+check "linked lesions share one fold" "[ $folds -eq 1 ]"
+
 "$B" shift-check --model "$out/cv/fold-0/best.safetensors" --images "$D/ham10000/images" \
   --csv "$out/cv/fold-0/test.csv" --shifts squash,jpeg --json "$out/shift.json" \
   --report "$out/shift.md" 2>/dev/null; rc=$?
