@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# DATA: `basira cv` on a few HAM10000 images (2 folds, 1 epoch, a tiny network): no lesion
-# in two folds, every fold in the summary, a finished fold is not redone; then
-# `basira shift-check` on a fold's model. Usage errors need no data.
+# DATA: `basira cv` on a few HAM10000 images (2 folds, 1 epoch, a tiny network, --augment
+# shift): no lesion in two folds, every fold in the summary, a finished fold is not redone,
+# --dup-groups; then `basira shift-check` on a fold's model. Usage errors need no data.
 set -u
 B=${BASIRA_CLI:?}
 fail=0
@@ -33,7 +33,7 @@ n=$(($(wc -l <"$out/small.csv") - 1))
 run_cv() {
   "$B" cv --images "$D/ham10000/images" --csv "$out/small.csv" --image-col image_id --label-col dx \
     --group-col lesion_id --classes "$BASIRA_SOURCE_DIR/models/ham10000-classes.json" \
-    --arch resnet --width 8 --depth 1 --input-size 32 --epochs 1 --batch 16 --folds 2 \
+    --arch resnet --width 8 --depth 1 --input-size 32 --epochs 1 --batch 16 --folds 2 --augment shift \
     --threads 1 --quiet --out "$out/cv"
 }
 run_cv >"$out/stdout" 2>"$out/stderr"; rc=$?
