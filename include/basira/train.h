@@ -115,9 +115,11 @@ typedef enum basira_augment_mode {
     BASIRA_AUGMENT_LIGHT,      /* mild crop, flips, mild colour jitter */
     BASIRA_AUGMENT_DERMOSCOPY, /* crop 0.6-1.0, flips, 90-degree rotations, colour jitter */
     BASIRA_AUGMENT_MODALITY,   /* photo-kind detector: crop 0.3-1.0, strong colour, blur, noise */
+    BASIRA_AUGMENT_SHIFT,      /* dermoscopy with wider scale and aspect, then the camera and
+                                  clinic shifts of basira_shift_augment() (shift.c) */
 } basira_augment_mode;
 
-/* Parse "none" | "light" | "dermoscopy" | "modality". */
+/* Parse "none" | "light" | "dermoscopy" | "modality" | "shift". */
 basira_code basira_augment_parse(const char *s, basira_augment_mode *out, basira_error *err);
 
 /* One random draw of the augmentation applied to an image. */
@@ -195,6 +197,10 @@ typedef struct basira_train_options {
     const char *init_from;
     const char *const *freeze;
     int n_freeze;
+    /* `basira cv`: the part of each CSV row (BASIRA_PART_*, or -1 to leave the row out),
+     * n_parts entries (the CSV's rows), instead of --split and --limit. */
+    const int *parts;
+    size_t n_parts;
     int precision;         /* basira_precision of the training steps (FP32) */
     int profile;           /* 1 = after the first epoch, print where its time went */
     FILE *progress_stream; /* NULL = stderr */
@@ -250,6 +256,76 @@ basira_code basira_image_dhash(const basira_image *img, uint64_t *hash, basira_e
  */
 basira_code basira_group_near_duplicates(const uint64_t *hash, size_t n, int max_distance,
                                          int *group, size_t *n_groups, basira_error *err);
+
+/* ---- grouped k-fold cross-validation (kfold.c) ----------------------------------- */
+
+/*
+ * Assign each of n items to one of k folds (fold[i] in [0, k)) so that every group
+ * (group[i] in [0, n_groups); NULL: each item its own group) lies in one fold and
+ * every label stratum (a group takes its most common label) is shared between the
+ * folds as evenly as whole groups allow. Depends only on the inputs and the seed.
+ */
+basira_code basira_kfold_groups(size_t n, const int *label, int n_labels, const int *group,
+                                int n_groups, int k, uint64_t seed, int *fold, basira_error *err);
+
+/* Merge two groupings (e.g. lesion and near-duplicate): items linked by either share a
+ * group. a, b: n ids each (b may be NULL, a negative id links nothing); out: n ids,
+ * numbered from 0 in order of first item; *n_out the count. */
+basira_code basira_groups_union(size_t n, const int *a, const int *b, int *out, int *n_out,
+                                basira_error *err);
+
+/*
+ * The threshold rule that survives a shift. Per fold f the largest threshold t_f on the
+ * malignant probability keeping at least target of fold f's malignant cases at or above
+ * it (the ceiling of target x M_f, as basira_choose_operating_point). The shipped
+ * threshold is min_f t_f times margin (margin <= 1 moves it lower, i.e. safer), so
+ * sensitivity reaches the target on every fold. p[i], malignant[i], fold[i] in [0, k).
+ * *threshold is NaN when a fold has no malignant case.
+ */
+basira_code basira_cv_threshold(const double *p, const int *malignant, const int *fold, size_t n,
+                                int k, double target, double margin, double *per_fold,
+                                double *threshold, basira_error *err);
+
+/* Mean and sample standard deviation of the finite values of v[0..n) (NaN when none;
+ * sd NaN when fewer than 2). */
+void basira_mean_sd(const double *v, size_t n, double *mean, double *sd);
+
+/* ---- camera and clinic shifts (shift.c) -------------------------------------------- */
+
+/* The shifts of `basira shift-check`, each a fixed, deterministic change of a photo. */
+typedef enum basira_shift_kind {
+    BASIRA_SHIFT_NONE,   /* the photo as it is */
+    BASIRA_SHIFT_SQUASH, /* centre square crop: a 4:3 photo stretched 4/3 (ISIC 2017 storage) */
+    BASIRA_SHIFT_BLUR,   /* Gaussian blur, sigma 1.5 px of a 200 px wide photo */
+    BASIRA_SHIFT_JPEG,   /* JPEG re-encoding at quality 40 */
+    BASIRA_SHIFT_COLOUR, /* warm colour cast (R x1.12, B x0.88) and gamma 0.8 */
+    BASIRA_SHIFT_SCALE,  /* centre crop of 70% of each side: the lesion 1.43 x larger */
+    BASIRA_SHIFT_ROTATE, /* rotation by 30 degrees, borders mirrored */
+    BASIRA_SHIFT_COUNT
+} basira_shift_kind;
+
+const char *basira_shift_name(basira_shift_kind k);
+/* The kind named s, or -1. */
+int basira_shift_from_name(const char *s);
+
+/* Apply shift k to packed RGB src (w x h) into a new malloc'd *out (*ow x *oh). */
+basira_code basira_shift_apply(basira_shift_kind k, const uint8_t *src, int w, int h, uint8_t **out,
+                               int *ow, int *oh, basira_error *err);
+
+/* The pieces (dst != src, w x h unless said): Gaussian blur; JPEG re-encoding; per-channel
+ * gains then gamma (v' = 255 (v/255)^gamma); rotation about the centre, mirrored borders. */
+basira_code basira_rgb_blur(const uint8_t *src, int w, int h, double sigma, uint8_t *dst,
+                            basira_error *err);
+basira_code basira_rgb_jpeg(const uint8_t *src, int w, int h, int quality, uint8_t *dst,
+                            basira_error *err);
+void basira_rgb_colour(const uint8_t *src, int w, int h, const double gain[3], double gamma,
+                       uint8_t *dst);
+void basira_rgb_rotate(const uint8_t *src, int w, int h, double degrees, uint8_t *dst);
+
+/* The random part of --augment shift, applied in place to packed RGB (w x h) after the
+ * geometric augmentation: rotation, blur, JPEG quality, colour cast and illumination,
+ * each with its own probability, all drawn from seed. */
+basira_code basira_shift_augment(uint8_t *rgb, int w, int h, uint64_t seed, basira_error *err);
 
 #ifdef __cplusplus
 }

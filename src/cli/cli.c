@@ -226,3 +226,19 @@ char *basira_cli_join_args(int argc, char **argv)
     }
     return s;
 }
+
+/* A CSV cell, quoted when it needs to be (RFC 4180). */
+void basira_cli_put_csv_cell(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}

@@ -29,6 +29,9 @@ typedef struct basira_command {
  * (malloc'd; NULL when out of memory). */
 char *basira_cli_join_args(int argc, char **argv);
 
+/* Write one CSV cell to f, quoted when it needs to be (RFC 4180). */
+void basira_cli_put_csv_cell(FILE *f, const char *s);
+
 /* Print "basira: <message>" on stderr for an error. */
 void basira_cli_report(const char *context, const basira_error *err);
 

@@ -28,22 +28,6 @@ static void usage(FILE *f)
                  "Exit status: 0 written, 1 an image could not be read, 2 usage error.\n"));
 }
 
-/* A CSV cell, quoted when it needs to be (RFC 4180). */
-static void put_cell(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static int run_dedup(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -139,10 +123,10 @@ static int run_dedup(int argc, char **argv)
         basira_error_set(&err, BASIRA_E_IO, _("cannot write %s: %s"), out, strerror(errno));
         goto fail;
     }
-    put_cell(f, image_col);
+    basira_cli_put_csv_cell(f, image_col);
     fputs(",dup_group,dhash\n", f);
     for (size_t k = 0; k < ok; k++) {
-        put_cell(f, basira_csv_cell(csv, row[k], ic));
+        basira_cli_put_csv_cell(f, basira_csv_cell(csv, row[k], ic));
         fprintf(f, ",g%d,%016" PRIx64 "\n", group[k], hash[k]);
     }
     if (fclose(f)) {

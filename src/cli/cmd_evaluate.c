@@ -88,6 +88,12 @@ static void predict_row(runner *r, size_t i)
     io.min_side = 8;
     if (!rc)
         rc = basira_image_load_file(path, &io, &img, &e);
+    if (!rc && r->in->transform) {
+        basira_image *changed = NULL;
+        rc = r->in->transform(img, r->in->transform_ctx, &changed, &e);
+        basira_image_free(img);
+        img = changed;
+    }
     if (!rc && r->want_tone) {
         basira_skin_tone t;
         rc = basira_skin_tone_estimate(img, &t, &e);

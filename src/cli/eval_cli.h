@@ -10,6 +10,7 @@
 #define BASIRA_EVAL_CLI_H
 
 #include "basira/eval.h"
+#include "basira/image.h"
 #include "basira/model.h"
 
 typedef struct eval_cli_input {
@@ -25,6 +26,11 @@ typedef struct eval_cli_input {
     int quiet;                  /* no progress on stderr */
     basira_precision precision; /* of the network (0 = FP32) */
     const char *calibrate;      /* CSV of images (image_col, in images) for int8, or NULL */
+    /* `basira shift-check`: change each decoded photo before the model sees it (NULL:
+     * none). Returns a new image in *out; called from several threads at once. */
+    basira_code (*transform)(const basira_image *img, void *ctx, basira_image **out,
+                             basira_error *err);
+    void *transform_ctx;
 } eval_cli_input;
 
 /*

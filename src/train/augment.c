@@ -33,10 +33,12 @@ basira_code basira_augment_parse(const char *s, basira_augment_mode *out, basira
         *out = BASIRA_AUGMENT_DERMOSCOPY;
     else if (!strcmp(s, "modality"))
         *out = BASIRA_AUGMENT_MODALITY;
+    else if (!strcmp(s, "shift"))
+        *out = BASIRA_AUGMENT_SHIFT;
     else
         return basira_error_set(
             err, BASIRA_E_INVALID_ARGUMENT,
-            _("unknown augmentation '%s' (expected none, light, dermoscopy or modality)"), s);
+            _("unknown augmentation '%s' (expected none, light, dermoscopy, modality or shift)"), s);
     return BASIRA_OK;
 }
 
@@ -82,7 +84,13 @@ void basira_augment_sample(basira_augment_mode mode, int src_w, int src_h, uint6
         p->saturation = basira_rng_range(&rs, 0.9, 1.1);
         break;
     case BASIRA_AUGMENT_DERMOSCOPY:
-        sample_crop(&rs, src_w, src_h, 0.6, 3.0 / 4.0, 4.0 / 3.0, p);
+    case BASIRA_AUGMENT_SHIFT:
+        /* Other cameras frame the lesion larger or smaller and store other aspects
+         * (ISIC 2017 squashed every photo to a square): shift draws a wider range. */
+        if (mode == BASIRA_AUGMENT_SHIFT)
+            sample_crop(&rs, src_w, src_h, 0.35, 9.0 / 16.0, 16.0 / 9.0, p);
+        else
+            sample_crop(&rs, src_w, src_h, 0.6, 3.0 / 4.0, 4.0 / 3.0, p);
         p->flip_h = (int)basira_rng_below(&rs, 2);
         p->flip_v = (int)basira_rng_below(&rs, 2);
         p->rot90 = (int)basira_rng_below(&rs, 4);

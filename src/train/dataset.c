@@ -95,8 +95,8 @@ size_t basira_split_select_rows(size_t nrows, long limit, uint64_t seed, size_t 
 }
 
 /* Ids of the distinct values of column col over rows (identical text, same id). */
-static basira_code value_ids(const basira_csv *csv, const size_t *rows, size_t n, int col, int *ids,
-                             int *n_ids, const char *empty_msg_col, basira_error *err)
+basira_code train_value_ids(const basira_csv *csv, const size_t *rows, size_t n, int col, int *ids,
+                            int *n_ids, const char *empty_msg_col, basira_error *err)
 {
     str_item *items = malloc((n ? n : 1) * sizeof *items);
     if (!items)
@@ -135,10 +135,10 @@ basira_code basira_split_rows(const basira_csv *csv, const size_t *rows, size_t 
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         goto out;
     }
-    if ((rc = value_ids(csv, rows, n, lc, label, &n_labels, NULL, err)))
+    if ((rc = train_value_ids(csv, rows, n, lc, label, &n_labels, NULL, err)))
         goto out;
     if (gc >= 0) {
-        if ((rc = value_ids(csv, rows, n, gc, g, &n_groups, basira_csv_header(csv, gc), err)))
+        if ((rc = train_value_ids(csv, rows, n, gc, g, &n_groups, basira_csv_header(csv, gc), err)))
             goto out;
     } else {
         for (size_t i = 0; i < n; i++)
@@ -317,7 +317,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
 
     /* --limit: a seeded random subset (in file order), so a smoke test sees every class. */
     size_t n = nrows;
-    if (o->limit > 0 && (size_t)o->limit < nrows)
+    if (o->limit > 0 && (size_t)o->limit < nrows && !o->parts)
         n = (size_t)o->limit;
     ds->row = malloc(nrows * sizeof *ds->row);
     ds->label = malloc(n * sizeof *ds->label);
@@ -329,7 +329,20 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         goto out;
     }
-    n = basira_split_select_rows(nrows, o->limit, o->seed, ds->row);
+    if (o->parts) {
+        /* `basira cv`: the parts are given per CSV row; -1 leaves the row out. */
+        if (o->n_parts != nrows) {
+            rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                  _("%zu parts given for a CSV of %zu rows"), o->n_parts, nrows);
+            goto out;
+        }
+        n = 0;
+        for (size_t r = 0; r < nrows; r++)
+            if (o->parts[r] >= BASIRA_PART_TRAIN && o->parts[r] <= BASIRA_PART_TEST)
+                ds->row[n++] = r;
+    } else {
+        n = basira_split_select_rows(nrows, o->limit, o->seed, ds->row);
+    }
     ds->n = n;
 
     /* Classes and labels. */
@@ -360,6 +373,9 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
     /* The split depends only on the CSV, the fractions and the seed (not on --classes). */
     if ((rc = basira_split_rows(csv, ds->row, n, sc, gc, o->split, o->seed, ds->part, group, err)))
         goto out;
+    if (o->parts)
+        for (size_t i = 0; i < n; i++)
+            ds->part[i] = o->parts[ds->row[i]];
 
     /* Decode. The working side leaves room for crops: 1.25 x the input. */
     ds->input_side = o->input_size;

@@ -37,6 +37,11 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
                                basira_error *err);
 void train_dataset_free(train_dataset *ds);
 
+/* Ids of the distinct values of column col over rows[0..n) (identical text, same id, ranked
+ * by the text); *n_ids the count. With empty_msg_col, an empty value is an error naming it. */
+basira_code train_value_ids(const basira_csv *csv, const size_t *rows, size_t n, int col, int *ids,
+                            int *n_ids, const char *empty_msg_col, basira_error *err);
+
 /* Write train.csv, val.csv, test.csv (the original rows) into dir. */
 basira_code train_dataset_write_split(const train_dataset *ds, const char *dir, basira_error *err);
 

@@ -58,26 +58,13 @@ static int cmp_item(const void *a, const void *b)
     return x->label < y->label ? -1 : x->label > y->label;
 }
 
-basira_code basira_split_groups(size_t n, const int *label, int n_labels, const int *group,
-                                int n_groups, const double fractions[3], uint64_t seed, int *part,
-                                basira_error *err)
+#define MAX_PARTS 64
+
+/* The split into np parts of the given fractions (checked by the callers). */
+static basira_code split_parts(size_t n, const int *label, int n_labels, const int *group,
+                               int n_groups, int np, const double *fractions, uint64_t seed,
+                               int *part, basira_error *err)
 {
-    if ((n && (!label || !part)) || !fractions || n_labels <= 0 || n > (size_t)INT32_MAX)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    if (!group)
-        n_groups = (int)n;
-    if (n_groups < 0 || (n && n_groups == 0))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    double fsum = 0;
-    for (int p = 0; p < 3; p++) {
-        if (!(fractions[p] >= 0))
-            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                    _("split fractions must not be negative"));
-        fsum += fractions[p];
-    }
-    if (fabs(fsum - 1.0) > 1e-6)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("split fractions must sum to 1 (they sum to %g)"), fsum);
     if (n == 0)
         return BASIRA_OK;
     for (size_t i = 0; i < n; i++) {
@@ -138,11 +125,11 @@ basira_code basira_split_groups(size_t n, const int *label, int n_labels, const 
         size_t total = 0;
         while (h < ng && groups[h].label == groups[g].label)
             total += groups[h++].size;
-        double assigned[3] = {0, 0, 0};
+        double assigned[MAX_PARTS] = {0};
         for (int k = g; k < h; k++) {
             int best = -1;
             double best_deficit = 0;
-            for (int p = 0; p < 3; p++) {
+            for (int p = 0; p < np; p++) {
                 if (fractions[p] <= 0)
                     continue;
                 double deficit = fractions[p] * (double)total - assigned[p];
@@ -162,6 +149,57 @@ basira_code basira_split_groups(size_t n, const int *label, int n_labels, const 
     free(groups);
     free(group_part);
     return BASIRA_OK;
+}
+
+static basira_code check_input(size_t n, const int *label, int n_labels, const int *group,
+                               int *n_groups, const void *out, basira_error *err)
+{
+    if ((n && (!label || !out)) || n_labels <= 0 || n > (size_t)INT32_MAX)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    if (!group)
+        *n_groups = (int)n;
+    if (*n_groups < 0 || (n && *n_groups == 0))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    return BASIRA_OK;
+}
+
+basira_code basira_split_groups(size_t n, const int *label, int n_labels, const int *group,
+                                int n_groups, const double fractions[3], uint64_t seed, int *part,
+                                basira_error *err)
+{
+    basira_code rc = check_input(n, label, n_labels, group, &n_groups, part, err);
+    if (rc)
+        return rc;
+    if (!fractions)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    double fsum = 0;
+    for (int p = 0; p < 3; p++) {
+        if (!(fractions[p] >= 0))
+            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                    _("split fractions must not be negative"));
+        fsum += fractions[p];
+    }
+    if (fabs(fsum - 1.0) > 1e-6)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("split fractions must sum to 1 (they sum to %g)"), fsum);
+    return split_parts(n, label, n_labels, group, n_groups, 3, fractions, seed, part, err);
+}
+
+basira_code basira_kfold_groups(size_t n, const int *label, int n_labels, const int *group,
+                                int n_groups, int k, uint64_t seed, int *fold, basira_error *err)
+{
+    basira_code rc = check_input(n, label, n_labels, group, &n_groups, fold, err);
+    if (rc)
+        return rc;
+    if (k < 2 || k > MAX_PARTS)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("the number of folds must be from 2 to %d"), MAX_PARTS);
+    double fractions[MAX_PARTS];
+    for (int f = 0; f < k; f++)
+        fractions[f] = 1.0 / k;
+    /* Another stream of the seed than the train/validation/test split's. */
+    return split_parts(n, label, n_labels, group, n_groups, k, fractions,
+                       basira_seed_mix(seed, 0x4b464f4c44ULL, (uint64_t)k), fold, err);
 }
 
 basira_code basira_split_parse(const char *s, double fractions[3], basira_error *err)

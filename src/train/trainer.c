@@ -227,6 +227,10 @@ static basira_code prepare_batch(trainer *t, int slot, int epoch, long step, bas
                               basira_seed_mix(t->o->seed, (uint64_t)epoch + 1, pos), &p);
         basira_code rc =
             basira_augment_apply(&p, ds->pixels[item], ws, ws, t->rgb[slot], in, in, err);
+        if (!rc && t->o->augment == BASIRA_AUGMENT_SHIFT)
+            rc = basira_shift_augment(
+                t->rgb[slot], in, in,
+                basira_seed_mix(t->o->seed ^ 0x5348494654ULL, (uint64_t)epoch + 1, pos), err);
         if (rc)
             return rc;
         basira_preprocess_rgb(&t->pp, t->rgb[slot], t->x[slot] + (size_t)j * t->in_floats);

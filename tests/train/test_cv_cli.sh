@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# DATA: `basira cv` on a few HAM10000 images (2 folds, 1 epoch, a tiny network, --augment
+# shift): no lesion in two folds, every fold in the summary, a finished fold is not redone,
+# --dup-groups; then `basira shift-check` on a fold's model. Usage errors need no data.
+set -u
+B=${BASIRA_CLI:?}
+fail=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+"$B" help cv >"$out/help"; rc=$?
+check "help cv exits 0" "[ $rc -eq 0 ] && grep -q -- '--folds' '$out/help'"
+"$B" cv --images "$out" --csv x.csv --out "$out/o" --folds 1 2>/dev/null; rc=$?
+check "--folds 1 is a usage error" "[ $rc -eq 2 ]"
+"$B" cv --images "$out" --csv x.csv --out "$out/o" --thresholds 0,2 2>/dev/null; rc=$?
+check "bad --thresholds is a usage error" "[ $rc -eq 2 ]"
+"$B" cv --images "$out" --csv x.csv --out "$out/o" --augment heavy 2>/dev/null; rc=$?
+check "a bad train option is a usage error" "[ $rc -eq 2 ]"
+"$B" shift-check --model m --images "$out" --csv x.csv --shifts fog 2>"$out/err"; rc=$?
+check "unknown shift is a usage error" "[ $rc -eq 2 ] && grep -q fog '$out/err'"
+
+D=${BASIRA_DATA:-}
+if [ -z "$D" ] || [ ! -d "$D/ham10000/images" ]; then
+  echo "SKIP: ../shared/data not found (set BASIRA_DATA); the CV run needs HAM10000"
+  [ $fail -eq 0 ] && exit 77 || exit 1
+fi
+# 3 images in 70, in file order: lesions with several images stay together and most
+# classes appear.
+{ head -1 "$D/ham10000/metadata.csv"
+  tail -n +2 "$D/ham10000/metadata.csv" | awk 'NR % 70 <= 2'; } | tr -d '\r' >"$out/small.csv"
+n=$(($(wc -l <"$out/small.csv") - 1))
+run_cv() {
+  "$B" cv --images "$D/ham10000/images" --csv "$out/small.csv" --image-col image_id --label-col dx \
+    --group-col lesion_id --classes "$BASIRA_SOURCE_DIR/models/ham10000-classes.json" \
+    --arch resnet --width 8 --depth 1 --input-size 32 --epochs 1 --batch 16 --folds 2 --augment shift \
+    --threads 1 --quiet --out "$out/cv"
+}
+run_cv >"$out/stdout" 2>"$out/stderr"; rc=$?
+cat "$out/stderr" | tail -3
+check "cv exits 0" "[ $rc -eq 0 ]"
+check "folds.csv has every row" "[ \$(tail -n +2 '$out/cv/folds.csv' | wc -l) -eq $n ]"
+# No lesion in two folds: folds.csv keeps the CSV's order, lesion ids from the CSV.
+paste -d, <(tail -n +2 "$out/small.csv" | cut -d, -f1) <(tail -n +2 "$out/cv/folds.csv" | cut -d, -f4) |
+  sort -u | cut -d, -f1 | sort | uniq -d >"$out/dups"
+check "no lesion in two folds" "[ ! -s '$out/dups' ]"
+for f in 0 1; do
+  check "fold $f held out and scored" "[ -s '$out/cv/fold-$f/fold.json' ] && [ -s '$out/cv/fold-$f/best.safetensors' ]"
+  # The held-out part is exactly the fold.
+  a=$(tail -n +2 "$out/cv/fold-$f/test.csv" | cut -d, -f2 | sort | tr '\n' ' ')
+  b=$(tail -n +2 "$out/cv/folds.csv" | awk -F, -v f=$f '$4 == f {print $1}' | sort | tr '\n' ' ')
+  check "fold $f test part is the fold" "[ \"$a\" = \"$b\" ]"
+done
+check "summary has both folds" \
+  "python3 -c 'import json,sys; d=json.load(open(\"$out/cv/cv-summary.json\")); sys.exit(len(d[\"per_fold\"])!=2 or d[\"folds\"]!=2)'"
+check "summary has a threshold and per-fold specificity" \
+  "python3 -c 'import json,sys; d=json.load(open(\"$out/cv/cv-summary.json\")); t=d[\"threshold\"][\"shipped_medium\"]; sys.exit(not (0<t<1) or any(\"specificity\" not in f[\"at_shipped_threshold\"] for f in d[\"per_fold\"]))'"
+check "Markdown summary has a mean row" "grep -q '± ' '$out/cv/cv-summary.md'"
+# Rerun: both folds are already done.
+run_cv >/dev/null 2>"$out/stderr2"; rc=$?
+check "rerun exits 0 and redoes nothing" "[ $rc -eq 0 ] && [ \$(grep -c 'already done' '$out/stderr2') -eq 2 ] && ! grep -q training '$out/stderr2'"
+
+# --dup-groups: a dedup file linking the first image of 6 different lesions into one
+# near-duplicate group puts all 6 lesions (and all their images) into one fold.
+{ echo "image_id,dup_group,dhash"
+  tail -n +2 "$out/small.csv" | awk -F, '!seen[$1]++ {print $2",g0,0"}' | head -6
+  tail -n +2 "$out/small.csv" | awk -F, '{print $2",g"NR",0"}' | tail -n +7; } >"$out/dup.csv"
+"$B" cv --images "$D/ham10000/images" --csv "$out/small.csv" --image-col image_id --label-col dx \
+  --group-col lesion_id --dup-groups "$out/dup.csv" \
+  --classes "$BASIRA_SOURCE_DIR/models/ham10000-classes.json" --arch resnet --width 8 --depth 1 \
+  --input-size 32 --epochs 1 --batch 16 --folds 2 --threads 1 --quiet --stop-after-folds 1 \
+  --out "$out/cvd" >/dev/null 2>"$out/stderr3"; rc=$?
+check "cv --dup-groups --stop-after-folds 1 exits 0" "[ $rc -eq 0 ] && grep -q 'stopped after 1 of 2' '$out/stderr3'"
+check "stopped before the summary" "[ ! -e '$out/cvd/cv-summary.json' ] && [ -s '$out/cvd/fold-0/fold.json' ]"
+linked=$(tail -n +2 "$out/small.csv" | awk -F, '!seen[$1]++ {print $1}' | head -6 | tr '\n' '|')
+folds=$(paste -d, <(tail -n +2 "$out/small.csv" | cut -d, -f1) <(tail -n +2 "$out/cvd/folds.csv" | cut -d, -f4) |
+  awk -F, -v l="$linked" 'index(l, $1"|") {print $2}' | sort -u | wc -l)
+check "linked lesions share one fold" "[ $folds -eq 1 ]"
+
+"$B" shift-check --model "$out/cv/fold-0/best.safetensors" --images "$D/ham10000/images" \
+  --csv "$out/cv/fold-0/test.csv" --shifts squash,jpeg --json "$out/shift.json" \
+  --report "$out/shift.md" 2>/dev/null; rc=$?
+check "shift-check exits 0" "[ $rc -eq 0 ]"
+check "shift-check reports none, squash and jpeg" \
+  "python3 -c 'import json,sys; d=json.load(open(\"$out/shift.json\")); sys.exit([s[\"shift\"] for s in d[\"shifts\"]]!=[\"none\",\"squash\",\"jpeg\"])'"
+check "shift-check Markdown table" "[ \$(grep -c '^| ' '$out/shift.md') -eq 4 ]"
+exit $fail
