@@ -71,7 +71,8 @@ static int build(const char *model, const char *csv_path, const char *images, co
     int msite = meta ? basira_csv_column(meta, "localization") : -1;
     basira_triage_request req = {NULL, 0,
                                  kind && !strcmp(kind, "clinical") ? BASIRA_PHOTO_CLINICAL
-                                                                   : BASIRA_PHOTO_DERMOSCOPIC};
+                                                                   : BASIRA_PHOTO_DERMOSCOPIC,
+                                 1 /* the reference's kind is known: no detector */};
     size_t n = 0, missing = 0;
     for (size_t r = 0; r < basira_csv_rows(csv); r++) {
         const char *id = basira_csv_field(csv, r, col);

@@ -151,7 +151,7 @@ static int analyse(basira_pipeline *pipe, const json_t *classes, const char *dir
     int rc = -1;
     if (!basira_image_from_rgb(rgb, w, h, &moved, &e) &&
         !basira_image_encode_jpeg(moved, 92, &jpg, &jlen, &e)) {
-        basira_triage_request req = {NULL, 0, BASIRA_PHOTO_DERMOSCOPIC};
+        basira_triage_request req = {NULL, 0, BASIRA_PHOTO_DERMOSCOPIC, 1};
         json_t *res = NULL;
         if (!basira_pipeline_run_buffer(pipe, jpg, jlen, &req, &res, &e)) {
             memset(c, 0, sizeof *c);

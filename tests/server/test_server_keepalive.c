@@ -143,7 +143,7 @@ int main(void)
     cfg.idle_timeout_s = 2; /* shorter than one analysis: libmicrohttpd will close some */
     cfg.openapi_path = api;
     cfg.access_log = log;
-    basira_analyzer an = {slow_analyze, NULL, NULL};
+    basira_analyzer an = {.analyze = slow_analyze};
     basira_server *server = NULL;
     if (!log || basira_server_new(store, &an, &cfg, &server, &err) ||
         basira_server_start(server, &err)) {
