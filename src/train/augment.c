@@ -38,7 +38,8 @@ basira_code basira_augment_parse(const char *s, basira_augment_mode *out, basira
     else
         return basira_error_set(
             err, BASIRA_E_INVALID_ARGUMENT,
-            _("unknown augmentation '%s' (expected none, light, dermoscopy, modality or shift)"), s);
+            _("unknown augmentation '%s' (expected none, light, dermoscopy, modality or shift)"),
+            s);
     return BASIRA_OK;
 }
 

