@@ -249,7 +249,8 @@ static void test_hostile_and_degenerate(void)
     const char *dup[] = {"a", "a"};
     CHECK_EQ_INT(basira_eval_set_new(2, dup, NULL, &s, &err), BASIRA_E_INVALID_ARGUMENT);
     CHECK_EQ_INT(basira_eval_set_new(1, codes3, NULL, &s, &err), BASIRA_E_INVALID_ARGUMENT);
-    CHECK_EQ_INT(basira_eval_set_new(17, codes3, NULL, &s, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_eval_set_new(BASIRA_EVAL_MAX_CLASSES + 1, codes3, NULL, &s, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
     CHECK_EQ_INT(basira_eval_set_new(3, codes3, mal3, &s, &err), BASIRA_OK);
     CHECK_EQ_INT(basira_eval_set_class_index(s, "nv"), 1);
     CHECK_EQ_INT(basira_eval_set_class_index(s, "xx"), -1);
