@@ -289,8 +289,10 @@ static double cpu_s(void)
  * Known and unknown usernames cost one Argon2id check each (counted), and take the
  * same time within 10% (the issue's floor; 174 against 99 ms before). The times are
  * the CPU time of the fastest of several interleaved runs at the real (interactive)
- * cost: the work is deterministic, so the minimum is what the code costs, free of
- * scheduling noise.
+ * cost: the work is deterministic, so the minimum is what the code costs. On a loaded
+ * 2-core machine even thread CPU time is inflated by a busy sibling hyperthread, so a
+ * ratio outside the band earns more rounds (the minimum only gets closer to the true
+ * cost) before the test fails: up to 48 pairs. The old code's 1.76 fails every time.
  */
 static void test_sign_in_constant_work(void)
 {
@@ -307,22 +309,28 @@ static void test_sign_in_constant_work(void)
     /* Warm-up (the dummy hash is made on first use). */
     basira_store_sign_in(st, "nobody", "wrong-password", "t", &u, NULL, &err);
     double best[2] = {1e9, 1e9};
-    for (int round = 0; round < 12; round++)
-        for (int k = 0; k < 2; k++) {
-            int which = (round + k) % 2; /* alternate which goes first */
-            long before = basira_store_password_checks(st);
-            double t0 = cpu_s();
-            basira_code rc = basira_store_sign_in(st, which ? "nobody" : "known", "wrong-password",
-                                                  "t", &u, NULL, &err);
-            double dt = cpu_s() - t0;
-            CHECK_EQ_INT(rc, BASIRA_E_AUTH);
-            CHECK_EQ_INT(basira_store_password_checks(st) - before, 1);
-            if (dt < best[which])
-                best[which] = dt;
-        }
-    double ratio = best[1] / best[0];
-    fprintf(stderr, "sign-in: known user %.1f ms, unknown %.1f ms (ratio %.3f)\n", best[0] * 1e3,
-            best[1] * 1e3, ratio);
+    double ratio = 0;
+    int rounds = 0;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        for (int round = 0; round < 12; round++, rounds++)
+            for (int k = 0; k < 2; k++) {
+                int which = (round + k) % 2; /* alternate which goes first */
+                long before = basira_store_password_checks(st);
+                double t0 = cpu_s();
+                basira_code rc = basira_store_sign_in(st, which ? "nobody" : "known",
+                                                      "wrong-password", "t", &u, NULL, &err);
+                double dt = cpu_s() - t0;
+                CHECK_EQ_INT(rc, BASIRA_E_AUTH);
+                CHECK_EQ_INT(basira_store_password_checks(st) - before, 1);
+                if (dt < best[which])
+                    best[which] = dt;
+            }
+        ratio = best[1] / best[0];
+        if (ratio > 0.9 && ratio < 1.1)
+            break;
+    }
+    fprintf(stderr, "sign-in: known user %.1f ms, unknown %.1f ms (ratio %.3f, %d pairs)\n",
+            best[0] * 1e3, best[1] * 1e3, ratio, rounds);
     CHECK_MSG(ratio > 0.9 && ratio < 1.1, "ratio %.3f", ratio);
     basira_store_free(st);
     setenv("BASIRA_ARGON2_FAST", "1", 1);
