@@ -12,6 +12,7 @@
  * more than the limit gets NULL from malloc (and fails) or dies; either way the
  * node that started it only sees a refusal.
  */
+#include "basira/paths.h"
 #include "intake_internal.h"
 
 #include <errno.h>
@@ -151,6 +152,11 @@ int main(int argc, char **argv)
      */
     (void)v[6];
 #endif
+    /* The same private libvips module folder as `basira` (src/cli/main.c): only the
+     * HEIF plugin is loaded. */
+    char home[4096];
+    if (!getenv("VIPSHOME") && basira_data_file("vipshome", home, sizeof home, NULL) == BASIRA_OK)
+        setenv("VIPSHOME", home, 0);
     if (VIPS_INIT(argv[0]))
         return 3;
     vips_concurrency_set(1);
