@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -171,6 +172,8 @@ static int exchange(int fd, const uint8_t *data, size_t len, const basira_intake
             return -2;
         if (n == 0)
             return -1;
+        if (p.revents & POLLNVAL)
+            return -2;
         if (sent < len && (p.revents & POLLOUT)) {
             ssize_t k = send(fd, data + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (k > 0) {
@@ -298,7 +301,8 @@ basira_code intake_helper_decode(const void *data, size_t len, const basira_inta
     snprintf(a[2], sizeof a[2], "%d", o->min_side);
     snprintf(a[3], sizeof a[3], "%d", o->max_side);
     snprintf(a[4], sizeof a[4], "%zu", o->max_decode_bytes);
-    snprintf(a[5], sizeof a[5], "%.3f", o->max_seconds);
+    /* Whole milliseconds: no decimal point, whatever the locale. */
+    snprintf(a[5], sizeof a[5], "%.0f", ceil(o->max_seconds * 1000));
     snprintf(a[6], sizeof a[6], "%zu", memory);
     char *argv[] = {path, a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL};
 

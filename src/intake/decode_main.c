@@ -3,7 +3,7 @@
  * HEIC/AVIF photo for intake (see decode_helper.c for why and for the protocol).
  *
  *   basira-decode MAX_FILE_BYTES MAX_PIXELS MIN_SIDE MAX_SIDE MAX_DECODE_BYTES
- *                 MAX_SECONDS MEMORY_LIMIT  < photo  > header + RGB pixels
+ *                 MAX_MILLISECONDS MEMORY_LIMIT  < photo  > header + RGB pixels
  *
  * It caps its own memory (RLIMIT_DATA: heap and every private writable
  * mapping, where the codecs' frames go) and CPU time (RLIMIT_CPU) before
@@ -127,15 +127,13 @@ int main(int argc, char **argv)
     unsigned long long v[7];
     if (argc != 8)
         return 2;
-    v[5] = 0; /* MAX_SECONDS is a decimal number, read below */
     for (int i = 0; i < 7; i++)
-        if (i != 5 && parse_u64(argv[i + 1], ULLONG_MAX, &v[i]))
+        if (parse_u64(argv[i + 1], ULLONG_MAX, &v[i]))
             return 2;
-    char *end = NULL;
-    double seconds = strtod(argv[6], &end);
-    if (!end || *end || !(seconds > 0) || seconds > 3600 || v[2] > INT_MAX || v[3] > INT_MAX ||
-        v[0] > SIZE_MAX || v[4] > SIZE_MAX || v[6] > SIZE_MAX)
+    if (v[2] > INT_MAX || v[3] > INT_MAX || v[0] > SIZE_MAX || v[4] > SIZE_MAX || v[6] > SIZE_MAX ||
+        v[5] == 0 || v[5] > 3600000)
         return 2;
+    double seconds = (double)v[5] / 1000;
 
     /* Limits first, before any library allocates. */
     limit(RLIMIT_CORE, 0);

@@ -38,7 +38,7 @@ basira_code intake_png_strip_text(const uint8_t *data, size_t len, uint8_t **cop
  * HEIF decoding in a separate process (decode_helper.c, decode_main.c).
  *
  * Protocol: the parent runs `basira-decode <max_file_bytes> <max_pixels> <min_side>
- * <max_side> <max_decode_bytes> <max_seconds> <memory_limit>` with a socket as its
+ * <max_side> <max_decode_bytes> <max_milliseconds> <memory_limit>` with a socket as its
  * stdin and stdout, writes the file and shuts its side for writing; the helper
  * answers one intake_helper_header, then (code 0 only) width*height*3 RGB bytes.
  */

@@ -17,9 +17,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
 
 /* src/intake/intake_internal.h: decode HEIF in this process (the helper's own path). */
 extern const char intake_in_process[];
@@ -114,13 +123,29 @@ static void test_honest_heic(void)
     free(d);
 }
 
-/* Each crafted file is refused and this process's peak memory stays put. */
+/* Largest peak resident memory of the children reaped so far, in kB. */
+static long children_peak_kb(void)
+{
+    struct rusage ru;
+    CHECK(getrusage(RUSAGE_CHILDREN, &ru) == 0);
+    return ru.ru_maxrss;
+}
+
+/*
+ * Each crafted file is refused and this process's peak memory stays put. The
+ * helper's own memory stays under its limit (512 MiB + the header's cost): the
+ * 16k AVIF takes 1.8 GB when nothing limits it. Sanitizer builds run the helper
+ * without its limit (see decode_main.c), so there the 16k file (2 GB, a minute)
+ * is left out and the refusal comes from libvips's check of the decoded size.
+ */
 static void test_ispe_lies_refused(void)
 {
     static const char *const files[] = {
         "tests/intake/data/ispe-lie-4k.heic",
         "tests/intake/data/ispe-lie-8k.avif",
+#ifndef SANITIZED
         "tests/intake/data/ispe-lie-16k.avif",
+#endif
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         size_t len = 0;
@@ -143,6 +168,11 @@ static void test_ispe_lies_refused(void)
         basira_image_free(img);
         free(d);
     }
+#ifndef SANITIZED
+    long child = children_peak_kb();
+    CHECK_MSG(child > 0 && child < 600 * 1024, "a helper took %ld kB", child);
+    printf("largest helper peak memory: %ld kB\n", child);
+#endif
 }
 
 /*
