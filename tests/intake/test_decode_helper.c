@@ -123,6 +123,7 @@ static void test_honest_heic(void)
     free(d);
 }
 
+#ifndef SANITIZED
 /* Largest peak resident memory of the children reaped so far, in kB. */
 static long children_peak_kb(void)
 {
@@ -130,6 +131,7 @@ static long children_peak_kb(void)
     CHECK(getrusage(RUSAGE_CHILDREN, &ru) == 0);
     return ru.ru_maxrss;
 }
+#endif
 
 /*
  * Each crafted file is refused and this process's peak memory stays put. The
