@@ -91,7 +91,21 @@ typedef struct basira_intake_options {
      * 0 = default (20 s). */
     double max_seconds;
     basira_decode_budget *budget; /* shared with other decodes; NULL: none */
+    /*
+     * HEIC/AVIF photos are decoded by a separate program, basira-decode, in a
+     * process whose memory and CPU time are capped: their decoders (libde265,
+     * dav1d, aom) allocate frames by the size written in the bitstream, which a
+     * hostile file can make far larger than the size its header declares (that
+     * intake's limits check). The path of that program; NULL = the value of the
+     * BASIRA_DECODE_HELPER environment variable when set, else basira-decode in
+     * the folder of the running program; "" = none. Without the program HEIF
+     * photos are refused (unsupported, "send a JPEG"); other formats never use it.
+     */
+    const char *decode_helper;
 } basira_intake_options;
+
+/* File name of the HEIF decoding program, installed next to `basira`. */
+#define BASIRA_DECODE_HELPER_NAME "basira-decode"
 
 /* Fill opts with the defaults. */
 void basira_intake_options_default(basira_intake_options *opts);

@@ -102,6 +102,7 @@ void basira_intake_options_default(basira_intake_options *opts)
     opts->max_decode_bytes = DEFAULT_MAX_DECODE_BYTES;
     opts->max_seconds = DEFAULT_MAX_SECONDS;
     opts->budget = NULL;
+    opts->decode_helper = NULL;
 }
 
 static basira_code resolve_options(const basira_intake_options *in, basira_intake_options *o,
@@ -129,6 +130,7 @@ static basira_code resolve_options(const basira_intake_options *in, basira_intak
     if (in->max_seconds > 0)
         o->max_seconds = in->max_seconds;
     o->budget = in->budget;
+    o->decode_helper = in->decode_helper;
     if (o->budget && o->max_decode_bytes > basira_decode_budget_total(o->budget))
         o->max_decode_bytes = basira_decode_budget_total(o->budget);
     if (o->max_side > MAX_SIDE_LIMIT)
@@ -542,6 +544,28 @@ corrupt:
 
 /* ---- loading ------------------------------------------------------------------ */
 
+/* HEIF: decoded by the memory-limited helper process (decode_helper.c). */
+static basira_code decode_outside(const void *data, size_t len, const basira_intake_options *o,
+                                  int w, int h, int swap, size_t cost,
+                                  const struct timespec *deadline, basira_image **out,
+                                  basira_error *err)
+{
+    intake_helper_result res = {.rgb = NULL};
+    basira_code rc = intake_helper_decode(data, len, o, w, h, swap, cost, deadline, &res, err);
+    if (rc)
+        return rc;
+    basira_image *img = calloc(1, sizeof *img);
+    if (!img) {
+        free(res.rgb);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    img->rgb = res.rgb;
+    img->width = res.width;
+    img->height = res.height;
+    *out = img;
+    return BASIRA_OK;
+}
+
 /* Everything after the checks on the bytes: header, limits, budget, pixels. */
 static basira_code load_checked(const void *data, size_t len, const basira_intake_options *o,
                                 basira_image **out, basira_error *err)
@@ -607,7 +631,10 @@ static basira_code load_checked(const void *data, size_t len, const basira_intak
     basira_code rc = intake_budget_acquire(o->budget, cost, &dw.at, err);
     if (rc)
         return rc;
-    rc = decode(data, len, loader, w, h, o->max_side, &dw, out, err);
+    if (is_loader(loader, "VipsForeignLoadHeif") && o->decode_helper != intake_in_process)
+        rc = decode_outside(data, len, o, w, h, swap, cost, &dw.at, out, err);
+    else
+        rc = decode(data, len, loader, w, h, o->max_side, &dw, out, err);
     intake_budget_release(o->budget, cost);
     if (rc)
         return rc;

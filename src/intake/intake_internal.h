@@ -34,4 +34,44 @@ void intake_deadline_in(double seconds, struct timespec *t);
 basira_code intake_png_strip_text(const uint8_t *data, size_t len, uint8_t **copy, size_t *copy_len,
                                   basira_error *err);
 
+/*
+ * HEIF decoding in a separate process (decode_helper.c, decode_main.c).
+ *
+ * Protocol: the parent runs `basira-decode <max_file_bytes> <max_pixels> <min_side>
+ * <max_side> <max_decode_bytes> <max_milliseconds> <memory_limit>` with a socket as its
+ * stdin and stdout, writes the file and shuts its side for writing; the helper
+ * answers one intake_helper_header, then (code 0 only) width*height*3 RGB bytes.
+ */
+#define INTAKE_HELPER_MAGIC 0x42534431u /* "BSD1" */
+/* What the helper may use beyond the decode cost of the header: libvips, libheif,
+ * the codec and its threads, the file itself. */
+#define INTAKE_HELPER_BASE_BYTES ((size_t)512 << 20)
+
+typedef struct intake_helper_header {
+    uint32_t magic;
+    int32_t code; /* basira_code */
+    int32_t width, height, orig_width, orig_height;
+} intake_helper_header;
+
+/* A pixel buffer decoded by the helper: width*height*3 bytes, malloc'd. */
+typedef struct intake_helper_result {
+    int width, height, orig_width, orig_height;
+    uint8_t *rgb;
+} intake_helper_result;
+
+/*
+ * Pass as basira_intake_options.decode_helper to decode HEIF in this process (only
+ * the helper program does: it is the memory-limited process).
+ */
+extern const char intake_in_process[];
+
+/*
+ * Decode a HEIF file (whose header said w x h, turned by swap) in the helper
+ * named by o->decode_helper, within the deadline; cost is the header's estimate.
+ */
+basira_code intake_helper_decode(const void *data, size_t len, const basira_intake_options *o,
+                                 int w, int h, int swap, size_t cost,
+                                 const struct timespec *deadline, intake_helper_result *res,
+                                 basira_error *err);
+
 #endif

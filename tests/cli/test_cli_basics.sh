@@ -57,6 +57,19 @@ check "HEIC decoded through the restricted plugin folder" "grep -q '\"image_too_
 loaded=$(LD_DEBUG=files "$B" check --json "$heic" 2>&1 >/dev/null | grep -c 'MagickCore\|libpoppler\|libopenslide' || true)
 check "no ImageMagick, poppler or OpenSlide in the process" "[ '$loaded' = 0 ]"
 
+# HEIF is decoded by basira-decode, found next to the program (no BASIRA_DECODE_HELPER);
+# a copy of the program without it refuses HEIF ("send a JPEG") and still reads a JPEG.
+black=${BASIRA_SOURCE_DIR:?}/tests/intake/data/black-4k.heic
+out=$(env -u BASIRA_DECODE_HELPER "$B" check --json "$black" 2>/dev/null)
+check "HEIC decoded by basira-decode next to the program" "grep -q '\"quality\"' <<<\"\$out\""
+lone=$(mktemp -d)
+cp "$B" "$lone/basira"
+out=$(env -u BASIRA_DECODE_HELPER "$lone/basira" check --json "$black" 2>/dev/null); rc=$?
+check "without basira-decode HEIF is refused" "[ $rc -eq 1 ] && grep -q '\"unsupported\".*JPEG' <<<\"\$out\""
+out=$(env -u BASIRA_DECODE_HELPER "$lone/basira" check --json "${BASIRA_SOURCE_DIR:?}/fuzz/corpus/intake/seed.jpg" 2>/dev/null)
+check "without basira-decode a JPEG is still read" "! grep -q '\"unsupported\"' <<<\"\$out\""
+rm -rf "$lone"
+
 # `basira user --help` and the unknown-role error name every role of the role enum
 # (include/basira/store.h), data_steward included: the list is generated, never typed.
 roles=$(grep -o 'BASIRA_ROLE_[A-Z_]*' "${BASIRA_SOURCE_DIR:?}/include/basira/store.h" |
