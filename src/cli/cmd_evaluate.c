@@ -38,31 +38,22 @@
 int eval_cli_input_option(eval_cli_input *in, const char *command, int opt, char **argv,
                           void (*usage)(FILE *))
 {
+    const char **text = opt == 'm'   ? &in->model
+                        : opt == 'i' ? &in->images
+                        : opt == 'c' ? &in->csv
+                        : opt == 'l' ? &in->label_col
+                        : opt == 'I' ? &in->image_col
+                                     : NULL;
     long threads = 1;
-    switch (opt) {
-    case 'm':
-        in->model = optarg;
-        return -1;
-    case 'i':
-        in->images = optarg;
-        return -1;
-    case 'c':
-        in->csv = optarg;
-        return -1;
-    case 'l':
-        in->label_col = optarg;
-        return -1;
-    case 'I':
-        in->image_col = optarg;
-        return -1;
-    case 't':
-        if (basira_cli_parse_long("--threads", optarg, 1, MAX_THREADS, &threads))
-            return BASIRA_EXIT_USAGE;
-        in->threads = (int)threads;
-        return -1;
-    default:
+    if (text)
+        *text = optarg;
+    else if (opt != 't')
         return basira_cli_bad_option(command, opt, argv, usage);
-    }
+    else if (basira_cli_parse_long("--threads", optarg, 1, MAX_THREADS, &threads))
+        return BASIRA_EXIT_USAGE;
+    else
+        in->threads = (int)threads;
+    return -1;
 }
 
 int eval_cli_split_list(char *buf, const char **items, int max)
