@@ -84,6 +84,13 @@ typedef struct basira_case_service basira_case_service;
 basira_code basira_case_service_new(basira_store *st, const basira_analyzer *analyzer,
                                     const basira_report_info *clinic, basira_case_service **out,
                                     basira_error *err);
+/*
+ * Replace the clinic printed on letters (copied; NULL or no name: the generic
+ * heading), e.g. when the hub sends a new site configuration to a running
+ * node: letters being written finish with the old one, later ones get the new.
+ */
+basira_code basira_case_service_set_clinic(basira_case_service *svc,
+                                           const basira_report_info *clinic, basira_error *err);
 void basira_case_service_free(basira_case_service *svc);
 
 /* 1 when photos can be analysed (a model is installed). */

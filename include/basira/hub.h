@@ -134,6 +134,15 @@ basira_code basira_hub_pull(basira_hub *hub, const char *node, const void *signe
                             json_t **answer, basira_error *err);
 
 /*
+ * A signed {"node"} from an enrolled node -> {"node", "hub_key"}: the public
+ * key down items are signed with, for nodes enrolled before the hub signed
+ * them (they learnt no key at enrolment and refuse every down item).
+ */
+basira_code basira_hub_key_refresh(basira_hub *hub, const char *node, const void *signed_bytes,
+                                   size_t signed_len, const char *sig_hex, const json_t *body,
+                                   json_t **answer, basira_error *err);
+
+/*
  * Every synced case (new reference): [{"node","case_id","patient_ref","age",
  * "sex","body_site","category","ai_category","risk_index","status",
  * "created_at","received_at","waiting_s","photos","decisions","reply"}],

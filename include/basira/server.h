@@ -94,6 +94,13 @@ basira_code basira_server_start(basira_server *srv, basira_error *err);
 uint16_t basira_server_port(const basira_server *srv);
 
 /*
+ * The clinic printed on referral letters from now on (a site configuration
+ * that came from the hub while serving; copied): see basira_case_service_set_clinic.
+ */
+basira_code basira_server_set_clinic(basira_server *srv, const basira_report_info *clinic,
+                                     basira_error *err);
+
+/*
  * Stop accepting connections, let requests in flight finish (at most
  * grace_s seconds), then stop the workers. Every write a client was told
  * succeeded is committed before its response is sent, so nothing acknowledged

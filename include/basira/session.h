@@ -17,6 +17,8 @@
 #ifndef BASIRA_SESSION_H
 #define BASIRA_SESSION_H
 
+#include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "basira/store.h"
@@ -48,20 +50,48 @@ extern const char basira_csrf_cookie_clear[];
 
 /*
  * One sign-in attempt against an account that had failures attempts counted
- * since window_start: whether it is locked out (retry_s until the window
- * ends), and the count and window to store now (the attempt counts before the
- * password is checked, so concurrent guesses cannot outrun the limit).
+ * since window_start, checking of which are still under way: whether it is
+ * locked out (retry_s until the window ends), whether it must wait for a check
+ * under way to end (every attempt left in the window is being checked: if
+ * they fail it is locked, if one succeeds it goes), and the count and window
+ * to store now (the attempt counts before the password is checked, so
+ * concurrent guesses cannot outrun the limit, and a right password is not
+ * refused for attempts that have not failed).
  */
 typedef struct basira_lockout {
     int locked;
+    int wait; /* neither locked nor go: wait for a check under way, try again */
     int retry_s;
     int refusals;         /* attempts beyond the limit in this window before this one */
     int failures;         /* to store: the count including this attempt */
     int64_t window_start; /* to store */
 } basira_lockout;
 
-void basira_lockout_reserve(int failures, int64_t window_start, int64_t now, int max_failures,
-                            int window_s, basira_lockout *out);
+void basira_lockout_reserve(int failures, int checking, int64_t window_start, int64_t now,
+                            int max_failures, int window_s, basira_lockout *out);
+
+/*
+ * The hash an unknown username is checked against, so that signing in as
+ * nobody costs one Argon2id verification, as signing in as somebody does (else
+ * the time of the answer tells which usernames exist). Made on first use with
+ * the parameters of real hashes (ops, mem), and shared by the threads of a
+ * node's store or of a hub.
+ */
+typedef struct basira_dummy_hash {
+    pthread_mutex_t lock;
+    char hash[128]; /* crypto_pwhash_STRBYTES */
+} basira_dummy_hash;
+
+void basira_dummy_hash_init(basira_dummy_hash *d);
+void basira_dummy_hash_destroy(basira_dummy_hash *d);
+
+/*
+ * One Argon2id verification of password: against hash, or against the dummy
+ * when hash is NULL or empty (an unknown user; never a match). 1: it matches a
+ * real hash; 0: it does not; -1: no memory to make the dummy.
+ */
+int basira_password_verify(basira_dummy_hash *d, const char *hash, const char *password,
+                           unsigned long long ops, size_t mem);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 /*
  * site.h - the site configuration of a clinic node: DIR/config.json in the
  * data folder, read ONCE by the command that runs (serve, purge, letter, ...)
- * and handed, as typed values, to whoever needs a part of it:
+ * and handed, as typed values, to whoever needs a part of it (`serve --hub`
+ * reads it again when the hub sends a new one, docs/hub.md):
  *   "thresholds"      -> the triage pipeline (basira_pipeline_new)
  *   "retention_days"  -> the store's purge (basira_store_purge)
  *   "clinic"          -> the referral letters (the case service)

@@ -51,6 +51,15 @@ typedef struct basira_sync_options {
      */
     enum { BASIRA_ORIGINALS_AUTO = 0, BASIRA_ORIGINALS_NEVER, BASIRA_ORIGINALS_ALWAYS } originals;
     long good_link_kbps; /* default 2000 */
+    /*
+     * Called from the sync's thread once a site configuration from the hub is
+     * written to data_dir/config.json, so that a running `basira serve` applies
+     * it at once rather than at its next start (NULL: nobody to tell). Its
+     * outcome is audited ("site_config_live"); a failure leaves the file
+     * written, for the next start.
+     */
+    basira_code (*site_config_changed)(void *ctx, basira_error *err);
+    void *site_config_ctx;
 } basira_sync_options;
 
 void basira_sync_options_init(basira_sync_options *o);

@@ -170,6 +170,15 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
 void basira_pipeline_free(basira_pipeline *p);
 
 /*
+ * The site's thresholds from now on (cfg NULL: the model's), for the main
+ * model, checked as basira_pipeline_new checks them: on error nothing
+ * changes. Safe while photos are analysed: each photo is decided with one pair,
+ * the old or the new (a site configuration from the hub, applied while serving).
+ */
+basira_code basira_pipeline_set_thresholds(basira_pipeline *p, const basira_triage_config *cfg,
+                                           basira_error *err);
+
+/*
  * Photo kinds (issue 11). A pipeline made with model_path NULL also loads the bundled
  * photo-kind detector (models/basira-modality.safetensors) and the bundled clinical
  * model (models/basira-clinical.safetensors) when they are installed; with a model_path

@@ -7,6 +7,7 @@
 #include "core/i18n.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,51 @@
 struct basira_case_service {
     basira_store *store;
     basira_analyzer analyzer;
+    /* The clinic on the letters: replaced while serving when the hub sends a site
+     * configuration, so letters read it under clinic_lock and it owns its strings. */
+    pthread_rwlock_t clinic_lock;
     basira_report_info clinic;
+    char *clinic_text[4]; /* name, address, contact, addressee */
     int has_clinic;
 };
+
+static void clinic_clear(basira_case_service *svc)
+{
+    for (int i = 0; i < 4; i++) {
+        free(svc->clinic_text[i]);
+        svc->clinic_text[i] = NULL;
+    }
+    memset(&svc->clinic, 0, sizeof svc->clinic);
+    svc->has_clinic = 0;
+}
+
+/* Copy clinic in (lock held for writing, or not yet shared); nothing changes on failure. */
+static basira_code clinic_set(basira_case_service *svc, const basira_report_info *clinic,
+                              basira_error *err)
+{
+    if (!clinic || !clinic->clinic_name) {
+        clinic_clear(svc);
+        return BASIRA_OK;
+    }
+    const char *from[4] = {clinic->clinic_name, clinic->clinic_address, clinic->clinic_contact,
+                           clinic->addressee};
+    char *copy[4] = {NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 4; i++)
+        if (from[i] && !(copy[i] = strdup(from[i]))) {
+            for (int j = 0; j < i; j++)
+                free(copy[j]);
+            return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        }
+    clinic_clear(svc);
+    memcpy(svc->clinic_text, copy, sizeof copy);
+    svc->clinic = (basira_report_info){.clinic_name = copy[0],
+                                       .clinic_address = copy[1],
+                                       .clinic_contact = copy[2],
+                                       .generated_at = clinic->generated_at,
+                                       .addressee = copy[3]};
+    svc->has_clinic = 1;
+    return BASIRA_OK;
+}
 
 basira_code basira_case_service_new(basira_store *st, const basira_analyzer *analyzer,
                                     const basira_report_info *clinic, basira_case_service **out,
@@ -30,16 +73,33 @@ basira_code basira_case_service_new(basira_store *st, const basira_analyzer *ana
     svc->store = st;
     if (analyzer)
         svc->analyzer = *analyzer;
-    if (clinic && clinic->clinic_name) {
-        svc->clinic = *clinic;
-        svc->has_clinic = 1;
+    basira_code rc = clinic_set(svc, clinic, err);
+    if (rc) {
+        free(svc);
+        return rc;
     }
+    pthread_rwlock_init(&svc->clinic_lock, NULL);
     *out = svc;
     return BASIRA_OK;
 }
 
+basira_code basira_case_service_set_clinic(basira_case_service *svc,
+                                           const basira_report_info *clinic, basira_error *err)
+{
+    if (!svc)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    pthread_rwlock_wrlock(&svc->clinic_lock);
+    basira_code rc = clinic_set(svc, clinic, err);
+    pthread_rwlock_unlock(&svc->clinic_lock);
+    return rc;
+}
+
 void basira_case_service_free(basira_case_service *svc)
 {
+    if (!svc)
+        return;
+    clinic_clear(svc);
+    pthread_rwlock_destroy(&svc->clinic_lock);
     free(svc);
 }
 
@@ -240,8 +300,11 @@ basira_code basira_case_letter(basira_case_service *svc, const basira_actor *who
     basira_code rc = case_and_photo(svc, who, case_id, &cj, &photo, &plen, mime, err);
     if (rc)
         return rc;
+    /* A new clinic from the hub waits for the letters being written, and they for it. */
+    pthread_rwlock_rdlock(&svc->clinic_lock);
     rc = basira_report_pdf(cj, photo, plen, lang, svc->has_clinic ? &svc->clinic : NULL, pdf, len,
                            err);
+    pthread_rwlock_unlock(&svc->clinic_lock);
     json_decref(cj);
     free(photo);
     return rc;

@@ -21,6 +21,12 @@ void basira_cli_report(const char *context, const basira_error *err)
         fprintf(stderr, "basira: %s [%s]\n", msg, basira_code_name(err->code));
 }
 
+int basira_cli_failed(const char *context, const basira_error *err)
+{
+    basira_cli_report(context, err);
+    return BASIRA_EXIT_FAILED;
+}
+
 int basira_cli_parse_long(const char *opt, const char *s, long min, long max, long *out)
 {
     char *end;

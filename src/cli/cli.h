@@ -34,6 +34,8 @@ void basira_cli_put_csv_cell(FILE *f, const char *s);
 
 /* Print "basira: <message>" on stderr for an error. */
 void basira_cli_report(const char *context, const basira_error *err);
+/* basira_cli_report(context, err), then BASIRA_EXIT_FAILED: `return basira_cli_failed(...)`. */
+int basira_cli_failed(const char *context, const basira_error *err);
 
 /*
  * Parse a non-negative integer / a double option value; print a usage error and
@@ -76,6 +78,13 @@ basira_code basira_cli_key_resolve(const char *key_file, int confirm, char *buf,
 
 /* The Argon2id cost: libsodium's minimum when BASIRA_ARGON2_FAST=1 (test suites only). */
 basira_argon2_cost basira_cli_argon2_cost(void);
+
+/*
+ * The first line of a small file (a password, a key), without its newline, into
+ * buf (truncated to bufsz - 1): read capped at 64 KiB by core/fs and wiped once
+ * copied. 0, or -1 with a message on stderr.
+ */
+int basira_cli_first_line(const char *file, char *buf, size_t bufsz);
 
 /*
  * Open the clinic node's store in dir with the key of key_file (or from the

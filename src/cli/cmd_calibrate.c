@@ -152,18 +152,13 @@ static basira_code calib_figures(const basira_eval_set *s, double *ece, double *
 static int run_calibrate(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"images", required_argument, NULL, 'i'},
-        {"csv", required_argument, NULL, 'c'},
+        EVAL_CLI_INPUT_OPTIONS,
         {"out", required_argument, NULL, 'o'},
         {"target-sensitivity", required_argument, NULL, 'S'},
         {"high-specificity", required_argument, NULL, 'P'},
         {"conservative", no_argument, NULL, 'C'},
-        {"label-col", required_argument, NULL, 'l'},
-        {"image-col", required_argument, NULL, 'I'},
         {"json", required_argument, NULL, 'j'},
         {"classes", required_argument, NULL, 'K'},
-        {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -172,21 +167,11 @@ static int run_calibrate(int argc, char **argv)
     const char *out = NULL, *json_out = NULL, *classes_path = NULL;
     basira_operating_point_options opo;
     basira_operating_point_options_default(&opo);
-    long threads = 1;
     optind = 1;
     opterr = 0;
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
-        case 'm':
-            in.model = optarg;
-            break;
-        case 'i':
-            in.images = optarg;
-            break;
-        case 'c':
-            in.csv = optarg;
-            break;
         case 'o':
             out = optarg;
             break;
@@ -203,21 +188,11 @@ static int run_calibrate(int argc, char **argv)
         case 'C':
             opo.conservative = 1;
             break;
-        case 'l':
-            in.label_col = optarg;
-            break;
-        case 'I':
-            in.image_col = optarg;
-            break;
         case 'j':
             json_out = optarg;
             break;
         case 'K':
             classes_path = optarg;
-            break;
-        case 't':
-            if (basira_cli_parse_long("--threads", optarg, 1, 64, &threads))
-                return BASIRA_EXIT_USAGE;
             break;
         case 'q':
             in.quiet = 1;
@@ -225,8 +200,11 @@ static int run_calibrate(int argc, char **argv)
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
-        default:
-            return basira_cli_bad_option("calibrate", o, argv, usage);
+        default: {
+            int status = eval_cli_input_option(&in, "calibrate", o, argv, usage);
+            if (status >= 0)
+                return status;
+        }
         }
     }
     if (basira_cli_no_operands("calibrate", argc, argv))
@@ -236,7 +214,6 @@ static int run_calibrate(int argc, char **argv)
         usage(stderr);
         return BASIRA_EXIT_USAGE;
     }
-    in.threads = (int)threads;
 
     basira_error err;
     basira_error_clear(&err);

@@ -35,6 +35,27 @@
 #define MAX_BY 16
 #define MAX_THREADS 64
 
+int eval_cli_input_option(eval_cli_input *in, const char *command, int opt, char **argv,
+                          void (*usage)(FILE *))
+{
+    const char **text = opt == 'm'   ? &in->model
+                        : opt == 'i' ? &in->images
+                        : opt == 'c' ? &in->csv
+                        : opt == 'l' ? &in->label_col
+                        : opt == 'I' ? &in->image_col
+                                     : NULL;
+    long threads = 1;
+    if (text)
+        *text = optarg;
+    else if (opt != 't')
+        return basira_cli_bad_option(command, opt, argv, usage);
+    else if (basira_cli_parse_long("--threads", optarg, 1, MAX_THREADS, &threads))
+        return BASIRA_EXIT_USAGE;
+    else
+        in->threads = (int)threads;
+    return -1;
+}
+
 int eval_cli_split_list(char *buf, const char **items, int max)
 {
     int n = 0;
@@ -414,11 +435,7 @@ static void derived_name(const char *path, const char *suffix, char *out, size_t
 static int run_evaluate(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"images", required_argument, NULL, 'i'},
-        {"csv", required_argument, NULL, 'c'},
-        {"label-col", required_argument, NULL, 'l'},
-        {"image-col", required_argument, NULL, 'I'},
+        EVAL_CLI_INPUT_OPTIONS,
         {"group-col", required_argument, NULL, 'g'},
         {"by", required_argument, NULL, 'b'},
         {"json", required_argument, NULL, 'j'},
@@ -426,7 +443,6 @@ static int run_evaluate(int argc, char **argv)
         {"reliability", required_argument, NULL, 'R'},
         {"bootstrap", required_argument, NULL, 'B'},
         {"seed", required_argument, NULL, 's'},
-        {"threads", required_argument, NULL, 't'},
         {"quiet", no_argument, NULL, 'q'},
         {"precision", required_argument, NULL, 'p'},
         {"calibrate", required_argument, NULL, 'C'},
@@ -437,27 +453,12 @@ static int run_evaluate(int argc, char **argv)
     const char *json_out = NULL, *report_out = NULL, *svg_out = NULL;
     char by_buf[1024] = "";
     const char *by[MAX_BY];
-    long bootstrap = 1000, seed = 20261122, threads = 1;
+    long bootstrap = 1000, seed = 20261122;
     optind = 1;
     opterr = 0;
     int o;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
-        case 'm':
-            in.model = optarg;
-            break;
-        case 'i':
-            in.images = optarg;
-            break;
-        case 'c':
-            in.csv = optarg;
-            break;
-        case 'l':
-            in.label_col = optarg;
-            break;
-        case 'I':
-            in.image_col = optarg;
-            break;
         case 'g':
             in.group_col = optarg;
             break;
@@ -487,10 +488,6 @@ static int run_evaluate(int argc, char **argv)
             if (basira_cli_parse_long("--seed", optarg, 0, 2147483647L, &seed))
                 return BASIRA_EXIT_USAGE;
             break;
-        case 't':
-            if (basira_cli_parse_long("--threads", optarg, 1, MAX_THREADS, &threads))
-                return BASIRA_EXIT_USAGE;
-            break;
         case 'q':
             in.quiet = 1;
             break;
@@ -511,8 +508,11 @@ static int run_evaluate(int argc, char **argv)
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
-        default:
-            return basira_cli_bad_option("evaluate", o, argv, usage);
+        default: {
+            int status = eval_cli_input_option(&in, "evaluate", o, argv, usage);
+            if (status >= 0)
+                return status;
+        }
         }
     }
     if (basira_cli_no_operands("evaluate", argc, argv))
@@ -522,7 +522,6 @@ static int run_evaluate(int argc, char **argv)
         usage(stderr);
         return BASIRA_EXIT_USAGE;
     }
-    in.threads = (int)threads;
     if ((in.precision == BASIRA_PRECISION_INT8) != (in.calibrate != NULL)) {
         fprintf(stderr, _("basira evaluate: --precision int8 and --calibrate CSV go together\n"));
         return BASIRA_EXIT_USAGE;

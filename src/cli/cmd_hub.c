@@ -162,28 +162,6 @@ static int parse(int argc, char **argv, hub_args *a)
     return 0;
 }
 
-static int failed(const basira_error *e)
-{
-    basira_cli_report("hub", e);
-    return BASIRA_EXIT_FAILED;
-}
-
-/* The first line of file, without its newline. */
-static int first_line(const char *file, char *buf, size_t bufsz)
-{
-    FILE *f = file ? fopen(file, "r") : NULL;
-    if (!f) {
-        fprintf(stderr, _("basira: cannot read %s\n"), file ? file : "?");
-        return -1;
-    }
-    int ok = fgets(buf, (int)bufsz, f) != NULL;
-    fclose(f);
-    if (!ok)
-        buf[0] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
-}
-
 static int serve(basira_hub *hub, const hub_args *a)
 {
     char addr[64];
@@ -210,7 +188,7 @@ static int serve(basira_hub *hub, const hub_args *a)
                                            a->tls_cert, a->tls_key, &srv, &e)) {
         if (sfd >= 0)
             close(sfd);
-        return sfd < 0 ? BASIRA_EXIT_FAILED : failed(&e);
+        return sfd < 0 ? BASIRA_EXIT_FAILED : basira_cli_failed("hub", &e);
     }
     json_t *ready = json_pack("{s:s, s:s, s:i, s:b}", "event", "listening", "address", addr, "port",
                               (int)basira_hub_server_port(srv), "tls", a->tls_cert != NULL);
@@ -250,7 +228,7 @@ static int run(int argc, char **argv)
     if (sub && !strcmp(sub, "init")) {
         int v = 0;
         if (basira_hub_init(a.db, &v, &e))
-            return failed(&e);
+            return basira_cli_failed("hub", &e);
         printf(_("hub schema at version %d\n"), v);
         return BASIRA_EXIT_OK;
     }
@@ -273,7 +251,7 @@ static int run(int argc, char **argv)
     }
     basira_hub *hub = NULL;
     if (basira_hub_open(a.db, basira_cli_argon2_cost(), &hub, &e))
-        return failed(&e);
+        return basira_cli_failed("hub", &e);
     int status = BASIRA_EXIT_OK;
     if (!sub) {
         status = serve(hub, &a);
@@ -281,17 +259,17 @@ static int run(int argc, char **argv)
         basira_hub_role role;
         char pw[1024];
         if (basira_hub_role_parse(a.role, &role, &e))
-            status = failed(&e);
-        else if (first_line(a.password_file, pw, sizeof pw))
+            status = basira_cli_failed("hub", &e);
+        else if (basira_cli_first_line(a.password_file, pw, sizeof pw))
             status = BASIRA_EXIT_FAILED;
         else if (basira_hub_user_add(hub, ops[0], role, pw, &e))
-            status = failed(&e);
+            status = basira_cli_failed("hub", &e);
         else
             printf(_("hub user %s added (%s)\n"), ops[0], basira_hub_role_name(role));
     } else if (!strcmp(sub, "enrol")) {
         char token[65];
         if (basira_hub_enrol(hub, ops[0], token, &e))
-            status = failed(&e);
+            status = basira_cli_failed("hub", &e);
         else
             printf(_("one-time enrolment token for node %s (give it to `basira sync --enrol`):\n"
                      "%s\n"),
@@ -304,7 +282,7 @@ static int run(int argc, char **argv)
             status = BASIRA_EXIT_USAGE;
         } else if (basira_json_read_file(a.file, (size_t)1 << 20, &doc, NULL, &e) ||
                    basira_hub_site_config(hub, a.node, doc, a.by, &id, &e)) {
-            status = failed(&e);
+            status = basira_cli_failed("hub", &e);
         } else {
             printf(_("site configuration queued for node %s (down item %lld)\n"), a.node,
                    (long long)id);
@@ -316,7 +294,7 @@ static int run(int argc, char **argv)
                               "required\n"));
             status = BASIRA_EXIT_USAGE;
         } else if (basira_hub_original_request(hub, a.node, a.case_id, a.image_id, a.by, &e)) {
-            status = failed(&e);
+            status = basira_cli_failed("hub", &e);
         } else {
             printf(_("original requested from node %s\n"), a.node);
         }
@@ -327,7 +305,7 @@ static int run(int argc, char **argv)
             fprintf(stderr, _("basira hub reply: --node, --case, --plan and --by are required\n"));
             status = BASIRA_EXIT_USAGE;
         } else if (basira_hub_reply(hub, &r, &id, &e)) {
-            status = failed(&e);
+            status = basira_cli_failed("hub", &e);
         } else {
             printf(_("reply %lld recorded\n"), (long long)id);
         }
@@ -335,7 +313,7 @@ static int run(int argc, char **argv)
         json_t *arr = NULL;
         int cases = !strcmp(sub, "cases");
         if (cases ? basira_hub_cases(hub, &arr, &e) : basira_hub_nodes(hub, &arr, &e)) {
-            status = failed(&e);
+            status = basira_cli_failed("hub", &e);
         } else {
             size_t i;
             json_t *o;

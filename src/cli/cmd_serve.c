@@ -172,6 +172,31 @@ static void single_threaded_kernels(char **argv)
     /* Not fatal: the node works, only slower under concurrent uploads. */
 }
 
+/*
+ * A site configuration that came from the hub while serving (the sync thread
+ * wrote DIR/config.json): read back as a start would read it, the thresholds
+ * for the photos analysed from now on (the one part that can be refused, and
+ * then nothing changed), the clinic for the letters written from now on.
+ */
+typedef struct serve_live {
+    const char *dir;
+    basira_pipeline *pipe; /* NULL: analysis disabled */
+    basira_server *srv;
+} serve_live;
+
+static basira_code apply_site_config(void *ctx, basira_error *err)
+{
+    const serve_live *l = ctx;
+    basira_site_config site;
+    basira_code rc = basira_site_config_load(l->dir, &site, err);
+    if (!rc && l->pipe)
+        rc = basira_pipeline_set_thresholds(l->pipe, &site.triage, err);
+    if (!rc)
+        rc = basira_server_set_clinic(l->srv, &site.clinic, err);
+    basira_site_config_free(&site);
+    return rc;
+}
+
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -403,6 +428,9 @@ static int run(int argc, char **argv)
         /* Background sync with the regional hub: a round whenever the outbox grows. */
         basira_sync_worker *sync = NULL;
         sync_opts.data_dir = dir;
+        serve_live live = {.dir = dir, .pipe = pipe, .srv = srv};
+        sync_opts.site_config_changed = apply_site_config;
+        sync_opts.site_config_ctx = &live;
         if (sync_opts.hub_url &&
             basira_sync_worker_start(st, &sync_opts, 250, 20, stderr, &sync, &err))
             basira_cli_report("sync", &err);

@@ -173,13 +173,8 @@ static basira_code write_outputs(const shift_row *rows, int n, const char *json_
 static int run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"images", required_argument, NULL, 'i'},
-        {"csv", required_argument, NULL, 'c'},
-        {"label-col", required_argument, NULL, 'l'},
-        {"image-col", required_argument, NULL, 'I'},
+        EVAL_CLI_INPUT_OPTIONS,
         {"shifts", required_argument, NULL, 's'},
-        {"threads", required_argument, NULL, 't'},
         {"json", required_argument, NULL, 'j'},
         {"report", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
@@ -187,33 +182,12 @@ static int run(int argc, char **argv)
     };
     eval_cli_input in = {.label_col = "dx", .image_col = "image_id", .threads = 1, .quiet = 1};
     const char *json_path = NULL, *md_path = NULL, *shifts = NULL;
-    long threads = 1;
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
-        case 'm':
-            in.model = optarg;
-            break;
-        case 'i':
-            in.images = optarg;
-            break;
-        case 'c':
-            in.csv = optarg;
-            break;
-        case 'l':
-            in.label_col = optarg;
-            break;
-        case 'I':
-            in.image_col = optarg;
-            break;
         case 's':
             shifts = optarg;
-            break;
-        case 't':
-            if (basira_cli_parse_long("--threads", optarg, 1, 64, &threads))
-                return BASIRA_EXIT_USAGE;
-            in.threads = (int)threads;
             break;
         case 'j':
             json_path = optarg;
@@ -224,8 +198,11 @@ static int run(int argc, char **argv)
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;
-        default:
-            return basira_cli_bad_option("shift-check", o, argv, usage);
+        default: {
+            int status = eval_cli_input_option(&in, "shift-check", o, argv, usage);
+            if (status >= 0)
+                return status;
+        }
         }
     }
     if (basira_cli_no_operands("shift-check", argc, argv))

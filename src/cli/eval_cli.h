@@ -13,6 +13,8 @@
 #include "basira/image.h"
 #include "basira/model.h"
 
+#include <stdio.h>
+
 typedef struct eval_cli_input {
     const char *model;     /* model file */
     const char *images;    /* folder of the images */
@@ -51,6 +53,27 @@ basira_code eval_cli_predict(const eval_cli_input *in, basira_model_info *info, 
 basira_code eval_cli_manifest_sha256(const char *csv_path, const char *images,
                                      const char *image_col, const char *label_col, const char *path,
                                      char hex[65], basira_error *err);
+
+/*
+ * The options that name the labelled images and the threads predicting them,
+ * the same in evaluate, calibrate and shift-check: --model, --images, --csv,
+ * --label-col, --image-col and --threads (1 to 64).
+ */
+#define EVAL_CLI_INPUT_OPTIONS                                                                     \
+    {"model", required_argument, NULL, 'm'}, {"images", required_argument, NULL, 'i'},             \
+        {"csv", required_argument, NULL, 'c'}, {"label-col", required_argument, NULL, 'l'},        \
+        {"image-col", required_argument, NULL, 'I'},                                               \
+    {                                                                                              \
+        "threads", required_argument, NULL, 't'                                                    \
+    }
+
+/*
+ * The default: of their getopt_long loops: one of them (its value is optarg)
+ * is taken into *in and -1 returned; anything else is an exit status for the
+ * command to return (a bad value, or basira_cli_bad_option's answer).
+ */
+int eval_cli_input_option(eval_cli_input *in, const char *command, int opt, char **argv,
+                          void (*usage)(FILE *));
 
 /* Parse a comma-separated list into at most max items (pointers into buf). Returns count or -1. */
 int eval_cli_split_list(char *buf, const char **items, int max);

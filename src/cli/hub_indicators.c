@@ -99,12 +99,6 @@ static int parse(int argc, char **argv, ind_args *a)
     return 0;
 }
 
-static int failed(const basira_error *e)
-{
-    basira_cli_report("hub", e);
-    return BASIRA_EXIT_FAILED;
-}
-
 static basira_code read_costs(const char *file, basira_hub_costs *c, basira_error *e)
 {
     unsigned char *buf = NULL;
@@ -188,9 +182,9 @@ static int indicators(basira_hub *hub, const ind_args *a)
     basira_hub_costs costs;
     int have = 0;
     if (basira_hub_group_by_parse(a->by, &q.by, &e))
-        return failed(&e);
+        return basira_cli_failed("hub", &e);
     if (a->costs ? read_costs(a->costs, &costs, &e) : basira_hub_costs_get(hub, &costs, &have, &e))
-        return failed(&e);
+        return basira_cli_failed("hub", &e);
     q.costs = a->costs || have ? &costs : NULL;
     q.from = a->from, q.to = a->to, q.clinic = a->clinic, q.sex = a->sex;
     q.phototype = a->phototype, q.age_band = a->age_band;
@@ -206,7 +200,7 @@ static int indicators(basira_hub *hub, const ind_args *a)
     }
     basira_hub_indicators ind;
     if (basira_hub_indicators_compute(hub, &q, &ind, &e))
-        return failed(&e);
+        return basira_cli_failed("hub", &e);
     int status = print_indicators(a, &q, &ind);
     basira_hub_indicators_free(&ind);
     return status;
@@ -222,7 +216,7 @@ int basira_hub_indicator_command(int argc, char **argv)
     basira_error e;
     basira_hub *hub = NULL;
     if (basira_hub_open(a.db, basira_cli_argon2_cost(), &hub, &e))
-        return failed(&e);
+        return basira_cli_failed("hub", &e);
     int status = BASIRA_EXIT_OK;
     if (!strcmp(sub, "indicators")) {
         status = indicators(hub, &a);
@@ -232,7 +226,7 @@ int basira_hub_indicator_command(int argc, char **argv)
                               "required\n"));
             status = BASIRA_EXIT_USAGE;
         } else if (basira_hub_outcome(hub, a.node, a.case_id, a.histology, a.by, &e)) {
-            status = failed(&e);
+            status = basira_cli_failed("hub", &e);
         } else {
             printf(_("outcome recorded\n"));
         }
@@ -241,7 +235,7 @@ int basira_hub_indicator_command(int argc, char **argv)
         int have = 0;
         if (a.set ? read_costs(a.set, &c, &e) || basira_hub_costs_set(hub, &c, &e)
                   : basira_hub_costs_get(hub, &c, &have, &e))
-            status = failed(&e);
+            status = basira_cli_failed("hub", &e);
         else if (!a.set && !have)
             printf("null\n");
         else {

@@ -132,29 +132,6 @@ static int parse(int argc, char **argv, ov_args *a)
     return 0;
 }
 
-static int failed(const basira_error *e)
-{
-    basira_cli_report("hub", e);
-    return BASIRA_EXIT_FAILED;
-}
-
-/* The first line of a small file (a password, a key), without its newline. */
-static int first_line(const char *file, char *buf, size_t bufsz)
-{
-    unsigned char *d = NULL;
-    size_t len = 0;
-    basira_error e;
-    if (!file || basira_fs_read(file, 65536, &d, &len, &e)) {
-        fprintf(stderr, _("basira: cannot read %s\n"), file ? file : "?");
-        return -1;
-    }
-    snprintf(buf, bufsz, "%s", (char *)d);
-    sodium_memzero(d, len);
-    free(d);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
-}
-
 static int need(const char *what, const char *v)
 {
     if (v)
@@ -170,14 +147,14 @@ static int monitor(basira_hub *hub, const ov_args *a)
     const char *ref_path = a->reference;
     if (!ref_path) {
         if (basira_data_file(DEFAULT_REFERENCE, path, sizeof path, &e))
-            return failed(&e);
+            return basira_cli_failed("hub", &e);
         ref_path = path;
     }
     json_t *ref = NULL, *out = NULL;
     if (basira_json_read_file(ref_path, (size_t)64 << 20, &ref, NULL, &e) ||
         basira_hub_monitor(hub, ref, &out, &e)) {
         json_decref(ref);
-        return failed(&e);
+        return basira_cli_failed("hub", &e);
     }
     json_decref(ref);
     size_t i;
@@ -205,14 +182,14 @@ static int release_key(const ov_args *a)
     if (need("--out FILE", a->out))
         return BASIRA_EXIT_USAGE;
     if (basira_release_keygen(pk, sk, &e))
-        return failed(&e);
+        return basira_cli_failed("hub", &e);
     char line[131];
     snprintf(line, sizeof line, "%s\n", sk);
     basira_code rc = basira_fs_write_atomic(a->out, line, strlen(line), 0600, &e);
     sodium_memzero(sk, sizeof sk);
     sodium_memzero(line, sizeof line);
     if (rc)
-        return failed(&e);
+        return basira_cli_failed("hub", &e);
     printf(_("release key written to %s; its public key (give it to every node's "
              "--release-key):\n%s\n"),
            a->out, pk);
@@ -228,14 +205,14 @@ static int create(basira_hub *hub, const ov_args *a)
     basira_classifier *clf = NULL;
     /* Only a model that loads (metadata, shapes) becomes a release. */
     if (basira_classifier_load(a->model, &clf, &e))
-        return failed(&e);
+        return basira_cli_failed("hub", &e);
     const basira_model_info *info = basira_classifier_info(clf);
     unsigned char *model = NULL, *report = NULL;
     size_t len = 0, rlen = 0;
     int status = BASIRA_EXIT_OK;
     if (basira_fs_read(a->model, BASIRA_RELEASE_MAX_MODEL_BYTES, &model, &len, &e) ||
         basira_fs_read(a->certify, (size_t)64 << 20, &report, &rlen, &e)) {
-        status = failed(&e);
+        status = basira_cli_failed("hub", &e);
     } else {
         unsigned char h[crypto_hash_sha256_BYTES];
         char rsha[65];
@@ -243,7 +220,7 @@ static int create(basira_hub *hub, const ov_args *a)
         sodium_bin2hex(rsha, sizeof rsha, h, sizeof h);
         basira_hub_release_new r = {a->id, info->name, info->version, model, len, rsha, a->by};
         if (basira_hub_release_create(hub, &r, &e))
-            status = failed(&e);
+            status = basira_cli_failed("hub", &e);
         else
             printf(_("release %s created (%s %s, %s); it needs the approvals of a data steward "
                      "and a medical lead\n"),
@@ -265,12 +242,12 @@ static int release(basira_hub *hub, const char *op, const ov_args *a)
         if (need("--id", a->id) || need("--by USER", a->by) ||
             need("--password-file FILE", a->password_file))
             return BASIRA_EXIT_USAGE;
-        if (first_line(a->password_file, pw, sizeof pw))
+        if (basira_cli_first_line(a->password_file, pw, sizeof pw))
             return BASIRA_EXIT_FAILED;
         basira_code rc = basira_hub_release_approve(hub, a->id, a->by, pw, &e);
         sodium_memzero(pw, sizeof pw);
         if (rc)
-            return failed(&e);
+            return basira_cli_failed("hub", &e);
         printf(_("release %s approved by %s\n"), a->id, a->by);
         return BASIRA_EXIT_OK;
     }
@@ -278,12 +255,12 @@ static int release(basira_hub *hub, const char *op, const ov_args *a)
         char sk[256];
         if (need("--id", a->id) || need("--key-file FILE", a->key_file) || need("--by USER", a->by))
             return BASIRA_EXIT_USAGE;
-        if (first_line(a->key_file, sk, sizeof sk))
+        if (basira_cli_first_line(a->key_file, sk, sizeof sk))
             return BASIRA_EXIT_FAILED;
         basira_code rc = basira_hub_release_sign(hub, a->id, sk, a->by, &e);
         sodium_memzero(sk, sizeof sk);
         if (rc)
-            return failed(&e);
+            return basira_cli_failed("hub", &e);
         printf(_("release %s signed\n"), a->id);
         return BASIRA_EXIT_OK;
     }
@@ -291,7 +268,7 @@ static int release(basira_hub *hub, const char *op, const ov_args *a)
         if (need("--id", a->id) || need("--clinic NODE", a->clinic) || need("--by USER", a->by))
             return BASIRA_EXIT_USAGE;
         if (basira_hub_release_stage(hub, a->id, a->clinic, a->by, &e))
-            return failed(&e);
+            return basira_cli_failed("hub", &e);
         printf(_("release %s staged for %s\n"), a->id, a->clinic);
         return BASIRA_EXIT_OK;
     }
@@ -299,7 +276,7 @@ static int release(basira_hub *hub, const char *op, const ov_args *a)
         if (need("--clinic NODE", a->clinic) || need("--by USER", a->by))
             return BASIRA_EXIT_USAGE;
         if (basira_hub_release_rollback(hub, a->clinic, a->by, &e))
-            return failed(&e);
+            return basira_cli_failed("hub", &e);
         printf(_("%s goes back to its previous release at its next sync\n"), a->clinic);
         return BASIRA_EXIT_OK;
     }
@@ -334,14 +311,14 @@ int basira_hub_oversight_main(int argc, char **argv)
     basira_error e;
     basira_hub *hub = NULL;
     if (basira_hub_open(a.db, basira_cli_argon2_cost(), &hub, &e))
-        return failed(&e);
+        return basira_cli_failed("hub", &e);
     int status;
     if (!strcmp(sub, "monitor")) {
         status = monitor(hub, &a);
     } else if (!strcmp(sub, "releases")) {
         json_t *out = NULL;
         if (basira_hub_releases(hub, &out, &e)) {
-            status = failed(&e);
+            status = basira_cli_failed("hub", &e);
         } else {
             if (a.json)
                 basira_json_print_line(stdout, out);

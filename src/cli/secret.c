@@ -3,6 +3,7 @@
  * a key file, the environment (BASIRA_DB_PASSPHRASE) or the terminal. The
  * store itself never prompts nor reads the environment.
  */
+#include "basira/fs.h"
 #include "cli.h"
 #include "core/i18n.h"
 
@@ -84,4 +85,20 @@ basira_code basira_cli_key_resolve(const char *key_file, int confirm, char *buf,
     if (!rc)
         out->passphrase = buf;
     return rc;
+}
+
+int basira_cli_first_line(const char *file, char *buf, size_t bufsz)
+{
+    unsigned char *d = NULL;
+    size_t len = 0;
+    basira_error e;
+    if (!file || basira_fs_read(file, 65536, &d, &len, &e)) {
+        fprintf(stderr, _("basira: cannot read %s\n"), file ? file : "?");
+        return -1;
+    }
+    snprintf(buf, bufsz, "%s", d ? (char *)d : "");
+    sodium_memzero(d, len);
+    free(d);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
 }

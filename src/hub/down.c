@@ -5,7 +5,8 @@
  *
  * The hub's Ed25519 key pair is made on first use and kept in hub_keys (the
  * hub's database is its root of trust already: it holds every node's public
- * key). Nodes learn the public key at enrolment.
+ * key). Nodes learn the public key at enrolment; those enrolled before the hub
+ * had it ask for it once, in a request signed with their key (key_refresh).
  */
 #include "basira/down.h"
 #include "basira/site.h"
@@ -69,6 +70,38 @@ static basira_code key_tx(PGconn *c, void *ctx, basira_error *err)
 basira_code basira_hub_public_key(basira_hub *hub, char out[65], basira_error *err)
 {
     return hub_tx(hub, key_tx, out, err);
+}
+
+typedef struct refresh_ctx {
+    const char *node, *sig;
+    const void *bytes;
+    size_t len;
+    char pk[65];
+} refresh_ctx;
+
+static basira_code refresh_tx(PGconn *c, void *ctx, basira_error *err)
+{
+    refresh_ctx *k = ctx;
+    char nid[24];
+    basira_code rc = hub_node_verify(c, k->node, k->bytes, k->len, k->sig, nid, err);
+    return rc ? rc : key_tx(c, k->pk, err);
+}
+
+basira_code basira_hub_key_refresh(basira_hub *hub, const char *node, const void *signed_bytes,
+                                   size_t signed_len, const char *sig_hex, const json_t *body,
+                                   json_t **answer, basira_error *err)
+{
+    *answer = NULL;
+    const char *bn = json_string_value(json_object_get(body, "node"));
+    if (!bn || strcmp(bn, node ? node : ""))
+        return basira_error_setm(err, BASIRA_E_FORMAT,
+                                 N_("a request for the hub's key is {\"node\"}"));
+    refresh_ctx k = {.node = node, .sig = sig_hex, .bytes = signed_bytes, .len = signed_len};
+    basira_code rc = hub_tx(hub, refresh_tx, &k, err);
+    if (rc)
+        return rc;
+    *answer = json_pack("{s:s, s:s}", "node", node, "hub_key", k.pk);
+    return *answer ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
 }
 
 typedef struct down_ctx {

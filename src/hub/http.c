@@ -6,6 +6,7 @@
  *   POST /sync/v1/enrol                {"token","public_key"} -> {"node"}
  *   POST /sync/v1/push                 signed batch -> {"acked_seq",...}
  *   POST /sync/v1/pull                 signed {"after","down_after"} -> {"replies","down"}
+ *   POST /sync/v1/hub-key              signed {"node"} -> {"hub_key"} (nodes enrolled before it)
  *   POST /sync/v1/chunk                signed chunk of a photo (upload.c) -> {"have","complete"}
  *   POST /sync/v1/original             signed {"image_id","sha256"} -> {"stored"}
  *   GET  /api/v1/cases                 the worklist (dermatologist, auditor)
@@ -449,6 +450,8 @@ static enum MHD_Result route(basira_hub_server *s, struct MHD_Connection *c, req
         return h_signed(s, c, rq, basira_hub_push);
     if (post && !strcmp(url, "/sync/v1/pull"))
         return h_signed(s, c, rq, basira_hub_pull);
+    if (post && !strcmp(url, "/sync/v1/hub-key"))
+        return h_signed(s, c, rq, basira_hub_key_refresh);
     if (post && !strcmp(url, "/sync/v1/chunk"))
         return h_chunk(s, c, rq);
     if (post && !strcmp(url, "/sync/v1/original"))

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "basira/hub.h"
+#include "basira/session.h"
 
 #define HUB_POOL_MAX 16
 
@@ -14,6 +15,7 @@ struct basira_hub {
     basira_argon2_cost argon2;
     int64_t session_ttl_s, session_idle_s; /* sign-in sessions (session.c) */
     int login_max_failures, login_window_s;
+    basira_dummy_hash dummy; /* what unknown usernames are checked against (session.h) */
     pthread_mutex_t lock;
     PGconn *idle[HUB_POOL_MAX];
     int n_idle;

@@ -52,7 +52,7 @@ static basira_code attempt_tx(PGconn *c, void *ctx, basira_error *err)
                       1, vals, &r, err);
     if (rc)
         return rc;
-    basira_lockout_reserve(atoi(PQgetvalue(r, 0, 0)), strtoll(PQgetvalue(r, 0, 1), NULL, 10),
+    basira_lockout_reserve(atoi(PQgetvalue(r, 0, 0)), 0, strtoll(PQgetvalue(r, 0, 1), NULL, 10),
                            strtoll(PQgetvalue(r, 0, 2), NULL, 10), a->hub->login_max_failures,
                            a->hub->login_window_s, &a->lk);
     PQclear(r);
@@ -73,7 +73,7 @@ basira_code basira_hub_sign_in(basira_hub *hub, const char *username, const char
     *retry_s = 0;
     if (!username || !*username || strlen(username) > 64 || !password)
         return basira_error_setm(err, BASIRA_E_AUTH, N_("wrong username or password"));
-    attempt_ctx a = {hub, username, {0, 0, 0, 0, 0}};
+    attempt_ctx a = {.hub = hub, .user = username};
     basira_code rc = hub_tx(hub, attempt_tx, &a, err);
     if (rc)
         return rc;

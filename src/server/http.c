@@ -401,6 +401,14 @@ basira_code basira_server_new(basira_store *st, const basira_analyzer *analyzer,
     return BASIRA_OK;
 }
 
+basira_code basira_server_set_clinic(basira_server *s, const basira_report_info *clinic,
+                                     basira_error *err)
+{
+    if (!s)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    return basira_case_service_set_clinic(s->cases, clinic, err);
+}
+
 basira_code basira_server_start(basira_server *s, basira_error *err)
 {
     struct sockaddr_storage ss;

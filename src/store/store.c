@@ -452,7 +452,8 @@ basira_code basira_store_open(const char *dir, const basira_store_key *key, int 
     snprintf(st->dir, sizeof st->dir, "%s", dir);
     st->argon2 = cost;
     pthread_mutex_init(&st->lock, NULL);
-    pthread_mutex_init(&st->dummy_lock, NULL);
+    basira_dummy_hash_init(&st->dummy);
+    pthread_cond_init(&st->check_done, NULL);
     st->login_max_failures = BASIRA_LOGIN_MAX_FAILURES;
     st->login_window_s = BASIRA_LOGIN_WINDOW_S;
     char path[4200];
@@ -517,8 +518,8 @@ void basira_store_free(basira_store *st)
     if (st->db)
         sqlite3_close(st->db);
     pthread_mutex_destroy(&st->lock);
-    pthread_mutex_destroy(&st->dummy_lock);
-    sodium_memzero(st->dummy_hash, sizeof st->dummy_hash);
+    basira_dummy_hash_destroy(&st->dummy);
+    pthread_cond_destroy(&st->check_done);
     sodium_memzero(st->checkpoint_key, sizeof st->checkpoint_key);
     free(st);
 }

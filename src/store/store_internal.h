@@ -6,7 +6,16 @@
 #include <stdatomic.h>
 #include <sqlcipher/sqlite3.h>
 
+#include "basira/session.h"
 #include "basira/store.h"
+
+/* Password checks under way for one account (users.c), so that the lockout tells them apart
+ * from failures. */
+#define STORE_LOGIN_INFLIGHT 32
+typedef struct store_login_check {
+    char key[BASIRA_USERNAME_MAX + 1];
+    int n; /* 0: a free slot */
+} store_login_check;
 
 struct basira_store {
     sqlite3 *db;
@@ -15,8 +24,9 @@ struct basira_store {
     basira_argon2_cost argon2; /* cost of new password hashes (basira_store_options) */
     /* Sign-in: lockout per account (login_failures table), constant work. */
     int login_max_failures, login_window_s;
-    pthread_mutex_t dummy_lock;
-    char dummy_hash[128]; /* crypto_pwhash_STRBYTES; made on first use */
+    basira_dummy_hash dummy; /* what unknown usernames are checked against */
+    store_login_check checking[STORE_LOGIN_INFLIGHT]; /* lock held */
+    pthread_cond_t check_done;                        /* with lock: a password check ended */
     _Atomic long pwhash_runs;
     unsigned char checkpoint_key[32]; /* MAC key of audit checkpoints (from the db key) */
     int bind_failed;                  /* a sqlite3_bind_* failed since store_begin (lock held) */

@@ -4,9 +4,11 @@
 #include "store_internal.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static basira_code check_username(const char *u, basira_error *err)
 {
@@ -268,35 +270,35 @@ void basira_store_set_login_limits(basira_store *st, int max_failures, int windo
     pthread_mutex_unlock(&st->lock);
 }
 
-/*
- * The hash an unknown username is checked against: made once, at the cost of real
- * password hashes, so that checking it costs what checking a real one does (it
- * used to be hashed afresh and then verified: two Argon2 runs, 174 against 99 ms).
- */
-static basira_code dummy_hash(basira_store *st, char out[crypto_pwhash_STRBYTES], basira_error *err)
+/* The checks under way for key (lock held); with add, this one too (NULL: no free slot). */
+static store_login_check *checking_slot(basira_store *st, const char *key, int add)
 {
-    basira_code rc = BASIRA_OK;
-    pthread_mutex_lock(&st->dummy_lock);
-    if (!st->dummy_hash[0]) {
-        unsigned char pw[24];
-        randombytes_buf(pw, sizeof pw);
-        unsigned long long ops;
-        size_t mem;
-        store_pwhash_cost(st->argon2, 0, &ops, &mem);
-        if (crypto_pwhash_str(st->dummy_hash, (const char *)pw, sizeof pw, ops, mem) != 0) {
-            st->dummy_hash[0] = '\0';
-            rc = basira_error_setm(err, BASIRA_E_NOMEM,
-                                   N_("not enough memory to hash the password"));
-        }
+    store_login_check *free_slot = NULL;
+    for (int i = 0; i < STORE_LOGIN_INFLIGHT; i++) {
+        if (st->checking[i].n > 0 && !strcmp(st->checking[i].key, key))
+            return &st->checking[i];
+        if (!free_slot && st->checking[i].n == 0)
+            free_slot = &st->checking[i];
     }
-    memcpy(out, st->dummy_hash, crypto_pwhash_STRBYTES);
-    pthread_mutex_unlock(&st->dummy_lock);
-    return rc;
+    if (!add || !free_slot)
+        return NULL;
+    snprintf(free_slot->key, sizeof free_slot->key, "%s", key);
+    return free_slot;
 }
 
-/* Reserve one attempt for key (lock held, in a transaction): 0 go, 1 locked (*retry set). */
-static basira_code reserve_attempt(basira_store *st, const char *key, int64_t now, int *locked,
-                                   int *retry, int *refusals, basira_error *err)
+static int checking_count(basira_store *st, const char *key)
+{
+    store_login_check *c = checking_slot(st, key, 0);
+    return c ? c->n : 0;
+}
+
+/*
+ * Reserve one attempt for key (lock held, in a transaction): lk->locked,
+ * lk->wait (every attempt left is being checked) or go (counted, and this
+ * check is recorded as under way).
+ */
+static basira_code reserve_attempt(basira_store *st, const char *key, int64_t now,
+                                   basira_lockout *lk, basira_error *err)
 {
     sqlite3_stmt *s;
     int failures = 0;
@@ -311,12 +313,21 @@ static basira_code reserve_attempt(basira_store *st, const char *key, int64_t no
         start = sqlite3_column_int64(s, 1);
     }
     sqlite3_finalize(s);
-    basira_lockout lk;
-    basira_lockout_reserve(failures, start, now, st->login_max_failures, st->login_window_s, &lk);
-    *locked = lk.locked;
-    *retry = lk.retry_s;
-    *refusals = lk.refusals;
-    /* Every attempt counts before it is checked: 40 concurrent guesses get 5 checks. */
+    basira_lockout_reserve(failures, checking_count(st, key), start, now, st->login_max_failures,
+                           st->login_window_s, lk);
+    store_login_check *slot = lk->locked || lk->wait ? NULL : checking_slot(st, key, 1);
+    if (!lk->locked && !slot) {
+        lk->wait = 1; /* as many accounts being checked as there are slots: wait for one */
+        return BASIRA_OK;
+    }
+    if (lk->wait)
+        return BASIRA_OK;
+    /*
+     * Every attempt counts before it is checked: 40 concurrent guesses get 5
+     * checks. A check under way is not a failure, though: an attempt that finds
+     * the budget taken by checks waits for one to end instead of being refused
+     * (8 concurrent sign-ins with the right password used to get 429s).
+     */
     if ((rc = store_prepare(
              st,
              "INSERT OR REPLACE INTO login_failures(username, failures, window_start) "
@@ -324,8 +335,8 @@ static basira_code reserve_attempt(basira_store *st, const char *key, int64_t no
              &s, err)))
         return rc;
     store_bound(st, sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC));
-    store_bound(st, sqlite3_bind_int(s, 2, lk.failures));
-    store_bound(st, sqlite3_bind_int64(s, 3, lk.window_start));
+    store_bound(st, sqlite3_bind_int(s, 2, lk->failures));
+    store_bound(st, sqlite3_bind_int64(s, 3, lk->window_start));
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = store_sql_error(st, "counting a sign-in attempt", err);
     sqlite3_finalize(s);
@@ -336,7 +347,27 @@ static basira_code reserve_attempt(basira_store *st, const char *key, int64_t no
         sqlite3_step(s);
         sqlite3_finalize(s);
     }
+    if (!rc && slot)
+        slot->n++;
     return rc;
+}
+
+/* This check of key has ended (lock held): waiting attempts look again. */
+static void check_ended(basira_store *st, const char *key)
+{
+    store_login_check *c = checking_slot(st, key, 0);
+    if (c)
+        c->n--;
+    pthread_cond_broadcast(&st->check_done);
+}
+
+/* Wait (lock held) for a check under way to end, 10 s at most; 1 when the time ran out. */
+static int wait_for_check(basira_store *st)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    return pthread_cond_timedwait(&st->check_done, &st->lock, &until) == ETIMEDOUT;
 }
 
 basira_code basira_store_sign_in(basira_store *st, const char *username, const char *password,
@@ -358,9 +389,26 @@ basira_code basira_store_sign_in(basira_store *st, const char *username, const c
     if (retry_after_s)
         *retry_after_s = 0;
     pthread_mutex_lock(&st->lock);
-    if (!(rc = store_begin(st, err)) &&
-        !(rc = reserve_attempt(st, key, store_now(), &locked, &retry, &refusals, err)) && name_ok &&
-        !locked &&
+    basira_lockout lk = {.locked = 0};
+    for (;;) {
+        if ((rc = store_begin(st, err)))
+            break;
+        if ((rc = reserve_attempt(st, key, store_now(), &lk, err)) || !lk.wait)
+            break;
+        store_rollback(st); /* nothing was written: wait for a check to end, then look again */
+        if (wait_for_check(st)) {
+            /* A check that takes this long is stuck: refuse rather than queue without end. */
+            lk.locked = 1;
+            lk.wait = 0;
+            rc = store_begin(st, err);
+            break;
+        }
+    }
+    int counted = !rc && !lk.locked; /* this check is recorded as under way */
+    locked = lk.locked;
+    retry = lk.retry_s;
+    refusals = lk.refusals;
+    if (!rc && name_ok && !locked &&
         !(rc = store_prepare(
               st, "SELECT id, role, pwhash, disabled, lang FROM users WHERE username = ?", &s,
               err))) {
@@ -383,6 +431,8 @@ basira_code basira_store_sign_in(basira_store *st, const char *username, const c
         rc = store_commit(st, err);
     else
         store_rollback(st);
+    if (rc && counted)
+        check_ended(st, key); /* the count was rolled back with the transaction */
     pthread_mutex_unlock(&st->lock);
     if (rc)
         return rc;
@@ -401,20 +451,36 @@ basira_code basira_store_sign_in(basira_store *st, const char *username, const c
      */
     int good = 0;
     size_t plen = password ? strlen(password) : 0;
-    if (!id && (rc = dummy_hash(st, hash, err)))
-        return rc;
     if (plen <= 1024) {
-        int match = crypto_pwhash_str_verify(hash, password ? password : "", plen) == 0;
-        good = id && match;
+        unsigned long long ops;
+        size_t mem;
+        store_pwhash_cost(st->argon2, 0, &ops, &mem);
+        good = basira_password_verify(&st->dummy, id ? hash : NULL, password, ops, mem);
+        if (good < 0) {
+            pthread_mutex_lock(&st->lock);
+            check_ended(st, key); /* counted as a failure: it stays counted */
+            pthread_mutex_unlock(&st->lock);
+            return basira_error_setm(err, BASIRA_E_NOMEM,
+                                     N_("not enough memory to hash the password"));
+        }
+        good = id && good;
     }
     st->pwhash_runs++;
     basira_role r = BASIRA_ROLE_GP;
     int ok = good && !disabled && basira_role_parse(role, &r, NULL) == BASIRA_OK;
     pthread_mutex_lock(&st->lock);
+    /* A success clears the failures; the other checks under way stay counted until they end. */
+    int others = checking_count(st, key) - 1;
     if (!(rc = store_begin(st, err))) {
         if (ok &&
-            !(rc = store_prepare(st, "DELETE FROM login_failures WHERE username = ?", &s, err))) {
+            !(rc = store_prepare(st,
+                                 others > 0 ? "UPDATE login_failures SET failures = ?2 "
+                                              "WHERE username = ?1"
+                                            : "DELETE FROM login_failures WHERE username = ?1",
+                                 &s, err))) {
             store_bound(st, sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC));
+            if (others > 0)
+                store_bound(st, sqlite3_bind_int(s, 2, others));
             if (sqlite3_step(s) != SQLITE_DONE)
                 rc = store_sql_error(st, "clearing sign-in failures", err);
             sqlite3_finalize(s);
@@ -428,6 +494,7 @@ basira_code basira_store_sign_in(basira_store *st, const char *username, const c
         else
             store_rollback(st);
     }
+    check_ended(st, key);
     pthread_mutex_unlock(&st->lock);
     if (rc)
         return rc;

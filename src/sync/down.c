@@ -35,8 +35,8 @@ typedef struct down_env {
 /*
  * "site_config": a JSON object merged over DIR/config.json (its top-level
  * keys replace the node's), checked as `basira serve` checks the file, then
- * written atomically. It takes effect when the node's commands next read the
- * file (the next `basira serve` start; `purge` and the letters at once).
+ * written atomically. A running `basira serve` (o->site_config_changed) applies
+ * it at once, between requests; other commands read the file when they start.
  */
 static basira_code apply_site_config(const down_env *env, const json_t *payload, basira_error *err)
 {
@@ -81,7 +81,18 @@ static basira_code apply_site_config(const down_env *env, const json_t *payload,
         return rc;
     snprintf(detail, sizeof detail, "hub_down=%" PRId64 " config.json sha256=%s", env->id, sha);
     basira_actor a = {"hub", "hub"};
-    return basira_store_audit_append(env->st, &a, "site_config", 0, "ok", detail, err);
+    if ((rc = basira_store_audit_append(env->st, &a, "site_config", 0, "ok", detail, err)) ||
+        !env->o->site_config_changed)
+        return rc;
+    /* The running node takes it now; if it cannot, the file waits for the next start. */
+    basira_error lerr;
+    basira_code lrc = env->o->site_config_changed(env->o->site_config_ctx, &lerr);
+    char live[400];
+    snprintf(live, sizeof live, "hub_down=%" PRId64 " sha256=%s%s%.200s", env->id, sha,
+             lrc ? " not applied until the next start: " : "", lrc ? lerr.message : "");
+    basira_actor srv = {"serve", "local"};
+    return basira_store_audit_append(env->st, &srv, "site_config_live", 0, lrc ? "failed" : "ok",
+                                     live, err);
 }
 
 /* "original_request": {"case_id", "image_id"}; the original goes up after the pull. */

@@ -87,6 +87,53 @@ basira_code basira_sync_enrol(basira_store *st, const basira_sync_options *o, co
     return rc;
 }
 
+/*
+ * A node enrolled before the hub signed what it sends down learnt no hub key,
+ * and refuses every down item (site configuration, requests for originals).
+ * It asks once, in a request signed with its own key, so that the hub answers
+ * only an enrolled node, over the hub URL and link its enrolment used: the key
+ * is trusted as far as the enrolment answer was, and is audited with its
+ * fingerprint so an operator can compare it with the hub's (docs/hub.md). A
+ * key once held is never replaced this way: a hub with a new key means
+ * enrolling again. A hub too old to know the request changes nothing.
+ */
+static basira_code learn_hub_key(basira_store *st, const basira_sync_options *o, const char *node,
+                                 const unsigned char *sk, basira_sync_report *rep,
+                                 basira_error *err)
+{
+    char have[80];
+    if (basira_store_sync_get(st, "hub_key", have, sizeof have, NULL) == BASIRA_OK &&
+        strlen(have) == 64)
+        return BASIRA_OK;
+    json_t *req = json_pack("{s:s}", "node", node);
+    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!text)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    json_t *ans = NULL;
+    basira_error perr;
+    basira_code rc = sync_post(o, "/sync/v1/hub-key", node, sk, text, &ans, rep, &perr);
+    free(text);
+    if (rc == BASIRA_E_UNSUPPORTED)
+        return BASIRA_OK; /* an older hub: it sends nothing down either */
+    if (rc)
+        return basira_error_set(err, perr.code, "%s", perr.message);
+    const char *key = json_string_value(json_object_get(ans, "hub_key"));
+    unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+    size_t n = 0;
+    if (!key || strlen(key) != 64 || sodium_hex2bin(pk, sizeof pk, key, 64, NULL, &n, NULL) != 0 ||
+        n != sizeof pk)
+        rc = basira_error_set(err, BASIRA_E_FORMAT, _("the hub's answer is not valid JSON"));
+    char detail[160];
+    if (!rc) {
+        snprintf(detail, sizeof detail, "hub_key=%s (signed request, enrolled before it)", key);
+        rc = basira_store_sync_set(st, "hub_key", key, err);
+    }
+    json_decref(ans);
+    basira_actor a = {"sync", "local"};
+    return rc ? rc : basira_store_audit_append(st, &a, "sync_hub_key", 0, "ok", detail, err);
+}
+
 static int64_t cursor(basira_store *st, const char *key)
 {
     char v[32];
@@ -351,6 +398,8 @@ basira_code basira_sync_round(basira_store *st, const basira_sync_options *o,
     if (rc)
         return rc;
     rc = push_all(st, o, node, sk, 1, rep, err);
+    if (!rc)
+        rc = learn_hub_key(st, o, node, sk, rep, err);
     if (!rc)
         rc = pull_all(st, o, node, sk, rep, err);
     if (!rc)

@@ -21,6 +21,7 @@
 #include "triage_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -40,11 +41,26 @@ typedef struct pipeline_model {
 } pipeline_model;
 
 struct basira_pipeline {
+    pthread_mutex_t lock;         /* main.high and main.medium change while photos are analysed */
     pipeline_model main;          /* --model, or the bundled dermoscopy model */
     pipeline_model clinical;      /* the model for clinical photos when it is another one */
     basira_classifier *detector;  /* photo-kind detector; NULL: the declaration only */
     basira_intake_options intake; /* limits photos are decoded under */
 };
+
+/* The thresholds in force for a model of info under cfg (the site's where it sets them). */
+static basira_code thresholds_of(const basira_model_info *info, const basira_triage_config *cfg,
+                                 double *high, double *medium, basira_error *err)
+{
+    *high = cfg && cfg->high_threshold >= 0 ? cfg->high_threshold : info->threshold_high;
+    *medium = cfg && cfg->medium_threshold >= 0 ? cfg->medium_threshold : info->threshold_medium;
+    if (!(*high > 0 && *high <= 1 && *medium >= 0 && *medium <= *high))
+        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
+                                 N_("triage thresholds must satisfy 0 <= medium <= high <= 1 and "
+                                    "high > 0 (high %g, medium %g)"),
+                                 *high, *medium);
+    return BASIRA_OK;
+}
 
 static basira_code model_load(const char *path, const basira_triage_config *cfg, pipeline_model *m,
                               basira_error *err)
@@ -54,18 +70,7 @@ static basira_code model_load(const char *path, const basira_triage_config *cfg,
         return rc;
     m->info = basira_classifier_info(m->clf);
     m->kind = triage_model_kind(m->info->name);
-    m->high = m->info->threshold_high;
-    m->medium = m->info->threshold_medium;
-    if (cfg && cfg->high_threshold >= 0)
-        m->high = cfg->high_threshold;
-    if (cfg && cfg->medium_threshold >= 0)
-        m->medium = cfg->medium_threshold;
-    if (!(m->high > 0 && m->high <= 1 && m->medium >= 0 && m->medium <= m->high))
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("triage thresholds must satisfy 0 <= medium <= high <= 1 and "
-                                    "high > 0 (high %g, medium %g)"),
-                                 m->high, m->medium);
-    return BASIRA_OK;
+    return thresholds_of(m->info, cfg, &m->high, &m->medium, err);
 }
 
 /* path NULL: the bundled file rel when it is installed; *use 0 when it is not. */
@@ -167,6 +172,7 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
     basira_pipeline *p = calloc(1, sizeof *p);
     if (!p)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    pthread_mutex_init(&p->lock, NULL);
     basira_intake_options_default(&p->intake);
     /* The bundled models come together: the detector, and the clinical model when installed. */
     basira_code rc = model_load(model_path, cfg, &p->main, err);
@@ -199,7 +205,24 @@ void basira_pipeline_free(basira_pipeline *p)
     basira_classifier_free(p->main.clf);
     basira_classifier_free(p->clinical.clf);
     basira_classifier_free(p->detector);
+    pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+basira_code basira_pipeline_set_thresholds(basira_pipeline *p, const basira_triage_config *cfg,
+                                           basira_error *err)
+{
+    if (!p)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    double high, medium;
+    basira_code rc = thresholds_of(p->main.info, cfg, &high, &medium, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&p->lock);
+    p->main.high = high;
+    p->main.medium = medium;
+    pthread_mutex_unlock(&p->lock);
+    return BASIRA_OK;
 }
 
 static json_t *model_json(const pipeline_model *m)
@@ -397,7 +420,12 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
     basira_quality_report q;
     basira_skin_tone tone;
     basira_scene scene;
-    const pipeline_model *m = &p->main;
+    /* One pair of thresholds for the whole photo, even if the site's change meanwhile. */
+    pipeline_model main_now;
+    pthread_mutex_lock(&p->lock);
+    main_now = p->main;
+    pthread_mutex_unlock(&p->lock);
+    const pipeline_model *m = &main_now;
     if (basira_photo_assess_scene(img, &q, &tone, &scene, &e)) {
         if (typed)
             typed->error = e;

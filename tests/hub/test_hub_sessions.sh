@@ -47,4 +47,47 @@ check "with Retry-After" "grep -qi '^Retry-After: [0-9]' '$T/hub-drL.headers'"
 check "another account is not locked" "[ \$(hub_login drA derm-password-1) = 200 ]"
 psql_q "UPDATE hub_login_failures SET window_start = window_start - 901 WHERE username = 'drL'" >/dev/null
 check "after the window the account signs in again" "[ \$(hub_login drL derm-password-1) = 200 ] && [ \$(psql_q \"SELECT count(*) FROM hub_login_failures WHERE username = 'drL'\") -eq 0 ]"
+
+# Signing in as nobody costs what signing in as somebody does (issue 13: an unknown username
+# skipped Argon2id, so its faster answer told which names exist). A hub at the real Argon2id
+# cost; the hub's CPU time (utime + stime) over batches of 8 failed sign-ins, known names
+# against unknown ones, interleaved; the median of 5 ratios must be within 0.6 to 1.6 (the
+# old code gave ~20 to 50). CPU time, not the clock, so a loaded machine does not decide.
+for i in $(seq 0 9); do
+  BASIRA_ARGON2_FAST=0 "$B" hub user add --db "$DB" --role dermatologist --password-file "$T/dpw" "tk$i" >/dev/null
+done
+kill "$HUB_PID" 2>/dev/null
+BASIRA_ARGON2_FAST=0 hub_start $((base + 2))
+check "known and unknown usernames cost the same CPU time at the hub (median ratio)" "python3 - '$(HUB)' '$HUB_PID' <<'PY'
+import json, os, sys, urllib.request, urllib.error
+url, pid = sys.argv[1], sys.argv[2]
+direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
+def cpu():
+    f = open('/proc/%s/stat' % pid).read().rsplit(')', 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK')
+def sign_in(user):
+    req = urllib.request.Request(url + '/api/v1/session', json.dumps({'username': user, 'password': 'wrong-password-x'}).encode(), {'Content-Type': 'application/json'})
+    try:
+        direct.open(req).read()
+        return 200
+    except urllib.error.HTTPError as e:
+        return e.code
+def batch(users):
+    t0 = cpu()
+    codes = [sign_in(u) for u in users]
+    assert all(c == 401 for c in codes), codes
+    return cpu() - t0
+ratios = []
+for r in range(5):
+    known = ['tk%d' % (2 * r + (i % 2)) for i in range(8)]
+    unknown = ['nobody-%d-%d' % (r, i) for i in range(8)]
+    if r % 2:
+        u = batch(unknown); k = batch(known)
+    else:
+        k = batch(known); u = batch(unknown)
+    ratios.append(k / max(u, 0.005))
+ratios.sort()
+print('hub sign-in CPU known / unknown: median %.2f, runs %s' % (ratios[2], ['%.2f' % x for x in ratios]), file=sys.stderr)
+sys.exit(0 if 0.6 < ratios[2] < 1.6 else 1)
+PY"
 exit $fail
