@@ -832,6 +832,10 @@
     cat.className = 'category ' + (risk.category || '');
     cat.textContent = catName(risk.category);
     $('action').textContent = t('action_' + (risk.category || 'high'));
+    // Non-neoplastic and low: primary care, refer if not better (issue 11).
+    const pc = r.primary_care || {};
+    $('primary-care').hidden = pc.applies !== true;
+    $('primary-care').textContent = pc.applies === true ? t('primary_care_advice') : '';
     const ol = $('conditions');
     ol.textContent = '';
     for (const cand of (r.candidates || []).slice(0, 3)) {

@@ -82,6 +82,7 @@ typedef struct basira_model_info {
     double temperature;    /* calibration, > 0 (1 = none) */
     double threshold_high; /* on the malignant probability, 0 < medium <= high <= 1 */
     double threshold_medium;
+    double threshold_non_neoplastic; /* of the primary-care rule (triage.h); 0: not stated */
     int tta; /* test-time augmentations averaged: 1, 2, 4 or 8 (8 needs a square input) */
 } basira_model_info;
 

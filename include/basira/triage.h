@@ -101,6 +101,29 @@ basira_risk_category basira_triage_decide_ex(double malignant_probability, doubl
                                              double medium_threshold, const basira_history *history,
                                              int quality_ok, unsigned *raised);
 
+/*
+ * The primary-care rule for non-neoplastic results (issue 11, models/basira-clinical.md). A
+ * photo the model finds inflammatory or infectious (P(non-neoplastic) at or above the model's
+ * threshold) whose category is "low" (P(malignant) below the medium threshold and nothing
+ * raised it) is managed in primary care, with the advice to refer it if it is not better in
+ * BASIRA_PRIMARY_CARE_WEEKS weeks. It never applies to a medium or high category, so it never
+ * hides a malignant probability at or above medium, and never to a number that is not one.
+ * The threshold is the model's "thresholds"."non_neoplastic" when it states one, otherwise
+ * BASIRA_NON_NEOPLASTIC_THRESHOLD: chosen on the validation groups of basira-clinical 1.0.0
+ * (at 0.8 all 13 photos it selected were non-neoplastic; at 0.7, 5 of 32 were malignant).
+ * A model without non-neoplastic classes (a dermoscopy model) never meets it.
+ */
+#define BASIRA_NON_NEOPLASTIC_THRESHOLD 0.8
+#define BASIRA_PRIMARY_CARE_WEEKS 4 /* the advice's sentence says the same number */
+
+/* 1 when the rule applies (see above), 0 otherwise. */
+int basira_triage_primary_care(basira_risk_category category, double malignant_probability,
+                               double medium_threshold, double non_neoplastic_probability,
+                               double threshold);
+/* The advice of the rule, localised, and its msgid (basira_translate). */
+const char *basira_primary_care_advice(void);
+const char *basira_primary_care_advice_msgid(void);
+
 /* ---- the typed result of one photo ---- */
 
 typedef enum basira_triage_status {
@@ -119,14 +142,16 @@ typedef enum basira_triage_status {
  */
 typedef struct basira_triage_result {
     basira_triage_status status;
-    basira_risk_category category; /* status OK */
-    int risk_index;                /* 0..100, status OK; -1 otherwise */
-    double malignant_probability;  /* status OK */
-    unsigned raised;               /* BASIRA_TRIAGE_RAISED_* (status OK) */
-    int quality_ok;                /* the quality gate passed */
-    basira_error error;            /* status REJECTED or ERROR: why */
-    json_t *document;              /* the whole result (owned) */
-    unsigned char *clean;          /* status OK from basira_pipeline_analyze (owned, malloc'd) */
+    basira_risk_category category;     /* status OK */
+    int risk_index;                    /* 0..100, status OK; -1 otherwise */
+    double malignant_probability;      /* status OK */
+    unsigned raised;                   /* BASIRA_TRIAGE_RAISED_* (status OK) */
+    int primary_care;                  /* status OK: the non-neoplastic primary-care rule applies */
+    double non_neoplastic_probability; /* status OK: the partition's P(non-neoplastic) */
+    int quality_ok;                    /* the quality gate passed */
+    basira_error error;                /* status REJECTED or ERROR: why */
+    json_t *document;                  /* the whole result (owned) */
+    unsigned char *clean; /* status OK from basira_pipeline_analyze (owned, malloc'd) */
     size_t clean_len;
     const char *clean_mime; /* static string, e.g. "image/jpeg" */
 } basira_triage_result;
@@ -221,6 +246,8 @@ typedef struct basira_triage_request {
  *       lowest and highest risk index over the n symmetry views of the photo (turned,
  *       mirrored), which the lesion does not care about: a wide range means the model
  *       is unsure;
+ *   "primary_care": {"applies", "non_neoplastic_probability", "threshold",
+ *       "refer_after_weeks", "advice" (only when it applies)} - the rule above;
  *   "validation": {"data_set", "photo_kinds": [...], "skin_tones": [...], "warnings":
  *       [{"code", "message"}]} - what the model was validated on, and a warning when
  *       this photo is outside it (a clinical photo, a skin tone darker than those of

@@ -116,6 +116,9 @@ static void print_human(FILE *f, const char *file, const json_t *r)
             category_label(json_string_value(json_object_get(risk, "category"))),
             (int)json_integer_value(json_object_get(risk, "index")));
     fprintf(f, _("  Action: %s\n"), json_string_value(json_object_get(risk, "action")));
+    const json_t *pc = json_object_get(r, "primary_care");
+    if (json_is_true(json_object_get(pc, "applies")))
+        fprintf(f, _("  Primary care: %s\n"), json_string_value(json_object_get(pc, "advice")));
     const json_t *why = json_object_get(risk, "raised_by");
     size_t i;
     const json_t *w;

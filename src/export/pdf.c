@@ -541,9 +541,18 @@ static void draw_letter(page *p, const json_t *c, cairo_surface_t *photo,
         draw_gauge(p, MARGIN, full_w * 0.5, index);
         field(p, MARGIN, full_w, tr(p, N_("Category:")), category_name(p, ai_cat), 1);
         /* Once a clinician has decided, only their decision says what to do. */
-        if (!json_is_object(json_object_get(c, "decision")))
+        if (!json_is_object(json_object_get(c, "decision"))) {
             field(p, MARGIN, full_w, tr(p, N_("Recommended action:")), category_action(p, ai_cat),
                   2);
+            /* The non-neoplastic primary-care rule (issue 11): same msgid as src/triage. */
+            if (json_is_true(json_object_get(json_object_get(res, "primary_care"), "applies")))
+                field(p, MARGIN, full_w, tr(p, N_("Primary care:")),
+                      tr(p, N_("Probably inflammatory or infectious, not a tumour: manage in "
+                               "primary care, and refer to a dermatologist if it is not better in "
+                               "4 weeks (2 weeks if it bleeds, grows or the patient is "
+                               "immunosuppressed).")),
+                      2);
+        }
         para(p, tr(p, N_("Most likely conditions:")), 0, MARGIN, full_w, 9.5, 1, 1);
         size_t i;
         json_t *cand;

@@ -218,6 +218,14 @@ basira_code basira_model_info_from_json(const json_t *j, basira_model_info *out,
                         _("needs \"high\" and \"medium\" with 0 <= medium <= high <= 1"));
         goto out;
     }
+    /* Optional: the P(non-neoplastic) of the primary-care rule, chosen on validation. */
+    if (json_object_get(th, "non_neoplastic") &&
+        (get_number(th, "non_neoplastic", &m->threshold_non_neoplastic) ||
+         !(m->threshold_non_neoplastic > 0) || m->threshold_non_neoplastic > 1)) {
+        rc = meta_error(err, "thresholds",
+                        _("\"non_neoplastic\" must be a number above 0, at most 1"));
+        goto out;
+    }
     const json_t *tta = json_object_get(j, "tta");
     json_int_t t = json_is_integer(tta) ? json_integer_value(tta) : 0;
     if (t != 1 && t != 2 && t != 4 && t != 8) {
@@ -265,11 +273,18 @@ json_t *basira_model_info_to_json(const basira_model_info *m)
                                k->name_en, "fr", k->name_fr, "ar", k->name_ar, "malignant",
                                k->malignant, "partition", basira_partition_code(k->partition)));
     }
-    return json_pack("{s:s, s:s, s:o, s:o, s:f, s:{s:f, s:f}, s:i}", "name", m->name, "version",
-                     m->version, "classes", classes, "preprocessing",
-                     basira_preprocess_to_json(&m->preprocess), "temperature", m->temperature,
-                     "thresholds", "high", m->threshold_high, "medium", m->threshold_medium, "tta",
-                     m->tta);
+    json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:f, s:{s:f, s:f}, s:i}", "name", m->name,
+                          "version", m->version, "classes", classes, "preprocessing",
+                          basira_preprocess_to_json(&m->preprocess), "temperature", m->temperature,
+                          "thresholds", "high", m->threshold_high, "medium", m->threshold_medium,
+                          "tta", m->tta);
+    if (j && m->threshold_non_neoplastic > 0 &&
+        json_object_set_new(json_object_get(j, "thresholds"), "non_neoplastic",
+                            json_real(m->threshold_non_neoplastic))) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }
 
 const char *basira_model_class_name(const basira_model_class *c, const char *lang)

@@ -185,6 +185,8 @@ void basira_triage_localize(json_t *doc, const basira_translator *t, const char 
     for (int k = BASIRA_RISK_LOW; cat && k <= BASIRA_RISK_HIGH; k++)
         if (!strcmp(cat, basira_risk_category_code((basira_risk_category)k)))
             retranslate(risk, "action", basira_risk_action_msgid((basira_risk_category)k), t, lang);
+    retranslate(json_object_get(doc, "primary_care"), "advice", basira_primary_care_advice_msgid(),
+                t, lang);
     retranslate(doc, "disclaimer", basira_disclaimer_msgid(), t, lang);
     json_array_foreach(json_object_get(json_object_get(doc, "validation"), "warnings"), i, c)
         retranslate(c, "message", warning_msgid(json_string_value(json_object_get(c, "code"))), t,

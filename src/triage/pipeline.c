@@ -313,8 +313,42 @@ static int risk_index_of(double pmal)
     return idx < 0 ? 0 : idx > 100 ? 100 : (int)idx;
 }
 
-static json_t *scores_json(const pipeline_model *p, const float *probs, double pmal,
-                           basira_risk_category cat, unsigned raised)
+/*
+ * P(non-neoplastic) of the three-partition view (issue 11): the classes of that partition
+ * (inflammatory, infectious), 0 for a dermoscopy model, which has none; never more than what
+ * P(malignant) leaves.
+ */
+static double non_neoplastic_of(const basira_model_info *info, const float *probs, double pmal)
+{
+    double nonneo = 0.0;
+    for (int i = 0; i < info->num_classes; i++)
+        if (info->classes[i].partition == BASIRA_PARTITION_NON_NEOPLASTIC)
+            nonneo += probs[i];
+    return fmax(0.0, fmin(nonneo, 1.0 - pmal));
+}
+
+/* The threshold of the primary-care rule in force for a model (triage.h). */
+static double non_neoplastic_threshold(const basira_model_info *info)
+{
+    return info->threshold_non_neoplastic > 0 ? info->threshold_non_neoplastic
+                                              : BASIRA_NON_NEOPLASTIC_THRESHOLD;
+}
+
+/* "primary_care": whether the rule applies, on what, and its advice when it does. */
+static json_t *primary_care_json(const basira_model_info *info, double nonneo, int applies)
+{
+    json_t *j = json_pack("{s:b, s:f, s:f, s:i}", "applies", applies, "non_neoplastic_probability",
+                          nonneo, "threshold", non_neoplastic_threshold(info), "refer_after_weeks",
+                          BASIRA_PRIMARY_CARE_WEEKS);
+    if (j && applies && put(j, "advice", json_string(basira_primary_care_advice()))) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static json_t *scores_json(const pipeline_model *p, const float *probs, double pmal, double nonneo,
+                           basira_risk_category cat, unsigned raised, int primary_care)
 {
     const basira_model_info *info = p->info;
     const char *lang = basira_language();
@@ -372,18 +406,12 @@ static json_t *scores_json(const pipeline_model *p, const float *probs, double p
         goto oom;
     /*
      * The three-partition view every model gives (issue 11): malignant is the calibrated
-     * P(malignant) above; non-neoplastic (inflammatory, infectious) the classes of that
-     * partition (coded "non-neoplastic", or marked so in the model's classes), 0 for a
-     * dermoscopy model, which has none; benign the rest.
+     * P(malignant) above, non-neoplastic from non_neoplastic_of(), benign the rest.
      */
-    double nonneo = 0.0;
-    for (int i = 0; i < k; i++)
-        if (info->classes[i].partition == BASIRA_PARTITION_NON_NEOPLASTIC)
-            nonneo += probs[i];
-    nonneo = fmin(nonneo, 1.0 - pmal);
     if (put(out, "partition",
             json_pack("{s:f, s:f, s:f}", "malignant", pmal, "benign",
-                      fmax(0.0, 1.0 - pmal - nonneo), "non-neoplastic", nonneo)))
+                      fmax(0.0, 1.0 - pmal - nonneo), "non-neoplastic", nonneo)) ||
+        put(out, "primary_care", primary_care_json(info, nonneo, primary_care)))
         goto oom;
     return out;
 oom:
@@ -500,7 +528,10 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
     unsigned raised = 0;
     basira_risk_category cat =
         basira_triage_decide_ex(pmal, m->high, m->medium, req ? req->history : NULL, ok, &raised);
-    json_t *s = scores_json(m, probs, pmal, cat, raised);
+    double nonneo = non_neoplastic_of(info, probs, pmal);
+    int primary_care =
+        basira_triage_primary_care(cat, pmal, m->medium, nonneo, non_neoplastic_threshold(info));
+    json_t *s = scores_json(m, probs, pmal, nonneo, cat, raised, primary_care);
     int outside = mod.used != BASIRA_PHOTO_UNKNOWN && m->kind != mod.used;
     if (!s || json_object_update(r, s) ||
         put(json_object_get(r, "risk"), "uncertainty",
@@ -526,6 +557,8 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
         typed->risk_index = risk_index_of(pmal);
         typed->malignant_probability = pmal;
         typed->raised = raised;
+        typed->primary_care = primary_care;
+        typed->non_neoplastic_probability = nonneo;
     }
     return finish_result(m, r);
 }

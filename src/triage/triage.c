@@ -254,3 +254,30 @@ basira_risk_category basira_triage_decide(double p, double high, double medium,
 {
     return basira_triage_decide_ex(p, high, medium, history, quality_ok, NULL);
 }
+
+/*
+ * Rule 4 (issue 11): inflammatory or infectious skin disease is managed in primary care, and a
+ * lesion that does not get better is referred. Only a "low" category qualifies, so the rule
+ * never overrides rules 1-3 nor a malignant probability at or above medium.
+ */
+int basira_triage_primary_care(basira_risk_category category, double pmal, double medium,
+                               double p_non_neoplastic, double threshold)
+{
+    return category == BASIRA_RISK_LOW && isfinite(pmal) && pmal < medium &&
+           isfinite(p_non_neoplastic) && threshold > 0 && threshold <= 1 &&
+           p_non_neoplastic >= threshold;
+}
+
+const char *basira_primary_care_advice_msgid(void)
+{
+    /* BASIRA_PRIMARY_CARE_WEEKS (4) in words; 2 weeks for the warning signs. */
+    return N_(
+        "Probably inflammatory or infectious, not a tumour: manage in primary care, and refer "
+        "to a dermatologist if it is not better in 4 weeks (2 weeks if it bleeds, grows or "
+        "the patient is immunosuppressed).");
+}
+
+const char *basira_primary_care_advice(void)
+{
+    return _(basira_primary_care_advice_msgid());
+}

@@ -293,6 +293,33 @@ static void test_letter_ar(void)
     json_decref(c);
 }
 
+/* The non-neoplastic primary-care rule (issue 11) is printed while no clinician has decided. */
+static void test_letter_primary_care(void)
+{
+    json_t *c = fixture_case(14, "PT-2026-0044", "low", 4, NULL, NULL, NULL);
+    json_t *res = json_object_get(json_array_get(json_object_get(c, "images"), 1), "result");
+    json_object_set_new(res, "primary_care",
+                        json_pack("{s:b, s:f, s:f, s:i}", "applies", 1,
+                                  "non_neoplastic_probability", 0.9, "threshold", 0.8,
+                                  "refer_after_weeks", 4));
+    char path[4200];
+    for (int applies = 1; applies >= 0; applies--) {
+        json_object_set_new(json_object_get(res, "primary_care"), "applies", json_boolean(applies));
+        if (make_letter(c, g_photo, g_plen, "fr", applies ? "letter-pc" : "letter-nopc", path,
+                        sizeof path) ||
+            !have_poppler())
+            break;
+        char *t = text_of(path, 0);
+        CHECK(t != NULL);
+        if (t)
+            CHECK_MSG(!strstr(t, "Soins primaires") == !applies &&
+                          !strstr(t, "immunod") == !applies,
+                      "applies %d:\n%s", applies, t);
+        free(t);
+    }
+    json_decref(c);
+}
+
 static void test_letter_en_without_photo(void)
 {
     json_t *c = fixture_case(14, "PT-2026-0044", NULL, 0, NULL, NULL, NULL);
@@ -684,6 +711,7 @@ int main(void)
     RUN(test_letter_ar);
     RUN(test_letter_decisions);
     RUN(test_letter_en_without_photo);
+    RUN(test_letter_primary_care);
     RUN(test_letter_hostile);
     RUN(test_letter_errors);
     RUN(test_fhir);

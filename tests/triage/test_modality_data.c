@@ -98,9 +98,9 @@ int main(int argc, char **argv)
         /* On a subset (sanitizer builds) the bound is judged by the interval, not the estimate. */
         /*
          * Regression bounds of the shipped threshold, which favours dermoscopic photos
-         * (models/basira-modality.md: 0.996 / 0.807 held out).
+         * (models/basira-modality.md, 1.1.0: 0.995 / 0.830 held out).
          */
-        double bound = step == 1 ? p.value : p.hi, floor_k = k == 0 ? 0.98 : 0.75;
+        double bound = step == 1 ? p.value : p.hi, floor_k = k == 0 ? 0.98 : 0.78;
         CHECK_MSG(bound >= floor_k,
                   "%s: accuracy %.4f (CI up to %.4f) below the regression bound %.2f", names[k],
                   p.value, p.hi, floor_k);

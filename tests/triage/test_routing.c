@@ -347,6 +347,133 @@ static void test_document_refused(fixture *f)
     basira_pipeline_free(p);
 }
 
+/*
+ * A "clinical" model whose first class is malignant and the six others non-neoplastic. At
+ * temperature 20 its random net gives nearly even probabilities: P(malignant) about 1/7,
+ * P(non-neoplastic) about 6/7. nn <= 0: no "non_neoplastic" threshold in its metadata.
+ */
+static basira_code save_non_neoplastic(const char *path, double medium, double nn,
+                                       basira_error *err)
+{
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    o.seed = 44;
+    o.temperature = 20;
+    o.medium = medium;
+    o.high = 0.9;
+    json_t *meta = tiny_model_meta(&o);
+    if (!meta)
+        return basira_error_set(err, BASIRA_E_NOT_FOUND, "classes");
+    json_object_set_new(meta, "name", json_string("tiny-clinical"));
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(meta, "classes"), i, c)
+    {
+        json_object_set_new(c, "malignant", json_boolean(i == 0));
+        json_object_set_new(c, "partition", json_string(i == 0 ? "malignant" : "non-neoplastic"));
+    }
+    if (nn > 0)
+        json_object_set_new(json_object_get(meta, "thresholds"), "non_neoplastic", json_real(nn));
+    basira_code rc = tiny_model_save_meta(&o, meta, path, err);
+    json_decref(meta);
+    return rc;
+}
+
+/* Analyse jpg with a model made by save_non_neoplastic (the model's or the pipeline's error). */
+static basira_code primary_care_case(const char *path, double medium, double nn,
+                                     const basira_history *h, const unsigned char *jpg, size_t len,
+                                     basira_triage_result *tr)
+{
+    basira_error e;
+    basira_pipeline *p = NULL;
+    basira_triage_result_init(tr);
+    basira_code rc = save_non_neoplastic(path, medium, nn, &e);
+    if (!rc)
+        rc = basira_pipeline_new(path, NULL, &p, &e);
+    if (rc)
+        return rc;
+    basira_pipeline_clear_detector(p);
+    basira_triage_request req = {.history = h, .force = 1, .photo_kind = BASIRA_PHOTO_CLINICAL};
+    rc = basira_pipeline_analyze(p, jpg, len, &req, NULL, tr, &e);
+    basira_pipeline_free(p);
+    return rc;
+}
+
+/* The non-neoplastic rule (issue 11): typed field, document, advice in fr/ar, and its limits. */
+static void test_primary_care(fixture *f)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/nonneo.safetensors", f->dir);
+    size_t len = 0;
+    unsigned char *jpg = skin_jpeg(240, 180, 7, &len);
+    basira_triage_result tr;
+    /* Low (medium 0.5) and P(non-neoplastic) about 0.86: the rule applies. */
+    CHECK_EQ_INT(primary_care_case(path, 0.5, 0, NULL, jpg, len, &tr), BASIRA_OK);
+    CHECK_EQ_INT(tr.status, BASIRA_TRIAGE_OK);
+    CHECK_EQ_INT(tr.category, BASIRA_RISK_LOW);
+    CHECK_MSG(tr.non_neoplastic_probability >= 0.8, "P(non-neo) %g", tr.non_neoplastic_probability);
+    CHECK(tr.primary_care);
+    json_t *pc = json_object_get(tr.document, "primary_care");
+    CHECK(json_is_true(json_object_get(pc, "applies")));
+    CHECK_NEAR(json_number_value(json_object_get(pc, "threshold")), BASIRA_NON_NEOPLASTIC_THRESHOLD,
+               1e-12);
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(pc, "refer_after_weeks")), 4);
+    CHECK_NEAR(json_number_value(json_object_get(pc, "non_neoplastic_probability")),
+               json_number_value(
+                   json_object_get(json_object_get(tr.document, "partition"), "non-neoplastic")),
+               1e-12);
+    basira_translator *t = NULL;
+    basira_error e;
+    CHECK_EQ_INT(basira_translator_new(&t, &e), BASIRA_OK);
+    basira_triage_localize(tr.document, t, "fr");
+    const char *fr = json_string_value(json_object_get(pc, "advice"));
+    CHECK_MSG(fr && strstr(fr, "soins primaires") && strstr(fr, "4\u202fsemaines"), "fr: %s",
+              fr ? fr : "(none)");
+    basira_triage_localize(tr.document, t, "ar");
+    const char *ar = json_string_value(json_object_get(pc, "advice"));
+    CHECK_MSG(ar && strstr(ar, "أسابيع"), "ar: %s", ar ? ar : "(none)");
+    basira_translator_free(t);
+    basira_triage_result_clear(&tr);
+    /* Bleeding raises the category to medium: no primary care, no advice. */
+    basira_history h;
+    basira_history_init(&h);
+    h.bleeding = 1;
+    CHECK_EQ_INT(primary_care_case(path, 0.5, 0, &h, jpg, len, &tr), BASIRA_OK);
+    CHECK_EQ_INT(tr.category, BASIRA_RISK_MEDIUM);
+    CHECK(!tr.primary_care);
+    pc = json_object_get(tr.document, "primary_care");
+    CHECK(json_is_false(json_object_get(pc, "applies")));
+    CHECK(json_object_get(pc, "advice") == NULL);
+    basira_triage_result_clear(&tr);
+    /* P(malignant) at or above medium (0.01): the malignant category stands. */
+    CHECK_EQ_INT(primary_care_case(path, 0.01, 0, NULL, jpg, len, &tr), BASIRA_OK);
+    CHECK(tr.category != BASIRA_RISK_LOW);
+    CHECK(!tr.primary_care);
+    basira_triage_result_clear(&tr);
+    /* The model's own threshold (0.99, above what it gives) wins over the default. */
+    CHECK_EQ_INT(primary_care_case(path, 0.5, 0.99, NULL, jpg, len, &tr), BASIRA_OK);
+    CHECK_EQ_INT(tr.category, BASIRA_RISK_LOW);
+    CHECK(!tr.primary_care);
+    CHECK_NEAR(json_number_value(
+                   json_object_get(json_object_get(tr.document, "primary_care"), "threshold")),
+               0.99, 1e-12);
+    basira_triage_result_clear(&tr);
+    /* A threshold out of (0, 1] makes the model file invalid. */
+    CHECK_EQ_INT(primary_care_case(path, 0.5, 1.5, NULL, jpg, len, &tr), BASIRA_E_MODEL);
+    /* A model without non-neoplastic classes never sends anyone to primary care. */
+    basira_pipeline *p = NULL;
+    CHECK_EQ_INT(basira_pipeline_new(f->main_path, NULL, &p, &e), BASIRA_OK);
+    basira_pipeline_clear_detector(p);
+    json_t *r = run(p, jpg, len, BASIRA_PHOTO_DERMOSCOPIC, 0);
+    pc = json_object_get(r, "primary_care");
+    CHECK(json_is_false(json_object_get(pc, "applies")));
+    CHECK_NEAR(json_number_value(json_object_get(pc, "non_neoplastic_probability")), 0, 1e-12);
+    json_decref(r);
+    basira_pipeline_free(p);
+    unlink(path);
+    free(jpg);
+}
+
 int main(void)
 {
     fixture f;
@@ -367,6 +494,8 @@ int main(void)
     fprintf(stderr, "ok   test_detector_and_confirmation\n");
     test_no_model_for_kind(&f);
     test_document_refused(&f);
+    test_primary_care(&f);
+    fprintf(stderr, "ok   test_primary_care\n");
     unlink(f.main_path);
     unlink(f.clinical_path);
     unlink(f.detector_path);

@@ -2,6 +2,8 @@
 #include "basira/triage.h"
 #include "test.h"
 
+#include <math.h>
+
 #include <unistd.h>
 
 static void test_categories(void)
@@ -172,6 +174,32 @@ static void test_texts(void)
     CHECK(strstr(basira_disclaimer(), "not a diagnosis") != NULL);
 }
 
+/* Rule 4: non-neoplastic and low -> primary care; never above low, never on a broken number. */
+static void test_primary_care_rule(void)
+{
+    const double th = BASIRA_NON_NEOPLASTIC_THRESHOLD;
+    CHECK(basira_triage_primary_care(BASIRA_RISK_LOW, 0.05, 0.28, 0.85, th));
+    CHECK(basira_triage_primary_care(BASIRA_RISK_LOW, 0.05, 0.28, th, th)); /* at the threshold */
+    CHECK(!basira_triage_primary_care(BASIRA_RISK_LOW, 0.05, 0.28, 0.79, th));
+    /* A malignant probability at medium or above is never sent to primary care. */
+    CHECK(!basira_triage_primary_care(BASIRA_RISK_LOW, 0.28, 0.28, 0.9, th));
+    CHECK(!basira_triage_primary_care(BASIRA_RISK_MEDIUM, 0.05, 0.28, 0.95, th));
+    CHECK(!basira_triage_primary_care(BASIRA_RISK_HIGH, 0.05, 0.28, 0.95, th));
+    CHECK(!basira_triage_primary_care(BASIRA_RISK_LOW, NAN, 0.28, 0.95, th));
+    CHECK(!basira_triage_primary_care(BASIRA_RISK_LOW, 0.05, 0.28, NAN, th));
+    CHECK(!basira_triage_primary_care(BASIRA_RISK_LOW, 0.05, 0.28, 0.95, 0));
+    CHECK(!basira_triage_primary_care(BASIRA_RISK_LOW, 0.05, 0.28, 1.0, 1.5));
+    /* What decide gives for a bleeding lesion is not low, so the rule does not apply. */
+    basira_history h;
+    basira_history_init(&h);
+    h.bleeding = 1;
+    basira_risk_category c = basira_triage_decide(0.05, 0.6, 0.28, &h, 1);
+    CHECK(!basira_triage_primary_care(c, 0.05, 0.28, 0.95, th));
+    const char *advice = basira_primary_care_advice();
+    CHECK(advice && strstr(advice, "4 weeks") && strstr(advice, "primary care"));
+    CHECK_EQ_INT(BASIRA_PRIMARY_CARE_WEEKS, 4);
+}
+
 int main(void)
 {
     RUN(test_categories);
@@ -181,5 +209,6 @@ int main(void)
     RUN(test_history_parse);
     RUN(test_config);
     RUN(test_texts);
+    RUN(test_primary_care_rule);
     return test_summary();
 }
