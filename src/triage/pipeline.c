@@ -168,38 +168,44 @@ static basira_code defer(const char *rel, char **pending, basira_error *err)
     return BASIRA_OK;
 }
 
-/* The detector, loaded now if it was deferred; its load's error if that failed. */
-static basira_code need_detector(basira_pipeline *p, basira_error *err)
+static basira_code load_clinical(basira_pipeline *p, const char *path, basira_error *err)
+{
+    return basira_pipeline_set_kind_model(p, BASIRA_PHOTO_CLINICAL, path, err);
+}
+
+/*
+ * A deferred model (*pending), loaded now by load, once: rc and saved keep the outcome,
+ * whose error answers every later call too. Under p->lazy, so a photo on another thread
+ * waits for the load rather than seeing half of it.
+ */
+static basira_code need(basira_pipeline *p, char **pending, basira_code *rc, basira_error *saved,
+                        basira_code (*load)(basira_pipeline *, const char *, basira_error *),
+                        basira_error *err)
 {
     pthread_mutex_lock(&p->lazy);
-    if (p->detector_pending) {
-        char *path = p->detector_pending;
-        p->detector_pending = NULL;
-        p->detector_rc = basira_pipeline_set_detector(p, path, &p->detector_err);
+    if (*pending) {
+        char *path = *pending;
+        *pending = NULL;
+        *rc = load(p, path, saved);
         free(path);
     }
-    basira_code rc = p->detector_rc;
-    if (rc && err)
-        *err = p->detector_err;
+    basira_code out = *rc;
+    if (out && err)
+        *err = *saved;
     pthread_mutex_unlock(&p->lazy);
-    return rc;
+    return out;
+}
+
+/* The detector / the clinical model, loaded now if it was deferred. */
+static basira_code need_detector(basira_pipeline *p, basira_error *err)
+{
+    return need(p, &p->detector_pending, &p->detector_rc, &p->detector_err,
+                basira_pipeline_set_detector, err);
 }
 
 static basira_code need_clinical(basira_pipeline *p, basira_error *err)
 {
-    pthread_mutex_lock(&p->lazy);
-    if (p->clinical_pending) {
-        char *path = p->clinical_pending;
-        p->clinical_pending = NULL;
-        p->clinical_rc =
-            basira_pipeline_set_kind_model(p, BASIRA_PHOTO_CLINICAL, path, &p->clinical_err);
-        free(path);
-    }
-    basira_code rc = p->clinical_rc;
-    if (rc && err)
-        *err = p->clinical_err;
-    pthread_mutex_unlock(&p->lazy);
-    return rc;
+    return need(p, &p->clinical_pending, &p->clinical_rc, &p->clinical_err, load_clinical, err);
 }
 
 static basira_code pipeline_new(const char *model_path, const basira_triage_config *cfg, int lazy,

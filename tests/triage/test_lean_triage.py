@@ -22,16 +22,13 @@ CLI = os.environ["BASIRA_CLI"]
 SRC = os.environ["BASIRA_SOURCE_DIR"]
 DATA = os.environ.get("BASIRA_DATA", "")
 LEAN = sys.argv[2]
-failures = 0
+failed = []
 
 
 def check(name, cond, detail=""):
-    global failures
-    if cond:
-        print("ok   " + name)
-    else:
-        failures += 1
-        print("FAIL " + name + ((": " + detail[:2000]) if detail else ""))
+    """One line per check; a failure shows what was seen (cut to 2000 characters)."""
+    print(("ok   %s" % name) if cond else ("FAIL %s: %s" % (name, detail[:2000])))
+    failed.extend([] if cond else [name])
 
 
 def env_for(lang, extra=None):
@@ -164,5 +161,5 @@ check("HEIF photo decoded (too small, not 'not an image')", len(ls) == 1 and
       ls[0].get("error", {}).get("code") == "image_too_small", out.decode())
 
 shutil.rmtree(tmp, ignore_errors=True)
-print("%d failure(s)" % failures)
-sys.exit(1 if failures else 0)
+print("%d failure(s)" % len(failed))
+sys.exit(1 if failed else 0)
