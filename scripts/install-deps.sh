@@ -14,7 +14,7 @@ PACKAGES=(
   # neural networks
   libdnnl-dev libopenblas-dev
   # storage, crypto, network
-  libsqlcipher-dev sqlcipher libsqlite3-dev libsodium-dev libmicrohttpd-dev libgnutls28-dev libqrencode-dev
+  libsqlcipher-dev sqlcipher libsqlite3-dev libsodium-dev nettle-dev libmicrohttpd-dev libgnutls28-dev libqrencode-dev
   libcurl4-openssl-dev libjansson-dev libpq-dev zlib1g-dev
   # national image archive: DICOM (DCMTK), Orthanc with its PostgreSQL index
   libdcmtk-dev orthanc orthanc-postgresql
@@ -24,6 +24,8 @@ PACKAGES=(
   libcairo2-dev libpango1.0-dev fonts-noto-core fonts-dejavu-core poppler-utils
   # test-time references and tools (never needed by the product at run time)
   python3 python3-torch python3-numpy python3-pil time curl openssl
+  # bench/triage_cold: the `vips` command line, what a user would run instead
+  libvips-tools
   python3-pydicom
   # browser tests of the web app (playwright-core from npm drives Debian's chromium)
   chromium

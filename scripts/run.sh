@@ -5,7 +5,9 @@
 #                                       bundled model, encrypted SQLite store in ./basira-data,
 #                                       http://127.0.0.1:8080 (web app and /api/v1)
 #   scripts/run.sh check photo.jpg      any other arguments run `basira` with them
-#                                       (check, triage, evaluate, user, ...)
+#                                       (check, triage, evaluate, user, ...); triage runs
+#                                       the lean `basira-triage` program (same output,
+#                                       faster start: bench/triage_cold)
 #
 # First start of the clinic node: creates ./basira.key (32 random bytes; the database key —
 # keep it safe and away from backups of ./basira-data: without it the data cannot be read)
@@ -17,6 +19,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh release build >/dev/null
 B=./build/src/cli/basira
+[ "${1:-}" = triage ] && exec "$B-triage" "${@:2}"
 [ $# -gt 0 ] && exec "$B" "$@"
 
 data=${BASIRA_DATA_DIR:-./basira-data}

@@ -193,6 +193,17 @@ typedef enum basira_photo_kind {
 basira_code basira_pipeline_new(const char *model_path, const basira_triage_config *cfg,
                                 basira_pipeline **out, basira_error *err);
 void basira_pipeline_free(basira_pipeline *p);
+/*
+ * The same, for a program that triages a few photos and exits (`basira triage`): the
+ * bundled detector and clinical model are loaded when the first photo needs them (the
+ * clinical model only for a photo routed to it), and not at all when set_detector,
+ * clear_detector or set_kind_model replace them first. Results are the same; a bundled
+ * file that cannot be loaded is then reported on each photo that needs it (status
+ * "error") rather than here. A server keeps basira_pipeline_new(): every model checked
+ * at start, no first photo slower than the others.
+ */
+basira_code basira_pipeline_new_lazy(const char *model_path, const basira_triage_config *cfg,
+                                     basira_pipeline **out, basira_error *err);
 
 /*
  * The site's thresholds from now on (cfg NULL: the model's), for the main

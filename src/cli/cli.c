@@ -12,35 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void basira_cli_report(const char *context, const basira_error *err)
-{
-    const char *msg = err->message[0] ? err->message : basira_strerror(err->code);
-    if (context)
-        fprintf(stderr, "basira: %s: %s [%s]\n", context, msg, basira_code_name(err->code));
-    else
-        fprintf(stderr, "basira: %s [%s]\n", msg, basira_code_name(err->code));
-}
-
-int basira_cli_failed(const char *context, const basira_error *err)
-{
-    basira_cli_report(context, err);
-    return BASIRA_EXIT_FAILED;
-}
-
-int basira_cli_parse_long(const char *opt, const char *s, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, _("basira: invalid value for %s: '%s' (expected %ld to %ld)\n"), opt, s,
-                min, max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 int basira_cli_parse_originals(const char *s, basira_sync_options *o)
 {
     static const char *const names[] = {"auto", "never", "always"};
@@ -54,41 +25,6 @@ int basira_cli_parse_originals(const char *s, basira_sync_options *o)
               "always)\n"),
             s);
     return -1;
-}
-
-int basira_cli_parse_double(const char *opt, const char *s, double min, double max, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= min && v <= max)) {
-        fprintf(stderr, _("basira: invalid value for %s: '%s' (expected %g to %g)\n"), opt, s, min,
-                max);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int basira_cli_bad_option(const char *command, int opt, char **argv, void (*usage)(FILE *))
-{
-    /* getopt_long() has moved optind past the option it refused. */
-    const char *what = optind > 0 ? argv[optind - 1] : "?";
-    if (opt == ':')
-        fprintf(stderr, _("basira %s: option %s needs a value\n"), command, what);
-    else
-        fprintf(stderr, _("basira %s: unknown option %s\n"), command, what);
-    if (usage)
-        usage(stderr);
-    return BASIRA_EXIT_USAGE;
-}
-
-int basira_cli_no_operands(const char *command, int argc, char **argv)
-{
-    if (optind >= argc)
-        return 0;
-    fprintf(stderr, _("basira %s: unexpected argument %s\n"), command, argv[optind]);
-    return BASIRA_EXIT_USAGE;
 }
 
 basira_argon2_cost basira_cli_argon2_cost(void)

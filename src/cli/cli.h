@@ -32,6 +32,14 @@ char *basira_cli_join_args(int argc, char **argv);
 /* Write one CSV cell to f, quoted when it needs to be (RFC 4180). */
 void basira_cli_put_csv_cell(FILE *f, const char *s);
 
+/*
+ * Before libvips starts: its plugin folder is Basira's own (HEIF only), or none when no
+ * word of files[0..nfiles) names a HEIF/AVIF file (nfiles < 0: always the HEIF plugin).
+ * An operator's VIPSHOME wins. In cli_report.c, like the helpers down to
+ * basira_cli_no_operands(), which the lean `basira-triage` program links.
+ */
+void basira_cli_restrict_vips_modules(int nfiles, char **files);
+
 /* Print "basira: <message>" on stderr for an error. */
 void basira_cli_report(const char *context, const basira_error *err);
 /* basira_cli_report(context, err), then BASIRA_EXIT_FAILED: `return basira_cli_failed(...)`. */

@@ -251,7 +251,8 @@ static int run_triage(int argc, char **argv)
         return BASIRA_EXIT_USAGE;
     }
     basira_pipeline *p = NULL;
-    if (basira_pipeline_new(model, &cfg, &p, &err)) {
+    /* Lazy: a dermoscopic photo never loads (and hashes) the clinical model. */
+    if (basira_pipeline_new_lazy(model, &cfg, &p, &err)) {
         basira_cli_report(model ? model : NULL, &err);
         return BASIRA_EXIT_FAILED;
     }

@@ -10,6 +10,7 @@
 
 #include "basira/i18n.h"
 #include "basira/paths.h"
+#include "cli.h"
 #include "commands.h"
 #include "core/i18n.h"
 
@@ -34,26 +35,13 @@ static void usage(FILE *f)
                  "2 usage error.\n"));
 }
 
-/*
- * libvips loads every plugin of its module folder when it starts, among them
- * ImageMagick and poppler, which Basira never uses (intake accepts JPEG, PNG,
- * WebP, TIFF, GIF and HEIF only). Point it at Basira's own prefix, whose module
- * folder holds the HEIF plugin alone (built by src/intake/CMakeLists.txt), before
- * anything starts libvips. An operator's own VIPSHOME is respected.
- */
-static void restrict_vips_modules(void)
-{
-    char home[4096];
-    if (getenv("VIPSHOME"))
-        return;
-    if (basira_data_file("vipshome", home, sizeof home, NULL) == BASIRA_OK)
-        setenv("VIPSHOME", home, 0);
-}
-
 int main(int argc, char **argv)
 {
     basira_error err;
-    restrict_vips_modules();
+    /* Only the commands that decode photos given on the command line can do without
+     * the HEIF plugin; serve, sync and the rest may meet one later. */
+    int photos = argc > 1 && (!strcmp(argv[1], "triage") || !strcmp(argv[1], "check"));
+    basira_cli_restrict_vips_modules(photos ? argc - 2 : -1, argv + 2);
     if (basira_i18n_init(&err))
         basira_cli_report(NULL, &err); /* not fatal: English messages */
 

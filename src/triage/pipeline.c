@@ -46,6 +46,15 @@ struct basira_pipeline {
     pipeline_model clinical;      /* the model for clinical photos when it is another one */
     basira_classifier *detector;  /* photo-kind detector; NULL: the declaration only */
     basira_intake_options intake; /* limits photos are decoded under */
+    /*
+     * basira_pipeline_new_lazy(): the bundled detector and clinical model still to be
+     * loaded, when the first photo needs them (malloc'd paths; NULL: nothing pending).
+     * A load that failed is not tried again: its error answers every photo that needs it.
+     */
+    pthread_mutex_t lazy;
+    char *detector_pending, *clinical_pending;
+    basira_code detector_rc, clinical_rc;
+    basira_error detector_err, clinical_err;
 };
 
 /* The thresholds in force for a model of info under cfg (the site's where it sets them). */
@@ -106,6 +115,8 @@ basira_code basira_pipeline_set_kind_model(basira_pipeline *p, basira_photo_kind
     }
     basira_classifier_free(p->clinical.clf);
     p->clinical = m;
+    free(p->clinical_pending);
+    p->clinical_pending = NULL;
     return BASIRA_OK;
 }
 
@@ -128,6 +139,8 @@ basira_code basira_pipeline_set_detector(basira_pipeline *p, const char *path, b
     }
     basira_classifier_free(p->detector);
     p->detector = d;
+    free(p->detector_pending);
+    p->detector_pending = NULL;
     return BASIRA_OK;
 }
 
@@ -137,14 +150,69 @@ void basira_pipeline_clear_detector(basira_pipeline *p)
         return;
     basira_classifier_free(p->detector);
     p->detector = NULL;
+    free(p->detector_pending);
+    p->detector_pending = NULL;
 }
 
 int basira_pipeline_has_detector(const basira_pipeline *p)
 {
-    return p && p->detector;
+    return p && (p->detector || p->detector_pending);
 }
 
-basira_code basira_pipeline_new(const char *model_path, const basira_triage_config *cfg,
+/* The bundled file rel, to be loaded later: *pending gets its path (NULL: not installed). */
+static basira_code defer(const char *rel, char **pending, basira_error *err)
+{
+    char file[4096];
+    int use;
+    resolve(NULL, rel, file, sizeof file, &use);
+    if (!use)
+        return BASIRA_OK;
+    if (!(*pending = strdup(file)))
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    return BASIRA_OK;
+}
+
+static basira_code load_clinical(basira_pipeline *p, const char *path, basira_error *err)
+{
+    return basira_pipeline_set_kind_model(p, BASIRA_PHOTO_CLINICAL, path, err);
+}
+
+/*
+ * A deferred model (*pending), loaded now by load, once: rc and saved keep the outcome,
+ * whose error answers every later call too. Under p->lazy, so a photo on another thread
+ * waits for the load rather than seeing half of it.
+ */
+static basira_code need(basira_pipeline *p, char **pending, basira_code *rc, basira_error *saved,
+                        basira_code (*load)(basira_pipeline *, const char *, basira_error *),
+                        basira_error *err)
+{
+    pthread_mutex_lock(&p->lazy);
+    if (*pending) {
+        char *path = *pending;
+        *pending = NULL;
+        *rc = load(p, path, saved);
+        free(path);
+    }
+    basira_code out = *rc;
+    if (out && err)
+        *err = *saved;
+    pthread_mutex_unlock(&p->lazy);
+    return out;
+}
+
+/* The detector / the clinical model, loaded now if it was deferred. */
+static basira_code need_detector(basira_pipeline *p, basira_error *err)
+{
+    return need(p, &p->detector_pending, &p->detector_rc, &p->detector_err,
+                basira_pipeline_set_detector, err);
+}
+
+static basira_code need_clinical(basira_pipeline *p, basira_error *err)
+{
+    return need(p, &p->clinical_pending, &p->clinical_rc, &p->clinical_err, load_clinical, err);
+}
+
+static basira_code pipeline_new(const char *model_path, const basira_triage_config *cfg, int lazy,
                                 basira_pipeline **out, basira_error *err)
 {
     if (!out)
@@ -172,20 +240,42 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
     basira_pipeline *p = calloc(1, sizeof *p);
     if (!p)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    pthread_mutex_init(&p->lock, NULL);
+    if (pthread_mutex_init(&p->lazy, NULL)) {
+        free(p);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    if (pthread_mutex_init(&p->lock, NULL)) {
+        pthread_mutex_destroy(&p->lazy);
+        free(p);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
     basira_intake_options_default(&p->intake);
     /* The bundled models come together: the detector, and the clinical model when installed. */
     basira_code rc = model_load(model_path, cfg, &p->main, err);
     if (!rc && use_bundled)
-        rc = basira_pipeline_set_kind_model(p, BASIRA_PHOTO_CLINICAL, NULL, err);
+        rc = lazy ? defer(BUNDLED_CLINICAL, &p->clinical_pending, err)
+                  : basira_pipeline_set_kind_model(p, BASIRA_PHOTO_CLINICAL, NULL, err);
     if (!rc)
-        rc = basira_pipeline_set_detector(p, NULL, err);
+        rc = lazy ? defer(BUNDLED_DETECTOR, &p->detector_pending, err)
+                  : basira_pipeline_set_detector(p, NULL, err);
     if (rc) {
         basira_pipeline_free(p);
         return rc;
     }
     *out = p;
     return BASIRA_OK;
+}
+
+basira_code basira_pipeline_new(const char *model_path, const basira_triage_config *cfg,
+                                basira_pipeline **out, basira_error *err)
+{
+    return pipeline_new(model_path, cfg, 0, out, err);
+}
+
+basira_code basira_pipeline_new_lazy(const char *model_path, const basira_triage_config *cfg,
+                                     basira_pipeline **out, basira_error *err)
+{
+    return pipeline_new(model_path, cfg, 1, out, err);
 }
 
 void basira_pipeline_set_intake(basira_pipeline *p, const basira_intake_options *opts)
@@ -205,6 +295,9 @@ void basira_pipeline_free(basira_pipeline *p)
     basira_classifier_free(p->main.clf);
     basira_classifier_free(p->clinical.clf);
     basira_classifier_free(p->detector);
+    free(p->detector_pending);
+    free(p->clinical_pending);
+    pthread_mutex_destroy(&p->lazy);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
@@ -461,7 +554,8 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
     }
     /* Which kind of photo, and so which model (route.c). */
     triage_modality mod;
-    if (triage_route(p->detector, img, req, &mod, &e)) {
+    if (need_detector(p, &e) || triage_route(p->detector, img, req, &mod, &e) ||
+        (mod.used == BASIRA_PHOTO_CLINICAL && need_clinical(p, &e))) {
         if (typed)
             typed->error = e;
         return error_result(m, &e);

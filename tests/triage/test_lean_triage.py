@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""`basira-triage` (the lean program) says exactly what `basira triage` says: the same
+stdout, stderr and exit status, byte for byte, for the same arguments: JSON Lines and
+human output, English and French, scored, rejected, unreadable and missing photos, usage
+errors; with the bundled models on real photos (dermoscopic and clinical, and one
+upscaled to 12 MP) when ../shared/data is there. Then what the lazy pipeline changes:
+a broken bundled clinical model no longer stops dermoscopic photos, and answers each
+photo that needs it with an error; and the HEIF plugin is loaded only for a HEIF input.
+
+Usage: test_lean_triage.py MAKE_FIXTURES BASIRA_TRIAGE  (BASIRA_CLI, BASIRA_SOURCE_DIR,
+BASIRA_DATA set by CTest)
+"""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+CLI = os.environ["BASIRA_CLI"]
+SRC = os.environ["BASIRA_SOURCE_DIR"]
+DATA = os.environ.get("BASIRA_DATA", "")
+LEAN = sys.argv[2]
+failed = []
+
+
+def check(name, cond, detail=""):
+    """One line per check; a failure shows what was seen (cut to 2000 characters)."""
+    print(("ok   %s" % name) if cond else ("FAIL %s: %s" % (name, detail[:2000])))
+    failed.extend([] if cond else [name])
+
+
+def env_for(lang, extra=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES", "LANGUAGE")}
+    env["LANG"] = lang
+    env.update(extra or {})
+    return env
+
+
+def run(prog, args, lang="en_US.UTF-8", extra=None):
+    p = subprocess.run(prog + args, capture_output=True, env=env_for(lang, extra), timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def same(name, args, lang="en_US.UTF-8", extra=None):
+    """Both programs on args; returns basira's (rc, stdout, stderr)."""
+    full = run([CLI, "triage"], args, lang, extra)
+    lean = run([LEAN], args, lang, extra)
+    check(name + ": same exit status", full[0] == lean[0], "%d vs %d" % (full[0], lean[0]))
+    check(name + ": same stdout", full[1] == lean[1],
+          full[1].decode(errors="replace") + "\n---\n" + lean[1].decode(errors="replace"))
+    check(name + ": same stderr", full[2] == lean[2],
+          full[2].decode(errors="replace") + "\n---\n" + lean[2].decode(errors="replace"))
+    return full
+
+
+def lines(out):
+    return [json.loads(l) for l in out.decode().splitlines() if l.strip()]
+
+
+tmp = tempfile.mkdtemp(prefix="basira-lean-triage-")
+if subprocess.run([sys.argv[1], tmp]).returncode:
+    print("FAIL fixtures")
+    sys.exit(1)
+model = os.path.join(tmp, "tiny.safetensors")
+photo, flat, garbage = (os.path.join(tmp, n) for n in ("photo.jpg", "flat.jpg", "garbage.jpg"))
+missing = os.path.join(tmp, "no-such-photo.jpg")
+
+# --- the tiny model: every status, both output forms, two languages ---------------------
+rc, out, _ = same("json", ["--json", "--model", model, photo, garbage, flat, missing, photo])
+ls = lines(out)
+check("json: one line per readable input, a failed one reported", rc == 1 and len(ls) == 5,
+      str(len(ls)))
+check("json: statuses", [l.get("status") for l in ls][:3] == ["ok", "error", "rejected"]
+      if len(ls) >= 3 else False, out.decode())
+same("human", ["--model", model, photo, flat])
+same("human, French", ["--model", model, photo, flat], lang="fr_FR.UTF-8")
+same("forced, with history", ["--json", "--force", "--history", "changed", "--model", model, flat])
+same("no detector", ["--json", "--modality-model", "none", "--model", model, photo])
+same("usage: no image", ["--json"])
+same("usage: unknown option", ["--no-such-option", photo])
+same("usage: option without value", ["--model"], lang="fr_FR.UTF-8")
+same("usage: bad --modality", ["--modality", "xray", photo])
+same("help", ["--help"])
+same("missing model", ["--json", "--model", missing, photo])
+
+# --- the bundled models on real photos ----------------------------------------------------
+real = []
+if DATA and os.path.isdir(DATA):
+    real += sorted(glob.glob(os.path.join(DATA, "ham10000", "images", "*.jpg")))[:4]
+    real += sorted(glob.glob(os.path.join(DATA, "fitzpatrick17k", "images", "*.jpg")))[:4]
+if real:
+    big = os.path.join(tmp, "photo12mp.jpg")
+    mk = subprocess.run(["/usr/bin/python3", os.path.join(SRC, "bench", "triage", "photo12mp.py"),
+                         big, real[0]], capture_output=True)
+    if mk.returncode == 0:
+        real.append(big)
+    rc, out, _ = same("bundled models, real photos", ["--json", "--force"] + real)
+    ls = lines(out)
+    check("real photos: every one scored", len(ls) == len(real) and
+          all(l.get("status") == "ok" for l in ls), out.decode())
+    kinds = {l.get("modality", {}).get("kind") for l in ls}
+    check("real photos: both kinds routed (the clinical model loaded on demand)",
+          kinds == {"dermoscopic", "clinical"}, str(kinds))
+    names = {l.get("model", {}).get("name") for l in ls}
+    check("real photos: both models scored", names == {"basira-derm", "basira-clinical"},
+          str(names))
+    same("bundled models, human, Arabic", real[:2], lang="ar_MA.UTF-8")
+    same("declared clinical, confirmed", ["--json", "--modality", "clinical",
+                                          "--modality-confirmed", real[0]])
+else:
+    print("skip real photos: no %s" % (DATA or "BASIRA_DATA"))
+
+# --- lazy loading: a broken bundled clinical model ------------------------------------------
+# BASIRA_DATADIR holds the real dermoscopy model and detector and a damaged clinical model.
+dd = os.path.join(tmp, "datadir")
+os.makedirs(os.path.join(dd, "models"))
+for m in ("basira-derm", "basira-modality"):
+    shutil.copy(os.path.join(SRC, "models", m + ".safetensors"), os.path.join(dd, "models"))
+with open(os.path.join(dd, "models", "basira-clinical.safetensors"), "wb") as f:
+    f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}  ")
+extra = {"BASIRA_DATADIR": dd}
+rc, out, err = run([LEAN], ["--json", "--force", "--modality", "dermoscopic",
+                            "--modality-confirmed", photo], extra=extra)
+ls = lines(out)
+check("broken clinical model: a dermoscopic photo is still scored",
+      rc == 0 and len(ls) == 1 and ls[0].get("status") == "ok"
+      and ls[0].get("model", {}).get("name") == "basira-derm", out.decode() + err.decode())
+rc, out, err = run([LEAN], ["--json", "--force", "--modality", "clinical", "--modality-confirmed",
+                            photo, photo], extra=extra)
+ls = lines(out)
+check("broken clinical model: each clinical photo is an error naming the model",
+      rc == 1 and len(ls) == 2 and all(l.get("status") == "error" and
+                                       l.get("error", {}).get("code") == "model_invalid" for l in ls),
+      out.decode() + err.decode())
+rc, out, err = run([LEAN], ["--json", "--force", "--modality", "clinical", "--modality-confirmed",
+                            "--clinical-model", os.path.join(SRC, "models",
+                                                             "basira-clinical.safetensors"),
+                            photo], extra=extra)
+ls = lines(out)
+check("broken bundled clinical model replaced by --clinical-model: scored by it",
+      rc == 0 and len(ls) == 1 and ls[0].get("model", {}).get("name") == "basira-clinical",
+      out.decode() + err.decode())
+
+# --- the HEIF plugin only for HEIF inputs -------------------------------------------------------
+heic = os.path.join(SRC, "fuzz", "corpus", "intake", "seed.heic")
+
+
+def loaded_heif(args):
+    p = subprocess.run([LEAN] + args, capture_output=True, env=env_for("C", {"LD_DEBUG": "files"}),
+                       timeout=300)
+    return b"libheif" in p.stderr
+
+
+check("a JPEG alone: no HEIF plugin", not loaded_heif(["--json", "--model", model, photo]))
+check("a HEIF input: the HEIF plugin", loaded_heif(["--json", "--model", model, photo, heic]))
+rc, out, _ = same("HEIF photo", ["--json", "--model", model, heic])
+ls = lines(out)
+check("HEIF photo decoded (too small, not 'not an image')", len(ls) == 1 and
+      ls[0].get("error", {}).get("code") == "image_too_small", out.decode())
+
+shutil.rmtree(tmp, ignore_errors=True)
+print("%d failure(s)" % len(failed))
+sys.exit(1 if failed else 0)
