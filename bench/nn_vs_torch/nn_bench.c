@@ -156,8 +156,8 @@ static int train(const char *family, int size, int threads, int batch, int steps
         basira_net_profile_print(net, &peak, basira_net_precision(net) == BASIRA_PRECISION_BF16,
                                  stdout);
     } else {
-        printf("{\"images_per_s\": %.3f, \"images_per_cpu_s\": %.3f}\n",
-               (double)steps * batch / dt, (double)steps * batch / cdt);
+        printf("{\"images_per_s\": %.3f, \"images_per_cpu_s\": %.3f}\n", (double)steps * batch / dt,
+               (double)steps * batch / cdt);
     }
     free(x);
     free(logits);
