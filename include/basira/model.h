@@ -117,7 +117,9 @@ basira_code basira_classifier_load(const char *path, basira_classifier **out, ba
  * The same, with the network's inference precision (basira_net_set_inference_precision):
  * FP32 as basira_classifier_load(), BF16 (refused with BASIRA_E_UNSUPPORTED without bf16
  * instructions) or AUTO. Use BF16 only for a model whose accuracy in bf16 was measured
- * (`basira evaluate --precision bf16`).
+ * (`basira evaluate --precision bf16`). INT8 runs a model file that carries an int8
+ * calibration (saved by basira_net_save() after basira_net_calibrate()) in int8 at once;
+ * refused for a file without one.
  */
 basira_code basira_classifier_load_precision(const char *path, basira_precision precision,
                                              basira_classifier **out, basira_error *err);

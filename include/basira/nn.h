@@ -203,7 +203,11 @@ basira_precision basira_net_inference_precision(const basira_net *net);
  * bias, residual sum and activation in float32) through oneDNN's int8 kernels, VNNI where the
  * processor has it; the other layers stay float32. Refused before calibration; a net whose
  * convolutions oneDNN cannot run in int8 falls back to fp32 (the precision then says FP32).
- * Measure the accuracy of a model in int8 before using it.
+ * Measure the accuracy of a model in int8 before using it. basira_net_save() keeps the ranges
+ * in the model file (metadata "int8_calibration") and a load restores them, so a model
+ * calibrated once can be set to int8 at load without its calibration images; ranges of
+ * weights changed since the calibration (an EMA swap, a reload into the net) are not saved,
+ * and the next basira_net_calibrate() starts them afresh.
  */
 basira_code basira_net_calibrate(basira_net *net, const float *x, int n, basira_error *err);
 /* 1 when the processor has 8-bit dot-product instructions (AVX-512 VNNI / AVX-VNNI). */

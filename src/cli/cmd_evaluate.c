@@ -263,7 +263,7 @@ basira_code eval_cli_predict(const eval_cli_input *in, basira_model_info *info, 
     if ((size_t)threads > n)
         threads = (int)n;
     basira_classifier *clf = NULL;
-    int int8 = in->precision == BASIRA_PRECISION_INT8;
+    int int8 = in->precision == BASIRA_PRECISION_INT8 && in->calibrate;
     rc = basira_classifier_load_precision(in->model, int8 ? BASIRA_PRECISION_FP32 : in->precision,
                                           &clf, err);
     if (!rc && int8)
@@ -522,7 +522,8 @@ static int run_evaluate(int argc, char **argv)
         usage(stderr);
         return BASIRA_EXIT_USAGE;
     }
-    if ((in.precision == BASIRA_PRECISION_INT8) != (in.calibrate != NULL)) {
+    /* int8 without --calibrate: the ranges saved in the model file (refused when it has none). */
+    if (in.calibrate && in.precision != BASIRA_PRECISION_INT8) {
         fprintf(stderr, _("basira evaluate: --precision int8 and --calibrate CSV go together\n"));
         return BASIRA_EXIT_USAGE;
     }

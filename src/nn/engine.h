@@ -84,6 +84,8 @@ struct basira_net {
     int infer_int8;  /* prepared inference runs its convolutions in int8 (quant.c) */
     int calib_on;    /* the forward running records activation ranges (basira_net_calibrate) */
     int calibrated;  /* act_max / act_min hold calibration statistics */
+    int calib_stale; /* parameters changed since: the ranges are not saved, and the next
+                        basira_net_calibrate() starts them afresh */
     float *act_max;  /* per tensor (nlayers + 1): largest |value| seen in calibration */
     float *act_min;  /* per tensor: smallest value seen */
     basira_layer_profile *prof; /* nlayers entries while profiling (profile.c), else NULL */

@@ -78,6 +78,15 @@ uint64_t nn_net_rng_state(const basira_net *net);
 basira_code nn_net_new_uninitialised(const char *arch_json, basira_net **out, basira_error *err);
 void nn_net_set_rng_state(basira_net *net, uint64_t state);
 
+/*
+ * The int8 calibration (quant.c) as a model file stores it, in its metadata: compact JSON
+ * text, malloc'd, or NULL with *nomem = 0 when the net has no calibration of its present
+ * weights (none made, or the weights changed since), NULL with *nomem = 1 when out of memory.
+ */
+char *nn_calib_to_json(const basira_net *net, int *nomem);
+/* Restore a calibration read from a model file; BASIRA_E_MODEL when it does not fit the net. */
+basira_code nn_calib_from_json(basira_net *net, const char *text, basira_error *err);
+
 /* 1 once basira_net_prepare_inference() succeeded (the net can no longer be trained). */
 int nn_net_is_prepared(const basira_net *net);
 

@@ -8,6 +8,9 @@
  * shape and finite values, and nothing else may be, because a model that only
  * half matches its architecture would still run and give confident wrong answers.
  *
+ * A net calibrated for int8 inference (quant.c) also stores its activation ranges in
+ * the metadata ("int8_calibration"), checked against the architecture at load.
+ *
  * A checkpoint is the same file plus the optimiser state ("optim.<state>.<param>",
  * e.g. "optim.exp_avg.conv1.weight"), the averaged weights ("ema.<param>"), and in
  * the metadata "optim" (settings and step count) and "train_state" (the trainer's
@@ -33,7 +36,15 @@
 #define META_ARCH "architecture"
 #define META_OPTIM "optim"
 #define META_TRAIN "train_state"
-#define META_RNG "net_rng" /* dropout generator state, decimal */
+#define META_RNG "net_rng"           /* dropout generator state, decimal */
+#define META_INT8 "int8_calibration" /* activation ranges for int8 inference (quant.c) */
+
+/* Keys of the file format, never copied between the file and the net's metadata map. */
+static int reserved_key(const char *k)
+{
+    return !strcmp(k, META_ARCH) || !strcmp(k, META_OPTIM) || !strcmp(k, META_TRAIN) ||
+           !strcmp(k, META_INT8);
+}
 
 /* ---- writing -------------------------------------------------------------------- */
 
@@ -64,7 +75,7 @@ static basira_code add_metadata(nn_st_writer *w, const basira_net *net, basira_e
     json_t *v;
     json_object_foreach(meta, k, v)
     {
-        if (!strcmp(k, META_ARCH) || !strcmp(k, META_OPTIM) || !strcmp(k, META_TRAIN))
+        if (reserved_key(k))
             continue;
         if (!json_is_string(v))
             return basira_error_set(
@@ -79,6 +90,14 @@ static basira_code add_metadata(nn_st_writer *w, const basira_net *net, basira_e
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     basira_code rc = nn_st_writer_set_meta(w, META_ARCH, arch, err);
     free(arch);
+    /* A net calibrated for int8 keeps its ranges, so that it runs in int8 at load. */
+    int nomem;
+    char *calib = rc ? NULL : nn_calib_to_json(net, &nomem);
+    if (!rc && nomem)
+        rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    if (calib)
+        rc = nn_st_writer_set_meta(w, META_INT8, calib, err);
+    free(calib);
     return rc;
 }
 
@@ -280,7 +299,7 @@ static basira_code net_from_file(const nn_st_file *f, basira_net **out, basira_e
     json_t *meta = nn_net_metadata_ref(net);
     json_object_foreach((json_t *)nn_st_metadata(f), k, v)
     {
-        if (!strcmp(k, META_ARCH) || !strcmp(k, META_OPTIM) || !strcmp(k, META_TRAIN))
+        if (reserved_key(k))
             continue;
         if (json_object_set(meta, k, v)) {
             rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -288,6 +307,10 @@ static basira_code net_from_file(const nn_st_file *f, basira_net **out, basira_e
         }
     }
     nn_net_params_changed(net);
+    /* After the line above: the ranges are those of the weights just read. */
+    const char *calib = nn_st_meta_get(f, META_INT8);
+    if (calib && (rc = nn_calib_from_json(net, calib, err)))
+        goto fail;
     *out = net;
     return BASIRA_OK;
 fail:

@@ -691,8 +691,10 @@ void nn_net_set_rng_state(basira_net *net, uint64_t state)
 
 void nn_net_params_changed(basira_net *net)
 {
-    if (net)
-        net->prepared_stale = 1;
+    if (!net)
+        return;
+    net->prepared_stale = 1;
+    net->calib_stale = net->calibrated;
 }
 
 int nn_net_is_prepared(const basira_net *net)

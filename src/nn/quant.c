@@ -13,9 +13,13 @@
  *     bias (in the accumulator's units) added, then the fused residual sum and activation;
  *     so every tensor between layers stays float32 and the layers that are not
  *     convolutions (pooling, fc, concat) run as in fp32.
+ * The ranges are saved with the model (nn_calib_to_json, in the file's metadata), so that
+ * a model calibrated once on validation images runs in int8 at load without them.
  */
 #include <math.h>
 #include <stdlib.h>
+
+#include <jansson.h>
 
 #include "core/i18n.h"
 #include "nn/exec.h"
@@ -97,13 +101,9 @@ int basira_nn_int8_fast(void)
            (isa & (unsigned)dnnl_cpu_isa_avx2_vnni) == (unsigned)dnnl_cpu_isa_avx2_vnni;
 }
 
-basira_code basira_net_calibrate(basira_net *net, const float *x, int n, basira_error *err)
+/* The range arrays, allocated on first use; reset = 1 empties them (no value seen). */
+static basira_code calib_arrays(basira_net *net, int reset, basira_error *err)
 {
-    if (!net || !x || n < 1 || n > 1 << 16)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    if (!net->prepared)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("calibration needs a network prepared for inference"));
     size_t nt = (size_t)net->nlayers + 1;
     if (!net->act_max) {
         net->act_max = malloc(nt * sizeof *net->act_max);
@@ -114,11 +114,28 @@ basira_code basira_net_calibrate(basira_net *net, const float *x, int n, basira_
             net->act_max = net->act_min = NULL;
             return basira_error_set(err, BASIRA_E_NOMEM, NULL);
         }
+        reset = 1;
+    }
+    if (reset)
         for (size_t t = 0; t < nt; t++) {
             net->act_max[t] = 0.0f;
             net->act_min[t] = INFINITY;
         }
-    }
+    return BASIRA_OK;
+}
+
+basira_code basira_net_calibrate(basira_net *net, const float *x, int n, basira_error *err)
+{
+    if (!net || !x || n < 1 || n > 1 << 16)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    if (!net->prepared)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("calibration needs a network prepared for inference"));
+    /* Ranges measured on other weights (before an EMA swap, a reload) are not added to. */
+    basira_code arc = calib_arrays(net, net->calib_stale, err);
+    if (arc)
+        return arc;
+    net->calib_stale = 0;
     float *logits = malloc((size_t)n * (size_t)net->num_classes * sizeof *logits);
     if (!logits)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -141,5 +158,69 @@ basira_code basira_net_calibrate(basira_net *net, const float *x, int n, basira_
     free(logits);
     if (!rc)
         net->calibrated = 1;
+    return rc;
+}
+
+/*
+ * {"version": 1, "tensors": N, "max": [N numbers], "min": [N numbers or null]}: per tensor
+ * (0 the input, i + 1 the output of layer i) the largest |value| and the smallest value
+ * seen; null for a tensor calibration never saw (one a fused op absorbs). The numbers
+ * are written with 9 significant digits, which float32 survives exactly.
+ */
+char *nn_calib_to_json(const basira_net *net, int *nomem)
+{
+    *nomem = 0;
+    if (!net || !net->calibrated || net->calib_stale || !net->act_max)
+        return NULL;
+    json_t *o = json_object(), *mx = json_array(), *mn = json_array();
+    int bad = !o || !mx || !mn;
+    for (int t = 0; !bad && t <= net->nlayers; t++) {
+        bad = json_array_append_new(mx, json_real((double)net->act_max[t])) ||
+              json_array_append_new(
+                  mn, isfinite(net->act_min[t]) ? json_real((double)net->act_min[t]) : json_null());
+    }
+    if (!bad)
+        bad = json_object_set_new(o, "version", json_integer(1)) ||
+              json_object_set_new(o, "tensors", json_integer(net->nlayers + 1)) ||
+              json_object_set(o, "max", mx) || json_object_set(o, "min", mn);
+    char *s = bad ? NULL : json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    json_decref(mx);
+    json_decref(mn);
+    json_decref(o);
+    *nomem = s == NULL;
+    return s;
+}
+
+basira_code nn_calib_from_json(basira_net *net, const char *text, basira_error *err)
+{
+    json_error_t je;
+    json_t *o = json_loads(text, 0, &je);
+    json_t *mx = json_object_get(o, "max"), *mn = json_object_get(o, "min");
+    size_t nt = (size_t)net->nlayers + 1;
+    int ok = json_is_object(o) && json_integer_value(json_object_get(o, "version")) == 1 &&
+             json_integer_value(json_object_get(o, "tensors")) == (json_int_t)nt &&
+             json_array_size(mx) == nt && json_array_size(mn) == nt;
+    for (size_t t = 0; ok && t < nt; t++) {
+        json_t *a = json_array_get(mx, t), *b = json_array_get(mn, t);
+        double m = json_number_value(a);
+        /* A range never seen is max 0, min null; a seen one has -max <= min <= max. */
+        ok = json_is_number(a) && isfinite(m) && m >= 0 && m < 3.4e38 &&
+             (json_is_null(b) ? m == 0
+                              : json_is_number(b) && fabs(json_number_value(b)) <= m * 1.000001);
+    }
+    basira_code rc = ok ? calib_arrays(net, 1, err)
+                        : basira_error_set(err, BASIRA_E_MODEL,
+                                           _("model file: its int8 calibration does not fit "
+                                             "the architecture (calibrate the model again)"));
+    for (size_t t = 0; !rc && t < nt; t++) {
+        json_t *b = json_array_get(mn, t);
+        net->act_max[t] = (float)json_number_value(json_array_get(mx, t));
+        net->act_min[t] = json_is_null(b) ? INFINITY : (float)json_number_value(b);
+    }
+    if (!rc) {
+        net->calibrated = 1;
+        net->calib_stale = 0;
+    }
+    json_decref(o);
     return rc;
 }

@@ -44,8 +44,17 @@ err=$(LANG=ar_MA.UTF-8 "$B" evaluate --bogus 2>&1 >/dev/null)
 check "unknown option, in Arabic" "grep -q 'خيار غير معروف --bogus' <<<\"\$err\""
 err=$("$B" train extra-operand 2>&1 >/dev/null); rc=$?
 check "an unexpected operand is a usage error" "[ $rc -eq 2 ] && grep -q '^basira train: unexpected argument extra-operand' <<<\"\$err\""
-err=$("$B" evaluate --model m --images d --csv c --precision int8 2>&1 >/dev/null); rc=$?
-check "evaluate: int8 without --calibrate is a usage error" "[ $rc -eq 2 ] && grep -q 'go together' <<<\"\$err\""
+err=$("$B" evaluate --model m --images d --csv c --calibrate c 2>&1 >/dev/null); rc=$?
+check "evaluate: --calibrate without int8 is a usage error" "[ $rc -eq 2 ] && grep -q 'go together' <<<\"\$err\""
+# int8 without --calibrate uses the ranges saved in the model: the bundled model has none.
+bundled=${BASIRA_SOURCE_DIR:?}/models/basira-derm.safetensors
+if [ -f "$bundled" ]; then
+  csv=$(mktemp)
+  printf 'image_id,dx\nnone,nv\n' >"$csv"
+  err=$("$B" evaluate --model "$bundled" --images "$(dirname "$csv")" --csv "$csv" --precision int8 2>&1 >/dev/null); rc=$?
+  rm -f "$csv"
+  check "evaluate: int8 on a model without saved ranges asks for calibration" "[ $rc -ne 0 ] && [ $rc -ne 2 ] && grep -q 'calibration' <<<\"\$err\""
+fi
 err=$("$B" evaluate --model m --images d --csv c --precision fp16 2>&1 >/dev/null); rc=$?
 check "evaluate: an unknown precision is a usage error" "[ $rc -eq 2 ] && grep -q \"invalid value for --precision: 'fp16'\" <<<\"\$err\""
 
