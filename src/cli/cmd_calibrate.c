@@ -12,6 +12,11 @@
  *      are not exactly a temperature change of step 1's, and re-predicting also
  *      proves the written file loads and works. "ECE after" and the thresholds come
  *      from these real probabilities, not from an approximation;
+ *   3b. with --malignant-bias: fit a bias b' on the log-odds of P(malignant) of these
+ *      probabilities against the malignant / benign truth (binary NLL); the model's
+ *      bias becomes b0 + b'. The classifier applies it after averaging the views, so
+ *      shifting the re-predicted probabilities by b' is exactly what the written
+ *      model gives: no third prediction is needed;
  *   4. choose the thresholds (src/eval: medium keeps >= target sensitivity, high
  *      keeps >= the wanted specificity) and store them, with a calibration record
  *      (ECE/NLL before and after, the operating point with its Wilson intervals), in
@@ -54,6 +59,8 @@ static void usage(FILE *f)
               "                             (default 0.90)\n"
               "  --conservative             require the 95%% lower bound of the sensitivity\n"
               "                             to reach the target, not only the estimate\n"
+              "  --malignant-bias           also fit a bias on the log-odds of P(malignant)\n"
+              "                             (a clinic whose population or camera shifted)\n"
               "  --label-col NAME           column of the true class (default dx)\n"
               "  --image-col NAME           column of the image name (default image_id)\n"
               "  --classes FILE             class list (names, partitions) to store instead of\n"
@@ -149,6 +156,37 @@ static basira_code calib_figures(const basira_eval_set *s, double *ece, double *
     return BASIRA_OK;
 }
 
+/*
+ * Step 3b: the bias b' on the log-odds of P(malignant) of s (predicted by the model whose
+ * info is info, bias b0), applied to s; *bias = b0 + b' within the model format's bound.
+ */
+static basira_code fit_malignant_bias(basira_eval_set *s, const basira_model_info *info,
+                                      double *bias, basira_error *err)
+{
+    size_t n = basira_eval_set_size(s);
+    double *pm = malloc(sizeof(double) * (n ? n : 1));
+    int *ism = malloc(sizeof(int) * (n ? n : 1));
+    basira_code rc = pm && ism ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    for (size_t i = 0; !rc && i < n; i++) {
+        int lab;
+        basira_eval_set_probs(s, i, &lab);
+        pm[i] = basira_eval_set_p_malignant(s, i);
+        ism[i] = info->classes[lab].malignant;
+    }
+    double b = 0.0;
+    if (!rc)
+        rc = basira_fit_malignant_bias(pm, ism, n, &b, NULL, NULL, err);
+    if (!rc) {
+        double total =
+            fmin(BASIRA_MODEL_MAX_BIAS, fmax(-BASIRA_MODEL_MAX_BIAS, info->malignant_bias + b));
+        rc = basira_eval_set_apply_malignant_bias(s, total - info->malignant_bias, err);
+        *bias = total;
+    }
+    free(pm);
+    free(ism);
+    return rc;
+}
+
 static int run_calibrate(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -159,6 +197,7 @@ static int run_calibrate(int argc, char **argv)
         {"target-sensitivity", required_argument, NULL, 'S'},
         {"high-specificity", required_argument, NULL, 'P'},
         {"conservative", no_argument, NULL, 'C'},
+        {"malignant-bias", no_argument, NULL, 'B'},
         {"label-col", required_argument, NULL, 'l'},
         {"image-col", required_argument, NULL, 'I'},
         {"json", required_argument, NULL, 'j'},
@@ -173,6 +212,7 @@ static int run_calibrate(int argc, char **argv)
     basira_operating_point_options opo;
     basira_operating_point_options_default(&opo);
     long threads = 1;
+    int fit_bias = 0;
     optind = 1;
     opterr = 0;
     int o;
@@ -202,6 +242,9 @@ static int run_calibrate(int argc, char **argv)
             break;
         case 'C':
             opo.conservative = 1;
+            break;
+        case 'B':
+            fit_bias = 1;
             break;
         case 'l':
             in.label_col = optarg;
@@ -313,6 +356,12 @@ static int run_calibrate(int argc, char **argv)
     if (eval_cli_predict(&in2, info2, sha2, &after, &failed2, &err))
         goto fail;
 
+    double bias_new = info->malignant_bias;
+    if (fit_bias && fit_malignant_bias(after, info2, &bias_new, &err))
+        goto fail;
+    if (fit_bias)
+        json_object_set_new(doc, "malignant_bias", json_real(bias_new));
+
     double ece_b, ecem_b, nll_b, ece_a, ecem_a, nll_a;
     if (calib_figures(before, &ece_b, &ecem_b, &nll_b, &err) ||
         calib_figures(after, &ece_a, &ecem_a, &nll_a, &err))
@@ -349,7 +398,10 @@ static int run_calibrate(int argc, char **argv)
     record = json_pack(
         "{s:s, s:{s:s, s:I, s:I, s:I}, s:s, s:f, s:f, s:o, s:o, s:o, s:o, s:o, s:o, "
         "s:{s:s, s:f, s:f, s:b, s:f, s:f, s:o, s:o, s:o}}",
-        "method", "temperature scaling: NLL minimised by golden-section search on log T",
+        "method",
+        fit_bias ? "temperature scaling (NLL, golden-section search on log T), then a bias on the "
+                   "log-odds of P(malignant) (binary NLL, golden-section search)"
+                 : "temperature scaling: NLL minimised by golden-section search on log T",
         "validation", "csv", slash ? slash + 1 : in.csv, "images", (json_int_t)n2, "malignant",
         (json_int_t)nmal, "failed", (json_int_t)failed2, "model_sha256_before", sha,
         "temperature_before", info->temperature, "temperature", t_new, "nll_before",
@@ -362,7 +414,10 @@ static int run_calibrate(int argc, char **argv)
         "conservative", opo.conservative, "medium", op.medium_threshold, "high", op.high_threshold,
         "sensitivity", prop_json(&op.sensitivity), "specificity", prop_json(&op.specificity),
         "specificity_below_high", prop_json(&op.high_specificity));
-    if (!record) {
+    if (!record ||
+        (fit_bias &&
+         (json_object_set_new(record, "malignant_bias_before", json_real(info->malignant_bias)) ||
+          json_object_set_new(record, "malignant_bias", json_real(bias_new))))) {
         basira_error_set(&err, BASIRA_E_NOMEM, NULL);
         goto fail;
     }
@@ -378,6 +433,8 @@ static int run_calibrate(int argc, char **argv)
     printf(_("Calibrated %s on %zu validation images (%ld malignant) -> %s\n"), in.model, n2, nmal,
            out);
     printf(_("  temperature: %.4f -> %.4f\n"), info->temperature, t_new);
+    if (fit_bias)
+        printf(_("  malignant bias (log-odds): %.4f -> %.4f\n"), info->malignant_bias, bias_new);
     printf(_("  ECE (top class): %.4f -> %.4f; ECE (malignant): %.4f -> %.4f; NLL: %.4f -> "
              "%.4f\n"),
            ece_b, ece_a, ecem_b, ecem_a, nll_b, nll_a);

@@ -341,6 +341,81 @@ basira_code basira_fit_temperature(const double *logits, const int *labels, size
     return BASIRA_OK;
 }
 
+static double clip_p(double p)
+{
+    return fmin(1.0 - 1e-6, fmax(1e-6, p));
+}
+
+static double bias_nll(const double *p_mal, const int *malignant, size_t n, double b)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double p = clip_p(p_mal[i]), z = log(p / (1.0 - p)) + b;
+        /* -log sigmoid(z) = log(1 + e^-z), written to stay finite for large |z| */
+        double y = malignant[i] ? z : -z;
+        total += y > 0 ? log1p(exp(-y)) : -y + log1p(exp(y));
+    }
+    return total / (double)n;
+}
+
+basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant, size_t n,
+                                      double *bias, double *nll_before, double *nll_after,
+                                      basira_error *err)
+{
+    if (!p_mal || !malignant || !bias)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(p_mal[i]) || p_mal[i] < 0.0 || p_mal[i] > 1.0)
+            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                    _("malignant bias: probability of row %zu is not in [0, 1]"),
+                                    i);
+        pos += malignant[i] != 0;
+    }
+    /* With one side missing the likelihood has no minimum: the bias would run to the bound. */
+    if (pos == 0 || pos == n)
+        return basira_error_set(
+            err, BASIRA_E_INVALID_ARGUMENT,
+            _("malignant bias: the fit needs both malignant and benign outcomes"));
+    /* Convex in b (a sum of softplus of affine functions): golden-section search. */
+    const double gr = 0.6180339887498949;
+    double a = -8.0, b = 8.0;
+    double c = b - gr * (b - a), d = a + gr * (b - a);
+    double fc = bias_nll(p_mal, malignant, n, c), fd = bias_nll(p_mal, malignant, n, d);
+    while (b - a > 1e-7) {
+        if (fc < fd) {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - gr * (b - a);
+            fc = bias_nll(p_mal, malignant, n, c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + gr * (b - a);
+            fd = bias_nll(p_mal, malignant, n, d);
+        }
+    }
+    *bias = 0.5 * (a + b);
+    if (nll_before)
+        *nll_before = bias_nll(p_mal, malignant, n, 0.0);
+    if (nll_after)
+        *nll_after = bias_nll(p_mal, malignant, n, *bias);
+    return BASIRA_OK;
+}
+
+void basira_eval_shift_malignant(double *probs, int k, const int *malignant, double bias)
+{
+    if (!probs || !malignant || bias == 0.0)
+        return;
+    double f = exp(bias), s = 0.0;
+    for (int c = 0; c < k; c++)
+        s += probs[c] *= malignant[c] ? f : 1.0;
+    for (int c = 0; s > 0.0 && c < k; c++)
+        probs[c] /= s;
+}
+
 void basira_operating_point_options_default(basira_operating_point_options *o)
 {
     o->target_sensitivity = 0.95;
