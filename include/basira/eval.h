@@ -111,6 +111,20 @@ basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant,
                                       basira_error *err);
 
 /*
+ * Binary recalibration of P(malignant) by the model's own two parameters: the temperature
+ * T in [0.05, 20] and the bias b in [-8, 8] minimising the mean binary negative
+ * log-likelihood of P'(malignant) = sum over the malignant classes (class_malignant[c])
+ * of softmax(logits / T), its odds times e^b, against malignant[i]. Log-probabilities
+ * work as logits. Nested golden-section searches (outer on log T, inner on b, convex).
+ * What a clinic's triage needs calibrated is P(malignant), not the top class; with a
+ * few hundred adjudicated cases two parameters are what the data can carry.
+ */
+basira_code basira_fit_temperature_bias(const double *logits, const int *class_malignant, int k,
+                                        const int *malignant, size_t n, double *temperature,
+                                        double *bias, double *nll_before, double *nll_after,
+                                        basira_error *err);
+
+/*
  * One probability row of k classes with the odds of P(malignant) times e^bias (the
  * malignant classes' probabilities times e^bias, renormalised), as the classifier does
  * with a model's "malignant_bias".

@@ -12,7 +12,9 @@
  *      are not exactly a temperature change of step 1's, and re-predicting also
  *      proves the written file loads and works. "ECE after" and the thresholds come
  *      from these real probabilities, not from an approximation;
- *   3b. with --malignant-bias: fit a bias b' on the log-odds of P(malignant) of these
+ *   with --malignant-bias, step 2 fits T' and a bias together on the binary likelihood
+ *      of P(malignant) (basira_fit_temperature_bias) instead of the top class's;
+ *   3b. with --malignant-bias: fit the bias b' on the log-odds of P(malignant) of these
  *      probabilities against the malignant / benign truth (binary NLL); the model's
  *      bias becomes b0 + b'. The classifier applies it after averaging the views, so
  *      shifting the re-predicted probabilities by b' is exactly what the written
@@ -59,8 +61,6 @@ static void usage(FILE *f)
               "                             (default 0.90)\n"
               "  --conservative             require the 95%% lower bound of the sensitivity\n"
               "                             to reach the target, not only the estimate\n"
-              "  --malignant-bias           also fit a bias on the log-odds of P(malignant)\n"
-              "                             (a clinic whose population or camera shifted)\n"
               "  --label-col NAME           column of the true class (default dx)\n"
               "  --image-col NAME           column of the image name (default image_id)\n"
               "  --classes FILE             class list (names, partitions) to store instead of\n"
@@ -69,6 +69,9 @@ static void usage(FILE *f)
               "  --threads N                images predicted in parallel (default 1)\n"
               "  -h, --help                 show this help\n\n"
               "Exit status: 0 the model was written, 1 failure, 2 usage error.\n"));
+    fprintf(f, _("\nRecalibration at a clinic (basira recalibrate):\n"
+                 "  --malignant-bias           also fit a bias on the log-odds of P(malignant)\n"
+                 "                             (a population or a camera that shifted)\n"));
 }
 
 static double jnum(const json_t *o, const char *a, const char *b)
@@ -318,7 +321,22 @@ static int run_calibrate(int argc, char **argv)
             logits[i * (size_t)k + (size_t)c] = log(fmax(p[c], 1e-30));
     }
     double t_mul, nll_fit_before, nll_fit_after;
-    if (basira_fit_temperature(logits, labels, n, k, &t_mul, &nll_fit_before, &nll_fit_after, &err))
+    if (fit_bias) {
+        /* P(malignant) is what triage uses: temperature and bias on its binary likelihood. */
+        int cm[BASIRA_EVAL_MAX_CLASSES], *ism = malloc(sizeof(int) * n);
+        double b_first;
+        for (int c = 0; c < k && c < BASIRA_EVAL_MAX_CLASSES; c++)
+            cm[c] = info->classes[c].malignant;
+        for (size_t i = 0; ism && i < n; i++)
+            ism[i] = cm[labels[i]];
+        basira_code frc = ism ? basira_fit_temperature_bias(logits, cm, k, ism, n, &t_mul, &b_first,
+                                                            &nll_fit_before, &nll_fit_after, &err)
+                              : basira_error_set(&err, BASIRA_E_NOMEM, NULL);
+        free(ism);
+        if (frc)
+            goto fail;
+    } else if (basira_fit_temperature(logits, labels, n, k, &t_mul, &nll_fit_before, &nll_fit_after,
+                                      &err))
         goto fail;
     double t_new = info->temperature * t_mul;
     /* The model format accepts 0.05 to 20: a fit at the edge means the model is degenerate. */

@@ -33,19 +33,20 @@ static void usage(FILE *f)
 {
     fprintf(f, _("Usage: basira recalibrate --db CONNINFO --clinic NODE --model IN --out OUT "
                  "[options]\n"
-                 "Refit the model's temperature, a bias on the log-odds of P(malignant) and the "
-                 "triage thresholds on the clinic's adjudicated cases at the hub (a "
-                 "dermatologist's diagnosis among the model's classes), with the code of "
-                 "`basira calibrate --malignant-bias`.\n\n"
+                 "Refit the model's temperature and triage thresholds on the clinic's adjudicated "
+                 "cases at the hub (a dermatologist's diagnosis among the model's classes), with "
+                 "the code of `basira calibrate`.\n\n"
                  "Options:\n"
                  "  --db CONNINFO              the hub's database\n"
                  "  --clinic NODE              the clinic node whose cases are used\n"
                  "  --model FILE               model to recalibrate (the release it runs)\n"
                  "  --out FILE                 candidate model to write\n"
                  "  --min-cases N              refuse with fewer adjudicated photos (default 200)\n"
-                 "  --no-bias                  refit the temperature and thresholds only\n"
                  "  --json FILE, --target-sensitivity X, --high-specificity X, --conservative\n"
                  "                             as for `basira calibrate`\n"));
+    fprintf(f, _("  --no-bias                  do not fit the bias on the log-odds of "
+                 "P(malignant)\n"
+                 "                             (fitted by default: calibrate --malignant-bias)\n"));
 }
 
 static void remove_tree(const char *dir)

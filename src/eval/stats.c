@@ -405,6 +405,86 @@ basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant,
     return BASIRA_OK;
 }
 
+/* P(malignant) of every row at temperature t, into pm. */
+static void p_mal_at(const double *logits, const int *cm, int k, size_t n, double t, double *pm)
+{
+    double p[BASIRA_EVAL_MAX_CLASSES];
+    for (size_t i = 0; i < n; i++) {
+        basira_eval_softmax(logits + i * (size_t)k, 1, k, t, p);
+        pm[i] = 0.0;
+        for (int c = 0; c < k; c++)
+            pm[i] += cm[c] ? p[c] : 0.0;
+        pm[i] = fmin(1.0, pm[i]);
+    }
+}
+
+/* min over b of the binary NLL at temperature t (the best b into *b). */
+static double best_bias_at(const double *logits, const int *cm, int k, const int *malignant,
+                           size_t n, double t, double *pm, double *b)
+{
+    p_mal_at(logits, cm, k, n, t, pm);
+    if (basira_fit_malignant_bias(pm, malignant, n, b, NULL, NULL, NULL))
+        return INFINITY;
+    return bias_nll(pm, malignant, n, *b);
+}
+
+basira_code basira_fit_temperature_bias(const double *logits, const int *class_malignant, int k,
+                                        const int *malignant, size_t n, double *temperature,
+                                        double *bias, double *nll_before, double *nll_after,
+                                        basira_error *err)
+{
+    if (!logits || !class_malignant || !malignant || !temperature || !bias || k < 2 ||
+        k > BASIRA_EVAL_MAX_CLASSES)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    for (size_t i = 0; i < n * (size_t)k; i++)
+        if (!isfinite(logits[i]))
+            return basira_error_set(
+                err, BASIRA_E_INVALID_ARGUMENT,
+                _("temperature scaling: logit %d of row %zu is not a finite number"),
+                (int)(i % (size_t)k), i / (size_t)k);
+    double *pm = malloc((n ? n : 1) * sizeof *pm);
+    if (!pm)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    double b0 = 0.0;
+    p_mal_at(logits, class_malignant, k, n, 1.0, pm);
+    /* Checks both outcomes are present (the fit has no minimum otherwise). */
+    basira_code rc = basira_fit_malignant_bias(pm, malignant, n, &b0, NULL, NULL, err);
+    if (rc) {
+        free(pm);
+        return rc;
+    }
+    const double gr = 0.6180339887498949;
+    double a = log(0.05), z = log(20.0), bc, bd;
+    double c = z - gr * (z - a), d = a + gr * (z - a);
+    double fc = best_bias_at(logits, class_malignant, k, malignant, n, exp(c), pm, &bc);
+    double fd = best_bias_at(logits, class_malignant, k, malignant, n, exp(d), pm, &bd);
+    while (z - a > 1e-6) {
+        if (fc < fd) {
+            z = d;
+            d = c;
+            fd = fc;
+            c = z - gr * (z - a);
+            fc = best_bias_at(logits, class_malignant, k, malignant, n, exp(c), pm, &bc);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + gr * (z - a);
+            fd = best_bias_at(logits, class_malignant, k, malignant, n, exp(d), pm, &bd);
+        }
+    }
+    *temperature = exp(0.5 * (a + z));
+    double after = best_bias_at(logits, class_malignant, k, malignant, n, *temperature, pm, bias);
+    if (nll_after)
+        *nll_after = after;
+    if (nll_before) {
+        p_mal_at(logits, class_malignant, k, n, 1.0, pm);
+        *nll_before = bias_nll(pm, malignant, n, 0.0);
+    }
+    free(pm);
+    return BASIRA_OK;
+}
+
 void basira_eval_shift_malignant(double *probs, int k, const int *malignant, double bias)
 {
     if (!probs || !malignant || bias == 0.0)
