@@ -272,6 +272,35 @@ void basira_eval_softmax(const double *logits, size_t n, int k, double temperatu
     }
 }
 
+/*
+ * Minimum of a unimodal f on [a, b] by golden-section search to width tol, without
+ * derivatives or step-size tuning; the midpoint of the last bracket.
+ */
+typedef double (*unimodal_fn)(const void *ctx, double x);
+
+static double golden_min(unimodal_fn f, const void *ctx, double a, double b, double tol)
+{
+    const double gr = 0.6180339887498949;
+    double c = b - gr * (b - a), d = a + gr * (b - a);
+    double fc = f(ctx, c), fd = f(ctx, d);
+    while (b - a > tol) {
+        if (fc < fd) {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - gr * (b - a);
+            fc = f(ctx, c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + gr * (b - a);
+            fd = f(ctx, d);
+        }
+    }
+    return 0.5 * (a + b);
+}
+
 /* Mean negative log-likelihood of softmax(logits / T). */
 static double nll_at(const double *logits, const int *labels, size_t n, int k, double t)
 {
@@ -286,6 +315,19 @@ static double nll_at(const double *logits, const int *labels, size_t n, int k, d
         total += mx + log(s) - z[labels[i]] / t;
     }
     return total / (double)n;
+}
+
+typedef struct temp_ctx {
+    const double *logits;
+    const int *labels;
+    size_t n;
+    int k;
+} temp_ctx;
+
+static double temp_nll(const void *ctx, double log_t)
+{
+    const temp_ctx *x = ctx;
+    return nll_at(x->logits, x->labels, x->n, x->k, exp(log_t));
 }
 
 basira_code basira_fit_temperature(const double *logits, const int *labels, size_t n, int k,
@@ -314,26 +356,8 @@ basira_code basira_fit_temperature(const double *logits, const int *labels, size
      * one), hence unimodal in log T: a golden-section search on log T converges to
      * the global minimum without derivatives or step-size tuning.
      */
-    const double gr = 0.6180339887498949;
-    double a = log(0.05), b = log(20.0);
-    double c = b - gr * (b - a), d = a + gr * (b - a);
-    double fc = nll_at(logits, labels, n, k, exp(c)), fd = nll_at(logits, labels, n, k, exp(d));
-    while (b - a > 1e-7) {
-        if (fc < fd) {
-            b = d;
-            d = c;
-            fd = fc;
-            c = b - gr * (b - a);
-            fc = nll_at(logits, labels, n, k, exp(c));
-        } else {
-            a = c;
-            c = d;
-            fc = fd;
-            d = a + gr * (b - a);
-            fd = nll_at(logits, labels, n, k, exp(d));
-        }
-    }
-    *temperature = exp(0.5 * (a + b));
+    temp_ctx tc = {logits, labels, n, k};
+    *temperature = exp(golden_min(temp_nll, &tc, log(0.05), log(20.0), 1e-7));
     if (nll_before)
         *nll_before = nll_at(logits, labels, n, k, 1.0);
     if (nll_after)
@@ -358,6 +382,18 @@ static double bias_nll(const double *p_mal, const int *malignant, size_t n, doub
     return total / (double)n;
 }
 
+typedef struct bias_ctx {
+    const double *p_mal;
+    const int *malignant;
+    size_t n;
+} bias_ctx;
+
+static double bias_nll_fn(const void *ctx, double b)
+{
+    const bias_ctx *x = ctx;
+    return bias_nll(x->p_mal, x->malignant, x->n, b);
+}
+
 basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant, size_t n,
                                       double *bias, double *nll_before, double *nll_after,
                                       basira_error *err)
@@ -378,26 +414,8 @@ basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant,
             err, BASIRA_E_INVALID_ARGUMENT,
             _("malignant bias: the fit needs both malignant and benign outcomes"));
     /* Convex in b (a sum of softplus of affine functions): golden-section search. */
-    const double gr = 0.6180339887498949;
-    double a = -8.0, b = 8.0;
-    double c = b - gr * (b - a), d = a + gr * (b - a);
-    double fc = bias_nll(p_mal, malignant, n, c), fd = bias_nll(p_mal, malignant, n, d);
-    while (b - a > 1e-7) {
-        if (fc < fd) {
-            b = d;
-            d = c;
-            fd = fc;
-            c = b - gr * (b - a);
-            fc = bias_nll(p_mal, malignant, n, c);
-        } else {
-            a = c;
-            c = d;
-            fc = fd;
-            d = a + gr * (b - a);
-            fd = bias_nll(p_mal, malignant, n, d);
-        }
-    }
-    *bias = 0.5 * (a + b);
+    bias_ctx bc = {p_mal, malignant, n};
+    *bias = golden_min(bias_nll_fn, &bc, -8.0, 8.0, 1e-7);
     if (nll_before)
         *nll_before = bias_nll(p_mal, malignant, n, 0.0);
     if (nll_after)
@@ -428,6 +446,22 @@ static double best_bias_at(const double *logits, const int *cm, int k, const int
     return bias_nll(pm, malignant, n, *b);
 }
 
+typedef struct joint_ctx {
+    const double *logits;
+    const int *cm;
+    int k;
+    const int *malignant;
+    size_t n;
+    double *pm; /* scratch */
+} joint_ctx;
+
+static double joint_nll(const void *ctx, double log_t)
+{
+    const joint_ctx *x = ctx;
+    double b;
+    return best_bias_at(x->logits, x->cm, x->k, x->malignant, x->n, exp(log_t), x->pm, &b);
+}
+
 basira_code basira_fit_temperature_bias(const double *logits, const int *class_malignant, int k,
                                         const int *malignant, size_t n, double *temperature,
                                         double *bias, double *nll_before, double *nll_after,
@@ -453,27 +487,8 @@ basira_code basira_fit_temperature_bias(const double *logits, const int *class_m
         free(pm);
         return rc;
     }
-    const double gr = 0.6180339887498949;
-    double a = log(0.05), z = log(20.0), bc, bd;
-    double c = z - gr * (z - a), d = a + gr * (z - a);
-    double fc = best_bias_at(logits, class_malignant, k, malignant, n, exp(c), pm, &bc);
-    double fd = best_bias_at(logits, class_malignant, k, malignant, n, exp(d), pm, &bd);
-    while (z - a > 1e-6) {
-        if (fc < fd) {
-            z = d;
-            d = c;
-            fd = fc;
-            c = z - gr * (z - a);
-            fc = best_bias_at(logits, class_malignant, k, malignant, n, exp(c), pm, &bc);
-        } else {
-            a = c;
-            c = d;
-            fc = fd;
-            d = a + gr * (z - a);
-            fd = best_bias_at(logits, class_malignant, k, malignant, n, exp(d), pm, &bd);
-        }
-    }
-    *temperature = exp(0.5 * (a + z));
+    joint_ctx jc = {logits, class_malignant, k, malignant, n, pm};
+    *temperature = exp(golden_min(joint_nll, &jc, log(0.05), log(20.0), 1e-6));
     double after = best_bias_at(logits, class_malignant, k, malignant, n, *temperature, pm, bias);
     if (nll_after)
         *nll_after = after;

@@ -12,15 +12,20 @@
  * no sleeping). The monitor must flag each drifted clinic within 4 weeks of its
  * drift and never raise an alert for the stable one.
  *
- * Then recalibration: the darker clinic's adjudicated photos are split in two;
- * a temperature is fitted on the first half (basira_fit_temperature, the code of
- * `basira calibrate`) and the ECE of P(malignant) measured on the second half,
- * before and after (printed; ECE on a few dozen photos is too noisy to assert a
- * bound on, the bench runs it with more).
+ * Then recalibration under the change-control plan: from week 30 the darker clinic's
+ * new catchment area brings DRIFT_YEAR_DARK_PER_WEEK cases a week (48), each a distinct
+ * held-out photo, half of them adjudicated. Its adjudicated cases of weeks 30-41 fit the
+ * temperature and malignant bias (basira_fit_temperature_bias, the code of `basira
+ * recalibrate`) and the thresholds; the ECE of P(malignant) (15 bins, bootstrap 95%
+ * interval) is measured on its cases of weeks 42-51, none used for the fit. Asserted:
+ * at least 200 adjudicated cases (30 malignant) to fit, ECE after < 0.05 and below
+ * before, sensitivity kept >= 0.90, and the stable clinic's monitor output unchanged when
+ * the candidate runs at the darker clinic only.
  *
  * Sizes (environment, for the bench): DRIFT_YEAR_NREF reference photos (120),
  * DRIFT_YEAR_NPOOL test photos per variant (60), DRIFT_YEAR_PER_WEEK cases per
- * clinic and week (10), DRIFT_YEAR_OUT a file for the monitor's JSON.
+ * clinic and week (10), DRIFT_YEAR_DARK_PER_WEEK (48), DRIFT_YEAR_OUT a file for the
+ * monitor's JSON, DRIFT_YEAR_RECAL_OUT one for the darker clinic's fitting and later cases.
  */
 #include <time.h>
 
