@@ -93,7 +93,8 @@ static basira_code analyze_locked(serve_analysis *sa, const void *data, size_t l
                                   const basira_triage_request *req, basira_triage_result *out,
                                   basira_error *err)
 {
-    pthread_rwlock_rdlock(&sa->swap);
+    if (pthread_rwlock_rdlock(&sa->swap))
+        return basira_error_set(err, BASIRA_E_INTERNAL, NULL);
     basira_code rc = basira_pipeline_analyze(sa->pipe, data, len, req, NULL, out, err);
     pthread_rwlock_unlock(&sa->swap);
     return rc;
@@ -147,7 +148,10 @@ static void serve_reload(serve_analysis *sa)
         basira_pipeline_set_intake(np, &sa->intake);
         char now[65];
         pipeline_sha(np, now);
-        pthread_rwlock_wrlock(&sa->swap);
+        if (pthread_rwlock_wrlock(&sa->swap)) { /* only EDEADLK: not this thread's lock */
+            basira_pipeline_free(np);
+            return;
+        }
         basira_pipeline *old = sa->pipe;
         sa->pipe = np;
         pthread_rwlock_unlock(&sa->swap);
