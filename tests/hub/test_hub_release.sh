@@ -53,7 +53,7 @@ psql_q "INSERT INTO hub_photos VALUES('$(sha256sum "$PH" | cut -d' ' -f1)', 'ima
 psql_q "UPDATE hub_images SET photo_sha256 = '$(sha256sum "$PH" | cut -d' ' -f1)' WHERE node_id = (SELECT id FROM hub_nodes WHERE name = 'c-dark')"
 psql_q "INSERT INTO hub_replies(node_id, case_id, diagnosis, plan, author) SELECT node_id, case_id, CASE WHEN case_id % 3 = 0 THEN 'mel' WHEN case_id % 3 = 1 THEN 'nv' ELSE 'not a class' END, 'follow_up', 'drA' FROM hub_cases WHERE node_id = (SELECT id FROM hub_nodes WHERE name = 'c-dark')"
 check "recalibrate refuses too few adjudicated photos" "! '$B' recalibrate --db '$DB' --clinic c-dark --model '$T/fx/tiny.safetensors' --out '$T/cand.safetensors' > '$T/recal0.out' 2>&1 && grep -q '32 adjudicated' '$T/recal0.out' && [ ! -e '$T/cand.safetensors' ]"
-check "recalibrate on the 32 adjudicated photos writes a candidate" "'$B' recalibrate --db '$DB' --clinic c-dark --model '$T/fx/tiny.safetensors' --out '$T/cand.safetensors' --min-cases 30 --json '$T/recal.json' > '$T/recal.out' 2>&1 && [ -s '$T/cand.safetensors' ] && python3 -c \"import json; d=json.load(open('$T/recal.json')); assert d['validation']['images'] == 32, d['validation']\""
+check "recalibrate on the 32 adjudicated photos writes a candidate" "'$B' recalibrate --db '$DB' --clinic c-dark --model '$T/fx/tiny.safetensors' --out '$T/cand.safetensors' --min-cases 30 --json '$T/recal.json' > '$T/recal.out' 2>&1 && [ -s '$T/cand.safetensors' ] && python3 -c \"import json; d=json.load(open('$T/recal.json')); assert d['validation']['images'] == 32, d['validation']; assert isinstance(d['malignant_bias'], float) and 'bias' in d['method'], d\""
 check "and leaves no photo behind" "! ls -d \${TMPDIR:-/tmp}/basira-recal-* >/dev/null 2>&1"
 
 # ---- releases ----
@@ -131,4 +131,8 @@ assert outs == ['installed', 'refused', 'refused', 'installed', 'installed'], ou
 assert any(x['clinic'] == 'c-dark' and x['results'] == 48 and x['first'] == 1767571200 for x in d['ran'])
 PY"
 check "every step is in the hub's oversight audit trail" "[ \$(psql_q \"SELECT count(*) FROM hub_oversight_audit WHERE action LIKE 'release_%'\") -eq 12 ]"
+# A release file changed on disk under the running node: refused at the next look, the
+# model in memory keeps running, the failure audited once.
+printf 'x' >> "$T/n1m/releases/$SHA1.safetensors"
+check "a changed release file: the running node keeps its model and audits the failure" "kill -HUP \$NODE_PID_n1 && for _ in \$(seq 100); do grep -q 'does not load' '$T/n1.serve.err' && break; sleep 0.2; done && [ \"\$(upsha)\" = '$SHA1' ] && '$B' audit list --data '$T/n1' --key-file '$T/n1.key' > '$T/audit3.out' 2>&1 && [ \$(grep model_switch '$T/audit3.out' | grep -c failed) -eq 1 ]"
 exit $fail
