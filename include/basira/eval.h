@@ -98,6 +98,39 @@ basira_code basira_fit_temperature(const double *logits, const int *labels, size
                                    double *temperature, double *nll_before, double *nll_after,
                                    basira_error *err);
 
+/*
+ * Binary recalibration of the malignant probability by a bias on its log-odds: the b in
+ * [-8, 8] minimising the mean negative log-likelihood of sigmoid(logit(p_mal[i]) + b)
+ * for the outcomes malignant[i] (1 = malignant). Convex in b; p_mal is clipped to
+ * [1e-6, 1 - 1e-6]. This is what a change of prevalence or a systematic shift of the
+ * malignant classes' scores needs, and what one temperature cannot give. nll_before
+ * (b = 0) and nll_after may be NULL.
+ */
+basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant, size_t n,
+                                      double *bias, double *nll_before, double *nll_after,
+                                      basira_error *err);
+
+/*
+ * Binary recalibration of P(malignant) by the model's own two parameters: the temperature
+ * T in [0.05, 20] and the bias b in [-8, 8] minimising the mean binary negative
+ * log-likelihood of P'(malignant) = sum over the malignant classes (class_malignant[c])
+ * of softmax(logits / T), its odds times e^b, against malignant[i]. Log-probabilities
+ * work as logits. Nested golden-section searches (outer on log T, inner on b, convex).
+ * What a clinic's triage needs calibrated is P(malignant), not the top class; with a
+ * few hundred adjudicated cases two parameters are what the data can carry.
+ */
+basira_code basira_fit_temperature_bias(const double *logits, const int *class_malignant, int k,
+                                        const int *malignant, size_t n, double *temperature,
+                                        double *bias, double *nll_before, double *nll_after,
+                                        basira_error *err);
+
+/*
+ * One probability row of k classes with the odds of P(malignant) times e^bias (the
+ * malignant classes' probabilities times e^bias, renormalised), as the classifier does
+ * with a model's "malignant_bias".
+ */
+void basira_eval_shift_malignant(double *probs, int k, const int *malignant, double bias);
+
 /* softmax(logits / T) for n rows of k, into probs (may alias logits). */
 void basira_eval_softmax(const double *logits, size_t n, int k, double temperature, double *probs);
 
@@ -170,6 +203,9 @@ const double *basira_eval_set_probs(const basira_eval_set *s, size_t i, int *lab
 basira_code basira_eval_set_group(const basira_eval_set *s, const char *name, basira_eval_set **out,
                                   basira_error *err);
 
+/* Shift every row's malignant odds by e^bias (basira_eval_shift_malignant). */
+basira_code basira_eval_set_apply_malignant_bias(basira_eval_set *s, double bias,
+                                                 basira_error *err);
 /* Replace every probability row by softmax(log(p) / T): recalibration by temperature. */
 basira_code basira_eval_set_apply_temperature(basira_eval_set *s, double temperature,
                                               basira_error *err);

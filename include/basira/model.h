@@ -60,6 +60,8 @@ void basira_preprocess_rgb(const basira_preprocess *p, const unsigned char *rgb,
  */
 
 #define BASIRA_MODEL_MAX_CLASSES 32
+/* Largest |malignant_bias| a model may carry (odds times e^8 = 2981). */
+#define BASIRA_MODEL_MAX_BIAS 8.0
 
 #define BASIRA_MODEL_CODE_MAX 64  /* class code, e.g. "akiec" (bytes with the NUL) */
 #define BASIRA_MODEL_NAME_MAX 256 /* display name of a class in one language (UTF-8 bytes) */
@@ -83,6 +85,12 @@ typedef struct basira_model_info {
     double threshold_high; /* on the malignant probability, 0 < medium <= high <= 1 */
     double threshold_medium;
     double threshold_non_neoplastic; /* of the primary-care rule (triage.h); 0: not stated */
+    /*
+     * Recalibration at a clinic (basira recalibrate): log-odds added to P(malignant)
+     * after the views are averaged, i.e. every malignant class's probability times
+     * e^b, then renormalised. 0 = none; within [-BASIRA_MODEL_MAX_BIAS, +...].
+     */
+    double malignant_bias;
     int tta; /* test-time augmentations averaged: 1, 2, 4 or 8 (8 needs a square input) */
 } basira_model_info;
 
@@ -96,6 +104,11 @@ basira_code basira_model_info_parse(const char *text, size_t len, basira_model_i
                                     basira_error *err);
 /* The metadata document of info (what a trainer stores under "basira"). New reference. */
 json_t *basira_model_info_to_json(const basira_model_info *info);
+/*
+ * Multiply the odds of P(malignant) of one probability row (k classes, summing to 1) by
+ * e^bias: each malignant class's probability times e^bias, then the row renormalised.
+ */
+void basira_model_shift_malignant(const basira_model_info *info, float *probs, double bias);
 /* Display name of a class in "en", "fr" or "ar" (anything else: English). */
 const char *basira_model_class_name(const basira_model_class *c, const char *lang);
 

@@ -85,6 +85,13 @@ basira_code basira_release_rollback(const char *models_dir, basira_error *err);
 basira_code basira_release_current(const char *models_dir, char *path, size_t pathsz,
                                    char sha256[65], basira_error *err);
 
+/*
+ * The fingerprint of a release offer as sent to a node: hex SHA-256 of the manifest's
+ * bytes followed by the signature's text (NULL counts as ""). A node reports the one it
+ * refused; the hub does not send that offer again (src/hub/releases.c).
+ */
+void basira_release_offer_fingerprint(const char *manifest, const char *sig_hex, char out[65]);
+
 /* current.json's history (new reference), or BASIRA_E_NOT_FOUND. */
 basira_code basira_release_history(const char *models_dir, json_t **out, basira_error *err);
 

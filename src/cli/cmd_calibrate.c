@@ -12,6 +12,13 @@
  *      are not exactly a temperature change of step 1's, and re-predicting also
  *      proves the written file loads and works. "ECE after" and the thresholds come
  *      from these real probabilities, not from an approximation;
+ *   with --malignant-bias, step 2 fits T' and a bias together on the binary likelihood
+ *      of P(malignant) (basira_fit_temperature_bias) instead of the top class's;
+ *   3b. with --malignant-bias: fit the bias b' on the log-odds of P(malignant) of these
+ *      probabilities against the malignant / benign truth (binary NLL); the model's
+ *      bias becomes b0 + b'. The classifier applies it after averaging the views, so
+ *      shifting the re-predicted probabilities by b' is exactly what the written
+ *      model gives: no third prediction is needed;
  *   4. choose the thresholds (src/eval: medium keeps >= target sensitivity, high
  *      keeps >= the wanted specificity) and store them, with a calibration record
  *      (ECE/NLL before and after, the operating point with its Wilson intervals), in
@@ -62,6 +69,9 @@ static void usage(FILE *f)
               "  --threads N                images predicted in parallel (default 1)\n"
               "  -h, --help                 show this help\n\n"
               "Exit status: 0 the model was written, 1 failure, 2 usage error.\n"));
+    fprintf(f, _("\nRecalibration at a clinic (basira recalibrate):\n"
+                 "  --malignant-bias           also fit a bias on the log-odds of P(malignant)\n"
+                 "                             (a population or a camera that shifted)\n"));
 }
 
 static double jnum(const json_t *o, const char *a, const char *b)
@@ -149,6 +159,37 @@ static basira_code calib_figures(const basira_eval_set *s, double *ece, double *
     return BASIRA_OK;
 }
 
+/*
+ * Step 3b: the bias b' on the log-odds of P(malignant) of s (predicted by the model whose
+ * info is info, bias b0), applied to s; *bias = b0 + b' within the model format's bound.
+ */
+static basira_code fit_malignant_bias(basira_eval_set *s, const basira_model_info *info,
+                                      double *bias, basira_error *err)
+{
+    size_t n = basira_eval_set_size(s);
+    double *pm = malloc(sizeof(double) * (n ? n : 1));
+    int *ism = malloc(sizeof(int) * (n ? n : 1));
+    basira_code rc = pm && ism ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    for (size_t i = 0; !rc && i < n; i++) {
+        int lab;
+        basira_eval_set_probs(s, i, &lab);
+        pm[i] = basira_eval_set_p_malignant(s, i);
+        ism[i] = info->classes[lab].malignant;
+    }
+    double b = 0.0;
+    if (!rc)
+        rc = basira_fit_malignant_bias(pm, ism, n, &b, NULL, NULL, err);
+    if (!rc) {
+        double total =
+            fmin(BASIRA_MODEL_MAX_BIAS, fmax(-BASIRA_MODEL_MAX_BIAS, info->malignant_bias + b));
+        rc = basira_eval_set_apply_malignant_bias(s, total - info->malignant_bias, err);
+        *bias = total;
+    }
+    free(pm);
+    free(ism);
+    return rc;
+}
+
 static int run_calibrate(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -157,6 +198,7 @@ static int run_calibrate(int argc, char **argv)
         {"target-sensitivity", required_argument, NULL, 'S'},
         {"high-specificity", required_argument, NULL, 'P'},
         {"conservative", no_argument, NULL, 'C'},
+        {"malignant-bias", no_argument, NULL, 'B'},
         {"json", required_argument, NULL, 'j'},
         {"classes", required_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},
@@ -167,6 +209,7 @@ static int run_calibrate(int argc, char **argv)
     const char *out = NULL, *json_out = NULL, *classes_path = NULL;
     basira_operating_point_options opo;
     basira_operating_point_options_default(&opo);
+    int fit_bias = 0;
     optind = 1;
     opterr = 0;
     int o;
@@ -187,6 +230,9 @@ static int run_calibrate(int argc, char **argv)
             break;
         case 'C':
             opo.conservative = 1;
+            break;
+        case 'B':
+            fit_bias = 1;
             break;
         case 'j':
             json_out = optarg;
@@ -252,7 +298,22 @@ static int run_calibrate(int argc, char **argv)
             logits[i * (size_t)k + (size_t)c] = log(fmax(p[c], 1e-30));
     }
     double t_mul, nll_fit_before, nll_fit_after;
-    if (basira_fit_temperature(logits, labels, n, k, &t_mul, &nll_fit_before, &nll_fit_after, &err))
+    if (fit_bias) {
+        /* P(malignant) is what triage uses: temperature and bias on its binary likelihood. */
+        int cm[BASIRA_EVAL_MAX_CLASSES], *ism = malloc(sizeof(int) * n);
+        double b_first;
+        for (int c = 0; c < k && c < BASIRA_EVAL_MAX_CLASSES; c++)
+            cm[c] = info->classes[c].malignant;
+        for (size_t i = 0; ism && i < n; i++)
+            ism[i] = cm[labels[i]];
+        basira_code frc = ism ? basira_fit_temperature_bias(logits, cm, k, ism, n, &t_mul, &b_first,
+                                                            &nll_fit_before, &nll_fit_after, &err)
+                              : basira_error_set(&err, BASIRA_E_NOMEM, NULL);
+        free(ism);
+        if (frc)
+            goto fail;
+    } else if (basira_fit_temperature(logits, labels, n, k, &t_mul, &nll_fit_before, &nll_fit_after,
+                                      &err))
         goto fail;
     double t_new = info->temperature * t_mul;
     /* The model format accepts 0.05 to 20: a fit at the edge means the model is degenerate. */
@@ -290,6 +351,12 @@ static int run_calibrate(int argc, char **argv)
     if (eval_cli_predict(&in2, info2, sha2, &after, &failed2, &err))
         goto fail;
 
+    double bias_new = info->malignant_bias;
+    if (fit_bias && fit_malignant_bias(after, info2, &bias_new, &err))
+        goto fail;
+    if (fit_bias)
+        json_object_set_new(doc, "malignant_bias", json_real(bias_new));
+
     double ece_b, ecem_b, nll_b, ece_a, ecem_a, nll_a;
     if (calib_figures(before, &ece_b, &ecem_b, &nll_b, &err) ||
         calib_figures(after, &ece_a, &ecem_a, &nll_a, &err))
@@ -326,7 +393,10 @@ static int run_calibrate(int argc, char **argv)
     record = json_pack(
         "{s:s, s:{s:s, s:I, s:I, s:I}, s:s, s:f, s:f, s:o, s:o, s:o, s:o, s:o, s:o, "
         "s:{s:s, s:f, s:f, s:b, s:f, s:f, s:o, s:o, s:o}}",
-        "method", "temperature scaling: NLL minimised by golden-section search on log T",
+        "method",
+        fit_bias ? "temperature scaling (NLL, golden-section search on log T), then a bias on the "
+                   "log-odds of P(malignant) (binary NLL, golden-section search)"
+                 : "temperature scaling: NLL minimised by golden-section search on log T",
         "validation", "csv", slash ? slash + 1 : in.csv, "images", (json_int_t)n2, "malignant",
         (json_int_t)nmal, "failed", (json_int_t)failed2, "model_sha256_before", sha,
         "temperature_before", info->temperature, "temperature", t_new, "nll_before",
@@ -339,7 +409,10 @@ static int run_calibrate(int argc, char **argv)
         "conservative", opo.conservative, "medium", op.medium_threshold, "high", op.high_threshold,
         "sensitivity", prop_json(&op.sensitivity), "specificity", prop_json(&op.specificity),
         "specificity_below_high", prop_json(&op.high_specificity));
-    if (!record) {
+    if (!record ||
+        (fit_bias &&
+         (json_object_set_new(record, "malignant_bias_before", json_real(info->malignant_bias)) ||
+          json_object_set_new(record, "malignant_bias", json_real(bias_new))))) {
         basira_error_set(&err, BASIRA_E_NOMEM, NULL);
         goto fail;
     }
@@ -355,6 +428,8 @@ static int run_calibrate(int argc, char **argv)
     printf(_("Calibrated %s on %zu validation images (%ld malignant) -> %s\n"), in.model, n2, nmal,
            out);
     printf(_("  temperature: %.4f -> %.4f\n"), info->temperature, t_new);
+    if (fit_bias)
+        printf(_("  malignant bias (log-odds): %.4f -> %.4f\n"), info->malignant_bias, bias_new);
     printf(_("  ECE (top class): %.4f -> %.4f; ECE (malignant): %.4f -> %.4f; NLL: %.4f -> "
              "%.4f\n"),
            ece_b, ece_a, ecem_b, ecem_a, nll_b, nll_a);

@@ -9,7 +9,9 @@
  *
  * The clinic's photos whose case has a dermatologist's diagnosis among the
  * model's classes are written to a private temporary folder (0700, removed
- * afterwards) with a CSV of their labels, and `basira calibrate` runs on them:
+ * afterwards) with a CSV of their labels, and `basira calibrate --malignant-bias`
+ * runs on them (temperature, then a bias on the log-odds of P(malignant), then the
+ * thresholds; --no-bias leaves the bias out):
  * the same code, the same report. The candidate then goes through `basira
  * certify` and `basira hub release create`.
  */
@@ -42,6 +44,9 @@ static void usage(FILE *f)
                  "  --min-cases N              refuse with fewer adjudicated photos (default 200)\n"
                  "  --json FILE, --target-sensitivity X, --high-specificity X, --conservative\n"
                  "                             as for `basira calibrate`\n"));
+    fprintf(f, _("  --no-bias                  do not fit the bias on the log-odds of "
+                 "P(malignant)\n"
+                 "                             (fitted by default: calibrate --malignant-bias)\n"));
 }
 
 static void remove_tree(const char *dir)
@@ -70,12 +75,13 @@ static int run(int argc, char **argv)
         {"target-sensitivity", required_argument, NULL, 'S'},
         {"high-specificity", required_argument, NULL, 'P'},
         {"conservative", no_argument, NULL, 'C'},
+        {"no-bias", no_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *db = NULL, *clinic = NULL, *model = NULL, *out = NULL, *json = NULL, *sens = NULL,
                *spec = NULL;
-    int conservative = 0;
+    int conservative = 0, no_bias = 0;
     long min_cases = 200;
     int o;
     optind = 1;
@@ -108,6 +114,9 @@ static int run(int argc, char **argv)
             break;
         case 'C':
             conservative = 1;
+            break;
+        case 'B':
+            no_bias = 1;
             break;
         case 'h':
             usage(stdout);
@@ -165,6 +174,9 @@ static int run(int argc, char **argv)
         args[k++] = csv;
         args[k++] = (char *)"--out";
         args[k++] = (char *)out;
+        /* A clinic's shift moves P(malignant) itself: a temperature alone cannot undo it. */
+        if (!no_bias)
+            args[k++] = (char *)"--malignant-bias";
         if (json) {
             args[k++] = (char *)"--json";
             args[k++] = (char *)json;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 #include "basira/image.h"
 #include "basira/json.h"
+#include "basira/release.h"
 #include "basira/server.h"
 #include "basira/site.h"
 #include "basira/store.h"
@@ -68,11 +70,114 @@ static void usage(FILE *f)
 /* ---- the real analysis: the triage pipeline, photos decoded once and re-encoded without metadata
  * ---- */
 
-/* What the analysis of an upload uses: the pipeline and the node's photo budget. */
+/*
+ * What the analysis of an upload uses: the pipeline and the node's photo budget. With
+ * --model DIR (a node's folder of releases), a newly installed release replaces the
+ * pipeline while the node runs (serve_reload): every analysis holds the read lock for
+ * its whole run, the swap takes the write lock, so a request runs on one model from
+ * start to end and the old one is freed only when no request uses it.
+ */
 typedef struct serve_analysis {
     basira_pipeline *pipe;
     basira_intake_options intake;
+    pthread_rwlock_t swap;
+    const char *model;               /* --model */
+    const basira_triage_config *cfg; /* the site's thresholds */
+    basira_store *st;                /* for the audit entry of a switch */
+    char sha[65];                    /* SHA-256 of the model that runs */
+    char failed[65];                 /* a release that did not load: not retried until it changes */
+    struct stat current;             /* DIR/current.json as last seen */
 } serve_analysis;
+
+static basira_code analyze_locked(serve_analysis *sa, const void *data, size_t len,
+                                  const basira_triage_request *req, basira_triage_result *out,
+                                  basira_error *err)
+{
+    if (pthread_rwlock_rdlock(&sa->swap))
+        return basira_error_set(err, BASIRA_E_INTERNAL, NULL);
+    basira_code rc = basira_pipeline_analyze(sa->pipe, data, len, req, NULL, out, err);
+    pthread_rwlock_unlock(&sa->swap);
+    return rc;
+}
+
+/* The hash of the model a pipeline runs (its "model" object), into sha ("" if unknown). */
+static void pipeline_sha(const basira_pipeline *p, char sha[65])
+{
+    json_t *m = basira_pipeline_model_json(p);
+    const char *s = json_string_value(json_object_get(m, "sha256"));
+    snprintf(sha, 65, "%s", s ? s : "");
+    json_decref(m);
+}
+
+/* Whether DIR/current.json changed since last seen (an install or a rollback renames it). */
+static int current_changed(serve_analysis *sa)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/current.json", sa->model ? sa->model : "");
+    if (!sa->model || stat(path, &sb) != 0)
+        return 0;
+    int changed =
+        sb.st_ino != sa->current.st_ino || sb.st_mtim.tv_sec != sa->current.st_mtim.tv_sec ||
+        sb.st_mtim.tv_nsec != sa->current.st_mtim.tv_nsec || sb.st_size != sa->current.st_size;
+    sa->current = sb;
+    return changed;
+}
+
+/*
+ * Load the current release of --model DIR if it is not the one that runs, and swap it in
+ * between requests; audited ("model_switch"). A release that does not load (its file no
+ * longer verifies, damaged weights) changes nothing: the previous model keeps running.
+ */
+static void serve_reload(serve_analysis *sa)
+{
+    char path[4096], sha[65];
+    basira_error e;
+    struct stat sb;
+    if (!sa->model || stat(sa->model, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return;
+    basira_actor who = {"serve", "local"};
+    char detail[600];
+    basira_pipeline *np = NULL;
+    basira_code rc = basira_release_current(sa->model, path, sizeof path, sha, &e);
+    if (rc == BASIRA_E_NOT_FOUND || (!rc && (!strcmp(sha, sa->sha) || !strcmp(sha, sa->failed))))
+        return;
+    if (rc)
+        snprintf(sha, sizeof sha, "unverified");
+    if (!rc && !(rc = basira_pipeline_new(sa->model, sa->cfg, &np, &e))) {
+        basira_pipeline_set_intake(np, &sa->intake);
+        char now[65];
+        pipeline_sha(np, now);
+        if (pthread_rwlock_wrlock(&sa->swap)) { /* only EDEADLK: not this thread's lock */
+            basira_pipeline_free(np);
+            return;
+        }
+        basira_pipeline *old = sa->pipe;
+        sa->pipe = np;
+        pthread_rwlock_unlock(&sa->swap);
+        basira_pipeline_free(old);
+        snprintf(detail, sizeof detail, "from=%s to=%s", sa->sha, now);
+        snprintf(sa->sha, sizeof sa->sha, "%s", now);
+        sa->failed[0] = '\0';
+        json_t *ev = json_pack("{s:s, s:s}", "event", "model_switch", "sha256", now);
+        basira_json_print_line(stderr, ev);
+        json_decref(ev);
+        if (basira_store_audit_append(sa->st, &who, "model_switch", 0, "ok", detail, &e))
+            basira_cli_report("serve", &e);
+        return;
+    }
+    if (!strcmp(sha, sa->failed))
+        return;
+    snprintf(sa->failed, sizeof sa->failed, "%s", sha);
+    fprintf(stderr,
+            _("basira: warning: the current release of %s does not load (%s); the previous "
+              "model keeps running\n"),
+            sa->model, e.message);
+    snprintf(detail, sizeof detail, "from=%s to=%s %.300s", sa->sha, sha, e.message);
+    basira_error ae;
+    if (basira_store_audit_append(sa->st, &who, "model_switch", 0, "failed", detail, &ae))
+        basira_cli_report("serve", &ae);
+}
 
 static basira_code real_analyze(void *ctx, const void *data, size_t len,
                                 const basira_history *history, basira_triage_result *out,
@@ -80,7 +185,7 @@ static basira_code real_analyze(void *ctx, const void *data, size_t len,
 {
     serve_analysis *sa = ctx;
     basira_triage_request req = {.history = history, .force = 0};
-    return basira_pipeline_analyze(sa->pipe, data, len, &req, NULL, out, err);
+    return analyze_locked(sa, data, len, &req, out, err);
 }
 
 static basira_code real_analyze_kind(void *ctx, const void *data, size_t len,
@@ -89,7 +194,7 @@ static basira_code real_analyze_kind(void *ctx, const void *data, size_t len,
 {
     serve_analysis *sa = ctx;
     basira_triage_request req = {.history = history, .force = 0, .photo_kind = kind};
-    return basira_pipeline_analyze(sa->pipe, data, len, &req, NULL, out, err);
+    return analyze_locked(sa, data, len, &req, out, err);
 }
 
 static basira_code real_analyze_declared(void *ctx, const void *data, size_t len,
@@ -100,7 +205,7 @@ static basira_code real_analyze_declared(void *ctx, const void *data, size_t len
     serve_analysis *sa = ctx;
     basira_triage_request req = {
         .history = history, .force = 0, .photo_kind = kind, .kind_confirmed = confirmed};
-    return basira_pipeline_analyze(sa->pipe, data, len, &req, NULL, out, err);
+    return analyze_locked(sa, data, len, &req, out, err);
 }
 
 /*
@@ -305,6 +410,7 @@ static int run(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP); /* look for a new model release now */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     cfg.listen_addr = addr;
@@ -372,7 +478,18 @@ static int run(int argc, char **argv)
      * One memory budget for every photo decoded at once, sized to the machine
      * (image.h): eight 10000 x 10000 uploads at once used to take 2.7 GB.
      */
-    serve_analysis sa;
+    serve_analysis sa = {.model = model, .cfg = &site.triage, .st = st};
+    pthread_rwlockattr_t rwa;
+    pthread_rwlockattr_init(&rwa);
+    /* A swap must not wait behind a steady stream of analyses. */
+    pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    if (pthread_rwlock_init(&sa.swap, &rwa)) {
+        fprintf(stderr, _("basira: out of memory\n"));
+        basira_store_free(st);
+        basira_site_config_free(&site);
+        return BASIRA_EXIT_FAILED;
+    }
+    pthread_rwlockattr_destroy(&rwa);
     basira_intake_options_default(&sa.intake);
     if (basira_decode_budget_new(0, &sa.intake.budget, &err)) {
         basira_cli_report(NULL, &err);
@@ -387,6 +504,8 @@ static int run(int argc, char **argv)
     } else {
         basira_pipeline_set_intake(pipe, &sa.intake);
         sa.pipe = pipe;
+        pipeline_sha(pipe, sa.sha);
+        current_changed(&sa);
         an.analyze = real_analyze;
         an.analyze_kind = real_analyze_kind;
         an.analyze_declared = real_analyze_declared;
@@ -434,11 +553,34 @@ static int run(int argc, char **argv)
         if (sync_opts.hub_url &&
             basira_sync_worker_start(st, &sync_opts, 250, 20, stderr, &sync, &err))
             basira_cli_report("sync", &err);
+        /*
+         * Until a stop signal: every 2 s (or at once on SIGHUP) a look at --model DIR's
+         * current.json, which an install or rollback by sync replaces; a change loads it.
+         */
         struct signalfd_siginfo si;
-        ssize_t n;
-        do
-            n = read(sfd, &si, sizeof si);
-        while (n < 0 && errno == EINTR);
+        ssize_t n = 0;
+        for (;;) {
+            struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+            int pr = poll(&pfd, 1, 2000);
+            if (pr < 0 && errno == EINTR)
+                continue;
+            if (pr == 0) {
+                if (an.analyze && current_changed(&sa))
+                    serve_reload(&sa);
+                continue;
+            }
+            n = pr > 0 ? read(sfd, &si, sizeof si) : -1;
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n == (ssize_t)sizeof si && si.ssi_signo == SIGHUP) {
+                if (an.analyze) {
+                    current_changed(&sa);
+                    serve_reload(&sa);
+                }
+                continue;
+            }
+            break;
+        }
         fprintf(stderr, _("basira: stopping (signal %u); finishing requests in flight\n"),
                 n == (ssize_t)sizeof si ? si.ssi_signo : 0u);
         basira_sync_worker_stop(sync);
@@ -452,7 +594,8 @@ static int run(int argc, char **argv)
         fclose(log);
     else
         fflush(stdout);
-    basira_pipeline_free(pipe);
+    basira_pipeline_free(sa.pipe ? sa.pipe : pipe);
+    pthread_rwlock_destroy(&sa.swap);
     basira_decode_budget_free(sa.intake.budget);
     basira_store_free(st);
     basira_site_config_free(&site);

@@ -266,6 +266,16 @@ basira_code basira_eval_set_apply_temperature(basira_eval_set *s, double tempera
     return BASIRA_OK;
 }
 
+basira_code basira_eval_set_apply_malignant_bias(basira_eval_set *s, double bias, basira_error *err)
+{
+    if (!s || !isfinite(bias))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("the malignant bias must be a finite number"));
+    for (size_t i = 0; i < s->n; i++)
+        basira_eval_shift_malignant(s->probs + i * (size_t)s->k, s->k, s->malignant, bias);
+    return BASIRA_OK;
+}
+
 typedef struct keyed {
     const char *key;
     size_t i;

@@ -272,6 +272,35 @@ void basira_eval_softmax(const double *logits, size_t n, int k, double temperatu
     }
 }
 
+/*
+ * Minimum of a unimodal f on [a, b] by golden-section search to width tol, without
+ * derivatives or step-size tuning; the midpoint of the last bracket.
+ */
+typedef double (*unimodal_fn)(const void *ctx, double x);
+
+static double golden_min(unimodal_fn f, const void *ctx, double a, double b, double tol)
+{
+    const double gr = 0.6180339887498949;
+    double c = b - gr * (b - a), d = a + gr * (b - a);
+    double fc = f(ctx, c), fd = f(ctx, d);
+    while (b - a > tol) {
+        if (fc < fd) {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - gr * (b - a);
+            fc = f(ctx, c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + gr * (b - a);
+            fd = f(ctx, d);
+        }
+    }
+    return 0.5 * (a + b);
+}
+
 /* Mean negative log-likelihood of softmax(logits / T). */
 static double nll_at(const double *logits, const int *labels, size_t n, int k, double t)
 {
@@ -286,6 +315,19 @@ static double nll_at(const double *logits, const int *labels, size_t n, int k, d
         total += mx + log(s) - z[labels[i]] / t;
     }
     return total / (double)n;
+}
+
+typedef struct temp_ctx {
+    const double *logits;
+    const int *labels;
+    size_t n;
+    int k;
+} temp_ctx;
+
+static double temp_nll(const void *ctx, double log_t)
+{
+    const temp_ctx *x = ctx;
+    return nll_at(x->logits, x->labels, x->n, x->k, exp(log_t));
 }
 
 basira_code basira_fit_temperature(const double *logits, const int *labels, size_t n, int k,
@@ -314,31 +356,159 @@ basira_code basira_fit_temperature(const double *logits, const int *labels, size
      * one), hence unimodal in log T: a golden-section search on log T converges to
      * the global minimum without derivatives or step-size tuning.
      */
-    const double gr = 0.6180339887498949;
-    double a = log(0.05), b = log(20.0);
-    double c = b - gr * (b - a), d = a + gr * (b - a);
-    double fc = nll_at(logits, labels, n, k, exp(c)), fd = nll_at(logits, labels, n, k, exp(d));
-    while (b - a > 1e-7) {
-        if (fc < fd) {
-            b = d;
-            d = c;
-            fd = fc;
-            c = b - gr * (b - a);
-            fc = nll_at(logits, labels, n, k, exp(c));
-        } else {
-            a = c;
-            c = d;
-            fc = fd;
-            d = a + gr * (b - a);
-            fd = nll_at(logits, labels, n, k, exp(d));
-        }
-    }
-    *temperature = exp(0.5 * (a + b));
+    temp_ctx tc = {logits, labels, n, k};
+    *temperature = exp(golden_min(temp_nll, &tc, log(0.05), log(20.0), 1e-7));
     if (nll_before)
         *nll_before = nll_at(logits, labels, n, k, 1.0);
     if (nll_after)
         *nll_after = nll_at(logits, labels, n, k, *temperature);
     return BASIRA_OK;
+}
+
+static double clip_p(double p)
+{
+    return fmin(1.0 - 1e-6, fmax(1e-6, p));
+}
+
+static double bias_nll(const double *p_mal, const int *malignant, size_t n, double b)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double p = clip_p(p_mal[i]), z = log(p / (1.0 - p)) + b;
+        /* -log sigmoid(z) = log(1 + e^-z), written to stay finite for large |z| */
+        double y = malignant[i] ? z : -z;
+        total += y > 0 ? log1p(exp(-y)) : -y + log1p(exp(y));
+    }
+    return total / (double)n;
+}
+
+typedef struct bias_ctx {
+    const double *p_mal;
+    const int *malignant;
+    size_t n;
+} bias_ctx;
+
+static double bias_nll_fn(const void *ctx, double b)
+{
+    const bias_ctx *x = ctx;
+    return bias_nll(x->p_mal, x->malignant, x->n, b);
+}
+
+basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant, size_t n,
+                                      double *bias, double *nll_before, double *nll_after,
+                                      basira_error *err)
+{
+    if (!p_mal || !malignant || !bias)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(p_mal[i]) || p_mal[i] < 0.0 || p_mal[i] > 1.0)
+            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                    _("malignant bias: probability of row %zu is not in [0, 1]"),
+                                    i);
+        pos += malignant[i] != 0;
+    }
+    /* With one side missing the likelihood has no minimum: the bias would run to the bound. */
+    if (pos == 0 || pos == n)
+        return basira_error_set(
+            err, BASIRA_E_INVALID_ARGUMENT,
+            _("malignant bias: the fit needs both malignant and benign outcomes"));
+    /* Convex in b (a sum of softplus of affine functions): golden-section search. */
+    bias_ctx bc = {p_mal, malignant, n};
+    *bias = golden_min(bias_nll_fn, &bc, -8.0, 8.0, 1e-7);
+    if (nll_before)
+        *nll_before = bias_nll(p_mal, malignant, n, 0.0);
+    if (nll_after)
+        *nll_after = bias_nll(p_mal, malignant, n, *bias);
+    return BASIRA_OK;
+}
+
+/* P(malignant) of every row at temperature t, into pm. */
+static void p_mal_at(const double *logits, const int *cm, int k, size_t n, double t, double *pm)
+{
+    double p[BASIRA_EVAL_MAX_CLASSES];
+    for (size_t i = 0; i < n; i++) {
+        basira_eval_softmax(logits + i * (size_t)k, 1, k, t, p);
+        pm[i] = 0.0;
+        for (int c = 0; c < k; c++)
+            pm[i] += cm[c] ? p[c] : 0.0;
+        pm[i] = fmin(1.0, pm[i]);
+    }
+}
+
+/* min over b of the binary NLL at temperature t (the best b into *b). */
+static double best_bias_at(const double *logits, const int *cm, int k, const int *malignant,
+                           size_t n, double t, double *pm, double *b)
+{
+    p_mal_at(logits, cm, k, n, t, pm);
+    if (basira_fit_malignant_bias(pm, malignant, n, b, NULL, NULL, NULL))
+        return INFINITY;
+    return bias_nll(pm, malignant, n, *b);
+}
+
+typedef struct joint_ctx {
+    const double *logits;
+    const int *cm;
+    int k;
+    const int *malignant;
+    size_t n;
+    double *pm; /* scratch */
+} joint_ctx;
+
+static double joint_nll(const void *ctx, double log_t)
+{
+    const joint_ctx *x = ctx;
+    double b;
+    return best_bias_at(x->logits, x->cm, x->k, x->malignant, x->n, exp(log_t), x->pm, &b);
+}
+
+basira_code basira_fit_temperature_bias(const double *logits, const int *class_malignant, int k,
+                                        const int *malignant, size_t n, double *temperature,
+                                        double *bias, double *nll_before, double *nll_after,
+                                        basira_error *err)
+{
+    if (!logits || !class_malignant || !malignant || !temperature || !bias || k < 2 ||
+        k > BASIRA_EVAL_MAX_CLASSES)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    for (size_t i = 0; i < n * (size_t)k; i++)
+        if (!isfinite(logits[i]))
+            return basira_error_set(
+                err, BASIRA_E_INVALID_ARGUMENT,
+                _("temperature scaling: logit %d of row %zu is not a finite number"),
+                (int)(i % (size_t)k), i / (size_t)k);
+    double *pm = malloc((n ? n : 1) * sizeof *pm);
+    if (!pm)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    double b0 = 0.0;
+    p_mal_at(logits, class_malignant, k, n, 1.0, pm);
+    /* Checks both outcomes are present (the fit has no minimum otherwise). */
+    basira_code rc = basira_fit_malignant_bias(pm, malignant, n, &b0, NULL, NULL, err);
+    if (rc) {
+        free(pm);
+        return rc;
+    }
+    joint_ctx jc = {logits, class_malignant, k, malignant, n, pm};
+    *temperature = exp(golden_min(joint_nll, &jc, log(0.05), log(20.0), 1e-6));
+    double after = best_bias_at(logits, class_malignant, k, malignant, n, *temperature, pm, bias);
+    if (nll_after)
+        *nll_after = after;
+    if (nll_before) {
+        p_mal_at(logits, class_malignant, k, n, 1.0, pm);
+        *nll_before = bias_nll(pm, malignant, n, 0.0);
+    }
+    free(pm);
+    return BASIRA_OK;
+}
+
+void basira_eval_shift_malignant(double *probs, int k, const int *malignant, double bias)
+{
+    if (!probs || !malignant || bias == 0.0)
+        return;
+    double f = exp(bias), s = 0.0;
+    for (int c = 0; c < k; c++)
+        s += probs[c] *= malignant[c] ? f : 1.0;
+    for (int c = 0; s > 0.0 && c < k; c++)
+        probs[c] /= s;
 }
 
 void basira_operating_point_options_default(basira_operating_point_options *o)

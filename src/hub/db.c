@@ -125,6 +125,12 @@ static const char *const migrations[] = {
     "CREATE TABLE hub_release_reports(id bigserial PRIMARY KEY, node_id bigint NOT NULL"
     " REFERENCES hub_nodes(id), release_id text, sha256 text, outcome text NOT NULL,"
     " detail text, at timestamptz NOT NULL DEFAULT now());",
+    /*
+     * 5 (issue 14, oversight): which offer a node refused (SHA-256 of the manifest and
+     * the signature it was sent), so that the hub stops sending that same offer again
+     * at every round (releases.c).
+     */
+    "ALTER TABLE hub_release_reports ADD COLUMN offer_sha256 text;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -412,14 +412,19 @@ static basira_code offer_tx(PGconn *c, void *ctx, basira_error *err)
         const char *detail = json_string_value(json_object_get(report, "detail"));
         char d[512];
         snprintf(d, sizeof d, "%s", detail ? detail : "");
-        const char *v[] = {nid, json_string_value(json_object_get(report, "release_id")),
-                           json_string_value(json_object_get(report, "sha256")), outcome, d};
+        const char *v[] = {nid,
+                           json_string_value(json_object_get(report, "release_id")),
+                           json_string_value(json_object_get(report, "sha256")),
+                           outcome,
+                           d,
+                           json_string_value(json_object_get(report, "offer_sha256"))};
         if (!outcome || strlen(outcome) > 32)
             return basira_error_setm(err, BASIRA_E_FORMAT, N_("a release report is malformed"));
         if ((rc = hub_exec(c,
                            "INSERT INTO hub_release_reports(node_id, release_id, sha256, outcome, "
-                           "detail) VALUES($1, left($2, 64), left($3, 64), $4, $5)",
-                           5, v, NULL, err)))
+                           "detail, offer_sha256) VALUES($1, left($2, 64), left($3, 64), $4, $5, "
+                           "left($6, 64))",
+                           6, v, NULL, err)))
             return rc;
     }
     const char *v[] = {nid};
@@ -431,7 +436,29 @@ static basira_code offer_tx(PGconn *c, void *ctx, basira_error *err)
                        1, v, &r, err)))
         return rc;
     const char *installed = json_string_value(json_object_get(x->body, "installed"));
-    if (PQntuples(r) == 1 && (!installed || strcmp(installed, PQgetvalue(r, 0, 1))))
+    int offer = PQntuples(r) == 1 && (!installed || strcmp(installed, PQgetvalue(r, 0, 1)));
+    /*
+     * An offer this node refused since its last staging (same manifest, same signature)
+     * is not sent again: the node would download the whole model at every round only to
+     * refuse it again. A new signature or a new staging offers it anew.
+     */
+    if (offer) {
+        char fp[65];
+        basira_release_offer_fingerprint(PQgetvalue(r, 0, 2), PQgetvalue(r, 0, 3), fp);
+        const char *v2[] = {nid, PQgetvalue(r, 0, 0), fp};
+        PGresult *q = NULL;
+        if ((rc = hub_exec(c,
+                           "SELECT 1 FROM hub_release_reports WHERE node_id = $1 AND release_id = "
+                           "$2 AND outcome = 'refused' AND offer_sha256 = $3 AND at >= (SELECT "
+                           "max(at) FROM hub_release_stages WHERE node_id = $1) LIMIT 1",
+                           3, v2, &q, err))) {
+            PQclear(r);
+            return rc;
+        }
+        offer = PQntuples(q) == 0;
+        PQclear(q);
+    }
+    if (offer)
         x->release =
             json_pack("{s:o, s:o, s:o, s:o, s:o}", "id", val(r, 0, 0), "sha256", val(r, 0, 1),
                       "manifest", val(r, 0, 2), "signature", val(r, 0, 3), "model", val(r, 0, 4));

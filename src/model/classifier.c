@@ -226,6 +226,18 @@ basira_code basira_model_info_from_json(const json_t *j, basira_model_info *out,
                         _("\"non_neoplastic\" must be a number above 0, at most 1"));
         goto out;
     }
+    const json_t *bias = json_object_get(j, "malignant_bias");
+    m->malignant_bias = 0.0;
+    if (bias &&
+        (!json_is_number(bias) || !(fabs(json_number_value(bias)) <= BASIRA_MODEL_MAX_BIAS))) {
+        rc = basira_error_set(
+            err, BASIRA_E_MODEL,
+            _("model metadata: field \"malignant_bias\": must be a number from %g to %g"),
+            -BASIRA_MODEL_MAX_BIAS, BASIRA_MODEL_MAX_BIAS);
+        goto out;
+    }
+    if (bias)
+        m->malignant_bias = json_number_value(bias);
     const json_t *tta = json_object_get(j, "tta");
     json_int_t t = json_is_integer(tta) ? json_integer_value(tta) : 0;
     if (t != 1 && t != 2 && t != 4 && t != 8) {
@@ -273,18 +285,35 @@ json_t *basira_model_info_to_json(const basira_model_info *m)
                                k->name_en, "fr", k->name_fr, "ar", k->name_ar, "malignant",
                                k->malignant, "partition", basira_partition_code(k->partition)));
     }
-    json_t *j = json_pack("{s:s, s:s, s:o, s:o, s:f, s:{s:f, s:f}, s:i}", "name", m->name,
-                          "version", m->version, "classes", classes, "preprocessing",
-                          basira_preprocess_to_json(&m->preprocess), "temperature", m->temperature,
-                          "thresholds", "high", m->threshold_high, "medium", m->threshold_medium,
-                          "tta", m->tta);
-    if (j && m->threshold_non_neoplastic > 0 &&
-        json_object_set_new(json_object_get(j, "thresholds"), "non_neoplastic",
+    json_t *doc = json_pack("{s:s, s:s, s:o, s:o, s:f, s:{s:f, s:f}, s:i}", "name", m->name,
+                            "version", m->version, "classes", classes, "preprocessing",
+                            basira_preprocess_to_json(&m->preprocess), "temperature",
+                            m->temperature, "thresholds", "high", m->threshold_high, "medium",
+                            m->threshold_medium, "tta", m->tta);
+    if (doc && m->threshold_non_neoplastic > 0 &&
+        json_object_set_new(json_object_get(doc, "thresholds"), "non_neoplastic",
                             json_real(m->threshold_non_neoplastic))) {
-        json_decref(j);
+        json_decref(doc);
         return NULL;
     }
-    return j;
+    /* Only a recalibrated model carries a bias: the documents of the others stay as they were. */
+    if (doc && m->malignant_bias != 0.0 &&
+        json_object_set_new(doc, "malignant_bias", json_real(m->malignant_bias))) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+void basira_model_shift_malignant(const basira_model_info *info, float *probs, double bias)
+{
+    if (!info || !probs || bias == 0.0)
+        return;
+    double f = exp(bias), s = 0.0, q[BASIRA_MODEL_MAX_CLASSES];
+    for (int j = 0; j < info->num_classes; j++)
+        s += q[j] = probs[j] * (info->classes[j].malignant ? f : 1.0);
+    for (int j = 0; s > 0.0 && j < info->num_classes; j++)
+        probs[j] = (float)(q[j] / s);
 }
 
 const char *basira_model_class_name(const basira_model_class *c, const char *lang)
@@ -639,6 +668,10 @@ static basira_code run_views(basira_classifier *c, const float *chw, float *prob
     }
     for (int j = 0; j < k; j++)
         probs[j] = (float)(acc[j] / c->views);
+    /* The clinic's recalibration, on the average (and on each view, for their spread). */
+    basira_model_shift_malignant(&c->info, probs, c->info.malignant_bias);
+    for (int v = 0; each && v < n; v++)
+        basira_model_shift_malignant(&c->info, each + (size_t)v * k, c->info.malignant_bias);
     /*
      * Corrupt weights (or a numerical bug) show up as NaN or infinities. A triage
      * decision must never be taken on them, so they are an error, not a result.

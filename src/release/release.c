@@ -332,3 +332,16 @@ basira_code basira_release_current(const char *models_dir, char *path, size_t pa
         memcpy(sha256, got, 65);
     return BASIRA_OK;
 }
+
+void basira_release_offer_fingerprint(const char *manifest, const char *sig_hex, char out[65])
+{
+    crypto_hash_sha256_state st;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_init(&st);
+    if (manifest)
+        crypto_hash_sha256_update(&st, (const unsigned char *)manifest, strlen(manifest));
+    if (sig_hex)
+        crypto_hash_sha256_update(&st, (const unsigned char *)sig_hex, strlen(sig_hex));
+    crypto_hash_sha256_final(&st, h);
+    sodium_bin2hex(out, 65, h, sizeof h);
+}

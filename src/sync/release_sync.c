@@ -94,6 +94,10 @@ basira_code basira_sync_release(basira_store *st, const basira_sync_options *o,
              json_string_value(json_object_get(rel, "id"))
                  ? json_string_value(json_object_get(rel, "id"))
                  : "");
+    char offer_fp[65];
+    basira_release_offer_fingerprint(json_string_value(json_object_get(rel, "manifest")),
+                                     json_string_value(json_object_get(rel, "signature")),
+                                     offer_fp);
     basira_release_info info;
     basira_error ierr;
     basira_error_clear(&ierr);
@@ -111,9 +115,9 @@ basira_code basira_sync_release(basira_store *st, const basira_sync_options *o,
     rc = basira_store_audit_append(st, &a, irc ? "release_refused" : "release_install", 0,
                                    irc ? "refused" : "ok", detail, err);
     if (!rc) {
-        json_t *report =
-            json_pack("{s:s, s:s, s:s, s:s}", "release_id", rep->release_id, "sha256", rep->sha256,
-                      "outcome", irc ? "refused" : "installed", "detail", irc ? ierr.message : "");
+        json_t *report = json_pack("{s:s, s:s, s:s, s:s, s:s}", "release_id", rep->release_id,
+                                   "sha256", rep->sha256, "outcome", irc ? "refused" : "installed",
+                                   "detail", irc ? ierr.message : "", "offer_sha256", offer_fp);
         rc = report ? ask(o, node, sk, rep->sha256, report, &answer, err)
                     : basira_error_set(err, BASIRA_E_NOMEM, NULL);
         json_decref(report);

@@ -422,6 +422,62 @@ static void test_weighted_auc_and_ties(void)
     free(work);
 }
 
+/* The malignant bias: a closed form, the shift it stands for, refusals, a joint fit. */
+static void test_malignant_bias(void)
+{
+    /* Every P(malignant) 0.2, half the lesions malignant: sigmoid(logit 0.2 + b) = 0.5. */
+    enum { M = 10 };
+    double pm[M];
+    int y[M];
+    for (int i = 0; i < M; i++) {
+        pm[i] = 0.2;
+        y[i] = i % 2;
+    }
+    double b, before, after;
+    CHECK_EQ_INT(basira_fit_malignant_bias(pm, y, M, &b, &before, &after, NULL), BASIRA_OK);
+    CHECK_NEAR(b, log(4.0), 1e-6);
+    CHECK_NEAR(after, log(2.0), 1e-9); /* NLL of p = 0.5 */
+    CHECK(after < before);
+    /* One side only: no minimum, refused; a probability outside [0, 1]: refused. */
+    basira_error err;
+    int none[M] = {0};
+    CHECK_EQ_INT(basira_fit_malignant_bias(pm, none, M, &b, NULL, NULL, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "both") != NULL);
+    pm[3] = 1.5;
+    CHECK_EQ_INT(basira_fit_malignant_bias(pm, y, M, &b, NULL, NULL, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    /* The shift of a row: odds 0.25 / 0.75 times 3 give P(malignant) 0.5. */
+    double row[3] = {0.25, 0.45, 0.30};
+    const int cm[3] = {1, 0, 0};
+    basira_eval_shift_malignant(row, 3, cm, log(3.0));
+    CHECK_NEAR(row[0], 0.5, 1e-12);
+    CHECK_NEAR(row[1] / row[2], 1.5, 1e-12);
+    /* Joint fit: outcomes drawn from the model's P(malignant) at T = 2 with odds x e^0.7. */
+    enum { N = 6000, K = 4 };
+    double *z = malloc(sizeof(double) * N * K), p[K];
+    int *out = malloc(sizeof(int) * N);
+    const int mal4[K] = {1, 0, 1, 0};
+    uint64_t seed = 11;
+    for (int i = 0; i < N; i++) {
+        for (int c = 0; c < K; c++)
+            z[i * K + c] = 2.5 * normal(&seed);
+        basira_eval_softmax(z + i * K, 1, K, 2.0, p);
+        basira_eval_shift_malignant(p, K, mal4, 0.7);
+        out[i] = unif(&seed) < p[0] + p[2];
+    }
+    double t;
+    CHECK_EQ_INT(basira_fit_temperature_bias(z, mal4, K, out, N, &t, &b, &before, &after, NULL),
+                 BASIRA_OK);
+    CHECK_MSG(fabs(t - 2.0) < 0.25 && fabs(b - 0.7) < 0.15, "fitted T = %g, b = %g", t, b);
+    CHECK(after < before);
+    z[7] = NAN;
+    CHECK_EQ_INT(basira_fit_temperature_bias(z, mal4, K, out, N, &t, &b, NULL, NULL, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    free(z);
+    free(out);
+}
+
 int main(void)
 {
     RUN(test_wilson_newcombe);
@@ -433,5 +489,6 @@ int main(void)
     RUN(test_temperature_recovers);
     RUN(test_operating_point);
     RUN(test_weighted_auc_and_ties);
+    RUN(test_malignant_bias);
     return test_summary();
 }

@@ -7,10 +7,13 @@
 #     signature before it can be staged;
 #   - the node installs a staged release by `sync --once --models --release-key`, refuses
 #     one signed by another key or whose signature was altered (and keeps running the
-#     previous model), installs the fixed one, and goes back on a rollback;
+#     previous model), is not sent the same refused offer again (a new signature or a new
+#     staging offers it anew), installs the fixed one, and goes back on a rollback;
+#   - a running `basira serve --model DIR` switches to the installed release between requests
+#     (SIGHUP, or by watching DIR/current.json), audited, its results carrying the new hash;
 #   - `basira hub releases --json` shows what was approved, staged, refused, and which model
 #     produced the results of each clinic and when.
-# Ports 18400-18499. Usage: test_hub_release.sh MAKE_FIXTURES
+# Ports 18400-18499 (the node's API: 21000-21099). Usage: test_hub_release.sh MAKE_FIXTURES
 set -u
 B=${BASIRA_CLI:?}
 FIX=${1:?make_fixtures}
@@ -50,7 +53,7 @@ psql_q "INSERT INTO hub_photos VALUES('$(sha256sum "$PH" | cut -d' ' -f1)', 'ima
 psql_q "UPDATE hub_images SET photo_sha256 = '$(sha256sum "$PH" | cut -d' ' -f1)' WHERE node_id = (SELECT id FROM hub_nodes WHERE name = 'c-dark')"
 psql_q "INSERT INTO hub_replies(node_id, case_id, diagnosis, plan, author) SELECT node_id, case_id, CASE WHEN case_id % 3 = 0 THEN 'mel' WHEN case_id % 3 = 1 THEN 'nv' ELSE 'not a class' END, 'follow_up', 'drA' FROM hub_cases WHERE node_id = (SELECT id FROM hub_nodes WHERE name = 'c-dark')"
 check "recalibrate refuses too few adjudicated photos" "! '$B' recalibrate --db '$DB' --clinic c-dark --model '$T/fx/tiny.safetensors' --out '$T/cand.safetensors' > '$T/recal0.out' 2>&1 && grep -q '32 adjudicated' '$T/recal0.out' && [ ! -e '$T/cand.safetensors' ]"
-check "recalibrate on the 32 adjudicated photos writes a candidate" "'$B' recalibrate --db '$DB' --clinic c-dark --model '$T/fx/tiny.safetensors' --out '$T/cand.safetensors' --min-cases 30 --json '$T/recal.json' > '$T/recal.out' 2>&1 && [ -s '$T/cand.safetensors' ] && python3 -c \"import json; d=json.load(open('$T/recal.json')); assert d['validation']['images'] == 32, d['validation']\""
+check "recalibrate on the 32 adjudicated photos writes a candidate" "'$B' recalibrate --db '$DB' --clinic c-dark --model '$T/fx/tiny.safetensors' --out '$T/cand.safetensors' --min-cases 30 --json '$T/recal.json' > '$T/recal.out' 2>&1 && [ -s '$T/cand.safetensors' ] && python3 -c \"import json; d=json.load(open('$T/recal.json')); assert d['validation']['images'] == 32, d['validation']; assert isinstance(d['malignant_bias'], float) and 'bias' in d['method'], d\""
 check "and leaves no photo behind" "! ls -d \${TMPDIR:-/tmp}/basira-recal-* >/dev/null 2>&1"
 
 # ---- releases ----
@@ -82,6 +85,13 @@ SHA1=$(sha256sum "$M1" | cut -d' ' -f1)
 SHA2=$(sha256sum "$M2" | cut -d' ' -f1)
 running() { python3 -c "import json; print(json.load(open('$T/n1m/current.json'))['history'][-1]['sha256'])"; }
 check "r1 runs at the node" "[ \"\$(running)\" = '$SHA1' ]"
+# ---- a running node (basira serve --model DIR) takes up new releases without a restart ----
+MODEL=$T/n1m node_serve n1 $((21000 + (RANDOM % 50) * 2))
+# upsha: the model hash recorded in the result of a new photo at the running node
+upsha() { local id; id=$(new_case n1 "P$RANDOM" false) && api n1 POST "/cases/$id/images" -H 'Content-Type: image/jpeg' --data-binary "@$PH" | python3 -c 'import json,sys; print(json.load(sys.stdin)["model"]["sha256"])'; }
+# switched N: wait (at most 20 s) until the node has logged its N-th model switch
+switched() { for _ in $(seq 100); do [ "$(grep -c '"model_switch"' "$T/n1.serve.err")" -ge "$1" ] && return 0; sleep 0.2; done; return 1; }
+check "the running node analyses with r1" "[ \"\$(upsha)\" = '$SHA1' ]"
 check "a second sync offers nothing" "SYNC '$PK' | grep -q '\"offered\": *false'"
 
 echo "certification report of r2" > "$T/cert2.pdf"
@@ -92,15 +102,22 @@ R sign --id r2 --key-file "$T/rk" --by ds1 >/dev/null
 R stage --id r2 --clinic n1 --by ml1 >/dev/null
 check "a node with another release key refuses r2" "! SYNC '$PK2' > '$T/sy2.out' 2>'$T/sy2.err' && grep -q '\"refused\": *true' '$T/sy2.out' && grep -q 'signature' '$T/sy2.err'"
 check "and keeps running r1" "[ \"\$(running)\" = '$SHA1' ]"
+check "the refused offer is not sent (downloaded) again at the next round" "SYNC '$PK2' > '$T/sy2b.out' 2>&1 && grep -q '\"offered\": *false' '$T/sy2b.out' && [ \"\$(running)\" = '$SHA1' ]"
+check "staging r2 again offers it anew" "R stage --id r2 --clinic n1 --by ml1 >/dev/null"
 GOOD=$(psql_q "SELECT signature FROM hub_releases WHERE id = 'r2'")
 BAD=$(python3 -c "s='$GOOD'; print(s[:10] + ('0' if s[10] != '0' else '1') + s[11:])")
 psql_q "UPDATE hub_releases SET signature = '$BAD' WHERE id = 'r2'"
 check "an altered signature is refused" "! SYNC '$PK' > /dev/null 2>'$T/sy3.err' && grep -q 'signature' '$T/sy3.err'"
 check "and r1 still runs" "[ \"\$(running)\" = '$SHA1' ]"
+check "and the running node still analyses with r1" "kill -HUP \$NODE_PID_n1 && sleep 0.5 && [ \"\$(upsha)\" = '$SHA1' ] && ! grep -q '\"model_switch\"' '$T/n1.serve.err'"
+check "the same altered offer is not downloaded again" "SYNC '$PK' > '$T/sy3b.out' 2>&1 && grep -q '\"offered\": *false' '$T/sy3b.out' && [ \"\$(running)\" = '$SHA1' ]"
 psql_q "UPDATE hub_releases SET signature = '$GOOD' WHERE id = 'r2'"
 check "the correctly signed r2 is installed" "SYNC '$PK' | grep -q '\"installed\": *true' && [ \"\$(running)\" = '$SHA2' ]"
+check "SIGHUP: the running node switches to r2 between requests" "kill -HUP \$NODE_PID_n1 && switched 1 && [ \"\$(upsha)\" = '$SHA2' ] && kill -0 \$NODE_PID_n1"
 check "the hub rolls n1 back" "R rollback --clinic n1 --by ml1 >/dev/null"
 check "the node goes back to r1" "SYNC '$PK' >/dev/null && [ \"\$(running)\" = '$SHA1' ]"
+check "without a signal the running node sees the rollback (current.json watched)" "switched 2 && [ \"\$(upsha)\" = '$SHA1' ]"
+check "each switch is in the node's audit trail" "'$B' audit list --data '$T/n1' --key-file '$T/n1.key' > '$T/audit2.out' 2>&1 && [ \$(grep -c model_switch '$T/audit2.out') -eq 2 ]"
 check "installs and refusals are in the node's audit trail" "'$B' audit list --data '$T/n1' --key-file '$T/n1.key' > '$T/audit.out' 2>&1 && [ \$(grep -c release_refused '$T/audit.out') -eq 2 ] && [ \$(grep -c release_install '$T/audit.out') -eq 3 ]"
 check "releases --json" "'$B' hub releases --db '$DB' --json > '$T/rel.json'"
 check "the registry: approvals, stages, refusals, what ran where" "python3 - '$T/rel.json' <<'PY'
@@ -113,5 +130,9 @@ outs = [x['outcome'] for x in d['reports'] if x['clinic'] == 'n1']
 assert outs == ['installed', 'refused', 'refused', 'installed', 'installed'], outs
 assert any(x['clinic'] == 'c-dark' and x['results'] == 48 and x['first'] == 1767571200 for x in d['ran'])
 PY"
-check "every step is in the hub's oversight audit trail" "[ \$(psql_q \"SELECT count(*) FROM hub_oversight_audit WHERE action LIKE 'release_%'\") -eq 11 ]"
+check "every step is in the hub's oversight audit trail" "[ \$(psql_q \"SELECT count(*) FROM hub_oversight_audit WHERE action LIKE 'release_%'\") -eq 12 ]"
+# A release file changed on disk under the running node: refused at the next look, the
+# model in memory keeps running, the failure audited once.
+printf 'x' >> "$T/n1m/releases/$SHA1.safetensors"
+check "a changed release file: the running node keeps its model and audits the failure" "kill -HUP \$NODE_PID_n1 && for _ in \$(seq 100); do grep -q 'does not load' '$T/n1.serve.err' && break; sleep 0.2; done && [ \"\$(upsha)\" = '$SHA1' ] && '$B' audit list --data '$T/n1' --key-file '$T/n1.key' > '$T/audit3.out' 2>&1 && [ \$(grep model_switch '$T/audit3.out' | grep -c failed) -eq 1 ]"
 exit $fail

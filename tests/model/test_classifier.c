@@ -65,6 +65,20 @@ static void test_meta_valid_and_round_trip(void)
                   json_object_get(json_array_get(json_object_get(j2, "classes"), 5), "partition")),
               "non-neoplastic");
     json_decref(j2);
+    /* No bias unless recalibrated: absent from the document; one round-trips. */
+    CHECK(info.malignant_bias == 0.0 && !json_object_get(j, "malignant_bias"));
+    json_object_set_new(j, "malignant_bias", json_real(1.5));
+    CHECK_EQ_INT(basira_model_info_from_json(j, &again, &err), BASIRA_OK);
+    CHECK_NEAR(again.malignant_bias, 1.5, 1e-12);
+    j2 = basira_model_info_to_json(&again);
+    CHECK_NEAR(json_number_value(json_object_get(j2, "malignant_bias")), 1.5, 1e-12);
+    json_decref(j2);
+    /* The shift: malignant akiec, bcc, mel; odds of P(malignant) 0.25 / 0.75 times 3 = 1. */
+    float pr[7] = {0.05f, 0.10f, 0.30f, 0.05f, 0.10f, 0.35f, 0.05f};
+    basira_model_shift_malignant(&info, pr, log(3.0));
+    CHECK_NEAR(pr[0] + pr[1] + pr[4], 0.5, 1e-6);
+    CHECK_NEAR(pr[4] / pr[0], 2.0, 1e-5);       /* within a side, ratios kept */
+    CHECK_NEAR(pr[2] / 0.30 * 0.75, 0.5, 1e-6); /* benign side scaled to 0.5 */
     json_decref(j);
     json_decref(meta);
 }
@@ -135,6 +149,8 @@ static void test_meta_strict(void)
         {"tta", "3", "tta"},
         {"tta", "16", "tta"},
         {"tta", "2.0", "tta"},
+        {"malignant_bias", "9", "malignant_bias"},
+        {"malignant_bias", "\"1\"", "malignant_bias"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *meta = tiny_model_meta(&o);
