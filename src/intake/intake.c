@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include <vips/vips.h>
+#include <vips/vector.h> /* vips_vector_set_enabled: vips.h leaves it out */
 
 #define DEFAULT_MAX_FILE_BYTES ((size_t)64 << 20)
 #define DEFAULT_MAX_PIXELS ((uint64_t)100000000)
@@ -72,6 +73,17 @@ static void init_vips_once(void)
     vips_cache_set_max(0);
     vips_cache_set_max_mem(0);
     vips_cache_set_max_files(0);
+    /*
+     * libvips compiles its resampling and colour loops at run time with liborc.
+     * Debian 12's liborc 0.4.33 corrupts its code-memory list when two threads
+     * compile at once: `basira train` (two decode workers) died with SIGSEGV in
+     * orc_code_allocate_codemem under vips_reduce, and a server resizing two
+     * uploads at once is exposed the same way (test_intake_threads). With the
+     * operation cache off every resize compiles afresh, so the race is frequent.
+     * The plain C loops cost a few milliseconds per photo (bench/triage_cold);
+     * a crashed node costs every request in flight.
+     */
+    vips_vector_set_enabled(FALSE);
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO,
                       quiet_log, NULL);
 }
