@@ -5,7 +5,7 @@
  */
 'use strict';
 const CACHE = 'basira-app-v2';
-const SHELL = ['/', '/app/app.js', '/app/offline.js', '/app/accounts.js', '/app/patient.js', '/app/app.css', '/app/manifest.webmanifest', '/app/icon.svg',
+const SHELL = ['/', '/app/app.js', '/app/offline.js', '/app/accounts.js', '/app/patient.js', '/app/result.js', '/app/app.css', '/app/manifest.webmanifest', '/app/icon.svg',
   '/app/i18n/fr.json', '/app/i18n/ar.json', '/app/i18n/en.json'];
 
 self.addEventListener('install', (ev) => {

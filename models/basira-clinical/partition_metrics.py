@@ -195,7 +195,7 @@ def main(argv):
     # The "confident non-neoplastic" rule: P(non-neoplastic) >= t while P(malignant) stays
     # under the medium threshold. What each t would send to primary-care management.
     rule = []
-    for t in [0.5, 0.6, 0.7, 0.8, 0.9]:
+    for t in [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99]:
         sel = [r for r in rows if r["pnon"] >= t and r["pmal"] < medium]
         rule.append({"p_non_neoplastic_at_least": t, "n": len(sel),
                      "share_of_all": len(sel) / len(rows),

@@ -27,17 +27,21 @@ nice -n 19 "$B" train --images "$D/images" --csv "$R/f17k-grouped.csv" \
   --image-col md5hash --label-col label --group-col dup_group --stratify-col stratum \
   --classes models/fitzpatrick17k-condition-classes.json \
   --init-from models/basira-derm.safetensors --input-size 128 --colour-constancy shades_of_gray \
-  --epochs 10 --batch 64 --lr 0.002 --optimizer adamw --weight-decay 0.05 --schedule onecycle \
+  --epochs 40 --batch 64 --lr 0.002 --optimizer adamw --weight-decay 0.05 --schedule onecycle \
   --warmup-epochs 1 --label-smoothing 0.1 --class-weights sqrt --sampler uniform --ema 0.99 \
-  --augment dermoscopy --select-metric auc --split 0.70,0.15,0.15 --seed 1 --threads 2 --precision bf16 \
-  --name basira-clinical --model-version 1.0.0 --out "$R/train"
+  --augment dermoscopy --select-metric auc --split 0.70,0.15,0.15 --seed 1 --threads 1 \
+  --name basira-clinical --model-version 1.1.0 --out "$R/train"
 fi
 cp "$R/train/history.jsonl" $M/history-train.jsonl
 for p in train val test; do cut -d, -f1,2,4,6,9,10 "$R/train/$p.csv" >"$M/split-$p.csv"; done
 
 # 3. Calibrate on the validation groups only: temperature, then the triage thresholds; the
 #    class list stored with the partitions of the 21 conditions (--classes).
+#    --non-neoplastic: the primary-care rule's threshold, the lowest of 0.5..0.99 under which no
+#    validation photo sent to primary care was malignant (partition-val.json, run once first
+#    without it; models/basira-clinical.md).
 "$B" calibrate --conservative --target-sensitivity "$TARGET_SENSITIVITY" \
+  --non-neoplastic "${NON_NEOPLASTIC:-0.95}" \
   --model "$R/train/best.safetensors" --images "$D/images" --csv "$R/train/val.csv" \
   --label-col label --image-col md5hash --threads 2 \
   --classes models/fitzpatrick17k-condition-classes.json \

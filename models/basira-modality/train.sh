@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce models/basira-modality.safetensors (the photo-kind detector) from ../shared/data.
 # Run from the repository root after building (scripts/build.sh werror build).
-# Recipe of 1.1.0 (models/basira-modality.md): 48 px, ResNet width 8, 5 epochs. The split
+# Recipe of 1.2.0 (models/basira-modality.md): 64 px, ResNet width 16, 12 epochs. The split
 # (70/15/15 by group, seed 1) is the same as 1.0.0's: the threshold is chosen on the
 # validation part only, and the figures of the card are measured on the test part once.
 set -euo pipefail
@@ -17,11 +17,11 @@ python3 models/basira-modality/make_csv.py $D "$W/fitz-dedup.csv" "$W/modality.c
 # 3. Train: balanced sampler, the "modality" augmentation (wide crops, colour, blur, noise).
 nice -n 19 "$B" train --images $D --csv "$W/modality.csv" --image-col image --label-col kind \
   --group-col group --classes models/modality-classes.json \
-  --arch resnet --width ${WIDTH:-8} --depth 1 --input-size ${SIZE:-48} --dropout 0.1 \
-  --colour-constancy none --epochs ${EPOCHS:-5} --batch 64 --lr 0.004 --optimizer adamw \
+  --arch resnet --width ${WIDTH:-16} --depth 1 --input-size ${SIZE:-64} --dropout 0.1 \
+  --colour-constancy none --epochs ${EPOCHS:-12} --batch 64 --lr 0.004 --optimizer adamw \
   --weight-decay 0.02 --schedule onecycle --warmup-epochs 1 --label-smoothing 0.05 \
   --class-weights none --sampler balanced --augment modality --select-metric auc \
-  --split 0.70,0.15,0.15 --seed 1 --threads 2 --name basira-modality --model-version 1.1.0 \
+  --split 0.70,0.15,0.15 --seed 1 --threads 2 --name basira-modality --model-version 1.2.0 \
   --out "$W"
 # 4. Temperature and the shipped threshold on the validation part only: the threshold keeps
 #    99% of validation dermoscopic photos below it (so they reach the dermoscopy model).

@@ -72,6 +72,12 @@ static void usage(FILE *f)
     fprintf(f, _("\nRecalibration at a clinic (basira recalibrate):\n"
                  "  --malignant-bias           also fit a bias on the log-odds of P(malignant)\n"
                  "                             (a population or a camera that shifted)\n"));
+    fprintf(
+        f,
+        _("\nPrimary-care rule (clinical-photo models):\n"
+          "  --non-neoplastic X         P(non-neoplastic) from which a low result goes to\n"
+          "                             primary care, refer if not better (stored as\n"
+          "                             thresholds.non_neoplastic; default: not stated, 0.8)\n"));
 }
 
 static double jnum(const json_t *o, const char *a, const char *b)
@@ -199,6 +205,7 @@ static int run_calibrate(int argc, char **argv)
         {"high-specificity", required_argument, NULL, 'P'},
         {"conservative", no_argument, NULL, 'C'},
         {"malignant-bias", no_argument, NULL, 'B'},
+        {"non-neoplastic", required_argument, NULL, 'N'},
         {"json", required_argument, NULL, 'j'},
         {"classes", required_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},
@@ -210,6 +217,7 @@ static int run_calibrate(int argc, char **argv)
     basira_operating_point_options opo;
     basira_operating_point_options_default(&opo);
     int fit_bias = 0;
+    double non_neoplastic = 0; /* 0 = not stated: the triage default applies */
     optind = 1;
     opterr = 0;
     int o;
@@ -233,6 +241,10 @@ static int run_calibrate(int argc, char **argv)
             break;
         case 'B':
             fit_bias = 1;
+            break;
+        case 'N':
+            if (basira_cli_parse_double("--non-neoplastic", optarg, 0.01, 1.0, &non_neoplastic))
+                return BASIRA_EXIT_USAGE;
             break;
         case 'j':
             json_out = optarg;
@@ -386,9 +398,12 @@ static int run_calibrate(int argc, char **argv)
     free(ism);
     if (rc)
         goto fail;
-    json_object_set_new(
-        doc, "thresholds",
-        json_pack("{s:f, s:f}", "high", op.high_threshold, "medium", op.medium_threshold));
+    json_t *th = json_pack("{s:f, s:f}", "high", op.high_threshold, "medium", op.medium_threshold);
+    /* The primary-care rule's threshold (triage.h): stated by whoever chose it on validation
+     * (models/basira-clinical.md); the loader checks it is in (0, 1]. */
+    if (th && non_neoplastic > 0)
+        json_object_set_new(th, "non_neoplastic", json_real(non_neoplastic));
+    json_object_set_new(doc, "thresholds", th);
     const char *slash = strrchr(in.csv, '/');
     record = json_pack(
         "{s:s, s:{s:s, s:I, s:I, s:I}, s:s, s:f, s:f, s:o, s:o, s:o, s:o, s:o, s:o, "

@@ -359,6 +359,22 @@ static void test_calibrate(void)
     snprintf(path, sizeof path, "%s/cal.safetensors.partial", dir);
     CHECK(access(path, F_OK) != 0); /* no scratch file left */
 
+    /* The primary-care rule's threshold: absent unless stated, then stored as given. */
+    CHECK(info.threshold_non_neoplastic == 0);
+    rc = sh(out, sizeof out,
+            "%s calibrate --model %s/m.safetensors --images %s/img --csv %s/labels.csv "
+            "--non-neoplastic 0.95 --out %s/nn.safetensors --quiet",
+            cli, dir, dir, dir, dir);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+    snprintf(path, sizeof path, "%s/nn.safetensors", dir);
+    basira_model_info info_nn;
+    CHECK_EQ_INT(predict_all(path, probs, &info_nn), 0);
+    CHECK_NEAR(info_nn.threshold_non_neoplastic, 0.95, 1e-9);
+    CHECK_NEAR(info_nn.threshold_medium, info.threshold_medium, 1e-9);
+    CHECK_EQ_INT(sh(out, sizeof out,
+                    "%s calibrate --model a --images b --csv c --out d --non-neoplastic 0", cli),
+                 2);
+
     /* No malignant lesion in the validation set: thresholds cannot be chosen. */
     snprintf(path, sizeof path, "%s/benign.csv", dir);
     write_file(path, "image_id,dx\nIMG_000,nv\nIMG_001,bkl\nIMG_002,nv\n");

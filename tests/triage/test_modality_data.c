@@ -98,9 +98,9 @@ int main(int argc, char **argv)
         /* On a subset (sanitizer builds) the bound is judged by the interval, not the estimate. */
         /*
          * Regression bounds of the shipped threshold, which favours dermoscopic photos
-         * (models/basira-modality.md, 1.1.0: 0.995 / 0.830 held out).
+         * (models/basira-modality.md, 1.2.0: 0.995 / 0.914 held out; 1.1.0 gave 0.830).
          */
-        double bound = step == 1 ? p.value : p.hi, floor_k = k == 0 ? 0.98 : 0.78;
+        double bound = step == 1 ? p.value : p.hi, floor_k = k == 0 ? 0.98 : 0.88;
         CHECK_MSG(bound >= floor_k,
                   "%s: accuracy %.4f (CI up to %.4f) below the regression bound %.2f", names[k],
                   p.value, p.hi, floor_k);
