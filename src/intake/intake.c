@@ -80,8 +80,9 @@ static void init_vips_once(void)
      * orc_code_allocate_codemem under vips_reduce, and a server resizing two
      * uploads at once is exposed the same way (test_intake_threads). With the
      * operation cache off every resize compiles afresh, so the race is frequent.
-     * The plain C loops cost a few milliseconds per photo (bench/triage_cold);
-     * a crashed node costs every request in flight.
+     * The plain C loops are slower (their share of a triage was not isolated:
+     * bench/triage_cold times the whole path); a crashed node costs every request
+     * in flight.
      */
     vips_vector_set_enabled(FALSE);
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO,

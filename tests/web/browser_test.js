@@ -434,7 +434,8 @@ function catalogueChecks() {
   const html = fs.readFileSync(path.join(SRC, 'web', 'index.html'), 'utf8');
   const used = [...html.matchAll(/data-i18n="([a-z0-9_]+)"/g)].map((m) => m[1])
     .concat([...html.matchAll(/data-i18n-attr="([^"]+)"/g)].flatMap((m) => m[1].split(';').map((p) => p.split(':')[1])));
-  const js = ['app.js', 'offline.js', 'accounts.js', 'patient.js', 'result.js']
+  // Every script the page loads (so a new file of the app is checked without editing this list).
+  const js = [...html.matchAll(/<script src="\/app\/([a-z]+\.js)"/g)].map((m) => m[1])
     .map((f) => fs.readFileSync(path.join(SRC, 'web', f), 'utf8')).join('\n');
   const usedJs = [...js.matchAll(/\bt\('([a-z0-9_]+)'\s*[,)]/g)].map((m) => m[1]);
   for (const k of used.concat(usedJs)) check(k in langs[2][1], `key "${k}" used but missing from the catalogues`);
