@@ -43,7 +43,7 @@ static char *arch_for(const char *family, int size)
 {
     /* ResNet-18 layout at a quarter of its width; MobileNetV2 at width multiplier 1.0. */
     int resnet = !strcmp(family, "resnet");
-    basira_arch_params p = {family, size, NUM_CLASSES, resnet ? 16 : 32, resnet ? 2 : 10, 0.0};
+    basira_arch_params p = {family, size, 0, NUM_CLASSES, resnet ? 16 : 32, resnet ? 2 : 10, 0.0};
     basira_error err;
     char *a = basira_arch_build(&p, &err);
     if (!a)

@@ -92,6 +92,14 @@ typedef struct basira_model_info {
      */
     double malignant_bias;
     int tta; /* test-time augmentations averaged: 1, 2, 4 or 8 (8 needs a square input) */
+    /*
+     * "int8": {"default": true, ...}, written by `basira quantize` when the file's int8
+     * calibration kept accuracy and malignant AUC within its tolerances of fp32 on the
+     * images it was measured on: basira_classifier_load() then runs the net in int8. Not
+     * written back by basira_model_info_to_json(): a model whose metadata is rewritten
+     * (e.g. recalibrated) runs in fp32 until it is quantized and measured again.
+     */
+    int int8_default;
 } basira_model_info;
 
 /* Parse the "classes" array alone (as in models/ham10000-classes.json) into info->classes. */
@@ -126,6 +134,9 @@ typedef struct basira_classifier basira_classifier;
  * scratchpad is per thread and a primitive must run on the thread that created it.
  */
 basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err);
+/* basira_classifier_load() runs the network in fp32, or in int8 for a model whose metadata
+ * says "int8": {"default": true} (see basira_model_info.int8_default); a file that says so
+ * without an int8 calibration is refused (BASIRA_E_MODEL). */
 /*
  * The same, with the network's inference precision (basira_net_set_inference_precision):
  * FP32 as basira_classifier_load(), BF16 (refused with BASIRA_E_UNSUPPORTED without bf16
@@ -138,6 +149,13 @@ basira_code basira_classifier_load_precision(const char *path, basira_precision 
                                              basira_classifier **out, basira_error *err);
 /* The precision the classifier's network runs in (FP32, BF16 or INT8). */
 basira_precision basira_classifier_precision(const basira_classifier *c);
+/*
+ * Average views (1, 2, 4 or 8; 8 needs a square input) instead of the model's "tta", e.g.
+ * to measure test-time augmentation (`basira evaluate --tta`, `basira cv --tta`). Call it
+ * before the first prediction, not while another thread predicts. BASIRA_E_INVALID_ARGUMENT
+ * for another count.
+ */
+basira_code basira_classifier_set_tta(basira_classifier *c, int views, basira_error *err);
 /*
  * int8 post-training quantisation (basira_net_calibrate): record the activation ranges of
  * one preprocessed image chw[3][input_h][input_w] (call it for each calibration image,

@@ -66,7 +66,8 @@ typedef struct basira_net basira_net;
 
 typedef struct basira_arch_params {
     const char *family; /* "resnet" or "mobilenetv2" */
-    int input_size;     /* square input side, e.g. 128 */
+    int input_size;     /* input width (and height when input_height is 0), e.g. 128 */
+    int input_height;   /* input height for a non-square input (160 x 120 keeps 4:3); 0 = square */
     int num_classes;
     int width;      /* channels of the first stage (resnet) / stem (mobilenetv2) */
     int depth;      /* blocks per stage (resnet) or a depth multiplier in tenths (mobilenetv2) */
@@ -76,12 +77,12 @@ typedef struct basira_arch_params {
 /*
  * Build the architecture JSON of a family. Returns a malloc'd string (free()) or NULL with err.
  * Layer names are torchvision's, so the same model built in PyTorch has the same state_dict keys.
- *   resnet (input_size 8..1024, width 1..512, depth 1..16): stem conv3x3 (stride 2 when
- *     input_size >= 96, else 1) + BN + ReLU ("conv1", "bn1"), no max pool; four stages
+ *   resnet (input sides 8..1024, width 1..512, depth 1..16): stem conv3x3 (stride 2 when
+ *     the shorter input side >= 96, else 1) + BN + ReLU ("conv1", "bn1"), no max pool; four stages
  *     "layer1".."layer4" of `depth` BasicBlocks with widths w, 2w, 4w, 8w, stride 2 at the
  *     start of stages 2-4, 1x1 conv + BN projection ("layerS.B.downsample.0/1") when the
  *     shape changes; then "avgpool" (gap), "dropout" (when dropout > 0), "fc".
- *   mobilenetv2 (input_size 32..1024, depth 1..40 tenths, 10 = standard): torchvision's
+ *   mobilenetv2 (input sides 32..1024, depth 1..40 tenths, 10 = standard): torchvision's
  *     MobileNetV2 with width_mult = width / 32 (channels rounded to multiples of 8), blocks per
  *     stage ceil(n * depth / 10); "features.*", "avgpool", "classifier.0" (dropout),
  *     "classifier.1" (fc). width 32, depth 10, 1000 classes = torchvision's 3,504,872 params.
@@ -210,6 +211,8 @@ basira_precision basira_net_inference_precision(const basira_net *net);
  * and the next basira_net_calibrate() starts them afresh.
  */
 basira_code basira_net_calibrate(basira_net *net, const float *x, int n, basira_error *err);
+/* 1 when the net has int8 ranges (from basira_net_calibrate() or a file that kept them). */
+int basira_net_int8_calibrated(const basira_net *net);
 /* 1 when the processor has 8-bit dot-product instructions (AVX-512 VNNI / AVX-VNNI). */
 int basira_nn_int8_fast(void);
 /* 1 when the processor has native bf16 arithmetic (as oneDNN sees it). */

@@ -168,8 +168,9 @@ typedef struct basira_train_options {
     const char *name, *version; /* of the model ("basira-derm", "0.1.0" when NULL) */
     const char *command_line;   /* for provenance */
 
-    const char *arch; /* "mobilenetv2" | "resnet" */
-    int width, depth, input_size;
+    const char *arch;             /* "mobilenetv2" | "resnet" */
+    int width, depth, input_size; /* input_size: the input's width */
+    int input_height;             /* 0 = square; e.g. 120 with input_size 160 keeps 4:3 */
     double dropout;
 
     int epochs, batch;

@@ -519,6 +519,7 @@ static int run_adapt(int argc, char **argv)
         basira_net_free(pn);
     }
     o.input_size = info->preprocess.input_w;
+    o.input_height = info->preprocess.input_h;
     o.colour_constancy = info->preprocess.colour_constancy;
     o.init_from = a.from;
     o.command_line = cmdline;

@@ -212,7 +212,9 @@ static int run_calibrate(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    eval_cli_input in = {.label_col = "dx", .image_col = "image_id", .threads = 1};
+    /* Fitted on the fp32 network: the file it writes runs in fp32 (model.h, int8_default). */
+    eval_cli_input in = {
+        .label_col = "dx", .image_col = "image_id", .threads = 1, .precision_set = 1};
     const char *out = NULL, *json_out = NULL, *classes_path = NULL;
     basira_operating_point_options opo;
     basira_operating_point_options_default(&opo);

@@ -56,6 +56,8 @@ static void usage(FILE *f)
                  "table (mel)\n"
                  "  --stop-after-folds N      stop once N folds are done (run the command "
                  "again to continue)\n"
+                 "  --tta N                   score each held-out fold averaging N views of "
+                 "each photo: 1, 2, 4 or 8 (1)\n"
                  "  -h, --help                show this help\n"
                  "Every option of `basira train` (see `basira help train`) sets the recipe; "
                  "--split and --limit do not apply.\n"
@@ -72,6 +74,7 @@ enum {
     CV_THRESHOLDS,
     CV_RECALL,
     CV_STOP,
+    CV_TTA,
 };
 
 typedef struct cv_options {
@@ -83,6 +86,7 @@ typedef struct cv_options {
     int n_thresholds;
     const char *recall_class;
     int stop_after; /* folds; 0 = all */
+    int tta;        /* views averaged when scoring a held-out fold */
 } cv_options;
 
 /* One fold's held-out results. */
@@ -272,7 +276,8 @@ static basira_code evaluate_fold(const cv_options *c, const char *dir, int f, js
                          .label_col = c->o.label_col,
                          .image_col = c->o.image_col,
                          .threads = c->o.threads,
-                         .quiet = 1};
+                         .quiet = 1,
+                         .tta = c->tta};
     basira_model_info *info = malloc(sizeof *info);
     if (!info)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -304,11 +309,11 @@ static basira_code evaluate_fold(const cv_options *c, const char *dir, int f, js
             json_object_set_new(recall, json_string_value(json_object_get(pc, "code")),
                                 num(json_is_number(se) ? json_number_value(se) : NAN));
         }
-        doc = json_pack("{s:i, s:I, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "fold", f, "n",
-                        (json_int_t)n, "failed", (json_int_t)failed, "model_sha256", sha,
-                        "accuracy", num(report_value(rep, "accuracy")), "balanced_accuracy",
-                        num(report_value(rep, "balanced_accuracy")), "auc_mean_ovr",
-                        num(report_value(rep, "auc_mean_ovr")), "auc_malignant",
+        doc = json_pack("{s:i, s:I, s:I, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "fold", f,
+                        "n", (json_int_t)n, "failed", (json_int_t)failed, "model_sha256", sha,
+                        "tta", c->tta, "accuracy", num(report_value(rep, "accuracy")),
+                        "balanced_accuracy", num(report_value(rep, "balanced_accuracy")),
+                        "auc_mean_ovr", num(report_value(rep, "auc_mean_ovr")), "auc_malignant",
                         num(report_value(rep, "auc_malignant")), "recall", recall, "p_malignant", p,
                         "malignant", mal);
         if (!doc)
@@ -369,8 +374,13 @@ static basira_code run_fold(const cv_options *c, const char *root, const int *pa
         json_t *doc = json_load_file(path, 0, &je);
         if (!doc)
             return basira_error_set(err, BASIRA_E_FORMAT, _("cannot read %s: %s"), path, je.text);
-        fprintf(stderr, _("basira: fold %d already done (%s)\n"), f, path);
-        return fold_from_doc(doc, r, err);
+        /* Scored with other views (no "tta": before --tta, one view): score it again. */
+        json_int_t views = json_integer_value(json_object_get(doc, "tta"));
+        if ((views ? views : 1) == c->tta) {
+            fprintf(stderr, _("basira: fold %d already done (%s)\n"), f, path);
+            return fold_from_doc(doc, r, err);
+        }
+        json_decref(doc);
     }
     if ((rc = basira_fs_mkdirs(dir, 0755, err)))
         return rc;
@@ -572,6 +582,7 @@ static int parse(int argc, char **argv, cv_options *c)
         {"thresholds", required_argument, NULL, CV_THRESHOLDS},
         {"recall-class", required_argument, NULL, CV_RECALL},
         {"stop-after-folds", required_argument, NULL, CV_STOP},
+        {"tta", required_argument, NULL, CV_TTA},
         {"help", no_argument, NULL, 'h'},
     };
     size_t n_own = sizeof own / sizeof own[0], n_train = basira_cli_train_opts_count();
@@ -621,6 +632,14 @@ static int parse(int argc, char **argv, cv_options *c)
         case CV_RECALL:
             c->recall_class = *optarg ? optarg : NULL;
             break;
+        case CV_TTA:
+            if (basira_cli_parse_long("--tta", optarg, 1, 8, &l) ||
+                (l != 1 && l != 2 && l != 4 && l != 8)) {
+                fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--tta", optarg);
+                return BASIRA_EXIT_USAGE;
+            }
+            c->tta = (int)l;
+            break;
         case 'h':
             usage(stdout);
             return -1;
@@ -648,6 +667,7 @@ static int run(int argc, char **argv)
     c.target = 0.95;
     c.margin = 1.0;
     c.recall_class = "mel";
+    c.tta = 1;
     static const double default_t[] = {0.05, 0.1, 0.2, 0.3, 0.5};
     memcpy(c.thresholds, default_t, sizeof default_t);
     c.n_thresholds = 5;

@@ -175,52 +175,66 @@ static basira_code need_column(const basira_csv *c, const char *path, const char
                             name, have);
 }
 
-/* Images the int8 calibration sees at most (their activation ranges are what matters). */
-#define MAX_CALIBRATION 512
-
-/* int8: calibrate the classifier on the images of in->calibrate, then switch it to int8. */
-static basira_code calibrate_int8(const eval_cli_input *in, basira_classifier *clf,
-                                  basira_error *err)
+basira_code eval_cli_calibration_images(const char *images, const char *csv_path,
+                                        const char *image_col, const basira_preprocess *pp,
+                                        basira_code (*each)(void *ctx, const float *chw,
+                                                            basira_error *err),
+                                        void *ctx, size_t *used, basira_error *err)
 {
+    *used = 0;
     basira_csv *csv = NULL;
-    basira_code rc = basira_csv_read_file(in->calibrate, &csv, err);
+    basira_code rc = basira_csv_read_file(csv_path, &csv, err);
     if (rc)
         return rc;
     int col;
-    if ((rc = need_column(csv, in->calibrate, in->image_col, &col, err))) {
+    if ((rc = need_column(csv, csv_path, image_col, &col, err))) {
         basira_csv_free(csv);
         return rc;
     }
-    const basira_model_info *info = basira_classifier_info(clf);
-    float *chw = malloc(sizeof(float) * 3 * (size_t)info->preprocess.input_w *
-                        (size_t)info->preprocess.input_h);
+    float *chw = malloc(sizeof(float) * 3 * (size_t)pp->input_w * (size_t)pp->input_h);
     if (!chw)
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
     basira_intake_options io;
     basira_intake_options_default(&io);
     io.min_side = 8;
-    size_t n = basira_csv_rows(csv), used = 0;
-    for (size_t i = 0; !rc && i < n && used < MAX_CALIBRATION; i++) {
+    size_t n = basira_csv_rows(csv);
+    for (size_t i = 0; !rc && i < n && *used < EVAL_CLI_MAX_CALIBRATION; i++) {
         char path[4096];
         basira_image *img = NULL;
-        rc = basira_fs_find_image(in->images, basira_csv_cell(csv, i, col), path, sizeof path, err);
+        rc = basira_fs_find_image(images, basira_csv_cell(csv, i, col), path, sizeof path, err);
         if (!rc)
             rc = basira_image_load_file(path, &io, &img, err);
         if (!rc)
-            rc = basira_preprocess_image(&info->preprocess, img, chw, err);
+            rc = basira_preprocess_image(pp, img, chw, err);
         if (!rc)
-            rc = basira_classifier_calibrate_chw(clf, chw, err);
+            rc = each(ctx, chw, err);
         basira_image_free(img);
-        used++;
+        (*used)++;
     }
-    if (!rc && used == 0)
-        rc = basira_error_set(err, BASIRA_E_FORMAT, _("%s has no data rows"), in->calibrate);
+    if (!rc && *used == 0)
+        rc = basira_error_set(err, BASIRA_E_FORMAT, _("%s has no data rows"), csv_path);
+    free(chw);
+    basira_csv_free(csv);
+    return rc;
+}
+
+static basira_code calibrate_one(void *ctx, const float *chw, basira_error *err)
+{
+    return basira_classifier_calibrate_chw(ctx, chw, err);
+}
+
+/* int8: calibrate the classifier on the images of in->calibrate, then switch it to int8. */
+static basira_code calibrate_int8(const eval_cli_input *in, basira_classifier *clf,
+                                  basira_error *err)
+{
+    size_t used = 0;
+    basira_code rc = eval_cli_calibration_images(in->images, in->calibrate, in->image_col,
+                                                 &basira_classifier_info(clf)->preprocess,
+                                                 calibrate_one, clf, &used, err);
     if (!rc)
         rc = basira_classifier_use_int8(clf, err);
     if (!rc && !in->quiet)
         fprintf(stderr, _("basira: int8 calibrated on %zu images\n"), used);
-    free(chw);
-    basira_csv_free(csv);
     return rc;
 }
 
@@ -264,10 +278,15 @@ basira_code eval_cli_predict(const eval_cli_input *in, basira_model_info *info, 
         threads = (int)n;
     basira_classifier *clf = NULL;
     int int8 = in->precision == BASIRA_PRECISION_INT8 && in->calibrate;
-    rc = basira_classifier_load_precision(in->model, int8 ? BASIRA_PRECISION_FP32 : in->precision,
-                                          &clf, err);
+    /* No --precision: what basira triage runs (int8 for a model quantized as default). */
+    rc = !in->precision_set
+             ? basira_classifier_load(in->model, &clf, err)
+             : basira_classifier_load_precision(
+                   in->model, int8 ? BASIRA_PRECISION_FP32 : in->precision, &clf, err);
     if (!rc && int8)
         rc = calibrate_int8(in, clf, err);
+    if (!rc && in->tta)
+        rc = basira_classifier_set_tta(clf, in->tta, err);
     if (rc) {
         basira_classifier_free(clf);
         basira_csv_free(csv);
@@ -405,10 +424,14 @@ static void usage(FILE *f)
                  "  --bootstrap N       bootstrap replicates (default 1000; 0 = none)\n"
                  "  --seed N            seed of the bootstrap (default 20261122)\n"
                  "  --threads N         images predicted in parallel (default 1)\n"
-                 "  --precision P       the network in fp32 (default), bf16, auto (bf16 where\n"
+                 "  --precision P       the network in fp32, bf16, auto (bf16 where\n"
                  "                      the processor has bf16 instructions) or int8\n"
+                 "                      (default: the model's own, int8 after basira quantize\n"
+                 "                      made it its default, else fp32)\n"
                  "  --calibrate CSV     int8: images whose activation ranges set the scales\n"
                  "                      (e.g. the validation split; at most 512 are used)\n"
+                 "  --tta N             average N views of each photo (1, 2, 4 or 8; 8 needs a\n"
+                 "                      square input) instead of the model's own number\n"
                  "  -h, --help          show this help\n\n"
                  "Exit status: 0 every image was evaluated, 1 some image failed or the data is\n"
                  "invalid, 2 usage error.\n"));
@@ -446,6 +469,7 @@ static int run_evaluate(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},
         {"precision", required_argument, NULL, 'p'},
         {"calibrate", required_argument, NULL, 'C'},
+        {"tta", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -501,10 +525,21 @@ static int run_evaluate(int argc, char **argv)
                                : !strcmp(optarg, "bf16") ? BASIRA_PRECISION_BF16
                                : !strcmp(optarg, "int8") ? BASIRA_PRECISION_INT8
                                                          : BASIRA_PRECISION_AUTO;
+                in.precision_set = 1;
                 break;
             }
             fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--precision", optarg);
             return BASIRA_EXIT_USAGE;
+        case 'T': {
+            long v;
+            if (basira_cli_parse_long("--tta", optarg, 1, 8, &v) ||
+                (v != 1 && v != 2 && v != 4 && v != 8)) {
+                fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--tta", optarg);
+                return BASIRA_EXIT_USAGE;
+            }
+            in.tta = (int)v;
+            break;
+        }
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;

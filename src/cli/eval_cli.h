@@ -26,8 +26,10 @@ typedef struct eval_cli_input {
     int n_by;
     int threads;                /* >= 1 */
     int quiet;                  /* no progress on stderr */
-    basira_precision precision; /* of the network (0 = FP32) */
+    basira_precision precision; /* of the network, when precision_set */
+    int precision_set;          /* 0: the model's own (basira_classifier_load) */
     const char *calibrate;      /* CSV of images (image_col, in images) for int8, or NULL */
+    int tta;                    /* views averaged per photo (1, 2, 4, 8); 0 = the model's */
     /* `basira shift-check`: change each decoded photo before the model sees it (NULL:
      * none). Returns a new image in *out; called from several threads at once. */
     basira_code (*transform)(const basira_image *img, void *ctx, basira_image **out,
@@ -44,6 +46,21 @@ typedef struct eval_cli_input {
  */
 basira_code eval_cli_predict(const eval_cli_input *in, basira_model_info *info, char *sha256,
                              basira_eval_set **out, long *failed, basira_error *err);
+
+/* Images an int8 calibration sees at most (their activation ranges are what matters). */
+#define EVAL_CLI_MAX_CALIBRATION 512
+
+/*
+ * int8 calibration images: the first EVAL_CLI_MAX_CALIBRATION rows of csv_path's
+ * image_col, found in images, decoded and preprocessed with pp; each(ctx, chw, err) is
+ * called on every one (chw[3][h][w], valid during the call). *used gets how many were
+ * seen. An image that cannot be read stops it with its error; no row is an error.
+ */
+basira_code eval_cli_calibration_images(const char *images, const char *csv_path,
+                                        const char *image_col, const basira_preprocess *pp,
+                                        basira_code (*each)(void *ctx, const float *chw,
+                                                            basira_error *err),
+                                        void *ctx, size_t *used, basira_error *err);
 
 /*
  * SHA-256 of a data manifest: one line "<image SHA-256> <image name> <label>" per CSV

@@ -187,11 +187,31 @@ int basira_cli_train_option(int c, const char *arg, basira_train_options *o)
             return -1;
         o->depth = (int)l;
         return 1;
-    case OPT_INPUT_SIZE:
-        if (basira_cli_parse_long("--input-size", arg, 16, 1024, &l))
-            return -1;
+    case OPT_INPUT_SIZE: {
+        /* N (square) or WxH: 160x120 keeps the 4:3 of HAM10000's 200x150 images. */
+        const char *x = strchr(arg, 'x');
+        long h = 0;
+        if (!x) {
+            if (basira_cli_parse_long("--input-size", arg, 16, 1024, &l))
+                return -1;
+        } else {
+            char wpart[16];
+            size_t wlen = (size_t)(x - arg);
+            if (wlen >= sizeof wpart) {
+                /* Fails, and names the whole value in its message. */
+                (void)basira_cli_parse_long("--input-size", arg, 16, 1024, &l);
+                return -1;
+            }
+            memcpy(wpart, arg, wlen);
+            wpart[wlen] = '\0';
+            if (basira_cli_parse_long("--input-size", wpart, 16, 1024, &l) ||
+                basira_cli_parse_long("--input-size", x + 1, 16, 1024, &h))
+                return -1;
+        }
         o->input_size = (int)l;
+        o->input_height = h == l ? 0 : (int)h;
         return 1;
+    }
     case OPT_DROPOUT:
         if (basira_cli_parse_double("--dropout", arg, 0, 0.95, &o->dropout))
             return -1;

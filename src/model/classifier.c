@@ -63,6 +63,7 @@ struct basira_classifier {
     int loaded, quit, job;
     const char *path;           /* only while loading */
     basira_precision precision; /* asked for at load; then the one the net runs in */
+    int model_default;          /* at load: the model's own precision (int8_default) instead */
     basira_code load_rc;
     basira_error load_err;
     const float *job_chw;
@@ -250,6 +251,12 @@ basira_code basira_model_info_from_json(const json_t *j, basira_model_info *out,
         rc = meta_error(err, "tta", _("8 views need a square input size"));
         goto out;
     }
+    const json_t *q = json_object_get(j, "int8");
+    if (q && (!json_is_object(q) || !json_is_boolean(json_object_get(q, "default")))) {
+        rc = meta_error(err, "int8", _("must be an object with a true or false \"default\""));
+        goto out;
+    }
+    m->int8_default = q && json_is_true(json_object_get(q, "default"));
     *out = *m;
 out:
     free(m);
@@ -428,6 +435,12 @@ static basira_code load_here(basira_classifier *c, const char *path, basira_erro
     c->probs = malloc(sizeof(float) * k);
     if (!c->views_buf || !c->logits || !c->probs)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    if (c->model_default)
+        c->precision = c->info.int8_default ? BASIRA_PRECISION_INT8 : BASIRA_PRECISION_FP32;
+    if (c->model_default && c->info.int8_default && !basira_net_int8_calibrated(c->net))
+        return basira_error_set(err, BASIRA_E_MODEL,
+                                _("the model is marked to run in int8 but carries no int8 "
+                                  "calibration: run basira quantize again"));
     if ((rc = basira_net_set_inference_precision(c->net, c->precision, err)) ||
         (rc = basira_net_prepare_inference(c->net, 1, err)))
         return rc;
@@ -502,9 +515,12 @@ static void destroy(basira_classifier *c)
     free(c);
 }
 
+static basira_code load(const char *path, basira_precision precision, int model_default,
+                        basira_classifier **out, basira_error *err);
+
 basira_code basira_classifier_load(const char *path, basira_classifier **out, basira_error *err)
 {
-    return basira_classifier_load_precision(path, BASIRA_PRECISION_FP32, out, err);
+    return load(path, BASIRA_PRECISION_FP32, 1, out, err);
 }
 
 basira_precision basira_classifier_precision(const basira_classifier *c)
@@ -512,8 +528,29 @@ basira_precision basira_classifier_precision(const basira_classifier *c)
     return c->precision;
 }
 
+basira_code basira_classifier_set_tta(basira_classifier *c, int views, basira_error *err)
+{
+    if (!c)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    if (views != 1 && views != 2 && views != 4 && views != 8)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("test-time augmentation takes 1, 2, 4 or 8 views"));
+    if (views == 8 && c->info.preprocess.input_w != c->info.preprocess.input_h)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("8 views need a square input size"));
+    c->views = views;
+    c->info.tta = views;
+    return BASIRA_OK;
+}
+
 basira_code basira_classifier_load_precision(const char *path, basira_precision precision,
                                              basira_classifier **out, basira_error *err)
+{
+    return load(path, precision, 0, out, err);
+}
+
+static basira_code load(const char *path, basira_precision precision, int model_default,
+                        basira_classifier **out, basira_error *err)
 {
     if (!path || !out)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
@@ -538,6 +575,7 @@ basira_code basira_classifier_load_precision(const char *path, basira_precision 
     }
     c->path = path;
     c->precision = precision;
+    c->model_default = model_default;
     if (pthread_create(&c->thread, NULL, inference_thread, c)) {
         destroy(c);
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);

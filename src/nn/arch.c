@@ -81,11 +81,12 @@ static void head(builder *b, int num_classes, double dropout, const char *gap_na
     set_int(b, o, "out_features", num_classes);
 }
 
-/* ResNet with BasicBlocks; the stem has stride 2 for inputs of 96 pixels or more. */
+/* ResNet with BasicBlocks; the stem has stride 2 when the shorter input side is 96 or more. */
 static void build_resnet(builder *b, const basira_arch_params *p)
 {
     char n1[NN_LAYER_NAME_MAX], n2[NN_LAYER_NAME_MAX], in[NN_LAYER_NAME_MAX];
-    int stem_stride = p->input_size >= 96 ? 2 : 1;
+    int h = p->input_height ? p->input_height : p->input_size;
+    int stem_stride = (p->input_size < h ? p->input_size : h) >= 96 ? 2 : 1;
     conv_bn(b, "conv1", "bn1", "input", p->width, 3, stem_stride, 1);
     add(b, "relu", "relu", NULL);
     int cin = p->width;
@@ -204,9 +205,10 @@ char *basira_arch_build(const basira_arch_params *p, basira_error *err)
         return NULL;
     }
     int min_side = resnet ? 8 : 32, max_depth = resnet ? 16 : 40;
-    if (p->input_size < min_side || p->input_size > 1024 || p->num_classes < 1 ||
-        p->num_classes > NN_MAX_CLASSES || p->width < 1 || p->width > 512 || p->depth < 1 ||
-        p->depth > max_depth || !(p->dropout >= 0.0 && p->dropout < 1.0)) {
+    int in_h = p->input_height ? p->input_height : p->input_size;
+    if (p->input_size < min_side || p->input_size > 1024 || in_h < min_side || in_h > 1024 ||
+        p->num_classes < 1 || p->num_classes > NN_MAX_CLASSES || p->width < 1 || p->width > 512 ||
+        p->depth < 1 || p->depth > max_depth || !(p->dropout >= 0.0 && p->dropout < 1.0)) {
         basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                          _("architecture settings out of range: input size %d to 1024, width 1 to "
                            "512, depth 1 to %d, dropout in [0, 1)"),
@@ -227,7 +229,7 @@ char *basira_arch_build(const basira_arch_params *p, basira_error *err)
         build_mobilenetv2(&b, p);
     char *out = NULL;
     if (!b.failed && !json_object_set_new(arch, "family", json_string(p->family)) &&
-        !json_object_set_new(arch, "input", json_pack("[iii]", 3, p->input_size, p->input_size)) &&
+        !json_object_set_new(arch, "input", json_pack("[iii]", 3, in_h, p->input_size)) &&
         !json_object_set_new(arch, "num_classes", json_integer(p->num_classes)) &&
         !json_object_set(arch, "layers", b.layers) &&
         !json_object_set_new(arch, "output", json_string(b.prev)))

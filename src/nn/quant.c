@@ -124,6 +124,11 @@ static basira_code calib_arrays(basira_net *net, int reset, basira_error *err)
     return BASIRA_OK;
 }
 
+int basira_net_int8_calibrated(const basira_net *net)
+{
+    return net && net->calibrated;
+}
+
 basira_code basira_net_calibrate(basira_net *net, const float *x, int n, basira_error *err)
 {
     if (!net || !x || n < 1 || n > 1 << 16)

@@ -2,7 +2,8 @@
  * augment.c - random augmentation of packed RGB images for training.
  *
  * Dermoscopy images have no "up": a lesion looks the same flipped or turned by
- * a quarter, so flips and 90-degree rotations are free extra data. Random
+ * a quarter, so flips and 90-degree rotations (half turns only, for a non-square
+ * image) are free extra data. Random
  * resized crops teach scale and position invariance; brightness, contrast,
  * saturation and (a little) hue jitter imitate different dermatoscopes and
  * lighting. Hue moves stay small because colour itself is diagnostic (blue-white
@@ -117,6 +118,11 @@ void basira_augment_sample(basira_augment_mode mode, int src_w, int src_h, uint6
         p->noise_seed = basira_rng_next(&rs);
         break;
     }
+    /* A quarter turn maps a 4:3 crop onto a 4:3 output stretched by 16:9: for a
+     * non-square image keep only the half turn (the flips already give it). The draw
+     * itself is kept, so square images see the same random stream as before. */
+    if (src_w != src_h)
+        p->rot90 &= 2;
 }
 
 /* passes x a separable [1 2 1]/4 blur, edges clamped. */

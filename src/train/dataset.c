@@ -184,17 +184,18 @@ static basira_code load_one(load_job *job, size_t i, basira_error *err)
     basira_image *img = NULL, *small = NULL;
     if ((rc = basira_image_load_file(path, &opts, &img, err)))
         return rc;
-    int side = ds->part[i] == BASIRA_PART_TRAIN ? ds->work_side : ds->input_side;
+    int train = ds->part[i] == BASIRA_PART_TRAIN;
+    int sw = train ? ds->work_w : ds->input_w, sh = train ? ds->work_h : ds->input_h;
     const basira_image *use = img;
     /* Same call and the same shortcut as basira_preprocess_image(): identical pixels. */
-    if (basira_image_width(img) != side || basira_image_height(img) != side) {
-        if ((rc = basira_image_resize(img, side, side, &small, err))) {
+    if (basira_image_width(img) != sw || basira_image_height(img) != sh) {
+        if ((rc = basira_image_resize(img, sw, sh, &small, err))) {
             basira_image_free(img);
             return rc;
         }
         use = small;
     }
-    size_t bytes = 3 * (size_t)side * (size_t)side;
+    size_t bytes = 3 * (size_t)sw * (size_t)sh;
     uint8_t *px = malloc(bytes);
     if (!px) {
         basira_image_free(small);
@@ -378,8 +379,11 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
             ds->part[i] = o->parts[ds->row[i]];
 
     /* Decode. The working side leaves room for crops: 1.25 x the input. */
-    ds->input_side = o->input_size;
-    ds->work_side = o->augment == BASIRA_AUGMENT_NONE ? o->input_size : (o->input_size * 5 + 3) / 4;
+    ds->input_w = o->input_size;
+    ds->input_h = o->input_height ? o->input_height : o->input_size;
+    int room = o->augment != BASIRA_AUGMENT_NONE;
+    ds->work_w = room ? (ds->input_w * 5 + 3) / 4 : ds->input_w;
+    ds->work_h = room ? (ds->input_h * 5 + 3) / 4 : ds->input_h;
     if ((rc = decode_all(o, ds, ic, log, err)))
         goto out;
 

@@ -18,17 +18,17 @@
 typedef struct train_dataset {
     basira_csv *csv;
     basira_classes classes;
-    size_t n;      /* items (CSV rows used) */
-    size_t *row;   /* CSV row of each item */
-    int *label;    /* class index */
-    int *part;     /* BASIRA_PART_* */
-    int work_side; /* side of stored training images */
-    int input_side;
-    uint8_t **pixels; /* packed RGB of each item (work or input side by part), NULL if bad */
-    size_t *index[3]; /* items of each part */
-    size_t count[3];  /* number of items of each part */
-    size_t groups[3]; /* number of groups of each part */
-    size_t skipped;   /* images skipped (--skip-bad) */
+    size_t n;             /* items (CSV rows used) */
+    size_t *row;          /* CSV row of each item */
+    int *label;           /* class index */
+    int *part;            /* BASIRA_PART_* */
+    int work_w, work_h;   /* size of stored training images: room for crops */
+    int input_w, input_h; /* the network's input: validation and test images are stored so */
+    uint8_t **pixels;     /* packed RGB of each item (work or input side by part), NULL if bad */
+    size_t *index[3];     /* items of each part */
+    size_t count[3];      /* number of items of each part */
+    size_t groups[3];     /* number of groups of each part */
+    size_t skipped;       /* images skipped (--skip-bad) */
     double load_seconds;
 } train_dataset;
 

@@ -115,7 +115,8 @@ static basira_code check_options(const basira_train_options *o, basira_error *er
     if (!o->image_col || !o->label_col)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                 _("--image-col and --label-col are required"));
-    if (o->input_size < 16 || o->input_size > 1024)
+    if (o->input_size < 16 || o->input_size > 1024 ||
+        (o->input_height && (o->input_height < 16 || o->input_height > 1024)))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                 _("--input-size must be from 16 to 1024"));
     if (o->epochs < 1 || o->batch < 2 || !(o->lr > 0) || o->threads < 1)
@@ -148,7 +149,7 @@ static json_t *config_json(const trainer *t)
     json_t *codes = json_array();
     for (int i = 0; i < t->ds.classes.n; i++)
         json_array_append_new(codes, json_string(t->ds.classes.c[i].code));
-    return json_pack(
+    json_t *c = json_pack(
         "{s:s, s:i, s:i, s:i, s:f, s:o, s:i, s:i, s:f, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f, "
         "s:i, s:i, s:i, s:i, s:[f,f,f], s:I, s:I, s:s}",
         "arch", o->arch, "width", o->width, "depth", o->depth, "input_size", o->input_size,
@@ -160,6 +161,13 @@ static json_t *config_json(const trainer *t)
         "colour_constancy", o->colour_constancy, "split", o->split[0], o->split[1], o->split[2],
         "seed", (json_int_t)o->seed, "limit", (json_int_t)o->limit, "select_metric",
         o->select_metric ? o->select_metric : "balanced_accuracy");
+    /* Only a non-square run records its height, so square runs resume from older checkpoints. */
+    if (c && o->input_height && o->input_height != o->input_size &&
+        json_object_set_new(c, "input_height", json_integer(o->input_height))) {
+        json_decref(c);
+        c = NULL;
+    }
+    return c;
 }
 
 /* ---- batches ----------------------------------------------------------------------- */
@@ -218,18 +226,18 @@ typedef struct batch_job {
 static basira_code prepare_batch(trainer *t, int slot, int epoch, long step, basira_error *err)
 {
     const train_dataset *ds = &t->ds;
-    int in = ds->input_side, ws = ds->work_side;
+    int iw = ds->input_w, ih = ds->input_h, ww = ds->work_w, wh = ds->work_h;
     for (int j = 0; j < t->batch; j++) {
         size_t pos = (size_t)step * (size_t)t->batch + (size_t)j;
         size_t item = t->order[pos];
         basira_augment_params p;
-        basira_augment_sample(t->o->augment, ws, ws,
+        basira_augment_sample(t->o->augment, ww, wh,
                               basira_seed_mix(t->o->seed, (uint64_t)epoch + 1, pos), &p);
         basira_code rc =
-            basira_augment_apply(&p, ds->pixels[item], ws, ws, t->rgb[slot], in, in, err);
+            basira_augment_apply(&p, ds->pixels[item], ww, wh, t->rgb[slot], iw, ih, err);
         if (!rc && t->o->augment == BASIRA_AUGMENT_SHIFT)
             rc = basira_shift_augment(
-                t->rgb[slot], in, in,
+                t->rgb[slot], iw, ih,
                 basira_seed_mix(t->o->seed ^ 0x5348494654ULL, (uint64_t)epoch + 1, pos), err);
         if (rc)
             return rc;
@@ -305,14 +313,14 @@ static double select_value(const basira_train_options *o, const train_metrics *m
 
 static basira_code alloc_buffers(trainer *t, basira_error *err)
 {
-    size_t in = (size_t)t->ds.input_side;
+    size_t npix = (size_t)t->ds.input_w * (size_t)t->ds.input_h;
     size_t n_train = t->ds.count[BASIRA_PART_TRAIN];
     size_t n_max = t->ds.count[1] > t->ds.count[2] ? t->ds.count[1] : t->ds.count[2];
-    t->in_floats = 3 * in * in;
+    t->in_floats = 3 * npix;
     for (int s = 0; s < 2; s++) {
         t->x[s] = malloc((size_t)t->batch * t->in_floats * sizeof(float));
         t->y[s] = malloc((size_t)t->batch * sizeof(int));
-        t->rgb[s] = malloc(3 * in * in);
+        t->rgb[s] = malloc(3 * npix);
         if (!t->x[s] || !t->y[s] || !t->rgb[s])
             return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
@@ -331,6 +339,7 @@ static basira_code new_model(trainer *t, basira_error *err)
     const basira_train_options *o = t->o;
     basira_arch_params ap = {.family = o->arch,
                              .input_size = o->input_size,
+                             .input_height = o->input_height,
                              .num_classes = t->k,
                              .width = o->width,
                              .depth = o->depth,
@@ -347,10 +356,10 @@ static basira_code new_model(trainer *t, basira_error *err)
         return rc;
     int c, h, w;
     basira_net_input_shape(t->net, &c, &h, &w);
-    if (h != o->input_size || w != o->input_size)
+    if (h != t->ds.input_h || w != t->ds.input_w)
         return basira_error_set(
             err, BASIRA_E_INVALID_ARGUMENT,
-            _("--init-from: the model takes %dx%d images; give --input-size %d"), w, h, w);
+            _("--init-from: the model takes %dx%d images; give --input-size %dx%d"), w, h, w, h);
     basira_optim_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.kind = (basira_optim_kind)o->optimizer;
@@ -673,7 +682,8 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
 
     /* Preprocessing stored in the model and used here, identically, for every image. */
     basira_preprocess_default(&t->pp);
-    t->pp.input_w = t->pp.input_h = o->input_size;
+    t->pp.input_w = ds->input_w;
+    t->pp.input_h = ds->input_h;
     t->pp.colour_constancy = (basira_colour_constancy)o->colour_constancy;
 
     size_t n_train = ds->count[BASIRA_PART_TRAIN];
@@ -716,8 +726,8 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
     fprintf(t->log,
             _("network: %s, %zu parameters, input %dx%d; %ld steps of %d images per "
               "epoch\n"),
-            train_arch_family(t), basira_net_num_params(t->net), o->input_size, o->input_size,
-            t->steps, t->batch);
+            train_arch_family(t), basira_net_num_params(t->net), ds->input_w, ds->input_h, t->steps,
+            t->batch);
     fprintf(t->log, _("training precision: %s\n"),
             basira_net_precision(t->net) == BASIRA_PRECISION_BF16 ? "bf16" : "fp32");
     if (o->resume_path)

@@ -276,7 +276,20 @@ static void test_evaluate_errors(void)
     CHECK_EQ_INT(sh(out, sizeof out, "%s evaluate --model a --images b --csv c --threads 0", cli),
                  2);
     CHECK_EQ_INT(sh(out, sizeof out, "%s help evaluate", cli), 0);
-    CHECK(strstr(out, "--reliability") != NULL);
+    CHECK(strstr(out, "--reliability") != NULL && strstr(out, "--tta") != NULL);
+    /* --tta: 1, 2, 4 or 8 only; the JSON records the views used, not the model's. */
+    CHECK_EQ_INT(sh(out, sizeof out, "%s evaluate --model a --images b --csv c --tta 3", cli), 2);
+    CHECK(strstr(out, "--tta") != NULL);
+    CHECK_EQ_INT(sh(out, sizeof out, "%s evaluate --model a --images b --csv c --tta x", cli), 2);
+    rc = sh(out, sizeof out,
+            "%s evaluate --model %s/m.safetensors --images %s/img --csv %s/labels.csv "
+            "--json %s/t4.json --bootstrap 0 --quiet --tta 4",
+            cli, dir, dir, dir, dir);
+    CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+    snprintf(path, sizeof path, "%s/t4.json", dir);
+    j = json_load_file(path, 0, NULL);
+    CHECK(j && jnum(j, "model.tta") == 4);
+    json_decref(j);
     /* The report speaks the user's language (catalogues po/eval.*.po). */
     snprintf(path, sizeof path, "%s/two.csv", dir);
     write_file(path, "image_id,dx\nIMG_000,nv\nIMG_002,mel\n");
@@ -426,6 +439,74 @@ static void test_calibrate(void)
 }
 
 /* Real HAM10000 photos and metadata (first 60 rows), when ../shared/data is there. */
+/* `basira quantize`: the measurement is the rule's input, the mark follows the rule, and
+ * `basira evaluate` without --precision then scores what triage would run. */
+static void test_quantize(void)
+{
+    static char out[65536];
+    char path[512];
+    CHECK_EQ_INT(sh(out, sizeof out, "%s quantize --model %s/m.safetensors", cli, dir), 2);
+    CHECK(strstr(out, "--calibrate") != NULL);
+    CHECK_EQ_INT(sh(out, sizeof out,
+                    "%s quantize --model a --images b --calibrate c --csv d --out e "
+                    "--max-auc-drop 2",
+                    cli),
+                 2);
+    for (int strict = 0; strict < 2; strict++) {
+        int rc = sh(out, sizeof out,
+                    "%s quantize --model %s/m.safetensors --images %s/img --calibrate "
+                    "%s/labels.csv --csv %s/labels.csv --out %s/q.safetensors --json %s/q.json "
+                    "--quiet %s",
+                    cli, dir, dir, dir, dir, dir, dir,
+                    strict ? "--max-accuracy-drop 0 --max-auc-drop 0" : "");
+        CHECK_MSG(rc == 0, "exit %d: %s", rc, out);
+        snprintf(path, sizeof path, "%s/q.json", dir);
+        json_t *q = json_load_file(path, 0, NULL);
+        CHECK(q != NULL);
+        if (!q)
+            return;
+        double a32 = jnum(q, "accuracy_fp32"), a8 = jnum(q, "accuracy_int8");
+        double u32 = jnum(q, "auc_malignant_fp32"), u8 = jnum(q, "auc_malignant_int8");
+        double tol = strict ? 0.0 : 0.005;
+        int want = a8 >= a32 - tol && u8 >= u32 - tol;
+        CHECK_EQ_INT(json_is_true(json_object_get(q, "default")), want);
+        CHECK_EQ_INT(jnum(q, "evaluated"), N_IMG);
+        CHECK_EQ_INT(jnum(q, "calibration_images"), N_IMG);
+        CHECK(strstr(out, want ? "is its default" : "stays off") != NULL);
+        /* fp32 is what basira evaluate reports for the original model. */
+        rc = sh(out, sizeof out,
+                "%s evaluate --model %s/m.safetensors --images %s/img --csv %s/labels.csv "
+                "--json %s/f.json --bootstrap 0 --quiet",
+                cli, dir, dir, dir, dir);
+        snprintf(path, sizeof path, "%s/f.json", dir);
+        json_t *f = json_load_file(path, 0, NULL);
+        CHECK(rc == 0 && f && fabs(jnum(f, "image_level.accuracy.value") - a32) < 1e-9);
+        json_decref(f);
+        /* The quantized file, without --precision: int8 when marked, else fp32. */
+        rc = sh(out, sizeof out,
+                "%s evaluate --model %s/q.safetensors --images %s/img --csv %s/labels.csv "
+                "--json %s/g.json --bootstrap 0 --quiet",
+                cli, dir, dir, dir, dir);
+        snprintf(path, sizeof path, "%s/g.json", dir);
+        json_t *g = json_load_file(path, 0, NULL);
+        CHECK(rc == 0 && g);
+        CHECK_NEAR(jnum(g, "image_level.auc_malignant.value"), want ? u8 : u32, 1e-9);
+        json_decref(g);
+        json_decref(q);
+    }
+    /* A calibration image that cannot be read fails the command; nothing is marked. */
+    snprintf(path, sizeof path, "%s/cal_missing.csv", dir);
+    write_file(path, "image_id,dx\nNOPE,nv\n");
+    int rc = sh(out, sizeof out,
+                "%s quantize --model %s/m.safetensors --images %s/img --calibrate %s --csv "
+                "%s/labels.csv --out %s/q2.safetensors --quiet",
+                cli, dir, dir, path, dir, dir);
+    CHECK_EQ_INT(rc, 1);
+    CHECK_MSG(strstr(out, "NOPE") != NULL, "%s", out);
+    snprintf(path, sizeof path, "%s/q2.safetensors", dir);
+    CHECK(access(path, F_OK) != 0);
+}
+
 static void test_real_data(void)
 {
     const char *data = test_data_dir();
@@ -515,6 +596,7 @@ int main(void)
     RUN(test_evaluate);
     RUN(test_evaluate_errors);
     RUN(test_calibrate);
+    RUN(test_quantize);
     RUN(test_real_data);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

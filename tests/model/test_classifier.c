@@ -151,6 +151,9 @@ static void test_meta_strict(void)
         {"tta", "2.0", "tta"},
         {"malignant_bias", "9", "malignant_bias"},
         {"malignant_bias", "\"1\"", "malignant_bias"},
+        {"int8", "42", "int8"},
+        {"int8", "{}", "int8"},
+        {"int8", "{\"default\":1}", "int8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *meta = tiny_model_meta(&o);
@@ -390,6 +393,18 @@ static void test_tta(void)
         diff += fabs(a[i] - mirror[i]);
     }
     CHECK(diff > 1e-6); /* the mirror really is a different input for this net */
+    /* Overriding the model's views: 2 on the 1-view model gives the 2-view model's answer;
+     * a count other than 1, 2, 4, 8 is refused and leaves the classifier as it was. */
+    float s2[16];
+    CHECK_EQ_INT(basira_classifier_set_tta(c1, 3, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_classifier_set_tta(c1, 0, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_classifier_info(c1)->tta, 1);
+    CHECK_EQ_INT(basira_classifier_set_tta(c1, 2, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_info(c1)->tta, 2);
+    CHECK_MSG(basira_classifier_predict_chw(c1, x, s2, &err) == BASIRA_OK, "%s", err.message);
+    for (int i = 0; i < 7; i++)
+        CHECK_NEAR(s2[i], t2[i], 1e-6);
+    CHECK_EQ_INT(basira_classifier_set_tta(c1, 8, &err), BASIRA_OK); /* square input */
     basira_image_free(sym);
     basira_image_free(asym);
     free(x);
@@ -575,6 +590,71 @@ static void test_precision(void)
     }
 }
 
+/* "int8": {"default": true} (basira quantize): basira_classifier_load() runs int8, an explicit
+ * precision still wins, and a file that claims int8 without its calibration is refused. */
+static void test_int8_default(void)
+{
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    basira_error err;
+    json_t *meta = tiny_model_meta(&o);
+    json_object_set_new(meta, "int8", json_pack("{s:b}", "default", 1));
+    const char *uncal = tmp_path("int8-uncal.safetensors");
+    CHECK_EQ_INT(tiny_model_save_meta(&o, meta, uncal, &err), BASIRA_OK);
+    basira_classifier *c = NULL;
+    CHECK_EQ_INT(basira_classifier_load(uncal, &c, &err), BASIRA_E_MODEL);
+    CHECK_MSG(strstr(err.message, "int8") != NULL, "%s", err.message);
+    CHECK_EQ_INT(basira_classifier_load_precision(uncal, BASIRA_PRECISION_FP32, &c, &err),
+                 BASIRA_OK);
+    basira_classifier_free(c);
+    c = NULL;
+
+    /* Calibrated on one image and saved: the ranges travel with the file. */
+    basira_net *net = NULL;
+    CHECK_EQ_INT(basira_net_load(uncal, &net, &err), BASIRA_OK);
+    int ch, h, w;
+    basira_net_input_shape(net, &ch, &h, &w);
+    float *x = calloc((size_t)ch * h * w, sizeof *x);
+    for (int i = 0; x && i < ch * h * w; i++)
+        x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    CHECK(x && basira_net_prepare_inference(net, 1, &err) == BASIRA_OK);
+    CHECK(x && basira_net_calibrate(net, x, 1, &err) == BASIRA_OK);
+    CHECK(basira_net_int8_calibrated(net));
+    const char *cal = tmp_path("int8-cal.safetensors");
+    CHECK_EQ_INT(basira_net_save(net, cal, &err), BASIRA_OK);
+    basira_net_free(net);
+    CHECK_EQ_INT(basira_classifier_load(cal, &c, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_precision(c), BASIRA_PRECISION_INT8);
+    CHECK_EQ_INT(basira_classifier_info(c)->int8_default, 1);
+    basira_classifier_free(c);
+    CHECK_EQ_INT(basira_classifier_load_precision(cal, BASIRA_PRECISION_FP32, &c, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_precision(c), BASIRA_PRECISION_FP32);
+    basira_classifier_free(c);
+    /* Not marked as default: fp32, though the ranges are there. */
+    CHECK_EQ_INT(basira_net_load(cal, &net, &err), BASIRA_OK);
+    json_t *plain = tiny_model_meta(&o);
+    char *text = json_dumps(plain, JSON_COMPACT);
+    json_object_set_new(basira_net_metadata(net), "basira", json_string(text));
+    free(text);
+    json_decref(plain);
+    CHECK(basira_net_int8_calibrated(net));
+    CHECK_EQ_INT(basira_net_save(net, cal, &err), BASIRA_OK);
+    basira_net_free(net);
+    CHECK_EQ_INT(basira_classifier_load(cal, &c, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_precision(c), BASIRA_PRECISION_FP32);
+    basira_classifier_free(c);
+    /* The round trip of the metadata drops the mark (a rewritten model is measured again). */
+    basira_model_info info;
+    CHECK_EQ_INT(basira_model_info_from_json(meta, &info, &err), BASIRA_OK);
+    json_t *back = basira_model_info_to_json(&info);
+    CHECK(back && json_object_get(back, "int8") == NULL);
+    json_decref(back);
+    free(x);
+    json_decref(meta);
+    unlink(uncal);
+    unlink(cal);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/basira-model-test-XXXXXX");
@@ -591,6 +671,7 @@ int main(void)
     RUN(test_threads);
     RUN(test_memory_budget);
     RUN(test_precision);
+    RUN(test_int8_default);
     cleanup();
     return test_summary();
 }

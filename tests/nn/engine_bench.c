@@ -39,7 +39,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s FAMILY WIDTH DEPTH SIZE train|infer BATCH THREADS N\n", argv[0]);
         return 2;
     }
-    basira_arch_params ap = {argv[1], atoi(argv[4]), 7, atoi(argv[2]), atoi(argv[3]), 0.2};
+    basira_arch_params ap = {argv[1], atoi(argv[4]), 0, 7, atoi(argv[2]), atoi(argv[3]), 0.2};
     int train = !strcmp(argv[5], "train"), n = atoi(argv[6]), threads = atoi(argv[7]);
     int iters = atoi(argv[8]);
     basira_error err;

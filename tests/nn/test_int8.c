@@ -26,7 +26,7 @@
 static char *arch(const char *family)
 {
     int resnet = !strcmp(family, "resnet");
-    basira_arch_params ap = {family, SIDE, K, resnet ? 16 : 32, resnet ? 2 : 10, 0.2};
+    basira_arch_params ap = {family, SIDE, 0, K, resnet ? 16 : 32, resnet ? 2 : 10, 0.2};
     basira_error err;
     char *a = basira_arch_build(&ap, &err);
     CHECK_MSG(a != NULL, "arch: %s", a ? "" : err.message);

@@ -9,7 +9,7 @@
 
 static char *build(const char *family, int size, int classes, int width, int depth, double drop)
 {
-    basira_arch_params p = {family, size, classes, width, depth, drop};
+    basira_arch_params p = {family, size, 0, classes, width, depth, drop};
     basira_error err;
     char *json = basira_arch_build(&p, &err);
     CHECK_MSG(json != NULL, "basira_arch_build(%s): %s", family, json ? "" : err.message);
@@ -85,16 +85,67 @@ static void test_mobilenet_builder(void)
     basira_net_free(net);
 }
 
+/* The stride of the first conv in an architecture JSON: the stem's. */
+static int stem_stride(const char *json)
+{
+    const char *s = json ? strstr(json, "\"stride\":") : NULL;
+    return s ? atoi(s + strlen("\"stride\":")) : -1;
+}
+
+/* A 4:3 input (160 x 120) is [3, 120, 160]; the stem's stride follows the shorter side,
+ * and a height out of range is refused like a width. */
+static void test_non_square_builder(void)
+{
+    for (int f = 0; f < 2; f++) {
+        basira_arch_params p = {f ? "mobilenetv2" : "resnet", 160, 120, 7, 8, f ? 10 : 1, 0.0};
+        basira_error err;
+        char *json = basira_arch_build(&p, &err);
+        CHECK_MSG(json != NULL, "non-square %s: %s", p.family, json ? "" : err.message);
+        CHECK_EQ_INT(stem_stride(json), 2);
+        basira_net *net = json ? tu_net(json, 1) : NULL;
+        free(json);
+        if (!net)
+            continue;
+        int c, h, w;
+        basira_net_input_shape(net, &c, &h, &w);
+        CHECK(c == 3 && h == 120 && w == 160);
+        float *x = calloc(2 * 3 * 120 * 160, sizeof *x);
+        float logits[2 * 7];
+        CHECK(x != NULL);
+        for (size_t i = 0; x && i < 2 * 3 * 120 * 160; i++)
+            x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+        CHECK(x && basira_net_forward(net, x, 2, 0, logits, &err) == BASIRA_OK);
+        for (int i = 0; x && i < 14; i++)
+            CHECK(isfinite(logits[i]));
+        free(x);
+        basira_net_free(net);
+    }
+    /* 200 x 80: the shorter side is under 96, so the ResNet stem keeps stride 1. */
+    basira_arch_params q = {"resnet", 200, 80, 2, 8, 1, 0.0};
+    basira_error err;
+    char *json = basira_arch_build(&q, &err);
+    CHECK_EQ_INT(stem_stride(json), 1);
+    free(json);
+    q.input_height = 100;
+    json = basira_arch_build(&q, &err);
+    CHECK_EQ_INT(stem_stride(json), 2);
+    free(json);
+    q.input_height = 4;
+    CHECK(basira_arch_build(&q, &err) == NULL && err.code == BASIRA_E_INVALID_ARGUMENT);
+    q.input_height = 2000;
+    CHECK(basira_arch_build(&q, &err) == NULL && err.code == BASIRA_E_INVALID_ARGUMENT);
+}
+
 static void test_builder_errors(void)
 {
     basira_error err;
-    basira_arch_params p = {"vgg", 128, 2, 32, 2, 0.0};
+    basira_arch_params p = {"vgg", 128, 0, 2, 32, 2, 0.0};
     CHECK(basira_arch_build(&p, &err) == NULL && err.code == BASIRA_E_INVALID_ARGUMENT);
-    basira_arch_params q = {"resnet", 128, 2, -4, 2, 0.0};
+    basira_arch_params q = {"resnet", 128, 0, 2, -4, 2, 0.0};
     CHECK(basira_arch_build(&q, &err) == NULL && err.code == BASIRA_E_INVALID_ARGUMENT);
-    basira_arch_params r = {"mobilenetv2", 16, 2, 32, 10, 0.0};
+    basira_arch_params r = {"mobilenetv2", 16, 0, 2, 32, 10, 0.0};
     CHECK(basira_arch_build(&r, &err) == NULL && err.code == BASIRA_E_INVALID_ARGUMENT);
-    basira_arch_params s = {"resnet", 128, 2, 8, 2, 1.5};
+    basira_arch_params s = {"resnet", 128, 0, 2, 8, 2, 1.5};
     CHECK(basira_arch_build(&s, &err) == NULL && err.code == BASIRA_E_INVALID_ARGUMENT);
     CHECK(basira_arch_build(NULL, &err) == NULL);
 }
@@ -368,6 +419,7 @@ int main(void)
     basira_nn_set_threads(1);
     RUN(test_resnet_builder);
     RUN(test_mobilenet_builder);
+    RUN(test_non_square_builder);
     RUN(test_builder_errors);
     RUN(test_prepare_inference);
     RUN(test_training_learns);

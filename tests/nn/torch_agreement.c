@@ -195,10 +195,12 @@ static void agree_bf16(const char *family, const char *model, const nn_st_file *
     basira_net_free(net);
 }
 
-static void agree(const char *family, int input, int width, int depth)
+/* input_h 0: a square input of side input; else input x input_h (width x height). */
+static void agree(const char *family, int input, int input_h, int width, int depth)
 {
-    fprintf(stderr, "  %s %dx%d width %d depth %d\n", family, input, input, width, depth);
-    basira_arch_params ap = {family, input, 5, width, depth, 0.0};
+    fprintf(stderr, "  %s %dx%d width %d depth %d\n", family, input, input_h ? input_h : input,
+            width, depth);
+    basira_arch_params ap = {family, input, input_h, 5, width, depth, 0.0};
     basira_error err;
     char *arch = basira_arch_build(&ap, &err);
     CHECK_MSG(arch != NULL, "%s", err.message);
@@ -384,8 +386,11 @@ int main(void)
     if (!mkdtemp(tmpdir))
         return 1;
     basira_nn_set_threads(2);
-    agree("resnet", 32, 8, 1);
-    agree("mobilenetv2", 64, 8, 5);
+    agree("resnet", 32, 0, 8, 1);
+    agree("mobilenetv2", 64, 0, 8, 5);
+    /* 4:3 inputs (basira train --input-size WxH): every layer on non-square maps. */
+    agree("resnet", 40, 30, 8, 1);
+    agree("mobilenetv2", 64, 48, 8, 5);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0)

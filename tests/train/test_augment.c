@@ -176,6 +176,20 @@ static void test_sampling(void)
         basira_augment_sample(BASIRA_AUGMENT_LIGHT, SW, SH, seed, &p1);
         CHECK(p1.rot90 == 0 && p1.hue == 0 && p1.crop_w * p1.crop_h >= 0.8 * SW * SH - 1e-6);
     }
+    /* A 4:3 image is turned by half turns only (a quarter turn would stretch it 16:9);
+     * both half-turn states occur, in every mode that rotates. */
+    for (int mode = 0; mode < 3; mode++) {
+        basira_augment_mode am = mode == 0   ? BASIRA_AUGMENT_DERMOSCOPY
+                                 : mode == 1 ? BASIRA_AUGMENT_SHIFT
+                                             : BASIRA_AUGMENT_MODALITY;
+        int rot[4] = {0};
+        for (uint64_t seed = 1; seed <= 200; seed++) {
+            basira_augment_sample(am, 200, 150, seed, &p1);
+            rot[p1.rot90]++;
+        }
+        CHECK_MSG(rot[1] == 0 && rot[3] == 0 && rot[0] > 50 && rot[2] > 50,
+                  "mode %d: rotations %d %d %d %d", mode, rot[0], rot[1], rot[2], rot[3]);
+    }
     basira_augment_mode m;
     basira_error err2;
     CHECK_EQ_INT(basira_augment_parse("dermoscopy", &m, &err2), BASIRA_OK);

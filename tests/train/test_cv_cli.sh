@@ -60,6 +60,29 @@ check "Markdown summary has a mean row" "grep -q '± ' '$out/cv/cv-summary.md'"
 run_cv >/dev/null 2>"$out/stderr2"; rc=$?
 check "rerun exits 0 and redoes nothing" "[ $rc -eq 0 ] && [ \$(grep -c 'already done' '$out/stderr2') -eq 2 ] && ! grep -q training '$out/stderr2'"
 
+# --tta 4: the same folds, scored again with 4 views each (no training), and recorded so.
+cp -r "$out/cv" "$out/cv4"
+"$B" cv --images "$D/ham10000/images" --csv "$out/small.csv" --image-col image_id --label-col dx \
+  --group-col lesion_id --classes "$BASIRA_SOURCE_DIR/models/ham10000-classes.json" \
+  --arch resnet --width 8 --depth 1 --input-size 32 --epochs 1 --batch 16 --folds 2 --augment shift \
+  --threads 1 --quiet --tta 4 --out "$out/cv4" >/dev/null 2>"$out/stderr4"; rc=$?
+check "cv --tta 4 rescores without training" "[ $rc -eq 0 ] && ! grep -q 'already done' '$out/stderr4' && ! grep -q training '$out/stderr4'"
+check "fold.json records 4 views and other probabilities" \
+  "python3 -c 'import json,sys; a=json.load(open(\"$out/cv/fold-0/fold.json\")); b=json.load(open(\"$out/cv4/fold-0/fold.json\")); sys.exit(b[\"tta\"]!=4 or a[\"tta\"]!=1 or a[\"p_malignant\"]==b[\"p_malignant\"] or a[\"model_sha256\"]!=b[\"model_sha256\"])'"
+"$B" cv --images "$out" --csv x.csv --out "$out/o" --tta 3 2>"$out/err"; rc=$?
+check "--tta 3 is a usage error" "[ $rc -eq 2 ] && grep -q -- '--tta' '$out/err'"
+# A 4:3 recipe (40x30) cross-validates too; its folds are scored with 4 views.
+"$B" cv --images "$D/ham10000/images" --csv "$out/small.csv" --image-col image_id --label-col dx \
+  --group-col lesion_id --classes "$BASIRA_SOURCE_DIR/models/ham10000-classes.json" \
+  --arch resnet --width 8 --depth 1 --input-size 40x30 --epochs 1 --batch 16 --folds 2 \
+  --threads 1 --quiet --tta 4 --out "$out/cv43" >/dev/null 2>"$out/stderr5"; rc=$?
+check "cv with --input-size 40x30 exits 0" "[ $rc -eq 0 ] && [ -s '$out/cv43/cv-summary.json' ]"
+"$B" cv --images "$D/ham10000/images" --csv "$out/small.csv" --image-col image_id --label-col dx \
+  --group-col lesion_id --classes "$BASIRA_SOURCE_DIR/models/ham10000-classes.json" \
+  --arch resnet --width 8 --depth 1 --input-size 40x30 --epochs 1 --batch 16 --folds 2 \
+  --threads 1 --quiet --tta 8 --out "$out/cv43" >/dev/null 2>"$out/stderr6"; rc=$?
+check "8 views of a 4:3 model are refused" "[ $rc -eq 2 ] && grep -q 'square' '$out/stderr6'"
+
 # --dup-groups: a dedup file linking the first image of 6 different lesions into one
 # near-duplicate group puts all 6 lesions (and all their images) into one fold.
 { echo "image_id,dup_group,dhash"

@@ -29,6 +29,15 @@ check "--batch 1 is a usage error" "[ $rc -eq 2 ]"
 "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" extra 2>/dev/null; rc=$?
 check "stray argument is a usage error" "[ $rc -eq 2 ]"
 
+# --input-size is N or WxH; every malformed or out-of-range form is a usage error that names it.
+for v in 160x 'x120' 160x12 abcx120 160x120x90 12345678901234567890x120 8 2000x100; do
+  "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --input-size "$v" 2>"$tmp/err"; rc=$?
+  check "--input-size $v is a usage error" "[ $rc -eq 2 ] && grep -q -- '--input-size' '$tmp/err'"
+done
+# A 4:3 size is accepted: the run gets as far as the (missing) CSV.
+"$B" train --images "$tmp" --csv "$tmp/none.csv" --out "$tmp/o" --input-size 160x120 2>"$tmp/err"; rc=$?
+check "--input-size 160x120 is accepted" "[ $rc -eq 1 ] && grep -q 'none.csv' '$tmp/err'"
+
 # A missing CSV fails with status 1 and names the file, in the user's language.
 "$B" train --images "$tmp" --csv "$tmp/none.csv" --out "$tmp/o" 2>"$tmp/err"; rc=$?
 check "missing CSV fails with 1" "[ $rc -eq 1 ]"

@@ -242,10 +242,12 @@ static void test_train_and_resume(void)
 }
 
 /* Validation images reach the network exactly as a photo does in use (basira_preprocess_image). */
-static void test_validation_matches_inference(void)
+static void check_validation_matches_inference(int w, int h)
 {
     basira_train_options o;
     base_options(&o, "/nonexistent");
+    o.input_size = w;
+    o.input_height = h == w ? 0 : h;
     train_dataset ds;
     basira_error err;
     basira_code rc = train_dataset_load(&o, &ds, NULL, &err);
@@ -253,11 +255,15 @@ static void test_validation_matches_inference(void)
     if (rc)
         return;
     CHECK(ds.count[BASIRA_PART_VAL] > 0);
-    CHECK_EQ_INT(ds.work_side, 40); /* 1.25 x the input, room for crops */
+    CHECK_EQ_INT(ds.input_w, w);
+    CHECK_EQ_INT(ds.input_h, h);
+    CHECK_EQ_INT(ds.work_w, (w * 5 + 3) / 4); /* 1.25 x the input, room for crops */
+    CHECK_EQ_INT(ds.work_h, (h * 5 + 3) / 4);
     basira_preprocess pp;
     basira_preprocess_default(&pp);
-    pp.input_w = pp.input_h = 32;
-    size_t nf = 3 * 32 * 32;
+    pp.input_w = w;
+    pp.input_h = h;
+    size_t nf = 3 * (size_t)w * (size_t)h;
     float *a = malloc(nf * sizeof *a), *b = malloc(nf * sizeof *b);
     int same = 1;
     for (size_t k = 0; k < ds.count[BASIRA_PART_VAL]; k++) {
@@ -283,6 +289,64 @@ static void test_validation_matches_inference(void)
     free(a);
     free(b);
     train_dataset_free(&ds);
+}
+
+static void test_validation_matches_inference(void)
+{
+    check_validation_matches_inference(32, 32);
+    check_validation_matches_inference(40, 30); /* a 4:3 input: --input-size 40x30 */
+}
+
+/* A 4:3 network trains end to end (dermoscopy augmentation: its quarter turns become half
+ * turns), learns, and writes a model whose preprocessing and network take 40 x 30. */
+static void test_non_square(void)
+{
+    char out[128];
+    snprintf(out, sizeof out, "%s/run-43", root);
+    basira_train_options o;
+    basira_train_result res;
+    basira_error err;
+    base_options(&o, out);
+    o.input_size = 40;
+    o.input_height = 30;
+    o.augment = BASIRA_AUGMENT_DERMOSCOPY;
+    o.epochs = 3;
+    basira_code rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    if (rc)
+        return;
+    CHECK_MSG(res.final_val_accuracy > 0.85, "accuracy %g", res.final_val_accuracy);
+    char best[256];
+    snprintf(best, sizeof best, "%s/best.safetensors", out);
+    basira_classifier *cl = NULL;
+    rc = basira_classifier_load(best, &cl, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    if (rc)
+        return;
+    const basira_model_info *mi = basira_classifier_info(cl);
+    CHECK_EQ_INT(mi->preprocess.input_w, 40);
+    CHECK_EQ_INT(mi->preprocess.input_h, 30);
+    /* A photo of another shape is squashed to 40 x 30, as in training, and classified. */
+    basira_image *img = NULL;
+    basira_intake_options io;
+    basira_intake_options_default(&io);
+    io.min_side = 8;
+    char path[256];
+    snprintf(path, sizeof path, "%s/images/img00.jpg", root);
+    CHECK_EQ_INT(basira_image_load_file(path, &io, &img, &err), BASIRA_OK);
+    float probs[2] = {0};
+    if (img)
+        CHECK_EQ_INT(basira_classifier_predict(cl, img, probs, &err), BASIRA_OK);
+    CHECK_NEAR(probs[0] + probs[1], 1.0, 1e-4);
+    basira_image_free(img);
+    basira_classifier_free(cl);
+    /* Continuing the run with a square input is refused: the recipe differs. */
+    char ck[256];
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", out);
+    o.resume_path = ck;
+    o.epochs = 4;
+    o.input_height = 0;
+    CHECK(basira_train_run(&o, &res, &err) != BASIRA_OK);
 }
 
 static void test_bad_input(void)
@@ -468,6 +532,7 @@ int main(void)
     fclose(f);
     RUN(test_train_and_resume);
     RUN(test_validation_matches_inference);
+    RUN(test_non_square);
     RUN(test_bad_input);
     RUN(test_stratify_col);
     RUN(test_precision_profile);
