@@ -96,8 +96,8 @@ typedef struct basira_model_info {
      * "int8": {"default": true, ...}, written by `basira quantize` when the file's int8
      * calibration kept accuracy and malignant AUC within its tolerances of fp32 on the
      * images it was measured on: basira_classifier_load() then runs the net in int8. Not
-     * written back by basira_model_info_to_json(): a model whose metadata is rewritten
-     * (e.g. recalibrated) runs in fp32 until it is quantized and measured again.
+     * written back by basira_model_info_to_json() nor kept by `basira calibrate`: a model
+     * whose metadata is rewritten runs in fp32 until it is quantized and measured again.
      */
     int int8_default;
 } basira_model_info;

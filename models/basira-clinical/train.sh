@@ -12,6 +12,12 @@ R=${RUN_DIR:-runs/clinical}
 M=models/basira-clinical
 TARGET_SENSITIVITY=${TARGET_SENSITIVITY:-0.90}
 FROM_STEP=${FROM_STEP:-1} # 3: calibrate, evaluate and certify an existing $R/train
+TTA=${TTA:-8}             # views averaged per photo (1.1.1: 8, chosen on validation AUC)
+VERSION=${VERSION:-1.1.1}
+# The network to calibrate. 1.1.1 is 1.1.0's network recalibrated with 8 views:
+# CALIBRATE_FROM=<a copy of 1.1.0's file> FROM_STEP=3 (calibrate multiplies the temperature
+# it finds, so starting from the calibrated 1.1.0 gives the fit of its raw network).
+CALIBRATE_FROM=${CALIBRATE_FROM:-$R/train/best.safetensors}
 mkdir -p "$R"
 export OMP_NUM_THREADS=2
 
@@ -32,7 +38,7 @@ nice -n 19 "$B" train --images "$D/images" --csv "$R/f17k-grouped.csv" \
   --augment dermoscopy --select-metric auc --split 0.70,0.15,0.15 --seed 1 --threads 1 \
   --name basira-clinical --model-version 1.1.0 --out "$R/train"
 fi
-cp "$R/train/history.jsonl" $M/history-train.jsonl
+[ ! -f "$R/train/history.jsonl" ] || cp "$R/train/history.jsonl" $M/history-train.jsonl
 for p in train val test; do cut -d, -f1,2,4,6,9,10 "$R/train/$p.csv" >"$M/split-$p.csv"; done
 
 # 3. Calibrate on the validation groups only: temperature, then the triage thresholds; the
@@ -42,8 +48,8 @@ for p in train val test; do cut -d, -f1,2,4,6,9,10 "$R/train/$p.csv" >"$M/split-
 #    without it; models/basira-clinical.md).
 "$B" calibrate --conservative --target-sensitivity "$TARGET_SENSITIVITY" \
   --non-neoplastic "${NON_NEOPLASTIC:-0.95}" \
-  --model "$R/train/best.safetensors" --images "$D/images" --csv "$R/train/val.csv" \
-  --label-col label --image-col md5hash --threads 2 \
+  --model "$CALIBRATE_FROM" --images "$D/images" --csv "$R/train/val.csv" \
+  --label-col label --image-col md5hash --threads 2 --tta "$TTA" --model-version "$VERSION" \
   --classes models/fitzpatrick17k-condition-classes.json \
   --out models/basira-clinical.safetensors --json $M/calibration-val.json
 

@@ -72,6 +72,11 @@ static void usage(FILE *f)
     fprintf(f, _("\nRecalibration at a clinic (basira recalibrate):\n"
                  "  --malignant-bias           also fit a bias on the log-odds of P(malignant)\n"
                  "                             (a population or a camera that shifted)\n"));
+    fprintf(f, _("\nTest-time augmentation and version:\n"
+                 "  --tta N                    average N views of each photo (1, 2, 4 or 8; 8\n"
+                 "                             needs a square input): fitted with them, stored\n"
+                 "                             in the model and used by basira triage\n"
+                 "  --model-version V          the version to write (default: the model's)\n"));
     fprintf(
         f,
         _("\nPrimary-care rule (clinical-photo models):\n"
@@ -209,13 +214,15 @@ static int run_calibrate(int argc, char **argv)
         {"json", required_argument, NULL, 'j'},
         {"classes", required_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},
+        {"tta", required_argument, NULL, 'T'},
+        {"model-version", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     /* Fitted on the fp32 network: the file it writes runs in fp32 (model.h, int8_default). */
     eval_cli_input in = {
         .label_col = "dx", .image_col = "image_id", .threads = 1, .precision_set = 1};
-    const char *out = NULL, *json_out = NULL, *classes_path = NULL;
+    const char *out = NULL, *json_out = NULL, *classes_path = NULL, *version = NULL;
     basira_operating_point_options opo;
     basira_operating_point_options_default(&opo);
     int fit_bias = 0;
@@ -256,6 +263,24 @@ static int run_calibrate(int argc, char **argv)
             break;
         case 'q':
             in.quiet = 1;
+            break;
+        case 'T': {
+            long v;
+            if (basira_cli_parse_long("--tta", optarg, 1, 8, &v) ||
+                (v != 1 && v != 2 && v != 4 && v != 8)) {
+                fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--tta", optarg);
+                return BASIRA_EXIT_USAGE;
+            }
+            in.tta = (int)v;
+            break;
+        }
+        case 'V':
+            if (!*optarg || strlen(optarg) >= 32) {
+                fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--model-version",
+                        optarg);
+                return BASIRA_EXIT_USAGE;
+            }
+            version = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -351,6 +376,12 @@ static int run_calibrate(int argc, char **argv)
         goto fail;
     }
     json_object_set_new(doc, "temperature", json_real(t_new));
+    /* The int8 measurement was of the probabilities before: quantize the new file again. */
+    json_object_del(doc, "int8");
+    if (in.tta)
+        json_object_set_new(doc, "tta", json_integer(in.tta));
+    if (version)
+        json_object_set_new(doc, "version", json_string(version));
     if (classes_path && replace_classes(doc, classes_path, &err))
         goto fail;
     /* A scratch copy: OUT is only written once everything is known, never half-calibrated. */

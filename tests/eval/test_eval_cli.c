@@ -494,6 +494,32 @@ static void test_quantize(void)
         json_decref(g);
         json_decref(q);
     }
+    /* Forcing the mark on, then recalibrating with 2 views and a new version: the new file
+     * drops the mark (its int8 was not measured), averages 2 views and says its version. */
+    int rc0 = sh(out, sizeof out,
+                 "%s quantize --model %s/m.safetensors --images %s/img --calibrate %s/labels.csv "
+                 "--csv %s/labels.csv --out %s/q.safetensors --quiet --max-accuracy-drop 1 "
+                 "--max-auc-drop 1",
+                 cli, dir, dir, dir, dir, dir);
+    CHECK_MSG(rc0 == 0 && strstr(out, "is its default"), "exit %d: %s", rc0, out);
+    rc0 = sh(out, sizeof out,
+             "%s calibrate --model %s/q.safetensors --images %s/img --csv %s/labels.csv "
+             "--out %s/qc.safetensors --quiet --tta 2 --model-version 1.2.3-test",
+             cli, dir, dir, dir, dir);
+    CHECK_MSG(rc0 == 0, "exit %d: %s", rc0, out);
+    basira_classifier *qc = NULL;
+    basira_error qe;
+    snprintf(path, sizeof path, "%s/qc.safetensors", dir);
+    CHECK_EQ_INT(basira_classifier_load(path, &qc, &qe), BASIRA_OK);
+    if (qc) {
+        CHECK_EQ_INT(basira_classifier_info(qc)->tta, 2);
+        CHECK_STR(basira_classifier_info(qc)->version, "1.2.3-test");
+        CHECK_EQ_INT(basira_classifier_info(qc)->int8_default, 0);
+        CHECK_EQ_INT(basira_classifier_precision(qc), BASIRA_PRECISION_FP32);
+    }
+    basira_classifier_free(qc);
+    CHECK_EQ_INT(
+        sh(out, sizeof out, "%s calibrate --model a --images b --csv c --out d --tta 5", cli), 2);
     /* A calibration image that cannot be read fails the command; nothing is marked. */
     snprintf(path, sizeof path, "%s/cal_missing.csv", dir);
     write_file(path, "image_id,dx\nNOPE,nv\n");
