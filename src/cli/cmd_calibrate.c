@@ -264,16 +264,10 @@ static int run_calibrate(int argc, char **argv)
         case 'q':
             in.quiet = 1;
             break;
-        case 'T': {
-            long v;
-            if (basira_cli_parse_long("--tta", optarg, 1, 8, &v) ||
-                (v != 1 && v != 2 && v != 4 && v != 8)) {
-                fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--tta", optarg);
+        case 'T':
+            if (eval_cli_parse_tta(optarg, &in.tta))
                 return BASIRA_EXIT_USAGE;
-            }
-            in.tta = (int)v;
             break;
-        }
         case 'V':
             if (!*optarg || strlen(optarg) >= 32) {
                 fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--model-version",

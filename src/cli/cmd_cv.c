@@ -633,12 +633,8 @@ static int parse(int argc, char **argv, cv_options *c)
             c->recall_class = *optarg ? optarg : NULL;
             break;
         case CV_TTA:
-            if (basira_cli_parse_long("--tta", optarg, 1, 8, &l) ||
-                (l != 1 && l != 2 && l != 4 && l != 8)) {
-                fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--tta", optarg);
+            if (eval_cli_parse_tta(optarg, &c->tta))
                 return BASIRA_EXIT_USAGE;
-            }
-            c->tta = (int)l;
             break;
         case 'h':
             usage(stdout);

@@ -56,6 +56,19 @@ int eval_cli_input_option(eval_cli_input *in, const char *command, int opt, char
     return -1;
 }
 
+int eval_cli_parse_tta(const char *arg, int *out)
+{
+    long v;
+    if (basira_cli_parse_long("--tta", arg, 1, 8, &v))
+        return -1;
+    if (v != 1 && v != 2 && v != 4 && v != 8) {
+        fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--tta", arg);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 int eval_cli_split_list(char *buf, const char **items, int max)
 {
     int n = 0;
@@ -530,16 +543,10 @@ static int run_evaluate(int argc, char **argv)
             }
             fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--precision", optarg);
             return BASIRA_EXIT_USAGE;
-        case 'T': {
-            long v;
-            if (basira_cli_parse_long("--tta", optarg, 1, 8, &v) ||
-                (v != 1 && v != 2 && v != 4 && v != 8)) {
-                fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--tta", optarg);
+        case 'T':
+            if (eval_cli_parse_tta(optarg, &in.tta))
                 return BASIRA_EXIT_USAGE;
-            }
-            in.tta = (int)v;
             break;
-        }
         case 'h':
             usage(stdout);
             return BASIRA_EXIT_OK;

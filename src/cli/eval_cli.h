@@ -47,6 +47,9 @@ typedef struct eval_cli_input {
 basira_code eval_cli_predict(const eval_cli_input *in, basira_model_info *info, char *sha256,
                              basira_eval_set **out, long *failed, basira_error *err);
 
+/* --tta N of evaluate, calibrate and cv: 1, 2, 4 or 8 into *out; -1 with a usage message. */
+int eval_cli_parse_tta(const char *arg, int *out);
+
 /* Images an int8 calibration sees at most (their activation ranges are what matters). */
 #define EVAL_CLI_MAX_CALIBRATION 512
 
