@@ -59,13 +59,11 @@ typedef struct quant_args {
     double max_acc_drop, max_auc_drop;
 } quant_args;
 
-/* Accuracy and malignant AUC of in->model at in's precision, and how many were scored. */
-static basira_code score(const eval_cli_input *in, double *acc, double *auc, size_t *n, char *sha,
-                         basira_error *err)
+/* Accuracy and malignant AUC of in->model at in's precision, how many were scored, and the
+ * model's metadata into info. */
+static basira_code score(const eval_cli_input *in, basira_model_info *info, double *acc,
+                         double *auc, size_t *n, char *sha, basira_error *err)
 {
-    basira_model_info *info = malloc(sizeof *info);
-    if (!info)
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     basira_eval_set *set = NULL;
     json_t *rep = NULL;
     long failed = 0;
@@ -90,7 +88,6 @@ static basira_code score(const eval_cli_input *in, double *acc, double *auc, siz
     }
     json_decref(rep);
     basira_eval_set_free(set);
-    free(info);
     return rc;
 }
 
@@ -128,41 +125,32 @@ static basira_code quantize(const quant_args *a, json_t **report, basira_error *
     double acc32, auc32, acc8, auc8;
     size_t n32, n8, used = 0;
     char sha32[65], sha8[65];
-    basira_code rc = score(&in, &acc32, &auc32, &n32, sha32, err);
-    if (rc)
-        return rc;
-
-    /* 2. The ranges, on the calibration images, in the fp32 plan. */
-    basira_net *net = NULL;
     basira_model_info *info = malloc(sizeof *info);
     if (!info)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    const char *meta = NULL;
-    if (!(rc = basira_net_load(a->in.model, &net, err))) {
-        meta = json_string_value(json_object_get(basira_net_metadata(net), "basira"));
-        rc = meta ? basira_model_info_parse(meta, strlen(meta), info, err)
-                  : basira_error_set(err, BASIRA_E_MODEL,
-                                     _("model %s has no \"basira\" metadata: it is not a Basira "
-                                       "classifier"),
-                                     a->in.model);
-    }
+    basira_code rc = score(&in, info, &acc32, &auc32, &n32, sha32, err);
+
+    /* 2. The ranges, on the calibration images, in the fp32 plan (the scoring above has
+     * checked the model's metadata; info has its preprocessing). */
+    basira_net *net = NULL;
+    if (!rc)
+        rc = basira_net_load(a->in.model, &net, err);
     if (!rc)
         rc = basira_net_prepare_inference(net, 1, err);
     if (!rc)
         rc = eval_cli_calibration_images(a->in.images, a->calibrate, a->in.image_col,
                                          &info->preprocess, calibrate_net, net, &used, err);
-    free(info);
     if (!rc && !a->in.quiet)
         fprintf(stderr, _("basira: int8 calibrated on %zu images\n"), used);
 
-    /* 3. Written, then scored in int8 from the file itself. "default" is decided after. */
+    /* 3. Written (not the default, no int8 figures yet), then scored in int8 from the file
+     * itself. */
     json_t *q = NULL;
     if (!rc) {
-        q = json_pack("{s:b, s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:s}", "default", 0,
+        q = json_pack("{s:b, s:I, s:I, s:f, s:f, s:f, s:f, s:s}", "default", 0,
                       "calibration_images", (json_int_t)used, "evaluated", (json_int_t)n32,
-                      "accuracy_fp32", acc32, "auc_malignant_fp32", auc32, "accuracy_int8", 0.0,
-                      "auc_malignant_int8", 0.0, "max_accuracy_drop", a->max_acc_drop,
-                      "max_auc_drop", a->max_auc_drop, "data", a->in.csv);
+                      "accuracy_fp32", acc32, "auc_malignant_fp32", auc32, "max_accuracy_drop",
+                      a->max_acc_drop, "max_auc_drop", a->max_auc_drop, "data", a->in.csv);
         rc = q ? set_int8_block(net, json_incref(q), err)
                : basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
@@ -171,7 +159,7 @@ static basira_code quantize(const quant_args *a, json_t **report, basira_error *
     if (!rc) {
         in.model = a->out;
         in.precision = BASIRA_PRECISION_INT8;
-        rc = score(&in, &acc8, &auc8, &n8, sha8, err);
+        rc = score(&in, info, &acc8, &auc8, &n8, sha8, err);
     }
     if (!rc && n8 != n32)
         rc = basira_error_set(err, BASIRA_E_FORMAT, _("%s: %zu images scored in fp32, %zu in int8"),
@@ -197,6 +185,7 @@ static basira_code quantize(const quant_args *a, json_t **report, basira_error *
     }
     json_decref(q);
     basira_net_free(net);
+    free(info);
     return rc;
 }
 
