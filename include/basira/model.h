@@ -168,6 +168,8 @@ basira_code basira_classifier_use_int8(basira_classifier *c, basira_error *err);
 void basira_classifier_free(basira_classifier *c);
 
 const basira_model_info *basira_classifier_info(const basira_classifier *c);
+/* Networks whose probabilities are averaged: 1, or an ensemble's member count (nn.h). */
+int basira_classifier_members(const basira_classifier *c);
 /* SHA-256 of the model file, 64 lowercase hex digits. */
 const char *basira_classifier_sha256(const basira_classifier *c);
 /* Bytes Basira allocates for the classifier (parameters, its buffers); oneDNN's own copies,
@@ -176,8 +178,9 @@ size_t basira_classifier_memory(const basira_classifier *c);
 
 /*
  * Calibrated class probabilities of a photo (probs has num_classes entries): preprocess,
- * forward pass of each TTA view (one at a time, to bound memory), softmax(logits / T) of each,
- * averaged in probability space. Safe from several threads (calls are serialised).
+ * forward pass of each TTA view (one at a time, to bound memory) through each member of an
+ * ensemble, softmax(logits / T) of each, averaged in probability space. Safe from several threads
+ * (calls are serialised).
  */
 basira_code basira_classifier_predict(basira_classifier *c, const basira_image *img, float *probs,
                                       basira_error *err);

@@ -108,6 +108,25 @@ basira_code basira_net_save(const basira_net *net, const char *path, basira_erro
 
 void basira_net_free(basira_net *net);
 
+/*
+ * Ensembles: up to BASIRA_NET_MAX_MEMBERS nets of the same input shape and outputs in one
+ * model file, whose predictions the classifier averages (`basira ensemble`). Member 0 is
+ * stored exactly as basira_net_save() stores one net and carries the file's metadata map;
+ * the others are under "member<i>." names. basira_net_load() refuses an ensemble file
+ * (BASIRA_E_MODEL, naming the count); basira_net_load_ensemble() reads any model file,
+ * a single net giving *n = 1. nets has room for BASIRA_NET_MAX_MEMBERS; on failure every
+ * entry is NULL. Members that disagree in input shape or outputs are BASIRA_E_MODEL.
+ */
+#define BASIRA_NET_MAX_MEMBERS 8
+basira_code basira_net_save_ensemble(const basira_net *const *nets, int n, const char *path,
+                                     basira_error *err);
+basira_code basira_net_load_ensemble(const char *path, basira_net **nets, int *n,
+                                     basira_error *err);
+basira_code basira_net_load_ensemble_buffer(const void *data, size_t len, basira_net **nets, int *n,
+                                            basira_error *err);
+/* Free nets[0..n-1] and set them to NULL. */
+void basira_net_free_ensemble(basira_net **nets, int n);
+
 /* Metadata: a JSON object of string values, borrowed; edit it to add keys before saving. */
 json_t *basira_net_metadata(basira_net *net);
 

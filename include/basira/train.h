@@ -187,6 +187,10 @@ typedef struct basira_train_options {
     int colour_constancy; /* basira_colour_constancy */
     double split[3];
     uint64_t seed;
+    /* The split (and --limit's subset) is drawn from split_seed when it is set (> 0), else
+     * from seed: members of an ensemble then differ in their initialisation, order and
+     * augmentation but are chosen on the same validation groups. */
+    uint64_t split_seed;
     int threads;
     long limit;                /* 0 = all rows; else a seeded random subset of that many rows */
     int skip_bad;              /* skip missing/undecodable images instead of failing */
@@ -206,6 +210,12 @@ typedef struct basira_train_options {
     int profile;           /* 1 = after the first epoch, print where its time went */
     FILE *progress_stream; /* NULL = stderr */
 } basira_train_options;
+
+/* The seed the split is drawn from (split_seed, else seed). */
+static inline uint64_t basira_train_split_seed(const basira_train_options *o)
+{
+    return o->split_seed ? o->split_seed : o->seed;
+}
 
 /* The defaults of `basira train` (see `basira help train`). */
 void basira_train_options_default(basira_train_options *o);

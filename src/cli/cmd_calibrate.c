@@ -138,16 +138,18 @@ static basira_code replace_classes(json_t *doc, const char *path, basira_error *
     return rc;
 }
 
-/* Load IN, replace its "basira" metadata by doc, save to OUT. */
-static basira_code save_with_meta(basira_net *net, const json_t *doc, const char *out,
+/* Replace the "basira" metadata of the model (its nets: one, or an ensemble's members) by
+ * doc, save to OUT. */
+static basira_code save_with_meta(basira_net **nets, int n, const json_t *doc, const char *out,
                                   basira_error *err)
 {
+    basira_net *net = nets[0];
     char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12));
     if (!text)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     json_object_set_new(basira_net_metadata(net), "basira", json_string(text));
     free(text);
-    return basira_net_save(net, out, err);
+    return basira_net_save_ensemble((const basira_net *const *)nets, n, out, err);
 }
 
 /* ECE / NLL of a set (no bootstrap, no thresholds). */
@@ -299,7 +301,8 @@ static int run_calibrate(int argc, char **argv)
     int status = BASIRA_EXIT_FAILED;
     basira_model_info *info = malloc(sizeof *info), *info2 = malloc(sizeof *info2);
     basira_eval_set *before = NULL, *after = NULL;
-    basira_net *net = NULL;
+    basira_net *nets[BASIRA_NET_MAX_MEMBERS] = {NULL}, *net = NULL;
+    int members = 0;
     json_t *doc = NULL, *record = NULL;
     double *logits = NULL;
     int *labels = NULL;
@@ -359,8 +362,9 @@ static int run_calibrate(int argc, char **argv)
                 t_new);
 
     /* 3. Write with the new temperature and predict again with the written file. */
-    if (basira_net_load(in.model, &net, &err))
+    if (basira_net_load_ensemble(in.model, nets, &members, &err))
         goto fail;
+    net = nets[0];
     const char *meta_text = json_string_value(json_object_get(basira_net_metadata(net), "basira"));
     json_error_t jerr;
     doc = meta_text ? json_loads(meta_text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
@@ -383,7 +387,7 @@ static int run_calibrate(int argc, char **argv)
         basira_error_set(&err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), out);
         goto fail;
     }
-    if (save_with_meta(net, doc, partial, &err))
+    if (save_with_meta(nets, members, doc, partial, &err))
         goto fail;
     eval_cli_input in2 = in;
     in2.model = partial;
@@ -459,7 +463,7 @@ static int run_calibrate(int argc, char **argv)
         goto fail;
     }
     json_object_set(doc, "calibration", record);
-    if (save_with_meta(net, doc, out, &err))
+    if (save_with_meta(nets, members, doc, out, &err))
         goto fail;
     /* The final file must load as a model (strict metadata check of src/model). */
     basira_classifier *check = NULL;
@@ -497,7 +501,7 @@ done:
         unlink(partial);
     json_decref(doc);
     json_decref(record);
-    basira_net_free(net);
+    basira_net_free_ensemble(nets, members);
     basira_eval_set_free(before);
     basira_eval_set_free(after);
     free(logits);

@@ -91,9 +91,19 @@ static basira_code score(const eval_cli_input *in, basira_model_info *info, doub
     return rc;
 }
 
+/* The nets of the model: one, or an ensemble's members (each gets its own ranges). */
+typedef struct quant_nets {
+    basira_net *net[BASIRA_NET_MAX_MEMBERS];
+    int n;
+} quant_nets;
+
 static basira_code calibrate_net(void *ctx, const float *chw, basira_error *err)
 {
-    return basira_net_calibrate(ctx, chw, 1, err);
+    quant_nets *q = ctx;
+    basira_code rc = BASIRA_OK;
+    for (int i = 0; !rc && i < q->n; i++)
+        rc = basira_net_calibrate(q->net[i], chw, 1, err);
+    return rc;
 }
 
 /* The model's "basira" document with "int8" set to q (stolen), as the net's metadata. */
@@ -132,14 +142,16 @@ static basira_code quantize(const quant_args *a, json_t **report, basira_error *
 
     /* 2. The ranges, on the calibration images, in the fp32 plan (the scoring above has
      * checked the model's metadata; info has its preprocessing). */
+    quant_nets qn = {{NULL}, 0};
     basira_net *net = NULL;
     if (!rc)
-        rc = basira_net_load(a->in.model, &net, err);
-    if (!rc)
-        rc = basira_net_prepare_inference(net, 1, err);
+        rc = basira_net_load_ensemble(a->in.model, qn.net, &qn.n, err);
+    net = qn.net[0];
+    for (int i = 0; !rc && i < qn.n; i++)
+        rc = basira_net_prepare_inference(qn.net[i], 1, err);
     if (!rc)
         rc = eval_cli_calibration_images(a->in.images, a->calibrate, a->in.image_col,
-                                         &info->preprocess, calibrate_net, net, &used, err);
+                                         &info->preprocess, calibrate_net, &qn, &used, err);
     if (!rc && !a->in.quiet)
         fprintf(stderr, _("basira: int8 calibrated on %zu images\n"), used);
 
@@ -155,7 +167,7 @@ static basira_code quantize(const quant_args *a, json_t **report, basira_error *
                : basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
     if (!rc)
-        rc = basira_net_save(net, a->out, err);
+        rc = basira_net_save_ensemble((const basira_net *const *)qn.net, qn.n, a->out, err);
     if (!rc) {
         in.model = a->out;
         in.precision = BASIRA_PRECISION_INT8;
@@ -176,7 +188,7 @@ static basira_code quantize(const quant_args *a, json_t **report, basira_error *
         rc = set_int8_block(net, json_deep_copy(q), err);
     }
     if (!rc)
-        rc = basira_net_save(net, a->out, err);
+        rc = basira_net_save_ensemble((const basira_net *const *)qn.net, qn.n, a->out, err);
     if (!rc) {
         json_object_set_new(q, "model", json_string(a->in.model));
         json_object_set_new(q, "model_sha256", json_string(sha32));
@@ -184,7 +196,7 @@ static basira_code quantize(const quant_args *a, json_t **report, basira_error *
         *report = json_incref(q);
     }
     json_decref(q);
-    basira_net_free(net);
+    basira_net_free_ensemble(qn.net, qn.n);
     free(info);
     return rc;
 }

@@ -48,6 +48,7 @@ enum {
     OPT_AUGMENT,
     OPT_SELECT,
     OPT_SEED,
+    OPT_SPLIT_SEED,
     OPT_THREADS,
     OPT_OUT,
     OPT_RESUME,
@@ -94,6 +95,7 @@ const struct option basira_cli_train_opts[] = {
     {"augment", required_argument, NULL, OPT_AUGMENT},
     {"select-metric", required_argument, NULL, OPT_SELECT},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"split-seed", required_argument, NULL, OPT_SPLIT_SEED},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"out", required_argument, NULL, OPT_OUT},
     {"resume", required_argument, NULL, OPT_RESUME},
@@ -299,6 +301,11 @@ int basira_cli_train_option(int c, const char *arg, basira_train_options *o)
         if (basira_cli_parse_long("--seed", arg, 0, 2147483647L, &l))
             return -1;
         o->seed = (uint64_t)l;
+        return 1;
+    case OPT_SPLIT_SEED:
+        if (basira_cli_parse_long("--split-seed", arg, 1, 2147483647L, &l))
+            return -1;
+        o->split_seed = (uint64_t)l;
         return 1;
     case OPT_THREADS:
         if (basira_cli_parse_long("--threads", arg, 1, 256, &l))

@@ -50,8 +50,10 @@ struct basira_classifier {
     size_t in_size; /* floats of one input tensor */
     size_t memory;
 
+    int members; /* networks averaged (an ensemble, nn.h), 1..BASIRA_NET_MAX_MEMBERS */
+
     /* Owned by the inference thread. */
-    basira_net *net;
+    basira_net *nets[BASIRA_NET_MAX_MEMBERS];
     float *views_buf;
     float *logits;
     float *probs;
@@ -375,21 +377,21 @@ static void sha256_hex(const unsigned char *data, size_t len, char hex[65])
     hex[64] = '\0';
 }
 
-static basira_code check_net(basira_classifier *c, basira_error *err)
+static basira_code check_net(basira_classifier *c, const basira_net *net, basira_error *err)
 {
     int ch = 0, h = 0, w = 0;
-    basira_net_input_shape(c->net, &ch, &h, &w);
+    basira_net_input_shape(net, &ch, &h, &w);
     const basira_preprocess *p = &c->info.preprocess;
     if (ch != 3 || h != p->input_h || w != p->input_w)
         return basira_error_set(err, BASIRA_E_MODEL,
                                 _("model: the network takes %dx%dx%d inputs but the metadata "
                                   "says 3x%dx%d"),
                                 ch, h, w, p->input_h, p->input_w);
-    if (basira_net_num_classes(c->net) != c->info.num_classes)
+    if (basira_net_num_classes(net) != c->info.num_classes)
         return basira_error_set(err, BASIRA_E_MODEL,
                                 _("model: the network has %d outputs but the metadata lists %d "
                                   "classes"),
-                                basira_net_num_classes(c->net), c->info.num_classes);
+                                basira_net_num_classes(net), c->info.num_classes);
     return BASIRA_OK;
 }
 
@@ -406,11 +408,12 @@ static basira_code load_here(basira_classifier *c, const char *path, basira_erro
      * so a file replaced while Basira runs can never be reported under another hash.
      */
     sha256_hex(buf, len, c->sha256);
-    rc = basira_net_load_buffer(buf, len, &c->net, err);
+    rc = basira_net_load_ensemble_buffer(buf, len, c->nets, &c->members, err);
     free(buf);
     if (rc)
         return rc;
-    const char *meta = json_string_value(json_object_get(basira_net_metadata(c->net), "basira"));
+    const char *meta =
+        json_string_value(json_object_get(basira_net_metadata(c->nets[0]), "basira"));
     if (!meta)
         return basira_error_set(err, BASIRA_E_MODEL,
                                 _("model %s has no \"basira\" metadata: it is not a Basira "
@@ -418,8 +421,9 @@ static basira_code load_here(basira_classifier *c, const char *path, basira_erro
                                 path);
     if ((rc = basira_model_info_parse(meta, strlen(meta), &c->info, err)))
         return rc;
-    if ((rc = check_net(c, err)))
-        return rc;
+    for (int m = 0; m < c->members; m++)
+        if ((rc = check_net(c, c->nets[m], err)))
+            return rc;
     /*
      * The TTA views run one after another at batch size 1 rather than as one batch:
      * activations of a batch of 8 cost about 25 MB more, which would break the 50 MB
@@ -437,16 +441,22 @@ static basira_code load_here(basira_classifier *c, const char *path, basira_erro
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     if (c->model_default)
         c->precision = c->info.int8_default ? BASIRA_PRECISION_INT8 : BASIRA_PRECISION_FP32;
-    if (c->model_default && c->info.int8_default && !basira_net_int8_calibrated(c->net))
-        return basira_error_set(err, BASIRA_E_MODEL,
-                                _("the model is marked to run in int8 but carries no int8 "
-                                  "calibration: run basira quantize again"));
-    if ((rc = basira_net_set_inference_precision(c->net, c->precision, err)) ||
-        (rc = basira_net_prepare_inference(c->net, 1, err)))
-        return rc;
-    c->precision = basira_net_inference_precision(c->net);
-    c->memory = sizeof *c + basira_net_num_params(c->net) * sizeof(float) +
-                sizeof(float) * (c->in_size + 2 * k);
+    c->memory = sizeof *c + sizeof(float) * (c->in_size + 2 * k);
+    basira_precision asked = c->precision;
+    for (int m = 0; m < c->members; m++) {
+        basira_net *net = c->nets[m];
+        if (c->model_default && c->info.int8_default && !basira_net_int8_calibrated(net))
+            return basira_error_set(err, BASIRA_E_MODEL,
+                                    _("the model is marked to run in int8 but carries no int8 "
+                                      "calibration: run basira quantize again"));
+        if ((rc = basira_net_set_inference_precision(net, asked, err)) ||
+            (rc = basira_net_prepare_inference(net, 1, err)))
+            return rc;
+        /* The precision reported is the lowest any member runs in (all agree in practice). */
+        if (!m || basira_net_inference_precision(net) == BASIRA_PRECISION_FP32)
+            c->precision = basira_net_inference_precision(net);
+        c->memory += basira_net_num_params(net) * sizeof(float);
+    }
     return BASIRA_OK;
 }
 
@@ -483,10 +493,17 @@ static void *inference_thread(void *arg)
         basira_error_clear(&err);
         basira_code jrc;
         if (c->job_kind == JOB_CALIBRATE) {
-            jrc = basira_net_calibrate(c->net, chw, 1, &err);
+            jrc = BASIRA_OK;
+            for (int m = 0; !jrc && m < c->members; m++)
+                jrc = basira_net_calibrate(c->nets[m], chw, 1, &err);
         } else if (c->job_kind == JOB_INT8) {
-            jrc = basira_net_set_inference_precision(c->net, BASIRA_PRECISION_INT8, &err);
-            c->precision = basira_net_inference_precision(c->net);
+            jrc = BASIRA_OK;
+            for (int m = 0; !jrc && m < c->members; m++)
+                jrc = basira_net_set_inference_precision(c->nets[m], BASIRA_PRECISION_INT8, &err);
+            c->precision = basira_net_inference_precision(c->nets[0]);
+            for (int m = 1; m < c->members; m++)
+                if (basira_net_inference_precision(c->nets[m]) == BASIRA_PRECISION_FP32)
+                    c->precision = BASIRA_PRECISION_FP32;
         } else {
             jrc = run_views(c, chw, probs, nviews, each, &err);
         }
@@ -498,8 +515,7 @@ static void *inference_thread(void *arg)
     }
     pthread_mutex_unlock(&c->lock);
     /* The net's primitives are released on the thread that made them. */
-    basira_net_free(c->net);
-    c->net = NULL;
+    basira_net_free_ensemble(c->nets, BASIRA_NET_MAX_MEMBERS);
     free(c->views_buf);
     free(c->logits);
     free(c->probs);
@@ -614,6 +630,11 @@ const basira_model_info *basira_classifier_info(const basira_classifier *c)
     return c ? &c->info : NULL;
 }
 
+int basira_classifier_members(const basira_classifier *c)
+{
+    return c ? c->members : 0;
+}
+
 const char *basira_classifier_sha256(const basira_classifier *c)
 {
     return c ? c->sha256 : "";
@@ -694,15 +715,23 @@ static basira_code run_views(basira_classifier *c, const float *chw, float *prob
             make_view(chw, c->views_buf, w, h, v);
             x = c->views_buf;
         }
-        basira_code rc = basira_net_forward(c->net, x, 1, 0, c->logits, err);
-        if (rc)
-            return rc;
-        basira_softmax(c->logits, 1, k, (float)c->info.temperature, c->probs);
-        if (each)
-            memcpy(each + (size_t)v * k, c->probs, sizeof(float) * k);
-        if (v < c->views)
+        /* An ensemble's view is the mean of its members' probabilities of that view. */
+        double view[BASIRA_MODEL_MAX_CLASSES] = {0};
+        for (int m = 0; m < c->members; m++) {
+            basira_code rc = basira_net_forward(c->nets[m], x, 1, 0, c->logits, err);
+            if (rc)
+                return rc;
+            basira_softmax(c->logits, 1, k, (float)c->info.temperature, c->probs);
             for (int j = 0; j < k; j++)
-                acc[j] += c->probs[j];
+                view[j] += c->probs[j];
+        }
+        for (int j = 0; j < k; j++) {
+            view[j] /= c->members;
+            if (each)
+                each[(size_t)v * k + j] = (float)view[j];
+            if (v < c->views)
+                acc[j] += view[j];
+        }
     }
     for (int j = 0; j < k; j++)
         probs[j] = (float)(acc[j] / c->views);

@@ -11,6 +11,13 @@
  * A net calibrated for int8 inference (quant.c) also stores its activation ranges in
  * the metadata ("int8_calibration"), checked against the architecture at load.
  *
+ * An ensemble (several nets whose predictions the classifier averages) is one file:
+ * member 0 exactly as a single net, member i >= 1 with its tensors under
+ * "member<i>.<param>" and its architecture and int8 ranges under
+ * "member<i>.architecture" and "member<i>.int8_calibration", and "ensemble" = the
+ * count. The metadata map is member 0's. basira_net_load() refuses such a file by name,
+ * so training, --init-from and adapt never take one member for the whole model.
+ *
  * A checkpoint is the same file plus the optimiser state ("optim.<state>.<param>",
  * e.g. "optim.exp_avg.conv1.weight"), the averaged weights ("ema.<param>"), and in
  * the metadata "optim" (settings and step count) and "train_state" (the trainer's
@@ -38,12 +45,26 @@
 #define META_TRAIN "train_state"
 #define META_RNG "net_rng"           /* dropout generator state, decimal */
 #define META_INT8 "int8_calibration" /* activation ranges for int8 inference (quant.c) */
+#define META_ENSEMBLE "ensemble"     /* number of member nets, "2".."8"; absent = 1 */
+#define MEMBER_PREFIX "member"       /* "member<i>." before a member's tensor and keys */
 
 /* Keys of the file format, never copied between the file and the net's metadata map. */
 static int reserved_key(const char *k)
 {
+    size_t pl = strlen(MEMBER_PREFIX);
+    if (!strncmp(k, MEMBER_PREFIX, pl) && k[pl] >= '0' && k[pl] <= '9')
+        return 1;
     return !strcmp(k, META_ARCH) || !strcmp(k, META_OPTIM) || !strcmp(k, META_TRAIN) ||
-           !strcmp(k, META_INT8);
+           !strcmp(k, META_INT8) || !strcmp(k, META_ENSEMBLE);
+}
+
+/* "architecture" for member 0, "member<i>.architecture" for the others. */
+static void member_key(char *out, size_t cap, int member, const char *key)
+{
+    if (member)
+        snprintf(out, cap, "%s%d.%s", MEMBER_PREFIX, member, key);
+    else
+        snprintf(out, cap, "%s", key);
 }
 
 /* ---- writing -------------------------------------------------------------------- */
@@ -66,15 +87,19 @@ static basira_code add_tensors(nn_st_writer *w, const basira_net *net, const cha
     return BASIRA_OK;
 }
 
-/* The net's metadata map (string values only) plus its architecture. */
-static basira_code add_metadata(nn_st_writer *w, const basira_net *net, basira_error *err)
+/* The net's metadata map (string values only; member 0 only) plus its architecture. */
+static basira_code add_metadata(nn_st_writer *w, const basira_net *net, int member,
+                                basira_error *err)
 {
     /* The metadata is only read here; the accessor is non-const for the callers who edit it. */
     json_t *meta = nn_net_metadata_ref((basira_net *)net);
     const char *k;
     json_t *v;
+    char key[64];
     json_object_foreach(meta, k, v)
     {
+        if (member)
+            break;
         if (reserved_key(k))
             continue;
         if (!json_is_string(v))
@@ -88,30 +113,73 @@ static basira_code add_metadata(nn_st_writer *w, const basira_net *net, basira_e
     char *arch = nn_net_arch_string(net);
     if (!arch)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    basira_code rc = nn_st_writer_set_meta(w, META_ARCH, arch, err);
+    member_key(key, sizeof key, member, META_ARCH);
+    basira_code rc = nn_st_writer_set_meta(w, key, arch, err);
     free(arch);
     /* A net calibrated for int8 keeps its ranges, so that it runs in int8 at load. */
     int nomem;
     char *calib = rc ? NULL : nn_calib_to_json(net, &nomem);
     if (!rc && nomem)
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    member_key(key, sizeof key, member, META_INT8);
     if (calib)
-        rc = nn_st_writer_set_meta(w, META_INT8, calib, err);
+        rc = nn_st_writer_set_meta(w, key, calib, err);
     free(calib);
     return rc;
 }
 
 basira_code basira_net_save(const basira_net *net, const char *path, basira_error *err)
 {
-    if (!net || !path)
+    return basira_net_save_ensemble(&net, 1, path, err);
+}
+
+/* Members must agree on what they take and what they give, or their average means nothing. */
+static basira_code check_members(const basira_net *const *nets, int n, basira_error *err)
+{
+    int c0, h0, w0;
+    basira_net_input_shape(nets[0], &c0, &h0, &w0);
+    for (int i = 1; i < n; i++) {
+        int c, h, w;
+        basira_net_input_shape(nets[i], &c, &h, &w);
+        if (c != c0 || h != h0 || w != w0 ||
+            basira_net_num_classes(nets[i]) != basira_net_num_classes(nets[0]))
+            return basira_error_set(err, BASIRA_E_MODEL,
+                                    _("ensemble: member %d takes %dx%dx%d inputs with %d outputs, "
+                                      "member 0 %dx%dx%d with %d"),
+                                    i, c, h, w, basira_net_num_classes(nets[i]), c0, h0, w0,
+                                    basira_net_num_classes(nets[0]));
+    }
+    return BASIRA_OK;
+}
+
+basira_code basira_net_save_ensemble(const basira_net *const *nets, int n, const char *path,
+                                     basira_error *err)
+{
+    if (!nets || !path || n < 1 || n > BASIRA_NET_MAX_MEMBERS)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("saving a model needs a network and a path"));
+                                _("saving a model needs 1 to %d networks and a path"),
+                                BASIRA_NET_MAX_MEMBERS);
+    for (int i = 0; i < n; i++)
+        if (!nets[i])
+            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                    _("saving a model needs 1 to %d networks and a path"),
+                                    BASIRA_NET_MAX_MEMBERS);
+    basira_code rc = check_members(nets, n, err);
+    if (rc)
+        return rc;
     nn_st_writer *w = nn_st_writer_new();
     if (!w)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    basira_code rc = add_tensors(w, net, NULL, nn_net_params_const(net), 0, err);
-    if (!rc)
-        rc = add_metadata(w, net, err);
+    char prefix[32], count[16];
+    for (int i = 0; !rc && i < n; i++) {
+        snprintf(prefix, sizeof prefix, "%s%d", MEMBER_PREFIX, i);
+        rc = add_tensors(w, nets[i], i ? prefix : NULL, nn_net_params_const(nets[i]), 0, err);
+        if (!rc)
+            rc = add_metadata(w, nets[i], i, err);
+    }
+    snprintf(count, sizeof count, "%d", n);
+    if (!rc && n > 1)
+        rc = nn_st_writer_set_meta(w, META_ENSEMBLE, count, err);
     if (!rc)
         rc = nn_st_writer_save(w, path, err);
     nn_st_writer_free(w);
@@ -139,7 +207,7 @@ basira_code basira_checkpoint_save(const basira_net *net, const basira_optim *op
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     basira_code rc = add_tensors(w, net, NULL, nn_net_params_const(net), 0, err);
     if (!rc)
-        rc = add_metadata(w, net, err);
+        rc = add_metadata(w, net, 0, err);
     if (!rc && opt) {
         nn_optim_state st[3];
         int ns = nn_optim_states((basira_optim *)opt, st);
@@ -272,15 +340,20 @@ static basira_code reject_extra(const nn_st_file *f, const basira_net *net,
                             _("model file: a tensor appears under an unexpected name"));
 }
 
-/* Build the net from the file's architecture and fill its values and metadata. */
-static basira_code net_from_file(const nn_st_file *f, basira_net **out, basira_error *err)
+/* Build member `member` of the file from its architecture and fill its values (and, member 0,
+ * the metadata). */
+static basira_code member_from_file(const nn_st_file *f, int member, basira_net **out,
+                                    basira_error *err)
 {
     *out = NULL;
-    const char *arch = nn_st_meta_get(f, META_ARCH);
+    char key[64], prefix[32];
+    member_key(key, sizeof key, member, META_ARCH);
+    snprintf(prefix, sizeof prefix, "%s%d", MEMBER_PREFIX, member);
+    const char *arch = nn_st_meta_get(f, key);
     if (!arch)
-        return basira_error_set(
-            err, BASIRA_E_MODEL,
-            _("model file: no \"architecture\" in its metadata (not a Basira model?)"));
+        return basira_error_set(err, BASIRA_E_MODEL,
+                                _("model file: no \"%s\" in its metadata (not a Basira model?)"),
+                                key);
     basira_net *net = NULL;
     basira_error e2;
     basira_error_clear(&e2);
@@ -291,7 +364,7 @@ static basira_code net_from_file(const nn_st_file *f, basira_net **out, basira_e
         return basira_error_set(err, BASIRA_E_MODEL, _("model file: invalid architecture: %s"),
                                 e2.message);
     }
-    rc = read_tensors(f, net, NULL, nn_net_params(net), 0, err);
+    rc = read_tensors(f, net, member ? prefix : NULL, nn_net_params(net), 0, err);
     if (rc)
         goto fail;
     const char *k;
@@ -299,7 +372,7 @@ static basira_code net_from_file(const nn_st_file *f, basira_net **out, basira_e
     json_t *meta = nn_net_metadata_ref(net);
     json_object_foreach((json_t *)nn_st_metadata(f), k, v)
     {
-        if (reserved_key(k))
+        if (member || reserved_key(k))
             continue;
         if (json_object_set(meta, k, v)) {
             rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -308,7 +381,8 @@ static basira_code net_from_file(const nn_st_file *f, basira_net **out, basira_e
     }
     nn_net_params_changed(net);
     /* After the line above: the ranges are those of the weights just read. */
-    const char *calib = nn_st_meta_get(f, META_INT8);
+    member_key(key, sizeof key, member, META_INT8);
+    const char *calib = nn_st_meta_get(f, key);
     if (calib && (rc = nn_calib_from_json(net, calib, err)))
         goto fail;
     *out = net;
@@ -318,10 +392,42 @@ fail:
     return rc;
 }
 
+static basira_code net_from_file(const nn_st_file *f, basira_net **out, basira_error *err)
+{
+    return member_from_file(f, 0, out, err);
+}
+
+/* The file's member count: 1 without "ensemble", else 2..BASIRA_NET_MAX_MEMBERS. */
+static basira_code member_count(const nn_st_file *f, int *n, basira_error *err)
+{
+    const char *s = nn_st_meta_get(f, META_ENSEMBLE);
+    *n = 1;
+    if (!s)
+        return BASIRA_OK;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 2 || v > BASIRA_NET_MAX_MEMBERS)
+        return basira_error_set(err, BASIRA_E_MODEL,
+                                _("model file: \"ensemble\" must be a count of 2 to %d networks"),
+                                BASIRA_NET_MAX_MEMBERS);
+    *n = (int)v;
+    return BASIRA_OK;
+}
+
 static basira_code net_load_parsed(const nn_st_file *f, basira_net **out, basira_error *err)
 {
+    int members;
+    basira_code rc = member_count(f, &members, err);
+    if (rc)
+        return rc;
+    if (members > 1)
+        return basira_error_set(err, BASIRA_E_MODEL,
+                                _("model file: an ensemble of %d networks, not one network (it "
+                                  "can be used as a classifier, not trained or adapted further)"),
+                                members);
     basira_net *net;
-    basira_code rc = net_from_file(f, &net, err);
+    rc = net_from_file(f, &net, err);
     if (rc)
         return rc;
     if (nn_st_count(f) != count_params(net, 0)) {
@@ -362,6 +468,99 @@ basira_code basira_net_load_buffer(const void *data, size_t len, basira_net **ou
     rc = net_load_parsed(f, out, err);
     nn_st_free(f);
     return rc;
+}
+
+/* Which member a tensor name belongs to, and its name in that member. */
+static int tensor_member(const char *name, int n, const char **rest)
+{
+    size_t pl = strlen(MEMBER_PREFIX);
+    *rest = name;
+    if (strncmp(name, MEMBER_PREFIX, pl) || name[pl] < '1' || name[pl] > '9')
+        return 0;
+    char *end;
+    long m = strtol(name + pl, &end, 10);
+    if (*end != '.' || m < 1 || m >= n)
+        return -1;
+    *rest = end + 1;
+    return (int)m;
+}
+
+static basira_code ensemble_parsed(const nn_st_file *f, basira_net **nets, int *n,
+                                   basira_error *err)
+{
+    int members;
+    basira_code rc = member_count(f, &members, err);
+    size_t expected = 0;
+    int made = 0;
+    for (; !rc && made < members; made++) {
+        if ((rc = member_from_file(f, made, &nets[made], err)))
+            break;
+        expected += count_params(nets[made], 0);
+    }
+    if (!rc)
+        rc = check_members((const basira_net *const *)nets, members, err);
+    /* Every tensor must belong to a member: the count alone would let one hide. */
+    for (size_t i = 0; !rc && i < nn_st_count(f); i++) {
+        const char *name = nn_st_at(f, i)->name, *rest;
+        int m = tensor_member(name, members, &rest);
+        if (m < 0 || !nn_net_param_find(nets[m], rest))
+            rc = basira_error_set(err, BASIRA_E_MODEL,
+                                  _("model file: tensor \"%s\" is not part of the architecture"),
+                                  name);
+    }
+    if (!rc && nn_st_count(f) != expected)
+        rc = basira_error_set(err, BASIRA_E_MODEL,
+                              _("model file: a tensor appears under an unexpected name"));
+    if (rc) {
+        for (int i = 0; i < made && i < members; i++) {
+            basira_net_free(nets[i]);
+            nets[i] = NULL;
+        }
+        return rc;
+    }
+    *n = members;
+    return BASIRA_OK;
+}
+
+basira_code basira_net_load_ensemble_buffer(const void *data, size_t len, basira_net **nets, int *n,
+                                            basira_error *err)
+{
+    if (!nets || !n)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("no output given"));
+    *n = 0;
+    for (int i = 0; i < BASIRA_NET_MAX_MEMBERS; i++)
+        nets[i] = NULL;
+    nn_st_file *f;
+    basira_code rc = nn_st_parse(data, len, &f, err);
+    if (rc)
+        return rc;
+    rc = ensemble_parsed(f, nets, n, err);
+    nn_st_free(f);
+    return rc;
+}
+
+basira_code basira_net_load_ensemble(const char *path, basira_net **nets, int *n, basira_error *err)
+{
+    if (!nets || !n)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("no output given"));
+    *n = 0;
+    for (int i = 0; i < BASIRA_NET_MAX_MEMBERS; i++)
+        nets[i] = NULL;
+    nn_st_file *f;
+    basira_code rc = nn_st_read_file(path, &f, err);
+    if (rc)
+        return rc;
+    rc = ensemble_parsed(f, nets, n, err);
+    nn_st_free(f);
+    return rc;
+}
+
+void basira_net_free_ensemble(basira_net **nets, int n)
+{
+    for (int i = 0; nets && i < n; i++) {
+        basira_net_free(nets[i]);
+        nets[i] = NULL;
+    }
 }
 
 basira_code basira_checkpoint_load(const char *path, basira_net **net_out, basira_optim **opt_out,

@@ -342,7 +342,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
             if (o->parts[r] >= BASIRA_PART_TRAIN && o->parts[r] <= BASIRA_PART_TEST)
                 ds->row[n++] = r;
     } else {
-        n = basira_split_select_rows(nrows, o->limit, o->seed, ds->row);
+        n = basira_split_select_rows(nrows, o->limit, basira_train_split_seed(o), ds->row);
     }
     ds->n = n;
 
@@ -372,7 +372,8 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
     }
 
     /* The split depends only on the CSV, the fractions and the seed (not on --classes). */
-    if ((rc = basira_split_rows(csv, ds->row, n, sc, gc, o->split, o->seed, ds->part, group, err)))
+    if ((rc = basira_split_rows(csv, ds->row, n, sc, gc, o->split, basira_train_split_seed(o),
+                                ds->part, group, err)))
         goto out;
     if (o->parts)
         for (size_t i = 0; i < n; i++)

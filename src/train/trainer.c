@@ -167,6 +167,12 @@ static json_t *config_json(const trainer *t)
         json_decref(c);
         c = NULL;
     }
+    /* Likewise only a run whose split seed differs from its seed records it. */
+    if (c && o->split_seed && o->split_seed != o->seed &&
+        json_object_set_new(c, "split_seed", json_integer((json_int_t)o->split_seed))) {
+        json_decref(c);
+        c = NULL;
+    }
     return c;
 }
 

@@ -655,6 +655,74 @@ static void test_int8_default(void)
     unlink(cal);
 }
 
+/* An ensemble file: the mean of its members' probabilities, view by view, at the model's
+ * temperature; calibrated for int8 member by member. */
+static void test_ensemble(void)
+{
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    o.temperature = 1.5;
+    o.tta = 2;
+    basira_error err;
+    const char *pa = tmp_path("ens-a.safetensors"), *pb = tmp_path("ens-b.safetensors"),
+               *pe = tmp_path("ens.safetensors");
+    CHECK_EQ_INT(tiny_model_save(&o, pa, &err), BASIRA_OK);
+    o.seed = 43;
+    CHECK_EQ_INT(tiny_model_save(&o, pb, &err), BASIRA_OK);
+    basira_net *nets[2] = {NULL, NULL};
+    CHECK_EQ_INT(basira_net_load(pa, &nets[0], &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_net_load(pb, &nets[1], &err), BASIRA_OK);
+    CHECK_MSG(basira_net_save_ensemble((const basira_net *const *)nets, 2, pe, &err) == BASIRA_OK,
+              "%s", err.message);
+    basira_net_free_ensemble(nets, 2);
+    basira_classifier *a = NULL, *b = NULL, *e = NULL;
+    CHECK_EQ_INT(basira_classifier_load(pa, &a, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_load(pb, &b, &err), BASIRA_OK);
+    CHECK_MSG(basira_classifier_load(pe, &e, &err) == BASIRA_OK, "%s", err.message);
+    if (!a || !b || !e)
+        goto out;
+    CHECK_EQ_INT(basira_classifier_members(a), 1);
+    CHECK_EQ_INT(basira_classifier_members(e), 2);
+    CHECK(basira_classifier_memory(e) > basira_classifier_memory(a));
+    basira_image *img = make_image(40, 30, 0);
+    float pa_[16], pb_[16], pe_[16], va[8 * 16], vb[8 * 16], ve[8 * 16];
+    int na = 0, nb = 0, ne = 0;
+    CHECK_EQ_INT(basira_classifier_predict_views(a, img, pa_, va, &na, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_predict_views(b, img, pb_, vb, &nb, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_predict_views(e, img, pe_, ve, &ne, &err), BASIRA_OK);
+    CHECK(na == 8 && nb == 8 && ne == 8);
+    double diff = 0;
+    for (int i = 0; i < 7; i++) {
+        CHECK_NEAR(pe_[i], 0.5 * (pa_[i] + pb_[i]), 1e-5);
+        diff += fabs(pa_[i] - pb_[i]);
+    }
+    CHECK(diff > 1e-4); /* the two members really differ */
+    for (int i = 0; i < 8 * 7; i++)
+        CHECK_NEAR(ve[i], 0.5 * (va[i] + vb[i]), 1e-5);
+    /* int8: every member gets its ranges; the ensemble then runs in int8. */
+    const basira_preprocess *pp = &basira_classifier_info(e)->preprocess;
+    float *x = malloc(sizeof(float) * 3 * (size_t)pp->input_w * (size_t)pp->input_h);
+    CHECK(x && basira_preprocess_image(pp, img, x, &err) == BASIRA_OK);
+    CHECK(x && basira_classifier_calibrate_chw(e, x, &err) == BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_use_int8(e, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_precision(e), BASIRA_PRECISION_INT8);
+    float q[16];
+    CHECK(x && basira_classifier_predict_chw(e, x, q, &err) == BASIRA_OK);
+    double sum = 0;
+    for (int i = 0; i < 7; i++)
+        sum += q[i];
+    CHECK_NEAR(sum, 1.0, 1e-4);
+    free(x);
+    basira_image_free(img);
+out:
+    basira_classifier_free(a);
+    basira_classifier_free(b);
+    basira_classifier_free(e);
+    unlink(pa);
+    unlink(pb);
+    unlink(pe);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/basira-model-test-XXXXXX");
@@ -672,6 +740,7 @@ int main(void)
     RUN(test_memory_budget);
     RUN(test_precision);
     RUN(test_int8_default);
+    RUN(test_ensemble);
     cleanup();
     return test_summary();
 }

@@ -260,6 +260,115 @@ static void test_load_rejects(void)
     CHECK(basira_file_sha256(none, bad, &err) == BASIRA_E_NOT_FOUND);
 }
 
+/* A tensor of member 1 dropped, a stray "member3." tensor (of a 3-member file), a bad count. */
+static int drop_member1_fc(const char *name, float *v, size_t n, int64_t *shape, int *ndim)
+{
+    return strcmp(name, "member1.fc.bias") != 0;
+}
+
+static void expect_ensemble_error(const char *path, const char *part)
+{
+    basira_net *nets[BASIRA_NET_MAX_MEMBERS];
+    int n = 7;
+    basira_error err;
+    basira_error_clear(&err);
+    CHECK_MSG(basira_net_load_ensemble(path, nets, &n, &err) == BASIRA_E_MODEL, "%s: %s", path,
+              err.message);
+    CHECK_EQ_INT(n, 0);
+    for (int i = 0; i < BASIRA_NET_MAX_MEMBERS; i++)
+        CHECK(nets[i] == NULL);
+    CHECK_MSG(strstr(err.message, part) != NULL, "message \"%s\" lacks \"%s\"", err.message, part);
+}
+
+static void test_ensemble(void)
+{
+    const char *OTHER_ARCH =
+        "{\"family\": \"test\", \"input\": [2, 4, 4], \"num_classes\": 3, \"layers\": ["
+        "{\"name\": \"conv1\", \"type\": \"conv\", \"out_channels\": 6, \"kernel\": 3, "
+        "\"padding\": 1, \"bias\": true},"
+        "{\"name\": \"act1\", \"type\": \"relu\"},"
+        "{\"name\": \"pool\", \"type\": \"gap\"},"
+        "{\"name\": \"fc\", \"type\": \"fc\", \"out_features\": 3}], \"output\": \"fc\"}";
+    basira_net *in[3] = {tiny_net(3), tiny_net(4), tiny_net_of(OTHER_ARCH, 5)};
+    if (!in[0] || !in[1] || !in[2])
+        goto out;
+    json_object_set_new(basira_net_metadata(in[0]), "basira", json_string("{\"m\": 0}"));
+    /* Only member 0's metadata is the file's: member 1's is not written. */
+    json_object_set_new(basira_net_metadata(in[1]), "other", json_string("x"));
+    char path[256], bad[256];
+    tmp_path(path, sizeof path, "ensemble.safetensors");
+    tmp_path(bad, sizeof bad, "ensemble-bad.safetensors");
+    basira_error err;
+    CHECK_MSG(!basira_net_save_ensemble((const basira_net *const *)in, 3, path, &err), "%s",
+              err.message);
+
+    /* Read back: three members with their own architectures and weights. */
+    basira_net *back[BASIRA_NET_MAX_MEMBERS];
+    int n = 0;
+    CHECK_MSG(!basira_net_load_ensemble(path, back, &n, &err), "%s", err.message);
+    CHECK_EQ_INT(n, 3);
+    for (int i = 0; i < n && n == 3; i++) {
+        CHECK(json_equal((json_t *)basira_net_arch(back[i]), (json_t *)basira_net_arch(in[i])));
+        CHECK(nn_net_numel(back[i]) == nn_net_numel(in[i]) &&
+              !memcmp(nn_net_params(back[i]), nn_net_params(in[i]),
+                      nn_net_numel(in[i]) * sizeof(float)));
+    }
+    if (n == 3) {
+        CHECK_STR(json_string_value(json_object_get(basira_net_metadata(back[0]), "basira")),
+                  "{\"m\": 0}");
+        CHECK(json_object_size(basira_net_metadata(back[1])) == 0);
+        CHECK(json_object_get(basira_net_metadata(back[0]), "ensemble") == NULL);
+    }
+    basira_net_free_ensemble(back, n);
+    /* The layout: member 0 under its own names, the others prefixed, and the count. */
+    nn_st_file *f;
+    CHECK(!nn_st_read_file(path, &f, &err));
+    CHECK(nn_st_find(f, "conv1.weight") && nn_st_find(f, "member1.bn1.running_var") &&
+          nn_st_find(f, "member2.conv1.weight")->shape[0] == 6);
+    CHECK_STR(nn_st_meta_get(f, "ensemble"), "3");
+    CHECK(nn_st_meta_get(f, "member2.architecture") && !nn_st_meta_get(f, "other"));
+    nn_st_free(f);
+
+    /* A single net is an ensemble of one; an ensemble is not one net. */
+    basira_net *one = NULL;
+    CHECK(!basira_net_save(in[0], bad, &err));
+    CHECK(!basira_net_load_ensemble(bad, back, &n, &err) && n == 1);
+    basira_net_free_ensemble(back, n);
+    CHECK(basira_net_load(path, &one, &err) == BASIRA_E_MODEL && !one);
+    CHECK(strstr(err.message, "ensemble of 3") != NULL);
+
+    /* Damaged ensembles are refused whole, naming what is wrong. */
+    rewrite(path, bad, drop_member1_fc, NULL, NULL);
+    expect_ensemble_error(bad, "\"member1.fc.bias\" is missing");
+    rewrite(path, bad, NULL, "member3.fc.bias", NULL);
+    expect_ensemble_error(bad, "\"member3.fc.bias\" is not part of the architecture");
+    rewrite(path, bad, NULL, "member1.fc.extra", NULL);
+    expect_ensemble_error(bad, "\"member1.fc.extra\" is not part of the architecture");
+    rewrite(path, bad, NULL, NULL, "member2.architecture");
+    expect_ensemble_error(bad, "no \"member2.architecture\"");
+    /* Without the count the members are stray tensors of a single net. */
+    rewrite(path, bad, NULL, NULL, "ensemble");
+    expect_ensemble_error(bad, "is not part of the architecture");
+
+    /* Members that do not take the same input or give the same outputs cannot be saved. */
+    basira_net *odd = tiny_net_of("{\"family\": \"test\", \"input\": [2, 4, 4], \"num_classes\": "
+                                  "2, \"layers\": [{\"name\": \"pool\", \"type\": \"gap\"},"
+                                  "{\"name\": \"fc\", \"type\": \"fc\", \"out_features\": 2}], "
+                                  "\"output\": \"fc\"}",
+                                  6);
+    const basira_net *pair[2] = {in[0], odd};
+    CHECK(odd && basira_net_save_ensemble(pair, 2, bad, &err) == BASIRA_E_MODEL);
+    CHECK(strstr(err.message, "member 1") != NULL);
+    CHECK(basira_net_save_ensemble((const basira_net *const *)in, 0, bad, &err) ==
+          BASIRA_E_INVALID_ARGUMENT);
+    CHECK(basira_net_save_ensemble((const basira_net *const *)in, BASIRA_NET_MAX_MEMBERS + 1, bad,
+                                   &err) == BASIRA_E_INVALID_ARGUMENT);
+    basira_net_free(odd);
+out:
+    for (int i = 0; i < 3; i++)
+        basira_net_free(in[i]);
+}
+
 /* A model re-saved in half precision by the independent Python writer loads, converted. */
 static void test_load_half_precision(void)
 {
@@ -635,6 +744,7 @@ int main(void)
     RUN(test_save_load_roundtrip);
     RUN(test_load_rejects);
     RUN(test_load_half_precision);
+    RUN(test_ensemble);
     RUN(test_sha256_known);
     RUN(test_resume_bit_exact);
     RUN(test_backward_repeatable);
