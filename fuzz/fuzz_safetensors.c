@@ -1,6 +1,6 @@
 /*
  * fuzz_safetensors.c - libFuzzer target for model files: the safetensors parser,
- * the dtype conversions, and loading a network from a buffer.
+ * the dtype conversions, and loading a network (or an ensemble of them) from a buffer.
  *
  * Loading a network builds it from the file's architecture first, and an
  * architecture can legitimately ask for up to the engine's parameter limit (1 GiB):
@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,11 +59,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     const char *arch = nn_st_meta_get(f, "architecture");
     int try_net = arch && small_architecture(arch);
+    /* An ensemble's other members ("member<i>.architecture") must be small too. */
+    int try_ensemble = try_net;
+    for (int i = 1; try_ensemble && i < BASIRA_NET_MAX_MEMBERS; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "member%d.architecture", i);
+        const char *m = nn_st_meta_get(f, key);
+        try_ensemble = !m || small_architecture(m);
+    }
     nn_st_free(f);
     if (try_net) {
         basira_net *net = NULL;
         if (!basira_net_load_buffer(data, size, &net, &err))
             basira_net_free(net);
+    }
+    if (try_ensemble) {
+        basira_net *nets[BASIRA_NET_MAX_MEMBERS];
+        int n = 0;
+        if (!basira_net_load_ensemble_buffer(data, size, nets, &n, &err))
+            basira_net_free_ensemble(nets, n);
     }
     return 0;
 }
