@@ -39,7 +39,7 @@
     line(t('explain_model', { cat: catName(base) }));
     for (const why of risk.raised_by || []) line(t('raised_' + why, { cat: catName(risk.category) }), 'raised');
     const u = risk.uncertainty;
-    if (u && u.low != null) line(t('explain_uncertainty', { low: u.low, high: u.high, n: u.views }), 'uncertainty');
+    if (u && u.low != null) line(t(u.method === 'ensemble' ? 'explain_uncertainty_ensemble' : 'explain_uncertainty', { low: u.low, high: u.high, n: u.views }), 'uncertainty');
     const v = r.validation || {};
     if (v.data_set) line(t('explain_validated', { data: v.data_set,
       kinds: (v.photo_kinds || []).map((k) => t('kind_' + k)).join(', '),

@@ -185,15 +185,19 @@ size_t basira_classifier_memory(const basira_classifier *c);
 basira_code basira_classifier_predict(basira_classifier *c, const basira_image *img, float *probs,
                                       basira_error *err);
 /*
- * The same probs (bit for bit), plus the probabilities of each symmetry view of the
- * photo (8 for a square input, else 4; at least the model's TTA views): per_view
- * has room for 8 x num_classes floats, *n_views gets how many were run. How much the
- * answer moves when the photo is only turned or mirrored is a cheap measure of its
- * uncertainty (test-time augmentation).
+ * The same probs (bit for bit), plus spread samples: the probabilities of each symmetry
+ * view of the photo (8 for a square input, else 4; at least the model's TTA views), or
+ * for an ensemble whose members x TTA views make 4 to 8, each member's probabilities on
+ * each view, sample v * members + m (basira_classifier_spread_by_member). per_view has
+ * room for 8 x num_classes floats, *n_views gets how many samples were written. How much
+ * the answer moves when the photo is only turned or mirrored, or scored by another of
+ * the networks, is a cheap measure of its uncertainty.
  */
 basira_code basira_classifier_predict_views(basira_classifier *c, const basira_image *img,
                                             float *probs, float *per_view, int *n_views,
                                             basira_error *err);
+/* 1 when predict_views' samples are an ensemble's (view, member) pairs, else 0. */
+int basira_classifier_spread_by_member(const basira_classifier *c);
 /* Same from an already preprocessed tensor chw[3][input_h][input_w]. */
 basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw, float *probs,
                                           basira_error *err);

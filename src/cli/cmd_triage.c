@@ -139,8 +139,13 @@ static void print_human(FILE *f, const char *file, const json_t *r)
         fprintf(f, _("  Thresholds: medium from %.0f, high from %.0f\n"),
                 100.0 * json_number_value(json_object_get(th, "medium")),
                 100.0 * json_number_value(json_object_get(th, "high")));
+    const char *method = json_string_value(json_object_get(u, "method"));
     if (json_is_object(u))
-        fprintf(f, _("  Uncertainty: index %d to %d over %d views of the photo\n"),
+        fprintf(f,
+                method && !strcmp(method, "ensemble")
+                    ? _("  Uncertainty: index %d to %d over %d scores (the model's networks on "
+                        "views of the photo)\n")
+                    : _("  Uncertainty: index %d to %d over %d views of the photo\n"),
                 (int)json_integer_value(json_object_get(u, "low")),
                 (int)json_integer_value(json_object_get(u, "high")),
                 (int)json_integer_value(json_object_get(u, "views")));

@@ -698,9 +698,24 @@ static void make_view(const float *src, float *dst, int w, int h, int v)
 }
 
 /*
+ * The spread samples of an ensemble: each member's probabilities on each of the model's
+ * own views, when there are 4 to 8 of them. They cost no forward pass beyond the
+ * prediction itself, and the members' disagreement is part of the uncertainty that
+ * symmetry views alone miss. Otherwise (one network, or too few or too many pairs)
+ * the spread is over the 8 (or 4) symmetry views of the averaged model: for 4 members
+ * at 8 views that would be 32 samples, and 32 more forward passes were not worth it.
+ */
+static int member_samples(const basira_classifier *c)
+{
+    int n = c->members * c->views;
+    return c->members > 1 && n >= 4 && n <= 8 ? n : 0;
+}
+
+/*
  * The forward passes of every view, on the inference thread: probs gets the average
- * of the model's c->views; with each, nviews views are run and each one's
- * probabilities kept too (the first c->views of them make the same average).
+ * of the model's c->views; with each, nviews spread samples are kept too: the
+ * (view, member) pairs of member_samples(), else nviews views of the averaged model
+ * (the first c->views of them make the same average).
  */
 static basira_code run_views(basira_classifier *c, const float *chw, float *probs, int nviews,
                              float *each, basira_error *err)
@@ -708,7 +723,9 @@ static basira_code run_views(basira_classifier *c, const float *chw, float *prob
     int w = c->info.preprocess.input_w, h = c->info.preprocess.input_h;
     int k = c->info.num_classes;
     double acc[BASIRA_MODEL_MAX_CLASSES] = {0};
-    int n = each && nviews > c->views ? nviews : c->views;
+    int pairs = each && member_samples(c) == nviews;
+    int n = each && !pairs && nviews > c->views ? nviews : c->views;
+    int ne = each ? (pairs ? nviews : n) : 0; /* spread samples written to each */
     for (int v = 0; v < n; v++) {
         const float *x = chw;
         if (v > 0) {
@@ -722,12 +739,15 @@ static basira_code run_views(basira_classifier *c, const float *chw, float *prob
             if (rc)
                 return rc;
             basira_softmax(c->logits, 1, k, (float)c->info.temperature, c->probs);
-            for (int j = 0; j < k; j++)
+            for (int j = 0; j < k; j++) {
                 view[j] += c->probs[j];
+                if (pairs)
+                    each[((size_t)v * c->members + m) * k + j] = c->probs[j];
+            }
         }
         for (int j = 0; j < k; j++) {
             view[j] /= c->members;
-            if (each)
+            if (each && !pairs)
                 each[(size_t)v * k + j] = (float)view[j];
             if (v < c->views)
                 acc[j] += view[j];
@@ -737,13 +757,13 @@ static basira_code run_views(basira_classifier *c, const float *chw, float *prob
         probs[j] = (float)(acc[j] / c->views);
     /* The clinic's recalibration, on the average (and on each view, for their spread). */
     basira_model_shift_malignant(&c->info, probs, c->info.malignant_bias);
-    for (int v = 0; each && v < n; v++)
+    for (int v = 0; v < ne; v++)
         basira_model_shift_malignant(&c->info, each + (size_t)v * k, c->info.malignant_bias);
     /*
      * Corrupt weights (or a numerical bug) show up as NaN or infinities. A triage
      * decision must never be taken on them, so they are an error, not a result.
      */
-    for (int j = 0; j < k * (each ? n : 1); j++) {
+    for (int j = 0; j < k * (each ? ne : 1); j++) {
         float q = each ? each[j] : probs[j];
         if (!(isfinite(q) && q >= 0 && q <= 1.0001f) || !isfinite(probs[j % k]))
             return basira_error_set(err, BASIRA_E_MODEL,
@@ -805,13 +825,20 @@ basira_code basira_classifier_predict_chw(basira_classifier *c, const float *chw
     return submit(c, chw, probs, 0, NULL, err);
 }
 
+int basira_classifier_spread_by_member(const basira_classifier *c)
+{
+    return c && member_samples(c) ? 1 : 0;
+}
+
 basira_code basira_classifier_predict_views(basira_classifier *c, const basira_image *img,
                                             float *probs, float *per_view, int *n_views,
                                             basira_error *err)
 {
     if (!c || !img || !probs || !per_view || !n_views)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    int n = c->info.preprocess.input_w == c->info.preprocess.input_h ? 8 : 4;
+    int n = member_samples(c);
+    if (!n)
+        n = c->info.preprocess.input_w == c->info.preprocess.input_h ? 8 : 4;
     float *x = malloc(sizeof(float) * c->in_size);
     if (!x)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
@@ -820,7 +847,7 @@ basira_code basira_classifier_predict_views(basira_classifier *c, const basira_i
         rc = submit(c, x, probs, n, per_view, err);
     free(x);
     if (!rc)
-        *n_views = n > c->views ? n : c->views;
+        *n_views = n > c->views || member_samples(c) ? n : c->views;
     return rc;
 }
 

@@ -128,8 +128,12 @@ json_t *triage_validation_json(const char *model_name, const basira_skin_tone *t
                      validated[row].photo_kind, "skin_tones", tones, "warnings", w);
 }
 
-/* The range of the risk index over the symmetry views of the photo. */
-json_t *triage_uncertainty_json(const basira_model_info *info, const float *per_view, int n)
+/*
+ * The range of the risk index over the spread samples of the photo: its symmetry views
+ * ("tta"), or an ensemble's members on each of its views ("ensemble").
+ */
+json_t *triage_uncertainty_json(const basira_model_info *info, const float *per_view, int n,
+                                int by_member)
 {
     double lo = 1, hi = 0;
     for (int v = 0; v < n; v++) {
@@ -141,8 +145,8 @@ json_t *triage_uncertainty_json(const basira_model_info *info, const float *per_
         lo = m < lo ? m : lo;
         hi = m > hi ? m : hi;
     }
-    return json_pack("{s:s, s:i, s:I, s:I}", "method", "tta", "views", n, "low",
-                     (json_int_t)floor(100.0 * lo + 0.5), "high",
+    return json_pack("{s:s, s:i, s:I, s:I}", "method", by_member ? "ensemble" : "tta", "views", n,
+                     "low", (json_int_t)floor(100.0 * lo + 0.5), "high",
                      (json_int_t)floor(100.0 * hi + 0.5));
 }
 

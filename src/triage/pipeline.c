@@ -629,7 +629,8 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
     int outside = mod.used != BASIRA_PHOTO_UNKNOWN && m->kind != mod.used;
     if (!s || json_object_update(r, s) ||
         put(json_object_get(r, "risk"), "uncertainty",
-            triage_uncertainty_json(m->info, per_view, n_views)) ||
+            triage_uncertainty_json(m->info, per_view, n_views,
+                                    basira_classifier_spread_by_member(m->clf))) ||
         put(r, "validation", triage_validation_json(m->info->name, &tone, mod.used)) ||
         (outside && triage_add_warning(json_object_get(r, "validation"), "no_model_for_kind")) ||
         (mod.disagreement && triage_add_warning(json_object_get(r, "validation"),

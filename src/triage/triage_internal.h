@@ -11,7 +11,8 @@ json_t *triage_validation_json(const char *model_name, const basira_skin_tone *t
                                basira_photo_kind kind);
 
 /* "uncertainty": the range of the risk index over the n symmetry views (per_view: n x k). */
-json_t *triage_uncertainty_json(const basira_model_info *info, const float *per_view, int n);
+json_t *triage_uncertainty_json(const basira_model_info *info, const float *per_view, int n,
+                                int by_member);
 
 /* Codes of triage_validation_json's warnings; triage_add_warning appends one (its message in
  * the process's language; basira_triage_localize says it in the user's). 0 = added. */

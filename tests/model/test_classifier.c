@@ -690,15 +690,35 @@ static void test_ensemble(void)
     CHECK_EQ_INT(basira_classifier_predict_views(a, img, pa_, va, &na, &err), BASIRA_OK);
     CHECK_EQ_INT(basira_classifier_predict_views(b, img, pb_, vb, &nb, &err), BASIRA_OK);
     CHECK_EQ_INT(basira_classifier_predict_views(e, img, pe_, ve, &ne, &err), BASIRA_OK);
-    CHECK(na == 8 && nb == 8 && ne == 8);
+    /* Two members at 2 views: the spread is each member on each view, 4 samples, and
+     * costs no forward pass beyond the prediction. */
+    CHECK(na == 8 && nb == 8 && ne == 4);
+    CHECK_EQ_INT(basira_classifier_spread_by_member(e), 1);
+    CHECK_EQ_INT(basira_classifier_spread_by_member(a), 0);
     double diff = 0;
     for (int i = 0; i < 7; i++) {
         CHECK_NEAR(pe_[i], 0.5 * (pa_[i] + pb_[i]), 1e-5);
         diff += fabs(pa_[i] - pb_[i]);
     }
     CHECK(diff > 1e-4); /* the two members really differ */
+    for (int v = 0; v < 2; v++)
+        for (int i = 0; i < 7; i++) {
+            CHECK_NEAR(ve[(v * 2 + 0) * 7 + i], va[v * 7 + i], 1e-5);
+            CHECK_NEAR(ve[(v * 2 + 1) * 7 + i], vb[v * 7 + i], 1e-5);
+        }
+    /* The prediction is the same whether or not the spread is asked for. */
+    float plain[16];
+    CHECK_EQ_INT(basira_classifier_predict(e, img, plain, &err), BASIRA_OK);
+    for (int i = 0; i < 7; i++)
+        CHECK_EQ_INT(plain[i] == pe_[i], 1);
+    /* At 8 views the 16 pairs are too many: the 8 views of the averaged ensemble. */
+    CHECK_EQ_INT(basira_classifier_set_tta(e, 8, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_spread_by_member(e), 0);
+    CHECK_EQ_INT(basira_classifier_predict_views(e, img, pe_, ve, &ne, &err), BASIRA_OK);
+    CHECK_EQ_INT(ne, 8);
     for (int i = 0; i < 8 * 7; i++)
         CHECK_NEAR(ve[i], 0.5 * (va[i] + vb[i]), 1e-5);
+    CHECK_EQ_INT(basira_classifier_set_tta(e, 2, &err), BASIRA_OK);
     /* int8: every member gets its ranges; the ensemble then runs in int8. */
     const basira_preprocess *pp = &basira_classifier_info(e)->preprocess;
     float *x = malloc(sizeof(float) * 3 * (size_t)pp->input_w * (size_t)pp->input_h);
