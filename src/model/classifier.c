@@ -847,7 +847,7 @@ basira_code basira_classifier_predict_views(basira_classifier *c, const basira_i
         rc = submit(c, x, probs, n, per_view, err);
     free(x);
     if (!rc)
-        *n_views = n > c->views || member_samples(c) ? n : c->views;
+        *n_views = n; /* never fewer than c->views: 8 views need a square input */
     return rc;
 }
 

@@ -10,7 +10,8 @@
 json_t *triage_validation_json(const char *model_name, const basira_skin_tone *tone,
                                basira_photo_kind kind);
 
-/* "uncertainty": the range of the risk index over the n symmetry views (per_view: n x k). */
+/* "uncertainty": the range of the risk index over the n spread samples (per_view: n x k):
+ * symmetry views, or with by_member an ensemble's (view, member) pairs. */
 json_t *triage_uncertainty_json(const basira_model_info *info, const float *per_view, int n,
                                 int by_member);
 
