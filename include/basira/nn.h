@@ -113,7 +113,8 @@ void basira_net_free(basira_net *net);
  * model file, whose predictions the classifier averages (`basira ensemble`). Member 0 is
  * stored exactly as basira_net_save() stores one net and carries the file's metadata map;
  * the others are under "member<i>." names. basira_net_load() refuses an ensemble file
- * (BASIRA_E_MODEL, naming the count); basira_net_load_ensemble() reads any model file,
+ * (BASIRA_E_MODEL, naming the count), so that nothing takes one member for the whole model
+ * by accident; basira_net_load_ensemble() reads any model file,
  * a single net giving *n = 1. nets has room for BASIRA_NET_MAX_MEMBERS; on failure every
  * entry is NULL. Members that disagree in input shape or outputs are BASIRA_E_MODEL.
  */
@@ -126,6 +127,15 @@ basira_code basira_net_load_ensemble_buffer(const void *data, size_t len, basira
                                             basira_error *err);
 /* Free nets[0..n-1] and set them to NULL. */
 void basira_net_free_ensemble(basira_net **nets, int n);
+/*
+ * The network to start training or adaptation from (--init-from, `basira adapt --from`):
+ * a single net's file as basira_net_load(), or an ensemble's member 0, the network of the
+ * ensemble's first training run. The whole file is checked as basira_net_load_ensemble()
+ * does; *members (may be NULL) is the file's network count, so the caller can say that
+ * one network of several was taken.
+ */
+basira_code basira_net_load_first(const char *path, basira_net **out, int *members,
+                                  basira_error *err);
 
 /* Metadata: a JSON object of string values, borrowed; edit it to add keys before saving. */
 json_t *basira_net_metadata(basira_net *net);

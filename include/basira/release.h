@@ -30,7 +30,13 @@ extern "C" {
 #endif
 
 #define BASIRA_RELEASE_SIG_HEX 129 /* 128 hex digits + NUL */
-#define BASIRA_RELEASE_MAX_MODEL_BYTES ((size_t)512 << 20)
+/*
+ * The largest model file a release carries. Models and runtime are budgeted at 50 MB, and a
+ * node receives the model base64 in one answer of the hub, which it holds in memory: up to
+ * BASIRA_RELEASE_MAX_OFFER_BYTES (src/sync/release_sync.c).
+ */
+#define BASIRA_RELEASE_MAX_MODEL_BYTES ((size_t)64 << 20)
+#define BASIRA_RELEASE_MAX_OFFER_BYTES (BASIRA_RELEASE_MAX_MODEL_BYTES / 3 * 4 + ((size_t)1 << 20))
 
 typedef struct basira_release_info {
     char release_id[65];

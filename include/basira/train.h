@@ -241,7 +241,8 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
 /*
  * A network with the parent's architecture and k outputs: every tensor whose name and
  * size match is copied from the parent (*copied), the others (the head when k differs)
- * initialised from seed (*fresh).
+ * initialised from seed (*fresh). A parent that is an ensemble gives its member 0
+ * (basira_net_load_first()).
  */
 basira_code basira_train_net_from_parent(const char *parent_path, int k, uint64_t seed,
                                          basira_net **out, size_t *copied, size_t *fresh,

@@ -16,7 +16,8 @@
  * "member<i>.<param>" and its architecture and int8 ranges under
  * "member<i>.architecture" and "member<i>.int8_calibration", and "ensemble" = the
  * count. The metadata map is member 0's. basira_net_load() refuses such a file by name,
- * so training, --init-from and adapt never take one member for the whole model.
+ * so nothing takes one member for the whole model by accident; training from an ensemble
+ * (--init-from, adapt) asks for member 0 by name with basira_net_load_first().
  *
  * A checkpoint is the same file plus the optimiser state ("optim.<state>.<param>",
  * e.g. "optim.exp_avg.conv1.weight"), the averaged weights ("ema.<param>"), and in
@@ -424,7 +425,8 @@ static basira_code net_load_parsed(const nn_st_file *f, basira_net **out, basira
     if (members > 1)
         return basira_error_set(err, BASIRA_E_MODEL,
                                 _("model file: an ensemble of %d networks, not one network (it "
-                                  "can be used as a classifier, not trained or adapted further)"),
+                                  "is used as a classifier; training starts from its first "
+                                  "network)"),
                                 members);
     basira_net *net;
     rc = net_from_file(f, &net, err);
@@ -553,6 +555,29 @@ basira_code basira_net_load_ensemble(const char *path, basira_net **nets, int *n
     rc = ensemble_parsed(f, nets, n, err);
     nn_st_free(f);
     return rc;
+}
+
+basira_code basira_net_load_first(const char *path, basira_net **out, int *members,
+                                  basira_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (members)
+        *members = 0;
+    if (!out)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, _("no output given"));
+    basira_net *nets[BASIRA_NET_MAX_MEMBERS];
+    int n;
+    basira_code rc = basira_net_load_ensemble(path, nets, &n, err);
+    if (rc)
+        return rc;
+    /* Every member was read and checked: a file damaged past member 0 is still refused. */
+    *out = nets[0];
+    nets[0] = NULL;
+    basira_net_free_ensemble(nets, n);
+    if (members)
+        *members = n;
+    return BASIRA_OK;
 }
 
 void basira_net_free_ensemble(basira_net **nets, int n)

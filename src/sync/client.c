@@ -14,17 +14,15 @@
 
 typedef struct buf {
     char *data;
-    size_t len;
+    size_t len, max;
     int too_big;
 } buf;
-
-#define ANSWER_MAX ((size_t)8 * 1024 * 1024)
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
     buf *b = ud;
     size_t k = size * n;
-    if (b->len + k > ANSWER_MAX) {
+    if (k > b->max || b->len > b->max - k) {
         b->too_big = 1;
         return 0;
     }
@@ -40,7 +38,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
 
 static basira_code post_once(const basira_sync_options *o, const char *path, const char *node,
                              const unsigned char *sk, const void *data, size_t len, int compress,
-                             json_t **answer, basira_sync_report *rep, basira_error *err)
+                             size_t answer_max, json_t **answer, basira_sync_report *rep,
+                             basira_error *err)
 {
     *answer = NULL;
     const char *json = data;
@@ -83,7 +82,7 @@ static basira_code post_once(const basira_sync_options *o, const char *path, con
         h = curl_slist_append(h, h_sig);
         h = curl_slist_append(h, h_node);
     }
-    buf b = {NULL, 0, 0};
+    buf b = {NULL, 0, answer_max, 0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)body);
@@ -128,7 +127,12 @@ static basira_code post_once(const basira_sync_options *o, const char *path, con
     free(z);
     basira_code rc = BASIRA_OK;
     json_t *j = b.data ? json_loadb(b.data, b.len, 0, NULL) : NULL;
-    if (cr != CURLE_OK) {
+    if (b.too_big) {
+        /* Not a cut link: the same answer would come again, so it is not retried. */
+        rc = basira_error_set(err, BASIRA_E_LIMIT,
+                              _("the hub's answer is larger than %zu MB: refused"),
+                              answer_max >> 20);
+    } else if (cr != CURLE_OK) {
         rc = basira_error_set(err, BASIRA_E_IO, _("cannot reach the hub at %s: %s"), o->hub_url,
                               curl_easy_strerror(cr));
     } else if (status != 200) {
@@ -164,7 +168,8 @@ static basira_code post_once(const basira_sync_options *o, const char *path, con
  */
 static basira_code post_retried(const basira_sync_options *o, const char *path, const char *node,
                                 const unsigned char *sk, const void *body, size_t len, int compress,
-                                json_t **answer, basira_sync_report *rep, basira_error *err)
+                                size_t answer_max, json_t **answer, basira_sync_report *rep,
+                                basira_error *err)
 {
     basira_code rc = BASIRA_OK;
     for (int attempt = 0; attempt < (sk ? 4 : 1); attempt++) {
@@ -176,7 +181,7 @@ static basira_code post_retried(const basira_sync_options *o, const char *path, 
             }
             nanosleep(&ts, NULL);
         }
-        rc = post_once(o, path, node, sk, body, len, compress, answer, rep, err);
+        rc = post_once(o, path, node, sk, body, len, compress, answer_max, answer, rep, err);
         if (rc != BASIRA_E_IO || !o->retry_transport)
             break;
     }
@@ -187,12 +192,20 @@ basira_code sync_post(const basira_sync_options *o, const char *path, const char
                       const unsigned char *sk, const char *json, json_t **answer,
                       basira_sync_report *rep, basira_error *err)
 {
-    return post_retried(o, path, node, sk, json, strlen(json), 1, answer, rep, err);
+    return post_retried(o, path, node, sk, json, strlen(json), 1, SYNC_ANSWER_MAX, answer, rep,
+                        err);
+}
+
+basira_code sync_post_capped(const basira_sync_options *o, const char *path, const char *node,
+                             const unsigned char *sk, const char *json, size_t answer_max,
+                             json_t **answer, basira_sync_report *rep, basira_error *err)
+{
+    return post_retried(o, path, node, sk, json, strlen(json), 1, answer_max, answer, rep, err);
 }
 
 basira_code sync_post_raw(const basira_sync_options *o, const char *path, const char *node,
                           const unsigned char *sk, const void *body, size_t len, json_t **answer,
                           basira_sync_report *rep, basira_error *err)
 {
-    return post_retried(o, path, node, sk, body, len, 0, answer, rep, err);
+    return post_retried(o, path, node, sk, body, len, 0, SYNC_ANSWER_MAX, answer, rep, err);
 }

@@ -33,7 +33,9 @@ static basira_code ask(const basira_sync_options *o, const char *node, const uns
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     basira_sync_report rep;
     memset(&rep, 0, sizeof rep);
-    basira_code rc = sync_post(o, "/sync/v1/release", node, sk, text, answer, &rep, err);
+    /* The offer carries the model, base64: more than the other answers may hold. */
+    basira_code rc = sync_post_capped(o, "/sync/v1/release", node, sk, text,
+                                      BASIRA_RELEASE_MAX_OFFER_BYTES, answer, &rep, err);
     free(text);
     return rc;
 }

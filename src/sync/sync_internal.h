@@ -10,11 +10,20 @@
  * POST json to o->hub_url + path; signed with sk (NULL: unsigned, enrolment)
  * as node; deflate-compressed when worth it. *answer: the hub's JSON object on
  * 200; otherwise an error with the hub's message (BASIRA_E_AUTH for 401,
- * BASIRA_E_CONFLICT for 409, BASIRA_E_IO for the rest and for a cut link).
+ * BASIRA_E_CONFLICT for 409, BASIRA_E_IO for the rest and for a cut link,
+ * BASIRA_E_LIMIT, not retried, for an answer over SYNC_ANSWER_MAX).
  */
 basira_code sync_post(const basira_sync_options *o, const char *path, const char *node,
                       const unsigned char *sk, const char *json, json_t **answer,
                       basira_sync_report *rep, basira_error *err);
+
+/* The most a hub's answer may hold (bytes, after decompression), except a release offer's. */
+#define SYNC_ANSWER_MAX ((size_t)8 << 20)
+
+/* sync_post with another cap on the answer (a release offer carries its model). */
+basira_code sync_post_capped(const basira_sync_options *o, const char *path, const char *node,
+                             const unsigned char *sk, const char *json, size_t answer_max,
+                             json_t **answer, basira_sync_report *rep, basira_error *err);
 
 /* The same with a body sent as it is (photo chunks: JPEG does not compress). */
 basira_code sync_post_raw(const basira_sync_options *o, const char *path, const char *node,

@@ -51,7 +51,8 @@ basira_code basira_train_net_from_parent(const char *parent_path, int k, uint64_
     *out = NULL;
     *copied = *fresh = 0;
     basira_net *parent = NULL, *net = NULL;
-    basira_code rc = basira_net_load(parent_path, &parent, err);
+    /* An ensemble's member 0: one network to train, whose tensors the others share by name. */
+    basira_code rc = basira_net_load_first(parent_path, &parent, NULL, err);
     if (rc)
         return rc;
     char *arch = arch_with_classes(parent, k, err);

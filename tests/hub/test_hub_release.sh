@@ -5,6 +5,7 @@
 #   - a model release needs a certification report, the approvals of a data steward and a
 #     medical lead (two people; a dermatologist cannot approve), and the release key's
 #     signature before it can be staged;
+#   - a node refuses an answer bigger than it holds (one request, not retried);
 #   - the node installs a staged release by `sync --once --models --release-key`, refuses
 #     one signed by another key or whose signature was altered (and keeps running the
 #     previous model), is not sent the same refused offer again (a new signature or a new
@@ -135,4 +136,29 @@ check "every step is in the hub's oversight audit trail" "[ \$(psql_q \"SELECT c
 # model in memory keeps running, the failure audited once.
 printf 'x' >> "$T/n1m/releases/$SHA1.safetensors"
 check "a changed release file: the running node keeps its model and audits the failure" "kill -HUP \$NODE_PID_n1 && for _ in \$(seq 100); do grep -q 'does not load' '$T/n1.serve.err' && break; sleep 0.2; done && [ \"\$(upsha)\" = '$SHA1' ] && '$B' audit list --data '$T/n1' --key-file '$T/n1.key' > '$T/audit3.out' 2>&1 && [ \$(grep model_switch '$T/audit3.out' | grep -c failed) -eq 1 ]"
+# A hub whose answer is bigger than a node holds (9 MB to a request that is not a release
+# offer): one clear refusal, not retried as if the link had been cut.
+FPORT=$((22000 + (RANDOM % 50) * 2))
+python3 - "$FPORT" "$T/fake.count" <<'PY' & FAKE_PID=$!
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(sys.argv[2], "a") as f:
+            f.write(self.path + "\n")
+        body = b'{"pad": "' + b"a" * (9 << 20) + b'"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$FPORT) 2>/dev/null && break; sleep 0.1; done
+"$B" sync --data "$T/n1" --key-file "$T/n1.key" --hub "http://127.0.0.1:$FPORT" --once \
+  --models "$T/n1m" --release-key "$PK" >/dev/null 2>"$T/big.err"; rc=$?
+kill $FAKE_PID 2>/dev/null
+check "an answer over 8 MB is refused once, by name" "[ $rc -ne 0 ] && grep -q 'larger than 8 MB' '$T/big.err' && [ \$(wc -l < '$T/fake.count') -eq 1 ]"
 exit $fail

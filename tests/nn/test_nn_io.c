@@ -336,10 +336,30 @@ static void test_ensemble(void)
     basira_net_free_ensemble(back, n);
     CHECK(basira_net_load(path, &one, &err) == BASIRA_E_MODEL && !one);
     CHECK(strstr(err.message, "ensemble of 3") != NULL);
+    /* Training starts from member 0 when asked by name, and is told how many there were. */
+    int members = 0;
+    CHECK_MSG(!basira_net_load_first(path, &one, &members, &err), "%s", err.message);
+    CHECK_EQ_INT(members, 3);
+    CHECK(one && nn_net_numel(one) == nn_net_numel(in[0]) &&
+          !memcmp(nn_net_params(one), nn_net_params(in[0]), nn_net_numel(in[0]) * sizeof(float)));
+    CHECK(one && json_equal((json_t *)basira_net_arch(one), (json_t *)basira_net_arch(in[0])));
+    basira_net_free(one);
+    one = NULL;
+    CHECK(!basira_net_load_first(bad, &one, &members, &err) && one && members == 1);
+    basira_net_free(one);
+    one = NULL;
+    CHECK(!basira_net_load_first(path, &one, NULL, &err) && one);
+    basira_net_free(one);
+    CHECK(basira_net_load_first(path, NULL, &members, &err) == BASIRA_E_INVALID_ARGUMENT);
 
     /* Damaged ensembles are refused whole, naming what is wrong. */
     rewrite(path, bad, drop_member1_fc, NULL, NULL);
     expect_ensemble_error(bad, "\"member1.fc.bias\" is missing");
+    /* Member 0 intact is not enough: a file damaged anywhere is not trained from. */
+    one = tiny_net(9);
+    members = 7;
+    CHECK(basira_net_load_first(bad, &one, &members, &err) == BASIRA_E_MODEL && !one &&
+          members == 0);
     rewrite(path, bad, NULL, "member3.fc.bias", NULL);
     expect_ensemble_error(bad, "\"member3.fc.bias\" is not part of the architecture");
     rewrite(path, bad, NULL, "member1.fc.extra", NULL);

@@ -41,6 +41,9 @@ check "labels that are not classes: refused" "[ $rc -ne 0 ]"
 cat "$T/out"
 check "adaptation exits 0" "[ $rc -eq 0 ]"
 check "table printed" "grep -q 'parent -> adapted' '$T/out' && grep -q 'DeLong' '$T/out'"
+ens=$(python3 -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(json.loads(f.read(n))["__metadata__"].get("ensemble","1"))' "$MODEL")
+check "an ensemble parent is said to give one network (parent: $ens)" \
+  "[ $ens -eq 1 ] && ! grep -q 'ensemble of' '$T/out' || grep -q 'ensemble of $ens networks' '$T/out'"
 python3 - "$T/run/adapted.safetensors" "$MODEL" "$T/local.csv" "$D/images" <<'PY' || fail=1
 import csv, hashlib, json, struct, sys
 def load(p):
@@ -57,6 +60,7 @@ ha, ta = load(sys.argv[1])
 hp, tp = load(sys.argv[2])
 meta = json.loads(ha["__metadata__"]["basira"])
 ad = meta["adaptation"]
+check("parent's network count", ad["parent_networks"] == int(hp["__metadata__"].get("ensemble", "1")))
 check("parent SHA-256", ad["parent_sha256"] == hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest())
 lines = b""
 for row in csv.DictReader(open(sys.argv[3])):

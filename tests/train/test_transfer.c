@@ -2,7 +2,7 @@
  * test_transfer.c - starting from a parent model (`basira adapt`): the backbone is
  * copied exactly, a new head has the new number of classes, frozen stages come back
  * unchanged after optimiser steps (weights and batch-norm statistics) while the others
- * move, and bad requests are refused.
+ * move, an ensemble gives its first network, and bad requests are refused.
  */
 #include <unistd.h>
 
@@ -50,6 +50,28 @@ static void test_copy_and_head(void)
         CHECK_NEAR(la[k], lb[k], 1e-6);
     basira_net_free(net);
     basira_net_free(pn);
+    /* An ensemble parent: its member 0, whatever the other members hold. */
+    basira_net *other = NULL, *first = NULL;
+    char ens[300];
+    snprintf(ens, sizeof ens, "%s.ensemble", parent);
+    CHECK_EQ_INT(basira_net_load(parent, &first, NULL), BASIRA_OK);
+    CHECK_EQ_INT(basira_net_load(parent, &other, NULL), BASIRA_OK);
+    if (other) {
+        float *w = nn_net_params(other);
+        for (size_t i = 0; i < nn_net_numel(other); i++)
+            w[i] = 0.5f * w[i] + 0.01f;
+        nn_net_params_changed(other);
+    }
+    const basira_net *pair[2] = {first, other};
+    CHECK_EQ_INT(basira_net_save_ensemble(pair, 2, ens, NULL), BASIRA_OK);
+    CHECK_EQ_INT(basira_train_net_from_parent(ens, 7, 5, &net, &copied, &fresh, NULL), BASIRA_OK);
+    CHECK_EQ_INT((int)fresh, 0);
+    CHECK(net && same(first, net, "conv1.weight") && same(first, net, "fc.weight") &&
+          !same(other, net, "conv1.weight"));
+    basira_net_free(net);
+    basira_net_free(other);
+    basira_net_free(first);
+    unlink(ens);
     /* a file that is not a model */
     basira_error err;
     CHECK(basira_train_net_from_parent("/nonexistent.safetensors", 3, 1, &net, &copied, &fresh,
