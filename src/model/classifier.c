@@ -701,21 +701,32 @@ static void make_view(const float *src, float *dst, int w, int h, int v)
  * The spread samples of an ensemble: each member's probabilities on each of the model's
  * own views, when there are 4 to 8 of them. They cost no forward pass beyond the
  * prediction itself, and the members' disagreement is part of the uncertainty that
- * symmetry views alone miss. Otherwise (one network, or too few or too many pairs)
- * the spread is over the 8 (or 4) symmetry views of the averaged model: for 4 members
- * at 8 views that would be 32 samples, and 32 more forward passes were not worth it.
+ * symmetry views alone miss. An ensemble with too few pairs (3 members at 1 view) runs
+ * the next views too, as few as make 4 pairs: 6 forward passes where the 8 symmetry
+ * views of the averaged model cost 24. Otherwise (one network, or too many pairs) the
+ * spread is over the 8 (or 4) symmetry views of the averaged model: for 4 members at 8
+ * views that would be 32 samples, and 32 more forward passes were not worth it.
  */
+static int pair_views(const basira_classifier *c)
+{
+    if (c->members < 2)
+        return 0;
+    int v = c->views;
+    while (c->members * v < 4)
+        v++; /* at most 2 views for 2 or 3 members: a non-square input has 4 */
+    return c->members * v <= 8 ? v : 0;
+}
+
 static int member_samples(const basira_classifier *c)
 {
-    int n = c->members * c->views;
-    return c->members > 1 && n >= 4 && n <= 8 ? n : 0;
+    return pair_views(c) * c->members;
 }
 
 /*
  * The forward passes of every view, on the inference thread: probs gets the average
  * of the model's c->views; with each, nviews spread samples are kept too: the
  * (view, member) pairs of member_samples(), else nviews views of the averaged model
- * (the first c->views of them make the same average).
+ * (in both, the first c->views views make the same average).
  */
 static basira_code run_views(basira_classifier *c, const float *chw, float *probs, int nviews,
                              float *each, basira_error *err)
@@ -724,7 +735,7 @@ static basira_code run_views(basira_classifier *c, const float *chw, float *prob
     int k = c->info.num_classes;
     double acc[BASIRA_MODEL_MAX_CLASSES] = {0};
     int pairs = each && member_samples(c) == nviews;
-    int n = each && !pairs && nviews > c->views ? nviews : c->views;
+    int n = pairs ? pair_views(c) : each && nviews > c->views ? nviews : c->views;
     int ne = each ? (pairs ? nviews : n) : 0; /* spread samples written to each */
     for (int v = 0; v < n; v++) {
         const float *x = chw;

@@ -718,6 +718,22 @@ static void test_ensemble(void)
     CHECK_EQ_INT(ne, 8);
     for (int i = 0; i < 8 * 7; i++)
         CHECK_NEAR(ve[i], 0.5 * (va[i] + vb[i]), 1e-5);
+    /* At 1 view, 2 pairs are too few: each member also runs view 2, for 4 samples, and the
+     * prediction stays that of view 1 alone. */
+    CHECK_EQ_INT(basira_classifier_set_tta(e, 1, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_spread_by_member(e), 1);
+    CHECK_EQ_INT(basira_classifier_predict_views(e, img, pe_, ve, &ne, &err), BASIRA_OK);
+    CHECK_EQ_INT(ne, 4);
+    for (int v = 0; v < 2; v++)
+        for (int i = 0; i < 7; i++) {
+            CHECK_NEAR(ve[(v * 2 + 0) * 7 + i], va[v * 7 + i], 1e-5);
+            CHECK_NEAR(ve[(v * 2 + 1) * 7 + i], vb[v * 7 + i], 1e-5);
+        }
+    CHECK_EQ_INT(basira_classifier_predict(e, img, plain, &err), BASIRA_OK);
+    for (int i = 0; i < 7; i++) {
+        CHECK_EQ_INT(plain[i] == pe_[i], 1);
+        CHECK_NEAR(pe_[i], 0.5 * (va[i] + vb[i]), 1e-5);
+    }
     CHECK_EQ_INT(basira_classifier_set_tta(e, 2, &err), BASIRA_OK);
     /* int8: every member gets its ranges; the ensemble then runs in int8. */
     const basira_preprocess *pp = &basira_classifier_info(e)->preprocess;
