@@ -2,7 +2,9 @@ import json,csv,os,sys
 import numpy as np
 meta={r['md5hash']:r for r in csv.DictReader(open('/work/shared/data/fitzpatrick17k/metadata.csv'))}
 rows=[]
-for l in open('/tmp/fitz-triage.jsonl'):
+# usage: fitzpatrick17k_shift.py [TRIAGE.jsonl] (default /tmp/fitz-triage.jsonl), the output of
+#   basira triage --json --force --modality dermoscopic --modality-confirmed IMAGES...
+for l in open(sys.argv[1] if len(sys.argv) > 1 else '/tmp/fitz-triage.jsonl'):
     j=json.loads(l); h=os.path.basename(j['file'])[:-4]; m=meta.get(h)
     if not m or j['status']=='error' or 'risk' not in j: continue
     rows.append((m['fitzpatrick_scale'], m['three_partition_label']=='malignant', j['risk']['malignant_probability'], j['risk']['category'], j['skin_tone']['category'], j['quality']['ok']))

@@ -196,11 +196,89 @@ static void test_monitor(void)
     json_decref(model);
 }
 
+/* A third class whose probability is always under 1%: how far under is not drift. */
+static void add_rare(basira_drift_case *c, double p)
+{
+    c->num_classes = 3;
+    c->probs[2] = (float)p;
+}
+
+static int has_reason(const json_t *week, const char *r)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(week, "reasons"), i, v)
+    {
+        if (!strcmp(json_string_value(v), r))
+            return 1;
+    }
+    return 0;
+}
+
+static void test_monitor_probability_floor(void)
+{
+    enum { NREF = 300, WEEKS = 4, PER = 20 };
+    static basira_drift_case ref_cases[NREF], cases[2 * WEEKS * PER];
+    unsigned long long s = 0x243F6A8885A308D3ull;
+    for (int i = 0; i < NREF; i++) {
+        synth(&ref_cases[i], "", 0, 0, 0.0, &s);
+        add_rare(&ref_cases[i], 1e-4 + 5e-3 * uni(&s));
+    }
+    const char *codes[3] = {"benign", "malignant", "rare"};
+    const int mal[3] = {0, 1, 0};
+    json_t *model = json_pack("{s:s}", "sha256", "00");
+    json_t *ref = NULL, *out = NULL;
+    CHECK(basira_drift_reference_build(ref_cases, NREF, codes, mal, 3, model, &ref, NULL) ==
+          BASIRA_OK);
+    const int64_t t0 = 1767571200;
+    size_t n = 0;
+    for (int w = 0; w < WEEKS; w++)
+        for (int i = 0; i < PER; i++) {
+            int64_t ts = t0 + w * 604800 + i * 3600;
+            /* "tiny": every rare probability a thousand times smaller than the reference's. */
+            synth(&cases[n], "tiny", ts, 0, 0.0, &s);
+            add_rare(&cases[n++], 1e-7 * uni(&s));
+            /* "appears": from week 2 the rare class is really there. */
+            synth(&cases[n], "appears", ts, 0, 0.0, &s);
+            add_rare(&cases[n++], w >= 2 ? 0.2 + 0.3 * uni(&s) : 1e-4 + 5e-3 * uni(&s));
+        }
+    CHECK(basira_drift_monitor(ref, cases, n, &out, NULL) == BASIRA_OK);
+    size_t i;
+    json_t *c;
+    json_array_foreach(out, i, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "clinic"));
+        json_t *weeks = json_object_get(c, "weeks");
+        if (!strcmp(name, "tiny")) {
+            for (size_t w = 0; w < json_array_size(weeks); w++) {
+                json_t *wk = json_array_get(weeks, w);
+                CHECK(!has_reason(wk, "prob:rare"));
+                json_t *rare = json_object_get(
+                    json_object_get(json_object_get(wk, "output"), "softmax"), "rare");
+                /* Both samples are all at the floor: no difference at all, raw means kept. */
+                CHECK_NEAR(json_number_value(json_object_get(rare, "ks_d")), 0.0, 1e-12);
+                CHECK(json_number_value(json_object_get(rare, "mean")) < 1e-6);
+                CHECK(json_number_value(json_object_get(rare, "reference_mean")) > 1e-3);
+            }
+        } else {
+            CHECK_STR(name, "appears");
+            CHECK(!has_reason(json_array_get(weeks, 1), "prob:rare"));
+            CHECK(has_reason(json_array_get(weeks, 2), "prob:rare"));
+            CHECK_STR(json_string_value(json_object_get(json_array_get(weeks, 2), "alert")),
+                      "alert");
+        }
+    }
+    json_decref(out);
+    json_decref(ref);
+    json_decref(model);
+}
+
 int main(void)
 {
     RUN(test_psi);
     RUN(test_chi2);
     RUN(test_ks);
     RUN(test_monitor);
+    RUN(test_monitor_probability_floor);
     return test_summary();
 }
