@@ -38,6 +38,7 @@ python3 $M/prepare.py "$D/metadata.csv" "$R/dups.csv" "$R/f17k-grouped.csv"
 # 2. Train: 21 conditions (the partitions are sums of them), split 70/15/15 by near-duplicate
 #    group, stratified by phototype group and partition (the split of seed 1 for every seed:
 #    --split-seed 1); the best epoch on validation AUC. About 11 minutes per seed on 2 cores.
+# --init-from the bundled dermoscopy model: its first network, 1.0.0's (basira-derm 1.2.0 holds two).
 for seed in $SEEDS; do
   out="$R/train"; threads=1
   [ "$seed" = 1 ] || { out="$R/train-seed$seed"; threads=2; }
