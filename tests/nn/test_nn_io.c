@@ -356,10 +356,12 @@ static void test_ensemble(void)
     rewrite(path, bad, drop_member1_fc, NULL, NULL);
     expect_ensemble_error(bad, "\"member1.fc.bias\" is missing");
     /* Member 0 intact is not enough: a file damaged anywhere is not trained from. */
-    one = tiny_net(9);
+    basira_net *stale = tiny_net(9);
+    one = stale; /* what the caller had there is not its to free: it is set to NULL */
     members = 7;
     CHECK(basira_net_load_first(bad, &one, &members, &err) == BASIRA_E_MODEL && !one &&
           members == 0);
+    basira_net_free(stale);
     rewrite(path, bad, NULL, "member3.fc.bias", NULL);
     expect_ensemble_error(bad, "\"member3.fc.bias\" is not part of the architecture");
     rewrite(path, bad, NULL, "member1.fc.extra", NULL);
