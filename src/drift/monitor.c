@@ -378,7 +378,7 @@ static json_t *test_continuous(const json_t *sample, const basira_drift_case *co
     double ref_mean = 0.0;
     for (size_t i = 0; i < na; i++) {
         a[i] = json_number_value(json_array_get(sample, i));
-        ref_mean += a[i] / (double)(na ? na : 1);
+        ref_mean += a[i] / (double)na;
         if (floored && a[i] < PROB_FLOOR)
             a[i] = PROB_FLOOR;
     }

@@ -126,7 +126,8 @@ static basira_code post_once(const basira_sync_options *o, const char *path, con
     curl_slist_free_all(h);
     free(z);
     basira_code rc = BASIRA_OK;
-    json_t *j = b.data ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+    /* A cut or oversized answer is not parsed: it is refused below whatever it holds. */
+    json_t *j = b.data && !b.too_big && cr == CURLE_OK ? json_loadb(b.data, b.len, 0, NULL) : NULL;
     if (b.too_big) {
         /* Not a cut link: the same answer would come again, so it is not retried. */
         rc = basira_error_set(err, BASIRA_E_LIMIT,
@@ -192,8 +193,7 @@ basira_code sync_post(const basira_sync_options *o, const char *path, const char
                       const unsigned char *sk, const char *json, json_t **answer,
                       basira_sync_report *rep, basira_error *err)
 {
-    return post_retried(o, path, node, sk, json, strlen(json), 1, SYNC_ANSWER_MAX, answer, rep,
-                        err);
+    return sync_post_capped(o, path, node, sk, json, SYNC_ANSWER_MAX, answer, rep, err);
 }
 
 basira_code sync_post_capped(const basira_sync_options *o, const char *path, const char *node,
