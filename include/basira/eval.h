@@ -111,6 +111,21 @@ basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant,
                                       basira_error *err);
 
 /*
+ * Platt scaling of the malignant probability: the slope a in [BASIRA_EVAL_MIN_SLOPE,
+ * BASIRA_EVAL_MAX_SLOPE] and the bias b in [-8, 8] minimising the mean negative
+ * log-likelihood of sigmoid(a * logit(p_mal[i]) + b) for the outcomes malignant[i].
+ * Jointly convex (a logistic regression on one feature): nested golden-section searches,
+ * outer on a, inner on b. What a bias alone cannot give: a model whose P(malignant) is
+ * too timid at both ends (a > 1) or too confident (a < 1). The map is monotone, so the
+ * ranking (AUC) is unchanged. nll_before (a = 1, b = 0) and nll_after may be NULL.
+ */
+#define BASIRA_EVAL_MIN_SLOPE 0.25
+#define BASIRA_EVAL_MAX_SLOPE 4.0
+basira_code basira_fit_malignant_platt(const double *p_mal, const int *malignant, size_t n,
+                                       double *slope, double *bias, double *nll_before,
+                                       double *nll_after, basira_error *err);
+
+/*
  * Binary recalibration of P(malignant) by the model's own two parameters: the temperature
  * T in [0.05, 20] and the bias b in [-8, 8] minimising the mean binary negative
  * log-likelihood of P'(malignant) = sum over the malignant classes (class_malignant[c])
@@ -130,6 +145,14 @@ basira_code basira_fit_temperature_bias(const double *logits, const int *class_m
  * with a model's "malignant_bias".
  */
 void basira_eval_shift_malignant(double *probs, int k, const int *malignant, double bias);
+/*
+ * One probability row with P(malignant) = p mapped to sigmoid(slope * logit(p) + bias):
+ * the malignant classes scaled by p'/p, the others by (1 - p')/(1 - p), so the ranking
+ * within each side is kept. slope 1 is exactly basira_eval_shift_malignant(); a row with
+ * p = 0 or 1 is left as it is (a monotone map keeps the ends).
+ */
+void basira_eval_map_malignant(double *probs, int k, const int *malignant, double slope,
+                               double bias);
 
 /* softmax(logits / T) for n rows of k, into probs (may alias logits). */
 void basira_eval_softmax(const double *logits, size_t n, int k, double temperature, double *probs);
@@ -206,6 +229,9 @@ basira_code basira_eval_set_group(const basira_eval_set *s, const char *name, ba
 /* Shift every row's malignant odds by e^bias (basira_eval_shift_malignant). */
 basira_code basira_eval_set_apply_malignant_bias(basira_eval_set *s, double bias,
                                                  basira_error *err);
+/* Map every row's P(malignant) by sigmoid(slope * logit(p) + bias) (basira_eval_map_malignant). */
+basira_code basira_eval_set_apply_malignant_map(basira_eval_set *s, double slope, double bias,
+                                                basira_error *err);
 /* Replace every probability row by softmax(log(p) / T): recalibration by temperature. */
 basira_code basira_eval_set_apply_temperature(basira_eval_set *s, double temperature,
                                               basira_error *err);

@@ -62,6 +62,9 @@ void basira_preprocess_rgb(const basira_preprocess *p, const unsigned char *rgb,
 #define BASIRA_MODEL_MAX_CLASSES 32
 /* Largest |malignant_bias| a model may carry (odds times e^8 = 2981). */
 #define BASIRA_MODEL_MAX_BIAS 8.0
+/* The range of "malignant_slope" (Platt scaling, basira calibrate --malignant-slope). */
+#define BASIRA_MODEL_MIN_SLOPE 0.25
+#define BASIRA_MODEL_MAX_SLOPE 4.0
 
 #define BASIRA_MODEL_CODE_MAX 64  /* class code, e.g. "akiec" (bytes with the NUL) */
 #define BASIRA_MODEL_NAME_MAX 256 /* display name of a class in one language (UTF-8 bytes) */
@@ -91,6 +94,14 @@ typedef struct basira_model_info {
      * e^b, then renormalised. 0 = none; within [-BASIRA_MODEL_MAX_BIAS, +...].
      */
     double malignant_bias;
+    /*
+     * Platt scaling of P(malignant) (basira calibrate --malignant-slope): with it the
+     * recalibrated probability is sigmoid(slope * logit(p) + malignant_bias), the
+     * malignant classes scaled by p'/p and the others by (1 - p')/(1 - p). 1 = none
+     * (the bias alone, as above); within [BASIRA_MODEL_MIN_SLOPE, BASIRA_MODEL_MAX_SLOPE].
+     * Monotone: the ranking, hence the AUC, is that of the network.
+     */
+    double malignant_slope;
     int tta; /* test-time augmentations averaged: 1, 2, 4 or 8 (8 needs a square input) */
     /*
      * "int8": {"default": true, ...}, written by `basira quantize` when the file's int8
@@ -117,6 +128,12 @@ json_t *basira_model_info_to_json(const basira_model_info *info);
  * e^bias: each malignant class's probability times e^bias, then the row renormalised.
  */
 void basira_model_shift_malignant(const basira_model_info *info, float *probs, double bias);
+/*
+ * The model's own recalibration of P(malignant) on one probability row: its
+ * malignant_slope and malignant_bias (identical to basira_model_shift_malignant() with
+ * the bias when the slope is 1). A row whose P(malignant) is 0 or 1 stays as it is.
+ */
+void basira_model_map_malignant(const basira_model_info *info, float *probs);
 /* Display name of a class in "en", "fr" or "ar" (anything else: English). */
 const char *basira_model_class_name(const basira_model_class *c, const char *lang);
 

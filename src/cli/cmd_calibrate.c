@@ -19,6 +19,11 @@
  *      bias becomes b0 + b'. The classifier applies it after averaging the views, so
  *      shifting the re-predicted probabilities by b' is exactly what the written
  *      model gives: no third prediction is needed;
+ *   3c. with --malignant-slope: after the temperature (step 2 as without it), fit a
+ *      slope and a bias on the log-odds of P(malignant) of these probabilities (Platt
+ *      scaling), composed with the model's own; again exactly what the written model
+ *      gives. The temperature calibrates the conditions; the slope and bias P(malignant),
+ *      which the triage and its thresholds use;
  *   4. choose the thresholds (src/eval: medium keeps >= target sensitivity, high
  *      keeps >= the wanted specificity) and store them, with a calibration record
  *      (ECE/NLL before and after, the operating point with its Wilson intervals), in
@@ -43,6 +48,42 @@
 #include "cli.h"
 #include "core/i18n.h"
 #include "eval_cli.h"
+
+/*
+ * Step 3b with --malignant-slope: Platt scaling (a', b') of P(malignant) of s, predicted by
+ * the model whose slope and bias are a0, b0. Composed with them: the model's slope becomes
+ * a' a0 and its bias a' b0 + b', within the format's bounds; s is mapped by exactly what the
+ * written model will give (the bounded parameters, relative to a0, b0).
+ */
+static basira_code fit_malignant_platt(basira_eval_set *s, const basira_model_info *info,
+                                       double *slope, double *bias, basira_error *err)
+{
+    size_t n = basira_eval_set_size(s);
+    double *pm = malloc(sizeof(double) * (n ? n : 1));
+    int *ism = malloc(sizeof(int) * (n ? n : 1));
+    basira_code rc = pm && ism ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    for (size_t i = 0; !rc && i < n; i++) {
+        int lab;
+        basira_eval_set_probs(s, i, &lab);
+        pm[i] = basira_eval_set_p_malignant(s, i);
+        ism[i] = info->classes[lab].malignant;
+    }
+    double a = 1.0, b = 0.0;
+    if (!rc)
+        rc = basira_fit_malignant_platt(pm, ism, n, &a, &b, NULL, NULL, err);
+    if (!rc) {
+        double a0 = info->malignant_slope, b0 = info->malignant_bias;
+        double ta = fmin(BASIRA_MODEL_MAX_SLOPE, fmax(BASIRA_MODEL_MIN_SLOPE, a * a0));
+        double tb = fmin(BASIRA_MODEL_MAX_BIAS, fmax(-BASIRA_MODEL_MAX_BIAS, a * b0 + b));
+        double ra = ta / a0;
+        rc = basira_eval_set_apply_malignant_map(s, ra, tb - ra * b0, err);
+        *slope = ta;
+        *bias = tb;
+    }
+    free(pm);
+    free(ism);
+    return rc;
+}
 
 static void usage(FILE *f)
 {
@@ -72,6 +113,10 @@ static void usage(FILE *f)
     fprintf(f, _("\nRecalibration at a clinic (basira recalibrate):\n"
                  "  --malignant-bias           also fit a bias on the log-odds of P(malignant)\n"
                  "                             (a population or a camera that shifted)\n"));
+    fprintf(f, _("  --malignant-slope          after the temperature, fit a slope and a bias on\n"
+                 "                             the log-odds of P(malignant) (Platt scaling): the\n"
+                 "                             risk calibrated when one temperature cannot do it\n"
+                 "                             for the conditions and P(malignant) at once\n"));
     fprintf(f, _("\nTest-time augmentation and version:\n"
                  "  --tta N                    average N views of each photo (1, 2, 4 or 8; 8\n"
                  "                             needs a square input): fitted with them, stored\n"
@@ -212,6 +257,7 @@ static int run_calibrate(int argc, char **argv)
         {"high-specificity", required_argument, NULL, 'P'},
         {"conservative", no_argument, NULL, 'C'},
         {"malignant-bias", no_argument, NULL, 'B'},
+        {"malignant-slope", no_argument, NULL, 'L'},
         {"non-neoplastic", required_argument, NULL, 'N'},
         {"json", required_argument, NULL, 'j'},
         {"classes", required_argument, NULL, 'K'},
@@ -227,7 +273,7 @@ static int run_calibrate(int argc, char **argv)
     const char *out = NULL, *json_out = NULL, *classes_path = NULL, *version = NULL;
     basira_operating_point_options opo;
     basira_operating_point_options_default(&opo);
-    int fit_bias = 0;
+    int fit_bias = 0, fit_slope = 0;
     double non_neoplastic = 0; /* 0 = not stated: the triage default applies */
     optind = 1;
     opterr = 0;
@@ -252,6 +298,9 @@ static int run_calibrate(int argc, char **argv)
             break;
         case 'B':
             fit_bias = 1;
+            break;
+        case 'L':
+            fit_slope = 1;
             break;
         case 'N':
             if (basira_cli_parse_double("--non-neoplastic", optarg, 0.01, 1.0, &non_neoplastic))
@@ -290,6 +339,11 @@ static int run_calibrate(int argc, char **argv)
     }
     if (basira_cli_no_operands("calibrate", argc, argv))
         return BASIRA_EXIT_USAGE;
+    if (fit_bias && fit_slope) {
+        fprintf(stderr, _("basira calibrate: --malignant-bias and --malignant-slope cannot be "
+                          "used together\n"));
+        return BASIRA_EXIT_USAGE;
+    }
     if (!in.model || !in.images || !in.csv || !out) {
         fprintf(stderr, _("basira calibrate: --model, --images, --csv and --out are required\n"));
         usage(stderr);
@@ -399,6 +453,13 @@ static int run_calibrate(int argc, char **argv)
         goto fail;
     if (fit_bias)
         json_object_set_new(doc, "malignant_bias", json_real(bias_new));
+    double slope_new = info->malignant_slope;
+    if (fit_slope && fit_malignant_platt(after, info2, &slope_new, &bias_new, &err))
+        goto fail;
+    if (fit_slope) {
+        json_object_set_new(doc, "malignant_slope", json_real(slope_new));
+        json_object_set_new(doc, "malignant_bias", json_real(bias_new));
+    }
 
     double ece_b, ecem_b, nll_b, ece_a, ecem_a, nll_a;
     if (calib_figures(before, &ece_b, &ecem_b, &nll_b, &err) ||
@@ -442,7 +503,11 @@ static int run_calibrate(int argc, char **argv)
         "method",
         fit_bias ? "temperature scaling (NLL, golden-section search on log T), then a bias on the "
                    "log-odds of P(malignant) (binary NLL, golden-section search)"
-                 : "temperature scaling: NLL minimised by golden-section search on log T",
+        : fit_slope
+            ? "temperature scaling (NLL, golden-section search on log T), then Platt scaling of "
+              "P(malignant): a slope and a bias on its log-odds (binary NLL, nested "
+              "golden-section searches)"
+            : "temperature scaling: NLL minimised by golden-section search on log T",
         "validation", "csv", slash ? slash + 1 : in.csv, "images", (json_int_t)n2, "malignant",
         (json_int_t)nmal, "failed", (json_int_t)failed2, "model_sha256_before", sha,
         "temperature_before", info->temperature, "temperature", t_new, "nll_before",
@@ -456,7 +521,10 @@ static int run_calibrate(int argc, char **argv)
         "sensitivity", prop_json(&op.sensitivity), "specificity", prop_json(&op.specificity),
         "specificity_below_high", prop_json(&op.high_specificity));
     if (!record ||
-        (fit_bias &&
+        (fit_slope &&
+         (json_object_set_new(record, "malignant_slope_before", json_real(info->malignant_slope)) ||
+          json_object_set_new(record, "malignant_slope", json_real(slope_new)))) ||
+        ((fit_bias || fit_slope) &&
          (json_object_set_new(record, "malignant_bias_before", json_real(info->malignant_bias)) ||
           json_object_set_new(record, "malignant_bias", json_real(bias_new))))) {
         basira_error_set(&err, BASIRA_E_NOMEM, NULL);
@@ -474,8 +542,10 @@ static int run_calibrate(int argc, char **argv)
     printf(_("Calibrated %s on %zu validation images (%ld malignant) -> %s\n"), in.model, n2, nmal,
            out);
     printf(_("  temperature: %.4f -> %.4f\n"), info->temperature, t_new);
-    if (fit_bias)
+    if (fit_bias || fit_slope)
         printf(_("  malignant bias (log-odds): %.4f -> %.4f\n"), info->malignant_bias, bias_new);
+    if (fit_slope)
+        printf(_("  malignant slope (log-odds): %.4f -> %.4f\n"), info->malignant_slope, slope_new);
     printf(_("  ECE (top class): %.4f -> %.4f; ECE (malignant): %.4f -> %.4f; NLL: %.4f -> "
              "%.4f\n"),
            ece_b, ece_a, ecem_b, ecem_a, nll_b, nll_a);

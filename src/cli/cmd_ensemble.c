@@ -137,6 +137,7 @@ static basira_code write_ensemble(ens_state *s, const char *out, const char *ver
     /* Member 0's calibration was of its own probabilities, not of the average. */
     json_object_set_new(s->doc, "temperature", json_real(1.0));
     json_object_del(s->doc, "malignant_bias");
+    json_object_del(s->doc, "malignant_slope");
     json_object_del(s->doc, "int8");
     json_object_del(s->doc, "calibration");
     if (version)

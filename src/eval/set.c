@@ -276,6 +276,18 @@ basira_code basira_eval_set_apply_malignant_bias(basira_eval_set *s, double bias
     return BASIRA_OK;
 }
 
+basira_code basira_eval_set_apply_malignant_map(basira_eval_set *s, double slope, double bias,
+                                                basira_error *err)
+{
+    if (!s || !isfinite(bias) || !(slope > 0) || !isfinite(slope))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("the malignant slope must be a positive number and the bias a "
+                                  "finite one"));
+    for (size_t i = 0; i < s->n; i++)
+        basira_eval_map_malignant(s->probs + i * (size_t)s->k, s->k, s->malignant, slope, bias);
+    return BASIRA_OK;
+}
+
 typedef struct keyed {
     const char *key;
     size_t i;

@@ -423,6 +423,68 @@ basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant,
     return BASIRA_OK;
 }
 
+/* The binary NLL of sigmoid(a * logit(p) + b), p clipped as in bias_nll(). */
+static double platt_nll(const double *p_mal, const int *malignant, size_t n, double a, double b)
+{
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double p = clip_p(p_mal[i]), z = a * log(p / (1.0 - p)) + b;
+        double y = malignant[i] ? z : -z;
+        total += y > 0 ? log1p(exp(-y)) : -y + log1p(exp(y));
+    }
+    return total / (double)n;
+}
+
+typedef struct platt_ctx {
+    const double *p_mal;
+    const int *malignant;
+    size_t n;
+    double a; /* the slope of the inner search */
+} platt_ctx;
+
+static double platt_inner(const void *ctx, double b)
+{
+    const platt_ctx *x = ctx;
+    return platt_nll(x->p_mal, x->malignant, x->n, x->a, b);
+}
+
+/* The best bias at slope a (into *b), and its NLL. */
+static double platt_best_bias(const platt_ctx *base, double a, double *b)
+{
+    platt_ctx c = *base;
+    c.a = a;
+    *b = golden_min(platt_inner, &c, -8.0, 8.0, 1e-8);
+    return platt_nll(c.p_mal, c.malignant, c.n, a, *b);
+}
+
+static double platt_outer(const void *ctx, double a)
+{
+    double b;
+    return platt_best_bias(ctx, a, &b);
+}
+
+basira_code basira_fit_malignant_platt(const double *p_mal, const int *malignant, size_t n,
+                                       double *slope, double *bias, double *nll_before,
+                                       double *nll_after, basira_error *err)
+{
+    if (!slope || !bias)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    double b0;
+    /* The same checks as the bias alone: probabilities in [0, 1], both outcomes present. */
+    basira_code rc = basira_fit_malignant_bias(p_mal, malignant, n, &b0, NULL, NULL, err);
+    if (rc)
+        return rc;
+    /* min over b is convex in a (partial minimisation of a jointly convex function). */
+    platt_ctx pc = {p_mal, malignant, n, 1.0};
+    *slope = golden_min(platt_outer, &pc, BASIRA_EVAL_MIN_SLOPE, BASIRA_EVAL_MAX_SLOPE, 1e-7);
+    double after = platt_best_bias(&pc, *slope, bias);
+    if (nll_before)
+        *nll_before = platt_nll(p_mal, malignant, n, 1.0, 0.0);
+    if (nll_after)
+        *nll_after = after;
+    return BASIRA_OK;
+}
+
 /* P(malignant) of every row at temperature t, into pm. */
 static void p_mal_at(const double *logits, const int *cm, int k, size_t n, double t, double *pm)
 {
@@ -509,6 +571,26 @@ void basira_eval_shift_malignant(double *probs, int k, const int *malignant, dou
         s += probs[c] *= malignant[c] ? f : 1.0;
     for (int c = 0; s > 0.0 && c < k; c++)
         probs[c] /= s;
+}
+
+void basira_eval_map_malignant(double *probs, int k, const int *malignant, double slope,
+                               double bias)
+{
+    if (slope == 1.0) {
+        basira_eval_shift_malignant(probs, k, malignant, bias);
+        return;
+    }
+    if (!probs || !malignant)
+        return;
+    double p = 0.0;
+    for (int c = 0; c < k; c++)
+        p += malignant[c] ? probs[c] : 0.0;
+    if (!(p > 0.0 && p < 1.0))
+        return;
+    double q = 1.0 / (1.0 + exp(-(slope * log(p / (1.0 - p)) + bias)));
+    double fm = q / p, fb = (1.0 - q) / (1.0 - p);
+    for (int c = 0; c < k; c++)
+        probs[c] *= malignant[c] ? fm : fb;
 }
 
 void basira_operating_point_options_default(basira_operating_point_options *o)

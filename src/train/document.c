@@ -64,6 +64,7 @@ json_t *train_model_document(const trainer *t, int epoch, const train_metrics *v
     mi->temperature = 1.0;
     mi->threshold_high = 0.40;
     mi->threshold_medium = 0.08;
+    mi->malignant_slope = 1.0;
     mi->tta = 1;
     json_t *doc = basira_model_info_to_json(mi);
     free(mi);

@@ -478,6 +478,67 @@ static void test_malignant_bias(void)
     free(out);
 }
 
+/* Platt scaling: the slope and bias a model's P(malignant) needs are recovered; a slope of 1
+ * is exactly the bias alone; the map keeps each side's ratios and the ends. */
+static void test_malignant_platt(void)
+{
+    enum { N = 20000 };
+    double *pm = malloc(sizeof(double) * N);
+    int *y = malloc(sizeof(int) * N);
+    uint64_t seed = 5;
+    /* The network says sigmoid(z); the truth is sigmoid(1.8 z - 0.6): too timid, shifted. */
+    for (int i = 0; i < N; i++) {
+        double z = 2.0 * normal(&seed);
+        pm[i] = 1.0 / (1.0 + exp(-z));
+        y[i] = unif(&seed) < 1.0 / (1.0 + exp(-(1.8 * z - 0.6)));
+    }
+    double a, b, before, after;
+    CHECK_EQ_INT(basira_fit_malignant_platt(pm, y, N, &a, &b, &before, &after, NULL), BASIRA_OK);
+    CHECK_MSG(fabs(a - 1.8) < 0.1 && fabs(b + 0.6) < 0.08, "fitted a = %g, b = %g", a, b);
+    CHECK(after < before);
+    /* The fit is the minimum: a step in either parameter does not lower the NLL. */
+    double b_only, nll_b;
+    CHECK_EQ_INT(basira_fit_malignant_bias(pm, y, N, &b_only, NULL, &nll_b, NULL), BASIRA_OK);
+    CHECK(after <= nll_b + 1e-12);
+    /* Calibrated already: slope 1 and bias 0. */
+    for (int i = 0; i < N; i++)
+        y[i] = unif(&seed) < pm[i];
+    CHECK_EQ_INT(basira_fit_malignant_platt(pm, y, N, &a, &b, NULL, NULL, NULL), BASIRA_OK);
+    CHECK_MSG(fabs(a - 1.0) < 0.06 && fabs(b) < 0.06, "fitted a = %g, b = %g", a, b);
+    /* Refused as the bias alone is: one outcome only, a probability outside [0, 1]. */
+    basira_error err;
+    for (int i = 0; i < N; i++)
+        y[i] = 1;
+    CHECK_EQ_INT(basira_fit_malignant_platt(pm, y, N, &a, &b, NULL, NULL, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    y[0] = 0;
+    pm[1] = -0.1;
+    CHECK_EQ_INT(basira_fit_malignant_platt(pm, y, N, &a, &b, NULL, NULL, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    free(pm);
+    free(y);
+
+    /* The map of one row: P(malignant) 0.2 at slope 2, bias 0.5. */
+    const int cm[4] = {1, 0, 1, 0};
+    double row[4] = {0.05, 0.5, 0.15, 0.3};
+    basira_eval_map_malignant(row, 4, cm, 2.0, 0.5);
+    double q = 1.0 / (1.0 + exp(-(2.0 * log(0.2 / 0.8) + 0.5)));
+    CHECK_NEAR(row[0] + row[2], q, 1e-12);
+    CHECK_NEAR(row[2] / row[0], 3.0, 1e-12);
+    CHECK_NEAR(row[1] / row[3], 0.5 / 0.3, 1e-12);
+    CHECK_NEAR(row[0] + row[1] + row[2] + row[3], 1.0, 1e-12);
+    /* Slope 1: bit for bit the bias alone. */
+    double r1[4] = {0.05, 0.5, 0.15, 0.3}, r2[4] = {0.05, 0.5, 0.15, 0.3};
+    basira_eval_map_malignant(r1, 4, cm, 1.0, 0.7);
+    basira_eval_shift_malignant(r2, 4, cm, 0.7);
+    CHECK(!memcmp(r1, r2, sizeof r1));
+    /* The ends stay: no malignant mass, or nothing else. */
+    double r0[4] = {0.0, 0.6, 0.0, 0.4}, rall[4] = {0.7, 0.0, 0.3, 0.0};
+    basira_eval_map_malignant(r0, 4, cm, 2.0, 3.0);
+    basira_eval_map_malignant(rall, 4, cm, 2.0, -3.0);
+    CHECK(r0[0] == 0.0 && r0[1] == 0.6 && rall[0] == 0.7 && rall[1] == 0.0);
+}
+
 int main(void)
 {
     RUN(test_wilson_newcombe);
@@ -490,5 +551,6 @@ int main(void)
     RUN(test_operating_point);
     RUN(test_weighted_auc_and_ties);
     RUN(test_malignant_bias);
+    RUN(test_malignant_platt);
     return test_summary();
 }

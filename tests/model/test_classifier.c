@@ -79,6 +79,29 @@ static void test_meta_valid_and_round_trip(void)
     CHECK_NEAR(pr[0] + pr[1] + pr[4], 0.5, 1e-6);
     CHECK_NEAR(pr[4] / pr[0], 2.0, 1e-5);       /* within a side, ratios kept */
     CHECK_NEAR(pr[2] / 0.30 * 0.75, 0.5, 1e-6); /* benign side scaled to 0.5 */
+    /* No slope unless fitted: absent, 1; one round-trips, and the model's map applies it:
+     * P(malignant) 0.25 -> sigmoid(2 logit(0.25) + 0.5). */
+    CHECK(info.malignant_slope == 1.0 && !json_object_get(j, "malignant_slope"));
+    json_object_set_new(j, "malignant_slope", json_real(2.0));
+    json_object_set_new(j, "malignant_bias", json_real(0.5));
+    CHECK_EQ_INT(basira_model_info_from_json(j, &again, &err), BASIRA_OK);
+    CHECK_NEAR(again.malignant_slope, 2.0, 1e-12);
+    j2 = basira_model_info_to_json(&again);
+    CHECK_NEAR(json_number_value(json_object_get(j2, "malignant_slope")), 2.0, 1e-12);
+    json_decref(j2);
+    float pq[7] = {0.05f, 0.10f, 0.30f, 0.05f, 0.10f, 0.35f, 0.05f};
+    basira_model_map_malignant(&again, pq);
+    double want = 1.0 / (1.0 + exp(-(2.0 * log(0.25 / 0.75) + 0.5)));
+    CHECK_NEAR(pq[0] + pq[1] + pq[4], want, 1e-6);
+    CHECK_NEAR(pq[4] / pq[0], 2.0, 1e-5);
+    CHECK_NEAR(pq[5] / pq[2], 0.35 / 0.30, 1e-5);
+    /* Slope 1: the same as the bias alone, bit for bit. */
+    float ps[7] = {0.05f, 0.10f, 0.30f, 0.05f, 0.10f, 0.35f, 0.05f}, pb[7];
+    memcpy(pb, ps, sizeof ps);
+    again.malignant_slope = 1.0;
+    basira_model_map_malignant(&again, ps);
+    basira_model_shift_malignant(&again, pb, 0.5);
+    CHECK(!memcmp(ps, pb, sizeof ps));
     json_decref(j);
     json_decref(meta);
 }
@@ -151,6 +174,10 @@ static void test_meta_strict(void)
         {"tta", "2.0", "tta"},
         {"malignant_bias", "9", "malignant_bias"},
         {"malignant_bias", "\"1\"", "malignant_bias"},
+        {"malignant_slope", "0.1", "malignant_slope"},
+        {"malignant_slope", "5", "malignant_slope"},
+        {"malignant_slope", "-1", "malignant_slope"},
+        {"malignant_slope", "\"1\"", "malignant_slope"},
         {"int8", "42", "int8"},
         {"int8", "{}", "int8"},
         {"int8", "{\"default\":1}", "int8"},

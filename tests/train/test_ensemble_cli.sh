@@ -90,6 +90,32 @@ PY"
 check "calibrate an ensemble" "[ $rc -eq 0 ] || grep -q 'below' '$out/cal.err'"
 check "the calibrated file is still an ensemble of 2" \
   "python3 -c 'import json,struct,sys; f=open(\"$out/abc.safetensors\",\"rb\"); n=struct.unpack(\"<Q\",f.read(8))[0]; m=json.loads(f.read(n))[\"__metadata__\"]; b=json.loads(m[\"basira\"]); sys.exit(m[\"ensemble\"]!=\"2\" or len(b[\"ensemble\"])!=2)'"
+# --malignant-slope: the same temperature, then P(malignant) mapped by the slope and bias it
+# stores: each image's P(malignant) is sigmoid(a logit(p) + b) of the temperature-only model's.
+"$B" calibrate --model "$out/ab.safetensors" --images "$I" --csv "$out/a/val.csv" --malignant-slope \
+  --out "$out/abs.safetensors" --json "$out/cals.json" >/dev/null 2>"$out/cals.err"; rc=$?
+check "calibrate --malignant-slope exits 0" "[ $rc -eq 0 ]"
+"$B" calibrate --model "$out/ab.safetensors" --images "$I" --csv "$out/a/val.csv" --malignant-slope \
+  --malignant-bias --out "$out/x.safetensors" >/dev/null 2>&1; rc=$?
+check "--malignant-slope with --malignant-bias is a usage error" "[ $rc -eq 2 ] && [ ! -e '$out/x.safetensors' ]"
+cut -d, -f2 "$out/a/val.csv" | tail -n +2 | sed "s|^|$I/|; s|$|.jpg|" >"$out/val-images.txt"
+for m in abc abs; do xargs "$B" classify --model "$out/$m.safetensors" --json <"$out/val-images.txt" >"$out/$m.jsonl"; done
+check "the written slope and bias are what the classifier applies" "python3 - '$out' <<'PY'
+import json, math, struct, sys
+d = sys.argv[1]
+f = open(f'{d}/abs.safetensors', 'rb'); n = struct.unpack('<Q', f.read(8))[0]
+meta = json.loads(json.loads(f.read(n))['__metadata__']['basira'])
+a, b = meta['malignant_slope'], meta['malignant_bias']
+rec = json.load(open(f'{d}/cals.json'))
+mal = {c['code'] for c in meta['classes'] if c['malignant']}
+pm = lambda r: sum(v for k, v in r['probabilities'].items() if k in mal)
+ok = abs(rec['malignant_slope'] - a) < 1e-8 and 0.25 <= a <= 4 and rec['malignant_slope_before'] == 1
+for lc, ls in zip(open(f'{d}/abc.jsonl'), open(f'{d}/abs.jsonl')):
+    p, q = pm(json.loads(lc)), pm(json.loads(ls))
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    ok = ok and abs(q - 1 / (1 + math.exp(-(a * math.log(p / (1 - p)) + b)))) < 2e-4
+sys.exit(0 if ok else 1)
+PY"
 "$B" evaluate --model "$out/abc.safetensors" --images "$I" --csv "$out/a/test.csv" \
   --json "$out/ev.json" >/dev/null 2>&1; rc=$?
 check "evaluate an ensemble" "[ $rc -eq 0 ] && [ -s '$out/ev.json' ]"
