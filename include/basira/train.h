@@ -162,6 +162,8 @@ typedef struct basira_train_options {
     const char *csv_path;
     const char *image_col, *label_col, *group_col; /* group_col NULL: split by image */
     const char *stratify_col; /* column the split is stratified by (NULL: the label column) */
+    const char *split_col;    /* column giving each row's part (train, val, test; empty: left
+                                 out) instead of drawing the split; NULL: drawn */
     const char *classes_path; /* NULL: sorted distinct labels */
     const char *out_dir;
     const char *resume_path;    /* NULL: start afresh */
@@ -171,6 +173,8 @@ typedef struct basira_train_options {
     const char *arch;             /* "mobilenetv2" | "resnet" */
     int width, depth, input_size; /* input_size: the input's width */
     int input_height;             /* 0 = square; e.g. 120 with input_size 160 keeps 4:3 */
+    int input_size_given;         /* --input-size stated: with init_from, the size to train at
+                                     (else the parent's, which must then be input_size) */
     double dropout;
 
     int epochs, batch;
@@ -242,11 +246,13 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
  * A network with the parent's architecture and k outputs: every tensor whose name and
  * size match is copied from the parent (*copied), the others (the head when k differs)
  * initialised from seed (*fresh). A parent that is an ensemble gives its member 0
- * (basira_net_load_first()).
+ * (basira_net_load_first()). input_w x input_h: the new network's input (0, 0: the
+ * parent's); another size than the parent's is refused (BASIRA_E_INVALID_ARGUMENT) when
+ * a tensor other than the head's would then be new.
  */
-basira_code basira_train_net_from_parent(const char *parent_path, int k, uint64_t seed,
-                                         basira_net **out, size_t *copied, size_t *fresh,
-                                         basira_error *err);
+basira_code basira_train_net_from_parent(const char *parent_path, int k, uint64_t seed, int input_w,
+                                         int input_h, basira_net **out, size_t *copied,
+                                         size_t *fresh, basira_error *err);
 
 /* The tensors of the stages named by prefixes ("conv1", "layer1", ...), kept as they are. */
 typedef struct basira_freeze basira_freeze;

@@ -82,6 +82,10 @@ static void usage(FILE *f)
               "  -h, --help            show this help\n\n"
               "The same seed and threads give the same numbers. Exit status: 0 trained, "
               "1 failed, 2 usage error.\n"));
+    fprintf(f, _("\nA split fixed by the data (a data steward's, or another run's):\n"
+                 "  --split-col NAME      take each row's part from this column (train, val or\n"
+                 "                        test; empty: the row is left out) instead of drawing\n"
+                 "                        the split; a group in two parts is refused\n"));
 }
 
 static int run(int argc, char **argv)

@@ -21,6 +21,7 @@ enum {
     OPT_LABEL_COL,
     OPT_GROUP_COL,
     OPT_STRATIFY_COL,
+    OPT_SPLIT_COL,
     OPT_CLASSES,
     OPT_SPLIT,
     OPT_LIMIT,
@@ -67,6 +68,7 @@ const struct option basira_cli_train_opts[] = {
     {"label-col", required_argument, NULL, OPT_LABEL_COL},
     {"group-col", required_argument, NULL, OPT_GROUP_COL},
     {"stratify-col", required_argument, NULL, OPT_STRATIFY_COL},
+    {"split-col", required_argument, NULL, OPT_SPLIT_COL},
     {"classes", required_argument, NULL, OPT_CLASSES},
     {"split", required_argument, NULL, OPT_SPLIT},
     {"limit", required_argument, NULL, OPT_LIMIT},
@@ -154,6 +156,9 @@ int basira_cli_train_option(int c, const char *arg, basira_train_options *o)
     case OPT_GROUP_COL:
         o->group_col = arg;
         return 1;
+    case OPT_SPLIT_COL:
+        o->split_col = arg;
+        return 1;
     case OPT_STRATIFY_COL:
         o->stratify_col = arg;
         return 1;
@@ -212,6 +217,7 @@ int basira_cli_train_option(int c, const char *arg, basira_train_options *o)
         }
         o->input_size = (int)l;
         o->input_height = h == l ? 0 : (int)h;
+        o->input_size_given = 1;
         return 1;
     }
     case OPT_DROPOUT:

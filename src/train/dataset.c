@@ -273,6 +273,67 @@ static basira_code decode_all(const basira_train_options *o, train_dataset *ds, 
     return BASIRA_OK;
 }
 
+/* ---- a split given by the data (--split-col) -------------------------------------- */
+
+/*
+ * The part of every CSV row from its column col: "train", "val" or "validation", "test";
+ * empty leaves the row out (-1). Anything else is an error: a typo must not move a test
+ * photo into training.
+ */
+static basira_code fixed_parts(const basira_csv *csv, int col, const char *name, size_t nrows,
+                               int **out, basira_error *err)
+{
+    int *p = malloc((nrows ? nrows : 1) * sizeof *p);
+    if (!p)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    for (size_t r = 0; r < nrows; r++) {
+        const char *v = basira_csv_field(csv, r, col);
+        if (!strcmp(v, "train"))
+            p[r] = BASIRA_PART_TRAIN;
+        else if (!strcmp(v, "val") || !strcmp(v, "validation"))
+            p[r] = BASIRA_PART_VAL;
+        else if (!strcmp(v, "test"))
+            p[r] = BASIRA_PART_TEST;
+        else if (!*v)
+            p[r] = -1;
+        else {
+            free(p);
+            return basira_error_set(err, BASIRA_E_FORMAT,
+                                    _("CSV line %zu: the split column '%s' says '%s' (train, val, "
+                                      "test, or empty to leave the row out)"),
+                                    basira_csv_line(csv, r), name, v);
+        }
+    }
+    *out = p;
+    return BASIRA_OK;
+}
+
+/* A split not drawn by us may put one lesion or patient on both sides: refused. */
+static basira_code check_groups_whole(const basira_csv *csv, const size_t *rows, const int *part,
+                                      const int *group, size_t n, const char *group_col,
+                                      basira_error *err)
+{
+    int *first = malloc((n ? n : 1) * sizeof *first);
+    if (!first)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    for (size_t i = 0; i < n; i++)
+        first[i] = -1;
+    basira_code rc = BASIRA_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (first[group[i]] < 0)
+            first[group[i]] = part[i];
+        else if (first[group[i]] != part[i])
+            rc = basira_error_set(err, BASIRA_E_FORMAT,
+                                  _("CSV line %zu: group '%s' of column '%s' is in more than one "
+                                    "part of the split (training and evaluation would share it)"),
+                                  basira_csv_line(csv, rows[i]),
+                                  basira_csv_field(csv, rows[i], basira_csv_column(csv, group_col)),
+                                  group_col);
+    }
+    free(first);
+    return rc;
+}
+
 /* ---- the whole load ----------------------------------------------------------------- */
 
 basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds, FILE *log,
@@ -284,7 +345,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
                                 _("the CSV file, images folder, image and label columns are "
                                   "needed"));
     double t0 = train_now_seconds();
-    int *group = NULL;
+    int *group = NULL, *fixed = NULL;
     const char **labels = NULL;
     basira_code rc = basira_csv_read_file(o->csv_path, &ds->csv, err);
     if (rc)
@@ -315,10 +376,22 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
                               o->csv_path);
         goto out;
     }
+    /* The parts of each row: given by `basira cv`, or by the data (--split-col), else drawn. */
+    const int *given = o->parts;
+    if (!given && o->split_col) {
+        int spc = basira_csv_column(csv, o->split_col);
+        if (spc < 0) {
+            rc = missing_column(csv, "--split-col", o->split_col, err);
+            goto out;
+        }
+        if ((rc = fixed_parts(csv, spc, o->split_col, nrows, &fixed, err)))
+            goto out;
+        given = fixed;
+    }
 
     /* --limit: a seeded random subset (in file order), so a smoke test sees every class. */
     size_t n = nrows;
-    if (o->limit > 0 && (size_t)o->limit < nrows && !o->parts)
+    if (o->limit > 0 && (size_t)o->limit < nrows && !given)
         n = (size_t)o->limit;
     ds->row = malloc(nrows * sizeof *ds->row);
     ds->label = malloc(n * sizeof *ds->label);
@@ -330,16 +403,16 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         goto out;
     }
-    if (o->parts) {
-        /* `basira cv`: the parts are given per CSV row; -1 leaves the row out. */
-        if (o->n_parts != nrows) {
+    if (given) {
+        /* The parts are given per CSV row; -1 leaves the row out. */
+        if (o->parts && o->n_parts != nrows) {
             rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                   _("%zu parts given for a CSV of %zu rows"), o->n_parts, nrows);
             goto out;
         }
         n = 0;
         for (size_t r = 0; r < nrows; r++)
-            if (o->parts[r] >= BASIRA_PART_TRAIN && o->parts[r] <= BASIRA_PART_TEST)
+            if (given[r] >= BASIRA_PART_TRAIN && given[r] <= BASIRA_PART_TEST)
                 ds->row[n++] = r;
     } else {
         n = basira_split_select_rows(nrows, o->limit, basira_train_split_seed(o), ds->row);
@@ -375,9 +448,13 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
     if ((rc = basira_split_rows(csv, ds->row, n, sc, gc, o->split, basira_train_split_seed(o),
                                 ds->part, group, err)))
         goto out;
-    if (o->parts)
+    if (given) {
         for (size_t i = 0; i < n; i++)
-            ds->part[i] = o->parts[ds->row[i]];
+            ds->part[i] = given[ds->row[i]];
+        if (o->group_col &&
+            (rc = check_groups_whole(csv, ds->row, ds->part, group, n, o->group_col, err)))
+            goto out;
+    }
 
     /* Decode. The working side leaves room for crops: 1.25 x the input. */
     ds->input_w = o->input_size;
@@ -425,6 +502,7 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
     ds->load_seconds = train_now_seconds() - t0;
 out:
     free(group);
+    free(fixed);
     free(labels);
     if (rc)
         train_dataset_free(ds);

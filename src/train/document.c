@@ -28,11 +28,13 @@ json_t *train_metrics_json(const trainer *t, const train_metrics *m)
 json_t *train_split_json(const trainer *t)
 {
     const train_dataset *ds = &t->ds;
-    return json_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:[f,f,f], s:s?}", "train",
+    /* "given_by": the column that gave the parts (--split-col); absent when they were drawn. */
+    return json_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I}, s:[f,f,f], s:s?, s:s?}", "train",
                      (json_int_t)ds->count[0], "val", (json_int_t)ds->count[1], "test",
                      (json_int_t)ds->count[2], "groups", "train", (json_int_t)ds->groups[0], "val",
                      (json_int_t)ds->groups[1], "test", (json_int_t)ds->groups[2], "fractions",
-                     t->o->split[0], t->o->split[1], t->o->split[2], "by", t->o->group_col);
+                     t->o->split[0], t->o->split[1], t->o->split[2], "by", t->o->group_col,
+                     "given_by", t->o->parts ? NULL : t->o->split_col);
 }
 
 /*
@@ -62,9 +64,9 @@ json_t *train_model_document(const trainer *t, int epoch, const train_metrics *v
     }
     mi->preprocess = t->pp;
     mi->temperature = 1.0;
+    mi->malignant_slope = 1.0;
     mi->threshold_high = 0.40;
     mi->threshold_medium = 0.08;
-    mi->malignant_slope = 1.0;
     mi->tta = 1;
     json_t *doc = basira_model_info_to_json(mi);
     free(mi);

@@ -354,8 +354,11 @@ static basira_code new_model(trainer *t, basira_error *err)
     char *arch = o->init_from ? NULL : basira_arch_build(&ap, err);
     if (!arch && !o->init_from)
         return err ? err->code : BASIRA_E_INVALID_ARGUMENT;
-    basira_code rc = o->init_from ? basira_train_net_from_parent(o->init_from, t->k, o->seed,
-                                                                 &t->net, &copied, &fresh, err)
+    /* --input-size with --init-from: fine-tune at that size (a larger one uses more of the
+     * photo); without it, the parent's size, which must be the data set's (checked below). */
+    int iw = o->input_size_given ? t->ds.input_w : 0, ih = o->input_size_given ? t->ds.input_h : 0;
+    basira_code rc = o->init_from ? basira_train_net_from_parent(o->init_from, t->k, o->seed, iw,
+                                                                 ih, &t->net, &copied, &fresh, err)
                                   : basira_net_new(arch, o->seed, &t->net, err);
     free(arch);
     if (rc)

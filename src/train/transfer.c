@@ -15,10 +15,20 @@
 #include "core/i18n.h"
 #include "nn/internal.h"
 
-/* The parent's architecture with k outputs: the output layer's out_features set to k. */
-static char *arch_with_classes(const basira_net *parent, int k, basira_error *err)
+/*
+ * The parent's architecture with k outputs (the output layer's out_features set to k) and,
+ * when w and h are not 0, an input of w x h: a network of convolutions ending in a global
+ * average pool takes any size, and fine-tuning at a larger one than the parent's is the
+ * usual way to use more of a photo's detail.
+ */
+static char *arch_with_classes(const basira_net *parent, int k, int w, int h, basira_error *err)
 {
     json_t *a = json_deep_copy(basira_net_arch(parent));
+    json_t *in = json_object_get(a, "input");
+    if (w && h && json_array_size(in) == 3) {
+        json_array_set_new(in, 1, json_integer(h));
+        json_array_set_new(in, 2, json_integer(w));
+    }
     const char *out = json_string_value(json_object_get(a, "output"));
     json_t *layers = json_object_get(a, "layers"), *head = NULL;
     size_t i;
@@ -44,9 +54,9 @@ static char *arch_with_classes(const basira_net *parent, int k, basira_error *er
     return s;
 }
 
-basira_code basira_train_net_from_parent(const char *parent_path, int k, uint64_t seed,
-                                         basira_net **out, size_t *copied, size_t *fresh,
-                                         basira_error *err)
+basira_code basira_train_net_from_parent(const char *parent_path, int k, uint64_t seed, int input_w,
+                                         int input_h, basira_net **out, size_t *copied,
+                                         size_t *fresh, basira_error *err)
 {
     *out = NULL;
     *copied = *fresh = 0;
@@ -55,7 +65,7 @@ basira_code basira_train_net_from_parent(const char *parent_path, int k, uint64_
     basira_code rc = basira_net_load_first(parent_path, &parent, NULL, err);
     if (rc)
         return rc;
-    char *arch = arch_with_classes(parent, k, err);
+    char *arch = arch_with_classes(parent, k, input_w, input_h, err);
     if (!arch) {
         basira_net_free(parent);
         return err ? err->code : BASIRA_E_MODEL;
@@ -69,14 +79,31 @@ basira_code basira_train_net_from_parent(const char *parent_path, int k, uint64_
     /* Same names, same sizes: copied. The head, when the classes changed, stays fresh. */
     float *dst = nn_net_params(net);
     const float *src = nn_net_params_const(parent);
+    const char *head = json_string_value(json_object_get(basira_net_arch(parent), "output"));
+    size_t head_len = head ? strlen(head) : 0;
+    int pc, ph, pw, nc, nh, nw;
+    basira_net_input_shape(parent, &pc, &ph, &pw);
+    basira_net_input_shape(net, &nc, &nh, &nw);
     for (size_t i = 0; i < nn_net_param_count(net); i++) {
         const nn_param *p = nn_net_param(net, i);
         const nn_param *q = nn_net_param_find(parent, p->name);
         if (q && q->numel == p->numel) {
             memcpy(dst + p->offset, src + q->offset, p->numel * sizeof(float));
             (*copied)++;
-        } else
-            (*fresh)++;
+            continue;
+        }
+        (*fresh)++;
+        /* At another input size only the head may be new: a layer whose size follows the
+         * input's (a dense layer after a flatten) would silently restart from scratch. */
+        if ((nh != ph || nw != pw) &&
+            !(head && !strncmp(p->name, head, head_len) && p->name[head_len] == '.')) {
+            basira_net_free(net);
+            basira_net_free(parent);
+            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                    _("--init-from: the parent model takes %dx%d images and its "
+                                      "tensor '%s' depends on that size; give --input-size %dx%d"),
+                                    pw, ph, p->name, pw, ph);
+        }
     }
     nn_net_params_changed(net);
     basira_net_free(parent);

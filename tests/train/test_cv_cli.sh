@@ -107,4 +107,37 @@ check "shift-check exits 0" "[ $rc -eq 0 ]"
 check "shift-check reports none, squash and jpeg" \
   "python3 -c 'import json,sys; d=json.load(open(\"$out/shift.json\")); sys.exit([s[\"shift\"] for s in d[\"shifts\"]]!=[\"none\",\"squash\",\"jpeg\"])'"
 check "shift-check Markdown table" "[ \$(grep -c '^| ' '$out/shift.md') -eq 4 ]"
+# basira train --split-col: the parts come from the data (a split a data steward fixed), whole
+# lesions per part; a value that is not a part, or a lesion on two sides, is refused.
+awk -F, -v OFS=, 'NR == 1 {print $0, "part"; next}
+  {if (!($1 in p)) {n++; p[$1] = n % 5 == 0 ? "val" : n % 5 == 1 ? "test" : n % 7 == 3 ? "" : "train"}
+   print $0, p[$1]}' "$out/small.csv" >"$out/fixed.csv"
+run_fixed() { # CSV OUT
+  "$B" train --images "$D/ham10000/images" --csv "$1" --image-col image_id --label-col dx \
+    --group-col lesion_id --classes "$BASIRA_SOURCE_DIR/models/ham10000-classes.json" \
+    --arch resnet --width 8 --depth 1 --input-size 32 --epochs 1 --batch 16 --augment none \
+    --threads 1 --quiet --split-col part --out "$2"
+}
+run_fixed "$out/fixed.csv" "$out/fx" >/dev/null 2>"$out/fx.err"; rc=$?
+check "train --split-col exits 0" "[ $rc -eq 0 ]"
+for p in train val test; do
+  want=$(awk -F, -v p=$p 'NR > 1 && $NF == p {print $2}' "$out/fixed.csv" | sort | tr '\n' ' ')
+  got=$(python3 -c "import csv,sys; print(' '.join(sorted(r['image_id'] for r in csv.DictReader(open(sys.argv[1])))), end=' ')" "$out/fx/$p.csv")
+  check "train --split-col: $p part as the column says" "[ -n '$want' ] && [ '$want' = '$got' ]"
+done
+check "train --split-col: rows with an empty part left out" \
+  "[ \$(awk -F, 'NR > 1 && \$NF == \"\"' '$out/fixed.csv' | wc -l) -gt 0 ] && ! grep -q \"\$(awk -F, 'NR > 1 && \$NF == \"\" {print \$2; exit}' '$out/fixed.csv')\" '$out/fx/train.csv' '$out/fx/val.csv' '$out/fx/test.csv'"
+check "train --split-col: recorded in the model's provenance" \
+  "python3 -c 'import json,struct,sys; f=open(\"$out/fx/best.safetensors\",\"rb\"); n=struct.unpack(\"<Q\",f.read(8))[0]; m=json.loads(json.loads(f.read(n))[\"__metadata__\"][\"basira\"]); sys.exit(m[\"provenance\"][\"split\"][\"given_by\"]!=\"part\")'"
+sed '3s/,[a-z]*$/,tset/' "$out/fixed.csv" >"$out/typo.csv"
+run_fixed "$out/typo.csv" "$out/fx2" >/dev/null 2>"$out/fx2.err"; rc=$?
+check "train --split-col: an unknown part is refused with its line" \
+  "[ $rc -eq 1 ] && grep -q 'line 3' '$out/fx2.err' && grep -q tset '$out/fx2.err'"
+# The second image of a lesion with two moved to the other side.
+two=$(awk -F, 'NR > 1 && $NF != "" {print $1}' "$out/fixed.csv" | sort | uniq -d | head -1)
+awk -F, -v OFS=, -v l="$two" '$1 == l && seen++ {$NF = ($NF == "train" ? "test" : "train")} 1' \
+  "$out/fixed.csv" >"$out/cross.csv"
+run_fixed "$out/cross.csv" "$out/fx3" >/dev/null 2>"$out/fx3.err"; rc=$?
+check "train --split-col: a lesion on two sides is refused" \
+  "[ -n '$two' ] && [ $rc -eq 1 ] && grep -q 'more than one part' '$out/fx3.err' && grep -q '$two' '$out/fx3.err'"
 exit $fail

@@ -4,6 +4,7 @@
  * unchanged after optimiser steps (weights and batch-norm statistics) while the others
  * move, an ensemble gives its first network, and bad requests are refused.
  */
+#include <string.h>
 #include <unistd.h>
 
 #include "../model/tiny_model.h"
@@ -27,7 +28,7 @@ static void test_copy_and_head(void)
     basira_net *pn = NULL, *net = NULL;
     size_t copied = 0, fresh = 0;
     CHECK_EQ_INT(basira_net_load(parent, &pn, NULL), BASIRA_OK);
-    CHECK_EQ_INT(basira_train_net_from_parent(parent, 3, 5, &net, &copied, &fresh, NULL),
+    CHECK_EQ_INT(basira_train_net_from_parent(parent, 3, 5, 0, 0, &net, &copied, &fresh, NULL),
                  BASIRA_OK);
     CHECK_EQ_INT(basira_net_num_classes(net), 3);
     CHECK_EQ_INT((int)fresh, 2); /* fc.weight, fc.bias */
@@ -38,7 +39,7 @@ static void test_copy_and_head(void)
     CHECK(!same(pn, net, "fc.weight"));
     basira_net_free(net);
     /* same classes: everything copied, the outputs equal the parent's */
-    CHECK_EQ_INT(basira_train_net_from_parent(parent, 7, 5, &net, &copied, &fresh, NULL),
+    CHECK_EQ_INT(basira_train_net_from_parent(parent, 7, 5, 0, 0, &net, &copied, &fresh, NULL),
                  BASIRA_OK);
     CHECK_EQ_INT((int)fresh, 0);
     float x[3 * 32 * 32], la[7], lb[7];
@@ -64,7 +65,8 @@ static void test_copy_and_head(void)
     }
     const basira_net *pair[2] = {first, other};
     CHECK_EQ_INT(basira_net_save_ensemble(pair, 2, ens, NULL), BASIRA_OK);
-    CHECK_EQ_INT(basira_train_net_from_parent(ens, 7, 5, &net, &copied, &fresh, NULL), BASIRA_OK);
+    CHECK_EQ_INT(basira_train_net_from_parent(ens, 7, 5, 0, 0, &net, &copied, &fresh, NULL),
+                 BASIRA_OK);
     CHECK_EQ_INT((int)fresh, 0);
     CHECK(net && same(first, net, "conv1.weight") && same(first, net, "fc.weight") &&
           !same(other, net, "conv1.weight"));
@@ -74,9 +76,63 @@ static void test_copy_and_head(void)
     unlink(ens);
     /* a file that is not a model */
     basira_error err;
-    CHECK(basira_train_net_from_parent("/nonexistent.safetensors", 3, 1, &net, &copied, &fresh,
-                                       &err) != BASIRA_OK);
+    CHECK(basira_train_net_from_parent("/nonexistent.safetensors", 3, 1, 0, 0, &net, &copied,
+                                       &fresh, &err) != BASIRA_OK);
     CHECK(net == NULL);
+}
+
+/* Another input size than the parent's: the backbone copied, the net runs at the new size;
+ * refused when a layer other than the head is sized by the input (a dense layer). */
+static void test_input_size(void)
+{
+    basira_net *pn = NULL, *net = NULL;
+    size_t copied = 0, fresh = 0;
+    CHECK_EQ_INT(basira_net_load(parent, &pn, NULL), BASIRA_OK);
+    CHECK_EQ_INT(basira_train_net_from_parent(parent, 3, 5, 48, 40, &net, &copied, &fresh, NULL),
+                 BASIRA_OK);
+    int c = 0, h = 0, w = 0;
+    if (net)
+        basira_net_input_shape(net, &c, &h, &w);
+    CHECK(c == 3 && h == 40 && w == 48);
+    CHECK_EQ_INT((int)fresh, 2);
+    CHECK(same(pn, net, "conv1.weight") && same(pn, net, "layer1.0.conv2.weight"));
+    static float x[3 * 40 * 48];
+    float lo[3];
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+        x[i] = (float)((i * 53) % 97) / 48.0f - 1.0f;
+    CHECK_EQ_INT(net ? basira_net_forward(net, x, 1, 0, lo, NULL) : BASIRA_E_INTERNAL, BASIRA_OK);
+    basira_net_free(net);
+    net = NULL;
+    /* The parent's own size, stated: the same as not stating it. */
+    CHECK_EQ_INT(basira_train_net_from_parent(parent, 3, 5, 32, 32, &net, &copied, &fresh, NULL),
+                 BASIRA_OK);
+    CHECK_EQ_INT((int)fresh, 2);
+    basira_net_free(net);
+    net = NULL;
+    basira_net_free(pn);
+
+    const char *dense =
+        "{\"family\":\"test\",\"input\":[3,16,16],\"num_classes\":3,\"output\":\"fc\","
+        "\"layers\":[{\"name\":\"c1\",\"type\":\"conv\",\"inputs\":[\"input\"],"
+        "\"out_channels\":4,\"kernel\":3,\"stride\":2,\"padding\":1},"
+        "{\"name\":\"hidden\",\"type\":\"fc\",\"out_features\":8},"
+        "{\"name\":\"r\",\"type\":\"relu\"},"
+        "{\"name\":\"fc\",\"type\":\"fc\",\"out_features\":3}]}";
+    char path[300];
+    snprintf(path, sizeof path, "%s.dense", parent);
+    basira_net *d = NULL;
+    CHECK_EQ_INT(basira_net_new(dense, 1, &d, NULL), BASIRA_OK);
+    CHECK_EQ_INT(d ? basira_net_save(d, path, NULL) : BASIRA_E_INTERNAL, BASIRA_OK);
+    basira_net_free(d);
+    basira_error err;
+    basira_error_clear(&err);
+    CHECK_EQ_INT(basira_train_net_from_parent(path, 3, 5, 24, 24, &net, &copied, &fresh, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK(net == NULL && strstr(err.message, "'hidden.weight'") && strstr(err.message, "16x16"));
+    CHECK_EQ_INT(basira_train_net_from_parent(path, 3, 5, 0, 0, &net, &copied, &fresh, NULL),
+                 BASIRA_OK);
+    basira_net_free(net);
+    unlink(path);
 }
 
 static void test_freeze(void)
@@ -84,7 +140,7 @@ static void test_freeze(void)
     basira_net *pn = NULL, *net = NULL;
     size_t copied, fresh, n_frozen = 0;
     CHECK_EQ_INT(basira_net_load(parent, &pn, NULL), BASIRA_OK);
-    CHECK_EQ_INT(basira_train_net_from_parent(parent, 3, 5, &net, &copied, &fresh, NULL),
+    CHECK_EQ_INT(basira_train_net_from_parent(parent, 3, 5, 0, 0, &net, &copied, &fresh, NULL),
                  BASIRA_OK);
     const char *stages[] = {"conv1", "bn1", "layer1"};
     basira_freeze *f = NULL;
@@ -139,6 +195,7 @@ int main(void)
         return 1;
     }
     RUN(test_copy_and_head);
+    RUN(test_input_size);
     RUN(test_freeze);
     unlink(parent);
     return test_summary();
