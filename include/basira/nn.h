@@ -139,6 +139,14 @@ basira_code basira_net_load_first(const char *path, basira_net **out, int *membe
 
 /* Metadata: a JSON object of string values, borrowed; edit it to add keys before saving. */
 json_t *basira_net_metadata(basira_net *net);
+/*
+ * The metadata key of the weights' storage in a saved file: "F16" stores every tensor in
+ * half precision (the file is half the size; each weight rounded to nearest even, about 3
+ * significant digits), except a tensor with a value beyond 65504, which stays F32; "F32" or
+ * no key: F32. Set on member 0 of what is saved. A loaded file keeps the key, so saving it
+ * again (calibrate, quantize, ensemble) keeps its storage; checkpoints are always F32.
+ */
+#define BASIRA_NET_META_STORAGE "storage"
 
 /* Architecture JSON (borrowed). */
 const json_t *basira_net_arch(const basira_net *net);

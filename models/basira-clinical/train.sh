@@ -23,6 +23,13 @@ BIAS=${BIAS:-0}           # 1: also fit a bias on the log-odds of P(malignant). 
                           # 1.1.1 and not kept: validation ECE of P(malignant) 0.080 -> 0.049,
                           # but validation three-class balanced accuracy 0.645 -> 0.624
 VERSION=${VERSION:-1.2.1}
+SLOPE=${SLOPE:-0}         # 1: calibrate --malignant-slope (Platt scaling of P(malignant)).
+                          # Measured for 1.2.1 and not kept (basira-clinical.md)
+# The split: the shipped one, from $M/split-*.csv (train --split-col), so that a new network
+# joins the ensemble on the same groups. NEW_SPLIT=1 draws it again from the groups of
+# `basira dedup` (seed 1), as for 1.0.0 to 1.2.1; dedup's groups have changed since (2,640
+# groups against the split's 2,644), so that split is not the shipped one any more.
+NEW_SPLIT=${NEW_SPLIT:-0}
 # The model to calibrate: the ensemble of step 2b (one seed: its network). 1.1.1 was 1.1.0's
 # network recalibrated with 8 views: CALIBRATE_FROM=<a copy of 1.1.0's file> FROM_STEP=3.
 CALIBRATE_FROM=${CALIBRATE_FROM:-$R/ensemble.safetensors}
@@ -35,6 +42,15 @@ if [ "$FROM_STEP" -le 2 ]; then
 "$B" dedup --images "$D/images" --csv "$D/metadata.csv" --image-col md5hash --out "$R/dups.csv"
 python3 $M/prepare.py "$D/metadata.csv" "$R/dups.csv" "$R/f17k-grouped.csv"
 
+if [ "$NEW_SPLIT" = 1 ]; then
+  DATA=(--csv "$R/f17k-grouped.csv" --stratify-col stratum)
+else
+  awk -F, -v OFS=, 'FNR == 1 { if (NR == 1) print $0, "part"; next }
+    { print $0, (FILENAME ~ /split-train/ ? "train" : FILENAME ~ /split-val/ ? "val" : "test") }' \
+    $M/split-train.csv $M/split-val.csv $M/split-test.csv >"$R/f17k-split.csv"
+  DATA=(--csv "$R/f17k-split.csv" --split-col part)
+fi
+
 # 2. Train: 21 conditions (the partitions are sums of them), split 70/15/15 by near-duplicate
 #    group, stratified by phototype group and partition (the split of seed 1 for every seed:
 #    --split-seed 1); the best epoch on validation AUC. About 11 minutes per seed on 2 cores.
@@ -42,8 +58,8 @@ python3 $M/prepare.py "$D/metadata.csv" "$R/dups.csv" "$R/f17k-grouped.csv"
 for seed in $SEEDS; do
   out="$R/train"; threads=1
   [ "$seed" = 1 ] || { out="$R/train-seed$seed"; threads=2; }
-  nice -n 19 "$B" train --images "$D/images" --csv "$R/f17k-grouped.csv" \
-    --image-col md5hash --label-col label --group-col dup_group --stratify-col stratum \
+  nice -n 19 "$B" train --images "$D/images" "${DATA[@]}" \
+    --image-col md5hash --label-col label --group-col dup_group \
     --classes models/fitzpatrick17k-condition-classes.json \
     --init-from models/basira-derm.safetensors --input-size 128 --colour-constancy shades_of_gray \
     --epochs 40 --batch 64 --lr 0.002 --optimizer adamw --weight-decay 0.05 --schedule onecycle \
@@ -64,7 +80,8 @@ elif [ "$CALIBRATE_FROM" = "$R/ensemble.safetensors" ]; then
   CALIBRATE_FROM=${members[0]}
 fi
 [ ! -f "$R/train/history.jsonl" ] || cp "$R/train/history.jsonl" $M/history-train.jsonl
-for p in train val test; do cut -d, -f1,2,4,6,9,10 "$R/train/$p.csv" >"$M/split-$p.csv"; done
+[ "$NEW_SPLIT" != 1 ] ||
+  for p in train val test; do cut -d, -f1,2,4,6,9,10 "$R/train/$p.csv" >"$M/split-$p.csv"; done
 
 # 3. Calibrate on the validation groups only: temperature, then the triage thresholds; the
 #    class list stored with the partitions of the 21 conditions (--classes).
@@ -76,6 +93,7 @@ for p in train val test; do cut -d, -f1,2,4,6,9,10 "$R/train/$p.csv" >"$M/split-
   --model "$CALIBRATE_FROM" --images "$D/images" --csv "$R/train/val.csv" \
   --label-col label --image-col md5hash --threads 2 --tta "$TTA" --model-version "$VERSION" \
   $([ "$BIAS" = 1 ] && echo --malignant-bias) \
+  $([ "$SLOPE" = 1 ] && echo --malignant-slope) \
   --classes models/fitzpatrick17k-condition-classes.json \
   --out models/basira-clinical.safetensors --json $M/calibration-val.json
 

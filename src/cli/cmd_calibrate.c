@@ -24,6 +24,8 @@
  *      scaling), composed with the model's own; again exactly what the written model
  *      gives. The temperature calibrates the conditions; the slope and bias P(malignant),
  *      which the triage and its thresholds use;
+ *   with --storage f16 the file of step 3 holds the weights in half precision, and
+ *      everything after it (ECE after, the thresholds) is of those weights;
  *   4. choose the thresholds (src/eval: medium keeps >= target sensitivity, high
  *      keeps >= the wanted specificity) and store them, with a calibration record
  *      (ECE/NLL before and after, the operating point with its Wilson intervals), in
@@ -117,6 +119,10 @@ static void usage(FILE *f)
                  "                             the log-odds of P(malignant) (Platt scaling): the\n"
                  "                             risk calibrated when one temperature cannot do it\n"
                  "                             for the conditions and P(malignant) at once\n"));
+    fprintf(f, _("\nStorage:\n"
+                 "  --storage f16|f32          the weights in half precision (half the file; each\n"
+                 "                             rounded to about 3 digits, the thresholds fitted\n"
+                 "                             with them) or in single (default: the model's)\n"));
     fprintf(f, _("\nTest-time augmentation and version:\n"
                  "  --tta N                    average N views of each photo (1, 2, 4 or 8; 8\n"
                  "                             needs a square input): fitted with them, stored\n"
@@ -258,6 +264,7 @@ static int run_calibrate(int argc, char **argv)
         {"conservative", no_argument, NULL, 'C'},
         {"malignant-bias", no_argument, NULL, 'B'},
         {"malignant-slope", no_argument, NULL, 'L'},
+        {"storage", required_argument, NULL, 'W'},
         {"non-neoplastic", required_argument, NULL, 'N'},
         {"json", required_argument, NULL, 'j'},
         {"classes", required_argument, NULL, 'K'},
@@ -274,7 +281,8 @@ static int run_calibrate(int argc, char **argv)
     basira_operating_point_options opo;
     basira_operating_point_options_default(&opo);
     int fit_bias = 0, fit_slope = 0;
-    double non_neoplastic = 0; /* 0 = not stated: the triage default applies */
+    const char *storage = NULL; /* NULL: as the input model */
+    double non_neoplastic = 0;  /* 0 = not stated: the triage default applies */
     optind = 1;
     opterr = 0;
     int o;
@@ -301,6 +309,13 @@ static int run_calibrate(int argc, char **argv)
             break;
         case 'L':
             fit_slope = 1;
+            break;
+        case 'W':
+            if (strcmp(optarg, "f16") && strcmp(optarg, "f32")) {
+                fprintf(stderr, _("basira: invalid value for %s: '%s'\n"), "--storage", optarg);
+                return BASIRA_EXIT_USAGE;
+            }
+            storage = strcmp(optarg, "f16") ? "F32" : "F16";
             break;
         case 'N':
             if (basira_cli_parse_double("--non-neoplastic", optarg, 0.01, 1.0, &non_neoplastic))
@@ -436,6 +451,11 @@ static int run_calibrate(int argc, char **argv)
         json_object_set_new(doc, "version", json_string(version));
     if (classes_path && replace_classes(doc, classes_path, &err))
         goto fail;
+    /* --storage: the weights as they will be stored, before step 3 predicts with them, so that
+     * the thresholds are those of the half-precision weights the file holds. */
+    if (storage)
+        json_object_set_new(basira_net_metadata(net), BASIRA_NET_META_STORAGE,
+                            json_string(storage));
     /* A scratch copy: OUT is only written once everything is known, never half-calibrated. */
     if (snprintf(partial, sizeof partial, "%s.partial", out) >= (int)sizeof partial) {
         basira_error_set(&err, BASIRA_E_INVALID_ARGUMENT, _("path too long: %s"), out);

@@ -44,10 +44,11 @@
 #define META_ARCH "architecture"
 #define META_OPTIM "optim"
 #define META_TRAIN "train_state"
-#define META_RNG "net_rng"           /* dropout generator state, decimal */
-#define META_INT8 "int8_calibration" /* activation ranges for int8 inference (quant.c) */
-#define META_ENSEMBLE "ensemble"     /* number of member nets, "2".."8"; absent = 1 */
-#define MEMBER_PREFIX "member"       /* "member<i>." before a member's tensor and keys */
+#define META_RNG "net_rng"                   /* dropout generator state, decimal */
+#define META_INT8 "int8_calibration"         /* activation ranges for int8 inference (quant.c) */
+#define META_ENSEMBLE "ensemble"             /* number of member nets, "2".."8"; absent = 1 */
+#define META_STORAGE BASIRA_NET_META_STORAGE /* "F16" or "F32" (nn.h) */
+#define MEMBER_PREFIX "member"               /* "member<i>." before a member's tensor and keys */
 
 /* Keys of the file format, never copied between the file and the net's metadata map. */
 static int reserved_key(const char *k)
@@ -70,9 +71,28 @@ static void member_key(char *out, size_t cap, int member, const char *key)
 
 /* ---- writing -------------------------------------------------------------------- */
 
-/* Add every tensor of the net, reading values from base (params or a state array). */
+/*
+ * The storage member 0's metadata asks for (nn.h, BASIRA_NET_META_STORAGE): *f16 = 1 for
+ * "F16", 0 for "F32" or none. Anything else is refused rather than guessed.
+ */
+static basira_code storage_of(const basira_net *net, int *f16, basira_error *err)
+{
+    const json_t *v = json_object_get(nn_net_metadata_ref((basira_net *)net), META_STORAGE);
+    const char *s = json_string_value(v);
+    *f16 = s && !strcmp(s, "F16");
+    if (v && (!s || (strcmp(s, "F16") && strcmp(s, "F32"))))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("metadata \"%s\" must be \"F16\" or \"F32\""), META_STORAGE);
+    return BASIRA_OK;
+}
+
+/*
+ * Add every tensor of the net, reading values from base (params or a state array); with
+ * f16, in half precision, but a tensor half precision cannot hold (a value beyond 65504)
+ * stays F32: a smaller file is never worth a wrong weight.
+ */
 static basira_code add_tensors(nn_st_writer *w, const basira_net *net, const char *prefix,
-                               const float *base, int trainable_only, basira_error *err)
+                               const float *base, int trainable_only, int f16, basira_error *err)
 {
     size_t np = nn_net_param_count(net);
     char name[NN_PARAM_NAME_MAX + 32];
@@ -81,7 +101,14 @@ static basira_code add_tensors(nn_st_writer *w, const basira_net *net, const cha
         if (trainable_only && !p->trainable)
             continue;
         snprintf(name, sizeof name, "%s%s%s", prefix ? prefix : "", prefix ? "." : "", p->name);
-        basira_code rc = nn_st_writer_add_f32(w, name, p->shape, p->ndim, base + p->offset, err);
+        basira_error half_err;
+        basira_code rc =
+            f16 ? nn_st_writer_add_f16(w, name, p->shape, p->ndim, base + p->offset, &half_err)
+                : BASIRA_E_LIMIT;
+        if (rc == BASIRA_E_LIMIT)
+            rc = nn_st_writer_add_f32(w, name, p->shape, p->ndim, base + p->offset, err);
+        else if (rc && err)
+            *err = half_err;
         if (rc)
             return rc;
     }
@@ -168,13 +195,16 @@ basira_code basira_net_save_ensemble(const basira_net *const *nets, int n, const
     basira_code rc = check_members(nets, n, err);
     if (rc)
         return rc;
+    int f16 = 0;
+    if ((rc = storage_of(nets[0], &f16, err)))
+        return rc;
     nn_st_writer *w = nn_st_writer_new();
     if (!w)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     char prefix[32], count[16];
     for (int i = 0; !rc && i < n; i++) {
         snprintf(prefix, sizeof prefix, "%s%d", MEMBER_PREFIX, i);
-        rc = add_tensors(w, nets[i], i ? prefix : NULL, nn_net_params_const(nets[i]), 0, err);
+        rc = add_tensors(w, nets[i], i ? prefix : NULL, nn_net_params_const(nets[i]), 0, f16, err);
         if (!rc)
             rc = add_metadata(w, nets[i], i, err);
     }
@@ -206,14 +236,14 @@ basira_code basira_checkpoint_save(const basira_net *net, const basira_optim *op
     nn_st_writer *w = nn_st_writer_new();
     if (!w)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    basira_code rc = add_tensors(w, net, NULL, nn_net_params_const(net), 0, err);
+    basira_code rc = add_tensors(w, net, NULL, nn_net_params_const(net), 0, 0, err);
     if (!rc)
         rc = add_metadata(w, net, 0, err);
     if (!rc && opt) {
         nn_optim_state st[3];
         int ns = nn_optim_states((basira_optim *)opt, st);
         for (int i = 0; i < ns && !rc; i++)
-            rc = add_tensors(w, net, st[i].name, st[i].data, st[i].trainable_only, err);
+            rc = add_tensors(w, net, st[i].name, st[i].data, st[i].trainable_only, 0, err);
         json_t *oj = nn_optim_to_json(opt);
         char *os = oj ? json_dumps(oj, JSON_COMPACT) : NULL;
         json_decref(oj);

@@ -104,6 +104,36 @@ static float f16_to_f32(uint16_t h)
     return f32_from_bits(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
+uint16_t nn_st_f32_to_f16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t exp = (u >> 23) & 0xffu, man = u & 0x7fffffu;
+    if (exp == 0xffu) /* infinity stays; a NaN stays a (quiet) NaN */
+        return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
+    int e = (int)exp - 127 + 15;
+    if (e >= 31)
+        return (uint16_t)(sign | 0x7c00u); /* too large: infinity */
+    if (e <= 0) {
+        /* A subnormal half (or zero): the mantissa with its implicit 1, shifted right by
+         * 14 - e places (24 - 10 - e), rounded to nearest even. */
+        if (e < -10)
+            return sign;
+        uint32_t m = man | 0x800000u;
+        int shift = 14 - e;
+        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1u)))
+            h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
+    /* Round to nearest, ties to even; a carry into the exponent is right (up to infinity). */
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
+        h++;
+    return (uint16_t)(sign | h);
+}
+
 /* ---- reader ---------------------------------------------------------------------- */
 
 static int cmp_offset(const void *a, const void *b)
@@ -490,6 +520,7 @@ basira_code nn_st_to_f32(const nn_st_tensor *t, float *dst, basira_error *err)
 
 typedef struct st_entry {
     char *name;
+    nn_st_dtype dtype; /* NN_ST_F32 or NN_ST_F16 (converted from the floats when written) */
     int ndim;
     int64_t shape[NN_ST_MAX_DIMS];
     size_t numel;
@@ -526,8 +557,8 @@ void nn_st_writer_free(nn_st_writer *w)
     free(w);
 }
 
-basira_code nn_st_writer_add_f32(nn_st_writer *w, const char *name, const int64_t *shape, int ndim,
-                                 const float *data, basira_error *err)
+static basira_code add_entry(nn_st_writer *w, const char *name, const int64_t *shape, int ndim,
+                             const float *data, nn_st_dtype dtype, basira_error *err)
 {
     if (!w || !name || !*name || !strcmp(name, "__metadata__"))
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
@@ -567,7 +598,32 @@ basira_code nn_st_writer_add_f32(nn_st_writer *w, const char *name, const int64_
         e->shape[d] = shape[d];
     e->numel = numel;
     e->data = data;
+    e->dtype = dtype;
     w->count++;
+    return BASIRA_OK;
+}
+
+basira_code nn_st_writer_add_f32(nn_st_writer *w, const char *name, const int64_t *shape, int ndim,
+                                 const float *data, basira_error *err)
+{
+    return add_entry(w, name, shape, ndim, data, NN_ST_F32, err);
+}
+
+basira_code nn_st_writer_add_f16(nn_st_writer *w, const char *name, const int64_t *shape, int ndim,
+                                 const float *data, basira_error *err)
+{
+    basira_code rc = add_entry(w, name, shape, ndim, data, NN_ST_F16, err);
+    if (rc)
+        return rc;
+    const st_entry *e = &w->entries[w->count - 1];
+    for (size_t i = 0; i < e->numel; i++)
+        if (!(fabsf(data[i]) <= NN_ST_F16_MAX)) {
+            free(w->entries[--w->count].name);
+            return basira_error_set(err, BASIRA_E_LIMIT,
+                                    _("tensor \"%s\": value %zu (%g) is outside half "
+                                      "precision's range"),
+                                    name, i, (double)data[i]);
+        }
     return BASIRA_OK;
 }
 
@@ -628,9 +684,9 @@ static basira_code plan_make(const nn_st_writer *w, st_plan *p, basira_error *er
             goto nomem;
         for (int d = 0; d < e->ndim; d++)
             json_array_append_new(shape, json_integer((json_int_t)e->shape[d]));
-        size_t nb = e->numel * 4;
-        json_t *t = json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape,
-                              "data_offsets", (json_int_t)off, (json_int_t)(off + nb));
+        size_t nb = e->numel * nn_st_dtype_size(e->dtype);
+        json_t *t = json_pack("{s:s, s:o, s:[I, I]}", "dtype", nn_st_dtype_name(e->dtype), "shape",
+                              shape, "data_offsets", (json_int_t)off, (json_int_t)(off + nb));
         if (!t || json_object_set_new(root, e->name, t))
             goto nomem;
         off += nb;
@@ -701,6 +757,21 @@ static int emit_tensors(const st_plan *p, size_t count, st_sink *s)
 {
     for (size_t i = 0; i < count; i++) {
         const st_entry *e = p->order[i];
+        if (e->dtype == NN_ST_F16) {
+            unsigned char chunk[4096];
+            size_t k = 0;
+            for (size_t j = 0; j < e->numel; j++) {
+                uint16_t h = nn_st_f32_to_f16(e->data[j]);
+                chunk[k++] = (unsigned char)(h & 0xffu);
+                chunk[k++] = (unsigned char)(h >> 8);
+                if (k == sizeof chunk || j + 1 == e->numel) {
+                    if (sink_put(s, chunk, k))
+                        return -1;
+                    k = 0;
+                }
+            }
+            continue;
+        }
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         if (e->numel && sink_put(s, e->data, e->numel * 4))
             return -1;

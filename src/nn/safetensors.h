@@ -109,6 +109,17 @@ void nn_st_writer_free(nn_st_writer *w);
 basira_code nn_st_writer_add_f32(nn_st_writer *w, const char *name, const int64_t *shape, int ndim,
                                  const float *data, basira_error *err);
 
+/*
+ * Add a tensor stored in half precision (F16): the floats are converted when the file is
+ * written (round to nearest, ties to even; data borrowed as above). A value that is not
+ * finite or beyond +-NN_ST_F16_MAX gives BASIRA_E_LIMIT and adds nothing.
+ */
+#define NN_ST_F16_MAX 65504.0f
+basira_code nn_st_writer_add_f16(nn_st_writer *w, const char *name, const int64_t *shape, int ndim,
+                                 const float *data, basira_error *err);
+/* IEEE half of a float, rounded to nearest even (beyond the range: infinity). */
+uint16_t nn_st_f32_to_f16(float f);
+
 /* Set a "__metadata__" entry (both strings copied; a second set replaces the value). */
 basira_code nn_st_writer_set_meta(nn_st_writer *w, const char *key, const char *value,
                                   basira_error *err);

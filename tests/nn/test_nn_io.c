@@ -3,10 +3,13 @@
  * trips with metadata, every way a model file can disagree with its architecture,
  * SHA-256 identity, and --resume reproducing an uninterrupted run bit for bit.
  */
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basira/fs.h"
 #include "nn/internal.h"
 #include "nn/optim_internal.h"
 #include "nn/safetensors.h"
@@ -430,6 +433,138 @@ static void test_load_half_precision(void)
     basira_net_free(net);
 }
 
+/* The writer's half precision: known roundings (ties to even, subnormals, overflow), every
+ * half value through the reader and back, then a net saved with "storage": "F16". */
+static void test_save_half_precision(void)
+{
+    static const struct {
+        float f;
+        uint16_t h;
+    } known[] = {
+        {1.0f, 0x3c00},
+        {-2.0f, 0xc000},
+        {0.1f, 0x2e66},
+        {65504.0f, 0x7bff},
+        {65520.0f, 0x7c00},
+        {1e9f, 0x7c00},
+        {0x1p-24f, 0x0001},
+        {0x1p-25f, 0x0000},
+        {0x1.8p-25f, 0x0001},
+        {0x1p-14f, 0x0400},
+        {0x1.ffcp-15f, 0x0400},
+        {1.0f + 0x1p-11f, 0x3c00},
+        {1.0f + 0x3p-11f, 0x3c02},
+        {-0.0f, 0x8000},
+        {0x1p-30f, 0x0000},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        CHECK_MSG(nn_st_f32_to_f16(known[i].f) == known[i].h, "%a -> %04x, not %04x",
+                  (double)known[i].f, nn_st_f32_to_f16(known[i].f), known[i].h);
+    CHECK(nn_st_f32_to_f16(INFINITY) == 0x7c00 && nn_st_f32_to_f16(-INFINITY) == 0xfc00);
+    CHECK((nn_st_f32_to_f16(NAN) & 0x7c00) == 0x7c00 && (nn_st_f32_to_f16(NAN) & 0x3ff));
+
+    /* Every finite half, read by the reader as a float, converts back to itself. */
+    enum { NH = 65536 };
+    static unsigned char file[8 + 128 + 2 * NH];
+    const char *hdr = "{\"h\":{\"dtype\":\"F16\",\"shape\":[65536],\"data_offsets\":[0,131072]}}";
+    size_t hl = (strlen(hdr) + 7) / 8 * 8;
+    memset(file, ' ', 8 + hl);
+    for (int i = 0; i < 8; i++)
+        file[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(file + 8, hdr, strlen(hdr));
+    for (int i = 0; i < NH; i++) {
+        file[8 + hl + 2 * i] = (unsigned char)(i & 0xff);
+        file[8 + hl + 2 * i + 1] = (unsigned char)(i >> 8);
+    }
+    nn_st_file *f = NULL;
+    static float all[NH];
+    CHECK_EQ_INT(nn_st_parse(file, 8 + hl + 2 * NH, &f, NULL), BASIRA_OK);
+    CHECK_EQ_INT(f ? nn_st_to_f32(nn_st_find(f, "h"), all, NULL) : BASIRA_E_INTERNAL, BASIRA_OK);
+    nn_st_free(f);
+    int bad = 0;
+    for (int i = 0; i < NH; i++)
+        if ((i & 0x7c00) != 0x7c00 || !(i & 0x3ff))
+            bad += nn_st_f32_to_f16(all[i]) != (uint16_t)i;
+    CHECK_MSG(bad == 0, "%d halves do not come back", bad);
+
+    /* A net stored in half precision: every tensor F16 but one with a value half precision
+     * cannot hold; the file about half the size; the weights those of the rounding. */
+    basira_net *net = tiny_net(21);
+    if (!net)
+        return;
+    const nn_param *rv = nn_net_param_find(net, "bn1.running_var");
+    nn_net_params(net)[rv->offset] = 1e5f;
+    nn_net_params_changed(net);
+    char p32[256], p16[256], again[256];
+    tmp_path(p32, sizeof p32, "w32.safetensors");
+    tmp_path(p16, sizeof p16, "w16.safetensors");
+    tmp_path(again, sizeof again, "w16b.safetensors");
+    basira_error err;
+    CHECK_EQ_INT(basira_net_save(net, p32, &err), BASIRA_OK);
+    json_object_set_new(basira_net_metadata(net), BASIRA_NET_META_STORAGE, json_string("F16"));
+    CHECK_EQ_INT(basira_net_save(net, p16, &err), BASIRA_OK);
+    CHECK_EQ_INT(nn_st_read_file(p16, &f, &err), BASIRA_OK);
+    int f16 = 0, f32 = 0;
+    size_t data_bytes = 0;
+    for (size_t i = 0; f && i < nn_st_count(f); i++) {
+        const nn_st_tensor *t = nn_st_at(f, i);
+        data_bytes += t->nbytes;
+        f16 += t->dtype == NN_ST_F16;
+        f32 += t->dtype == NN_ST_F32 && !strcmp(t->name, "bn1.running_var");
+    }
+    CHECK_MSG(f && f16 == (int)nn_st_count(f) - 1 && f32 == 1, "%d F16 of %zu", f16,
+              f ? nn_st_count(f) : 0);
+    nn_st_free(f);
+    basira_net *h = NULL;
+    CHECK_EQ_INT(basira_net_load(p16, &h, &err), BASIRA_OK);
+    if (h) {
+        int off = 0;
+        for (size_t i = 0; i < nn_net_numel(net); i++) {
+            float a = nn_net_params(net)[i], b = nn_net_params(h)[i];
+            uint16_t ha = nn_st_f32_to_f16(a);
+            off +=
+                (i == rv->offset ? b != a
+                                 : nn_st_f32_to_f16(b) != ha || fabsf(b - a) > fabsf(a) * 0x1p-11f);
+        }
+        CHECK_MSG(off == 0, "%d weights are not the rounding of the originals", off);
+        /* The storage is carried by the loaded net: saved again, the same bytes. */
+        CHECK_STR(
+            json_string_value(json_object_get(basira_net_metadata(h), BASIRA_NET_META_STORAGE)),
+            "F16");
+        CHECK_EQ_INT(basira_net_save(h, again, &err), BASIRA_OK);
+        unsigned char *x = NULL, *y = NULL;
+        size_t nx = 0, ny = 0;
+        CHECK(!basira_fs_read(p16, 1 << 20, &x, &nx, NULL) &&
+              !basira_fs_read(again, 1 << 20, &y, &ny, NULL));
+        CHECK(x && y && nx == ny && !memcmp(x, y, nx));
+        free(x);
+        free(y);
+        basira_net_free(h);
+    }
+    /* Two bytes a weight, four for the tensor that stayed F32. */
+    CHECK_EQ_INT((int)data_bytes, (int)(2 * nn_net_numel(net) + 2 * rv->numel));
+    /* Any other storage is refused, and nothing is written. */
+    unlink(again);
+    json_object_set_new(basira_net_metadata(net), BASIRA_NET_META_STORAGE, json_string("F8"));
+    CHECK_EQ_INT(basira_net_save(net, again, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK(access(again, F_OK) != 0 && strstr(err.message, "storage"));
+    /* numpy's own float16 rounding agrees, bit for bit (when numpy is there). */
+    const char *src = getenv("BASIRA_SOURCE_DIR");
+    if (src && system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "cd %s/tests/nn && /usr/bin/python3 -c \"import st_read, numpy as np, sys; "
+                 "a, _ = st_read.read('%s'); b, _ = st_read.read('%s'); "
+                 "sys.exit(any(k != 'bn1.running_var' and not np.array_equal("
+                 "a[k].astype(np.float16).view(np.uint16), b[k].view(np.uint16)) for k in a))\"",
+                 src, p32, p16);
+        CHECK(system(cmd) == 0);
+    }
+    basira_net_free(net);
+    unlink(p32);
+    unlink(p16);
+}
+
 static void test_sha256_known(void)
 {
     char path[256], hex[65];
@@ -766,6 +901,7 @@ int main(void)
     RUN(test_save_load_roundtrip);
     RUN(test_load_rejects);
     RUN(test_load_half_precision);
+    RUN(test_save_half_precision);
     RUN(test_ensemble);
     RUN(test_sha256_known);
     RUN(test_resume_bit_exact);

@@ -116,6 +116,18 @@ for lc, ls in zip(open(f'{d}/abc.jsonl'), open(f'{d}/abs.jsonl')):
     ok = ok and abs(q - 1 / (1 + math.exp(-(a * math.log(p / (1 - p)) + b)))) < 2e-4
 sys.exit(0 if ok else 1)
 PY"
+# --storage f16: the weights in half precision (both networks), kept when quantized again.
+"$B" calibrate --model "$out/ab.safetensors" --images "$I" --csv "$out/a/val.csv" --storage f16 \
+  --out "$out/abh.safetensors" >/dev/null 2>"$out/calh.err"; rc=$?
+dtypes() { python3 -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; h=json.loads(f.read(n)); m=h.pop("__metadata__"); print(m.get("storage","-"), " ".join(sorted({v["dtype"] for v in h.values()})))' "$1"; }
+check "calibrate --storage f16 writes every tensor in F16" "[ $rc -eq 0 ] && [ \"\$(dtypes '$out/abh.safetensors')\" = 'F16 F16' ]"
+check "half the size" "[ \$(stat -c %s '$out/abh.safetensors') -lt \$(( \$(stat -c %s '$out/abc.safetensors') * 6 / 10 )) ]"
+"$B" quantize --model "$out/abh.safetensors" --images "$I" --calibrate "$out/a/val.csv" \
+  --csv "$out/a/test.csv" --out "$out/abh8.safetensors" --quiet >/dev/null 2>&1; rc=$?
+check "quantize keeps the storage" "[ $rc -eq 0 ] && [ \"\$(dtypes '$out/abh8.safetensors')\" = 'F16 F16' ]"
+"$B" calibrate --model "$out/ab.safetensors" --images "$I" --csv "$out/a/val.csv" --storage f8 \
+  --out "$out/x.safetensors" >/dev/null 2>&1; rc=$?
+check "--storage f8 is a usage error" "[ $rc -eq 2 ]"
 "$B" evaluate --model "$out/abc.safetensors" --images "$I" --csv "$out/a/test.csv" \
   --json "$out/ev.json" >/dev/null 2>&1; rc=$?
 check "evaluate an ensemble" "[ $rc -eq 0 ] && [ -s '$out/ev.json' ]"
