@@ -88,6 +88,26 @@ basira_code basira_calibration_compute(const double *conf, const int *hit, size_
                                        basira_calibration *out, basira_error *err);
 
 /*
+ * How much of an ECE is sampling noise. On a few hundred cases a perfectly calibrated
+ * model still shows an ECE of several points (each of the 15 bins holds a few dozen), so
+ * an ECE alone cannot say whether a model is miscalibrated. Consistency resampling
+ * (Broecker and Smith 2007), reps times from seed (the same seed, the same figures): every
+ * outcome drawn from its own predicted probability, the ECE of what a calibrated model
+ * would show on these n predictions. null_mean and null_p95 are its mean and 95th
+ * percentile; p_value = (1 + #{null ECE >= observed}) / (reps + 1), small when the
+ * observed miscalibration is beyond that noise. (A bootstrap of the cases is no help: the
+ * ECE is biased upwards and resampling adds to the bias.)
+ */
+typedef struct basira_calibration_noise {
+    double ece; /* observed */
+    double null_mean, null_p95, p_value;
+    int reps;
+} basira_calibration_noise;
+basira_code basira_calibration_noise_compute(const double *conf, const int *hit, size_t n, int reps,
+                                             uint64_t seed, basira_calibration_noise *out,
+                                             basira_error *err);
+
+/*
  * Temperature scaling: the T > 0 minimising the mean negative log-likelihood of
  * softmax(logits / T) for the labels (n rows of k logits, labels in [0, k)).
  * Log-probabilities work as logits (softmax is shift-invariant), so a model that

@@ -18,6 +18,9 @@
 
 #define MAX_GROUPS 64
 #define MAX_LISTED 200 /* false negatives / positives named per group */
+/* Resamplings of the ECE's noise, "ece_if_calibrated" (the same seed: the same report). */
+#define CERTIFY_ECE_REPS 1000
+#define CERTIFY_ECE_SEED 20261203u
 
 void basira_certify_options_default(basira_certify_options *o)
 {
@@ -82,9 +85,14 @@ static basira_code metrics(const basira_certify_case *c, const size_t *idx, size
     }
     basira_auc auc;
     basira_calibration cal;
+    basira_calibration_noise noise;
     basira_code rc = basira_auc_delong(p, y, m, &auc, err);
     if (!rc)
         rc = basira_calibration_compute(p, y, m, &cal, err);
+    /* What a calibrated model would show on these cases: an ECE is read against that. */
+    if (!rc)
+        rc = basira_calibration_noise_compute(p, y, m, CERTIFY_ECE_REPS, CERTIFY_ECE_SEED, &noise,
+                                              err);
     free(p);
     free(y);
     if (rc) {
@@ -107,6 +115,11 @@ static basira_code metrics(const basira_certify_case *c, const size_t *idx, size
         "reliability", bins, "false_negatives", fns, "false_positives", fps, "n_false_negatives",
         (json_int_t)fn, "n_false_positives", (json_int_t)fp);
     if (!*out)
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    if (json_object_set_new(*out, "ece_if_calibrated",
+                            json_pack("{s:o, s:o, s:o, s:i}", "mean", num(noise.null_mean), "p95",
+                                      num(noise.null_p95), "p_value", num(noise.p_value), "reps",
+                                      noise.reps)))
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     return BASIRA_OK;
 }
@@ -417,6 +430,7 @@ static int compare(double x, const char *op, double v)
 static double pick(const json_t *m, const char *metric, const char *stat)
 {
     const json_t *e = json_object_get(m, metric);
+
     if (json_is_number(e))
         return strcmp(stat, "value") ? NAN : json_number_value(e);
     const char *key = !strcmp(stat, "lower") ? "lo" : !strcmp(stat, "upper") ? "hi" : "value";

@@ -133,8 +133,11 @@ static void table(doc *d, const json_t *groups, const char *first)
         fmt_ci(json_object_get(g, "sensitivity"), c2, sizeof c2);
         fmt_ci(json_object_get(g, "specificity"), c3, sizeof c3);
         fmt_ci(json_object_get(g, "auc"), c4, sizeof c4);
-        double ece = jnum(g, "ece");
-        snprintf(c5, sizeof c5, isfinite(ece) ? "%.3f" : "—", ece);
+        double ece = jnum(g, "ece"), ece0 = jnum(json_object_get(g, "ece_if_calibrated"), "mean");
+        if (isfinite(ece) && isfinite(ece0))
+            snprintf(c5, sizeof c5, "\u2066%.3f (%.3f)\u2069", ece, ece0);
+        else
+            snprintf(c5, sizeof c5, isfinite(ece) ? "%.3f" : "—", ece);
         snprintf(c6, sizeof c6, "%lld / %lld",
                  (long long)json_integer_value(json_object_get(g, "n_false_negatives")),
                  (long long)json_integer_value(json_object_get(g, "n_false_positives")));
@@ -146,6 +149,10 @@ static void table(doc *d, const json_t *groups, const char *first)
         row(d, cells, 7, cols, 0);
     }
     para(d, tr(d, N_("* fewer cases than the criteria require: shown, not judged.")), 7.5, 0);
+    para(d,
+         tr(d, N_("ECE (in brackets: the ECE a perfectly calibrated model shows on the same "
+                  "cases, on average; a few hundred cases give several points by chance alone).")),
+         7.5, 0);
 }
 
 /* The reliability diagram of the overall malignant probability. */

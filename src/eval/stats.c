@@ -754,3 +754,57 @@ uint64_t basira_rng_below(basira_rng *r, uint64_t n)
     while (x >= limit);
     return x % n;
 }
+
+static int cmp_double_asc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+basira_code basira_calibration_noise_compute(const double *conf, const int *hit, size_t n, int reps,
+                                             uint64_t seed, basira_calibration_noise *out,
+                                             basira_error *err)
+{
+    if (!out || reps < 1 || (n && (!conf || !hit)))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    memset(out, 0, sizeof *out);
+    out->reps = reps;
+    basira_calibration cal;
+    basira_code rc = basira_calibration_compute(conf, hit, n, &cal, err);
+    if (rc)
+        return rc;
+    out->ece = cal.ece;
+    if (n == 0) {
+        out->null_mean = out->null_p95 = out->p_value = NAN;
+        return BASIRA_OK;
+    }
+    double *null = malloc(sizeof(double) * (size_t)reps);
+    int *h = malloc(sizeof(int) * n);
+    if (!null || !h) {
+        free(null);
+        free(h);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    basira_rng r;
+    basira_rng_seed(&r, seed);
+    long above = 0;
+    double sum = 0.0;
+    for (int k = 0; !rc && k < reps; k++) {
+        /* u < p with u uniform in [0, 1): an outcome with the predicted probability. */
+        for (size_t i = 0; i < n; i++)
+            h[i] = (double)basira_rng_below(&r, (uint64_t)1 << 53) * 0x1p-53 < conf[i];
+        rc = basira_calibration_compute(conf, h, n, &cal, err);
+        null[k] = cal.ece;
+        sum += cal.ece;
+        above += cal.ece >= out->ece;
+    }
+    if (!rc) {
+        qsort(null, (size_t)reps, sizeof *null, cmp_double_asc);
+        out->null_mean = sum / reps;
+        out->null_p95 = null[(size_t)ceil(0.95 * (reps - 1))];
+        out->p_value = (1.0 + (double)above) / (reps + 1.0);
+    }
+    free(null);
+    free(h);
+    return rc;
+}

@@ -226,6 +226,13 @@ static void test_report_figures(void)
     json_array_foreach(json_object_get(json_object_get(r, "overall"), "reliability"), i, b) tot +=
         (long)json_integer_value(json_object_get(b, "n"));
     CHECK_EQ_INT((int)tot, NC);
+    /* Every ECE comes with what a calibrated model would show on the same cases. */
+    const json_t *noise = json_object_get(json_object_get(r, "overall"), "ece_if_calibrated");
+    CHECK(at(json_object_get(r, "overall"), "ece_if_calibrated", "mean") > 0 &&
+          json_integer_value(json_object_get(noise, "reps")) == 1000);
+    double pv = at(json_object_get(r, "overall"), "ece_if_calibrated", "p_value");
+    CHECK(pv > 0 && pv <= 1);
+    CHECK(at(ii, "ece_if_calibrated", "p95") >= at(ii, "ece_if_calibrated", "mean"));
     json_decref(r);
     json_decref(crit);
 }

@@ -539,6 +539,42 @@ static void test_malignant_platt(void)
     CHECK(r0[0] == 0.0 && r0[1] == 0.6 && rall[0] == 0.7 && rall[1] == 0.0);
 }
 
+/* The ECE a calibrated model shows by chance: several points on a few hundred cases, a
+ * fraction of one on many; a miscalibrated model stands out of it, a calibrated one not. */
+static void test_calibration_noise(void)
+{
+    enum { N = 20000 };
+    double *p = malloc(sizeof(double) * N);
+    int *y = malloc(sizeof(int) * N), *ym = malloc(sizeof(int) * N);
+    uint64_t seed = 9;
+    for (int i = 0; i < N; i++) {
+        double z = 1.5 * normal(&seed);
+        p[i] = 1.0 / (1.0 + exp(-z));
+        y[i] = unif(&seed) < p[i];
+        ym[i] = unif(&seed) < 1.0 / (1.0 + exp(-(2.0 * z + 0.5))); /* not what p says */
+    }
+    basira_calibration_noise a, b, big, mis;
+    CHECK_EQ_INT(basira_calibration_noise_compute(p, y, 400, 500, 1, &a, NULL), BASIRA_OK);
+    CHECK_MSG(a.null_mean > 0.02 && a.null_mean < 0.08 && a.null_p95 > a.null_mean,
+              "n = 400: calibrated ECE %g, p95 %g", a.null_mean, a.null_p95);
+    CHECK_MSG(a.p_value > 0.05, "calibrated data flagged: ECE %g, p %g", a.ece, a.p_value);
+    CHECK_EQ_INT(basira_calibration_noise_compute(p, y, 400, 500, 1, &b, NULL), BASIRA_OK);
+    CHECK(a.null_mean == b.null_mean && a.p_value == b.p_value); /* same seed, same figures */
+    CHECK_EQ_INT(basira_calibration_noise_compute(p, y, N, 50, 1, &big, NULL), BASIRA_OK);
+    CHECK_MSG(big.null_mean < 0.01, "n = %d: %g", N, big.null_mean);
+    CHECK_EQ_INT(basira_calibration_noise_compute(p, ym, 400, 500, 1, &mis, NULL), BASIRA_OK);
+    CHECK_MSG(mis.p_value < 0.01 && mis.ece > mis.null_p95, "miscalibrated: ECE %g, p %g", mis.ece,
+              mis.p_value);
+    basira_calibration_noise e;
+    CHECK_EQ_INT(basira_calibration_noise_compute(p, y, 0, 10, 1, &e, NULL), BASIRA_OK);
+    CHECK(isnan(e.null_mean) && isnan(e.p_value));
+    CHECK_EQ_INT(basira_calibration_noise_compute(p, y, 10, 0, 1, &e, NULL),
+                 BASIRA_E_INVALID_ARGUMENT);
+    free(p);
+    free(y);
+    free(ym);
+}
+
 int main(void)
 {
     RUN(test_wilson_newcombe);
@@ -552,5 +588,6 @@ int main(void)
     RUN(test_weighted_auc_and_ties);
     RUN(test_malignant_bias);
     RUN(test_malignant_platt);
+    RUN(test_calibration_noise);
     return test_summary();
 }
