@@ -12,7 +12,10 @@
  *    "temperature": 1.3,
  *    "thresholds": {"high": 0.40, "medium": 0.08},   (on the malignant probability)
  *    "tta": 1 | 2 | 4 | 8,
+ *    "malignant_bias": b, "malignant_slope": a,   (optional: P(malignant) recalibrated to
+ *                       sigmoid(a logit(p) + b) after the views are averaged; model.h)
  *    "provenance": {...}}
+ * and, beside "basira", "storage": "F16" when the weights are stored in half precision (nn.h).
  *
  * The risk index is 100 x the calibrated probability that the lesion is
  * malignant or pre-malignant (sum over classes marked malignant).
