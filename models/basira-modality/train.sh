@@ -10,8 +10,18 @@ D=../shared/data
 W=${WORK:-runs/modality-v2}
 mkdir -p "$W"
 # 1. Near-duplicate groups of the clinical photos (a split by group keeps copies together).
-"$B" dedup --images $D/fitzpatrick17k/images --csv $D/fitzpatrick17k/metadata.csv \
-  --image-col md5hash --out "$W/fitz-dedup.csv"
+#    The groups the split was drawn from are those of models/basira-clinical/split-*.csv:
+#    `basira dedup` finds slightly different ones since (2,640 against 2,644, other names), and
+#    with them seed 1 draws another split. From the committed groups, test.csv is byte for
+#    byte split-test.csv. NEW_SPLIT=1: today's dedup groups (another split).
+if [ "${NEW_SPLIT:-0}" = 1 ]; then
+  "$B" dedup --images $D/fitzpatrick17k/images --csv $D/fitzpatrick17k/metadata.csv \
+    --image-col md5hash --out "$W/fitz-dedup.csv"
+else
+  { echo md5hash,dup_group
+    for p in train val test; do tail -n +2 models/basira-clinical/split-$p.csv | cut -d, -f1,5; done
+  } >"$W/fitz-dedup.csv"
+fi
 # 2. One table: HAM10000 = dermoscopic (group: lesion), Fitzpatrick17k = clinical (group: copies).
 python3 models/basira-modality/make_csv.py $D "$W/fitz-dedup.csv" "$W/modality.csv"
 # 3. Train: balanced sampler, the "modality" augmentation (wide crops, colour, blur, noise).
