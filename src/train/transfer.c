@@ -97,12 +97,15 @@ basira_code basira_train_net_from_parent(const char *parent_path, int k, uint64_
          * input's (a dense layer after a flatten) would silently restart from scratch. */
         if ((nh != ph || nw != pw) &&
             !(head && !strncmp(p->name, head, head_len) && p->name[head_len] == '.')) {
+            /* The message first: the name belongs to the net freed next. */
+            basira_code rc2 = basira_error_set(
+                err, BASIRA_E_INVALID_ARGUMENT,
+                _("--init-from: the parent model takes %dx%d images and its tensor '%s' depends "
+                  "on that size; give --input-size %dx%d"),
+                pw, ph, p->name, pw, ph);
             basira_net_free(net);
             basira_net_free(parent);
-            return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                    _("--init-from: the parent model takes %dx%d images and its "
-                                      "tensor '%s' depends on that size; give --input-size %dx%d"),
-                                    pw, ph, p->name, pw, ph);
+            return rc2;
         }
     }
     nn_net_params_changed(net);
