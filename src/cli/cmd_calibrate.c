@@ -51,6 +51,29 @@
 #include "core/i18n.h"
 #include "eval_cli.h"
 
+/* P(malignant) of every row of s and whether its true class is malignant (malloc'd). */
+static basira_code malignant_arrays(const basira_eval_set *s, const basira_model_info *info,
+                                    double **pm_out, int **ism_out, basira_error *err)
+{
+    size_t n = basira_eval_set_size(s);
+    double *pm = malloc(sizeof(double) * (n ? n : 1));
+    int *ism = malloc(sizeof(int) * (n ? n : 1));
+    if (!pm || !ism) {
+        free(pm);
+        free(ism);
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
+    for (size_t i = 0; i < n; i++) {
+        int lab;
+        basira_eval_set_probs(s, i, &lab);
+        pm[i] = basira_eval_set_p_malignant(s, i);
+        ism[i] = info->classes[lab].malignant;
+    }
+    *pm_out = pm;
+    *ism_out = ism;
+    return BASIRA_OK;
+}
+
 /*
  * Step 3b with --malignant-slope: Platt scaling (a', b') of P(malignant) of s, predicted by
  * the model whose slope and bias are a0, b0. Composed with them: the model's slope becomes
@@ -61,15 +84,9 @@ static basira_code fit_malignant_platt(basira_eval_set *s, const basira_model_in
                                        double *slope, double *bias, basira_error *err)
 {
     size_t n = basira_eval_set_size(s);
-    double *pm = malloc(sizeof(double) * (n ? n : 1));
-    int *ism = malloc(sizeof(int) * (n ? n : 1));
-    basira_code rc = pm && ism ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    for (size_t i = 0; !rc && i < n; i++) {
-        int lab;
-        basira_eval_set_probs(s, i, &lab);
-        pm[i] = basira_eval_set_p_malignant(s, i);
-        ism[i] = info->classes[lab].malignant;
-    }
+    double *pm = NULL;
+    int *ism = NULL;
+    basira_code rc = malignant_arrays(s, info, &pm, &ism, err);
     double a = 1.0, b = 0.0;
     if (!rc)
         rc = basira_fit_malignant_platt(pm, ism, n, &a, &b, NULL, NULL, err);
@@ -231,15 +248,9 @@ static basira_code fit_malignant_bias(basira_eval_set *s, const basira_model_inf
                                       double *bias, basira_error *err)
 {
     size_t n = basira_eval_set_size(s);
-    double *pm = malloc(sizeof(double) * (n ? n : 1));
-    int *ism = malloc(sizeof(int) * (n ? n : 1));
-    basira_code rc = pm && ism ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    for (size_t i = 0; !rc && i < n; i++) {
-        int lab;
-        basira_eval_set_probs(s, i, &lab);
-        pm[i] = basira_eval_set_p_malignant(s, i);
-        ism[i] = info->classes[lab].malignant;
-    }
+    double *pm = NULL;
+    int *ism = NULL;
+    basira_code rc = malignant_arrays(s, info, &pm, &ism, err);
     double b = 0.0;
     if (!rc)
         rc = basira_fit_malignant_bias(pm, ism, n, &b, NULL, NULL, err);
@@ -488,22 +499,13 @@ static int run_calibrate(int argc, char **argv)
 
     /* 4. Thresholds on the calibrated probabilities. */
     size_t n2 = basira_eval_set_size(after);
-    double *pm = malloc(sizeof(double) * (n2 ? n2 : 1));
-    int *ism = malloc(sizeof(int) * (n2 ? n2 : 1));
-    if (!pm || !ism) {
-        free(pm);
-        free(ism);
-        basira_error_set(&err, BASIRA_E_NOMEM, NULL);
+    double *pm = NULL;
+    int *ism = NULL;
+    if (malignant_arrays(after, info2, &pm, &ism, &err))
         goto fail;
-    }
     long nmal = 0;
-    for (size_t i = 0; i < n2; i++) {
-        int lab;
-        basira_eval_set_probs(after, i, &lab);
-        pm[i] = basira_eval_set_p_malignant(after, i);
-        ism[i] = info2->classes[lab].malignant;
+    for (size_t i = 0; i < n2; i++)
         nmal += ism[i];
-    }
     basira_operating_point op;
     basira_code rc = basira_choose_operating_point(pm, ism, n2, &opo, &op, &err);
     free(pm);

@@ -370,16 +370,23 @@ static double clip_p(double p)
     return fmin(1.0 - 1e-6, fmax(1e-6, p));
 }
 
-static double bias_nll(const double *p_mal, const int *malignant, size_t n, double b)
+/* The binary NLL of sigmoid(a * logit(p) + b), p clipped to [1e-6, 1 - 1e-6]. */
+static double platt_nll(const double *p_mal, const int *malignant, size_t n, double a, double b)
 {
     double total = 0.0;
     for (size_t i = 0; i < n; i++) {
-        double p = clip_p(p_mal[i]), z = log(p / (1.0 - p)) + b;
+        double p = clip_p(p_mal[i]), z = a * log(p / (1.0 - p)) + b;
         /* -log sigmoid(z) = log(1 + e^-z), written to stay finite for large |z| */
         double y = malignant[i] ? z : -z;
         total += y > 0 ? log1p(exp(-y)) : -y + log1p(exp(y));
     }
     return total / (double)n;
+}
+
+/* The bias alone: slope 1 (exact: 1.0 * x is x). */
+static double bias_nll(const double *p_mal, const int *malignant, size_t n, double b)
+{
+    return platt_nll(p_mal, malignant, n, 1.0, b);
 }
 
 typedef struct bias_ctx {
@@ -421,18 +428,6 @@ basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant,
     if (nll_after)
         *nll_after = bias_nll(p_mal, malignant, n, *bias);
     return BASIRA_OK;
-}
-
-/* The binary NLL of sigmoid(a * logit(p) + b), p clipped as in bias_nll(). */
-static double platt_nll(const double *p_mal, const int *malignant, size_t n, double a, double b)
-{
-    double total = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double p = clip_p(p_mal[i]), z = a * log(p / (1.0 - p)) + b;
-        double y = malignant[i] ? z : -z;
-        total += y > 0 ? log1p(exp(-y)) : -y + log1p(exp(y));
-    }
-    return total / (double)n;
 }
 
 typedef struct platt_ctx {
