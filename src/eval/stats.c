@@ -401,11 +401,11 @@ static double bias_nll_fn(const void *ctx, double b)
     return bias_nll(x->p_mal, x->malignant, x->n, b);
 }
 
-basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant, size_t n,
-                                      double *bias, double *nll_before, double *nll_after,
-                                      basira_error *err)
+/* What a binary recalibration needs: probabilities in [0, 1] and both outcomes present. */
+static basira_code check_binary(const double *p_mal, const int *malignant, size_t n,
+                                basira_error *err)
 {
-    if (!p_mal || !malignant || !bias)
+    if (!p_mal || !malignant)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     size_t pos = 0;
     for (size_t i = 0; i < n; i++) {
@@ -420,6 +420,18 @@ basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant,
         return basira_error_set(
             err, BASIRA_E_INVALID_ARGUMENT,
             _("malignant bias: the fit needs both malignant and benign outcomes"));
+    return BASIRA_OK;
+}
+
+basira_code basira_fit_malignant_bias(const double *p_mal, const int *malignant, size_t n,
+                                      double *bias, double *nll_before, double *nll_after,
+                                      basira_error *err)
+{
+    if (!bias)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    basira_code rc = check_binary(p_mal, malignant, n, err);
+    if (rc)
+        return rc;
     /* Convex in b (a sum of softplus of affine functions): golden-section search. */
     bias_ctx bc = {p_mal, malignant, n};
     *bias = golden_min(bias_nll_fn, &bc, -8.0, 8.0, 1e-7);
@@ -464,9 +476,7 @@ basira_code basira_fit_malignant_platt(const double *p_mal, const int *malignant
 {
     if (!slope || !bias)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    double b0;
-    /* The same checks as the bias alone: probabilities in [0, 1], both outcomes present. */
-    basira_code rc = basira_fit_malignant_bias(p_mal, malignant, n, &b0, NULL, NULL, err);
+    basira_code rc = check_binary(p_mal, malignant, n, err);
     if (rc)
         return rc;
     /* min over b is convex in a (partial minimisation of a jointly convex function). */
@@ -533,13 +543,12 @@ basira_code basira_fit_temperature_bias(const double *logits, const int *class_m
                 err, BASIRA_E_INVALID_ARGUMENT,
                 _("temperature scaling: logit %d of row %zu is not a finite number"),
                 (int)(i % (size_t)k), i / (size_t)k);
-    double *pm = malloc((n ? n : 1) * sizeof *pm);
+    double *pm = calloc(n ? n : 1, sizeof *pm);
     if (!pm)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    double b0 = 0.0;
     p_mal_at(logits, class_malignant, k, n, 1.0, pm);
-    /* Checks both outcomes are present (the fit has no minimum otherwise). */
-    basira_code rc = basira_fit_malignant_bias(pm, malignant, n, &b0, NULL, NULL, err);
+    /* Both outcomes present (the fit has no minimum otherwise). */
+    basira_code rc = check_binary(pm, malignant, n, err);
     if (rc) {
         free(pm);
         return rc;
