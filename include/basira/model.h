@@ -44,7 +44,22 @@ json_t *basira_preprocess_to_json(const basira_preprocess *p);
 /* Colour constancy in place on packed RGB (3*w*h bytes). */
 void basira_colour_constancy_apply(basira_colour_constancy cc, unsigned char *rgb, int w, int h);
 
-/* img -> chw[3][input_h][input_w] normalised floats. */
+/*
+ * img resized to exactly w x h, as the model sees it (*out must be freed). When the
+ * size is not square and the photo lies the other way (a portrait photo for a 4:3
+ * input), the photo is first turned a quarter turn clockwise, so that it is not
+ * squashed by 16:9: a lesion has no "up", and the dermoscopy augmentation turns
+ * training photos too. Training (its working size) and inference both go through here,
+ * so both see the same pixels. A square size or a photo already lying the same way is
+ * only resized.
+ */
+basira_code basira_preprocess_fit(const basira_image *img, int w, int h, basira_image **out,
+                                  basira_error *err);
+
+/* Whether basira_preprocess_fit() turns a photo of iw x ih for a w x h input. */
+int basira_preprocess_turns(int iw, int ih, int w, int h);
+
+/* img -> chw[3][input_h][input_w] normalised floats (through basira_preprocess_fit()). */
 basira_code basira_preprocess_image(const basira_preprocess *p, const basira_image *img, float *chw,
                                     basira_error *err);
 

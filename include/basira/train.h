@@ -312,13 +312,14 @@ void basira_mean_sd(const double *v, size_t n, double *mean, double *sd);
 
 /* The shifts of `basira shift-check`, each a fixed, deterministic change of a photo. */
 typedef enum basira_shift_kind {
-    BASIRA_SHIFT_NONE,   /* the photo as it is */
-    BASIRA_SHIFT_SQUASH, /* centre square crop: a 4:3 photo stretched 4/3 (ISIC 2017 storage) */
-    BASIRA_SHIFT_BLUR,   /* Gaussian blur, sigma 1.5 px of a 200 px wide photo */
-    BASIRA_SHIFT_JPEG,   /* JPEG re-encoding at quality 40 */
-    BASIRA_SHIFT_COLOUR, /* warm colour cast (R x1.12, B x0.88) and gamma 0.8 */
-    BASIRA_SHIFT_SCALE,  /* centre crop of 70% of each side: the lesion 1.43 x larger */
-    BASIRA_SHIFT_ROTATE, /* rotation by 30 degrees, borders mirrored */
+    BASIRA_SHIFT_NONE,    /* the photo as it is */
+    BASIRA_SHIFT_SQUASH,  /* centre square crop: a 4:3 photo stretched 4/3 (ISIC 2017 storage) */
+    BASIRA_SHIFT_BLUR,    /* Gaussian blur, sigma 1.5 px of a 200 px wide photo */
+    BASIRA_SHIFT_JPEG,    /* JPEG re-encoding at quality 40 */
+    BASIRA_SHIFT_COLOUR,  /* warm colour cast (R x1.12, B x0.88) and gamma 0.8 */
+    BASIRA_SHIFT_SCALE,   /* centre crop of 70% of each side: the lesion 1.43 x larger */
+    BASIRA_SHIFT_ROTATE,  /* rotation by 30 degrees, borders mirrored */
+    BASIRA_SHIFT_UPRIGHT, /* a quarter turn clockwise: the phone held upright (portrait) */
     BASIRA_SHIFT_COUNT
 } basira_shift_kind;
 

@@ -32,7 +32,7 @@ static void usage(FILE *f)
                  "  --images DIR        folder of the photos\n"
                  "  --csv FILE          labels, one row per photo (e.g. a validation part)\n"
                  "  --label-col NAME    (dx)   --image-col NAME (image_id)\n"
-                 "  --shifts LIST       any of squash,blur,jpeg,colour,scale,rotate (all)\n"
+                 "  --shifts LIST       any of squash,blur,jpeg,colour,scale,rotate,upright (all)\n"
                  "  --threads N         decoding threads (1)\n"
                  "  --json FILE         write the figures as JSON\n"
                  "  --report FILE       write them as a Markdown table\n"
@@ -224,7 +224,7 @@ static int run(int argc, char **argv)
             if (k <= BASIRA_SHIFT_NONE) {
                 fprintf(stderr,
                         _("basira: unknown shift '%s' (expected squash, blur, jpeg, "
-                          "colour, scale or rotate)\n"),
+                          "colour, scale, rotate or upright)\n"),
                         items[i]);
                 return BASIRA_EXIT_USAGE;
             }

@@ -236,6 +236,47 @@ void basira_preprocess_rgb(const basira_preprocess *p, const unsigned char *rgb,
     }
 }
 
+int basira_preprocess_turns(int iw, int ih, int w, int h)
+{
+    return w != h && iw != ih && (iw > ih) != (w > h);
+}
+
+basira_code basira_preprocess_fit(const basira_image *img, int w, int h, basira_image **out,
+                                  basira_error *err)
+{
+    if (!out)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    *out = NULL;
+    if (!img || w <= 0 || h <= 0)
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("preprocessing: missing image or invalid size"));
+    int iw = basira_image_width(img), ih = basira_image_height(img);
+    if (!basira_preprocess_turns(iw, ih, w, h))
+        return basira_image_resize(img, w, h, out, err);
+    /* Clockwise: the turned photo is ih wide and iw high; out(x, y) = in(y, ih - 1 - x). */
+    const uint8_t *src = basira_image_pixels(img);
+    uint8_t *px = malloc(3 * (size_t)iw * (size_t)ih);
+    if (!src || !px) {
+        free(px);
+        return basira_error_set(err, src ? BASIRA_E_NOMEM : BASIRA_E_INVALID_ARGUMENT, NULL);
+    }
+    for (int y = 0; y < iw; y++)
+        for (int x = 0; x < ih; x++)
+            memcpy(px + 3 * ((size_t)y * ih + x), src + 3 * ((size_t)(ih - 1 - x) * iw + y), 3);
+    basira_image *turned = NULL;
+    basira_code rc = basira_image_from_rgb(px, ih, iw, &turned, err);
+    free(px);
+    if (rc)
+        return rc;
+    if (ih == w && iw == h) {
+        *out = turned;
+        return BASIRA_OK;
+    }
+    rc = basira_image_resize(turned, w, h, out, err);
+    basira_image_free(turned);
+    return rc;
+}
+
 basira_code basira_preprocess_image(const basira_preprocess *p, const basira_image *img, float *chw,
                                     basira_error *err)
 {
@@ -257,10 +298,10 @@ basira_code basira_preprocess_image(const basira_preprocess *p, const basira_ima
     /*
      * The whole photo is resized (aspect not kept) rather than centre-cropped: a lesion
      * near the edge of a phone photo must never be cut away. The network is trained on
-     * the same distortion.
+     * the same distortion (a portrait photo for a landscape input is turned first).
      */
     basira_image *small = NULL;
-    basira_code rc = basira_image_resize(img, p->input_w, p->input_h, &small, err);
+    basira_code rc = basira_preprocess_fit(img, p->input_w, p->input_h, &small, err);
     if (rc)
         return rc;
     basira_preprocess_rgb(p, basira_image_pixels(small), chw);

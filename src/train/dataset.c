@@ -8,6 +8,7 @@
  * runs on all the threads the user allowed.
  */
 #include "basira/fs.h"
+#include "basira/model.h"
 #include "train/dataset.h"
 #include "train/progress.h"
 #include "basira/image.h"
@@ -189,7 +190,7 @@ static basira_code load_one(load_job *job, size_t i, basira_error *err)
     const basira_image *use = img;
     /* Same call and the same shortcut as basira_preprocess_image(): identical pixels. */
     if (basira_image_width(img) != sw || basira_image_height(img) != sh) {
-        if ((rc = basira_image_resize(img, sw, sh, &small, err))) {
+        if ((rc = basira_preprocess_fit(img, sw, sh, &small, err))) {
             basira_image_free(img);
             return rc;
         }

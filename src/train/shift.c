@@ -21,7 +21,7 @@
 #include <string.h>
 
 static const char *const shift_names[BASIRA_SHIFT_COUNT] = {
-    "none", "squash", "blur", "jpeg", "colour", "scale", "rotate",
+    "none", "squash", "blur", "jpeg", "colour", "scale", "rotate", "upright",
 };
 
 const char *basira_shift_name(basira_shift_kind k)
@@ -193,6 +193,19 @@ basira_code basira_shift_apply(basira_shift_kind k, const uint8_t *src, int w, i
         *ow = cw > 0 ? cw : 1;
         *oh = ch > 0 ? ch : 1;
         return crop_centre(src, w, h, *ow, *oh, out, err);
+    }
+    if (k == BASIRA_SHIFT_UPRIGHT) {
+        /* A portrait photo of a landscape-trained model: the model's preprocessing turns
+         * it back for a non-square input (basira_preprocess_fit), and squashes it the
+         * other way for a square one. */
+        uint8_t *o = malloc(3 * (size_t)w * h);
+        if (!o)
+            return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        basira_rgb_rot90(src, w, h, o);
+        *out = o;
+        *ow = h;
+        *oh = w;
+        return BASIRA_OK;
     }
     uint8_t *o = malloc(3 * (size_t)w * h);
     if (!o)

@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include <stdint.h>
+#include <string.h>
 
 /* Deterministic pseudo-random bytes (xorshift), so the tests never depend on rand(). */
 static uint32_t rng_next(uint32_t *s)
@@ -256,6 +257,84 @@ static void test_json(void)
     CHECK_EQ_INT(basira_preprocess_from_json(NULL, &q, &err), BASIRA_E_MODEL);
 }
 
+/* A photo lying across a non-square input is turned a quarter turn clockwise, pixel for
+ * pixel, then resized; square inputs and photos already lying the same way are not. */
+static void test_fit_turns_portrait(void)
+{
+    CHECK_EQ_INT(basira_preprocess_turns(3, 5, 5, 3), 1);
+    CHECK_EQ_INT(basira_preprocess_turns(5, 3, 3, 5), 1);
+    CHECK_EQ_INT(basira_preprocess_turns(5, 3, 5, 3), 0);
+    CHECK_EQ_INT(basira_preprocess_turns(3, 5, 4, 4), 0); /* square input */
+    CHECK_EQ_INT(basira_preprocess_turns(4, 4, 5, 3), 0); /* square photo */
+    const int iw = 3, ih = 5;
+    unsigned char rgb[3 * 3 * 5];
+    for (int i = 0; i < (int)sizeof rgb; i++)
+        rgb[i] = (unsigned char)(7 * i + 1);
+    basira_image *img = NULL, *out = NULL;
+    basira_error err;
+    CHECK_EQ_INT(basira_image_from_rgb(rgb, iw, ih, &img, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_preprocess_fit(img, ih, iw, &out, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_image_width(out), ih);
+    CHECK_EQ_INT(basira_image_height(out), iw);
+    /* Clockwise: out(x, y) = in(y, ih - 1 - x); the top-left of the result is the
+     * bottom-left of the portrait. */
+    int bad = 0;
+    const uint8_t *o = basira_image_pixels(out);
+    for (int y = 0; y < iw; y++)
+        for (int x = 0; x < ih; x++)
+            for (int c = 0; c < 3; c++)
+                bad += o[3 * (y * ih + x) + c] != rgb[3 * ((ih - 1 - x) * iw + y) + c];
+    CHECK_EQ_INT(bad, 0);
+    basira_image_free(out);
+    out = NULL;
+    /* Already landscape for a landscape input: only resized, so the same size is a copy. */
+    basira_image *land = NULL;
+    CHECK_EQ_INT(basira_image_from_rgb(rgb, ih, iw, &land, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_preprocess_fit(land, ih, iw, &out, &err), BASIRA_OK);
+    CHECK_EQ_INT(memcmp(basira_image_pixels(out), rgb, sizeof rgb), 0);
+    basira_image_free(out);
+    basira_image_free(land);
+    CHECK_EQ_INT(basira_preprocess_fit(NULL, 5, 3, &out, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK(out == NULL);
+    CHECK_EQ_INT(basira_preprocess_fit(img, 0, 3, &out, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_preprocess_fit(img, 5, 3, NULL, &err), BASIRA_E_INVALID_ARGUMENT);
+    basira_image_free(img);
+}
+
+/* The model's input of a portrait photo for a 4:3 input is that of the same photo turned
+ * by hand: what training (basira_preprocess_fit at its working size) also sees. */
+static void test_portrait_preprocess_equals_turned(void)
+{
+    const int iw = 30, ih = 40;
+    unsigned char *px = make_skin(iw, ih, 7), *turned = malloc(3 * (size_t)iw * ih);
+    for (int y = 0; y < iw; y++)
+        for (int x = 0; x < ih; x++)
+            memcpy(turned + 3 * (y * ih + x), px + 3 * ((ih - 1 - x) * iw + y), 3);
+    basira_image *a = NULL, *b = NULL;
+    basira_error err;
+    CHECK_EQ_INT(basira_image_from_rgb(px, iw, ih, &a, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_image_from_rgb(turned, ih, iw, &b, &err), BASIRA_OK);
+    basira_preprocess p;
+    basira_preprocess_default(&p);
+    p.input_w = 20;
+    p.input_h = 15;
+    float *fa = malloc(sizeof(float) * 3 * 20 * 15), *fb = malloc(sizeof(float) * 3 * 20 * 15);
+    CHECK_EQ_INT(basira_preprocess_image(&p, a, fa, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_preprocess_image(&p, b, fb, &err), BASIRA_OK);
+    CHECK_EQ_INT(memcmp(fa, fb, sizeof(float) * 3 * 20 * 15), 0);
+    /* A square input never turns: the portrait and its turned copy then differ. */
+    p.input_w = p.input_h = 16;
+    CHECK_EQ_INT(basira_preprocess_image(&p, a, fa, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_preprocess_image(&p, b, fb, &err), BASIRA_OK);
+    CHECK(memcmp(fa, fb, sizeof(float) * 3 * 16 * 16) != 0);
+    free(fa);
+    free(fb);
+    basira_image_free(a);
+    basira_image_free(b);
+    free(px);
+    free(turned);
+}
+
 int main(void)
 {
     RUN(test_default);
@@ -265,5 +344,7 @@ int main(void)
     RUN(test_layout_chw);
     RUN(test_fused_equals_two_steps);
     RUN(test_json);
+    RUN(test_fit_turns_portrait);
+    RUN(test_portrait_preprocess_equals_turned);
     return test_summary();
 }

@@ -118,7 +118,13 @@ static void test_shift_apply(void)
             CHECK(w1 == 150 && h1 == 150);
         else if (k == BASIRA_SHIFT_SCALE)
             CHECK(w1 == 140 && h1 == 105);
-        else
+        else if (k == BASIRA_SHIFT_UPRIGHT) {
+            /* Portrait, pixel for pixel the quarter turn of the training augmentation. */
+            CHECK(w1 == 150 && h1 == 200);
+            static uint8_t turned[3 * 200 * 150];
+            basira_rgb_rot90(a, 200, 150, turned);
+            CHECK(!memcmp(o1, turned, sizeof turned));
+        } else
             CHECK(w1 == 200 && h1 == 150);
         if (k == BASIRA_SHIFT_NONE)
             CHECK(!memcmp(o1, a, sizeof a));
