@@ -34,6 +34,14 @@ NEW_SPLIT=${NEW_SPLIT:-0}
 # network recalibrated with 8 views: CALIBRATE_FROM=<a copy of 1.1.0's file> FROM_STEP=3.
 CALIBRATE_FROM=${CALIBRATE_FROM:-$R/ensemble.safetensors}
 mkdir -p "$R"
+# The network the clinical networks start from: basira-derm 1.2.0's first network, 1.0.0's
+# (128x128). It is taken from git by its hash, not from models/basira-derm.safetensors, so that
+# a newer dermoscopy model (1.3.0: 160x120 networks) does not change this recipe.
+PARENT=${PARENT:-$R/basira-derm-1.2.0.safetensors}
+PARENT_SHA=ae8adba8d9083be5b970d3c9bb681d9ec2e1aba7283e89e8a5013e20633935c2
+[ -f "$PARENT" ] || git show 9d9b4cd:models/basira-derm.safetensors >"$PARENT"
+echo "$PARENT_SHA  $PARENT" | sha256sum -c --quiet - ||
+  { echo "train.sh: $PARENT is not basira-derm 1.2.0 (PARENT=FILE to give it)" >&2; exit 1; }
 export OMP_NUM_THREADS=2
 
 if [ "$FROM_STEP" -le 2 ]; then
@@ -54,14 +62,14 @@ fi
 # 2. Train: 21 conditions (the partitions are sums of them), split 70/15/15 by near-duplicate
 #    group, stratified by phototype group and partition (the split of seed 1 for every seed:
 #    --split-seed 1); the best epoch on validation AUC. About 11 minutes per seed on 2 cores.
-# --init-from the bundled dermoscopy model: its first network, 1.0.0's (basira-derm 1.2.0 holds two).
+# --init-from basira-derm 1.2.0 ($PARENT): its first network, 1.0.0's (1.2.0 holds two).
 for seed in $SEEDS; do
   out="$R/train"; threads=1
   [ "$seed" = 1 ] || { out="$R/train-seed$seed"; threads=2; }
   nice -n 19 "$B" train --images "$D/images" "${DATA[@]}" \
     --image-col md5hash --label-col label --group-col dup_group \
     --classes models/fitzpatrick17k-condition-classes.json \
-    --init-from models/basira-derm.safetensors --input-size 128 --colour-constancy shades_of_gray \
+    --init-from "$PARENT" --input-size 128 --colour-constancy shades_of_gray \
     --epochs 40 --batch 64 --lr 0.002 --optimizer adamw --weight-decay 0.05 --schedule onecycle \
     --warmup-epochs 1 --label-smoothing 0.1 --class-weights sqrt --sampler uniform --ema 0.99 \
     --augment dermoscopy --select-metric auc --split 0.70,0.15,0.15 --seed "$seed" --split-seed 1 \
