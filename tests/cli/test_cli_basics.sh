@@ -46,8 +46,9 @@ err=$("$B" train extra-operand 2>&1 >/dev/null); rc=$?
 check "an unexpected operand is a usage error" "[ $rc -eq 2 ] && grep -q '^basira train: unexpected argument extra-operand' <<<\"\$err\""
 err=$("$B" evaluate --model m --images d --csv c --calibrate c 2>&1 >/dev/null); rc=$?
 check "evaluate: --calibrate without int8 is a usage error" "[ $rc -eq 2 ] && grep -q 'go together' <<<\"\$err\""
-# int8 without --calibrate uses the ranges saved in the model: the bundled model has none.
-bundled=${BASIRA_SOURCE_DIR:?}/models/basira-derm.safetensors
+# int8 without --calibrate uses the ranges saved in the model: the bundled clinical model
+# has none (the dermoscopy model carries its int8 variant since 1.3.0).
+bundled=${BASIRA_SOURCE_DIR:?}/models/basira-clinical.safetensors
 if [ -f "$bundled" ]; then
   csv=$(mktemp)
   printf 'image_id,dx\nnone,nv\n' >"$csv"
