@@ -48,8 +48,8 @@ void basira_colour_constancy_apply(basira_colour_constancy cc, unsigned char *rg
  * img resized to exactly w x h, as the model sees it (*out must be freed). When the
  * size is not square and the photo lies the other way (a portrait photo for a 4:3
  * input), the photo is first turned a quarter turn clockwise, so that it is not
- * squashed by 16:9: a lesion has no "up", and the dermoscopy augmentation turns
- * training photos too. Training (its working size) and inference both go through here,
+ * squashed by 16:9: a lesion has no "up" (the training augmentation turns and
+ * mirrors photos too). Training (its working size) and inference both go through here,
  * so both see the same pixels. A square size or a photo already lying the same way is
  * only resized.
  */

@@ -23,6 +23,7 @@
 #include "basira/csv.h"
 #include "basira/error.h"
 #include "basira/nn.h"
+#include "basira/rgb.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -147,10 +148,7 @@ void basira_augment_sample(basira_augment_mode mode, int src_w, int src_h, uint6
 basira_code basira_augment_apply(const basira_augment_params *p, const uint8_t *src, int src_w,
                                  int src_h, uint8_t *dst, int dst_w, int dst_h, basira_error *err);
 
-/* Exact pixel moves on packed RGB (w x h); rot90 writes an h x w image. dst != src. */
-void basira_rgb_flip_h(const uint8_t *src, int w, int h, uint8_t *dst);
-void basira_rgb_flip_v(const uint8_t *src, int w, int h, uint8_t *dst);
-void basira_rgb_rot90(const uint8_t *src, int w, int h, uint8_t *dst);
+/* Exact pixel moves (flips, quarter turn): basira/rgb.h. */
 
 /* Deterministic 64-bit mix of a seed and two counters (per-sample seeds). */
 uint64_t basira_seed_mix(uint64_t seed, uint64_t a, uint64_t b);

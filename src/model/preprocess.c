@@ -7,6 +7,7 @@
  * expects: the parameters are therefore stored in the model file, never implied.
  */
 #include "basira/model.h"
+#include "basira/rgb.h"
 #include "core/i18n.h"
 
 #include <math.h>
@@ -253,16 +254,14 @@ basira_code basira_preprocess_fit(const basira_image *img, int w, int h, basira_
     int iw = basira_image_width(img), ih = basira_image_height(img);
     if (!basira_preprocess_turns(iw, ih, w, h))
         return basira_image_resize(img, w, h, out, err);
-    /* Clockwise: the turned photo is ih wide and iw high; out(x, y) = in(y, ih - 1 - x). */
+    /* Clockwise: the turned photo is ih wide and iw high. */
     const uint8_t *src = basira_image_pixels(img);
     uint8_t *px = malloc(3 * (size_t)iw * (size_t)ih);
     if (!src || !px) {
         free(px);
         return basira_error_set(err, src ? BASIRA_E_NOMEM : BASIRA_E_INVALID_ARGUMENT, NULL);
     }
-    for (int y = 0; y < iw; y++)
-        for (int x = 0; x < ih; x++)
-            memcpy(px + 3 * ((size_t)y * ih + x), src + 3 * ((size_t)(ih - 1 - x) * iw + y), 3);
+    basira_rgb_rot90(src, iw, ih, px);
     basira_image *turned = NULL;
     basira_code rc = basira_image_from_rgb(px, ih, iw, &turned, err);
     free(px);

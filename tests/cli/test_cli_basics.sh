@@ -47,7 +47,7 @@ check "an unexpected operand is a usage error" "[ $rc -eq 2 ] && grep -q '^basir
 err=$("$B" evaluate --model m --images d --csv c --calibrate c 2>&1 >/dev/null); rc=$?
 check "evaluate: --calibrate without int8 is a usage error" "[ $rc -eq 2 ] && grep -q 'go together' <<<\"\$err\""
 # int8 without --calibrate uses the ranges saved in the model: the bundled clinical model
-# has none (the dermoscopy model carries its int8 variant since 1.3.0).
+# has none (a dermoscopy model given its int8 variant by basira quantize would have them).
 bundled=${BASIRA_SOURCE_DIR:?}/models/basira-clinical.safetensors
 if [ -f "$bundled" ]; then
   csv=$(mktemp)
