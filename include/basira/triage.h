@@ -198,12 +198,14 @@ basira_code basira_pipeline_new(const char *model_path, const basira_triage_conf
 void basira_pipeline_free(basira_pipeline *p);
 /*
  * The same, for a program that triages a few photos and exits (`basira triage`): the
- * bundled detector and clinical model are loaded when the first photo needs them (the
- * clinical model only for a photo routed to it), and not at all when set_detector,
- * clear_detector or set_kind_model replace them first. Results are the same; a bundled
- * file that cannot be loaded is then reported on each photo that needs it (status
- * "error") rather than here. A server keeps basira_pipeline_new(): every model checked
- * at start, no first photo slower than the others.
+ * models are loaded when the first photo needs them (the clinical model only for a
+ * photo routed to it, the bundled main model only for one it scores or an error it
+ * names; a model_path given is loaded here), and
+ * not at all when set_detector, clear_detector or set_kind_model replace them first.
+ * Results are the same; a model file that cannot be loaded is then reported on each
+ * photo that needs it (status "error") rather than here. Site thresholds wrong for any
+ * model (outside [0, 1], medium above high) are still refused here. A server keeps
+ * basira_pipeline_new(): every model checked at start, no first photo slower than the others.
  */
 basira_code basira_pipeline_new_lazy(const char *model_path, const basira_triage_config *cfg,
                                      basira_pipeline **out, basira_error *err);
@@ -236,8 +238,9 @@ basira_code basira_pipeline_set_detector(basira_pipeline *p, const char *path, b
 void basira_pipeline_clear_detector(basira_pipeline *p);
 int basira_pipeline_has_detector(const basira_pipeline *p);
 
-/* {"name","version","sha256"} of the model (new reference). */
-json_t *basira_pipeline_model_json(const basira_pipeline *p);
+/* {"name","version","sha256"} of the main model (new reference; loads it if deferred;
+ * NULL when it cannot be loaded or out of memory). */
+json_t *basira_pipeline_model_json(basira_pipeline *p);
 
 /*
  * The intake limits photos are decoded under (default: basira_intake_options_default);

@@ -22,7 +22,10 @@ SEEDS=${SEEDS:-1 2 3 4}
 BIAS=${BIAS:-0}           # 1: also fit a bias on the log-odds of P(malignant). Tried for
                           # 1.1.1 and not kept: validation ECE of P(malignant) 0.080 -> 0.049,
                           # but validation three-class balanced accuracy 0.645 -> 0.624
-VERSION=${VERSION:-1.2.1}
+VERSION=${VERSION:-1.2.2}
+# The weights as stored: f16 since 1.2.2 (half the bytes to read and hash on every cold
+# triage of a clinical photo; 1.2.1 was f32). Inference runs in fp32 either way.
+STORAGE=${STORAGE:-f16}
 SLOPE=${SLOPE:-0}         # 1: calibrate --malignant-slope (Platt scaling of P(malignant)).
                           # Measured for 1.2.1 and not kept (basira-clinical.md)
 # The split: the shipped one, from $M/split-*.csv (train --split-col), so that a new network
@@ -100,6 +103,7 @@ fi
   --non-neoplastic "${NON_NEOPLASTIC:-0.95}" \
   --model "$CALIBRATE_FROM" --images "$D/images" --csv "$R/train/val.csv" \
   --label-col label --image-col md5hash --threads 2 --tta "$TTA" --model-version "$VERSION" \
+  --storage "$STORAGE" \
   $([ "$BIAS" = 1 ] && echo --malignant-bias) \
   $([ "$SLOPE" = 1 ] && echo --malignant-slope) \
   --classes models/fitzpatrick17k-condition-classes.json \

@@ -101,7 +101,7 @@ static basira_code analyze_locked(serve_analysis *sa, const void *data, size_t l
 }
 
 /* The hash of the model a pipeline runs (its "model" object), into sha ("" if unknown). */
-static void pipeline_sha(const basira_pipeline *p, char sha[65])
+static void pipeline_sha(basira_pipeline *p, char sha[65])
 {
     json_t *m = basira_pipeline_model_json(p);
     const char *s = json_string_value(json_object_get(m, "sha256"));

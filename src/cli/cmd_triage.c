@@ -171,6 +171,24 @@ static void print_human(FILE *f, const char *file, const json_t *r)
                 json_number_value(json_object_get(tone, "ita")));
 }
 
+/* Adds model (a result's {"name","version","sha256"}) to seen unless its hash is there;
+ * a result naming no model adds nothing. -1: out of memory. */
+static int note_model(json_t *seen, json_t *model)
+{
+    const char *sha = json_string_value(json_object_get(model, "sha256"));
+    if (!sha || !json_string_value(json_object_get(model, "name")) ||
+        !json_string_value(json_object_get(model, "version")))
+        return 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach(seen, i, m)
+    {
+        if (!strcmp(sha, json_string_value(json_object_get(m, "sha256"))))
+            return 0;
+    }
+    return json_array_append(seen, model) ? -1 : 0;
+}
+
 static int run_triage(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -278,6 +296,13 @@ static int run_triage(int argc, char **argv)
                                  .photo_kind = kind,
                                  .kind_confirmed = confirmed};
     int failed = 0;
+    json_t *models = json_array(); /* human output: the models results named, once each */
+    if (!models) {
+        basira_error_set(&err, BASIRA_E_NOMEM, NULL);
+        basira_cli_report(NULL, &err);
+        basira_pipeline_free(p);
+        return BASIRA_EXIT_FAILED;
+    }
     for (int i = optind; i < argc; i++) {
         json_t *r = NULL;
         if (basira_pipeline_run_file(p, argv[i], &req, &r, &err)) {
@@ -300,17 +325,28 @@ static int run_triage(int argc, char **argv)
             fflush(stdout);
         } else {
             print_human(stdout, argv[i], r);
+            if (note_model(models, json_object_get(r, "model"))) {
+                basira_error_set(&err, BASIRA_E_NOMEM, NULL);
+                basira_cli_report(argv[i], &err);
+                failed = 1;
+            }
         }
         json_decref(r);
     }
     if (!json) {
-        json_t *m = basira_pipeline_model_json(p);
-        const char *sha = json_string_value(json_object_get(m, "sha256"));
-        printf(_("Model: %s %s (SHA-256 %.12s)\n"), json_string_value(json_object_get(m, "name")),
-               json_string_value(json_object_get(m, "version")), sha ? sha : "");
+        /* The models that answered, each once: a clinical photo names the clinical model. */
+        size_t i;
+        json_t *m;
+        json_array_foreach(models, i, m)
+        {
+            printf(_("Model: %s %s (SHA-256 %.12s)\n"),
+                   json_string_value(json_object_get(m, "name")),
+                   json_string_value(json_object_get(m, "version")),
+                   json_string_value(json_object_get(m, "sha256")));
+        }
         printf("%s\n", basira_disclaimer());
-        json_decref(m);
     }
+    json_decref(models);
     basira_pipeline_free(p);
     return failed ? BASIRA_EXIT_FAILED : BASIRA_EXIT_OK;
 }

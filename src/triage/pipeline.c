@@ -47,14 +47,16 @@ struct basira_pipeline {
     basira_classifier *detector;  /* photo-kind detector; NULL: the declaration only */
     basira_intake_options intake; /* limits photos are decoded under */
     /*
-     * basira_pipeline_new_lazy(): the bundled detector and clinical model still to be
-     * loaded, when the first photo needs them (malloc'd paths; NULL: nothing pending).
-     * A load that failed is not tried again: its error answers every photo that needs it.
+     * basira_pipeline_new_lazy(): the main model, the bundled detector and the clinical
+     * model still to be loaded, when the first photo needs them (malloc'd paths; NULL:
+     * nothing pending). A load that failed is not tried again: its error answers every
+     * photo that needs it. main_cfg: the site's thresholds, applied when main loads.
      */
     pthread_mutex_t lazy;
-    char *detector_pending, *clinical_pending;
-    basira_code detector_rc, clinical_rc;
-    basira_error detector_err, clinical_err;
+    char *main_pending, *detector_pending, *clinical_pending;
+    basira_code main_rc, detector_rc, clinical_rc;
+    basira_error main_err, detector_err, clinical_err;
+    basira_triage_config main_cfg;
 };
 
 /* The thresholds in force for a model of info under cfg (the site's where it sets them). */
@@ -79,7 +81,12 @@ static basira_code model_load(const char *path, const basira_triage_config *cfg,
         return rc;
     m->info = basira_classifier_info(m->clf);
     m->kind = triage_model_kind(m->info->name);
-    return thresholds_of(m->info, cfg, &m->high, &m->medium, err);
+    rc = thresholds_of(m->info, cfg, &m->high, &m->medium, err);
+    if (rc) {
+        basira_classifier_free(m->clf);
+        memset(m, 0, sizeof *m);
+    }
+    return rc;
 }
 
 /* path NULL: the bundled file rel when it is installed; *use 0 when it is not. */
@@ -109,10 +116,8 @@ basira_code basira_pipeline_set_kind_model(basira_pipeline *p, basira_photo_kind
     memset(&m, 0, sizeof m);
     /* A clinical model has its own calibration: a site's thresholds are for the main model. */
     basira_code rc = model_load(file, NULL, &m, err);
-    if (rc) {
-        basira_classifier_free(m.clf);
+    if (rc)
         return rc;
-    }
     basira_classifier_free(p->clinical.clf);
     p->clinical = m;
     free(p->clinical_pending);
@@ -177,6 +182,12 @@ static basira_code load_clinical(basira_pipeline *p, const char *path, basira_er
     return basira_pipeline_set_kind_model(p, BASIRA_PHOTO_CLINICAL, path, err);
 }
 
+/* The main model, with the site's thresholds given at creation. */
+static basira_code load_main(basira_pipeline *p, const char *path, basira_error *err)
+{
+    return model_load(path, &p->main_cfg, &p->main, err);
+}
+
 /*
  * A deferred model (*pending), loaded now by load, once: rc and saved keep the outcome,
  * whose error answers every later call too. Under p->lazy, so a photo on another thread
@@ -210,6 +221,26 @@ static basira_code need_detector(basira_pipeline *p, basira_error *err)
 static basira_code need_clinical(basira_pipeline *p, basira_error *err)
 {
     return need(p, &p->clinical_pending, &p->clinical_rc, &p->clinical_err, load_clinical, err);
+}
+
+/*
+ * The main model, loaded now if it was deferred: a clinical photo of `basira triage`
+ * never reads, hashes or prepares the dermoscopy model (about a tenth of a cold clinical
+ * triage). On failure *err says why and p->main stays empty.
+ */
+static basira_code need_main(basira_pipeline *p, basira_error *err)
+{
+    return need(p, &p->main_pending, &p->main_rc, &p->main_err, load_main, err);
+}
+
+/*
+ * The main model for a result that names it (an error before the photo's kind is known):
+ * loaded if deferred; when it cannot be, an empty model and the result names none.
+ */
+static const pipeline_model *main_for_result(basira_pipeline *p)
+{
+    (void)need_main(p, NULL);
+    return &p->main;
 }
 
 static basira_code pipeline_new(const char *model_path, const basira_triage_config *cfg, int lazy,
@@ -250,8 +281,27 @@ static basira_code pipeline_new(const char *model_path, const basira_triage_conf
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
     basira_intake_options_default(&p->intake);
-    /* The bundled models come together: the detector, and the clinical model when installed. */
-    basira_code rc = model_load(model_path, cfg, &p->main, err);
+    basira_triage_config_default(&p->main_cfg);
+    if (cfg)
+        p->main_cfg = *cfg;
+    /*
+     * The bundled models come together: the detector, and the clinical model when installed.
+     * Lazy: the bundled main model too (a model the user named is loaded now, so that its
+     * error comes first, once), but a site's thresholds that are wrong whatever the model
+     * (outside [0, 1], medium above high) are refused here, as eagerly.
+     */
+    basira_code rc = BASIRA_OK;
+    if (lazy && use_bundled) {
+        basira_model_info any;
+        memset(&any, 0, sizeof any);
+        any.threshold_high = 1;
+        double h, m;
+        rc = thresholds_of(&any, cfg, &h, &m, err);
+        if (!rc && !(p->main_pending = strdup(model_path)))
+            rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    } else {
+        rc = model_load(model_path, cfg, &p->main, err);
+    }
     if (!rc && use_bundled)
         rc = lazy ? defer(BUNDLED_CLINICAL, &p->clinical_pending, err)
                   : basira_pipeline_set_kind_model(p, BASIRA_PHOTO_CLINICAL, NULL, err);
@@ -295,6 +345,7 @@ void basira_pipeline_free(basira_pipeline *p)
     basira_classifier_free(p->main.clf);
     basira_classifier_free(p->clinical.clf);
     basira_classifier_free(p->detector);
+    free(p->main_pending);
     free(p->detector_pending);
     free(p->clinical_pending);
     pthread_mutex_destroy(&p->lazy);
@@ -308,8 +359,10 @@ basira_code basira_pipeline_set_thresholds(basira_pipeline *p, const basira_tria
     if (!p)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     double high, medium;
-    basira_code rc = thresholds_of(p->main.info, cfg, &high, &medium, err);
+    basira_code rc = need_main(p, err);
     if (rc)
+        return rc;
+    if ((rc = thresholds_of(p->main.info, cfg, &high, &medium, err)))
         return rc;
     pthread_mutex_lock(&p->lock);
     p->main.high = high;
@@ -324,9 +377,9 @@ static json_t *model_json(const pipeline_model *m)
                      "sha256", basira_classifier_sha256(m->clf));
 }
 
-json_t *basira_pipeline_model_json(const basira_pipeline *p)
+json_t *basira_pipeline_model_json(basira_pipeline *p)
 {
-    if (!p)
+    if (!p || need_main(p, NULL))
         return NULL;
     return model_json(&p->main);
 }
@@ -336,10 +389,13 @@ basira_code basira_pipeline_predict(basira_pipeline *p, const basira_image *img,
 {
     if (!p || !img || !probs)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
+    basira_code rc = need_main(p, err);
+    if (rc)
+        return rc;
     /* The caller's buffer holds 16 floats (contract of triage.h). */
     if (p->main.info->num_classes > 16)
         return basira_error_set(err, BASIRA_E_INTERNAL, NULL);
-    basira_code rc = basira_classifier_predict(p->main.clf, img, probs, err);
+    rc = basira_classifier_predict(p->main.clf, img, probs, err);
     if (!rc && num_classes)
         *num_classes = p->main.info->num_classes;
     return rc;
@@ -373,7 +429,9 @@ static json_t *finish_result(const pipeline_model *m, json_t *r)
 {
     if (!r)
         return NULL;
-    if (put(r, "model", model_json(m)) || put(r, "disclaimer", json_string(basira_disclaimer()))) {
+    /* m->clf NULL: the main model of a lazy pipeline could not be loaded (the error says why). */
+    if ((m->clf && put(r, "model", model_json(m))) ||
+        put(r, "disclaimer", json_string(basira_disclaimer()))) {
         json_decref(r);
         return NULL;
     }
@@ -541,16 +599,10 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
     basira_quality_report q;
     basira_skin_tone tone;
     basira_scene scene;
-    /* One pair of thresholds for the whole photo, even if the site's change meanwhile. */
-    pipeline_model main_now;
-    pthread_mutex_lock(&p->lock);
-    main_now = p->main;
-    pthread_mutex_unlock(&p->lock);
-    const pipeline_model *m = &main_now;
     if (basira_photo_assess_scene(img, &q, &tone, &scene, &e)) {
         if (typed)
             typed->error = e;
-        return error_result(m, &e);
+        return error_result(main_for_result(p), &e);
     }
     /* Which kind of photo, and so which model (route.c). */
     triage_modality mod;
@@ -558,10 +610,22 @@ static json_t *run_image(basira_pipeline *p, const basira_image *img,
         (mod.used == BASIRA_PHOTO_CLINICAL && need_clinical(p, &e))) {
         if (typed)
             typed->error = e;
-        return error_result(m, &e);
+        return error_result(main_for_result(p), &e);
     }
-    if (mod.used == BASIRA_PHOTO_CLINICAL && p->clinical.clf)
+    /* One pair of thresholds for the whole photo, even if the site's change meanwhile. */
+    pipeline_model main_now;
+    const pipeline_model *m = &main_now;
+    if (mod.used == BASIRA_PHOTO_CLINICAL && p->clinical.clf) {
         m = &p->clinical;
+    } else if (need_main(p, &e)) {
+        if (typed)
+            typed->error = e;
+        return error_result(&p->main, &e);
+    } else {
+        pthread_mutex_lock(&p->lock);
+        main_now = p->main;
+        pthread_mutex_unlock(&p->lock);
+    }
     if (typed)
         typed->quality_ok = q.ok;
     json_t *tone_json = basira_skin_tone_json(&tone);
@@ -677,7 +741,7 @@ basira_code basira_pipeline_run_buffer(basira_pipeline *p, const void *data, siz
     basira_error_clear(&e);
     basira_image *img = NULL;
     if (basira_image_load_buffer(data, len, &p->intake, &img, &e))
-        return finish(error_result(&p->main, &e), result, err);
+        return finish(error_result(main_for_result(p), &e), result, err);
     json_t *r = run_image(p, img, req, NULL);
     basira_image_free(img);
     return finish(r, result, err);
@@ -694,7 +758,7 @@ basira_code basira_pipeline_run_file(basira_pipeline *p, const char *path,
     basira_error_clear(&e);
     basira_image *img = NULL;
     if (basira_image_load_file(path, &p->intake, &img, &e))
-        return finish(error_result(&p->main, &e), result, err);
+        return finish(error_result(main_for_result(p), &e), result, err);
     json_t *r = run_image(p, img, req, NULL);
     basira_image_free(img);
     return finish(r, result, err);
@@ -715,7 +779,7 @@ basira_code basira_pipeline_analyze(basira_pipeline *p, const void *data, size_t
     basira_triage_result_init(out);
     basira_image *img = NULL;
     if (basira_image_load_buffer(data, len, &p->intake, &img, &out->error)) {
-        out->document = error_result(&p->main, &out->error);
+        out->document = error_result(main_for_result(p), &out->error);
         return out->document ? BASIRA_OK : basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
     basira_code rc = BASIRA_OK;

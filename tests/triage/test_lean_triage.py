@@ -143,6 +143,51 @@ check("broken bundled clinical model replaced by --clinical-model: scored by it"
       rc == 0 and len(ls) == 1 and ls[0].get("model", {}).get("name") == "basira-clinical",
       out.decode() + err.decode())
 
+# --- lazy loading: a broken bundled dermoscopy model -----------------------------------------
+# A clinical photo never needs the dermoscopy model, so it must not even be read: with it
+# damaged, clinical photos are still scored, and a dermoscopic one is an error naming it.
+dd2 = os.path.join(tmp, "datadir-derm")
+os.makedirs(os.path.join(dd2, "models"))
+for m in ("basira-clinical", "basira-modality"):
+    shutil.copy(os.path.join(SRC, "models", m + ".safetensors"), os.path.join(dd2, "models"))
+with open(os.path.join(dd2, "models", "basira-derm.safetensors"), "wb") as f:
+    f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}  ")
+extra = {"BASIRA_DATADIR": dd2}
+rc, out, err = run([LEAN], ["--json", "--force", "--modality", "clinical", "--modality-confirmed",
+                            photo], extra=extra)
+ls = lines(out)
+check("broken dermoscopy model: a clinical photo is still scored, by the clinical model",
+      rc == 0 and len(ls) == 1 and ls[0].get("status") == "ok"
+      and ls[0].get("model", {}).get("name") == "basira-clinical", out.decode() + err.decode())
+rc, out, err = run([LEAN], ["--json", "--force", "--modality", "dermoscopic",
+                            "--modality-confirmed", photo, photo], extra=extra)
+ls = lines(out)
+check("broken dermoscopy model: each dermoscopic photo is an error naming the model",
+      rc == 1 and len(ls) == 2 and all(l.get("status") == "error" and
+                                       l.get("error", {}).get("code") == "model_invalid" and
+                                       "model" not in l for l in ls),
+      out.decode() + err.decode())
+junk = os.path.join(tmp, "junk.jpg")
+with open(junk, "wb") as f:
+    f.write(b"not a photo at all")
+rc, out, err = run([LEAN], ["--json", junk], extra=extra)
+ls = lines(out)
+check("broken dermoscopy model: an unreadable photo keeps its own error, naming no model",
+      rc == 1 and len(ls) == 1 and ls[0].get("status") == "error" and
+      ls[0].get("error", {}).get("code") not in (None, "model_invalid") and "model" not in ls[0],
+      out.decode() + err.decode())
+rc, out, err = run([LEAN], ["--force", "--modality", "clinical", "--modality-confirmed", photo],
+                   extra=extra)
+check("broken dermoscopy model, human output: the clinical photo and its model named",
+      rc == 0 and b"Model: basira-clinical" in out and b"basira-derm" not in out and
+      b"Decision support" in out, out.decode() + err.decode())
+cfg = os.path.join(tmp, "site.json")
+with open(cfg, "w") as f:
+    json.dump({"thresholds": {"high": 0.2, "medium": 0.5}}, f)
+rc, out, err = run([LEAN], ["--json", "--config", cfg, photo], extra=extra)
+check("thresholds wrong for any model: refused at start even though the model is deferred",
+      rc != 0 and not lines(out) and err.strip(), out.decode() + err.decode())
+
 # --- the HEIF plugin only for HEIF inputs -------------------------------------------------------
 heic = os.path.join(SRC, "fuzz", "corpus", "intake", "seed.heic")
 
