@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Candidate basira-derm 1.3.0 (issue 12), not shipped yet: one network of 1.0.0's recipe at the
+# Candidate basira-derm 1.3.0 (issue 12): judged on 2026-12-07 and NOT shipped (balanced accuracy
+# and specificity below the rule; MODEL_CARD.md). One network of 1.0.0's recipe at the
 # photos' own 4:3 shape (--input-size 160x120 instead of a 128x128 square), on 1.0.0's split.
 # Steps (STEPS, default "train judge"):
 #   train  80 epochs on 2 threads: about 55 min on an AVX-512 machine, 87 min on an AVX2 one
