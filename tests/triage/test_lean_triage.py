@@ -112,15 +112,22 @@ if real:
 else:
     print("skip real photos: no %s" % (DATA or "BASIRA_DATA"))
 
+def datadir_with_broken(broken):
+    """A BASIRA_DATADIR holding the three bundled models, the one named broken damaged."""
+    dd = os.path.join(tmp, "datadir-" + broken)
+    os.makedirs(os.path.join(dd, "models"))
+    for m in ("basira-derm", "basira-clinical", "basira-modality"):
+        dst = os.path.join(dd, "models", m + ".safetensors")
+        if m == broken:
+            with open(dst, "wb") as f:
+                f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}  ")
+        else:
+            shutil.copy(os.path.join(SRC, "models", m + ".safetensors"), dst)
+    return {"BASIRA_DATADIR": dd}
+
+
 # --- lazy loading: a broken bundled clinical model ------------------------------------------
-# BASIRA_DATADIR holds the real dermoscopy model and detector and a damaged clinical model.
-dd = os.path.join(tmp, "datadir")
-os.makedirs(os.path.join(dd, "models"))
-for m in ("basira-derm", "basira-modality"):
-    shutil.copy(os.path.join(SRC, "models", m + ".safetensors"), os.path.join(dd, "models"))
-with open(os.path.join(dd, "models", "basira-clinical.safetensors"), "wb") as f:
-    f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}  ")
-extra = {"BASIRA_DATADIR": dd}
+extra = datadir_with_broken("basira-clinical")
 rc, out, err = run([LEAN], ["--json", "--force", "--modality", "dermoscopic",
                             "--modality-confirmed", photo], extra=extra)
 ls = lines(out)
@@ -146,13 +153,7 @@ check("broken bundled clinical model replaced by --clinical-model: scored by it"
 # --- lazy loading: a broken bundled dermoscopy model -----------------------------------------
 # A clinical photo never needs the dermoscopy model, so it must not even be read: with it
 # damaged, clinical photos are still scored, and a dermoscopic one is an error naming it.
-dd2 = os.path.join(tmp, "datadir-derm")
-os.makedirs(os.path.join(dd2, "models"))
-for m in ("basira-clinical", "basira-modality"):
-    shutil.copy(os.path.join(SRC, "models", m + ".safetensors"), os.path.join(dd2, "models"))
-with open(os.path.join(dd2, "models", "basira-derm.safetensors"), "wb") as f:
-    f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}  ")
-extra = {"BASIRA_DATADIR": dd2}
+extra = datadir_with_broken("basira-derm")
 rc, out, err = run([LEAN], ["--json", "--force", "--modality", "clinical", "--modality-confirmed",
                             photo], extra=extra)
 ls = lines(out)
