@@ -182,6 +182,7 @@ typedef struct basira_train_options {
     int schedule; /* basira_schedule */
     double warmup_epochs;
     double label_smoothing;
+    double mixup;     /* alpha of mixup's Beta(alpha, alpha); 0 = off (src/train/mixup.h) */
     double clip_grad; /* 0 = off */
     basira_class_weighting class_weights;
     int balanced_sampler;

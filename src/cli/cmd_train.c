@@ -86,6 +86,10 @@ static void usage(FILE *f)
                  "  --split-col NAME      take each row's part from this column (train, val or\n"
                  "                        test; empty: the row is left out) instead of drawing\n"
                  "                        the split; a group in two parts is refused\n"));
+    fprintf(f, _("\nMixup (a regulariser for small training sets):\n"
+                 "  --mixup ALPHA         train on pairs of images blended with a weight drawn\n"
+                 "                        from Beta(ALPHA, ALPHA), their losses blended alike;\n"
+                 "                        0.2 to 0.4 is usual (0 = off, the default)\n"));
 }
 
 static int run(int argc, char **argv)

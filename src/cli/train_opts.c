@@ -42,6 +42,7 @@ enum {
     OPT_SCHEDULE,
     OPT_WARMUP,
     OPT_SMOOTHING,
+    OPT_MIXUP,
     OPT_CLIP,
     OPT_CLASS_WEIGHTS,
     OPT_SAMPLER,
@@ -90,6 +91,7 @@ const struct option basira_cli_train_opts[] = {
     {"schedule", required_argument, NULL, OPT_SCHEDULE},
     {"warmup-epochs", required_argument, NULL, OPT_WARMUP},
     {"label-smoothing", required_argument, NULL, OPT_SMOOTHING},
+    {"mixup", required_argument, NULL, OPT_MIXUP},
     {"clip-grad", required_argument, NULL, OPT_CLIP},
     {"class-weights", required_argument, NULL, OPT_CLASS_WEIGHTS},
     {"sampler", required_argument, NULL, OPT_SAMPLER},
@@ -272,6 +274,10 @@ int basira_cli_train_option(int c, const char *arg, basira_train_options *o)
         return 1;
     case OPT_SMOOTHING:
         if (basira_cli_parse_double("--label-smoothing", arg, 0, 0.5, &o->label_smoothing))
+            return -1;
+        return 1;
+    case OPT_MIXUP:
+        if (basira_cli_parse_double("--mixup", arg, 0, 10, &o->mixup))
             return -1;
         return 1;
     case OPT_CLIP:

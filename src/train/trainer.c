@@ -31,6 +31,7 @@
 #include "train/dataset.h"
 #include "train/profile.h"
 #include "train/metrics.h"
+#include "train/mixup.h"
 #include "train/progress.h"
 #include "train/rng.h"
 
@@ -98,6 +99,10 @@ static void trainer_free(trainer *t)
     }
     free(t->logits);
     free(t->dlogits);
+    free(t->mix_x);
+    free(t->mix_dlogits);
+    free(t->mix_perm);
+    free(t->mix_labels);
     free(t->probs);
     free(t->labels_all);
     free(t->order);
@@ -129,6 +134,9 @@ static basira_code check_options(const basira_train_options *o, basira_error *er
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                 _("--label-smoothing, --ema and --dropout must be in [0, 1); "
                                   "--weight-decay, --warmup-epochs and --clip-grad not negative"));
+    if (!(o->mixup >= 0 && o->mixup <= 10))
+        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                                _("--mixup must be from 0 (off) to 10"));
     const char *m = o->select_metric ? o->select_metric : "balanced_accuracy";
     if (strcmp(m, "balanced_accuracy") && strcmp(m, "accuracy") && strcmp(m, "auc") &&
         strcmp(m, "loss"))
@@ -170,6 +178,11 @@ static json_t *config_json(const trainer *t)
     /* Likewise only a run whose split seed differs from its seed records it. */
     if (c && o->split_seed && o->split_seed != o->seed &&
         json_object_set_new(c, "split_seed", json_integer((json_int_t)o->split_seed))) {
+        json_decref(c);
+        c = NULL;
+    }
+    /* And only a mixup run records its alpha. */
+    if (c && o->mixup > 0 && json_object_set_new(c, "mixup", json_real(o->mixup))) {
         json_decref(c);
         c = NULL;
     }
@@ -337,6 +350,14 @@ static basira_code alloc_buffers(trainer *t, basira_error *err)
     t->cum = malloc(n_train * sizeof(double));
     if (!t->logits || !t->dlogits || !t->labels_all || !t->order || !t->cum)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    if (t->o->mixup > 0) {
+        t->mix_x = malloc((size_t)t->batch * t->in_floats * sizeof(float));
+        t->mix_dlogits = malloc((size_t)t->batch * (size_t)t->k * sizeof(float));
+        t->mix_perm = malloc((size_t)t->batch * sizeof(int));
+        t->mix_labels = malloc((size_t)t->batch * sizeof(int));
+        if (!t->mix_x || !t->mix_dlogits || !t->mix_perm || !t->mix_labels)
+            return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+    }
     return BASIRA_OK;
 }
 
@@ -398,6 +419,18 @@ static basira_code resume(trainer *t, basira_error *err)
     json_object_foreach(t->config, key, v)
     {
         if (!json_equal(v, json_object_get(cfg, key))) {
+            json_decref(state);
+            return basira_error_set(err, BASIRA_E_CONFLICT,
+                                    _("--resume: the checkpoint was made with another value of "
+                                      "'%s'; give the same options to continue the run"),
+                                    key);
+        }
+    }
+    /* A key only some runs record (input_height, split_seed, mixup) that the checkpoint has
+     * and this run does not: the checkpoint's run was another recipe. */
+    json_object_foreach((json_t *)cfg, key, v)
+    {
+        if (!json_object_get(t->config, key)) {
             json_decref(state);
             return basira_error_set(err, BASIRA_E_CONFLICT,
                                     _("--resume: the checkpoint was made with another value of "
@@ -523,13 +556,27 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
         if (o->profile && epoch == t->start_epoch && s <= 1)
             basira_net_profile_enable(t->net, s == 1, NULL);
         double p0 = train_now_seconds();
-        rc = basira_net_forward(t->net, t->x[slot], t->batch, 1, t->logits, err);
+        /* --mixup: this step's images blended in pairs, one weight and pairing per step */
+        double lambda = 1.0;
+        const float *x = t->x[slot];
+        if (o->mixup > 0) {
+            uint64_t rs =
+                basira_seed_mix(o->seed ^ 0x4D49585550ULL, (uint64_t)epoch + 1, (uint64_t)s);
+            lambda = basira_mixup_lambda(o->mixup, &rs);
+            basira_mixup_perm(t->batch, &rs, t->mix_perm);
+            basira_mixup_inputs(x, t->batch, t->in_floats, t->mix_perm, lambda, t->mix_x);
+            x = t->mix_x;
+        }
+        rc = basira_net_forward(t->net, x, t->batch, 1, t->logits, err);
         double p1 = train_now_seconds();
         float l = 0;
+        const float *w = t->use_weights ? t->weights : NULL;
         if (!rc) {
-            l = basira_softmax_xent(t->logits, t->y[slot], t->batch, t->k,
-                                    t->use_weights ? t->weights : NULL, (float)o->label_smoothing,
-                                    t->dlogits, NULL);
+            l = o->mixup > 0 ? basira_mixup_xent(t->logits, t->y[slot], t->mix_perm, lambda,
+                                                 t->batch, t->k, w, (float)o->label_smoothing,
+                                                 t->dlogits, t->mix_dlogits, t->mix_labels)
+                             : basira_softmax_xent(t->logits, t->y[slot], t->batch, t->k, w,
+                                                   (float)o->label_smoothing, t->dlogits, NULL);
             if (!isfinite(l))
                 rc = basira_error_set(err, BASIRA_E_INTERNAL,
                                       _("training diverged (loss is not finite) at epoch %d step "

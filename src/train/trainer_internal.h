@@ -38,6 +38,9 @@ typedef struct trainer {
     int *y[2];
     uint8_t *rgb[2];
     float *logits, *dlogits, *probs;
+    /* --mixup: the blended inputs, the second label's gradient and the step's pairing */
+    float *mix_x, *mix_dlogits;
+    int *mix_perm, *mix_labels;
     int *labels_all;
     size_t *order; /* this epoch's sample order: positions in the training items */
     double *cum;   /* class-balanced sampler */

@@ -29,6 +29,16 @@ check "--batch 1 is a usage error" "[ $rc -eq 2 ]"
 "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" extra 2>/dev/null; rc=$?
 check "stray argument is a usage error" "[ $rc -eq 2 ]"
 
+# --mixup ALPHA: listed in every language; out of range or not a number is a usage error.
+check "help lists --mixup" "grep -q -- '--mixup ALPHA' '$tmp/help'"
+check "--mixup in French and Arabic" "grep -q 'Mixup (une régularisation' '$tmp/help.fr' && grep -q 'Mixup (أداة تنظيم' '$tmp/help.ar'"
+for v in -0.1 11 abc; do
+  "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --mixup "$v" 2>"$tmp/err"; rc=$?
+  check "--mixup $v is a usage error" "[ $rc -eq 2 ] && grep -q -- '--mixup' '$tmp/err'"
+done
+"$B" train --images "$tmp" --csv "$tmp/none.csv" --out "$tmp/o" --mixup 0.2 2>"$tmp/err"; rc=$?
+check "--mixup 0.2 is accepted" "[ $rc -eq 1 ] && grep -q 'none.csv' '$tmp/err'"
+
 # --input-size is N or WxH; every malformed or out-of-range form is a usage error that names it.
 for v in 160x 'x120' 160x12 abcx120 160x120x90 12345678901234567890x120 8 2000x100; do
   "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --input-size "$v" 2>"$tmp/err"; rc=$?

@@ -402,6 +402,74 @@ static void test_bad_input(void)
 }
 
 /*
+ * --mixup: a run trains on blended pairs and still learns; the same seed gives the same
+ * network, another alpha (or none) another one; a checkpoint of a mixup run continues only
+ * with the same alpha, stopped and resumed bitwise as any run; alpha out of range is refused.
+ */
+static void test_mixup(void)
+{
+    char out[128], out2[128], out3[128];
+    snprintf(out, sizeof out, "%s/run-mix", root);
+    snprintf(out2, sizeof out2, "%s/run-mix2", root);
+    snprintf(out3, sizeof out3, "%s/run-mix3", root);
+    basira_train_options o;
+    basira_train_result res;
+    basira_error err;
+    base_options(&o, out);
+    o.mixup = 0.4;
+    o.epochs = 3;
+    basira_code rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    if (rc)
+        return;
+    CHECK_MSG(res.final_val_accuracy > 0.85, "accuracy %g", res.final_val_accuracy);
+    /* Stopped after epoch 2 and resumed: the same loss and network. */
+    base_options(&o, out2);
+    o.mixup = 0.4;
+    o.epochs = 3;
+    o.stop_after = 2;
+    rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    char ck[256], ck2[256], ck3[256];
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", out);
+    snprintf(ck2, sizeof ck2, "%s/checkpoint.safetensors", out2);
+    snprintf(ck3, sizeof ck3, "%s/checkpoint.safetensors", out3);
+    /* ... not with another alpha, nor without mixup: the recipe differs */
+    o.stop_after = 0;
+    o.resume_path = ck2;
+    o.mixup = 0.2;
+    CHECK(basira_train_run(&o, &res, &err) != BASIRA_OK);
+    o.mixup = 0;
+    CHECK(basira_train_run(&o, &res, &err) != BASIRA_OK);
+    o.mixup = 0.4;
+    rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    json_t *a = read_history(out, 3), *b = read_history(out2, 3);
+    CHECK(a && b);
+    CHECK_MSG(hnum(a, "train_loss", NULL) == hnum(b, "train_loss", NULL), "loss %.9g vs %.9g",
+              hnum(a, "train_loss", NULL), hnum(b, "train_loss", NULL));
+    json_decref(a);
+    json_decref(b);
+    float la[8], lb[8], lc[8];
+    CHECK(logits_of(ck, la) == 0 && logits_of(ck2, lb) == 0);
+    CHECK_MSG(!memcmp(la, lb, sizeof la), "logits differ: %g vs %g", la[0], lb[0]);
+    /* Without mixup the same seed trains another network. */
+    base_options(&o, out3);
+    o.epochs = 3;
+    rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    CHECK(logits_of(ck3, lc) == 0 && memcmp(la, lc, sizeof la) != 0);
+    /* Out of range. */
+    const double bad[] = {-0.1, 10.5, NAN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        base_options(&o, out3);
+        o.mixup = bad[i];
+        CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_INVALID_ARGUMENT);
+        CHECK(strstr(err.message, "--mixup") != NULL);
+    }
+}
+
+/*
  * --stratify-col: the split keeps each value of that column (here a phototype) in the
  * share of the fractions, whatever the labels; a missing column is refused by name.
  * Tone "a" is the first 8 images (4 whole lesions); split 50/50 by tone, the validation
@@ -535,6 +603,7 @@ int main(void)
     RUN(test_non_square);
     RUN(test_bad_input);
     RUN(test_stratify_col);
+    RUN(test_mixup);
     RUN(test_precision_profile);
     int rc = test_summary();
     if (!rc) {
