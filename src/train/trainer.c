@@ -431,11 +431,14 @@ static basira_code resume(trainer *t, basira_error *err)
     json_object_foreach((json_t *)cfg, key, v)
     {
         if (!json_object_get(t->config, key)) {
+            /* key lives in state: the message is made before state is freed */
+            basira_code code = basira_error_set(err, BASIRA_E_CONFLICT,
+                                                _("--resume: the checkpoint was made with another "
+                                                  "value of '%s'; give the same options to "
+                                                  "continue the run"),
+                                                key);
             json_decref(state);
-            return basira_error_set(err, BASIRA_E_CONFLICT,
-                                    _("--resume: the checkpoint was made with another value of "
-                                      "'%s'; give the same options to continue the run"),
-                                    key);
+            return code;
         }
     }
     json_t *split = train_split_json(t);

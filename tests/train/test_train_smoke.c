@@ -440,7 +440,8 @@ static void test_mixup(void)
     o.mixup = 0.2;
     CHECK(basira_train_run(&o, &res, &err) != BASIRA_OK);
     o.mixup = 0;
-    CHECK(basira_train_run(&o, &res, &err) != BASIRA_OK);
+    CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_CONFLICT);
+    CHECK_MSG(strstr(err.message, "'mixup'") != NULL, "%s", err.message);
     o.mixup = 0.4;
     rc = basira_train_run(&o, &res, &err);
     CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
