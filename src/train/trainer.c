@@ -400,6 +400,26 @@ static basira_code new_model(trainer *t, basira_error *err)
     return basira_optim_new(t->net, &cfg, &t->opt, err);
 }
 
+/* The first option whose value differs between this run's configuration and a checkpoint's,
+ * either way round: a key only some runs record (input_height, split_seed, mixup) that only
+ * one of the two has counts as a difference. NULL when they are the same recipe. */
+static const char *config_difference(const json_t *run, const json_t *ckpt)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)run, key, v)
+    {
+        if (!json_equal(v, json_object_get(ckpt, key)))
+            return key;
+    }
+    json_object_foreach((json_t *)ckpt, key, v)
+    {
+        if (!json_object_get(run, key))
+            return key;
+    }
+    return NULL;
+}
+
 static basira_code resume(trainer *t, basira_error *err)
 {
     json_t *state = NULL;
@@ -413,33 +433,15 @@ static basira_code resume(trainer *t, basira_error *err)
                                   "checkpoint?)"),
                                 t->o->resume_path);
     }
-    const json_t *cfg = json_object_get(state, "config");
-    const char *key;
-    json_t *v;
-    json_object_foreach(t->config, key, v)
-    {
-        if (!json_equal(v, json_object_get(cfg, key))) {
-            json_decref(state);
-            return basira_error_set(err, BASIRA_E_CONFLICT,
-                                    _("--resume: the checkpoint was made with another value of "
-                                      "'%s'; give the same options to continue the run"),
-                                    key);
-        }
-    }
-    /* A key only some runs record (input_height, split_seed, mixup) that the checkpoint has
-     * and this run does not: the checkpoint's run was another recipe. */
-    json_object_foreach((json_t *)cfg, key, v)
-    {
-        if (!json_object_get(t->config, key)) {
-            /* key lives in state: the message is made before state is freed */
-            basira_code code = basira_error_set(err, BASIRA_E_CONFLICT,
-                                                _("--resume: the checkpoint was made with another "
-                                                  "value of '%s'; give the same options to "
-                                                  "continue the run"),
-                                                key);
-            json_decref(state);
-            return code;
-        }
+    /* The name lives in state (or in t->config): the message is made before state is freed. */
+    const char *key = config_difference(t->config, json_object_get(state, "config"));
+    if (key) {
+        rc = basira_error_set(err, BASIRA_E_CONFLICT,
+                              _("--resume: the checkpoint was made with another value of "
+                                "'%s'; give the same options to continue the run"),
+                              key);
+        json_decref(state);
+        return rc;
     }
     json_t *split = train_split_json(t);
     int same_split = json_equal(split, json_object_get(state, "split"));
