@@ -120,6 +120,15 @@ basira_code basira_image_load_buffer(const void *data, size_t len,
                                      basira_error *err);
 
 /* Wrap a copy of packed RGB pixels (3*width*height bytes) as an image (tests, synthetic data). */
+/*
+ * 1 when the photo at path is read without libvips (a plain phone JPEG: three
+ * components, no ICC profile, a plain EXIF orientation or none; load.c) and its
+ * decoded copy's shorter side has at least min_side pixels, so that every later
+ * resize of it is a reduction; 0 otherwise, or when it cannot be read. A program
+ * linked without libvips (basira-triage) asks this before it starts.
+ */
+int basira_image_file_reads_without_vips(const char *path, int min_side);
+
 basira_code basira_image_from_rgb(const uint8_t *rgb, int width, int height, basira_image **out,
                                   basira_error *err);
 

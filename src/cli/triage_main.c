@@ -5,32 +5,105 @@
  *
  * It runs the very same command (cmd_triage.c) with the same options, output and exit
  * status, but links only what a photo goes through: intake, quality, model, triage, nn
- * and core, with libvips, oneDNN, libsodium, nettle and jansson. The `basira` program
+ * and core, with libjpeg, oneDNN, libsodium, nettle and jansson. The `basira` program
  * also links the case store (SQLCipher), the HTTP server, PDF letters (cairo, pango),
- * DICOM (DCMTK), the archive client (curl) and the hub (PostgreSQL): loading and
- * relocating those costs a fresh process tens of milliseconds on one core before main()
- * runs, which is most of a one-photo triage (bench/triage_cold).
+ * DICOM (DCMTK), the archive client (curl), the hub (PostgreSQL) and libvips: loading
+ * and relocating those costs a fresh process tens of milliseconds on one core before
+ * main() runs, which is most of a one-photo triage (issue 17, bench/triage_cold).
+ *
+ * Without libvips, it reads the common phone JPEG itself (src/intake/load.c), pixel for
+ * pixel as libvips does. Before anything else it looks at the photos it was given; if
+ * one is anything else (PNG, HEIC, a JPEG with an ICC profile, a picture so small it
+ * would be enlarged, a file that is not a photo, standard input) it hands the whole run
+ * to `basira triage`, next to it, so the answer is always the one `basira triage` gives.
  */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "basira/i18n.h"
+#include "basira/image.h"
 #include "basira/paths.h"
 #include "cli.h"
 #include "core/i18n.h"
 
 extern const basira_command basira_cmd_triage;
 
+/* Every resize of a photo (the quality gate at 200 px, a model's input) must be a
+ * reduction here: enlarging is libvips'. No bundled model's input reaches this. */
+#define LEAN_MIN_SIDE 512
+
+/* cmd_triage.c's options that take a value (getopt_long: "--opt value" or "--opt=value"). */
+static int takes_value(const char *arg)
+{
+    static const char *const with_value[] = {"--history",  "--model",          "--config",
+                                             "--modality", "--clinical-model", "--modality-model"};
+    for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
+        if (!strcmp(arg, with_value[i]))
+            return 1;
+    return 0;
+}
+
+/* 1 when every photo named in argv is one this program reads without libvips. */
+static int all_photos_lean(int argc, char **argv)
+{
+    int options = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (options && !strcmp(a, "--")) {
+            options = 0;
+        } else if (options && a[0] == '-' && a[1] != '\0') {
+            if (takes_value(a))
+                i++; /* its value is not a photo */
+        } else if (!basira_image_file_reads_without_vips(a, LEAN_MIN_SIDE)) {
+            return 0; /* "-" (standard input) included */
+        }
+    }
+    return 1;
+}
+
+/* Run `basira triage ARGS...` from this program's folder; returns only if it cannot. */
+static void hand_over(int argc, char **argv)
+{
+    char self[PATH_MAX], full[PATH_MAX + 16];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    if (snprintf(full, sizeof full, "%s/basira", self) >= (int)sizeof full)
+        return;
+    char **args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args)
+        return;
+    args[0] = full;
+    args[1] = "triage";
+    for (int i = 1; i < argc; i++)
+        args[i + 1] = argv[i];
+    args[argc + 1] = NULL;
+    fflush(NULL);
+    execv(full, args);
+    free(args);
+    /* Not there (a copy of basira-triage on its own): go on; such photos are then
+     * refused, each with a message that names `basira triage`. */
+}
+
 int main(int argc, char **argv)
 {
     basira_error err;
-    basira_cli_restrict_vips_modules(argc - 1, argv + 1);
-    if (basira_i18n_init(&err))
-        basira_cli_report(NULL, &err); /* not fatal: English messages */
     if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
         printf("basira %s\n", basira_version());
         return BASIRA_EXIT_OK;
     }
+    if (!all_photos_lean(argc, argv))
+        hand_over(argc, argv);
+    if (basira_i18n_init(&err))
+        basira_cli_report(NULL, &err); /* not fatal: English messages */
     /* argv[0] plays the command name's part: getopt starts at argv[1]. */
     return basira_cmd_triage.run(argc, argv);
 }

@@ -135,6 +135,13 @@ void basira_decode_budget_release(basira_decode_budget *b, size_t bytes)
     intake_budget_release(b, bytes);
 }
 
+int intake_past(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
 void intake_deadline_in(double seconds, struct timespec *t)
 {
     clock_gettime(CLOCK_MONOTONIC, t);

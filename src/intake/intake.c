@@ -1,44 +1,25 @@
 /*
- * intake.c - a clinician's photo in, a clean 8-bit sRGB image out (libvips).
+ * intake.c - every photo that is not a plain phone JPEG, through libvips: PNG, WebP,
+ * HEIC (in the basira-decode helper), TIFF, GIF, and JPEGs with an ICC profile, in
+ * grey or CMYK, or with an odd EXIF block; enlarging; JPEG encoding.
  *
- * The order of the checks matters for safety: everything that can be decided
- * without decoding pixels (byte size, format, header dimensions, page count) is
- * decided first, so a hostile file is refused before it can cost memory or time.
- * Only then are pixels decoded, through vips_thumbnail_buffer(), which shrinks
- * while loading (JPEG DCT scaling, sequential access elsewhere): a 48 MP photo
- * is never held at full size in memory.
+ * load.c has checked the bytes; here the header is read with libvips, held to the
+ * same limits (intake_check_header), then the pixels are decoded small: shrink
+ * while decoding (JPEG DCT scaling, WebP scaled decoding), colour conversion and
+ * the final resize line by line, and only the small result is held in memory.
  */
 #include "basira/image.h"
 #include "core/i18n.h"
-#include "core/memory.h"
 #include "intake_internal.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <vips/vips.h>
 #include <vips/vector.h> /* vips_vector_set_enabled: vips.h leaves it out */
-
-#define DEFAULT_MAX_FILE_BYTES ((size_t)64 << 20)
-#define DEFAULT_MAX_PIXELS ((uint64_t)100000000)
-#define DEFAULT_MIN_SIDE 64
-#define DEFAULT_MAX_SIDE 1024
-#define DEFAULT_MAX_DECODE_BYTES ((size_t)256 << 20)
-#define DEFAULT_MAX_SECONDS 20.0
-/* Hard ceiling on max_side: one output image must stay a few tens of MB at most. */
-#define MAX_SIDE_LIMIT 8192
-
-struct basira_image {
-    int width, height;
-    int orig_width, orig_height;
-    uint8_t *rgb; /* 3*width*height bytes, owned */
-    int rgb_glib; /* rgb came from libvips: release with g_free() */
-};
 
 /* ---- libvips set-up, once per process ------------------------------------ */
 
@@ -99,128 +80,6 @@ static basira_code ensure_vips(basira_error *err)
     if (vips_init("basira") != 0)
         return basira_error_setm(err, BASIRA_E_INTERNAL,
                                  N_("the image library could not be started"));
-    return BASIRA_OK;
-}
-
-/* ---- options ---------------------------------------------------------------- */
-
-void basira_intake_options_default(basira_intake_options *opts)
-{
-    if (!opts)
-        return;
-    opts->max_file_bytes = DEFAULT_MAX_FILE_BYTES;
-    opts->max_pixels = DEFAULT_MAX_PIXELS;
-    opts->min_side = DEFAULT_MIN_SIDE;
-    opts->max_side = DEFAULT_MAX_SIDE;
-    opts->max_decode_bytes = DEFAULT_MAX_DECODE_BYTES;
-    opts->max_seconds = DEFAULT_MAX_SECONDS;
-    opts->budget = NULL;
-    opts->decode_helper = NULL;
-}
-
-static basira_code resolve_options(const basira_intake_options *in, basira_intake_options *o,
-                                   basira_error *err)
-{
-    basira_intake_options_default(o);
-    if (!in)
-        return BASIRA_OK;
-    if (in->min_side < 0 || in->max_side < 0)
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("image size limits must not be negative"));
-    if (in->max_file_bytes)
-        o->max_file_bytes = in->max_file_bytes;
-    if (in->max_pixels)
-        o->max_pixels = in->max_pixels;
-    if (in->min_side)
-        o->min_side = in->min_side;
-    if (in->max_side)
-        o->max_side = in->max_side;
-    if (in->max_decode_bytes)
-        o->max_decode_bytes = in->max_decode_bytes;
-    if (in->max_seconds < 0 || in->max_seconds != in->max_seconds)
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("the decoding time limit must not be negative"));
-    if (in->max_seconds > 0)
-        o->max_seconds = in->max_seconds;
-    o->budget = in->budget;
-    o->decode_helper = in->decode_helper;
-    if (o->budget && o->max_decode_bytes > basira_decode_budget_total(o->budget))
-        o->max_decode_bytes = basira_decode_budget_total(o->budget);
-    if (o->max_side > MAX_SIDE_LIMIT)
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("the largest allowed image side is %d pixels"), MAX_SIDE_LIMIT);
-    return BASIRA_OK;
-}
-
-/* ---- the image object ------------------------------------------------------- */
-
-static basira_code image_alloc(int w, int h, basira_image **out, basira_error *err)
-{
-    if (w <= 0 || h <= 0 || (size_t)w > SIZE_MAX / 3 / (size_t)h)
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid image size %d x %d"),
-                                 w, h);
-    basira_image *img = calloc(1, sizeof *img);
-    if (!img)
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    img->rgb = malloc((size_t)w * (size_t)h * 3);
-    if (!img->rgb) {
-        free(img);
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    }
-    img->width = img->orig_width = w;
-    img->height = img->orig_height = h;
-    *out = img;
-    return BASIRA_OK;
-}
-
-void basira_image_free(basira_image *img)
-{
-    if (!img)
-        return;
-    if (img->rgb_glib)
-        g_free(img->rgb);
-    else
-        free(img->rgb);
-    free(img);
-}
-
-int basira_image_width(const basira_image *img)
-{
-    return img ? img->width : 0;
-}
-
-int basira_image_height(const basira_image *img)
-{
-    return img ? img->height : 0;
-}
-
-const uint8_t *basira_image_pixels(const basira_image *img)
-{
-    return img ? img->rgb : NULL;
-}
-
-int basira_image_original_width(const basira_image *img)
-{
-    return img ? img->orig_width : 0;
-}
-
-int basira_image_original_height(const basira_image *img)
-{
-    return img ? img->orig_height : 0;
-}
-
-basira_code basira_image_from_rgb(const uint8_t *rgb, int width, int height, basira_image **out,
-                                  basira_error *err)
-{
-    if (!out)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    *out = NULL;
-    if (!rgb)
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("no pixels given"));
-    basira_code rc = image_alloc(width, height, out, err);
-    if (rc)
-        return rc;
-    memcpy((*out)->rgb, rgb, (size_t)width * (size_t)height * 3);
     return BASIRA_OK;
 }
 
@@ -345,13 +204,6 @@ typedef struct deadline_watch {
     int expired;
 } deadline_watch;
 
-static int past(const struct timespec *t)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
-
 /*
  * libvips emits "eval" as it computes an image (it was asked to with
  * vips_image_set_progress()); past the deadline the computation is killed and
@@ -361,7 +213,7 @@ static void on_eval(VipsImage *im, VipsProgress *progress, void *user)
 {
     (void)progress;
     deadline_watch *w = user;
-    if (!w->expired && past(&w->at)) {
+    if (!w->expired && intake_past(&w->at)) {
         w->expired = 1;
         vips_image_set_kill(im, TRUE);
     }
@@ -416,27 +268,11 @@ static basira_code vips_to_image(VipsImage *im, basira_image **out, basira_code 
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
     img->rgb = mem;
-    img->rgb_glib = 1;
+    img->release = g_free;
     img->width = img->orig_width = w;
     img->height = img->orig_height = h;
     *out = img;
     return BASIRA_OK;
-}
-
-/*
- * Largest JPEG DCT scaling (1, 2, 4, 8) that keeps the longer side >= 3/4 of the
- * target. Decoding at 1/8 or 1/4 scale is several times cheaper than decoding at
- * 1/2 and resampling, and every later step works far below max_side (the quality
- * gate at 200 px, the model at about 128 px), so a 4000 x 3000 photo decoded
- * straight to 1000 x 750 loses nothing: this keeps `basira triage` of a 12 MP
- * photo well inside its time budget on one core.
- */
-static int jpeg_shrink(int longest, int target)
-{
-    int shrink = 1;
-    while (shrink < 8 && (long)longest * 4 / (shrink * 2) >= (long)target * 3)
-        shrink *= 2;
-    return shrink;
 }
 
 static int is_loader(const char *loader, const char *prefix)
@@ -474,7 +310,7 @@ static basira_code decode(const void *data, size_t len, const char *loader, int 
     if (is_loader(loader, "VipsForeignLoadJpeg") && longest > max_side)
         im = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
                                         VIPS_FAIL_ON_TRUNCATED, "shrink",
-                                        jpeg_shrink(longest, max_side), NULL);
+                                        intake_jpeg_shrink(longest, max_side), NULL);
     else if (is_loader(loader, "VipsForeignLoadWebp") && longest > max_side)
         im = vips_image_new_from_buffer(data, len, "", "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
                                         VIPS_FAIL_ON_TRUNCATED, "scale", (double)max_side / longest,
@@ -611,33 +447,18 @@ static basira_code load_checked(const void *data, size_t len, const basira_intak
     int bands = vips_image_get_bands(head);
     int sample = (int)vips_format_sizeof(vips_image_get_format(head));
     unref(&head);
-    if (pages > 1 || (page_height > 0 && page_height < h))
-        return basira_error_setm(err, BASIRA_E_MULTIPAGE,
-                                 N_("the file holds %d images or frames; send a single photo"),
-                                 pages > 1 ? pages : h / page_height);
-    if (w <= 0 || h <= 0)
-        return basira_error_setm(err, BASIRA_E_CORRUPT,
-                                 N_("the photo is damaged or incomplete (perhaps the transfer was "
-                                    "interrupted); send it again"));
-    if ((uint64_t)w * (uint64_t)h > o->max_pixels)
-        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_LARGE,
-                                 N_("the image has too many pixels (%d x %d, the limit is %llu "
-                                    "million); send the photo as the camera took it"),
-                                 w, h, (unsigned long long)(o->max_pixels / 1000000));
-    if (w < o->min_side || h < o->min_side)
-        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_SMALL,
-                                 N_("the photo is too small (%d x %d pixels, at least %d x %d are "
-                                    "needed); take it again with the phone's camera"),
-                                 w, h, o->min_side, o->min_side);
-    size_t cost = intake_decode_cost(loader, w, h, bands, sample, interlaced, o->max_side);
-    if (cost > o->max_decode_bytes)
-        return basira_error_setm(
-            err, BASIRA_E_IMAGE_TOO_LARGE,
-            N_("decoding this image (%d x %d pixels, stored in a format that "
-               "is decoded whole) would need about %zu MB, more than the %zu "
-               "MB allowed; send the photo as the camera took it, or a smaller "
-               "copy"),
-            w, h, cost >> 20, o->max_decode_bytes >> 20);
+    intake_header hd = {.loader = loader,
+                        .width = w,
+                        .height = h,
+                        .pages = pages,
+                        .page_height = page_height,
+                        .bands = bands,
+                        .bytes_per_sample = sample,
+                        .interlaced = interlaced};
+    size_t cost = 0;
+    basira_code hrc = intake_check_header(&hd, o, &cost, err);
+    if (hrc)
+        return hrc;
 
     deadline_watch dw = {{0, 0}, 0};
     intake_deadline_in(o->max_seconds, &dw.at);
@@ -656,90 +477,23 @@ static basira_code load_checked(const void *data, size_t len, const basira_intak
     return BASIRA_OK;
 }
 
-basira_code basira_image_load_buffer(const void *data, size_t len,
-                                     const basira_intake_options *opts, basira_image **out,
-                                     basira_error *err)
+basira_code intake_vips_load(const void *data, size_t len, const basira_intake_options *o,
+                             basira_image **out, basira_error *err)
 {
-    if (!out || (!data && len))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    *out = NULL;
-    basira_intake_options o;
-    basira_code rc = resolve_options(opts, &o, err);
-    if (rc)
-        return rc;
-    if (len == 0)
-        return basira_error_setm(err, BASIRA_E_EMPTY_FILE,
-                                 N_("the file is empty (0 bytes); send the photo again"));
-    if (len > o.max_file_bytes)
-        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_LARGE,
-                                 N_("the file is too large (%zu bytes, the limit is %zu); send the "
-                                    "photo as the camera took it"),
-                                 len, o.max_file_bytes);
-    rc = ensure_vips(err);
+    basira_code rc = ensure_vips(err);
     if (rc)
         return rc;
     uint8_t *stripped = NULL;
     size_t stripped_len = 0;
     if ((rc = intake_png_strip_text(data, len, &stripped, &stripped_len, err)))
         return rc;
-    rc = stripped ? load_checked(stripped, stripped_len, &o, out, err)
-                  : load_checked(data, len, &o, out, err);
+    rc = stripped ? load_checked(stripped, stripped_len, o, out, err)
+                  : load_checked(data, len, o, out, err);
     free(stripped);
     return rc;
 }
 
-basira_code basira_image_load_file(const char *path, const basira_intake_options *opts,
-                                   basira_image **out, basira_error *err)
-{
-    if (!path || !out)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    *out = NULL;
-    basira_intake_options o;
-    basira_code rc = resolve_options(opts, &o, err);
-    if (rc)
-        return rc;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return basira_error_set(err, errno == ENOENT ? BASIRA_E_NOT_FOUND : BASIRA_E_IO,
-                                _("cannot open %s: %s"), path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return basira_error_setm(err, BASIRA_E_IO, N_("%s is not a regular file"), path);
-    }
-    /* Refuse on the size before reading a single byte. */
-    if (st.st_size == 0) {
-        fclose(f);
-        return basira_error_setm(err, BASIRA_E_EMPTY_FILE,
-                                 N_("the file is empty (0 bytes); send the photo again"));
-    }
-    if ((uint64_t)st.st_size > (uint64_t)o.max_file_bytes) {
-        fclose(f);
-        return basira_error_setm(err, BASIRA_E_IMAGE_TOO_LARGE,
-                                 N_("the file is too large (%zu bytes, the limit is %zu); send the "
-                                    "photo as the camera took it"),
-                                 (size_t)st.st_size, o.max_file_bytes);
-    }
-    size_t len = (size_t)st.st_size;
-    uint8_t *buf = malloc(len);
-    if (!buf) {
-        fclose(f);
-        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    }
-    basira_prefault(buf, len);
-    size_t got = fread(buf, 1, len, f);
-    int read_error = ferror(f);
-    fclose(f);
-    if (read_error || got != len) {
-        free(buf);
-        return basira_error_setm(err, BASIRA_E_IO, N_("cannot read %s"), path);
-    }
-    rc = basira_image_load_buffer(buf, len, &o, out, err);
-    free(buf);
-    return rc;
-}
-
-/* ---- resampling and encoding ----------------------------------------------------- */
+/* ---- enlarging and encoding ---------------------------------------------------------- */
 
 /* A VipsImage viewing the image's pixels (no copy; valid while img lives). */
 static VipsImage *wrap(const basira_image *img)
@@ -748,81 +502,19 @@ static VipsImage *wrap(const basira_image *img)
                                       img->width, img->height, 3, VIPS_FORMAT_UCHAR);
 }
 
-/*
- * Downsizing, the way vips_resize() does it: a box shrink by the largest whole
- * factor that leaves at least a further x2 (averaging every source pixel, so no
- * aliasing), then a Lanczos-3 reduce for the rest. vips_resize() of libvips 8.14
- * puts a threaded tile cache between the two steps, which on a 1000 x 750 photo
- * makes it over 3 times slower than the steps themselves (bench/resize, one core:
- * 29 against 8.5 ms to 200 x 150, 22.5 against 7 ms to 128 x 128); here the small
- * shrunk copy is made in memory once instead. The results differ from
- * vips_resize() by rounding (a few levels out of 255 at most); down to x1/2, where
- * no shrink happens, they are identical (tests/intake: test_resize_matches_vips).
- * This is what sizes photos for the quality gate (200 px) and the model (128 px).
- */
-static int shrink_and_reduce(VipsImage *in, VipsImage **out, double hs, double vs)
+/* Enlarging (a photo smaller than the model's input): vips_resize(), bicubic. */
+basira_code intake_vips_enlarge(const basira_image *img, int width, int height, double hs,
+                                double vs, basira_image **out, basira_error *err)
 {
-    int hshrink = (int)floor(1.0 / (hs * 2)), vshrink = (int)floor(1.0 / (vs * 2));
-    if (hshrink < 1)
-        hshrink = 1;
-    if (vshrink < 1)
-        vshrink = 1;
-    double tw = vips_image_get_width(in) * hs,
-           th = vips_image_get_height(in) * vs; /* the target, unrounded */
-    VipsImage *small = in, *t = NULL;
-    g_object_ref(small);
-    if (hshrink > 1 || vshrink > 1) {
-        if (vips_shrink(in, &t, hshrink, vshrink, NULL))
-            goto fail;
-        unref(&small);
-        small = vips_image_copy_memory(t);
-        unref(&t);
-        if (!small)
-            return -1;
-    }
-    double hr = vips_image_get_width(small) / tw, vr = vips_image_get_height(small) / th;
-    if (hr < 1)
-        hr = 1;
-    if (vr < 1)
-        vr = 1;
-    if (hr == 1 && vr == 1) {
-        *out = small;
-        return 0;
-    }
-    if (vips_reduce(small, out, hr, vr, NULL))
-        goto fail;
-    unref(&small);
-    return 0;
-fail:
-    unref(&small);
-    return -1;
-}
-
-basira_code basira_image_resize(const basira_image *img, int width, int height, basira_image **out,
-                                basira_error *err)
-{
-    if (!img || !out)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
-    *out = NULL;
-    if (width <= 0 || height <= 0 || width > MAX_SIDE_LIMIT || height > MAX_SIDE_LIMIT)
-        return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid image size %d x %d"),
-                                 width, height);
     basira_code rc = ensure_vips(err);
     if (rc)
         return rc;
-    VipsImage *src = wrap(img), *dst = NULL;
+    VipsImage *src = wrap(img), *dst = NULL, *resized = NULL;
     if (!src) {
         vips_error_clear();
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
-    /*
-     * Rounding can leave the result one pixel off, so the exact size is then cut
-     * or padded.
-     */
-    double hs = (double)width / img->width, vs = (double)height / img->height;
-    VipsImage *resized = NULL;
-    int r = hs <= 1 && vs <= 1 ? shrink_and_reduce(src, &resized, hs, vs)
-                               : vips_resize(src, &resized, hs, "vscale", vs, NULL);
+    int r = vips_resize(src, &resized, hs, "vscale", vs, NULL);
     if (!r) {
         if (vips_image_get_width(resized) == width && vips_image_get_height(resized) == height) {
             dst = resized;
