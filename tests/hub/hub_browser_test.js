@@ -92,6 +92,9 @@ function check(cond, what) {
   await p2.fill('#user', 'audA');
   await p2.fill('#pass', 'audit-password-1');
   await p2.click('#login-form button');
+  // The login shows its first view (the worklist) once its request returns; a click on
+  // the nodes' tab before that was undone by it (a flaky wait for the node table).
+  await p2.waitForFunction(() => !document.getElementById('worklist').hidden || !document.getElementById('nodes').hidden);
   await p2.click('#tab-nodes');
   await p2.waitForSelector('#node-table tbody tr');
   const chain = await p2.$eval(`#node-table tbody tr[data-node="${node}"] td:nth-child(2)`, (e) => e.textContent);
