@@ -18,6 +18,9 @@
  * to `basira triage`, next to it, so the answer is always the one `basira triage` gives.
  */
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,9 +96,26 @@ static void hand_over(int argc, char **argv)
      * refused, each with a message that names `basira triage`. */
 }
 
+/*
+ * glibc serves every allocation above 128 kB with a fresh mmap() and hands it back on
+ * free(): each decoded, resized or model-sized buffer of a triage then costs its
+ * pages' faults and zeroing again (a third of this program's page faults). One photo's
+ * buffers come to a few tens of MB, so they are served from the heap and reused
+ * instead (perf stat, 15 runs: page faults 3,074 -> 2,183, CPU -9 %). The clinic node,
+ * a long-running server, keeps glibc's defaults.
+ */
+static void keep_freed_memory(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     basira_error err;
+    keep_freed_memory();
     if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
         printf("basira %s\n", basira_version());
         return BASIRA_EXIT_OK;

@@ -31,6 +31,8 @@
 #define DEFAULT_MAX_SECONDS 20.0
 /* Hard ceiling on max_side: one output image must stay a few tens of MB at most. */
 #define MAX_SIDE_LIMIT 8192
+/* How much of a file basira_image_file_reads_without_vips() reads. */
+#define PROBE_PREFIX_BYTES ((size_t)1 << 20)
 
 /* ---- options ---------------------------------------------------------------- */
 
@@ -283,7 +285,9 @@ int basira_image_file_reads_without_vips(const char *path, int min_side)
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 3 ||
         (uint64_t)st.st_size > (uint64_t)o.max_file_bytes)
         goto done;
-    size_t len = (size_t)st.st_size;
+    /* The header is all the probe reads (its markers end where the pixels start):
+     * a prefix is enough; a header longer than it is left to libvips. */
+    size_t len = (size_t)st.st_size < PROBE_PREFIX_BYTES ? (size_t)st.st_size : PROBE_PREFIX_BYTES;
     if (!(buf = malloc(len)) || fread(buf, 1, len, f) != len)
         goto done;
     intake_jpeg_info info;

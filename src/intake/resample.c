@@ -24,6 +24,7 @@
 #include <string.h>
 
 #define BANDS 3
+_Static_assert(BANDS == 3, "the loops below are written for RGB");
 /* libvips' interpolate.h: masks are tabulated at 1/64 pixel steps and applied in
  * 4.12 fixed point. */
 #define TRANSFORM_SCALE 64
@@ -48,6 +49,47 @@ static int clampi(int v, int lo, int hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/*
+ * The rounded average (sum + n / 2) / n of n 8-bit values, for every possible sum:
+ * one look-up instead of one integer division per sample (a division costs tens
+ * of cycles and the box shrinks did about a million of them per resize). The
+ * table gives the very quotients the division gives. Factors above
+ * AVERAGE_TABLE_MAX (a photo 4096 times wider than its copy) keep the division,
+ * so the table stays under 1 MB. Returns 0, or -1 when out of memory.
+ */
+#define AVERAGE_TABLE_MAX 4096
+
+typedef struct averager {
+    int n;
+    uint8_t *table; /* NULL: divide */
+} averager;
+
+static int averager_init(averager *a, int n)
+{
+    a->n = n;
+    a->table = NULL;
+    if (n > AVERAGE_TABLE_MAX)
+        return 0;
+    a->table = malloc((size_t)255 * (size_t)n + 1);
+    if (!a->table)
+        return -1;
+    for (int s = 0; s <= 255 * n; s++)
+        a->table[s] = (uint8_t)((s + n / 2) / n);
+    return 0;
+}
+
+static uint8_t average(const averager *a, int sum)
+{
+    return a->table ? a->table[sum] : (uint8_t)((sum + a->n / 2) / a->n);
+}
+
+/* sum[x] += p[x], vectorised (restrict: the 8-bit line cannot alias the sums). */
+static void add_line(int *restrict sum, const uint8_t *restrict p, size_t n)
+{
+    for (size_t x = 0; x < n; x++)
+        sum[x] += p[x];
+}
+
 int intake_shrinkv(const uint8_t *in, int w, int h, int vshrink, int ceil_size, uint8_t **out,
                    int *out_h)
 {
@@ -58,7 +100,8 @@ int intake_shrinkv(const uint8_t *in, int w, int h, int vshrink, int ceil_size, 
         return -1; /* "image has shrunk to nothing" */
     uint8_t *o = alloc_rgb(w, oh);
     int *sum = malloc((size_t)w * BANDS * sizeof *sum);
-    if (!o || !sum) {
+    averager avg;
+    if (!o || !sum || averager_init(&avg, vshrink)) {
         free(o);
         free(sum);
         return -1;
@@ -69,14 +112,13 @@ int intake_shrinkv(const uint8_t *in, int w, int h, int vshrink, int ceil_size, 
         /* The height is padded to a multiple of the factor by repeating the last
          * line (vips_embed, extend copy). */
         for (int k = 0; k < vshrink; k++) {
-            const uint8_t *p = in + (size_t)clampi(y * vshrink + k, 0, h - 1) * row;
-            for (size_t x = 0; x < row; x++)
-                sum[x] += p[x];
+            add_line(sum, in + (size_t)clampi(y * vshrink + k, 0, h - 1) * row, row);
         }
         uint8_t *q = o + (size_t)y * row;
         for (size_t x = 0; x < row; x++)
-            q[x] = (uint8_t)((sum[x] + vshrink / 2) / vshrink);
+            q[x] = average(&avg, sum[x]);
     }
+    free(avg.table);
     free(sum);
     *out = o;
     *out_h = oh;
@@ -92,26 +134,38 @@ int intake_shrinkh(const uint8_t *in, int w, int h, int hshrink, int ceil_size, 
     if (ow <= 0)
         return -1;
     uint8_t *o = alloc_rgb(ow, h);
-    if (!o)
+    averager avg;
+    if (!o || averager_init(&avg, hshrink)) {
+        free(o);
         return -1;
+    }
     for (int y = 0; y < h; y++) {
         const uint8_t *p = in + (size_t)y * w * BANDS;
         uint8_t *q = o + (size_t)y * ow * BANDS;
-        for (int x = 0; x < ow; x++)
-            for (int b = 0; b < BANDS; b++) {
-                int sum = 0;
-                if ((x + 1) * hshrink <= w) {
-                    const uint8_t *px = p + (size_t)x * hshrink * BANDS + b;
-                    for (int k = 0; k < hshrink; k++)
-                        sum += px[k * BANDS];
-                } else {
-                    /* The width is padded on the right by repeating the last column. */
-                    for (int k = 0; k < hshrink; k++)
-                        sum += p[clampi(x * hshrink + k, 0, w - 1) * BANDS + b];
+        for (int x = 0; x < ow; x++) {
+            int s0 = 0, s1 = 0, s2 = 0;
+            if ((x + 1) * hshrink <= w) {
+                const uint8_t *px = p + (size_t)x * hshrink * BANDS;
+                for (int k = 0; k < hshrink; k++, px += BANDS) {
+                    s0 += px[0];
+                    s1 += px[1];
+                    s2 += px[2];
                 }
-                q[x * BANDS + b] = (uint8_t)((sum + hshrink / 2) / hshrink);
+            } else {
+                /* The width is padded on the right by repeating the last column. */
+                for (int k = 0; k < hshrink; k++) {
+                    const uint8_t *px = p + (size_t)clampi(x * hshrink + k, 0, w - 1) * BANDS;
+                    s0 += px[0];
+                    s1 += px[1];
+                    s2 += px[2];
+                }
             }
+            q[x * BANDS] = average(&avg, s0);
+            q[x * BANDS + 1] = average(&avg, s1);
+            q[x * BANDS + 2] = average(&avg, s2);
+        }
     }
+    free(avg.table);
     *out = o;
     *out_w = ow;
     return 0;
@@ -224,6 +278,23 @@ static uint8_t *copy_rgb(const uint8_t *in, int w, int h)
     return o;
 }
 
+/*
+ * acc[z] += c * r[z]: restrict tells the compiler the 8-bit line cannot alias the
+ * sums (a char pointer otherwise may), so it vectorises the loop. Debian builds
+ * for plain x86-64 (SSE2), which has no 32-bit vector multiply; an AVX2 copy is
+ * chosen at load time where the processor has it (integer sums: both copies give
+ * the same bytes).
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void
+add_scaled(int *restrict acc, const uint8_t *restrict r, int c, size_t n)
+{
+    for (size_t z = 0; z < n; z++)
+        acc[z] += c * r[z];
+}
+
 int intake_reducev(const uint8_t *in, int w, int h, double vshrink, double gap, uint8_t **out,
                    int *out_h)
 {
@@ -273,12 +344,8 @@ int intake_reducev(const uint8_t *in, int w, int h, double vshrink, double gap, 
         /* Tap by tap over the whole line (integer sums: the order does not change
          * them, and the compiler vectorises this). */
         memset(acc, 0, row * sizeof *acc);
-        for (int i = 0; i < p.n_point; i++) {
-            const int ci = c[i];
-            const uint8_t *r = rows[i];
-            for (size_t z = 0; z < row; z++)
-                acc[z] += ci * r[z];
-        }
+        for (int i = 0; i < p.n_point; i++)
+            add_scaled(acc, rows[i], c[i], row);
         uint8_t *q = o + (size_t)y * row;
         for (size_t z = 0; z < row; z++)
             q[z] = fixed_round_clip(acc[z]);
@@ -329,9 +396,12 @@ int intake_reduceh(const uint8_t *in, int w, int h, double hshrink, double gap, 
     }
     for (int y = 0; y < h; y++) {
         const uint8_t *src = in + (size_t)y * w * BANDS;
-        for (int x = 0; x < pw; x++)
-            memcpy(line + (size_t)x * BANDS, src + (size_t)clampi(x - pad, 0, w - 1) * BANDS,
-                   BANDS);
+        /* The line itself, then its edge pixels repeated on both sides. */
+        memcpy(line + (size_t)pad * BANDS, src, (size_t)w * BANDS);
+        for (int x = 0; x < pad; x++)
+            memcpy(line + (size_t)x * BANDS, src, BANDS);
+        for (int x = pad + w; x < pw; x++)
+            memcpy(line + (size_t)x * BANDS, src + (size_t)(w - 1) * BANDS, BANDS);
         uint8_t *q = o + (size_t)y * p.out_size * BANDS;
         /* reduceh_gen steps X along the line from the region's left edge, which is
          * always 0 (libvips computes full-width strips). */
@@ -340,12 +410,17 @@ int intake_reduceh(const uint8_t *in, int w, int h, double hshrink, double gap, 
             const int ix = (int)X;
             const int *c = masks + mask_index(X) * p.n_point;
             const uint8_t *s = line + (size_t)ix * BANDS;
-            for (int b = 0; b < BANDS; b++) {
-                int sum = 0;
-                for (int i = 0; i < p.n_point; i++)
-                    sum += c[i] * s[i * BANDS + b];
-                q[x * BANDS + b] = fixed_round_clip(sum);
+            int s0 = 0, s1 = 0, s2 = 0;
+            for (int i = 0; i < p.n_point; i++) {
+                const int ci = c[i];
+                const uint8_t *t = s + i * BANDS;
+                s0 += ci * t[0];
+                s1 += ci * t[1];
+                s2 += ci * t[2];
             }
+            q[x * BANDS] = fixed_round_clip(s0);
+            q[x * BANDS + 1] = fixed_round_clip(s1);
+            q[x * BANDS + 2] = fixed_round_clip(s2);
             X += p.shrink;
         }
     }

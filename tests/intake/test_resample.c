@@ -239,6 +239,33 @@ static void test_autorot_and_extend(void)
     free(in);
 }
 
+/* Factors past the averaging table (resample.c divides instead). */
+static void test_shrink_huge_factor(void)
+{
+    int w = 12001, h = 9001;
+    uint8_t *in = texture(w, 4, 9), *tall = texture(4, h, 10);
+    VipsImage *vin = wrap(in, w, 4), *vtall = wrap(tall, 4, h);
+    VipsImage *ref = NULL;
+    uint8_t *o = NULL;
+    int ow = 0, oh = 0;
+    if (vips_shrinkh(vin, &ref, 5000, NULL))
+        ref = NULL;
+    if (intake_shrinkh(in, w, 4, 5000, 0, &o, &ow))
+        o = NULL;
+    same(ref, o, ow, 4, "shrinkh", w, 4, 5000, 0);
+    ref = NULL;
+    o = NULL;
+    if (vips_shrinkv(vtall, &ref, 4500, NULL))
+        ref = NULL;
+    if (intake_shrinkv(tall, 4, h, 4500, 0, &o, &oh))
+        o = NULL;
+    same(ref, o, 4, oh, "shrinkv", 4, h, 4500, 0);
+    g_object_unref(vin);
+    g_object_unref(vtall);
+    free(in);
+    free(tall);
+}
+
 /* The errors libvips gives for the same inputs. */
 static void test_refusals(void)
 {
@@ -264,6 +291,7 @@ int main(void)
     RUN(test_reduce_lanczos);
     RUN(test_resize_paths);
     RUN(test_autorot_and_extend);
+    RUN(test_shrink_huge_factor);
     RUN(test_refusals);
     vips_shutdown();
     return test_summary();
