@@ -279,6 +279,35 @@ static uint8_t *copy_rgb(const uint8_t *in, int w, int h)
 }
 
 /*
+ * What a reduce does before its Lanczos pass, the same in both directions
+ * (reducev_build / reduceh_build): the plan, the box pre-shrink when gap > 0 (sizes
+ * rounded up), and the case where that was all. On return *done holds the result
+ * when nothing is left to do; otherwise *in, *w and *h describe what to reduce, and
+ * *shrunk owns it when it was made here. Returns 0, or -1.
+ */
+static int reduce_begin(int vertical, const uint8_t **in, int *w, int *h, double shrink, double gap,
+                        reduce_plan *p, uint8_t **shrunk, uint8_t **done)
+{
+    *shrunk = *done = NULL;
+    if (*w <= 0 || *h <= 0 || plan_reduce(vertical ? *h : *w, shrink, gap, p))
+        return -1;
+    if (p->int_shrink > 1) {
+        int r = vertical ? intake_shrinkv(*in, *w, *h, p->int_shrink, 1, shrunk, h)
+                         : intake_shrinkh(*in, *w, *h, p->int_shrink, 1, shrunk, w);
+        if (r)
+            return -1;
+        *in = *shrunk;
+    }
+    if (p->shrink == 1.0) { /* only the box shrink was needed */
+        *done = *shrunk ? *shrunk : copy_rgb(*in, *w, *h);
+        *shrunk = NULL;
+        if (!*done)
+            return -1;
+    }
+    return 0;
+}
+
+/*
  * acc[z] += c * r[z]: restrict tells the compiler the 8-bit line cannot alias the
  * sums (a char pointer otherwise may), so it vectorises the loop. Debian builds
  * for plain x86-64 (SSE2), which has no 32-bit vector multiply; an AVX2 copy is
@@ -299,21 +328,11 @@ int intake_reducev(const uint8_t *in, int w, int h, double vshrink, double gap, 
                    int *out_h)
 {
     reduce_plan p;
-    if (w <= 0 || h <= 0 || plan_reduce(h, vshrink, gap, &p))
+    uint8_t *shrunk = NULL, *done = NULL;
+    if (reduce_begin(1, &in, &w, &h, vshrink, gap, &p, &shrunk, &done))
         return -1;
-    uint8_t *shrunk = NULL;
-    if (p.int_shrink > 1) {
-        int sh = 0;
-        if (intake_shrinkv(in, w, h, p.int_shrink, 1, &shrunk, &sh))
-            return -1;
-        in = shrunk;
-        h = sh;
-    }
-    if (p.shrink == 1.0) { /* only the box shrink was needed */
-        uint8_t *o = shrunk ? shrunk : copy_rgb(in, w, h);
-        if (!o)
-            return -1;
-        *out = o;
+    if (done) {
+        *out = done;
         *out_h = h;
         return 0;
     }
@@ -363,21 +382,11 @@ int intake_reduceh(const uint8_t *in, int w, int h, double hshrink, double gap, 
                    int *out_w)
 {
     reduce_plan p;
-    if (w <= 0 || h <= 0 || plan_reduce(w, hshrink, gap, &p))
+    uint8_t *shrunk = NULL, *done = NULL;
+    if (reduce_begin(0, &in, &w, &h, hshrink, gap, &p, &shrunk, &done))
         return -1;
-    uint8_t *shrunk = NULL;
-    if (p.int_shrink > 1) {
-        int sw = 0;
-        if (intake_shrinkh(in, w, h, p.int_shrink, 1, &shrunk, &sw))
-            return -1;
-        in = shrunk;
-        w = sw;
-    }
-    if (p.shrink == 1.0) {
-        uint8_t *o = shrunk ? shrunk : copy_rgb(in, w, h);
-        if (!o)
-            return -1;
-        *out = o;
+    if (done) {
+        *out = done;
         *out_w = w;
         return 0;
     }
