@@ -14,8 +14,9 @@
  * Without libvips, it reads the common phone JPEG itself (src/intake/load.c), pixel for
  * pixel as libvips does. Before anything else it looks at the photos it was given; if
  * one is anything else (PNG, HEIC, a JPEG with an ICC profile, a picture so small it
- * would be enlarged, a file that is not a photo, standard input) it hands the whole run
- * to `basira triage`, next to it, so the answer is always the one `basira triage` gives.
+ * would be enlarged, a file that is not a photo, standard input), or it is asked for
+ * another model or configuration, it hands the whole run to `basira triage`, next to it, so the
+ * answer is always the one `basira triage` gives.
  */
 #include <limits.h>
 #ifdef __GLIBC__
@@ -38,28 +39,47 @@ extern const basira_command basira_cmd_triage;
  * reduction here: enlarging is libvips'. No bundled model's input reaches this. */
 #define LEAN_MIN_SIDE 512
 
-/* cmd_triage.c's options that take a value (getopt_long: "--opt value" or "--opt=value"). */
-static int takes_value(const char *arg)
+/*
+ * cmd_triage.c's options this program runs itself; vals: how many values follow. Any
+ * other (another model, a configuration that changes the photo limits) may need what
+ * only libvips does, e.g. enlarging for a model with a larger input: the run is then
+ * handed over.
+ */
+static int lean_option(const char *arg, int *vals)
 {
-    static const char *const with_value[] = {"--history",  "--model",          "--config",
-                                             "--modality", "--clinical-model", "--modality-model"};
-    for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++)
-        if (!strcmp(arg, with_value[i]))
+    static const struct {
+        const char *name;
+        int vals;
+    } ok[] = {{"--json", 0},    {"--force", 0}, {"--modality-confirmed", 0},
+              {"--help", 0},    {"-h", 0},      {"--history", 1},
+              {"--modality", 1}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        size_t n = strlen(ok[i].name);
+        if (!strcmp(arg, ok[i].name)) {
+            *vals = ok[i].vals;
             return 1;
+        }
+        if (ok[i].vals && !strncmp(arg, ok[i].name, n) && arg[n] == '=') {
+            *vals = 0; /* --opt=value */
+            return 1;
+        }
+    }
     return 0;
 }
 
-/* 1 when every photo named in argv is one this program reads without libvips. */
+/* 1 when every argument is a lean option or a photo this program reads without libvips. */
 static int all_photos_lean(int argc, char **argv)
 {
     int options = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int vals = 0;
         if (options && !strcmp(a, "--")) {
             options = 0;
         } else if (options && a[0] == '-' && a[1] != '\0') {
-            if (takes_value(a))
-                i++; /* its value is not a photo */
+            if (!lean_option(a, &vals))
+                return 0;
+            i += vals; /* its value is not a photo */
         } else if (!basira_image_file_reads_without_vips(a, LEAN_MIN_SIDE)) {
             return 0; /* "-" (standard input) included */
         }

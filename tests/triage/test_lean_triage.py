@@ -5,7 +5,9 @@ human output, English and French, scored, rejected, unreadable and missing photo
 errors; with the bundled models on real photos (dermoscopic and clinical, and one
 upscaled to 12 MP) when ../shared/data is there. Then what the lazy pipeline changes:
 a broken bundled clinical model no longer stops dermoscopic photos, and answers each
-photo that needs it with an error; and the HEIF plugin is loaded only for a HEIF input.
+photo that needs it with an error; the HEIF plugin is loaded only for a HEIF input; and
+libvips not at all for a plain 12 MP phone JPEG, which the program reads itself, while
+any other run is handed to `basira triage`.
 
 Usage: test_lean_triage.py MAKE_FIXTURES BASIRA_TRIAGE  (BASIRA_CLI, BASIRA_SOURCE_DIR,
 BASIRA_DATA set by CTest)
@@ -205,6 +207,28 @@ rc, out, _ = same("HEIF photo", ["--json", "--model", model, heic])
 ls = lines(out)
 check("HEIF photo decoded (too small, not 'not an image')", len(ls) == 1 and
       ls[0].get("error", {}).get("code") == "image_too_small", out.decode())
+
+# --- no libvips: the common phone JPEG is read here, any other run is handed over -------------
+def loads_vips(args):
+    p = subprocess.run([LEAN] + args, capture_output=True, env=env_for("C", {"LD_DEBUG": "files"}),
+                       timeout=300)
+    return b"libvips" in p.stderr
+
+
+big12 = os.path.join(tmp, "synthetic12mp.jpg")
+mk = subprocess.run(["/usr/bin/python3", os.path.join(SRC, "bench", "triage", "photo12mp.py"),
+                     big12], capture_output=True)
+check("12 MP fixture made", mk.returncode == 0, mk.stderr.decode())
+if mk.returncode == 0:
+    check("a 12 MP phone JPEG: read without libvips", not loads_vips(["--json", "--force", big12]))
+    same("a 12 MP phone JPEG, bundled models", ["--json", "--force", big12])
+    same("a 12 MP phone JPEG, declared clinical", ["--modality", "clinical",
+                                                   "--modality-confirmed", big12])
+    check("another model asked for: handed to basira triage",
+          loads_vips(["--json", "--force", "--model", model, big12]))
+    check("with a small photo too: handed to basira triage",
+          loads_vips(["--json", "--force", big12, photo]))
+    check("standard input: handed to basira triage", loads_vips(["--json", "-"]))
 
 shutil.rmtree(tmp, ignore_errors=True)
 print("%d failure(s)" % len(failed))
