@@ -14,6 +14,8 @@
 # square networks when, on the validation images, malignant AUC >= 1.2.0's - 0.005, balanced
 # accuracy >= 1.2.0's, and specificity at its conservative thresholds >= 1.2.0's - 0.01
 # (1.2.0: 0.926, 0.595, 0.705).
+# MIXUP (unset: none) trains with --mixup MIXUP, NAME names the candidate in the comparison
+# (candidate-4x3-mixup.sh sets both).
 # A portrait photo reaches a 4:3 network turned a quarter turn, not squashed
 # (basira_preprocess_fit); `basira shift-check --shifts upright` measures it.
 set -euo pipefail
@@ -28,7 +30,7 @@ if step train; then
     --image-col image_id --label-col dx --group-col lesion_id --classes models/ham10000-classes.json \
     --arch resnet --width 16 --depth 2 --input-size 160x120 --dropout 0.2 --colour-constancy shades_of_gray \
     --epochs 80 --batch 64 --lr 0.002 --optimizer adamw --weight-decay 0.05 --schedule onecycle --warmup-epochs 2 \
-    --label-smoothing 0 --class-weights sqrt --sampler uniform --ema 0.999 --augment dermoscopy \
+    --label-smoothing 0 ${MIXUP:+--mixup "$MIXUP"} --class-weights sqrt --sampler uniform --ema 0.999 --augment dermoscopy \
     --select-metric balanced_accuracy --split 0.70,0.15,0.15 --seed 1 --split-seed 1 --threads 2 \
     --name basira-derm --model-version 1.3.0 --out "$R"
 fi
@@ -42,7 +44,7 @@ if step judge; then
   done
   med() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['operating_point']['medium'])" "$1"; }
   /usr/bin/python3 $M/compare.py --csv "$R/val.csv" --classes models/ham10000-classes.json \
-    --a "$R/val-bundled.jsonl" --b "$R/val-candidate.jsonl" --names 1.2.0,1.3.0-candidate \
+    --a "$R/val-bundled.jsonl" --b "$R/val-candidate.jsonl" --names "1.2.0,${NAME:-1.3.0-candidate}" \
     --medium "$(med $M/calibration-val.json),$(med "$R/calibration-val.json")" \
     --json "$R/compare-val.json" | tee "$R/compare-val.md"
   "$B" shift-check --model "$R/calibrated.safetensors" --images "$D/images" --csv "$R/val.csv" \

@@ -15,9 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Hard ceiling on a resize target: one output image must stay a few tens of MB at most. */
-#define MAX_SIDE_LIMIT 8192
-
 /* ---- the image object ------------------------------------------------------- */
 
 static basira_code image_alloc(int w, int h, basira_image **out, basira_error *err)
@@ -127,7 +124,8 @@ basira_code basira_image_resize(const basira_image *img, int width, int height, 
     if (!img || !out)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     *out = NULL;
-    if (width <= 0 || height <= 0 || width > MAX_SIDE_LIMIT || height > MAX_SIDE_LIMIT)
+    if (width <= 0 || height <= 0 || width > INTAKE_MAX_SIDE_LIMIT ||
+        height > INTAKE_MAX_SIDE_LIMIT)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT, N_("invalid image size %d x %d"),
                                  width, height);
     double hs = (double)width / img->width, vs = (double)height / img->height;

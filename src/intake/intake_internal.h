@@ -96,6 +96,10 @@ int intake_extend_copy(const uint8_t *in, int w, int h, int ow, int oh, uint8_t 
 int intake_autorot(const uint8_t *in, int w, int h, int orientation, uint8_t **out, int *out_w,
                    int *out_h);
 
+/* Hard ceiling on an image side (max_side, resize targets): one image must stay a few
+ * tens of MB at most. */
+#define INTAKE_MAX_SIDE_LIMIT 8192
+
 /* The decoded photo (image.c). */
 struct basira_image {
     int width, height;

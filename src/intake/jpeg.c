@@ -269,14 +269,15 @@ basira_code intake_jpeg_decode(const uint8_t *data, size_t len, int shrink,
     if (need > oh)
         need = oh;
     for (int y = 0; y < need; y++) {
-        JSAMPROW row = y < h ? (JSAMPROW)(px + (size_t)y * w * 3) : (JSAMPROW)line;
-        if (y < h && ow > w)
-            row = (JSAMPROW)line; /* decode the full (rounded-up) line, keep w pixels */
+        /* Straight into the result when the line is kept whole; else through line
+         * (a line past the result, or libjpeg's rounded-up width cut to w). */
+        const int direct = y < h && ow == w;
+        JSAMPROW row = direct ? (JSAMPROW)(px + (size_t)y * w * 3) : (JSAMPROW)line;
         if (jpeg_read_scanlines(&r->cinfo, &row, 1) != 1) {
             rc = corrupt(err);
             goto done;
         }
-        if (y < h && ow > w)
+        if (y < h && !direct)
             memcpy(px + (size_t)y * w * 3, line, (size_t)w * 3);
         if (deadline && y % DEADLINE_LINES == DEADLINE_LINES - 1 && intake_past(deadline)) {
             rc = basira_error_setm(err, BASIRA_E_LIMIT,

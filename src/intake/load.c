@@ -29,8 +29,6 @@
 #define DEFAULT_MAX_SIDE 1024
 #define DEFAULT_MAX_DECODE_BYTES ((size_t)256 << 20)
 #define DEFAULT_MAX_SECONDS 20.0
-/* Hard ceiling on max_side: one output image must stay a few tens of MB at most. */
-#define MAX_SIDE_LIMIT 8192
 /* How much of a file basira_image_file_reads_without_vips() reads. */
 #define PROBE_PREFIX_BYTES ((size_t)1 << 20)
 
@@ -78,9 +76,10 @@ static basira_code resolve_options(const basira_intake_options *in, basira_intak
     o->decode_helper = in->decode_helper;
     if (o->budget && o->max_decode_bytes > basira_decode_budget_total(o->budget))
         o->max_decode_bytes = basira_decode_budget_total(o->budget);
-    if (o->max_side > MAX_SIDE_LIMIT)
+    if (o->max_side > INTAKE_MAX_SIDE_LIMIT)
         return basira_error_setm(err, BASIRA_E_INVALID_ARGUMENT,
-                                 N_("the largest allowed image side is %d pixels"), MAX_SIDE_LIMIT);
+                                 N_("the largest allowed image side is %d pixels"),
+                                 INTAKE_MAX_SIDE_LIMIT);
     return BASIRA_OK;
 }
 
@@ -143,8 +142,8 @@ static basira_code load_jpeg(const uint8_t *data, size_t len, const intake_jpeg_
     intake_deadline_in(o->max_seconds, &deadline);
     if ((rc = intake_budget_acquire(o->budget, cost, &deadline, err)))
         return rc;
-    int longest = info->width > info->height ? info->width : info->height;
-    int shrink = longest > o->max_side ? intake_jpeg_shrink(longest, o->max_side) : 1;
+    int shrink = intake_jpeg_shrink(info->width > info->height ? info->width : info->height,
+                                    o->max_side); /* 1 for a photo within max_side */
     uint8_t *px = NULL;
     int w = 0, h = 0;
     rc = intake_jpeg_decode(data, len, shrink, &deadline, &px, &w, &h, err);
@@ -296,7 +295,7 @@ int basira_image_file_reads_without_vips(const char *path, int min_side)
     /* The decoded copy's shorter side (load_jpeg: DCT scaling, then down to max_side). */
     int longest = info.width > info.height ? info.width : info.height;
     int shortest = info.width > info.height ? info.height : info.width;
-    int shrink = longest > o.max_side ? intake_jpeg_shrink(longest, o.max_side) : 1;
+    int shrink = intake_jpeg_shrink(longest, o.max_side);
     double l = (double)(longest / shrink), s = (double)(shortest / shrink);
     if (l > o.max_side)
         s = s * o.max_side / l;
