@@ -193,6 +193,9 @@ basira_code basira_classifier_set_tta(basira_classifier *c, int views, basira_er
  * one preprocessed image chw[3][input_h][input_w] (call it for each calibration image,
  * e.g. the validation split), then basira_classifier_use_int8() runs the network's
  * convolutions in int8 (refused before any calibration). Measure the accuracy first.
+ * Only for a classifier loaded with basira_classifier_load_precision(): one loaded with
+ * basira_classifier_load() keeps only what its predictions need, and refuses the switch
+ * (BASIRA_E_INVALID_ARGUMENT), predicting as before.
  */
 basira_code basira_classifier_calibrate_chw(basira_classifier *c, const float *chw,
                                             basira_error *err);

@@ -190,6 +190,20 @@ double basira_net_clip_grad(basira_net *net, double max_norm);
 basira_code basira_net_prepare_inference(basira_net *net, int max_batch, basira_error *err);
 
 /*
+ * After basira_net_prepare_inference() and once its plan is built (by the prepare itself,
+ * or by the first forward after a change of inference precision), give up the net's
+ * float32 copy of its parameters: the prepared plan keeps its own. Forwards in the
+ * prepared precision at the prepared batch size, and basira_net_calibrate() in fp32, go
+ * on as before; whatever would need a new plan or the parameters (another precision or
+ * batch size, basira_net_prepare_inference() again, training, saving) is refused with
+ * BASIRA_E_INVALID_ARGUMENT, and the plan is kept. BASIRA_E_INVALID_ARGUMENT too when the
+ * net is not prepared or its plan not built; releasing twice is a no-op.
+ */
+basira_code basira_net_release_values(basira_net *net, basira_error *err);
+/* 1 after basira_net_release_values(). */
+int basira_net_values_released(const basira_net *net);
+
+/*
  * Precision of training (basira_net_forward with train = 1, and backward).
  *   FP32  everything in float32 (the default; bit for bit reproducible).
  *   BF16  mixed precision: activations, their gradients and the weights handed to

@@ -185,6 +185,14 @@ static basira_code load_here(basira_classifier *c, const char *path, basira_erro
         if ((rc = basira_net_set_inference_precision(net, asked, err)) ||
             (rc = basira_net_prepare_inference(net, 1, err)))
             return rc;
+        /*
+         * Loaded as `basira triage` loads it (basira_classifier_load), it only predicts:
+         * its plan keeps the weights, and the net's own copy goes. Loaded at a chosen
+         * precision (basira_classifier_load_precision), it may still be calibrated and
+         * switched to int8, which needs them.
+         */
+        if (c->model_default && (rc = basira_net_release_values(net, err)))
+            return rc;
         /* The precision reported is the lowest any member runs in (all agree in practice). */
         if (!m || basira_net_inference_precision(net) == BASIRA_PRECISION_FP32)
             c->precision = basira_net_inference_precision(net);

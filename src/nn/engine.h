@@ -71,7 +71,7 @@ struct basira_net {
     size_t nparams;
     nn_param *params;
     size_t numel;
-    float *values; /* numel floats, 64-byte aligned */
+    float *values; /* numel floats, 64-byte aligned; NULL once released (values_released) */
     float *grads;
     uint64_t rng; /* dropout masks */
     void *eng;    /* dnnl_engine_t, created lazily */
@@ -91,7 +91,8 @@ struct basira_net {
     basira_layer_profile *prof; /* nlayers entries while profiling (profile.c), else NULL */
     int prof_on;
     int prepared;
-    int prepared_stale; /* parameters changed since the folded weights were made */
+    int prepared_stale;  /* parameters changed since the folded weights were made */
+    int values_released; /* basira_net_release_values(): only the prepared plan is left */
 };
 
 /* Parse and check an architecture (net.c). Fills the graph fields of net. */

@@ -57,6 +57,8 @@ typedef struct nn_op {
     dnnl_memory_t mean, var, scale, shift; /* batch norm */
     float *fold, *fold_b; /* prepared conv: folded weights (freed once reordered), bias */
     float *oscale;        /* int8 conv: per-channel output scales */
+    float *own;           /* prepared fc / batch norm: a copy of its parameters, so that a prepared
+                             plan reads nothing of net->values (basira_net_release_values) */
     /* backward */
     dnnl_primitive_t bwd_d, bwd_w;
     nn_cvt bd_ddst, bd_w, bw_ddst, bw_src;

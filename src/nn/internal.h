@@ -89,5 +89,7 @@ basira_code nn_calib_from_json(basira_net *net, const char *text, basira_error *
 
 /* 1 once basira_net_prepare_inference() succeeded (the net can no longer be trained). */
 int nn_net_is_prepared(const basira_net *net);
+/* The refusal of what needs the values a net gave up (basira_net_release_values). */
+basira_code nn_net_released_error(basira_error *err);
 
 #endif

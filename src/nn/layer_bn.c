@@ -55,14 +55,26 @@ static basira_code build_bn(basira_net *net, nn_plan *p, int i, basira_error *er
     dnnl_dim_t cd[1] = {l->c};
     dnnl_memory_desc_t cmd;
     nn_md_plain(&cmd, 1, cd);
-    DN(nn_mk_mem_at(p, eng, &cmd, param_ptr(net, l, 0), &op->scale));
-    DN(nn_mk_mem_at(p, eng, &cmd, param_ptr(net, l, 1), &op->shift));
+    float *v[4] = {param_ptr(net, l, 0), param_ptr(net, l, 1), param_ptr(net, l, 2),
+                   param_ptr(net, l, 3)};
+    if (p->mode == MODE_PREPARED) {
+        /* Its own copy: the parameters of a prepared plan may be released (net.c). One
+         * not folded into a convolution (after an add or a concatenation) is rare. */
+        if (!(op->own = malloc(4 * (size_t)l->c * sizeof(float))))
+            return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        for (int k = 0; k < 4; k++) {
+            memcpy(op->own + (size_t)k * l->c, v[k], (size_t)l->c * sizeof(float));
+            v[k] = op->own + (size_t)k * l->c;
+        }
+    }
+    DN(nn_mk_mem_at(p, eng, &cmd, v[0], &op->scale));
+    DN(nn_mk_mem_at(p, eng, &cmd, v[1], &op->shift));
     if (train) {
         DN(nn_mk_mem(p, eng, &cmd, 1, &op->mean));
         DN(nn_mk_mem(p, eng, &cmd, 1, &op->var));
     } else {
-        DN(nn_mk_mem_at(p, eng, &cmd, param_ptr(net, l, 2), &op->mean));
-        DN(nn_mk_mem_at(p, eng, &cmd, param_ptr(net, l, 3), &op->var));
+        DN(nn_mk_mem_at(p, eng, &cmd, v[2], &op->mean));
+        DN(nn_mk_mem_at(p, eng, &cmd, v[3], &op->var));
     }
     p->t[op->out].md = *qmd(pd, dnnl_query_dst_md, 0);
     if (!train)

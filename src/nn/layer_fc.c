@@ -33,7 +33,19 @@ static basira_code build_fc(basira_net *net, nn_plan *p, int i, basira_error *er
     DN(nn_mk_pd(p, eng, &d, NULL, NULL, &pd));
     DN(nn_mk_prim(p, pd, &op->fwd));
     const dnnl_memory_desc_t *wq = qmd(pd, dnnl_query_weights_md, 0);
-    DN(nn_mk_mem_at(p, eng, &wplain, param_ptr(net, l, 0), &op->w_plain));
+    float *wsrc = param_ptr(net, l, 0), *bsrc = l->bias ? param_ptr(net, l, 1) : NULL;
+    if (p->mode == MODE_PREPARED) {
+        /* Its own copy: the parameters of a prepared plan may be released (net.c). */
+        size_t nw = net->params[l->param0].numel, nb = bsrc ? (size_t)l->out_ch : 0;
+        if (!(op->own = malloc((nw + nb) * sizeof(float))))
+            return basira_error_set(err, BASIRA_E_NOMEM, NULL);
+        memcpy(op->own, wsrc, nw * sizeof(float));
+        if (bsrc)
+            memcpy(op->own + nw, bsrc, nb * sizeof(float));
+        wsrc = op->own;
+        bsrc = bsrc ? op->own + nw : NULL;
+    }
+    DN(nn_mk_mem_at(p, eng, &wplain, wsrc, &op->w_plain));
     if (dnnl_memory_desc_equal(wq, &wplain)) {
         op->w = op->w_plain;
     } else {
@@ -41,7 +53,7 @@ static basira_code build_fc(basira_net *net, nn_plan *p, int i, basira_error *er
         DN(nn_mk_mem(p, eng, wq, 1, &op->w));
     }
     if (l->bias)
-        DN(nn_mk_mem_at(p, eng, &bmd, param_ptr(net, l, 1), &op->b));
+        DN(nn_mk_mem_at(p, eng, &bmd, bsrc, &op->b));
     op->out = i + 1;
     p->t[i + 1].md = *qmd(pd, dnnl_query_dst_md, 0);
     if (!train)

@@ -507,10 +507,11 @@ static void init_params(basira_net *net, uint64_t seed)
 /* ---- public: life cycle and accessors ------------------------------------------------ */
 
 /*
- * Build the graph and allocate its tensors. With init = 0 the values are left
- * zeroed for a loader that fills every tensor anyway: drawing 10^5 to 10^7
- * Gaussian numbers only to overwrite them is a visible part of a model's
- * start-up time (a few tens of ms, on the path of every `basira triage`).
+ * Build the graph and allocate its tensors. With init = 0 the values are left as
+ * allocated, for the file loader (io.c), which writes every one of them or frees the
+ * net: each param is one tensor of the file, and the params tile the values. Drawing
+ * 10^5 to 10^7 Gaussian numbers, or even clearing the values, only to overwrite them
+ * is a visible part of a model's start-up time, on the path of every `basira triage`.
  */
 static basira_code net_create(const char *arch_json, uint64_t seed, int init, basira_net **out,
                               basira_error *err)
@@ -549,8 +550,6 @@ static basira_code net_create(const char *arch_json, uint64_t seed, int init, ba
     }
     if (init)
         init_params(net, seed);
-    else
-        memset(net->values, 0, net->numel * sizeof(float));
     net->rng = seed ^ 0x64726f706f757400ULL;
     *out = net;
     return BASIRA_OK;
@@ -695,6 +694,14 @@ void nn_net_params_changed(basira_net *net)
         return;
     net->prepared_stale = 1;
     net->calib_stale = net->calibrated;
+}
+
+basira_code nn_net_released_error(basira_error *err)
+{
+    return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                            _("this network kept only its prepared inference: load the model "
+                              "again to change its precision or batch size, calibrate, train "
+                              "or save it"));
 }
 
 int nn_net_is_prepared(const basira_net *net)

@@ -146,6 +146,10 @@ basira_code basira_net_calibrate(basira_net *net, const float *x, int n, basira_
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     /* The statistics come from the fp32 plan, whatever precision the net runs in. */
     int bf16 = net->infer_bf16, q = net->infer_int8;
+    if ((bf16 || q) && net->values_released) {
+        free(logits);
+        return nn_net_released_error(err); /* the fp32 plan would need the weights */
+    }
     if (bf16 || q) {
         nn_plan_free(net->plan_eval);
         net->plan_eval = NULL;

@@ -29,6 +29,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define NN_ST_F16C 1
+#endif
 
 #include "core/i18n.h"
 
@@ -103,6 +107,32 @@ static float f16_to_f32(uint16_t h)
         return f32_from_bits(sign | 0x7f800000u | (man << 13));
     return f32_from_bits(sign | ((exp + 112u) << 23) | (man << 13));
 }
+
+#ifdef NN_ST_F16C
+/*
+ * The F16 tensors of a model, eight at a time with the processor's own conversion
+ * (F16C, on every x86-64 made since 2012; Debian builds for plain x86-64, so this is
+ * chosen at run time). A one-photo triage converts the 2.8 M weights of the bundled
+ * clinical model and its detector: 6 ms one at a time, under 1 ms here (perf, AVX2
+ * machine). Every finite half and infinity converts exactly as f16_to_f32 does; a block
+ * holding a NaN is left to it too, so that a NaN's payload bits come out the same
+ * (the instruction would quieten a signalling one). Returns how many it converted.
+ */
+__attribute__((target("avx,f16c"))) static size_t f16_to_f32_f16c(const unsigned char *s,
+                                                                  float *dst, size_t n)
+{
+    const __m128i magnitude = _mm_set1_epi16(0x7fff), inf = _mm_set1_epi16(0x7c00);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(s + 2 * i));
+        /* NaN: magnitude above infinity's (both fit a signed 16-bit compare) */
+        if (_mm_movemask_epi8(_mm_cmpgt_epi16(_mm_and_si128(h, magnitude), inf)))
+            break; /* this block and the rest the plain way */
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+    }
+    return i;
+}
+#endif
 
 uint16_t nn_st_f32_to_f16(float f)
 {
@@ -488,10 +518,16 @@ basira_code nn_st_to_f32(const nn_st_tensor *t, float *dst, basira_error *err)
             dst[i] = f32_from_bits(le32(s + 4 * i));
 #endif
         return BASIRA_OK;
-    case NN_ST_F16:
-        for (size_t i = 0; i < t->numel; i++)
+    case NN_ST_F16: {
+        size_t i = 0;
+#ifdef NN_ST_F16C
+        if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"))
+            i = f16_to_f32_f16c(s, dst, t->numel);
+#endif
+        for (; i < t->numel; i++)
             dst[i] = f16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
         return BASIRA_OK;
+    }
     case NN_ST_BF16:
         for (size_t i = 0; i < t->numel; i++)
             dst[i] = f32_from_bits((uint32_t)(s[2 * i] | s[2 * i + 1] << 8) << 16);

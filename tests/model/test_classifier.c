@@ -294,7 +294,9 @@ static basira_image *make_image(int w, int h, int symmetric)
     return img;
 }
 
-static basira_classifier *load_opts(const tiny_model_opts *o, const char *name)
+/* Saved, then loaded as `basira triage` does (chosen 0), or at a chosen precision. */
+static basira_classifier *load_opts_at(const tiny_model_opts *o, const char *name, int chosen,
+                                       basira_precision precision)
 {
     basira_error err;
     basira_classifier *c = NULL;
@@ -302,11 +304,17 @@ static basira_classifier *load_opts(const tiny_model_opts *o, const char *name)
         fprintf(stderr, "cannot save tiny model: %s\n", err.message);
         return NULL;
     }
-    if (basira_classifier_load(tmp_path(name), &c, &err)) {
+    if (chosen ? basira_classifier_load_precision(tmp_path(name), precision, &c, &err)
+               : basira_classifier_load(tmp_path(name), &c, &err)) {
         fprintf(stderr, "cannot load tiny model: %s\n", err.message);
         return NULL;
     }
     return c;
+}
+
+static basira_classifier *load_opts(const tiny_model_opts *o, const char *name)
+{
+    return load_opts_at(o, name, 0, BASIRA_PRECISION_FP32);
 }
 
 static void test_predict(void)
@@ -572,13 +580,53 @@ static void cleanup(void)
     rmdir(tmpdir);
 }
 
+/*
+ * Loaded as `basira triage` loads it, a classifier has given up its networks' float32
+ * weights (basira_net_release_values): it predicts as before, the same to the bit as one
+ * that kept them, calibrates in fp32, and refuses the switch to int8 that would need
+ * them, still predicting afterwards.
+ */
+static void test_released_weights(void)
+{
+    tiny_model_opts o;
+    tiny_model_opts_default(&o);
+    basira_classifier *lean = load_opts(&o, "lean.safetensors");
+    basira_classifier *kept = load_opts_at(&o, "kept.safetensors", 1, BASIRA_PRECISION_FP32);
+    CHECK(lean && kept);
+    float *x = NULL;
+    if (!lean || !kept)
+        goto out;
+    basira_error err;
+    const basira_preprocess *pp = &basira_classifier_info(lean)->preprocess;
+    x = malloc(sizeof(float) * 3 * (size_t)pp->input_w * (size_t)pp->input_h);
+    basira_image *img = make_image(32, 32, 0);
+    CHECK(x && img && basira_preprocess_image(pp, img, x, &err) == BASIRA_OK);
+    basira_image_free(img);
+    float a[16], b[16], c2[16];
+    CHECK_EQ_INT(basira_classifier_predict_chw(lean, x, a, &err), BASIRA_OK);
+    CHECK_EQ_INT(basira_classifier_predict_chw(kept, x, b, &err), BASIRA_OK);
+    CHECK_EQ_INT(memcmp(a, b, 7 * sizeof(float)), 0);
+    CHECK_MSG(basira_classifier_calibrate_chw(lean, x, &err) == BASIRA_OK, "%s", err.message);
+    CHECK_EQ_INT(basira_classifier_use_int8(lean, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "load the model again") != NULL);
+    CHECK_EQ_INT(basira_classifier_precision(lean), BASIRA_PRECISION_FP32);
+    CHECK_EQ_INT(basira_classifier_predict_chw(lean, x, c2, &err), BASIRA_OK);
+    CHECK_EQ_INT(memcmp(a, c2, 7 * sizeof(float)), 0);
+out:
+    free(x);
+    basira_classifier_free(lean);
+    basira_classifier_free(kept);
+    unlink(tmp_path("lean.safetensors"));
+    unlink(tmp_path("kept.safetensors"));
+}
+
 /* Reduced precision: int8 refused before calibration, then close to fp32 after it; the
  * precision asked for at load is the one reported. */
 static void test_precision(void)
 {
     tiny_model_opts o;
     tiny_model_opts_default(&o);
-    basira_classifier *c = load_opts(&o, "int8.safetensors");
+    basira_classifier *c = load_opts_at(&o, "int8.safetensors", 1, BASIRA_PRECISION_FP32);
     CHECK(c != NULL);
     if (!c)
         return;
@@ -705,7 +753,9 @@ static void test_ensemble(void)
     basira_classifier *a = NULL, *b = NULL, *e = NULL;
     CHECK_EQ_INT(basira_classifier_load(pa, &a, &err), BASIRA_OK);
     CHECK_EQ_INT(basira_classifier_load(pb, &b, &err), BASIRA_OK);
-    CHECK_MSG(basira_classifier_load(pe, &e, &err) == BASIRA_OK, "%s", err.message);
+    /* At a chosen precision: it is switched to int8 below. */
+    CHECK_MSG(basira_classifier_load_precision(pe, BASIRA_PRECISION_FP32, &e, &err) == BASIRA_OK,
+              "%s", err.message);
     if (!a || !b || !e)
         goto out;
     CHECK_EQ_INT(basira_classifier_members(a), 1);
@@ -801,6 +851,7 @@ int main(void)
     RUN(test_tta);
     RUN(test_threads);
     RUN(test_memory_budget);
+    RUN(test_released_weights);
     RUN(test_precision);
     RUN(test_int8_default);
     RUN(test_ensemble);

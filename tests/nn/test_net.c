@@ -229,6 +229,25 @@ static void check_prepared_matches_eval(const char *what, const char *json)
     basira_net_free(net);
 }
 
+/* Layers that are not fused: max pool, SiLU after batch norm without conv, concat,
+ * an add whose inputs are both computed after the conv, fc-relu-fc. */
+static const char MIXED_NET[] =
+    "{\"input\":[3,12,12],\"num_classes\":3,\"layers\":["
+    "{\"name\":\"c0\",\"type\":\"conv\",\"out_channels\":8,\"kernel\":3,\"padding\":1},"
+    "{\"name\":\"b0\",\"type\":\"batchnorm\"},{\"name\":\"a0\",\"type\":\"silu\"},"
+    "{\"name\":\"p\",\"type\":\"maxpool\",\"kernel\":2},"
+    "{\"name\":\"c1\",\"type\":\"conv\",\"out_channels\":8,\"kernel\":3,\"padding\":1,"
+    "\"dilation\":1,\"groups\":2},"
+    "{\"name\":\"b1\",\"type\":\"batchnorm\"},"
+    "{\"name\":\"c2\",\"type\":\"conv\",\"out_channels\":8,\"kernel\":1,\"inputs\":[\"p\"]},"
+    "{\"name\":\"s\",\"type\":\"add\",\"inputs\":[\"b1\",\"c2\"]},"
+    "{\"name\":\"b2\",\"type\":\"batchnorm\"},{\"name\":\"a2\",\"type\":\"relu6\"},"
+    "{\"name\":\"cat\",\"type\":\"concat\",\"inputs\":[\"a2\",\"p\"]},"
+    "{\"name\":\"q\",\"type\":\"avgpool\",\"kernel\":2},"
+    "{\"name\":\"f1\",\"type\":\"fc\",\"out_features\":6},{\"name\":\"r\",\"type\":\"relu\"},"
+    "{\"name\":\"d\",\"type\":\"dropout\",\"p\":0.1},"
+    "{\"name\":\"fc\",\"type\":\"fc\",\"out_features\":3}],\"output\":\"fc\"}";
+
 static void test_prepare_inference(void)
 {
     char *json = build("resnet", 32, 5, 8, 1, 0.2);
@@ -239,25 +258,95 @@ static void test_prepare_inference(void)
     if (json)
         check_prepared_matches_eval("mobilenetv2", json);
     free(json);
-    /* Layers that are not fused: max pool, SiLU after batch norm without conv, concat,
-     * an add whose inputs are both computed after the conv, fc-relu-fc. */
-    check_prepared_matches_eval(
-        "mixed",
-        "{\"input\":[3,12,12],\"num_classes\":3,\"layers\":["
-        "{\"name\":\"c0\",\"type\":\"conv\",\"out_channels\":8,\"kernel\":3,\"padding\":1},"
-        "{\"name\":\"b0\",\"type\":\"batchnorm\"},{\"name\":\"a0\",\"type\":\"silu\"},"
-        "{\"name\":\"p\",\"type\":\"maxpool\",\"kernel\":2},"
-        "{\"name\":\"c1\",\"type\":\"conv\",\"out_channels\":8,\"kernel\":3,\"padding\":1,"
-        "\"dilation\":1,\"groups\":2},"
-        "{\"name\":\"b1\",\"type\":\"batchnorm\"},"
-        "{\"name\":\"c2\",\"type\":\"conv\",\"out_channels\":8,\"kernel\":1,\"inputs\":[\"p\"]},"
-        "{\"name\":\"s\",\"type\":\"add\",\"inputs\":[\"b1\",\"c2\"]},"
-        "{\"name\":\"b2\",\"type\":\"batchnorm\"},{\"name\":\"a2\",\"type\":\"relu6\"},"
-        "{\"name\":\"cat\",\"type\":\"concat\",\"inputs\":[\"a2\",\"p\"]},"
-        "{\"name\":\"q\",\"type\":\"avgpool\",\"kernel\":2},"
-        "{\"name\":\"f1\",\"type\":\"fc\",\"out_features\":6},{\"name\":\"r\",\"type\":\"relu\"},"
-        "{\"name\":\"d\",\"type\":\"dropout\",\"p\":0.1},"
-        "{\"name\":\"fc\",\"type\":\"fc\",\"out_features\":3}],\"output\":\"fc\"}");
+    check_prepared_matches_eval("mixed", MIXED_NET);
+}
+
+/*
+ * basira_net_release_values(): refused before a plan exists; afterwards the prepared
+ * forwards give the same bits (the mixed net's batch norm after an add and its fc layers
+ * read their own copies), fp32 calibration still runs, and whatever needs the values is
+ * refused while the plan stays usable: another batch size, another precision, preparing
+ * again, saving.
+ */
+static void check_release(const char *what, const char *json, int int8)
+{
+    basira_net *net = tu_net(json, 5);
+    if (!net)
+        return;
+    train_steps(net, 4, 3, 100);
+    int c, h, w, k = basira_net_num_classes(net);
+    basira_net_input_shape(net, &c, &h, &w);
+    int n = 2;
+    size_t nx = (size_t)n * c * h * w;
+    float *x = malloc(nx * sizeof *x), *before = malloc((size_t)n * k * sizeof *before);
+    float *after = malloc((size_t)n * k * sizeof *after);
+    tu_fill(x, nx, 99, -1, 1);
+    basira_error err;
+    CHECK_EQ_INT(basira_net_release_values(net, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK(basira_net_prepare_inference(net, n, &err) == BASIRA_OK);
+    if (int8) {
+        CHECK(basira_net_calibrate(net, x, n, &err) == BASIRA_OK);
+        CHECK(basira_net_set_inference_precision(net, BASIRA_PRECISION_INT8, &err) == BASIRA_OK);
+        /* the int8 plan is built by the next forward: nothing to keep yet */
+        CHECK_EQ_INT(basira_net_release_values(net, &err), BASIRA_E_INVALID_ARGUMENT);
+    }
+    CHECK_MSG(basira_net_forward(net, x, n, 0, before, &err) == BASIRA_OK, "%s", err.message);
+    /* What release relies on: the prepared plan reads nothing of the values. Spoilt
+     * behind its back (no nn_net_params_changed), they change no output bit. (oneDNN's
+     * own reads of freed memory are invisible to the sanitizers, hence this check.) */
+    float *v = nn_net_params(net);
+    for (size_t i = 0; i < nn_net_numel(net); i++)
+        v[i] = NAN;
+    CHECK(basira_net_forward(net, x, n, 0, after, &err) == BASIRA_OK);
+    CHECK_MSG(!memcmp(before, after, (size_t)n * k * sizeof *after),
+              "%s: the prepared plan reads the net's values", what);
+    CHECK_MSG(basira_net_release_values(net, &err) == BASIRA_OK, "%s: %s", what, err.message);
+    CHECK(basira_net_values_released(net));
+    CHECK(nn_net_params(net) == NULL);
+    CHECK_EQ_INT(basira_net_release_values(net, &err), BASIRA_OK); /* twice: nothing more */
+    CHECK(basira_net_forward(net, x, n, 0, after, &err) == BASIRA_OK);
+    CHECK_MSG(!memcmp(before, after, (size_t)n * k * sizeof *after), "%s: released net differs",
+              what);
+    /* Refused, each leaving the plan as it was. */
+    CHECK_EQ_INT(basira_net_forward(net, x, 1, 0, after, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "load the model again") != NULL);
+    CHECK_EQ_INT(basira_net_set_inference_precision(
+                     net, int8 ? BASIRA_PRECISION_FP32 : BASIRA_PRECISION_INT8, &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_net_set_inference_precision(
+                     net, int8 ? BASIRA_PRECISION_INT8 : BASIRA_PRECISION_FP32, &err),
+                 BASIRA_OK); /* no change */
+    CHECK_EQ_INT(basira_net_prepare_inference(net, n, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_net_save(net, "/nonexistent/released.safetensors", &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_net_forward(net, x, n, 1, after, &err), BASIRA_E_INVALID_ARGUMENT);
+    /* fp32 calibration runs on the fp32 plan; in int8 it would need a new one. */
+    CHECK_EQ_INT(basira_net_calibrate(net, x, n, &err),
+                 int8 ? BASIRA_E_INVALID_ARGUMENT : BASIRA_OK);
+    memset(after, 0, (size_t)n * k * sizeof *after);
+    CHECK(basira_net_forward(net, x, n, 0, after, &err) == BASIRA_OK);
+    CHECK(!memcmp(before, after, (size_t)n * k * sizeof *after));
+    free(x);
+    free(before);
+    free(after);
+    basira_net_free(net);
+}
+
+static void test_release_values(void)
+{
+    char *json = build("resnet", 32, 5, 8, 1, 0.2);
+    if (json) {
+        check_release("resnet", json, 0);
+        check_release("resnet int8", json, 1);
+    }
+    free(json);
+    json = build("mobilenetv2", 32, 4, 8, 5, 0.2);
+    if (json)
+        check_release("mobilenetv2", json, 0);
+    free(json);
+    check_release("mixed", MIXED_NET, 0);
+    basira_error err;
+    CHECK_EQ_INT(basira_net_release_values(NULL, &err), BASIRA_E_INVALID_ARGUMENT);
 }
 
 /* Two classes a small ResNet must separate: bright left half vs bright right half. */
@@ -422,6 +511,7 @@ int main(void)
     RUN(test_non_square_builder);
     RUN(test_builder_errors);
     RUN(test_prepare_inference);
+    RUN(test_release_values);
     RUN(test_training_learns);
     RUN(test_determinism_and_batches);
     RUN(test_misuse);
