@@ -15,8 +15,9 @@
  * pixel as libvips does. Before anything else it looks at the photos it was given; if
  * one is anything else (PNG, HEIC, a JPEG with an ICC profile, a picture so small it
  * would be enlarged, a file that is not a photo, standard input), or it is asked for
- * another model or configuration, it hands the whole run to `basira triage`, next to it, so the
- * answer is always the one `basira triage` gives.
+ * another model or configuration, it hands the whole run to `basira-all triage`, next to it
+ * (the program behind every other `basira` command: front_main.c), so the answer is always
+ * the one basira-all gives.
  */
 #include <limits.h>
 #ifdef __GLIBC__
@@ -87,7 +88,8 @@ static int all_photos_lean(int argc, char **argv)
     return 1;
 }
 
-/* Run `basira triage ARGS...` from this program's folder; returns only if it cannot. */
+/* Run `basira-all triage ARGS...` from this program's folder (not `basira`, which would
+ * run this program again: front_main.c); returns only if it cannot. */
 static void hand_over(int argc, char **argv)
 {
     char self[PATH_MAX], full[PATH_MAX + 16];
@@ -99,7 +101,7 @@ static void hand_over(int argc, char **argv)
     if (!slash)
         return;
     *slash = '\0';
-    if (snprintf(full, sizeof full, "%s/basira", self) >= (int)sizeof full)
+    if (snprintf(full, sizeof full, "%s/basira-all", self) >= (int)sizeof full)
         return;
     char **args = calloc((size_t)argc + 2, sizeof *args);
     if (!args)
@@ -136,7 +138,11 @@ int main(int argc, char **argv)
 {
     basira_error err;
     keep_freed_memory();
-    if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
+    /* Run by `basira triage` (front_main.c), argv[0] is "triage" and the arguments are
+     * the command's only: "--version" is then an unknown option, as in basira-all. */
+    int as_command = !strcmp(argv[0], "triage");
+    if (!as_command && argc == 2 &&
+        (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
         printf("basira %s\n", basira_version());
         return BASIRA_EXIT_OK;
     }

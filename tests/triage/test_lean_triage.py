@@ -7,9 +7,11 @@ upscaled to 12 MP) when ../shared/data is there. Then what the lazy pipeline cha
 a broken bundled clinical model no longer stops dermoscopic photos, and answers each
 photo that needs it with an error; the HEIF plugin is loaded only for a HEIF input; and
 libvips not at all for a plain 12 MP phone JPEG, which the program reads itself, while
-any other run is handed to `basira triage`.
+any other run is handed to `basira triage`. Last, the `basira` front program (FRONT):
+`basira triage` runs the lean program, every other command basira-all (BASIRA_CLI), with
+the same output, and a front program left alone says so and exits 127.
 
-Usage: test_lean_triage.py MAKE_FIXTURES BASIRA_TRIAGE  (BASIRA_CLI, BASIRA_SOURCE_DIR,
+Usage: test_lean_triage.py MAKE_FIXTURES BASIRA_TRIAGE FRONT  (BASIRA_CLI, BASIRA_SOURCE_DIR,
 BASIRA_DATA set by CTest)
 """
 import glob
@@ -24,6 +26,7 @@ CLI = os.environ["BASIRA_CLI"]
 SRC = os.environ["BASIRA_SOURCE_DIR"]
 DATA = os.environ.get("BASIRA_DATA", "")
 LEAN = sys.argv[2]
+FRONT = sys.argv[3]
 failed = []
 
 
@@ -209,9 +212,9 @@ check("HEIF photo decoded (too small, not 'not an image')", len(ls) == 1 and
       ls[0].get("error", {}).get("code") == "image_too_small", out.decode())
 
 # --- no libvips: the common phone JPEG is read here, any other run is handed over -------------
-def loads_vips(args):
-    p = subprocess.run([LEAN] + args, capture_output=True, env=env_for("C", {"LD_DEBUG": "files"}),
-                       timeout=300)
+def loads_vips(args, prog=None):
+    p = subprocess.run((prog or [LEAN]) + args, capture_output=True,
+                       env=env_for("C", {"LD_DEBUG": "files"}), timeout=300)
     return b"libvips" in p.stderr
 
 
@@ -229,6 +232,40 @@ if mk.returncode == 0:
     check("with a small photo too: handed to basira triage",
           loads_vips(["--json", "--force", big12, photo]))
     check("standard input: handed to basira triage", loads_vips(["--json", "-"]))
+
+# --- the `basira` front program -----------------------------------------------------------------
+def front_same(name, args, lang="en_US.UTF-8"):
+    full = run([CLI], args, lang)
+    front = run([FRONT], args, lang)
+    check(name + ": same exit status", full[0] == front[0], "%d vs %d" % (full[0], front[0]))
+    check(name + ": same stdout", full[1] == front[1],
+          full[1].decode(errors="replace") + "\n---\n" + front[1].decode(errors="replace"))
+    check(name + ": same stderr", full[2] == front[2],
+          full[2].decode(errors="replace") + "\n---\n" + front[2].decode(errors="replace"))
+    return front
+
+
+front_same("front: version", ["--version"])
+front_same("front: no command", [])
+front_same("front: unknown command, French", ["no-such-command"], lang="fr_FR.UTF-8")
+front_same("front: help of a command", ["help", "triage"])
+front_same("front: triage, tiny model", ["triage", "--json", "--model", model, photo, flat])
+front_same("front: triage, usage error", ["triage", "--version"])
+front_same("front: triage, a photo named like an option's word", ["triage", "--json", "version"])
+front_same("front: check", ["check", "--json", photo, flat])
+if mk.returncode == 0:
+    front_same("front: triage of a 12 MP phone JPEG", ["triage", "--json", "--force", big12])
+    check("front: triage of a 12 MP phone JPEG runs without libvips",
+          not loads_vips(["triage", "--json", "--force", big12], [FRONT]))
+    check("front: any other command runs basira-all", loads_vips(["--version"], [FRONT]))
+lone = os.path.join(tmp, "lone")
+os.makedirs(lone)
+shutil.copy(FRONT, os.path.join(lone, "basira"))
+for args in (["--version"], ["triage", photo]):
+    rc, out, err = run([os.path.join(lone, "basira")], args)
+    want = "basira-triage" if args[0] == "triage" else "basira-all"
+    check("front alone (%s): exit 127 naming %s" % (args[0], want),
+          rc == 127 and not out and os.path.join(lone, want).encode() in err, err.decode())
 
 shutil.rmtree(tmp, ignore_errors=True)
 print("%d failure(s)" % len(failed))
