@@ -178,19 +178,33 @@ static void train_steps(basira_net *net, int n, int steps, uint64_t seed)
     free(y);
 }
 
+/* A net of json trained a few steps, n inputs for it (seeded) and room for two sets of
+ * n logits; NULL when the net cannot be made. */
+static basira_net *trained_with_inputs(const char *json, uint64_t seed, int n, uint64_t xseed,
+                                       float **x, float **a, float **b, int *k)
+{
+    basira_net *net = tu_net(json, seed);
+    if (!net)
+        return NULL;
+    train_steps(net, 4, 3, 100);
+    int c, h, w;
+    *k = basira_net_num_classes(net);
+    basira_net_input_shape(net, &c, &h, &w);
+    size_t nx = (size_t)n * c * h * w;
+    *x = malloc(nx * sizeof **x);
+    *a = malloc((size_t)n * *k * sizeof **a);
+    *b = malloc((size_t)n * *k * sizeof **b);
+    tu_fill(*x, nx, xseed, -1, 1);
+    return net;
+}
+
 static void check_prepared_matches_eval(const char *what, const char *json)
 {
-    basira_net *net = tu_net(json, 3);
+    int n = 3, k;
+    float *x, *ref, *out;
+    basira_net *net = trained_with_inputs(json, 3, n, 555, &x, &ref, &out, &k);
     if (!net)
         return;
-    train_steps(net, 4, 3, 100);
-    int c, h, w, k = basira_net_num_classes(net);
-    basira_net_input_shape(net, &c, &h, &w);
-    int n = 3;
-    size_t nx = (size_t)n * c * h * w;
-    float *x = malloc(nx * sizeof *x), *ref = malloc((size_t)n * k * sizeof *ref);
-    float *out = malloc((size_t)n * k * sizeof *out);
-    tu_fill(x, nx, 555, -1, 1);
     basira_error err;
     CHECK(basira_net_forward(net, x, n, 0, ref, &err) == BASIRA_OK);
     CHECK(basira_net_prepare_inference(net, 4, &err) == BASIRA_OK);
@@ -270,17 +284,11 @@ static void test_prepare_inference(void)
  */
 static void check_release(const char *what, const char *json, int int8)
 {
-    basira_net *net = tu_net(json, 5);
+    int n = 2, k;
+    float *x, *before, *after;
+    basira_net *net = trained_with_inputs(json, 5, n, 99, &x, &before, &after, &k);
     if (!net)
         return;
-    train_steps(net, 4, 3, 100);
-    int c, h, w, k = basira_net_num_classes(net);
-    basira_net_input_shape(net, &c, &h, &w);
-    int n = 2;
-    size_t nx = (size_t)n * c * h * w;
-    float *x = malloc(nx * sizeof *x), *before = malloc((size_t)n * k * sizeof *before);
-    float *after = malloc((size_t)n * k * sizeof *after);
-    tu_fill(x, nx, 99, -1, 1);
     basira_error err;
     CHECK_EQ_INT(basira_net_release_values(net, &err), BASIRA_E_INVALID_ARGUMENT);
     CHECK(basira_net_prepare_inference(net, n, &err) == BASIRA_OK);

@@ -48,16 +48,20 @@ def run(prog, args, lang="en_US.UTF-8", extra=None):
     return p.returncode, p.stdout, p.stderr
 
 
+def compare(name, ref, other, args, lang="en_US.UTF-8", extra=None):
+    """Two programs on args: the same exit status, stdout and stderr; returns ref's."""
+    a = run(ref, args, lang, extra)
+    b = run(other, args, lang, extra)
+    check(name + ": same exit status", a[0] == b[0], "%d vs %d" % (a[0], b[0]))
+    for i, what in ((1, "stdout"), (2, "stderr")):
+        check(name + ": same " + what, a[i] == b[i],
+              a[i].decode(errors="replace") + "\n---\n" + b[i].decode(errors="replace"))
+    return a
+
+
 def same(name, args, lang="en_US.UTF-8", extra=None):
-    """Both programs on args; returns basira's (rc, stdout, stderr)."""
-    full = run([CLI, "triage"], args, lang, extra)
-    lean = run([LEAN], args, lang, extra)
-    check(name + ": same exit status", full[0] == lean[0], "%d vs %d" % (full[0], lean[0]))
-    check(name + ": same stdout", full[1] == lean[1],
-          full[1].decode(errors="replace") + "\n---\n" + lean[1].decode(errors="replace"))
-    check(name + ": same stderr", full[2] == lean[2],
-          full[2].decode(errors="replace") + "\n---\n" + lean[2].decode(errors="replace"))
-    return full
+    """basira-all triage and the lean program on args; returns basira-all's result."""
+    return compare(name, [CLI, "triage"], [LEAN], args, lang, extra)
 
 
 def lines(out):
@@ -235,14 +239,7 @@ if mk.returncode == 0:
 
 # --- the `basira` front program -----------------------------------------------------------------
 def front_same(name, args, lang="en_US.UTF-8"):
-    full = run([CLI], args, lang)
-    front = run([FRONT], args, lang)
-    check(name + ": same exit status", full[0] == front[0], "%d vs %d" % (full[0], front[0]))
-    check(name + ": same stdout", full[1] == front[1],
-          full[1].decode(errors="replace") + "\n---\n" + front[1].decode(errors="replace"))
-    check(name + ": same stderr", full[2] == front[2],
-          full[2].decode(errors="replace") + "\n---\n" + front[2].decode(errors="replace"))
-    return front
+    return compare(name, [CLI], [FRONT], args, lang)
 
 
 front_same("front: version", ["--version"])
