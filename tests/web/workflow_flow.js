@@ -292,8 +292,12 @@ async function workflowFlow(ctx, base, lang, photo, canAnalyse, h) {
   await idle.clock.install();
   await signIn(idle, base, lang, 'gp1');
   await idle.clock.fastForward('16:00');
-  await idle.waitForSelector('#screen-login:not([hidden])');
-  check(await idle.textContent('#banner') === T.signed_out_idle, `${lang}: signed out after 15 idle minutes`);
+  // Wait for the message itself: right after signing in the login screen may not be hidden
+  // yet, so its being visible says nothing (a slow, sanitised node lost this race once).
+  const idleOut = await idle.waitForFunction((t) => document.getElementById('banner').textContent === t,
+    T.signed_out_idle, { timeout: 20000 }).then(() => true, () => false);
+  check(idleOut && await idle.isVisible('#screen-login'),
+    `${lang}: signed out after 15 idle minutes (banner: ${await idle.textContent('#banner')})`);
   await idle.close();
 
   // ---- offline capture: installable, loads without the node, queued with a key (item 10)
