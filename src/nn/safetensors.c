@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define NN_ST_F16C 1
 #endif
@@ -118,6 +119,14 @@ static float f16_to_f32(uint16_t h)
  * holding a NaN is left to it too, so that a NaN's payload bits come out the same
  * (the instruction would quieten a signalling one). Returns how many it converted.
  */
+/* AVX with the system's support for its registers (the compiler's check), and F16C
+ * (CPUID leaf 1, ECX bit 29: not every compiler's __builtin_cpu_supports knows it). */
+static int has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);
+}
+
 __attribute__((target("avx,f16c"))) static size_t f16_to_f32_f16c(const unsigned char *s,
                                                                   float *dst, size_t n)
 {
@@ -521,7 +530,7 @@ basira_code nn_st_to_f32(const nn_st_tensor *t, float *dst, basira_error *err)
     case NN_ST_F16: {
         size_t i = 0;
 #ifdef NN_ST_F16C
-        if (__builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"))
+        if (has_f16c())
             i = f16_to_f32_f16c(s, dst, t->numel);
 #endif
         for (; i < t->numel; i++)
