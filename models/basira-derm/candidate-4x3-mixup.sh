@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Candidate basira-derm 1.3.0-mixup (issue 12), written 2026-12-07 (session 15), not yet run.
+# Candidate basira-derm 1.3.0-mixup (issue 12), written 2026-12-07 (session 15); judged in session 16
+# and NOT shipped (balanced accuracy 0.585, specificity 0.651: below the rule; MODEL_CARD.md).
 # The 4:3 network of candidate-4x3.sh (1.0.0's recipe, --input-size 160x120, seed 1, split
 # seed 1) trained with mixup (--mixup 0.2: each step blends its images in pairs, Beta(0.2,
 # 0.2)). In session 14 a --mixup 0.2 network added to basira-clinical 1.2.2's four raised
