@@ -119,6 +119,8 @@ basira_code nn_st_writer_add_f16(nn_st_writer *w, const char *name, const int64_
                                  const float *data, basira_error *err);
 /* IEEE half of a float, rounded to nearest even (beyond the range: infinity). */
 uint16_t nn_st_f32_to_f16(float f);
+/* n little-endian halves at le -> float32, exactly (half.c; F16C where the processor has it). */
+void nn_half_to_f32(const unsigned char *le, float *dst, size_t n);
 
 /* Set a "__metadata__" entry (both strings copied; a second set replaces the value). */
 basira_code nn_st_writer_set_meta(nn_st_writer *w, const char *key, const char *value,
