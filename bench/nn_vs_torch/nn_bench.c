@@ -13,7 +13,8 @@
  *                   {"ms_batch1": median, "cpu_ms_batch1": median thread CPU time,
  *                   "peak_rss_mb": y}: prepared inference at batch 1
  *                   in PRECISION (basira_net_set_inference_precision, fp32 by default;
- *                   int8 is calibrated on the timed input itself)
+ *                   basira_net_prepare_inference_lean; int8 is calibrated on the timed
+ *                   input itself, on a plain prepare)
  *
  * The model settings (classes, width, depth) are fixed here and the Python side
  * builds its model from the architecture this program prints, so both run the same
@@ -181,10 +182,14 @@ static int infer(const char *family, int size, int threads, int repeats, basira_
     float *x = malloc(in * sizeof *x), logits[NUM_CLASSES];
     double *ms = malloc((size_t)repeats * sizeof *ms), *cms = malloc((size_t)repeats * sizeof *cms);
     fill(x, in, 9);
+    /* As a program that only predicts would load a model: the lean prepare gives the
+     * net's float32 values back as the plan takes them (peak memory: one copy of the
+     * weights). int8 is calibrated on the fp32 plan, which needs them kept. */
     int int8 = precision == BASIRA_PRECISION_INT8;
-    if ((!int8 && basira_net_set_inference_precision(net, precision, &err)) ||
-        basira_net_prepare_inference(net, 1, &err) ||
-        (int8 && (basira_net_calibrate(net, x, 1, &err) || /* calibrated on the input itself */
+    if ((!int8 && (basira_net_set_inference_precision(net, precision, &err) ||
+                   basira_net_prepare_inference_lean(net, 1, &err))) ||
+        (int8 && (basira_net_prepare_inference(net, 1, &err) ||
+                  basira_net_calibrate(net, x, 1, &err) || /* calibrated on the input itself */
                   basira_net_set_inference_precision(net, precision, &err))))
         return fail(&err);
     for (int r = -3; r < repeats; r++) { /* 3 warm-up runs */

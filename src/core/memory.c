@@ -25,3 +25,14 @@ void basira_prefault(void *p, size_t n)
     (void)n;
 #endif
 }
+
+size_t basira_discard(void *p, size_t n)
+{
+    if (!p)
+        return 0;
+    uintptr_t start = ((uintptr_t)p + PAGE - 1) & ~(PAGE - 1);
+    uintptr_t end = ((uintptr_t)p + n) & ~(PAGE - 1);
+    if (end <= start || madvise((void *)start, end - start, MADV_DONTNEED))
+        return 0;
+    return (size_t)(end - (uintptr_t)p);
+}

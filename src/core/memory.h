@@ -18,4 +18,14 @@
  */
 void basira_prefault(void *p, size_t n);
 
+/*
+ * Give the kernel back the whole pages inside [p, p + n) whose contents are no longer
+ * needed, though the buffer stays allocated (a network's float32 weights once the
+ * prepared plan holds them, layer after layer). Those pages read as zeros afterwards.
+ * Returns how many bytes from p on are given back or lie before the first whole page:
+ * the next range starts there, so that consecutive calls drop every page once. A hint
+ * only: 0 when nothing was given back (fewer than one whole page, or the kernel said no).
+ */
+size_t basira_discard(void *p, size_t n);
+
 #endif

@@ -70,6 +70,7 @@ void nn_plan_free(nn_plan *p)
     for (int i = 0; i < p->npool; i++)
         free(p->pool[i]);
     free(p->pool);
+    free(p->scratch);
     free(p->zero_first);
     free(p->zero_next);
     free(p->prims);
@@ -291,8 +292,47 @@ out:
     return rc;
 }
 
+/*
+ * low[i]: the lowest offset (in floats) of net->values that layers i, i + 1, ... read,
+ * net->numel when none does; low[nlayers] = numel. A layer's parameters run from its
+ * param0 to the next layer's. NULL when they are not in layer order (nothing is then
+ * given back early) or on allocation failure.
+ */
+static size_t *param_low_water(const basira_net *net)
+{
+    size_t *low = malloc(((size_t)net->nlayers + 1) * sizeof *low);
+    if (!low)
+        return NULL;
+    low[net->nlayers] = net->numel;
+    size_t next = net->nparams;
+    for (int j = net->nlayers - 1; j >= 0; j--) {
+        size_t m = low[j + 1];
+        int p0 = net->layers[j].param0;
+        if (p0 >= 0) {
+            if ((size_t)p0 > next) {
+                free(low);
+                return NULL;
+            }
+            for (size_t k = (size_t)p0; k < next; k++)
+                if (net->params[k].offset < m)
+                    m = net->params[k].offset;
+            next = (size_t)p0;
+        }
+        low[j] = m;
+    }
+    return low;
+}
+
+/*
+ * Build the plan for batch n in mode. With dropped (a lean prepare, fp32 only), every
+ * page of net->values that no layer still to be built reads is given back as soon as
+ * the layers before it are built (they copy or reorder what they need): the peak then
+ * holds one copy of the weights and one layer, not two copies. *dropped counts the
+ * bytes from net->values on that are gone, so that a failure knows whether the values
+ * are still whole.
+ */
 static basira_code plan_build(basira_net *net, int n, int mode, dnnl_data_type_t adt, int int8,
-                              nn_plan **out, basira_error *err)
+                              size_t *dropped, nn_plan **out, basira_error *err)
 {
     basira_code rc = ensure_engine(net, err);
     if (rc)
@@ -325,6 +365,7 @@ static basira_code plan_build(basira_net *net, int n, int mode, dnnl_data_type_t
             p->t[net->layers[i].inputs[k]].nuse++;
     dnnl_dim_t xd[4] = {n, net->in_c, net->in_h, net->in_w};
     nn_md_plain(&p->t[0].md, 4, xd);
+    size_t *low = dropped && mode == MODE_PREPARED ? param_low_water(net) : NULL;
 
     for (int i = 0; i < net->nlayers && !rc; i++) {
         const nn_layer *l = &net->layers[i];
@@ -335,6 +376,9 @@ static basira_code plan_build(basira_net *net, int n, int mode, dnnl_data_type_t
         rc = nn_kind_of(l->type)->build(net, p, i, err);
         if (rc)
             break;
+        if (low && low[i + 1] * sizeof(float) > *dropped)
+            *dropped += basira_discard((char *)net->values + *dropped,
+                                       low[i + 1] * sizeof(float) - *dropped);
         /* Training: every tensor keeps its data for backward; gradients share buffers
          * (assign_diff_buffers), so only their objects are made here. */
         if (mode == MODE_TRAIN) {
@@ -402,6 +446,10 @@ static basira_code plan_build(basira_net *net, int n, int mode, dnnl_data_type_t
             rc = nn_dn_fail(err, s, net->layers[i].name);
         op->w_re = NULL;
     }
+    free(low);
+    free(p->scratch); /* the folded weights are all reordered */
+    p->scratch = NULL;
+    p->scratch_n = 0;
     if (rc) {
         nn_plan_free(p);
         return rc;
@@ -416,7 +464,9 @@ void basira_nn_set_threads(int n)
     omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
 }
 
-static basira_code get_plan(basira_net *net, int n, int mode, nn_plan **out, basira_error *err)
+/* dropped: as for plan_build (NULL but in a lean prepare). */
+static basira_code get_plan(basira_net *net, int n, int mode, size_t *dropped, nn_plan **out,
+                            basira_error *err)
 {
     nn_plan **slot = mode == MODE_TRAIN ? &net->plan_train : &net->plan_eval;
     *out = NULL;
@@ -431,14 +481,17 @@ static basira_code get_plan(basira_net *net, int n, int mode, nn_plan **out, bas
     int bf16 =
         (mode == MODE_TRAIN && net->train_bf16) || (mode == MODE_PREPARED && net->infer_bf16);
     int int8 = mode == MODE_PREPARED && net->infer_int8;
-    basira_code rc = plan_build(net, n, mode, bf16 ? dnnl_bf16 : dnnl_f32, int8, slot, err);
+    /* Values are given back early in fp32 only: a bf16 or int8 build that meets a layer
+     * without such a kernel starts again in fp32 from the values. */
+    basira_code rc = plan_build(net, n, mode, bf16 ? dnnl_bf16 : dnnl_f32, int8,
+                                bf16 || int8 ? NULL : dropped, slot, err);
     if (rc == BASIRA_E_UNSUPPORTED && (bf16 || int8)) {
         /* Some layer has no bf16 (int8) implementation here: the whole net runs in fp32. */
         if (mode == MODE_TRAIN)
             net->train_bf16 = 0;
         else
             net->infer_bf16 = net->infer_int8 = 0;
-        rc = plan_build(net, n, mode, dnnl_f32, 0, slot, err);
+        rc = plan_build(net, n, mode, dnnl_f32, 0, dropped, slot, err);
     }
     *out = *slot;
     return rc;
@@ -550,7 +603,7 @@ basira_code basira_net_forward(basira_net *net, const float *x, int n, int train
     }
     net->train_ready = 0;
     nn_plan *p;
-    basira_code rc = get_plan(net, n, mode, &p, err);
+    basira_code rc = get_plan(net, n, mode, NULL, &p, err);
     if (rc)
         return rc;
     const char *lname = "";
@@ -619,7 +672,7 @@ basira_code basira_net_backward(basira_net *net, const float *dlogits, basira_er
     return BASIRA_OK;
 }
 
-basira_code basira_net_prepare_inference(basira_net *net, int max_batch, basira_error *err)
+static basira_code prepare(basira_net *net, int max_batch, int lean, basira_error *err)
 {
     if (!net || max_batch < 1 || max_batch > 1 << 16)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
@@ -633,10 +686,29 @@ basira_code basira_net_prepare_inference(basira_net *net, int max_batch, basira_
     net->prepared = 1;
     net->prepared_stale = 0;
     nn_plan *p;
-    basira_code rc = get_plan(net, max_batch, MODE_PREPARED, &p, err);
-    if (rc)
+    size_t dropped = 0;
+    basira_code rc = get_plan(net, max_batch, MODE_PREPARED, lean ? &dropped : NULL, &p, err);
+    if (rc) {
         net->prepared = 0;
-    return rc;
+        if (dropped) { /* part of the values is gone: nothing can use the rest */
+            free(net->values);
+            free(net->grads);
+            net->values = net->grads = NULL;
+            net->values_released = 1;
+        }
+        return rc;
+    }
+    return lean ? basira_net_release_values(net, err) : BASIRA_OK;
+}
+
+basira_code basira_net_prepare_inference(basira_net *net, int max_batch, basira_error *err)
+{
+    return prepare(net, max_batch, 0, err);
+}
+
+basira_code basira_net_prepare_inference_lean(basira_net *net, int max_batch, basira_error *err)
+{
+    return prepare(net, max_batch, 1, err);
 }
 
 /*

@@ -87,6 +87,10 @@ struct nn_plan {
     void **pool;
     int npool;
     int *zero_first, *zero_next; /* training: gradients to zero before each op's backward */
+    /* Prepared build: the convolutions' folded weights before their reorder, one buffer
+     * for every layer (nn_plan_scratch), freed once the plan is built. */
+    float *scratch;
+    size_t scratch_n;
     /* everything to release */
     dnnl_primitive_t *prims;
     int nprims, capprims;
@@ -172,6 +176,9 @@ dnnl_status_t nn_mk_pd(nn_plan *p, dnnl_engine_t eng, const void *desc,
                        dnnl_primitive_desc_t *out);
 dnnl_status_t nn_mk_prim(nn_plan *p, const_dnnl_primitive_desc_t pd, dnnl_primitive_t *out);
 /* A memory object; alloc = 1: oneDNN allocates it, 0: its handle is set later. */
+/* A buffer of at least n floats, 64-byte aligned, for the build of one layer: its
+ * contents are gone at the next call. NULL when out of memory. */
+float *nn_plan_scratch(nn_plan *p, size_t n);
 dnnl_status_t nn_mk_mem(nn_plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t *md, int alloc,
                         dnnl_memory_t *out);
 dnnl_status_t nn_mk_mem_at(nn_plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t *md,

@@ -68,6 +68,26 @@ dnnl_status_t nn_mk_prim(nn_plan *p, const_dnnl_primitive_desc_t pd, dnnl_primit
     return s;
 }
 
+/*
+ * Each prepared convolution folds its batch norm into a copy of its weights, which is
+ * reordered into oneDNN's layout and no longer needed. A fresh buffer per layer would
+ * be mapped, faulted in and unmapped again for every large layer (glibc maps blocks
+ * over 128 KiB on their own): one buffer, grown to the largest layer, is faulted in
+ * once.
+ */
+float *nn_plan_scratch(nn_plan *p, size_t n)
+{
+    if (n > p->scratch_n) {
+        free(p->scratch);
+        size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+        p->scratch = aligned_alloc(64, bytes);
+        p->scratch_n = p->scratch ? n : 0;
+        if (p->scratch)
+            basira_prefault(p->scratch, bytes);
+    }
+    return p->scratch;
+}
+
 dnnl_status_t nn_mk_mem(nn_plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t *md, int alloc,
                         dnnl_memory_t *out)
 {

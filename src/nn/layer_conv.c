@@ -9,8 +9,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "core/memory.h"
-
 /* Fold batch norm into a convolution's weights: W' = W*g/sqrt(v+eps), b' =
  * (b-m)*g/sqrt(v+eps)+beta. */
 static void fold_conv(basira_net *net, const nn_layer *cl, const nn_layer *bl, float *w, float *b)
@@ -161,16 +159,14 @@ static basira_code build_conv(basira_net *net, nn_plan *p, int i, basira_error *
         act_md(&smd, sd, usrc ? dnnl_u8 : dnnl_s8, l->groups);
         nn_md_any(&wmd, wnd, wd, dnnl_s8);
         const nn_param *pw = &net->params[l->param0];
-        op->fold = malloc(pw->numel * sizeof(float));
+        float *fw = nn_plan_scratch(p, pw->numel);
         op->fold_b = malloc((size_t)l->out_ch * sizeof(float));
         op->oscale = malloc((size_t)l->out_ch * sizeof(float));
-        if (!op->fold || !op->fold_b || !op->oscale)
+        if (!fw || !op->fold_b || !op->oscale)
             return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-        fold_conv(net, l, bn >= 0 ? &net->layers[bn] : NULL, op->fold, op->fold_b);
-        qw = nn_quant_weights(op->fold, op->fold_b, l->out_ch, pw->numel / (size_t)l->out_ch, sx,
+        fold_conv(net, l, bn >= 0 ? &net->layers[bn] : NULL, fw, op->fold_b);
+        qw = nn_quant_weights(fw, op->fold_b, l->out_ch, pw->numel / (size_t)l->out_ch, sx,
                               op->oscale, op->fold_b);
-        free(op->fold);
-        op->fold = NULL;
         if (!qw)
             return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
@@ -275,13 +271,14 @@ static basira_code build_conv_fwd(basira_net *net, nn_plan *p, int i, const conv
         bsrc = op->fold_b;
     } else if (prepared) {
         const nn_param *pw = &net->params[l->param0];
-        op->fold = malloc(pw->numel * sizeof(float));
+        int keep = dnnl_memory_desc_equal(wq, &wplain); /* no reorder: the fold is kept */
+        float *fw =
+            keep ? (op->fold = malloc(pw->numel * sizeof(float))) : nn_plan_scratch(p, pw->numel);
         op->fold_b = malloc((size_t)l->out_ch * sizeof(float));
-        if (!op->fold || !op->fold_b)
+        if (!fw || !op->fold_b)
             return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-        basira_prefault(op->fold, pw->numel * sizeof(float));
-        fold_conv(net, l, bn >= 0 ? &net->layers[bn] : NULL, op->fold, op->fold_b);
-        wsrc = op->fold;
+        fold_conv(net, l, bn >= 0 ? &net->layers[bn] : NULL, fw, op->fold_b);
+        wsrc = fw;
         bsrc = op->fold_b;
     }
     DN(nn_mk_mem_at(p, eng, &wplain, wsrc, &op->w_plain));
@@ -292,12 +289,12 @@ static basira_code build_conv_fwd(basira_net *net, nn_plan *p, int i, const conv
         DN(nn_mk_mem(p, eng, wq, 1, &op->w));
         if (prepared) {
             /* Reorder the folded weights once, now, and keep only that copy: holding
-             * the plain one until every layer is built would double the peak memory. */
+             * the plain one until every layer is built would double the peak memory.
+             * (w_plain points into the scratch buffer, which the next layer reuses:
+             * a prepared forward never reads it.) */
             dnnl_exec_arg_t a[] = {{DNNL_ARG_FROM, op->w_plain}, {DNNL_ARG_TO, op->w}};
             DN(dnnl_primitive_execute(op->w_re, (dnnl_stream_t)net->stream, 2, a));
             op->w_re = NULL;
-            free(op->fold);
-            op->fold = NULL;
         }
     }
     if (has_bias)

@@ -28,6 +28,9 @@
  * provider does not check the HMAC context it allocates for every page, and
  * crashes (SIGSEGV in SHA1_Update) when that allocation fails - found by this
  * shim, outside Basira's code; BASIRA_FAULT_LIBCRYPTO=1 counts them anyway.
+ * BASIRA_FAULT_EXEMPT=libdnnl.so,libstdc++.so,libgomp.so (names, comma-separated)
+ * leaves out those libraries' allocations as well: oneDNN throws std::bad_alloc when
+ * malloc fails, and its C API lets the exception end the process; libgomp aborts.
  *
  * Test code only: the counters are process-wide state by nature.
  */
@@ -62,25 +65,60 @@ static int kind_disk;
 static atomic_long counted;
 static long fail_at = -1;
 static int kind_alloc, kind_io, sticky, fault_errno = ENOSPC;
-static uintptr_t crypto_lo, crypto_hi; /* where libcrypto is mapped */
+/* Libraries whose allocations are not counted, and where they are mapped. */
+#define EXEMPT_MAX 8
+static char exempt_name[EXEMPT_MAX][64];
+static uintptr_t exempt_lo[EXEMPT_MAX], exempt_hi[EXEMPT_MAX];
+static int nexempt;
 
-static int find_libcrypto(struct dl_phdr_info *info, size_t size, void *data)
+static int find_exempt(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     (void)data;
-    if (!info->dlpi_name || !strstr(info->dlpi_name, "libcrypto.so"))
-        return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
+    for (int e = 0; e < nexempt; e++) {
+        if (!info->dlpi_name || !strstr(info->dlpi_name, exempt_name[e]))
             continue;
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-        if (!crypto_lo || lo < crypto_lo)
-            crypto_lo = lo;
-        if (hi > crypto_hi)
-            crypto_hi = hi;
+        for (int i = 0; i < info->dlpi_phnum; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            if (ph->p_type != PT_LOAD)
+                continue;
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+            if (!exempt_lo[e] || lo < exempt_lo[e])
+                exempt_lo[e] = lo;
+            if (hi > exempt_hi[e])
+                exempt_hi[e] = hi;
+        }
     }
-    return 1;
+    return 0;
+}
+
+/* libcrypto (unless BASIRA_FAULT_LIBCRYPTO=1), then each name of BASIRA_FAULT_EXEMPT. */
+static void set_exempt(void)
+{
+    nexempt = 0;
+    memset(exempt_lo, 0, sizeof exempt_lo);
+    memset(exempt_hi, 0, sizeof exempt_hi);
+    const char *c = getenv("BASIRA_FAULT_LIBCRYPTO");
+    if (!(c && !strcmp(c, "1")))
+        snprintf(exempt_name[nexempt++], sizeof exempt_name[0], "libcrypto.so");
+    const char *x = getenv("BASIRA_FAULT_EXEMPT");
+    while (x && *x && nexempt < EXEMPT_MAX) {
+        size_t n = strcspn(x, ",");
+        if (n && n < sizeof exempt_name[0]) {
+            memcpy(exempt_name[nexempt], x, n);
+            exempt_name[nexempt++][n] = 0;
+        }
+        x += n + (x[n] == ',');
+    }
+    dl_iterate_phdr(find_exempt, NULL);
+}
+
+static int exempt(const void *caller)
+{
+    for (int e = 0; e < nexempt; e++)
+        if ((uintptr_t)caller >= exempt_lo[e] && (uintptr_t)caller < exempt_hi[e])
+            return 1;
+    return 0;
 }
 
 void basira_fault_arm(int on);
@@ -120,10 +158,7 @@ void basira_fault_arm(int on)
         atomic_store(&free_bytes, fr ? atol(fr) : 0);
         sticky = s && !strcmp(s, "1");
         fault_errno = e && !strcmp(e, "EIO") ? EIO : ENOSPC;
-        const char *c = getenv("BASIRA_FAULT_LIBCRYPTO");
-        crypto_lo = crypto_hi = 0;
-        if (!(c && !strcmp(c, "1")))
-            dl_iterate_phdr(find_libcrypto, NULL);
+        set_exempt();
         atomic_store(&counted, 0);
     }
     atomic_store(&armed, on);
@@ -139,7 +174,7 @@ static int hit(int is_alloc, const void *caller)
 {
     if (!atomic_load(&armed) || (is_alloc ? !kind_alloc : !kind_io))
         return 0;
-    if (is_alloc && (uintptr_t)caller >= crypto_lo && (uintptr_t)caller < crypto_hi)
+    if (is_alloc && exempt(caller))
         return 0;
     long n = atomic_fetch_add(&counted, 1) + 1;
     return fail_at > 0 && (n == fail_at || (sticky && n > fail_at));

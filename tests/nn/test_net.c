@@ -340,6 +340,62 @@ static void check_release(const char *what, const char *json, int int8)
     basira_net_free(net);
 }
 
+/*
+ * basira_net_prepare_inference_lean(): the values go while the plan is built (in fp32
+ * layer after layer: a layer built after its values were given back would read zeros),
+ * and the forwards give the same bits as a plain prepare's; the net is then released,
+ * with the same refusals. In int8 the values stay until the plan is whole.
+ */
+static void check_lean(const char *what, const char *json, int int8)
+{
+    int n = 2, k;
+    float *x, *ref, *out;
+    basira_net *plain = trained_with_inputs(json, 5, n, 99, &x, &ref, &out, &k);
+    basira_net *lean = plain ? tu_net(json, 5) : NULL;
+    if (!lean) {
+        basira_net_free(plain);
+        return;
+    }
+    train_steps(lean, 4, 3, 100); /* as trained_with_inputs trains: the same net */
+    basira_error err;
+    CHECK(basira_net_prepare_inference(plain, n, &err) == BASIRA_OK);
+    if (int8) {
+        CHECK(basira_net_calibrate(plain, x, n, &err) == BASIRA_OK);
+        CHECK(basira_net_set_inference_precision(plain, BASIRA_PRECISION_INT8, &err) == BASIRA_OK);
+        /* the lean net is calibrated on a plain prepare, then prepared lean in int8 */
+        CHECK(basira_net_prepare_inference(lean, n, &err) == BASIRA_OK);
+        CHECK(basira_net_calibrate(lean, x, n, &err) == BASIRA_OK);
+        CHECK(basira_net_set_inference_precision(lean, BASIRA_PRECISION_INT8, &err) == BASIRA_OK);
+    }
+    CHECK(basira_net_forward(plain, x, n, 0, ref, &err) == BASIRA_OK);
+    CHECK_MSG(basira_net_prepare_inference_lean(lean, n, &err) == BASIRA_OK, "%s: %s", what,
+              err.message);
+    CHECK(basira_net_values_released(lean));
+    CHECK(nn_net_params(lean) == NULL);
+    CHECK_EQ_INT(basira_net_inference_precision(lean),
+                 int8 ? BASIRA_PRECISION_INT8 : BASIRA_PRECISION_FP32);
+    for (int rep = 0; rep < 2; rep++) {
+        memset(out, 0, (size_t)n * k * sizeof *out);
+        CHECK(basira_net_forward(lean, x, n, 0, out, &err) == BASIRA_OK);
+        CHECK_MSG(!memcmp(ref, out, (size_t)n * k * sizeof *out),
+                  "%s: the lean prepare gives other outputs", what);
+    }
+    CHECK_EQ_INT(basira_net_prepare_inference_lean(lean, n, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "load the model again") != NULL);
+    CHECK_EQ_INT(basira_net_prepare_inference(lean, n, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_net_forward(lean, x, 1, 0, out, &err), BASIRA_E_INVALID_ARGUMENT);
+    CHECK_EQ_INT(basira_net_save(lean, "/nonexistent/lean.safetensors", &err),
+                 BASIRA_E_INVALID_ARGUMENT);
+    CHECK(basira_net_forward(lean, x, n, 0, out, &err) == BASIRA_OK);
+    CHECK(!memcmp(ref, out, (size_t)n * k * sizeof *out));
+    CHECK_EQ_INT(basira_net_prepare_inference_lean(NULL, 1, &err), BASIRA_E_INVALID_ARGUMENT);
+    free(x);
+    free(ref);
+    free(out);
+    basira_net_free(plain);
+    basira_net_free(lean);
+}
+
 static void test_release_values(void)
 {
     char *json = build("resnet", 32, 5, 8, 1, 0.2);
@@ -353,6 +409,17 @@ static void test_release_values(void)
         check_release("mobilenetv2", json, 0);
     free(json);
     check_release("mixed", MIXED_NET, 0);
+    json = build("resnet", 32, 5, 8, 1, 0.2);
+    if (json) {
+        check_lean("resnet", json, 0);
+        check_lean("resnet int8", json, 1);
+    }
+    free(json);
+    json = build("mobilenetv2", 32, 4, 8, 5, 0.2);
+    if (json)
+        check_lean("mobilenetv2", json, 0);
+    free(json);
+    check_lean("mixed", MIXED_NET, 0);
     basira_error err;
     CHECK_EQ_INT(basira_net_release_values(NULL, &err), BASIRA_E_INVALID_ARGUMENT);
 }
