@@ -267,6 +267,66 @@ static void test_shrink_huge_factor(void)
 }
 
 /* The errors libvips gives for the same inputs. */
+/*
+ * The rounded average of a box, computed in float a line at a time (resample.c's
+ * average_line), against the integer quotient (s + n / 2) / n for every sum s a box of
+ * n samples can have: every n up to 64 and some larger ones, the widest factor of the
+ * float path (4096) and one past it. The boxes are columns of a shrinkv, the sum of
+ * each column set by its values (each row takes up to 255 of what is left). For large
+ * n, the sums next to each multiple of n and of n / 2, where a rounding error would
+ * show, instead of all of them.
+ */
+static int check_box_sums(int n, const int *sums, int count)
+{
+    int w = (count + 2) / 3, bad = 0;
+    uint8_t *in = calloc((size_t)w * 3 * n, 1), *o = NULL;
+    for (int c = 0; in && c < count; c++) {
+        int left = sums[c];
+        for (int r = 0; r < n; r++) {
+            int v = left > 255 ? 255 : left;
+            in[(size_t)r * w * 3 + c] = (uint8_t)v;
+            left -= v;
+        }
+    }
+    int oh = 0;
+    if (!in || intake_shrinkv(in, w, n, n, 0, &o, &oh) || oh != 1)
+        bad = -1;
+    for (int c = 0; !bad && c < count; c++)
+        if (o[c] != (sums[c] + n / 2) / n) {
+            fprintf(stderr, "n %d, sum %d: %d, not %d\n", n, sums[c], o[c], (sums[c] + n / 2) / n);
+            bad = 1;
+        }
+    free(in);
+    free(o);
+    return bad;
+}
+
+static void test_box_average_exact(void)
+{
+    int big[] = {100, 255, 256, 1000, 3333, 4095, 4096, 4097, 5000};
+    int *sums = malloc(sizeof(int) * (255 * 64 + 1 + 256 * 6));
+    if (!sums)
+        return;
+    for (int n = 1; n <= 64; n++) {
+        for (int s = 0; s <= 255 * n; s++)
+            sums[s] = s;
+        CHECK_MSG(check_box_sums(n, sums, 255 * n + 1) == 0, "every sum, n = %d", n);
+    }
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        int n = big[i], count = 0;
+        for (int k = 0; k <= 255; k++)
+            for (int d = -1; d <= 1; d++) {
+                int a = k * n + d, b = k * n + n / 2 + d; /* a: sum + n/2 at a multiple */
+                if (a - n / 2 >= 0 && a - n / 2 <= 255 * n)
+                    sums[count++] = a - n / 2;
+                if (b - n / 2 >= 0 && b - n / 2 <= 255 * n)
+                    sums[count++] = b - n / 2;
+            }
+        CHECK_MSG(check_box_sums(n, sums, count) == 0, "sums at the boundaries, n = %d", n);
+    }
+    free(sums);
+}
+
 static void test_refusals(void)
 {
     uint8_t px[3 * 4 * 4] = {0}, *o = NULL;
@@ -292,6 +352,7 @@ int main(void)
     RUN(test_resize_paths);
     RUN(test_autorot_and_extend);
     RUN(test_shrink_huge_factor);
+    RUN(test_box_average_exact);
     RUN(test_refusals);
     vips_shutdown();
     return test_summary();
