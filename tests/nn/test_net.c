@@ -396,30 +396,23 @@ static void check_lean(const char *what, const char *json, int int8)
     basira_net_free(lean);
 }
 
+/* Both ways of giving the values up, on the nets of every layer kind and int8. */
 static void test_release_values(void)
 {
-    char *json = build("resnet", 32, 5, 8, 1, 0.2);
-    if (json) {
-        check_release("resnet", json, 0);
-        check_release("resnet int8", json, 1);
+    void (*check[2])(const char *, const char *, int) = {check_release, check_lean};
+    for (int c = 0; c < 2; c++) {
+        char *json = build("resnet", 32, 5, 8, 1, 0.2);
+        if (json) {
+            check[c]("resnet", json, 0);
+            check[c]("resnet int8", json, 1);
+        }
+        free(json);
+        json = build("mobilenetv2", 32, 4, 8, 5, 0.2);
+        if (json)
+            check[c]("mobilenetv2", json, 0);
+        free(json);
+        check[c]("mixed", MIXED_NET, 0);
     }
-    free(json);
-    json = build("mobilenetv2", 32, 4, 8, 5, 0.2);
-    if (json)
-        check_release("mobilenetv2", json, 0);
-    free(json);
-    check_release("mixed", MIXED_NET, 0);
-    json = build("resnet", 32, 5, 8, 1, 0.2);
-    if (json) {
-        check_lean("resnet", json, 0);
-        check_lean("resnet int8", json, 1);
-    }
-    free(json);
-    json = build("mobilenetv2", 32, 4, 8, 5, 0.2);
-    if (json)
-        check_lean("mobilenetv2", json, 0);
-    free(json);
-    check_lean("mixed", MIXED_NET, 0);
     basira_error err;
     CHECK_EQ_INT(basira_net_release_values(NULL, &err), BASIRA_E_INVALID_ARGUMENT);
 }
