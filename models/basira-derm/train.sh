@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The exact recipe of models/basira-derm.safetensors 1.2.0 (see models/MODEL_CARD.md): two
+# The exact recipe of models/basira-derm.safetensors 1.2.1 (see models/MODEL_CARD.md): two
 # networks of one recipe on one split (--split-seed 1), averaged, calibrated on the validation
-# lesions, evaluated on the test lesions, and the drift reference of the hub's monitor.
+# lesions, stored in half precision and calibrated again (1.2.1), evaluated on the test
+# lesions, and the drift reference of the hub's monitor.
 # Run from the repository root, with ../shared/data present and a release build:
 #   scripts/build.sh release build-release && models/basira-derm/train.sh
 # About 1 h 40 min on 2 cores: 80 epochs a network, 42 to 50 minutes each (network 1 is
@@ -29,6 +30,11 @@ if step ensemble; then
   "$B" ensemble --out runs/derm-v1/ensemble.safetensors --model-version 1.2.0 \
     runs/derm-v1/best.safetensors runs/derm-v1-seed2/best.safetensors
   "$B" calibrate --conservative --threads 2 --model runs/derm-v1/ensemble.safetensors \
+    --images "$D/images" --csv runs/derm-v1/val.csv --out runs/derm-v1/calibrated-1.2.0.safetensors
+  # 1.2.1: 1.2.0's file stored in half precision, its temperature and thresholds fitted again
+  # with the rounded weights, on the same validation lesions.
+  "$B" calibrate --conservative --threads 1 --storage f16 --model-version 1.2.1 \
+    --model runs/derm-v1/calibrated-1.2.0.safetensors \
     --images "$D/images" --csv runs/derm-v1/val.csv --out models/basira-derm.safetensors \
     --json models/basira-derm/calibration-val.json
   "$B" evaluate --model models/basira-derm.safetensors --images "$D/images" --csv runs/derm-v1/test.csv \
