@@ -474,6 +474,74 @@ static void test_primary_care(fixture *f)
     free(jpg);
 }
 
+/*
+ * The photo is fitted to the detector's input once, and that copy goes to the model when
+ * it takes the same size (pipeline.c, fitted()). The risk must be what the model gives the
+ * decoded photo directly, both when the sizes agree (32 px, the copy is shared) and when
+ * they do not (48 px, the model fits its own). Handing the detector's 32 px copy to the
+ * 48 px model moves P(malignant) by about 5e-5 (a mutation this test catches); the models'
+ * temperature is low so that a random net's small logit differences show.
+ */
+static void test_fitted_once(fixture *f)
+{
+    char paths[2][600];
+    const char *models[2] = {paths[0], paths[1]};
+    basira_error e;
+    for (int mi = 0; mi < 2; mi++) {
+        snprintf(paths[mi], sizeof paths[mi], "%s/main%d.safetensors", f->dir, mi ? 48 : 32);
+        tiny_model_opts o;
+        tiny_model_opts_default(&o);
+        o.input_size = mi ? 48 : 32;
+        o.seed = 44;
+        o.temperature = 0.05; /* a random net's logits barely differ: make them count */
+        json_t *meta = tiny_model_meta(&o);
+        CHECK(meta && tiny_model_save_meta(&o, meta, paths[mi], &e) == BASIRA_OK);
+        json_decref(meta);
+    }
+    for (int mi = 0; mi < 2; mi++) {
+        basira_pipeline *p = NULL;
+        basira_classifier *c = NULL;
+        CHECK_EQ_INT(basira_pipeline_new(models[mi], NULL, &p, &e), BASIRA_OK);
+        CHECK_EQ_INT(basira_classifier_load(models[mi], &c, &e), BASIRA_OK);
+        if (!p || !c) {
+            basira_pipeline_free(p);
+            basira_classifier_free(c);
+            continue;
+        }
+        CHECK_EQ_INT(basira_pipeline_set_detector(p, f->detector_path, &e), BASIRA_OK);
+        basira_intake_options io;
+        basira_intake_options_default(&io);
+        const basira_model_info *info = basira_classifier_info(c);
+        for (unsigned seed = 1; seed <= 3; seed++) {
+            size_t len = 0;
+            unsigned char *jpg = skin_jpeg(220 + 24 * (int)seed, 160 + 12 * (int)seed, seed, &len);
+            /* Declared and confirmed: the main model scores it, whatever the detector says. */
+            json_t *r = run(p, jpg, len, BASIRA_PHOTO_DERMOSCOPIC, 1);
+            basira_image *img = NULL;
+            float probs[BASIRA_MODEL_MAX_CLASSES], per_view[8 * BASIRA_MODEL_MAX_CLASSES];
+            int nv = 0;
+            double want = 0;
+            if (basira_image_load_buffer(jpg, len, &io, &img, &e) == BASIRA_OK &&
+                basira_classifier_predict_views(c, img, probs, per_view, &nv, &e) == BASIRA_OK)
+                for (int i = 0; i < info->num_classes; i++)
+                    if (info->classes[i].malignant)
+                        want += probs[i];
+            double got = json_number_value(
+                json_object_get(json_object_get(r, "risk"), "malignant_probability"));
+            CHECK_MSG(fabs(got - want) <= 1e-7, /* the same floats, printed to 9 digits or more */
+                      "%d px model, photo %u: P(malignant) %.8g in the result, %.8g directly",
+                      mi ? 48 : 32, seed, got, want);
+            basira_image_free(img);
+            json_decref(r);
+            free(jpg);
+        }
+        basira_classifier_free(c);
+        basira_pipeline_free(p);
+    }
+    unlink(paths[0]);
+    unlink(paths[1]);
+}
+
 int main(void)
 {
     fixture f;
@@ -496,6 +564,8 @@ int main(void)
     test_document_refused(&f);
     test_primary_care(&f);
     fprintf(stderr, "ok   test_primary_care\n");
+    test_fitted_once(&f);
+    fprintf(stderr, "ok   test_fitted_once\n");
     unlink(f.main_path);
     unlink(f.clinical_path);
     unlink(f.detector_path);
