@@ -273,6 +273,47 @@ static void test_monitor_probability_floor(void)
     json_decref(model);
 }
 
+/* The mean colour and brightness of a photo: against sums in double, on odd sizes and on
+ * the extremes (all 0, all 255). */
+static void test_image_stats(void)
+{
+    int sizes[][2] = {{1, 1}, {3, 7}, {1000, 750}, {257, 129}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int w = sizes[k][0], h = sizes[k][1];
+        size_t n = (size_t)w * h;
+        unsigned char *rgb = malloc(3 * n);
+        if (!rgb)
+            return;
+        for (int fillv = -1; fillv <= 255; fillv += 128) { /* noise, 127, 255 */
+            unsigned s = 7u + (unsigned)k;
+            for (size_t i = 0; i < 3 * n; i++) {
+                s = s * 1103515245u + 12345u;
+                rgb[i] = fillv < 0 ? (unsigned char)(s >> 24) : (unsigned char)fillv;
+            }
+            double ref[3] = {0, 0, 0};
+            for (size_t i = 0; i < n; i++)
+                for (int c = 0; c < 3; c++)
+                    ref[c] += rgb[3 * i + c];
+            basira_drift_case dc;
+            memset(&dc, 0, sizeof dc);
+            basira_drift_image_stats(rgb, w, h, &dc);
+            CHECK(dc.has_image_stats);
+            for (int c = 0; c < 3; c++)
+                CHECK_MSG(dc.mean_rgb[c] == ref[c] / (double)n,
+                          "%dx%d channel %d: %.17g, not %.17g", w, h, c, dc.mean_rgb[c],
+                          ref[c] / (double)n);
+            CHECK_NEAR(dc.brightness,
+                       0.299 * dc.mean_rgb[0] + 0.587 * dc.mean_rgb[1] + 0.114 * dc.mean_rgb[2],
+                       1e-12);
+        }
+        free(rgb);
+    }
+    basira_drift_case none;
+    memset(&none, 0, sizeof none);
+    basira_drift_image_stats(NULL, 0, 0, &none);
+    CHECK(!none.has_image_stats);
+}
+
 int main(void)
 {
     RUN(test_psi);
@@ -280,5 +321,6 @@ int main(void)
     RUN(test_ks);
     RUN(test_monitor);
     RUN(test_monitor_probability_floor);
+    RUN(test_image_stats);
     return test_summary();
 }
