@@ -672,6 +672,15 @@ basira_code basira_net_backward(basira_net *net, const float *dlogits, basira_er
     return BASIRA_OK;
 }
 
+/* The net's float32 values (and gradients) go: only a plan, if any, is left. */
+static void drop_values(basira_net *net)
+{
+    free(net->values);
+    free(net->grads);
+    net->values = net->grads = NULL;
+    net->values_released = 1;
+}
+
 static basira_code prepare(basira_net *net, int max_batch, int lean, basira_error *err)
 {
     if (!net || max_batch < 1 || max_batch > 1 << 16)
@@ -690,12 +699,8 @@ static basira_code prepare(basira_net *net, int max_batch, int lean, basira_erro
     basira_code rc = get_plan(net, max_batch, MODE_PREPARED, lean ? &dropped : NULL, &p, err);
     if (rc) {
         net->prepared = 0;
-        if (dropped) { /* part of the values is gone: nothing can use the rest */
-            free(net->values);
-            free(net->grads);
-            net->values = net->grads = NULL;
-            net->values_released = 1;
-        }
+        if (dropped) /* part of the values is gone: nothing can use the rest */
+            drop_values(net);
         return rc;
     }
     return lean ? basira_net_release_values(net, err) : BASIRA_OK;
@@ -730,10 +735,7 @@ basira_code basira_net_release_values(basira_net *net, basira_error *err)
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                                 _("only a network prepared for inference, its plan built, can "
                                   "give up its weights"));
-    free(net->values);
-    free(net->grads);
-    net->values = net->grads = NULL;
-    net->values_released = 1;
+    drop_values(net);
     return BASIRA_OK;
 }
 

@@ -175,10 +175,10 @@ dnnl_status_t nn_mk_pd(nn_plan *p, dnnl_engine_t eng, const void *desc,
                        const_dnnl_primitive_attr_t attr, const_dnnl_primitive_desc_t hint,
                        dnnl_primitive_desc_t *out);
 dnnl_status_t nn_mk_prim(nn_plan *p, const_dnnl_primitive_desc_t pd, dnnl_primitive_t *out);
-/* A memory object; alloc = 1: oneDNN allocates it, 0: its handle is set later. */
 /* A buffer of at least n floats, 64-byte aligned, for the build of one layer: its
  * contents are gone at the next call. NULL when out of memory. */
 float *nn_plan_scratch(nn_plan *p, size_t n);
+/* A memory object; alloc = 1: oneDNN allocates it, 0: its handle is set later. */
 dnnl_status_t nn_mk_mem(nn_plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t *md, int alloc,
                         dnnl_memory_t *out);
 dnnl_status_t nn_mk_mem_at(nn_plan *p, dnnl_engine_t eng, const dnnl_memory_desc_t *md,
