@@ -182,7 +182,14 @@ typedef struct basira_train_options {
     int schedule; /* basira_schedule */
     double warmup_epochs;
     double label_smoothing;
-    double mixup;     /* alpha of mixup's Beta(alpha, alpha); 0 = off (src/train/mixup.h) */
+    double mixup; /* alpha of mixup's Beta(alpha, alpha); 0 = off (src/train/mixup.h) */
+    /* Self-supervised pretraining (src/train/contrastive.h): the NT-Xent temperature, 0 =
+     * off. Labels are then unused (one value for every photo will do; with several, the split
+     * can still be stratified by them); each step takes batch / 2 photos, two views of each; the
+     * network's head has proj_dim outputs (0: 64) and the best epoch is the lowest
+     * validation contrastive loss. */
+    double contrastive;
+    int proj_dim;
     double clip_grad; /* 0 = off */
     basira_class_weighting class_weights;
     int balanced_sampler;

@@ -90,6 +90,15 @@ static void usage(FILE *f)
                  "  --mixup ALPHA         train on pairs of images blended with a weight drawn\n"
                  "                        from Beta(ALPHA, ALPHA), their losses blended alike;\n"
                  "                        0.2 to 0.4 is usual (0 = off, the default)\n"));
+    fprintf(f,
+            _("\nSelf-supervised pretraining (labels unused: one value for every photo will do;\n"
+              "then train --init-from the model it writes):\n"
+              "  --contrastive TAU     SimCLR: each step shows two augmented views of each of\n"
+              "                        batch/2 photos and learns to tell which views belong\n"
+              "                        together (NT-Xent loss at temperature TAU, 0.1 to 0.5\n"
+              "                        is usual); the best epoch has the lowest validation\n"
+              "                        loss, and the model is not for triage\n"
+              "  --proj-dim N          outputs of its head (64)\n"));
 }
 
 static int run(int argc, char **argv)
@@ -134,9 +143,11 @@ static int run(int argc, char **argv)
         basira_cli_report(_("training failed"), &err);
         return rc == BASIRA_E_INVALID_ARGUMENT ? BASIRA_EXIT_USAGE : BASIRA_EXIT_FAILED;
     }
-    const char *metric = o.select_metric ? o.select_metric : "balanced_accuracy";
-    /* The loss is selected as its negative (higher is better); show it as a loss again. */
-    double best = !strcmp(metric, "loss") ? -res.best_metric : res.best_metric;
+    const char *metric = o.contrastive > 0 ? "contrastive_loss"
+                         : o.select_metric ? o.select_metric
+                                           : "balanced_accuracy";
+    /* A loss is selected as its negative (higher is better); show it as a loss again. */
+    double best = !strcmp(metric, "loss") || o.contrastive > 0 ? -res.best_metric : res.best_metric;
     printf(_("Trained %d epochs on %zu images (validation %zu, test %zu); best epoch %d "
              "(%s %.4f); %.1f images/s.\n"
              "Model: %s/best.safetensors; details in %s/summary.json\n"),

@@ -43,6 +43,8 @@ enum {
     OPT_WARMUP,
     OPT_SMOOTHING,
     OPT_MIXUP,
+    OPT_CONTRASTIVE,
+    OPT_PROJ_DIM,
     OPT_CLIP,
     OPT_CLASS_WEIGHTS,
     OPT_SAMPLER,
@@ -92,6 +94,8 @@ const struct option basira_cli_train_opts[] = {
     {"warmup-epochs", required_argument, NULL, OPT_WARMUP},
     {"label-smoothing", required_argument, NULL, OPT_SMOOTHING},
     {"mixup", required_argument, NULL, OPT_MIXUP},
+    {"contrastive", required_argument, NULL, OPT_CONTRASTIVE},
+    {"proj-dim", required_argument, NULL, OPT_PROJ_DIM},
     {"clip-grad", required_argument, NULL, OPT_CLIP},
     {"class-weights", required_argument, NULL, OPT_CLASS_WEIGHTS},
     {"sampler", required_argument, NULL, OPT_SAMPLER},
@@ -279,6 +283,15 @@ int basira_cli_train_option(int c, const char *arg, basira_train_options *o)
     case OPT_MIXUP:
         if (basira_cli_parse_double("--mixup", arg, 0, 10, &o->mixup))
             return -1;
+        return 1;
+    case OPT_CONTRASTIVE:
+        if (basira_cli_parse_double("--contrastive", arg, 0.01, 10, &o->contrastive))
+            return -1;
+        return 1;
+    case OPT_PROJ_DIM:
+        if (basira_cli_parse_long("--proj-dim", arg, 8, 1024, &l))
+            return -1;
+        o->proj_dim = (int)l;
         return 1;
     case OPT_CLIP:
         if (basira_cli_parse_double("--clip-grad", arg, 0, 1e6, &o->clip_grad))

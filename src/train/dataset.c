@@ -429,7 +429,8 @@ basira_code train_dataset_load(const basira_train_options *o, train_dataset *ds,
         rc = basira_classes_from_labels(labels, n, &ds->classes, err);
     if (rc)
         goto out;
-    if (ds->classes.n < 2) {
+    /* A contrastive run uses no label: one value for every photo (unlabelled ones) will do. */
+    if (ds->classes.n < (o->contrastive > 0 ? 1 : 2)) {
         rc = basira_error_set(err, BASIRA_E_FORMAT,
                               _("training needs at least 2 classes; the data has %d"),
                               ds->classes.n);

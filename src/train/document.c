@@ -81,6 +81,10 @@ json_t *train_model_document(const trainer *t, int epoch, const train_metrics *v
                             "lr", o->lr));
     if (prov && val)
         json_object_set_new(prov, "validation", train_metrics_json(t, val));
+    if (prov && o->contrastive > 0)
+        json_object_set_new(prov, "pretraining",
+                            json_pack("{s:s, s:f, s:i}", "method", "simclr", "temperature",
+                                      o->contrastive, "outputs", t->out));
     if (!prov || json_object_set_new(doc, "provenance", prov)) {
         json_decref(doc);
         return NULL;

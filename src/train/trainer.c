@@ -31,6 +31,7 @@
 #include "train/dataset.h"
 #include "train/profile.h"
 #include "train/metrics.h"
+#include "train/contrastive.h"
 #include "train/mixup.h"
 #include "train/progress.h"
 #include "train/rng.h"
@@ -43,37 +44,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-void basira_train_options_default(basira_train_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->image_col = "image";
-    o->label_col = "label";
-    o->arch = "mobilenetv2";
-    o->width = 32;
-    o->depth = 10;
-    o->input_size = 128;
-    o->dropout = 0.2;
-    o->epochs = 30;
-    o->batch = 64;
-    o->lr = 0.002;
-    o->optimizer = BASIRA_OPTIM_ADAMW;
-    o->momentum = 0.9;
-    o->weight_decay = 0.05;
-    o->schedule = BASIRA_SCHED_ONECYCLE;
-    o->warmup_epochs = 1;
-    o->label_smoothing = 0.1;
-    o->class_weights = BASIRA_WEIGHTS_BALANCED;
-    o->augment = BASIRA_AUGMENT_DERMOSCOPY;
-    o->colour_constancy = BASIRA_CC_SHADES_OF_GRAY;
-    o->split[0] = 0.70;
-    o->split[1] = 0.15;
-    o->split[2] = 0.15;
-    o->seed = 1;
-    o->threads = 2;
-    o->select_metric = "balanced_accuracy";
-    o->progress = 1;
-}
 
 /* ---- files ---------------------------------------------------------------------- */
 
@@ -103,6 +73,7 @@ static void trainer_free(trainer *t)
     free(t->mix_dlogits);
     free(t->mix_perm);
     free(t->mix_labels);
+    free(t->ntx_work);
     free(t->probs);
     free(t->labels_all);
     free(t->order);
@@ -110,83 +81,6 @@ static void trainer_free(trainer *t)
     json_decref(t->history);
     json_decref(t->config);
     train_dataset_free(&t->ds);
-}
-
-static basira_code check_options(const basira_train_options *o, basira_error *err)
-{
-    if (!o->images_dir || !o->csv_path || !o->out_dir)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("--images, --csv and --out are required"));
-    if (!o->image_col || !o->label_col)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("--image-col and --label-col are required"));
-    if (o->input_size < 16 || o->input_size > 1024 ||
-        (o->input_height && (o->input_height < 16 || o->input_height > 1024)))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("--input-size must be from 16 to 1024"));
-    if (o->epochs < 1 || o->batch < 2 || !(o->lr > 0) || o->threads < 1)
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("--epochs must be at least 1, --batch at least 2, --lr "
-                                  "positive and --threads at least 1"));
-    if (!(o->label_smoothing >= 0 && o->label_smoothing < 1) || !(o->ema >= 0 && o->ema < 1) ||
-        !(o->weight_decay >= 0) || !(o->warmup_epochs >= 0) || !(o->clip_grad >= 0) ||
-        !(o->dropout >= 0 && o->dropout < 1))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("--label-smoothing, --ema and --dropout must be in [0, 1); "
-                                  "--weight-decay, --warmup-epochs and --clip-grad not negative"));
-    if (!(o->mixup >= 0 && o->mixup <= 10))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("--mixup must be from 0 (off) to 10"));
-    const char *m = o->select_metric ? o->select_metric : "balanced_accuracy";
-    if (strcmp(m, "balanced_accuracy") && strcmp(m, "accuracy") && strcmp(m, "auc") &&
-        strcmp(m, "loss"))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("unknown --select-metric '%s' (expected balanced_accuracy, "
-                                  "accuracy, auc or loss)"),
-                                m);
-    if ((o->name && strlen(o->name) >= 64) || (o->version && strlen(o->version) >= 32))
-        return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
-                                _("--name must be under 64 bytes and --model-version under 32"));
-    return BASIRA_OK;
-}
-
-/* The options that must be the same to continue a run exactly. */
-static json_t *config_json(const trainer *t)
-{
-    const basira_train_options *o = t->o;
-    json_t *codes = json_array();
-    for (int i = 0; i < t->ds.classes.n; i++)
-        json_array_append_new(codes, json_string(t->ds.classes.c[i].code));
-    json_t *c = json_pack(
-        "{s:s, s:i, s:i, s:i, s:f, s:o, s:i, s:i, s:f, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f, "
-        "s:i, s:i, s:i, s:i, s:[f,f,f], s:I, s:I, s:s}",
-        "arch", o->arch, "width", o->width, "depth", o->depth, "input_size", o->input_size,
-        "dropout", o->dropout, "classes", codes, "epochs", o->epochs, "batch", o->batch, "lr",
-        o->lr, "optimizer", o->optimizer, "momentum", o->momentum, "weight_decay", o->weight_decay,
-        "ema", o->ema, "schedule", o->schedule, "warmup_epochs", o->warmup_epochs,
-        "label_smoothing", o->label_smoothing, "clip_grad", o->clip_grad, "class_weights",
-        (int)o->class_weights, "sampler", o->balanced_sampler, "augment", (int)o->augment,
-        "colour_constancy", o->colour_constancy, "split", o->split[0], o->split[1], o->split[2],
-        "seed", (json_int_t)o->seed, "limit", (json_int_t)o->limit, "select_metric",
-        o->select_metric ? o->select_metric : "balanced_accuracy");
-    /* Only a non-square run records its height, so square runs resume from older checkpoints. */
-    if (c && o->input_height && o->input_height != o->input_size &&
-        json_object_set_new(c, "input_height", json_integer(o->input_height))) {
-        json_decref(c);
-        c = NULL;
-    }
-    /* Likewise only a run whose split seed differs from its seed records it. */
-    if (c && o->split_seed && o->split_seed != o->seed &&
-        json_object_set_new(c, "split_seed", json_integer((json_int_t)o->split_seed))) {
-        json_decref(c);
-        c = NULL;
-    }
-    /* And only a mixup run records its alpha. */
-    if (c && o->mixup > 0 && json_object_set_new(c, "mixup", json_real(o->mixup))) {
-        json_decref(c);
-        c = NULL;
-    }
-    return c;
 }
 
 /* ---- batches ----------------------------------------------------------------------- */
@@ -241,26 +135,23 @@ typedef struct batch_job {
     double seconds; /* augmentation and preprocessing */
 } batch_job;
 
-/* Augment and preprocess the images of one step into buffer slot. */
+/* Augment and preprocess the images of one step into buffer slot. --contrastive: rows j
+ * and j + batch/2 are two views of one photo (two augmentations of the same position). */
 static basira_code prepare_batch(trainer *t, int slot, int epoch, long step, basira_error *err)
 {
     const train_dataset *ds = &t->ds;
-    int iw = ds->input_w, ih = ds->input_h, ww = ds->work_w, wh = ds->work_h;
+    int half = t->o->contrastive > 0 ? t->batch / 2 : t->batch;
     for (int j = 0; j < t->batch; j++) {
-        size_t pos = (size_t)step * (size_t)t->batch + (size_t)j;
+        size_t pos = (size_t)step * (size_t)half + (size_t)(j % half);
+        /* a supervised run's draws are those of its position, as before views existed */
+        size_t draw = half == t->batch ? pos : 2 * pos + (size_t)(j / half);
         size_t item = t->order[pos];
-        basira_augment_params p;
-        basira_augment_sample(t->o->augment, ww, wh,
-                              basira_seed_mix(t->o->seed, (uint64_t)epoch + 1, pos), &p);
         basira_code rc =
-            basira_augment_apply(&p, ds->pixels[item], ww, wh, t->rgb[slot], iw, ih, err);
-        if (!rc && t->o->augment == BASIRA_AUGMENT_SHIFT)
-            rc = basira_shift_augment(
-                t->rgb[slot], iw, ih,
-                basira_seed_mix(t->o->seed ^ 0x5348494654ULL, (uint64_t)epoch + 1, pos), err);
+            train_view(t, item, basira_seed_mix(t->o->seed, (uint64_t)epoch + 1, draw),
+                       basira_seed_mix(t->o->seed ^ 0x5348494654ULL, (uint64_t)epoch + 1, draw),
+                       t->rgb[slot], t->x[slot] + (size_t)j * t->in_floats, err);
         if (rc)
             return rc;
-        basira_preprocess_rgb(&t->pp, t->rgb[slot], t->x[slot] + (size_t)j * t->in_floats);
         t->y[slot][j] = ds->label[item];
     }
     return BASIRA_OK;
@@ -283,9 +174,13 @@ static basira_code evaluate(trainer *t, basira_net *net, int part, train_metrics
 {
     const train_dataset *ds = &t->ds;
     size_t n = ds->count[part];
-    if (n == 0) {
-        train_metrics_compute(NULL, NULL, 0, t->k, NULL, NAN, m);
-        return BASIRA_OK;
+    if (n == 0 || t->o->contrastive > 0) {
+        /* --contrastive: no class figures, the loss alone */
+        double loss = NAN;
+        basira_code rc = n ? train_contrastive_loss(t, net, part, &loss, err) : BASIRA_OK;
+        train_metrics_compute(NULL, NULL, 0, t->k, NULL, loss, m);
+        m->n = n;
+        return rc;
     }
     float *probs = malloc(n * (size_t)t->k * sizeof *probs);
     if (!probs)
@@ -319,6 +214,8 @@ static double select_value(const basira_train_options *o, const train_metrics *m
     const char *s = o->select_metric ? o->select_metric : "balanced_accuracy";
     if (n_val == 0)
         return -train_loss; /* no validation part: the lowest training loss */
+    if (o->contrastive > 0)
+        return -m->loss;
     if (!strcmp(s, "accuracy"))
         return m->accuracy;
     if (!strcmp(s, "auc"))
@@ -343,8 +240,8 @@ static basira_code alloc_buffers(trainer *t, basira_error *err)
         if (!t->x[s] || !t->y[s] || !t->rgb[s])
             return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
-    t->logits = malloc((size_t)t->batch * (size_t)t->k * sizeof(float));
-    t->dlogits = malloc((size_t)t->batch * (size_t)t->k * sizeof(float));
+    t->logits = malloc((size_t)t->batch * (size_t)t->out * sizeof(float));
+    t->dlogits = malloc((size_t)t->batch * (size_t)t->out * sizeof(float));
     t->labels_all = malloc((n_max ? n_max : 1) * sizeof(int));
     t->order = malloc(n_train * sizeof(size_t));
     t->cum = malloc(n_train * sizeof(double));
@@ -358,6 +255,9 @@ static basira_code alloc_buffers(trainer *t, basira_error *err)
         if (!t->mix_x || !t->mix_dlogits || !t->mix_perm || !t->mix_labels)
             return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     }
+    if (t->o->contrastive > 0 &&
+        !(t->ntx_work = malloc(basira_ntxent_work_floats(t->batch, t->out) * sizeof(float))))
+        return basira_error_set(err, BASIRA_E_NOMEM, NULL);
     return BASIRA_OK;
 }
 
@@ -367,7 +267,7 @@ static basira_code new_model(trainer *t, basira_error *err)
     basira_arch_params ap = {.family = o->arch,
                              .input_size = o->input_size,
                              .input_height = o->input_height,
-                             .num_classes = t->k,
+                             .num_classes = t->out,
                              .width = o->width,
                              .depth = o->depth,
                              .dropout = o->dropout};
@@ -378,7 +278,7 @@ static basira_code new_model(trainer *t, basira_error *err)
     /* --input-size with --init-from: fine-tune at that size (a larger one uses more of the
      * photo); without it, the parent's size, which must be the data set's (checked below). */
     int iw = o->input_size_given ? t->ds.input_w : 0, ih = o->input_size_given ? t->ds.input_h : 0;
-    basira_code rc = o->init_from ? basira_train_net_from_parent(o->init_from, t->k, o->seed, iw,
+    basira_code rc = o->init_from ? basira_train_net_from_parent(o->init_from, t->out, o->seed, iw,
                                                                  ih, &t->net, &copied, &fresh, err)
                                   : basira_net_new(arch, o->seed, &t->net, err);
     free(arch);
@@ -470,7 +370,7 @@ static basira_code resume(trainer *t, basira_error *err)
     json_decref(state);
     if (!t->history)
         return basira_error_set(err, BASIRA_E_NOMEM, NULL);
-    if (basira_net_num_classes(t->net) != t->k)
+    if (basira_net_num_classes(t->net) != t->out)
         return basira_error_set(err, BASIRA_E_CONFLICT,
                                 _("--resume: the checkpoint's network has another number of "
                                   "classes"));
@@ -520,6 +420,15 @@ static void print_epoch_report(trainer *t, int epoch, double train_loss, const t
     if (!f)
         return;
     train_progress_break(&t->prog);
+    if (t->o->contrastive > 0) {
+        fprintf(f,
+                _("epoch %d/%d: contrastive loss: train %.4f, validation %.4f | %.1f s, %.1f "
+                  "img/s"),
+                epoch + 1, t->o->epochs, train_loss, m->loss, seconds, ips);
+        fprintf(f, "%s%s\n", improved ? " " : "", improved ? _("(best so far)") : "");
+        fflush(f);
+        return;
+    }
     fprintf(f,
             _("epoch %d/%d: train loss %.4f | validation loss %.4f, accuracy %.3f, balanced "
               "accuracy %.3f, malignant AUC %.3f | %.1f s, %.1f img/s"),
@@ -577,11 +486,13 @@ static basira_code train_epoch(trainer *t, int epoch, double *loss, basira_error
         float l = 0;
         const float *w = t->use_weights ? t->weights : NULL;
         if (!rc) {
-            l = o->mixup > 0 ? basira_mixup_xent(t->logits, t->y[slot], t->mix_perm, lambda,
-                                                 t->batch, t->k, w, (float)o->label_smoothing,
-                                                 t->dlogits, t->mix_dlogits, t->mix_labels)
-                             : basira_softmax_xent(t->logits, t->y[slot], t->batch, t->k, w,
-                                                   (float)o->label_smoothing, t->dlogits, NULL);
+            l = o->contrastive > 0 ? basira_ntxent(t->logits, t->batch, t->out,
+                                                   (float)o->contrastive, t->dlogits, t->ntx_work)
+                : o->mixup > 0     ? basira_mixup_xent(t->logits, t->y[slot], t->mix_perm, lambda,
+                                                       t->batch, t->k, w, (float)o->label_smoothing,
+                                                       t->dlogits, t->mix_dlogits, t->mix_labels)
+                                   : basira_softmax_xent(t->logits, t->y[slot], t->batch, t->k, w,
+                                                         (float)o->label_smoothing, t->dlogits, NULL);
             if (!isfinite(l))
                 rc = basira_error_set(err, BASIRA_E_INTERNAL,
                                       _("training diverged (loss is not finite) at epoch %d step "
@@ -667,16 +578,19 @@ static basira_code write_summary(trainer *t, basira_train_result *res, basira_er
             best_val = json_object_get(e, "validation");
     }
     double ips = t->train_seconds > 0 ? (double)t->train_images / t->train_seconds : NAN;
-    json_t *sum = json_pack(
-        "{s:s, s:i, s:i, s:s, s:o, s:O?, s:o, s:o, s:o, s:f, s:I, s:i, s:s, s:s}", "model",
-        "best.safetensors", "best_epoch", t->best_epoch + 1, "epochs", t->o->epochs,
-        "select_metric", t->o->select_metric ? t->o->select_metric : "balanced_accuracy",
-        "best_value", jnum(t->best), "validation", best_val, "test",
-        ds->count[BASIRA_PART_TEST] ? train_metrics_json(t, &test) : json_null(), "split",
-        train_split_json(t), "class_counts", per_class, "images_per_second_this_run",
-        isfinite(ips) ? ips : 0.0, "skipped_images", (json_int_t)ds->skipped, "threads",
-        t->o->threads, "date", t->date, "precision",
-        basira_net_precision(t->net) == BASIRA_PRECISION_BF16 ? "bf16" : "fp32");
+    json_t *sum =
+        json_pack("{s:s, s:i, s:i, s:s, s:o, s:O?, s:o, s:o, s:o, s:f, s:I, s:i, s:s, s:s}",
+                  "model", "best.safetensors", "best_epoch", t->best_epoch + 1, "epochs",
+                  t->o->epochs, "select_metric",
+                  t->o->contrastive > 0 ? "-contrastive_loss"
+                  : t->o->select_metric ? t->o->select_metric
+                                        : "balanced_accuracy",
+                  "best_value", jnum(t->best), "validation", best_val, "test",
+                  ds->count[BASIRA_PART_TEST] ? train_metrics_json(t, &test) : json_null(), "split",
+                  train_split_json(t), "class_counts", per_class, "images_per_second_this_run",
+                  isfinite(ips) ? ips : 0.0, "skipped_images", (json_int_t)ds->skipped, "threads",
+                  t->o->threads, "date", t->date, "precision",
+                  basira_net_precision(t->net) == BASIRA_PRECISION_BF16 ? "bf16" : "fp32");
     char *text = sum ? json_dumps(sum, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(sum);
     if (!text)
@@ -706,7 +620,7 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
         return basira_error_set(err, BASIRA_E_INVALID_ARGUMENT, NULL);
     if (res)
         memset(res, 0, sizeof *res);
-    basira_code rc = check_options(o, err);
+    basira_code rc = train_check_options(o, err);
     if (rc)
         return rc;
     trainer *t = calloc(1, sizeof *t);
@@ -730,6 +644,7 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
         goto out;
     const train_dataset *ds = &t->ds;
     t->k = ds->classes.n;
+    t->out = o->contrastive > 0 ? (o->proj_dim ? o->proj_dim : 64) : t->k;
     for (int c = 0; c < t->k; c++)
         t->malignant[c] = ds->classes.c[c].malignant;
     fprintf(t->log,
@@ -749,7 +664,15 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
 
     size_t n_train = ds->count[BASIRA_PART_TRAIN];
     t->batch = (size_t)o->batch <= n_train ? o->batch : (int)n_train;
-    t->steps = (long)(n_train / (size_t)t->batch); /* the last partial batch is dropped */
+    if (o->contrastive > 0) /* batch / 2 photos a step, and at least two */
+        t->batch = (size_t)o->batch / 2 <= n_train ? o->batch : 2 * (int)n_train;
+    if (o->contrastive > 0 && n_train < 2) {
+        rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
+                              _("--contrastive needs at least 2 training photos"));
+        goto out;
+    }
+    /* the last partial batch is dropped; --contrastive: batch / 2 photos a step */
+    t->steps = (long)(n_train / (size_t)(o->contrastive > 0 ? t->batch / 2 : t->batch));
     t->total_steps = t->steps * o->epochs;
     t->warmup_steps = (long)(o->warmup_epochs * (double)t->steps + 0.5);
     size_t counts[BASIRA_MAX_CLASSES] = {0};
@@ -757,7 +680,7 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
         counts[ds->label[ds->index[BASIRA_PART_TRAIN][i]]]++;
     basira_class_weights(o->class_weights, counts, t->k, t->weights);
     t->use_weights = o->class_weights != BASIRA_WEIGHTS_NONE;
-    t->config = config_json(t);
+    t->config = train_config_json(t);
     if (!t->config || !t->history) {
         rc = basira_error_set(err, BASIRA_E_NOMEM, NULL);
         goto out;
@@ -773,7 +696,12 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
         goto out;
     if ((rc = train_set_model_metadata(t, t->start_epoch, NULL, err)))
         goto out;
-    {
+    if (o->contrastive > 0) {
+        fprintf(t->log,
+                _("self-supervised pretraining (temperature %g, %d outputs): the model "
+                  "is a starting point for --init-from, not for triage\n"),
+                o->contrastive, t->out);
+    } else {
         /* Check now, not after hours of training, that the model will be usable for triage. */
         json_t *doc = train_model_document(t, 0, NULL);
         basira_model_info *mi = calloc(1, sizeof *mi);

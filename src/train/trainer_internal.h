@@ -27,6 +27,7 @@ typedef struct trainer {
     basira_net *net;
     basira_optim *opt;
     int k;
+    int out;          /* the network's outputs: k, or --proj-dim with --contrastive */
     size_t in_floats; /* floats of one input tensor */
     int batch;        /* images per step */
     long steps;       /* steps per epoch */
@@ -41,6 +42,7 @@ typedef struct trainer {
     /* --mixup: the blended inputs, the second label's gradient and the step's pairing */
     float *mix_x, *mix_dlogits;
     int *mix_perm, *mix_labels;
+    float *ntx_work; /* --contrastive: basira_ntxent()'s workspace */
     int *labels_all;
     size_t *order; /* this epoch's sample order: positions in the training items */
     double *cum;   /* class-balanced sampler */
@@ -61,6 +63,24 @@ typedef struct trainer {
     basira_freeze *frozen; /* `basira adapt --freeze`: stages kept as the parent's */
     train_phases ph;       /* --profile: this epoch's phases */
 } trainer;
+
+/* The checks of the options before anything is read; options.c. */
+basira_code train_check_options(const basira_train_options *o, basira_error *err);
+
+/* The options that must be the same to continue a run exactly; options.c. */
+json_t *train_config_json(const trainer *t);
+
+/* One augmented view of training item `item` (the augmentation drawn from aug_seed, the
+ * clinic shift of --augment shift from shift_seed) into rgb (input-sized work buffer) and
+ * x (the network's input, preprocessed as in inference). contrastive.c. */
+basira_code train_view(const trainer *t, size_t item, uint64_t aug_seed, uint64_t shift_seed,
+                       uint8_t *rgb, float *x, basira_error *err);
+
+/* --contrastive: the mean NT-Xent loss of net on a part (validation or test), two views per
+ * photo fixed by the seed, so that epochs compare; NAN when the part has under 2 photos.
+ * contrastive.c. */
+basira_code train_contrastive_loss(trainer *t, basira_net *net, int part, double *loss,
+                                   basira_error *err);
 
 /* The network's architecture family: the parent's with --init-from, else --arch. */
 static inline const char *train_arch_family(const trainer *t)

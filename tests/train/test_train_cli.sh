@@ -39,6 +39,25 @@ done
 "$B" train --images "$tmp" --csv "$tmp/none.csv" --out "$tmp/o" --mixup 0.2 2>"$tmp/err"; rc=$?
 check "--mixup 0.2 is accepted" "[ $rc -eq 1 ] && grep -q 'none.csv' '$tmp/err'"
 
+# --contrastive TAU / --proj-dim N: listed in every language; bad values are usage errors, an
+# odd batch or mixup with it a usage error that names --contrastive.
+check "help lists --contrastive and --proj-dim" "grep -q -- '--contrastive TAU' '$tmp/help' && grep -q -- '--proj-dim N' '$tmp/help'"
+check "--contrastive in French and Arabic" "grep -q 'Pré-entraînement auto-supervisé' '$tmp/help.fr' && grep -q 'تدريب مسبق ذاتي الإشراف' '$tmp/help.ar'"
+for v in 0 11 abc; do
+  "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --contrastive "$v" 2>"$tmp/err"; rc=$?
+  check "--contrastive $v is a usage error" "[ $rc -eq 2 ] && grep -q -- '--contrastive' '$tmp/err'"
+done
+for v in 4 2000 x; do
+  "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --contrastive 0.2 --proj-dim "$v" 2>"$tmp/err"; rc=$?
+  check "--proj-dim $v is a usage error" "[ $rc -eq 2 ] && grep -q -- '--proj-dim' '$tmp/err'"
+done
+for extra in "--batch 63" "--mixup 0.2"; do
+  "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --contrastive 0.2 $extra 2>"$tmp/err"; rc=$?
+  check "--contrastive with $extra is a usage error" "[ $rc -eq 2 ] && grep -q -- '--contrastive needs' '$tmp/err'"
+done
+LANG=fr_FR.UTF-8 "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --contrastive 0.2 --batch 63 2>"$tmp/err"
+check "its refusal in French" "grep -q -- '--contrastive demande un --batch pair' '$tmp/err'"
+
 # --input-size is N or WxH; every malformed or out-of-range form is a usage error that names it.
 for v in 160x 'x120' 160x12 abcx120 160x120x90 12345678901234567890x120 8 2000x100; do
   "$B" train --images "$tmp" --csv x.csv --out "$tmp/o" --input-size "$v" 2>"$tmp/err"; rc=$?

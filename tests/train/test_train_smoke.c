@@ -471,6 +471,113 @@ static void test_mixup(void)
 }
 
 /*
+ * --contrastive: a self-supervised run learns to tell its photos apart (its training loss
+ * falls below chance, log(batch - 1)), the same seed gives the same network, its model is
+ * refused for triage (the head is a projection, not the classes), a supervised run starts
+ * from it and learns, a checkpoint continues only as a contrastive run, and bad settings
+ * are refused.
+ */
+static void test_contrastive(void)
+{
+    char out[128], out2[128], out3[128], best[256], ck[256], ck2[256];
+    snprintf(out, sizeof out, "%s/run-ssl", root);
+    snprintf(out2, sizeof out2, "%s/run-ssl2", root);
+    snprintf(out3, sizeof out3, "%s/run-ssl-ft", root);
+    snprintf(best, sizeof best, "%s/best.safetensors", out);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", out);
+    snprintf(ck2, sizeof ck2, "%s/checkpoint.safetensors", out2);
+    basira_train_options o;
+    basira_train_result res;
+    basira_error err;
+    base_options(&o, out);
+    o.contrastive = 0.2;
+    o.proj_dim = 8;
+    o.batch = 16;
+    o.epochs = 4;
+    o.lr = 0.004;
+    basira_code rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    if (rc)
+        return;
+    json_t *h = read_history(out, 4);
+    double tl = hnum(h, "train_loss", NULL), vl = hnum(h, "validation", "loss");
+    json_decref(h);
+    CHECK_MSG(tl < log(15.0) - 0.2 && isfinite(vl), "train loss %g, validation %g", tl, vl);
+    /* Stopped after epoch 2 and resumed: the same network. */
+    base_options(&o, out2);
+    o.contrastive = 0.2;
+    o.proj_dim = 8;
+    o.batch = 16;
+    o.epochs = 4;
+    o.lr = 0.004;
+    o.stop_after = 2;
+    CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_OK);
+    o.stop_after = 0;
+    o.resume_path = ck2;
+    o.contrastive = 0;
+    CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_CONFLICT);
+    CHECK_MSG(strstr(err.message, "'contrastive'") != NULL, "%s", err.message);
+    o.contrastive = 0.2;
+    rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    float la[4 * 8], lb[4 * 8];
+    CHECK(logits_of(ck, la) == 0 && logits_of(ck2, lb) == 0);
+    CHECK_MSG(!memcmp(la, lb, sizeof la), "embeddings differ: %g vs %g", la[0], lb[0]);
+    /* ... and the same validation loss: its views are fixed and read only the photo. */
+    h = read_history(out2, 4);
+    CHECK_MSG(hnum(h, "validation", "loss") == vl, "validation loss %.9g vs %.9g",
+              hnum(h, "validation", "loss"), vl);
+    json_decref(h);
+    /* Not a model for triage. */
+    basira_classifier *c = NULL;
+    CHECK_EQ_INT(basira_classifier_load(best, &c, &err), BASIRA_E_MODEL);
+    CHECK_MSG(strstr(err.message, "8 outputs") != NULL, "%s", err.message);
+    basira_classifier_free(c);
+    /* The starting point of a supervised run, which learns the classes. */
+    base_options(&o, out3);
+    o.init_from = best;
+    o.epochs = 3;
+    rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    CHECK_MSG(res.final_val_accuracy > 0.85, "accuracy %g", res.final_val_accuracy);
+    /* Unlabelled photos (one value in the label column): a contrastive run takes them, a
+     * supervised one refuses them. */
+    char one[128];
+    snprintf(one, sizeof one, "%s/one.csv", root);
+    FILE *f = fopen(one, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fprintf(f, "image_id,dx,lesion_id\n");
+        for (int i = 0; i < N_IMAGES; i++)
+            fprintf(f, "img%02d,photo,L%02d\n", i, i / 4);
+        fclose(f);
+    }
+    base_options(&o, out3);
+    o.csv_path = one;
+    o.classes_path = NULL;
+    o.contrastive = 0.2;
+    o.proj_dim = 8;
+    o.batch = 16;
+    o.epochs = 1;
+    rc = basira_train_run(&o, &res, &err);
+    CHECK_MSG(rc == BASIRA_OK, "%s", err.message);
+    o.contrastive = 0;
+    CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_FORMAT);
+    CHECK_MSG(strstr(err.message, "at least 2 classes") != NULL, "%s", err.message);
+    /* Refused: an odd batch, one under 4, mixup with it, a tiny head, a bad temperature. */
+    for (int i = 0; i < 5; i++) {
+        base_options(&o, out3);
+        o.contrastive = i == 4 ? 11 : 0.2;
+        o.batch = i == 0 ? 15 : i == 1 ? 2 : 16;
+        o.mixup = i == 2 ? 0.2 : 0;
+        o.proj_dim = i == 3 ? 4 : 8;
+        CHECK_EQ_INT(basira_train_run(&o, &res, &err), BASIRA_E_INVALID_ARGUMENT);
+        CHECK_MSG(strstr(err.message, "--contrastive") != NULL || strstr(err.message, "--batch"),
+                  "%s", err.message);
+    }
+}
+
+/*
  * --stratify-col: the split keeps each value of that column (here a phototype) in the
  * share of the fractions, whatever the labels; a missing column is refused by name.
  * Tone "a" is the first 8 images (4 whole lesions); split 50/50 by tone, the validation
@@ -605,6 +712,7 @@ int main(void)
     RUN(test_bad_input);
     RUN(test_stratify_col);
     RUN(test_mixup);
+    RUN(test_contrastive);
     RUN(test_precision_profile);
     int rc = test_summary();
     if (!rc) {
