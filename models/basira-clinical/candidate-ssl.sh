@@ -2,7 +2,8 @@
 # Candidate lever for basira-clinical (issue 11), written 2026-12-07 (session 18): self-
 # supervised pretraining (SimCLR, `basira train --contrastive`) of the clinical recipe's parent
 # on the training photos of both data sets, labels unused, then the recipe's fine-tuning from
-# it. Judged on validation by the rule below (basira-clinical.md, *Session 18*).
+# it. Judged on validation by the rule below (basira-clinical.md, *Session 18*): NOT kept
+# (seed 1 0.871, seed 2 0.860 at 8 views; the rule asks 0.868 of both).
 # Run from the repository root, with ../shared/data and a release build:
 #   models/basira-clinical/candidate-ssl.sh            # STEPS="data ssl finetune judge"
 # Steps:
