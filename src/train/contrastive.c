@@ -118,19 +118,17 @@ basira_code train_contrastive_loss(trainer *t, basira_net *net, int part, double
                                    basira_error *err)
 {
     const train_dataset *ds = &t->ds;
-    size_t n = ds->count[part], half = (size_t)t->batch / 2, counted = 0;
+    size_t n = ds->count[part], half = (size_t)t->photos, counted = 0;
     double sum = 0;
     /* The same two views of each photo at every epoch, so that epochs compare. */
     uint64_t base = t->o->seed ^ 0x56414C4944ULL;
     for (size_t start = 0; start + 2 <= n; start += half) {
-        int nb = (int)(n - start < half ? n - start : half);
-        if (nb < 2)
-            break;
+        int nb = (int)(n - start < half ? n - start : half); /* at least 2 */
         for (int v = 0; v < 2; v++)
             for (int j = 0; j < nb; j++) {
                 size_t item = ds->index[part][start + (size_t)j];
                 uint64_t s = basira_seed_mix(base, (uint64_t)v + 1, (uint64_t)(start + j));
-                basira_code rc = train_view(t, item, s, s ^ 0x5348494654ULL, t->rgb[0],
+                basira_code rc = train_view(t, item, s, s ^ TRAIN_SHIFT_SALT, t->rgb[0],
                                             t->x[0] + (size_t)(v * nb + j) * t->in_floats, err);
                 if (rc)
                     return rc;

@@ -140,7 +140,7 @@ typedef struct batch_job {
 static basira_code prepare_batch(trainer *t, int slot, int epoch, long step, basira_error *err)
 {
     const train_dataset *ds = &t->ds;
-    int half = t->o->contrastive > 0 ? t->batch / 2 : t->batch;
+    int half = t->photos;
     for (int j = 0; j < t->batch; j++) {
         size_t pos = (size_t)step * (size_t)half + (size_t)(j % half);
         /* a supervised run's draws are those of its position, as before views existed */
@@ -148,7 +148,7 @@ static basira_code prepare_batch(trainer *t, int slot, int epoch, long step, bas
         size_t item = t->order[pos];
         basira_code rc =
             train_view(t, item, basira_seed_mix(t->o->seed, (uint64_t)epoch + 1, draw),
-                       basira_seed_mix(t->o->seed ^ 0x5348494654ULL, (uint64_t)epoch + 1, draw),
+                       basira_seed_mix(t->o->seed ^ TRAIN_SHIFT_SALT, (uint64_t)epoch + 1, draw),
                        t->rgb[slot], t->x[slot] + (size_t)j * t->in_floats, err);
         if (rc)
             return rc;
@@ -582,7 +582,7 @@ static basira_code write_summary(trainer *t, basira_train_result *res, basira_er
         json_pack("{s:s, s:i, s:i, s:s, s:o, s:O?, s:o, s:o, s:o, s:f, s:I, s:i, s:s, s:s}",
                   "model", "best.safetensors", "best_epoch", t->best_epoch + 1, "epochs",
                   t->o->epochs, "select_metric",
-                  t->o->contrastive > 0 ? "-contrastive_loss"
+                  t->o->contrastive > 0 ? "contrastive_loss"
                   : t->o->select_metric ? t->o->select_metric
                                         : "balanced_accuracy",
                   "best_value", jnum(t->best), "validation", best_val, "test",
@@ -663,16 +663,16 @@ basira_code basira_train_run(const basira_train_options *o, basira_train_result 
     t->pp.colour_constancy = (basira_colour_constancy)o->colour_constancy;
 
     size_t n_train = ds->count[BASIRA_PART_TRAIN];
-    t->batch = (size_t)o->batch <= n_train ? o->batch : (int)n_train;
-    if (o->contrastive > 0) /* batch / 2 photos a step, and at least two */
-        t->batch = (size_t)o->batch / 2 <= n_train ? o->batch : 2 * (int)n_train;
+    /* --contrastive: batch / 2 photos a step, two views of each, and at least two photos */
+    int views = o->contrastive > 0 ? 2 : 1;
     if (o->contrastive > 0 && n_train < 2) {
         rc = basira_error_set(err, BASIRA_E_INVALID_ARGUMENT,
                               _("--contrastive needs at least 2 training photos"));
         goto out;
     }
-    /* the last partial batch is dropped; --contrastive: batch / 2 photos a step */
-    t->steps = (long)(n_train / (size_t)(o->contrastive > 0 ? t->batch / 2 : t->batch));
+    t->photos = (size_t)(o->batch / views) <= n_train ? o->batch / views : (int)n_train;
+    t->batch = t->photos * views;
+    t->steps = (long)(n_train / (size_t)t->photos); /* the last partial batch is dropped */
     t->total_steps = t->steps * o->epochs;
     t->warmup_steps = (long)(o->warmup_epochs * (double)t->steps + 0.5);
     size_t counts[BASIRA_MAX_CLASSES] = {0};

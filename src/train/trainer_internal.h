@@ -30,6 +30,7 @@ typedef struct trainer {
     int out;          /* the network's outputs: k, or --proj-dim with --contrastive */
     size_t in_floats; /* floats of one input tensor */
     int batch;        /* images per step */
+    int photos;       /* photos per step: batch, or batch / 2 (two views each) with --contrastive */
     long steps;       /* steps per epoch */
     long total_steps, warmup_steps;
     float weights[BASIRA_MAX_CLASSES];
@@ -69,6 +70,9 @@ basira_code train_check_options(const basira_train_options *o, basira_error *err
 
 /* The options that must be the same to continue a run exactly; options.c. */
 json_t *train_config_json(const trainer *t);
+
+/* Salt of the seeds of --augment shift's clinic shifts, apart from the augmentation's own. */
+#define TRAIN_SHIFT_SALT 0x5348494654ULL
 
 /* One augmented view of training item `item` (the augmentation drawn from aug_seed, the
  * clinic shift of --augment shift from shift_seed) into rgb (input-sized work buffer) and
